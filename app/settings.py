@@ -1,0 +1,36 @@
+"""All configuration in one place: environment variables prefixed ``FHIRLEDGER_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FHIRLEDGER_", extra="ignore")
+
+    database_url: str | None = None
+    """PostgreSQL DSN. Unset: an embedded PostgreSQL is started under ``data_dir``."""
+    data_dir: Path = Path(".fhirledger")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_path: str = "/fhir"
+    spec_dir: Path = PROJECT_ROOT / "spec" / "fhir" / "r4"
+    max_body_bytes: int = 16 * 1024 * 1024
+    pool_min_size: int = 2
+    pool_max_size: int = 20
+    history_default_count: int = 50
+    history_max_count: int = 1000
+    search_default_count: int = 20
+    search_max_count: int = 1000
+    validation: str = "strict"
+    """``strict`` rejects unknown elements; ``lenient`` accepts them with a warning."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
