@@ -1,0 +1,59 @@
+"""The FastAPI application: routers, error handling, and the database pool's lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+
+from app.api import errors
+from app.api.routes import instance, system, type_level
+from app.db.migrations import migrate
+from app.db.pool import create_pool
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("fhirledger")
+
+
+def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = None) -> FastAPI:
+    """Build the app. With ``pool`` given (tests), the caller owns the pool and the schema;
+    otherwise the lifespan connects to ``settings.database_url`` and migrates."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if pool is not None:
+            yield
+            return
+        if not settings.database_url:
+            raise RuntimeError("no database: set FHIRLEDGER_DATABASE_URL or start with `fhirledger serve`")
+        own = await create_pool(settings.database_url, settings)
+        async with own.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            log.info("applied migrations %s", applied)
+        app.state.pool = own
+        try:
+            yield
+        finally:
+            await own.close()
+
+    app = FastAPI(
+        title="fhirledger",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.pool = pool
+    errors.install(app)
+    base = settings.base_path
+    app.include_router(system.router, prefix=base)
+    app.include_router(type_level.router, prefix=base)
+    app.include_router(instance.router, prefix=base)
+    return app

@@ -1,0 +1,193 @@
+"""FHIR HTTP conventions: content types, body limits, Prefer, ETags, responses
+(https://hl7.org/fhir/R4/http.html)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from fastapi import Request
+from fastapi.responses import Response
+
+from app.errors import FhirError, Issue, invalid, operation_outcome
+from app.events.model import RequestContext
+from app.fhirtime import format_http_date
+
+FHIR_JSON = "application/fhir+json"
+JSON_PATCH = "application/json-patch+json"
+_JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir", "text/json"}
+_FORMAT_ALIASES = {
+    "json": FHIR_JSON,
+    FHIR_JSON: FHIR_JSON,
+    "application/json+fhir": FHIR_JSON,
+    "application/json": "application/json",
+}
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def base_url(request: Request) -> str:
+    """The absolute FHIR base of this request (scheme, host and base path as the client used them)."""
+    return str(request.base_url).rstrip("/") + request.app.state.settings.base_path
+
+
+def request_url(request: Request) -> str:
+    """This request's absolute URL without its query."""
+    url = request.url
+    return f"{url.scheme}://{url.netloc}{url.path}"
+
+
+def response_media_type(request: Request) -> str:
+    fmt = request.query_params.get("_format")
+    if fmt:
+        chosen = _FORMAT_ALIASES.get(fmt.split(";")[0].strip().lower())
+        if chosen is None:
+            raise FhirError(
+                406,
+                "not-supported",
+                f"_format={fmt[:40]} is not supported: this server serves JSON only (_format=json)",
+            )
+        return chosen
+    accept = request.headers.get("accept", "")
+    if not accept:
+        return FHIR_JSON
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    if any(k in (FHIR_JSON, "application/json+fhir") for k in kinds):
+        return FHIR_JSON
+    if "application/json" in kinds:
+        return "application/json"
+    if any(k.endswith("/*") or k == "*/*" or "json" in k for k in kinds):
+        return FHIR_JSON
+    raise FhirError(
+        406,
+        "not-supported",
+        f"Accept: {accept[:80]} cannot be served: this server serves application/fhir+json or application/json",
+    )
+
+
+async def read_body(request: Request, allowed: set[str] | None = None) -> bytes:
+    """The raw body, after the content type and size checks (415, 413)."""
+    ctype = request.headers.get("content-type")
+    if ctype:
+        kind = ctype.split(";")[0].strip().lower()
+        if kind not in (allowed or _JSON_TYPES):
+            raise FhirError(
+                415,
+                "not-supported",
+                f"Content-Type '{ctype[:80]}' is not supported: send application/fhir+json or application/json",
+            )
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> FhirError:
+    return FhirError(413, "too-costly", f"The request body is larger than this server's limit of {limit} bytes")
+
+
+def parse_json(raw: bytes) -> object:
+    if not raw.strip():
+        raise invalid("The request body is empty; send a FHIR resource as JSON")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"The request body is not valid JSON: {exc}") from None
+
+
+def prefer(request: Request, key: str) -> str | None:
+    for part in request.headers.get("prefer", "").split(","):
+        for token in part.split(";"):
+            name, _, value = token.strip().partition("=")
+            if name.strip().lower() == key:
+                return value.strip().strip('"')
+    return None
+
+
+def lenient(request: Request) -> bool:
+    handling = prefer(request, "handling")
+    if handling is not None:
+        return handling.lower() == "lenient"
+    return request.app.state.settings.validation == "lenient"
+
+
+def if_match(request: Request) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    m = _ETAG.match(raw)
+    if not m:
+        raise invalid(f"If-Match '{raw[:40]}' is not a version ETag such as W/\"3\"")
+    return int(m.group(1))
+
+
+def if_none_match(request: Request) -> set[str]:
+    raw = request.headers.get("if-none-match")
+    if not raw:
+        return set()
+    out = set()
+    for part in raw.split(","):
+        part = part.strip()
+        if part == "*":
+            out.add("*")
+            continue
+        m = _ETAG.match(part)
+        if m:
+            out.add(m.group(1))
+    return out
+
+
+def write_context(request: Request, method: str, url: str) -> RequestContext:
+    client = request.client.host if request.client else None
+    return RequestContext(
+        method=method,
+        url=url,
+        actor=None,
+        client_addr=client,
+        request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
+    )
+
+
+def fhir_response(
+    request: Request, body: bytes | None, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    media = response_media_type(request)
+    return Response(content=body or b"", status_code=status, media_type=media, headers=headers)
+
+
+def version_headers(version: int, last_updated: datetime) -> dict[str, str]:
+    return {"ETag": f'W/"{version}"', "Last-Modified": format_http_date(last_updated)}
+
+
+def outcome_bytes(issues: list[Issue]) -> bytes:
+    return orjson.dumps(operation_outcome(issues))
+
+
+@dataclass(frozen=True)
+class WriteReply:
+    """How to answer a successful write, per ``Prefer: return=``."""
+
+    status: int
+    resource: bytes | None
+    headers: dict[str, str]
+    message: str
+
+
+def write_response(request: Request, reply: WriteReply, warnings: list[Issue] | None = None) -> Response:
+    wanted = (prefer(request, "return") or "representation").lower()
+    if wanted == "minimal":
+        return fhir_response(request, None, reply.status, reply.headers)
+    if wanted == "operationoutcome" or reply.resource is None:
+        issues = [Issue("information", "informational", reply.message), *(warnings or [])]
+        return fhir_response(request, outcome_bytes(issues), reply.status, reply.headers)
+    return fhir_response(request, reply.resource, reply.status, reply.headers)

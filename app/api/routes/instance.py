@@ -1,0 +1,95 @@
+"""Instance-level interactions: read, vread, update, delete, history-instance."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.api.http import (
+    WriteReply,
+    base_url,
+    fhir_response,
+    if_match,
+    if_none_match,
+    lenient,
+    parse_json,
+    prefer,
+    read_body,
+    request_url,
+    version_headers,
+    write_context,
+    write_response,
+)
+from app.commands.delete import delete, prepare_delete
+from app.commands.outcome import WriteStatus
+from app.commands.unit_of_work import run_write
+from app.commands.update import prepare_update, update
+from app.queries.history import HistoryRequest, history
+from app.queries.read import read
+from app.queries.vread import vread
+
+router = APIRouter()
+
+
+@router.get("/{resource_type}/{resource_id}")
+async def read_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    found = await read(request.app.state.pool, resource_type, resource_id)
+    headers = version_headers(found.version, found.last_updated)
+    tags = if_none_match(request)
+    if "*" in tags or str(found.version) in tags:
+        return Response(status_code=304, headers=headers)
+    return fhir_response(request, found.resource, 200, headers)
+
+
+@router.put("/{resource_type}/{resource_id}")
+async def update_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    body = parse_json(await read_body(request))
+    resource, warnings = prepare_update(resource_type, resource_id, body, lenient(request))
+    expected = if_match(request)
+    context = write_context(request, "PUT", f"{resource_type}/{resource_id}")
+    out = await run_write(
+        request.app.state.pool, context, lambda tx: update(tx, resource_type, resource_id, resource, expected)
+    )
+    created = out.status is WriteStatus.CREATED
+    headers = version_headers(out.version, out.last_updated)
+    location = f"{base_url(request)}/{resource_type}/{resource_id}/_history/{out.version}"
+    headers["Location" if created else "Content-Location"] = location
+    message = f"{'Created' if created else 'Updated'} {resource_type}/{resource_id} version {out.version}"
+    reply = WriteReply(201 if created else 200, out.resource, headers, message)
+    return write_response(request, reply, warnings)
+
+
+@router.delete("/{resource_type}/{resource_id}")
+async def delete_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    prepare_delete(resource_type, resource_id)
+    expected = if_match(request)
+    context = write_context(request, "DELETE", f"{resource_type}/{resource_id}")
+    out = await run_write(request.app.state.pool, context, lambda tx: delete(tx, resource_type, resource_id, expected))
+    headers = {"ETag": f'W/"{out.version}"'} if out.status is WriteStatus.DELETED else {}
+    if (prefer(request, "return") or "").lower() == "minimal":
+        return Response(status_code=204, headers=headers)
+    if out.status is WriteStatus.DELETED:
+        message = f"Deleted {resource_type}/{resource_id} (version {out.version} records the deletion)"
+    else:
+        message = f"{resource_type}/{resource_id} was already deleted or never existed; nothing changed"
+    return write_response(request, WriteReply(200, None, headers, message))
+
+
+@router.get("/{resource_type}/{resource_id}/_history")
+async def history_instance(request: Request, resource_type: str, resource_id: str) -> Response:
+    settings = request.app.state.settings
+    req = HistoryRequest(
+        base_url(request),
+        request_url(request),
+        list(request.query_params.multi_items()),
+        resource_type,
+        resource_id,
+    )
+    body = await history(request.app.state.pool, req, settings.history_default_count, settings.history_max_count)
+    return fhir_response(request, body)
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version_id}")
+async def vread_resource(request: Request, resource_type: str, resource_id: str, version_id: str) -> Response:
+    found = await vread(request.app.state.pool, resource_type, resource_id, version_id)
+    return fhir_response(request, found.resource, 200, version_headers(found.version, found.last_updated))

@@ -1,0 +1,68 @@
+"""The ``fhirledger`` command line: ``fhirledger serve``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from app.settings import Settings
+
+log = logging.getLogger("fhirledger")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.api.app import create_app
+    from app.db.embedded import EmbeddedPostgres
+
+    overrides: dict = {"host": args.host, "port": args.port}
+    if args.data_dir:
+        overrides["data_dir"] = Path(args.data_dir)
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    embedded = None
+    if not settings.database_url:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        log.info("starting embedded PostgreSQL under %s", embedded.pgdata)
+        settings = settings.model_copy(update={"database_url": embedded.start()})
+    # SIGTERM behaves like Ctrl-C: uvicorn shuts down, then we stop the embedded server.
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+            workers=None,
+            access_log=args.access_log,
+        )
+    finally:
+        if embedded is not None:
+            log.info("stopping embedded PostgreSQL")
+            embedded.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fhirledger", description="fhirledger FHIR R4 server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the FHIR server (embedded PostgreSQL unless FHIRLEDGER_DATABASE_URL)")
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8080)")
+    serve.add_argument(
+        "--data-dir", default=None, help="data directory of the embedded database (default ./.fhirledger)"
+    )
+    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=_serve)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

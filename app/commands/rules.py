@@ -1,0 +1,33 @@
+"""Preconditions shared by the write commands (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+from app.errors import FhirError, invalid
+
+
+def require_body_type(body: object, resource_type: str) -> dict:
+    if not isinstance(body, dict):
+        raise invalid("The request body must be a JSON object holding a FHIR resource")
+    found = body.get("resourceType")
+    if found is None:
+        raise invalid(f"The resource has no 'resourceType'; expected '{resource_type}'")
+    if found != resource_type:
+        raise invalid(
+            f"The resource's resourceType '{found}' does not match the type in the URL '{resource_type}'",
+            expression=("resourceType",),
+        )
+    return body
+
+
+def check_if_match(expected: int | None, current: int | None, what: str) -> None:
+    if expected is None:
+        return
+    if current is None:
+        raise FhirError(412, "conflict", f'If-Match W/"{expected}" given, but {what} does not exist')
+    if expected != current:
+        raise FhirError(
+            412,
+            "conflict",
+            f"Version conflict on {what}: If-Match asked for version {expected}, the current version is "
+            f"{current}. Read the resource again and retry with its current ETag.",
+        )

@@ -1,0 +1,59 @@
+"""Versioned, idempotent schema migrations, run at start-up under an advisory lock.
+
+Each migration runs once, in its own transaction, and is recorded in ``schema_migrations``.
+Per-resource-type tables come from the spec-driven registry, never from a hand-written list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from app.events.schema import EVENT_LOG_DDL
+from app.projections.current_state import current_state_ddl
+
+log = logging.getLogger("fhirledger.migrations")
+
+_LOCK_KEY = 7_245_001  # advisory lock serialising concurrent starters
+
+Migration = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+async def _m001_event_log(conn: asyncpg.Connection) -> None:
+    await conn.execute(EVENT_LOG_DDL)
+
+
+async def _m002_current_state(conn: asyncpg.Connection) -> None:
+    await conn.execute(current_state_ddl())
+
+
+MIGRATIONS: list[tuple[int, str, Migration]] = [
+    (1, "event log (append-only)", _m001_event_log),
+    (2, "current-state projection tables", _m002_current_state),
+]
+
+
+async def migrate(conn: asyncpg.Connection) -> list[int]:
+    """Apply the migrations not yet applied; returns the versions applied now."""
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version integer PRIMARY KEY, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    applied_now: list[int] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, step in MIGRATIONS:
+            if version in done:
+                continue
+            log.info("applying migration %d: %s", version, name)
+            async with conn.transaction():
+                await step(conn)
+                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
+            applied_now.append(version)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+    return applied_now

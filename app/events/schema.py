@@ -1,0 +1,36 @@
+"""DDL of the event log: the one append-only table that is the source of truth and the history.
+
+The database itself refuses UPDATE, DELETE and TRUNCATE on it (ARCHITECTURE.md invariant 1).
+"""
+
+EVENT_LOG_DDL = """
+CREATE TABLE event_log (
+    position      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tx_id         xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    resource_type text NOT NULL,
+    resource_id   text NOT NULL,
+    version       integer NOT NULL CHECK (version > 0),
+    kind          text NOT NULL CHECK (kind IN ('created', 'updated', 'deleted')),
+    resource      bytea,
+    recorded_at   timestamptz NOT NULL,
+    method        text NOT NULL,
+    url           text NOT NULL,
+    actor         text,
+    client_addr   text,
+    request_id    text,
+    CONSTRAINT event_log_resource_iff_not_deleted CHECK ((kind = 'deleted') = (resource IS NULL)),
+    CONSTRAINT event_log_version_unique UNIQUE (resource_type, resource_id, version)
+);
+CREATE INDEX event_log_type_position ON event_log (resource_type, position);
+CREATE INDEX event_log_tx ON event_log (tx_id, position);
+
+CREATE FUNCTION event_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'event_log is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE TRIGGER event_log_no_update_delete BEFORE UPDATE OR DELETE ON event_log
+    FOR EACH ROW EXECUTE FUNCTION event_log_refuse_change();
+CREATE TRIGGER event_log_no_truncate BEFORE TRUNCATE ON event_log
+    FOR EACH STATEMENT EXECUTE FUNCTION event_log_refuse_change();
+"""

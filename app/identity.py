@@ -1,0 +1,31 @@
+"""Checks on a resource's identity (type and id) shared by commands and queries."""
+
+from __future__ import annotations
+
+import re
+
+from app.errors import FhirError, invalid, not_found
+from app.fhirspec.resource_types import is_resource_type
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
+
+
+def require_type(resource_type: str) -> None:
+    if not is_resource_type(resource_type):
+        raise not_found(
+            f"Unknown resource type '{resource_type[:80]}': not one of the FHIR R4 resource types "
+            "(names are case-sensitive, e.g. 'Patient')"
+        )
+
+
+def require_id(resource_id: str) -> None:
+    if not ID_PATTERN.fullmatch(resource_id):
+        raise invalid(
+            f"Invalid resource id '{resource_id[:80]}': an id is 1-64 characters of A-Z, a-z, 0-9, '-' and '.'"
+        )
+
+
+def gone_or_missing(resource_type: str, resource_id: str, exists: bool) -> FhirError:
+    if exists:
+        return FhirError(410, "deleted", f"{resource_type}/{resource_id} has been deleted")
+    return not_found(f"{resource_type}/{resource_id} is not known to this server")

@@ -1,0 +1,97 @@
+"""history at instance, type and system level, read from the event log
+(https://hl7.org/fhir/R4/http.html#history).
+
+Newest first; ``_since``, ``_at``, ``_count``; paging by ``Bundle.link`` ``next``/``previous``
+with a keyset cursor (a version for one resource, a log position otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.errors import invalid
+from app.events.model import EventKind, StoredEvent
+from app.events.store import HistoryFilter, read_history
+from app.fhirtime import FhirDateError, format_instant, parse_range
+from app.identity import require_id, require_type
+from app.queries.bundle import bundle_bytes, entry_bytes, page_url
+from app.queries.paging import CURSOR_PARAM, decode_cursor, encode_cursor, parse_count
+
+_STATUS = {EventKind.CREATED: "201 Created", EventKind.UPDATED: "200 OK", EventKind.DELETED: "204 No Content"}
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    base: str  # absolute FHIR base URL, e.g. http://host:8080/fhir
+    url: str  # absolute URL of this request, without its query
+    params: list[tuple[str, str]]
+    resource_type: str | None = None
+    resource_id: str | None = None
+
+
+def _entry(base: str, e: StoredEvent) -> bytes:
+    method = "DELETE" if e.kind is EventKind.DELETED else e.method
+    entry = {
+        "fullUrl": f"{base}/{e.resource_type}/{e.resource_id}",
+        "request": {"method": method, "url": e.url},
+        "response": {
+            "status": _STATUS[e.kind],
+            "etag": f'W/"{e.version}"',
+            "lastModified": format_instant(e.recorded_at),
+        },
+    }
+    return entry_bytes(entry, e.resource)
+
+
+def _filter(req: HistoryRequest, default_count: int, max_count: int) -> HistoryFilter:
+    values: dict[str, str] = {}
+    for key, value in req.params:
+        if key in values and key in ("_since", "_at", "_count"):
+            raise invalid(f"{key} may be given only once in a history request")
+        values[key] = value
+    try:
+        since = parse_range(values["_since"])[0] if "_since" in values else None
+        at = parse_range(values["_at"]) if "_at" in values else None
+    except FhirDateError as exc:
+        raise invalid(f"History parameter: {exc}") from None
+    key, forward = None, False
+    if CURSOR_PARAM in values:
+        state = decode_cursor(values[CURSOR_PARAM])
+        if not isinstance(state.get("k"), int) or state.get("d") not in ("next", "prev"):
+            raise invalid(f"The paging cursor {CURSOR_PARAM} is not one this server issued for history")
+        key, forward = state["k"], state["d"] == "prev"
+    limit = parse_count(values.get("_count"), default_count, max_count)
+    return HistoryFilter(req.resource_type, req.resource_id, since, at, key, forward, limit)
+
+
+async def history(pool: asyncpg.Pool, req: HistoryRequest, default_count: int, max_count: int) -> bytes:
+    if req.resource_type is not None:
+        require_type(req.resource_type)
+    if req.resource_id is not None:
+        require_id(req.resource_id)
+    f = _filter(req, default_count, max_count)
+    events, more = await read_history(pool, f) if f.limit > 0 else ([], False)
+    instance = req.resource_id is not None
+
+    def key_of(e: StoredEvent) -> int:
+        return e.version if instance else e.position
+
+    links = [{"relation": "self", "url": page_url(req.url, req.params, {})}]
+    older = more if not f.forward else True
+    newer = f.key is not None and (more if f.forward else True)
+    if events and older:
+        cursor = encode_cursor({"k": key_of(events[-1]), "d": "next"})
+        links.append({"relation": "next", "url": page_url(req.url, req.params, {CURSOR_PARAM: cursor})})
+    if events and newer:
+        cursor = encode_cursor({"k": key_of(events[0]), "d": "prev"})
+        links.append({"relation": "previous", "url": page_url(req.url, req.params, {CURSOR_PARAM: cursor})})
+    total = None
+    if instance and f.since is None and f.at is None:
+        total = await pool.fetchval(
+            "SELECT count(*) FROM event_log WHERE resource_type = $1 AND resource_id = $2",
+            req.resource_type,
+            req.resource_id,
+        )
+    return bundle_bytes("history", links, (_entry(req.base, e) for e in events), total)
