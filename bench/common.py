@@ -1,0 +1,100 @@
+"""Shared pieces of the benchmarks: an embedded server in a subprocess, latency statistics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """``fhirledger serve`` on a fresh embedded database in a temporary directory."""
+
+    def __init__(self) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-bench-"))
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/fhir"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> ServerProcess:
+        env = {k: v for k, v in os.environ.items() if k != "FHIRLEDGER_DATABASE_URL"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
+             "--log-level", "warning"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/metadata", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise RuntimeError("server did not start")
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://postgres@/fhirledger?host={self.data_dir / 'pgdata'}&port=5432"
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+
+
+@dataclass
+class Result:
+    name: str
+    concurrency: int
+    ops: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def throughput(self) -> float:
+        return self.ops / self.seconds
+
+    def pct(self, q: float) -> float:
+        data = sorted(self.latencies_ms)
+        return data[min(len(data) - 1, int(q * len(data)))]
+
+    def row(self) -> str:
+        return (f"{self.name:<28} c={self.concurrency:<3} {self.ops:>6} ops {self.throughput:>9.0f} ops/s "
+                f"p50 {self.pct(0.5):>7.2f} ms  p99 {self.pct(0.99):>7.2f} ms")
+
+
+async def run_load(name: str, concurrency: int, ops: int, op: Callable[[int], Awaitable[None]]) -> Result:
+    import asyncio
+
+    latencies: list[float] = []
+    counter = iter(range(ops))
+
+    async def worker() -> None:
+        for i in counter:
+            t0 = time.perf_counter()
+            await op(i)
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(concurrency)])
+    return Result(name, concurrency, ops, time.perf_counter() - start, latencies)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

@@ -1,0 +1,140 @@
+"""CRUD benchmark: create, read and update through the HTTP server on its embedded database, at
+concurrency 1 and 16, against a raw-asyncpg baseline doing the same SQL work (append the event,
+upsert the current-state row; read the current-state row) without HTTP, in the same run.
+
+    python bench/crud.py [--ops 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import Result, ServerProcess, run_load  # noqa: E402
+from bench.rawhttp import RawConnection  # noqa: E402
+
+PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "http://hospital.example/mrn", "value": "12345"}],
+    "active": True,
+    "name": [{"use": "official", "family": "Chalmers", "given": ["Peter", "James"]}],
+    "telecom": [{"system": "phone", "value": "(03) 5555 6473", "use": "work"}],
+    "gender": "male",
+    "birthDate": "1974-12-25",
+    "address": [{"use": "home", "line": ["534 Erewhon St"], "city": "PleasantVille", "postalCode": "3999"}],
+}
+
+APPEND = """INSERT INTO event_log (resource_type, resource_id, version, kind, resource, recorded_at, method, url)
+VALUES ('Patient', $1, $2, $3, $4, $5, $6, $7) RETURNING position"""
+UPSERT = """INSERT INTO cur_patient (id, version, deleted, last_updated, position, resource)
+VALUES ($1, $2, false, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,
+last_updated = EXCLUDED.last_updated, position = EXCLUDED.position, resource = EXCLUDED.resource"""
+
+
+async def http_phase(base: str, concurrency: int, ops: int) -> list[Result]:
+    idle = [RawConnection(base) for _ in range(concurrency)]
+    ids: list[str] = []
+    body = orjson.dumps(PATIENT)
+    headers = {"Content-Type": "application/fhir+json"}
+
+    async def call(method: str, path: str, payload: bytes = b"") -> tuple[int, dict[str, str], bytes]:
+        conn = idle.pop()
+        try:
+            return await conn.request(method, path, payload, headers if payload else None)
+        finally:
+            idle.append(conn)
+
+    async def create(_: int) -> None:
+        status, head, data = await call("POST", "/Patient", body)
+        assert status == 201, data
+        ids.append(head["location"].split("/")[-3])
+
+    async def read(i: int) -> None:
+        status, _, _ = await call("GET", f"/Patient/{ids[i % len(ids)]}")
+        assert status == 200
+
+    async def update(i: int) -> None:
+        rid = ids[i % len(ids)]
+        status, _, data = await call("PUT", f"/Patient/{rid}", orjson.dumps({**PATIENT, "id": rid}))
+        assert status == 200, data
+
+    try:
+        return [
+            await run_load("http create", concurrency, ops, create),
+            await run_load("http read", concurrency, ops, read),
+            await run_load("http update", concurrency, ops, update),
+        ]
+    finally:
+        for conn in idle:
+            await conn.close()
+
+
+async def baseline_phase(dsn: str, concurrency: int, ops: int) -> list[Result]:
+    pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
+    ids: list[str] = []
+    versions: dict[str, int] = {}
+
+    def stamp(rid: str, version: int, now: datetime) -> bytes:
+        return orjson.dumps({**PATIENT, "id": rid, "meta": {"versionId": str(version), "lastUpdated": now.isoformat()}})
+
+    async def create(_: int) -> None:
+        rid = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        body = stamp(rid, 1, now)
+        async with pool.acquire() as conn, conn.transaction():
+            pos = await conn.fetchval(APPEND, rid, 1, "created", body, now, "POST", "Patient")
+            await conn.execute(UPSERT, rid, 1, now, pos, body)
+        ids.append(rid)
+        versions[rid] = 1
+
+    async def read(i: int) -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT resource FROM cur_patient WHERE id = $1", ids[i % len(ids)])
+
+    async def update(i: int) -> None:
+        rid = ids[i % len(ids)]
+        now = datetime.now(UTC)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"Patient/{rid}")
+            version = await conn.fetchval("SELECT version FROM cur_patient WHERE id = $1", rid) + 1
+            body = stamp(rid, version, now)
+            pos = await conn.fetchval(APPEND, rid, version, "updated", body, now, "PUT", f"Patient/{rid}")
+            await conn.execute(UPSERT, rid, version, now, pos, body)
+
+    try:
+        return [
+            await run_load("asyncpg create", concurrency, ops, create),
+            await run_load("asyncpg read", concurrency, ops, read),
+            await run_load("asyncpg update", concurrency, ops, update),
+        ]
+    finally:
+        await pool.close()
+
+
+async def main(ops: int) -> None:
+    with ServerProcess() as server:
+        rows: list[tuple[Result, Result]] = []
+        for concurrency in (1, 16):
+            n = ops if concurrency > 1 else max(200, ops // 4)
+            base = await baseline_phase(server.dsn, concurrency, n)
+            http = await http_phase(server.base, concurrency, n)
+            rows += list(zip(http, base, strict=True))
+    print(f"\n{'operation':<28} {'':<5} {'':>10} {'throughput':>13}")
+    for http, base in rows:
+        print(http.row())
+        print(base.row())
+        print(f"{'  ratio http/baseline':<34} {http.throughput / base.throughput:>28.0%}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ops", type=int, default=2000)
+    asyncio.run(main(parser.parse_args().ops))
