@@ -1,0 +1,108 @@
+"""Constraints checked in Python: cheap sufficient conditions for the hottest datatype
+constraints (``SHORTCUTS``: when one returns True the constraint holds and fhirpathpy is not
+called), and full evaluators for constraints over the whole resource that fhirpathpy makes
+slow or quadratic (``NATIVE_EVALUATORS``: ref-1, dom-3, que-2), with the same meaning as their
+FHIRPath.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _get(data: object, key: str) -> object:
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def _contained_lack(data: object, *paths: tuple[str, ...]) -> bool:
+    """True when no contained resource has a value at any of the paths (dom-2, dom-4, dom-5)."""
+    contained = _get(data, "contained")
+    if not isinstance(contained, list):
+        return True
+    for item in contained:
+        for path in paths:
+            value = item
+            for step in path:
+                value = _get(value, step)
+            if value is not None:
+                return False
+    return True
+
+
+SHORTCUTS: dict[str, Callable[[object], bool]] = {
+    "dom-2": lambda d: _contained_lack(d, ("contained",)),
+    "dom-4": lambda d: _contained_lack(d, ("meta", "versionId"), ("meta", "lastUpdated")),
+    "dom-5": lambda d: _contained_lack(d, ("meta", "security")),
+    "ref-1": lambda d: not str(_get(d, "reference") or "").startswith("#"),
+    "cpt-2": lambda d: _get(d, "value") is None or _get(d, "system") is not None,
+    "per-1": lambda d: _get(d, "start") is None or _get(d, "end") is None,
+    "qty-3": lambda d: _get(d, "code") is None or _get(d, "system") is not None,
+    "dom-6": lambda d: _get(_get(d, "text"), "div") is not None,
+}
+
+
+def _ref_1(data: object, resource: object, root: object, memo: dict) -> bool:
+    """ref-1: a local reference '#id' must name a resource contained in the root resource."""
+    reference = _get(data, "reference")
+    if not isinstance(reference, str) or not reference.startswith("#"):
+        return True
+    ids = memo.get(("ids", id(root)))
+    if ids is None:
+        contained = _get(root, "contained")
+        ids = {_get(c, "id") for c in contained} if isinstance(contained, list) else set()
+        memo[("ids", id(root))] = ids
+    return reference[1:] in ids
+
+
+def _local_refs(value: object, out: set[str]) -> set[str]:
+    if isinstance(value, str):
+        if value.startswith("#"):
+            out.add(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _local_refs(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _local_refs(item, out)
+    return out
+
+
+def _dom_3(data: object, resource: object, root: object, memo: dict) -> bool:
+    """dom-3: every contained resource is referenced from the container ('#id'), or refers to
+    the container ('#'). Any '#...' string counts (references, canonicals, uris)."""
+    contained = _get(data, "contained")
+    if not isinstance(contained, list):
+        return True
+    refs = _local_refs({k: v for k, v in data.items() if k != "contained"}, set())
+    for item in contained:
+        _local_refs(item, refs)
+    for item in contained:
+        if f"#{_get(item, 'id')}" not in refs and "#" not in _local_refs(item, set()):
+            return False
+    return True
+
+
+def _link_ids(value: object, out: list) -> list:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "linkId":
+                out.append(item)
+            else:
+                _link_ids(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _link_ids(item, out)
+    return out
+
+
+def _que_2(data: object, resource: object, root: object, memo: dict) -> bool:
+    """que-2: every linkId in the Questionnaire is unique (descendants().linkId.isDistinct())."""
+    ids = [repr(v) for v in _link_ids(data, [])]
+    return len(ids) == len(set(ids))
+
+
+NATIVE_EVALUATORS: dict[str, Callable[[object, object, object, dict], bool]] = {
+    "ref-1": _ref_1,
+    "dom-3": _dom_3,
+    "que-2": _que_2,
+}
