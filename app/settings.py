@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 16 * 1024 * 1024
     pool_min_size: int = 2
     pool_max_size: int = 20
+    max_bundle_entries: int = 10000
     history_default_count: int = 50
     history_max_count: int = 1000
     search_default_count: int = 20

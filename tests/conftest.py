@@ -78,19 +78,19 @@ async def pool(database_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings, pool: asyncpg.Pool):  # noqa: ANN201
+def app(settings: Settings, pool: asyncpg.Pool):
     return create_app(settings, pool)
 
 
 @pytest.fixture(scope="session")
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # noqa: ANN001
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
 
 @pytest.fixture
-async def log_count(pool: asyncpg.Pool):  # noqa: ANN201
+async def log_count(pool: asyncpg.Pool):
     """Returns a function giving the number of rows in the event log."""
 
     async def count() -> int:

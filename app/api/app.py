@@ -10,7 +10,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from app.api import errors
-from app.api.routes import instance, system, type_level
+from app.api.routes import bundles, instance, system, type_level
 from app.db.migrations import migrate
 from app.db.pool import create_pool
 from app.settings import Settings, get_settings
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     errors.install(app)
     base = settings.base_path
     app.include_router(system.router, prefix=base)
+    app.include_router(bundles.router, prefix=base)
     app.include_router(type_level.router, prefix=base)
     app.include_router(instance.router, prefix=base)
     return app

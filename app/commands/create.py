@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from app.commands.outcome import WriteOutcome, WriteStatus
 from app.commands.rules import require_body_type
@@ -14,17 +15,15 @@ from app.events.model import EventKind, RequestContext, VersionEvent
 from app.identity import require_type
 
 
-def decide_create(resource_type: str, resource: dict, recorded_at: object, context: RequestContext) -> VersionEvent:
-    resource_id = str(uuid.uuid4())
-    return VersionEvent(
-        resource_type,
-        resource_id,
-        1,
-        EventKind.CREATED,
-        stamp(resource, resource_id, 1, recorded_at),
-        recorded_at,
-        context,  # type: ignore[arg-type]
-    )
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def decide_create(
+    resource_type: str, resource_id: str, resource: dict, recorded_at: datetime, context: RequestContext
+) -> VersionEvent:
+    body = stamp(resource, resource_id, 1, recorded_at)
+    return VersionEvent(resource_type, resource_id, 1, EventKind.CREATED, body, recorded_at, context)
 
 
 def prepare_create(resource_type: str, body: object, lenient: bool = False) -> tuple[dict, list[Issue]]:
@@ -36,7 +35,7 @@ def prepare_create(resource_type: str, body: object, lenient: bool = False) -> t
 
 
 async def create(tx: WriteTransaction, resource_type: str, resource: dict) -> WriteOutcome:
-    event = decide_create(resource_type, resource, tx.recorded_at(None), tx.context)
+    event = decide_create(resource_type, new_id(), resource, tx.recorded_at(None), tx.context)
     (position,) = await tx.record([event])
     return WriteOutcome(
         WriteStatus.CREATED, resource_type, event.resource_id, 1, event.recorded_at, event.resource, position

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from app.errors import FhirError, invalid
 
 
@@ -31,3 +33,12 @@ def check_if_match(expected: int | None, current: int | None, what: str) -> None
             f"Version conflict on {what}: If-Match asked for version {expected}, the current version is "
             f"{current}. Read the resource again and retry with its current ETag.",
         )
+
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def parse_etag(raw: str) -> int | None:
+    """``W/"3"``, ``"3"`` or ``3`` → 3; anything else → None."""
+    m = _ETAG.match(raw)
+    return int(m.group(1)) if m else None

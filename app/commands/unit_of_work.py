@@ -21,7 +21,7 @@ from app.errors import FhirError
 from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
 from app.fhirtime import now_millis
-from app.projections.current_state import Head, read_head
+from app.projections.current_state import Head, read_head, read_heads
 from app.projections.inline import project
 
 T = TypeVar("T")
@@ -30,18 +30,42 @@ MAX_ATTEMPTS = 8
 _MILLI = timedelta(milliseconds=1)
 
 
+Matcher = Callable[[asyncpg.Connection, str, str], Awaitable[list[str]]]
+"""``(conn, resource_type, query) -> ids`` of the current resources matching search criteria."""
+
+_LOCK_MANY = (
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
+    " FROM (SELECT k FROM unnest($1::text[]) k ORDER BY k) sorted"
+)
+
+
 class WriteTransaction:
     """The handle a command works with inside its transaction."""
 
-    def __init__(self, conn: asyncpg.Connection, context: RequestContext) -> None:
+    def __init__(self, conn: asyncpg.Connection, context: RequestContext, matcher: Matcher | None = None) -> None:
         self.conn = conn
         self.context = context
         self.now = now_millis()
+        self._matcher = matcher
 
     async def lock(self, resource_type: str, resource_id: str) -> None:
         await self.conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{resource_type}/{resource_id}"
         )
+
+    async def lock_keys(self, keys: list[str]) -> None:
+        """Take several advisory locks in one sorted order (so two writers cannot deadlock)."""
+        if keys:
+            await self.conn.execute(_LOCK_MANY, sorted(set(keys)))
+
+    async def match(self, resource_type: str, query: str) -> list[str]:
+        """Ids of the current resources matching ``query``; the caller holds the criteria lock."""
+        if self._matcher is None:
+            raise FhirError(400, "not-supported", "Conditional operations need the search engine, not configured")
+        return await self._matcher(self.conn, resource_type, query)
+
+    async def heads(self, resource_type: str, ids: list[str]) -> dict[str, Head]:
+        return await read_heads(self.conn, resource_type, ids)
 
     async def head(self, resource_type: str, resource_id: str) -> Head | None:
         return await read_head(self.conn, resource_type, resource_id)
@@ -67,12 +91,17 @@ def _is_contention(exc: BaseException) -> bool:
     return False
 
 
-async def run_write(pool: asyncpg.Pool, context: RequestContext, work: Callable[[WriteTransaction], Awaitable[T]]) -> T:
+async def run_write(
+    pool: asyncpg.Pool,
+    context: RequestContext,
+    work: Callable[[WriteTransaction], Awaitable[T]],
+    matcher: Matcher | None = None,
+) -> T:
     for attempt in range(1, MAX_ATTEMPTS + 1):
         async with pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    return await work(WriteTransaction(conn, context))
+                    return await work(WriteTransaction(conn, context, matcher))
             except asyncpg.PostgresError as exc:
                 if not _is_contention(exc) or attempt == MAX_ATTEMPTS:
                     if _is_contention(exc):

@@ -13,6 +13,7 @@ import asyncpg
 
 from app.events.schema import EVENT_LOG_DDL
 from app.projections.current_state import current_state_ddl
+from app.projections.search_index import all_search_index_ddl
 
 log = logging.getLogger("fhirledger.migrations")
 
@@ -29,9 +30,14 @@ async def _m002_current_state(conn: asyncpg.Connection) -> None:
     await conn.execute(current_state_ddl())
 
 
+async def _m003_search_index(conn: asyncpg.Connection) -> None:
+    await conn.execute(all_search_index_ddl())
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
+    (3, "search-index side tables", _m003_search_index),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import orjson
@@ -20,7 +20,7 @@ def spec_path(name: str, spec_dir: Path | None = None) -> Path:
     raise FileNotFoundError(f"FHIR definition file {name} not found under {base}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_json(name: str) -> dict:
     """Parse one definition file, e.g. ``profiles-resources.json``; cached for the process."""
     path = spec_path(name)

@@ -82,3 +82,11 @@ async def read_head(
     if row is None:
         return None
     return Head(row["version"], row["deleted"], row["last_updated"], row["resource"])
+
+
+async def read_heads(conn: asyncpg.Connection, resource_type: str, ids: list[str]) -> dict[str, Head]:
+    rows = await conn.fetch(
+        f"SELECT id, version, deleted, last_updated, resource FROM {current_table(resource_type)} WHERE id = ANY($1)",
+        ids,
+    )
+    return {r["id"]: Head(r["version"], r["deleted"], r["last_updated"], r["resource"]) for r in rows}

@@ -9,6 +9,7 @@ import asyncpg
 
 from app.events.model import VersionEvent
 from app.projections.current_state import CurrentStateProjector
+from app.projections.search_index import SearchIndexProjector
 
 
 class Projector(Protocol):
@@ -19,7 +20,7 @@ class Projector(Protocol):
     ) -> None: ...
 
 
-INLINE_PROJECTORS: list[Projector] = [CurrentStateProjector()]
+INLINE_PROJECTORS: list[Projector] = [CurrentStateProjector(), SearchIndexProjector()]
 
 
 async def project(conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:

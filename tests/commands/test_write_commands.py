@@ -61,7 +61,7 @@ async def test_write_is_event_plus_projection_in_one_transaction(pool: asyncpg.P
 async def test_failed_write_leaves_neither_event_nor_projection(pool: asyncpg.Pool) -> None:
     pid = new_id()
 
-    async def work(tx):  # noqa: ANN001, ANN202
+    async def work(tx):
         await update(tx, "Patient", pid, patient(pid))
         raise FhirError(400, "invalid", "abort after append")
 

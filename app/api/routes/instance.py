@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.http import (
+    FHIR_JSON,
+    JSON_PATCH,
     WriteReply,
     base_url,
     fhir_response,
@@ -22,6 +24,7 @@ from app.api.http import (
 )
 from app.commands.delete import delete, prepare_delete
 from app.commands.outcome import WriteStatus
+from app.commands.patch import patch, prepare_patch
 from app.commands.unit_of_work import run_write
 from app.commands.update import prepare_update, update
 from app.queries.history import HistoryRequest, history
@@ -73,6 +76,23 @@ async def delete_resource(request: Request, resource_type: str, resource_id: str
     else:
         message = f"{resource_type}/{resource_id} was already deleted or never existed; nothing changed"
     return write_response(request, WriteReply(200, None, headers, message))
+
+
+@router.patch("/{resource_type}/{resource_id}")
+async def patch_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    prepare_patch(resource_type, resource_id)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = parse_json(await read_body(request, {JSON_PATCH, FHIR_JSON, "application/json"}))
+    kind = "json-patch" if ctype == JSON_PATCH else "fhirpath"
+    expected = if_match(request)
+    context = write_context(request, "PATCH", f"{resource_type}/{resource_id}")
+    out = await run_write(
+        request.app.state.pool, context, lambda tx: patch(tx, resource_type, resource_id, kind, body, expected)
+    )
+    headers = version_headers(out.version, out.last_updated)
+    headers["Content-Location"] = f"{base_url(request)}/{resource_type}/{resource_id}/_history/{out.version}"
+    message = f"Patched {resource_type}/{resource_id} to version {out.version}"
+    return write_response(request, WriteReply(200, out.resource, headers, message))
 
 
 @router.get("/{resource_type}/{resource_id}/_history")

@@ -1,0 +1,160 @@
+"""Reading a transaction or batch Bundle into entries (https://hl7.org/fhir/R4/http.html#transaction).
+
+Structural problems are reported with the entry's index, e.g. ``Bundle.entry[3].request``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from app.commands.rules import parse_etag
+from app.errors import FhirError, invalid
+from app.fhirspec.resource_types import is_resource_type
+from app.identity import ID_PATTERN
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# The order the spec gives for processing a transaction's entries.
+PROCESSING_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+
+
+@dataclass
+class BundleEntry:
+    index: int
+    method: str
+    url: str
+    resource_type: str
+    resource_id: str | None
+    version_id: str | None
+    query: str | None  # conditional criteria or search query (after '?')
+    full_url: str | None
+    resource: dict | None
+    if_none_exist: str | None
+    if_match: int | None
+    warnings: list = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+
+def entry_error(index: int, text: str, status: int = 400, code: str = "invalid") -> FhirError:
+    return FhirError(status, code, f"Bundle.entry[{index}]: {text}", (f"Bundle.entry[{index}]",))
+
+
+def _split_url(index: int, method: str, url: str) -> tuple[str, str | None, str | None, str | None]:
+    """``Patient/1/_history/2?x`` → (type, id, version, query)."""
+    parts = urlsplit(url)
+    path = parts.path.strip("/")
+    if parts.scheme:  # an absolute URL: keep what follows the FHIR base, type first
+        segments = path.split("/")
+        starts = [i for i, s in enumerate(segments) if is_resource_type(s)]
+        path = "/".join(segments[starts[0] :]) if starts else path
+    segments = [s for s in path.split("/") if s]
+    query = parts.query if "?" in url else None
+    if not segments or not is_resource_type(segments[0]):
+        raise entry_error(index, f"request.url '{url[:100]}' does not start with a FHIR resource type")
+    resource_type = segments[0]
+    resource_id = version = None
+    if len(segments) >= 2:
+        resource_id = segments[1]
+        if not ID_PATTERN.fullmatch(resource_id):
+            raise entry_error(index, f"request.url '{url[:100]}' has an invalid id '{resource_id[:70]}'")
+    if len(segments) == 4 and segments[2] == "_history":
+        version = segments[3]
+    elif len(segments) > 2:
+        raise entry_error(index, f"request.url '{url[:100]}' is not [type], [type]/[id] or [type]/[id]/_history/[vid]")
+    return resource_type, resource_id, version, query
+
+
+def parse_bundle(body: object, max_entries: int) -> tuple[str, list[BundleEntry]]:
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise invalid("POST to the FHIR base takes a Bundle of type transaction or batch")
+    bundle_type = body.get("type")
+    if bundle_type not in ("transaction", "batch"):
+        raise invalid(
+            f"Bundle.type '{bundle_type}' cannot be processed here: send a 'transaction' or 'batch' Bundle",
+            expression=("Bundle.type",),
+        )
+    raw_entries = body.get("entry", [])
+    if not isinstance(raw_entries, list):
+        raise invalid("Bundle.entry must be an array", expression=("Bundle.entry",))
+    if len(raw_entries) > max_entries:
+        raise FhirError(
+            413,
+            "too-costly",
+            f"The Bundle has {len(raw_entries)} entries; the limit is {max_entries} per Bundle",
+        )
+    entries: list[BundleEntry] = []
+    seen_full_urls: dict[str, int] = {}
+    for index, raw in enumerate(raw_entries):
+        entries.append(_parse_entry(index, raw, bundle_type))
+        full_url = entries[-1].full_url
+        if full_url is not None:
+            if full_url in seen_full_urls and bundle_type == "transaction":
+                raise entry_error(
+                    index,
+                    f"fullUrl '{full_url[:100]}' is also the fullUrl of entry "
+                    f"{seen_full_urls[full_url]}; each entry needs its own",
+                )
+            seen_full_urls[full_url] = index
+    return bundle_type, entries
+
+
+def _parse_entry(index: int, raw: object, bundle_type: str) -> BundleEntry:
+    if not isinstance(raw, dict):
+        raise entry_error(index, "an entry must be a JSON object")
+    request = raw.get("request")
+    if not isinstance(request, dict):
+        raise entry_error(
+            index, f"entry has no 'request': every entry of a {bundle_type} needs request.method and request.url"
+        )
+    method = request.get("method")
+    url = request.get("url")
+    if method not in METHODS:
+        raise entry_error(index, f"request.method '{method}' is not supported (use one of {', '.join(METHODS)})")
+    if not isinstance(url, str) or not url:
+        raise entry_error(index, "request.url is missing")
+    resource_type, resource_id, version, query = _split_url(index, method, url)
+    resource = raw.get("resource")
+    if resource is not None and not isinstance(resource, dict):
+        raise entry_error(index, "entry.resource must be a JSON object")
+    if method in ("POST", "PUT") and resource is None:
+        raise entry_error(index, f"a {method} entry needs a resource")
+    if method == "POST" and (resource_id is not None or query is not None):
+        raise entry_error(index, f"a POST entry's request.url must be just the type, e.g. '{resource_type}'")
+    if method in ("PUT", "DELETE", "PATCH") and resource_id is None and query is None:
+        raise entry_error(
+            index,
+            f"a {method} entry's request.url needs an id or search criteria, e.g. "
+            f"'{resource_type}/123' or '{resource_type}?identifier=sys|val'",
+        )
+    if method == "PATCH" and resource is None:
+        raise entry_error(index, "a PATCH entry needs a resource (Parameters for FHIRPath Patch, or Binary)")
+    if resource is not None and method in ("POST", "PUT") and resource.get("resourceType") != resource_type:
+        raise entry_error(
+            index,
+            f"the resource's resourceType '{resource.get('resourceType')}' does not match "
+            f"request.url type '{resource_type}'",
+        )
+    full_url = raw.get("fullUrl")
+    if full_url is not None and not isinstance(full_url, str):
+        raise entry_error(index, "fullUrl must be a string")
+    if_match_raw = request.get("ifMatch")
+    if_match = None
+    if if_match_raw is not None:
+        if_match = parse_etag(str(if_match_raw))
+        if if_match is None:
+            raise entry_error(index, f"request.ifMatch '{str(if_match_raw)[:40]}' is not a version ETag like W/\"3\"")
+    return BundleEntry(
+        index,
+        method,
+        url,
+        resource_type,
+        resource_id,
+        version,
+        query,
+        full_url,
+        resource,
+        request.get("ifNoneExist"),
+        if_match,
+    )

@@ -1,0 +1,288 @@
+"""transaction and batch: ``POST [base]`` with a Bundle (https://hl7.org/fhir/R4/http.html#transaction).
+
+A transaction is one database transaction and one append: all its events share one transaction
+id in the log, so it is atomic by construction. Entries are processed in the spec's order
+(DELETE, POST, PUT/PATCH, GET/HEAD); ``fullUrl``s are mapped to the ids the server assigns and
+every reference to them is rewritten; conditional create/update/delete and conditional references
+are resolved under advisory locks on their criteria, so concurrent identical conditional creates
+make exactly one resource. A batch runs each entry as a transaction of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode
+
+from app.commands.bundle_entries import PROCESSING_ORDER, BundleEntry, entry_error
+from app.commands.create import decide_create, new_id
+from app.commands.delete import decide_delete
+from app.commands.patch import patched_resource
+from app.commands.references import resolve_conditional_references, rewrite, unknown_local_references
+from app.commands.unit_of_work import WriteTransaction
+from app.commands.update import decide_update
+from app.commands.validate import check_resource
+from app.errors import FhirError, Issue
+from app.events.model import EventKind, RequestContext, VersionEvent
+from app.projections.current_state import Head
+
+
+@dataclass
+class EntryResult:
+    index: int
+    status: str  # e.g. "201 Created"
+    location: str | None = None
+    etag: str | None = None
+    last_modified: datetime | None = None
+    resource: bytes | None = None
+    outcome: list[Issue] | None = None
+
+
+def criteria_key(resource_type: str, query: str) -> str:
+    """The lock key of conditional criteria, independent of parameter order."""
+    params = sorted(parse_qsl(query, keep_blank_values=True))
+    return f"{resource_type}?{urlencode(params)}"
+
+
+def prepare_entries(entries: list[BundleEntry], lenient: bool) -> None:
+    """Validate every resource to be written before the transaction opens."""
+    for entry in entries:
+        if entry.method in ("POST", "PUT") and entry.resource is not None:
+            resource = entry.resource
+            if entry.method == "PUT" and entry.resource_id is not None:
+                body_id = resource.get("id")
+                if body_id is not None and body_id != entry.resource_id:
+                    raise entry_error(
+                        entry.index, f"the resource's id '{body_id}' does not match request.url '{entry.url}'"
+                    )
+            try:
+                entry.warnings = check_resource(resource, lenient=lenient)
+            except FhirError as exc:
+                raise _at(entry, exc) from None
+
+
+def _at(entry: BundleEntry, exc: FhirError) -> FhirError:
+    """The same error, naming the entry it came from."""
+    prefix = f"{entry.where} ({entry.method} {entry.url[:80]})"
+    if exc.diagnostics.startswith("Bundle.entry["):
+        return exc
+    issues = [replace(i, diagnostics=f"{prefix}: {i.diagnostics}") for i in exc.issues]
+    return FhirError(
+        exc.status, exc.code, f"{prefix}: {exc.diagnostics}", exc.expression or (entry.where,), issues, exc.headers
+    )
+
+
+async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], representation: bool) -> list[EntryResult]:
+    """Process the entries of one transaction inside ``tx``; results in the entries' order."""
+    ordered = sorted(entries, key=lambda e: (PROCESSING_ORDER[e.method], e.index))
+    targets: dict[int, str | None] = {}  # entry index -> resource id it writes (None: nothing to do)
+    existing: dict[int, str] = {}  # conditional creates that matched
+    criteria = [criteria_key(e.resource_type, _criteria(e)) for e in ordered if _criteria(e) is not None]
+    await tx.lock_keys(criteria)
+    for entry in ordered:
+        try:
+            await _resolve_target(tx, entry, targets, existing)
+        except FhirError as exc:
+            raise _at(entry, exc) from None
+    mapping = {
+        e.full_url: f"{e.resource_type}/{targets[e.index] or existing.get(e.index)}"
+        for e in entries
+        if e.full_url and e.method in ("POST", "PUT") and (targets.get(e.index) or existing.get(e.index))
+    }
+    for entry in ordered:
+        if entry.resource is None or entry.method not in ("POST", "PUT", "PATCH"):
+            continue
+        try:
+            conditional = await resolve_conditional_references(entry.resource, tx.match, entry.where)
+            entry.resource = rewrite(entry.resource, {**mapping, **conditional})  # type: ignore[assignment]
+            unknown = unknown_local_references(entry.resource, mapping)  # type: ignore[arg-type]
+        except FhirError as exc:
+            raise _at(entry, exc) from None
+        if unknown:
+            raise entry_error(
+                entry.index,
+                f"the reference '{unknown[0][:100]}' names no entry of this transaction (no entry has that fullUrl)",
+            )
+    identities: dict[tuple[str, str], int] = {}
+    for entry in ordered:
+        rid = targets.get(entry.index)
+        if rid is None or entry.method in ("GET", "HEAD"):
+            continue
+        key = (entry.resource_type, rid)
+        if key in identities:
+            raise entry_error(
+                entry.index,
+                f"{key[0]}/{key[1]} is also written by entry {identities[key]}; a "
+                "transaction may touch each resource only once",
+            )
+        identities[key] = entry.index
+    await tx.lock_keys([f"{t}/{i}" for t, i in identities])
+    heads: dict[tuple[str, str], Head] = {}
+    by_type: dict[str, list[str]] = {}
+    for t, i in identities:
+        by_type.setdefault(t, []).append(i)
+    for t, ids in by_type.items():
+        for rid, head in (await tx.heads(t, ids)).items():
+            heads[(t, rid)] = head
+    events: list[VersionEvent] = []
+    results: dict[int, EntryResult] = {}
+    for entry in ordered:
+        if entry.method in ("GET", "HEAD"):
+            continue
+        try:
+            event, result = _decide(tx, entry, targets.get(entry.index), existing.get(entry.index), heads)
+        except FhirError as exc:
+            raise _at(entry, exc) from None
+        if event is not None:
+            events.append(event)
+        results[entry.index] = result
+    if events:
+        await tx.record(events)
+    for entry in ordered:
+        if entry.method in ("GET", "HEAD"):
+            results[entry.index] = await _read(tx, entry)
+    if not representation:
+        for entry in entries:
+            if entry.method not in ("GET", "HEAD"):
+                results[entry.index].resource = None
+    return [results[e.index] for e in entries]
+
+
+def _criteria(entry: BundleEntry) -> str | None:
+    if entry.method == "POST":
+        return entry.if_none_exist.lstrip("?") if entry.if_none_exist else None
+    if entry.method in ("PUT", "DELETE", "PATCH") and entry.resource_id is None:
+        return entry.query
+    return None
+
+
+async def _resolve_target(
+    tx: WriteTransaction, entry: BundleEntry, targets: dict[int, str | None], existing: dict[int, str]
+) -> None:
+    criteria = _criteria(entry)
+    if entry.method in ("GET", "HEAD"):
+        targets[entry.index] = entry.resource_id
+        return
+    if criteria is None:
+        targets[entry.index] = new_id() if entry.method == "POST" else entry.resource_id
+        return
+    ids = await tx.match(entry.resource_type, criteria)
+    if len(ids) > 1:
+        raise FhirError(
+            412,
+            "multiple-matches",
+            f"the criteria '{criteria[:100]}' match {len(ids)} resources; a conditional operation needs at most one",
+        )
+    if entry.method == "POST":
+        if ids:
+            existing[entry.index] = ids[0]
+            targets[entry.index] = None
+        else:
+            targets[entry.index] = new_id()
+    elif entry.method == "PUT":
+        body_id = entry.resource.get("id") if entry.resource else None
+        if ids and body_id is not None and body_id != ids[0]:
+            raise FhirError(
+                400,
+                "invalid",
+                f"the resource's id '{body_id}' differs from the id '{ids[0]}' of the resource the criteria match",
+            )
+        targets[entry.index] = ids[0] if ids else (body_id or new_id())
+    elif entry.method == "DELETE":
+        targets[entry.index] = ids[0] if ids else None
+    else:  # PATCH
+        if not ids:
+            raise FhirError(404, "not-found", f"no {entry.resource_type} matches '{criteria[:100]}' to patch")
+        targets[entry.index] = ids[0]
+
+
+def _decide(
+    tx: WriteTransaction,
+    entry: BundleEntry,
+    rid: str | None,
+    existing_id: str | None,
+    heads: dict[tuple[str, str], Head],
+) -> tuple[VersionEvent | None, EntryResult]:
+    context = RequestContext(entry.method, entry.url, tx.context.actor, tx.context.client_addr, tx.context.request_id)
+    t = entry.resource_type
+    if entry.method == "POST" and existing_id is not None:
+        head = heads.get((t, existing_id))
+        return None, EntryResult(
+            entry.index,
+            "200 OK",
+            f"{t}/{existing_id}/_history/{head.version}" if head else f"{t}/{existing_id}",
+            f'W/"{head.version}"' if head else None,
+            head.last_updated if head else None,
+            head.resource if head else None,
+        )
+    if rid is None:  # conditional delete matching nothing
+        return None, EntryResult(entry.index, "204 No Content")
+    head = heads.get((t, rid))
+    if entry.method == "POST":
+        event = decide_create(t, rid, entry.resource or {}, tx.recorded_at(None), context)
+    elif entry.method == "PUT":
+        resource = {**(entry.resource or {}), "id": rid}
+        event = decide_update(head, t, rid, resource, entry.if_match, tx.recorded_at(head), context)
+    elif entry.method == "PATCH":
+        if head is None or head.deleted or head.resource is None:
+            raise FhirError(404 if head is None else 410, "not-found", f"{t}/{rid} does not exist to be patched")
+        resource = patched_resource(head.resource, entry.resource or {}, t, rid)
+        check_resource(resource)
+        event = decide_update(head, t, rid, resource, entry.if_match, tx.recorded_at(head), context)
+    else:  # DELETE
+        deletion = decide_delete(head, t, rid, entry.if_match, tx.recorded_at(head), context)
+        if deletion is None:
+            return None, EntryResult(entry.index, "204 No Content")
+        return deletion, EntryResult(
+            entry.index, "204 No Content", etag=f'W/"{deletion.version}"', last_modified=deletion.recorded_at
+        )
+    status = "201 Created" if event.kind is EventKind.CREATED else "200 OK"
+    return event, EntryResult(
+        entry.index,
+        status,
+        f"{t}/{rid}/_history/{event.version}",
+        f'W/"{event.version}"',
+        event.recorded_at,
+        event.resource,
+    )
+
+
+async def _read(tx: WriteTransaction, entry: BundleEntry) -> EntryResult:
+    t, rid = entry.resource_type, entry.resource_id
+    if rid is None:
+        raise entry_error(
+            entry.index, "search entries (GET [type]?…) in a Bundle are not supported yet", 400, "not-supported"
+        )
+    heads = await tx.heads(t, [rid])
+    head = heads.get(rid)
+    if entry.version_id is not None:
+        row = await tx.conn.fetchrow(
+            "SELECT kind, resource, recorded_at FROM event_log WHERE resource_type = $1 AND resource_id = $2"
+            " AND version = $3",
+            t,
+            rid,
+            int(entry.version_id) if entry.version_id.isdigit() else -1,
+        )
+        if row is None or row["resource"] is None:
+            raise entry_error(entry.index, f"{t}/{rid}/_history/{entry.version_id} not found", 404, "not-found")
+        return EntryResult(
+            entry.index,
+            "200 OK",
+            None,
+            f'W/"{entry.version_id}"',
+            row["recorded_at"],
+            row["resource"] if entry.method == "GET" else None,
+        )
+    if head is None or head.deleted:
+        status = 404 if head is None else 410
+        raise entry_error(
+            entry.index, f"{t}/{rid} {'is not known' if head is None else 'has been deleted'}", status, "not-found"
+        )
+    return EntryResult(
+        entry.index,
+        "200 OK",
+        None,
+        f'W/"{head.version}"',
+        head.last_updated,
+        head.resource if entry.method == "GET" else None,
+    )

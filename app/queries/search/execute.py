@@ -1,0 +1,85 @@
+"""search: ``GET [base]/[type]?…`` and ``POST [base]/[type]/_search``
+(https://hl7.org/fhir/R4/http.html#search, search.html).
+
+Answers a ``searchset`` Bundle assembled from the stored JSON bytes (re-serialised only for
+``_summary``/``_elements``), with ``self``/``next``/``previous`` links carrying an opaque keyset
+cursor, so that paging is stable under concurrent writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+import orjson
+
+from app.errors import operation_outcome
+from app.fhirspec.summary import keeps
+from app.identity import require_type
+from app.queries.bundle import bundle_bytes, entry_bytes, page_url
+from app.queries.paging import CURSOR_PARAM, encode_cursor
+from app.queries.search.parse import SearchQuery, parse_search
+from app.queries.search.plan import count_sql, cursor_state, page_sql
+
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    base: str  # absolute FHIR base URL
+    resource_type: str
+    params: list[tuple[str, str]]
+    strict: bool
+    default_count: int
+    max_count: int
+
+
+def _subset(resource: bytes, q: SearchQuery) -> bytes:
+    if q.summary is None and q.elements is None:
+        return resource
+    data = orjson.loads(resource)
+    if q.elements is not None:
+        wanted = set(q.elements) | {"resourceType", "id", "meta"}
+        kept = {k: v for k, v in data.items() if k in wanted or k.lstrip("_") in wanted}
+    else:
+        kept = {k: v for k, v in data.items() if keeps(q.resource_type, k, q.summary or "true")}
+    if q.summary != "data":
+        meta = dict(kept.get("meta") or {})
+        meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+        kept["meta"] = meta
+    return orjson.dumps(kept)
+
+
+async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
+    require_type(req.resource_type)
+    q = parse_search(
+        req.resource_type, req.params, strict=req.strict, default_count=req.default_count, max_count=req.max_count
+    )
+    url = f"{req.base}/{req.resource_type}"
+    links = [{"relation": "self", "url": page_url(url, req.params, {})}]
+    total = None
+    if q.total != "none" or q.summary == "count":
+        sql, args = count_sql(q, req.base)
+        total = await pool.fetchval(sql, *args)
+    entries: list[bytes] = []
+    if q.summary != "count" and q.count > 0:
+        page = page_sql(q, req.base)
+        rows = await pool.fetch(page.sql, *page.args)
+        more = len(rows) > q.count
+        rows = rows[: q.count]
+        if not page.forward:
+            rows.reverse()
+        has_next = more if page.forward else True
+        has_previous = q.cursor is not None and (page.forward or more)
+        if rows and has_next:
+            state = encode_cursor(cursor_state(rows[-1], page.sort_count, "next"))
+            links.append({"relation": "next", "url": page_url(url, req.params, {CURSOR_PARAM: state})})
+        if rows and has_previous:
+            state = encode_cursor(cursor_state(rows[0], page.sort_count, "prev"))
+            links.append({"relation": "previous", "url": page_url(url, req.params, {CURSOR_PARAM: state})})
+        for row in rows:
+            entry = {"fullUrl": f"{req.base}/{req.resource_type}/{row['id']}", "search": {"mode": "match"}}
+            entries.append(entry_bytes(entry, _subset(row["resource"], q)))
+    if q.warnings:
+        outcome = {"search": {"mode": "outcome"}}
+        entries.append(entry_bytes(outcome, orjson.dumps(operation_outcome(q.warnings))))
+    return bundle_bytes("searchset", links, entries, total)

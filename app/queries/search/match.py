@@ -1,0 +1,29 @@
+"""Matching search criteria for conditional interactions (https://hl7.org/fhir/R4/http.html#ccreate):
+the ids of the current resources a query matches, on the caller's connection and snapshot."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import asyncpg
+
+from app.errors import invalid
+from app.identity import require_type
+from app.projections.current_state import current_table
+from app.queries.search.parse import RESULT_PARAMS, parse_search
+from app.queries.search.plan import where_clause
+from app.queries.search.sql import Args
+
+MATCH_LIMIT = 100
+
+
+async def match_ids(conn: asyncpg.Connection, resource_type: str, query: str) -> list[str]:
+    require_type(resource_type)
+    params = [(k, v) for k, v in parse_qsl(query.lstrip("?"), keep_blank_values=True) if k not in RESULT_PARAMS]
+    if not params:
+        raise invalid(f"Conditional criteria '{query[:100]}' are empty: give at least one search parameter")
+    q = parse_search(resource_type, params, strict=True, default_count=MATCH_LIMIT, max_count=MATCH_LIMIT)
+    args = Args()
+    where = where_clause(q, args, "")
+    sql = f"SELECT r.id FROM {current_table(resource_type)} r WHERE {where} LIMIT {MATCH_LIMIT}"
+    return [row["id"] for row in await conn.fetch(sql, *args.values)]

@@ -1,0 +1,141 @@
+"""Turning a parsed search into SQL: filters, sort keys, keyset paging (never OFFSET)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from app.errors import invalid
+from app.projections.current_state import current_table
+from app.projections.search_index import search_table
+from app.queries.search.conditions import criterion_sql
+from app.queries.search.parse import SearchQuery, SortKey
+from app.queries.search.sql import Args
+
+_SORT_COLUMN = {
+    "string": ("norm", "norm", "text"),
+    "token": ("code", "code", "text"),
+    "date": ("low", "high", "timestamptz"),
+    "number": ("value", "value", "numeric"),
+    "quantity": ("value", "value", "numeric"),
+    "reference": ("reference", "reference", "text"),
+    "uri": ("uri", "uri", "text"),
+}
+
+
+@dataclass(frozen=True)
+class Key:
+    expr: str
+    cast: str
+    descending: bool
+    nulls_last: bool = True
+
+
+def where_clause(q: SearchQuery, args: Args, base: str) -> str:
+    parts = ["NOT r.deleted"] + [criterion_sql(q.resource_type, c, args, base) for c in q.criteria]
+    return " AND ".join(parts)
+
+
+def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
+    if key.param is None:
+        if key.code == "_id":
+            return Key("r.id", "text", key.descending, True)
+        return Key("r.last_updated", "timestamptz", key.descending, True)
+    asc_col, desc_col, cast = _SORT_COLUMN[key.param.type]
+    table = search_table(resource_type, key.param.type)
+    fn, col = ("max", desc_col) if key.descending else ("min", asc_col)
+    expr = f"(SELECT {fn}(s.{col}) FROM {table} s WHERE s.id = r.id AND s.param = {args.add(key.code)})"
+    return Key(expr, cast, key.descending)
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _decode(value: object, cast: str) -> object:
+    if value is None:
+        return None
+    try:
+        if cast == "timestamptz":
+            return datetime.fromisoformat(str(value))
+        if cast == "numeric":
+            return Decimal(str(value))
+    except ValueError:
+        raise invalid("The paging cursor _page is not one this server issued for this search") from None
+    return str(value)
+
+
+def _beyond(col: str, key: Key, ref: str | None, forward: bool) -> str:
+    """Rows strictly after the cursor value ``ref`` in this key's order (reversed when paging back)."""
+    descending = key.descending != (not forward)
+    nulls_last = key.nulls_last == forward
+    if ref is None:
+        return "FALSE" if nulls_last else f"{col} IS NOT NULL"
+    cond = f"{col} {'<' if descending else '>'} {ref}"
+    return f"({cond} OR {col} IS NULL)" if nulls_last else cond
+
+
+def _keyset(cols: list[str], keys: list[Key], values: list, last_id: str, args: Args, forward: bool) -> str:
+    id_ref = args.add(last_id, "text")
+    cond = f"r.id {'>' if forward else '<'} {id_ref}"
+    for col, key, value in reversed(list(zip(cols, keys, values, strict=True))):
+        ref = None if value is None else args.add(_decode(value, key.cast), key.cast)
+        equal = f"{col} IS NULL" if ref is None else f"{col} = {ref}"
+        cond = f"({_beyond(col, key, ref, forward)} OR ({equal} AND {cond}))"
+    return cond
+
+
+def _order(cols: list[str], keys: list[Key], forward: bool) -> str:
+    parts = []
+    for col, key in zip(cols, keys, strict=True):
+        descending = key.descending != (not forward)
+        nulls_last = key.nulls_last == forward
+        parts.append(f"{col} {'DESC' if descending else 'ASC'} NULLS {'LAST' if nulls_last else 'FIRST'}")
+    parts.append(f"r.id {'ASC' if forward else 'DESC'}")
+    return ", ".join(parts)
+
+
+@dataclass
+class PageSql:
+    sql: str
+    args: list
+    sort_count: int
+    forward: bool
+
+
+def page_sql(q: SearchQuery, base: str) -> PageSql:
+    """The page query: rows (id, resource, last_updated, s0..sn) in the page's order, limit+1."""
+    args = Args()
+    where = where_clause(q, args, base)
+    keys = [_sort_key(q.resource_type, k, args) for k in q.sort]
+    cols = [f"r.s{i}" for i in range(len(keys))]
+    forward = True
+    keyset = "TRUE"
+    if q.cursor is not None:
+        values = q.cursor.get("v", [])
+        last_id = q.cursor.get("id")
+        forward = q.cursor.get("d", "next") == "next"
+        if not isinstance(values, list) or len(values) != len(keys) or not isinstance(last_id, str):
+            raise invalid("The paging cursor _page does not belong to this search (were _sort parameters changed?)")
+        keyset = _keyset(cols, keys, values, last_id, args, forward)
+    select_keys = "".join(f", {k.expr} AS s{i}" for i, k in enumerate(keys))
+    table = current_table(q.resource_type)
+    inner = f"SELECT r.id, r.resource, r.last_updated{select_keys} FROM {table} r WHERE {where}"
+    limit = args.add(q.count + 1, "int")
+    sql = f"SELECT * FROM ({inner}) r WHERE {keyset} ORDER BY {_order(cols, keys, forward)} LIMIT {limit}"
+    return PageSql(sql, args.values, len(keys), forward)
+
+
+def count_sql(q: SearchQuery, base: str) -> tuple[str, list]:
+    args = Args()
+    where = where_clause(q, args, base)
+    return f"SELECT count(*) FROM {current_table(q.resource_type)} r WHERE {where}", args.values
+
+
+def cursor_state(row: dict, sort_count: int, direction: str) -> dict:
+    return {"id": row["id"], "v": [_encode(row[f"s{i}"]) for i in range(sort_count)], "d": direction}

@@ -1,0 +1,92 @@
+"""Search values: prefixes, dates as ranges, numbers with their implicit precision, tokens and
+quantities split on ``|`` (https://hl7.org/fhir/R4/search.html#prefix)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from app.errors import invalid
+from app.fhirtime import FhirDateError, parse_range
+from app.queries.search.parse import unescape
+
+PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+
+
+def split_prefix(code: str, value: str) -> tuple[str, str]:
+    if len(value) > 2 and value[:2] in PREFIXES and not value[2:3].isalpha():
+        return value[:2], value[2:]
+    if len(value) > 2 and value[:2].isalpha() and value[:2].islower() and not value[2:3].isalpha():
+        raise invalid(
+            f"Search parameter '{code}': unknown prefix '{value[:2]}' in '{value[:60]}' "
+            f"(prefixes are {', '.join(PREFIXES)})"
+        )
+    return "eq", value
+
+
+def date_range(code: str, value: str) -> tuple[datetime, datetime]:
+    try:
+        return parse_range(value)
+    except FhirDateError as exc:
+        raise invalid(f"Search parameter '{code}': {exc}") from None
+
+
+def approx_range(low: datetime, high: datetime) -> tuple[datetime, datetime]:
+    """``ap`` on dates: widen by 10% of the distance from now (at least a day)."""
+    gap = abs(datetime.now(UTC) - low) * 0.1
+    gap = max(gap, timedelta(days=1))
+    return low - gap, high + gap
+
+
+def number(code: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise invalid(f"Search parameter '{code}': '{text[:60]}' is not a number") from None
+    if not value.is_finite():
+        raise invalid(f"Search parameter '{code}': '{text[:60]}' is not a finite number")
+    return value
+
+
+def precision_range(value: Decimal) -> tuple[Decimal, Decimal]:
+    """The implicit range of a number: ``100`` → [99.5, 100.5), ``1.50`` → [1.495, 1.505)."""
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    half = Decimal(5).scaleb(exponent - 1)
+    return value - half, value + half
+
+
+def split_pipe(value: str, parts: int) -> list[str]:
+    """Split on unescaped ``|`` into at most ``parts`` pieces (unescaping each)."""
+    out, buf, i = [], [], 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            buf.append(value[i : i + 2])
+            i += 2
+            continue
+        if value[i] == "|" and len(out) < parts - 1:
+            out.append("".join(buf))
+            buf = []
+        else:
+            buf.append(value[i])
+        i += 1
+    out.append("".join(buf))
+    return [unescape(p) for p in out]
+
+
+def split_composite(value: str) -> list[str]:
+    """Split a composite value on unescaped ``$``."""
+    out, buf, i = [], [], 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value):
+            buf.append(value[i : i + 2])
+            i += 2
+            continue
+        if value[i] == "$":
+            out.append("".join(buf))
+            buf = []
+        else:
+            buf.append(value[i])
+        i += 1
+    out.append("".join(buf))
+    return out
