@@ -30,7 +30,7 @@ def apply_json_patch(resource: dict, patch: object) -> dict:
             document = _JsonPatchOperation(number, operation).apply(document)
     except FhirError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the contract: a bad patch is only ever a FhirError
+    except Exception as exc:  # the contract: a bad patch is only ever a FhirError
         raise invalid(f"The JSON Patch could not be applied (unexpected {type(exc).__name__})") from None
     return check_identity(resource, document)
 

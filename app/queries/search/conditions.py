@@ -6,7 +6,6 @@ alias ``s`` for one value; the criterion's values are ORed inside one ``EXISTS``
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from decimal import Decimal
 
 from app.errors import invalid
@@ -25,7 +24,7 @@ from app.queries.search.values import (
     split_prefix,
 )
 
-MILLI = timedelta(milliseconds=1)
+_USES = {"eq": "lh", "ne": "lh", "gt": "h", "lt": "l", "ge": "lh", "le": "lh", "sa": "h", "eb": "l", "ap": "lh"}
 
 
 def _range_condition(prefix: str, low: str, high: str, vl: str, vh: str) -> str:
@@ -52,7 +51,10 @@ def date_condition(code: str, value: str, args: Args, low: str = "s.low", high: 
             vl, vh = approx_range(vl, vh)
         except OverflowError:
             pass
-    return _range_condition(prefix, low, high, args.add(vl, "timestamptz"), args.add(vh, "timestamptz"))
+    uses = _USES[prefix]
+    vl_ref = args.add(vl, "timestamptz") if "l" in uses else ""
+    vh_ref = args.add(vh, "timestamptz") if "h" in uses else ""
+    return _range_condition(prefix, low, high, vl_ref, vh_ref)
 
 
 def _number_condition(code: str, prefix: str, text: str, args: Args, column: str) -> str:
@@ -226,7 +228,7 @@ def _id_condition(c: Criterion, args: Args) -> str:
 def _last_updated_condition(c: Criterion, args: Args) -> str:
     if c.modifier == "missing":
         return "FALSE" if c.values[0] == "true" else "TRUE"
-    high = f"(r.last_updated + {args.add(MILLI, 'interval')})"
+    high = "(r.last_updated + interval '1 millisecond')"
     return any_of([date_condition(c.code, v, args, "r.last_updated", high) for v in c.values])
 
 
