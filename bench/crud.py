@@ -18,8 +18,8 @@ import asyncpg
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Result, ServerProcess, run_load  # noqa: E402
-from bench.rawhttp import RawConnection  # noqa: E402
+from bench.common import Result, ServerProcess, run_load
+from bench.rawhttp import RawConnection
 
 PATIENT = {
     "resourceType": "Patient",

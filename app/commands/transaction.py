@@ -121,6 +121,9 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], represen
     by_type: dict[str, list[str]] = {}
     for t, i in identities:
         by_type.setdefault(t, []).append(i)
+    for entry in entries:
+        if entry.index in existing:
+            by_type.setdefault(entry.resource_type, []).append(existing[entry.index])
     for t, ids in by_type.items():
         for rid, head in (await tx.heads(t, ids)).items():
             heads[(t, rid)] = head

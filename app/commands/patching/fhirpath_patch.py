@@ -224,7 +224,9 @@ def _function(name: str, argument: str) -> Step:
 @lru_cache(maxsize=512)
 def _criteria(expression: str) -> Callable:
     try:
-        return fhirpathpy.compile(expression, model=models["r4"])
+        criteria = fhirpathpy.compile(expression, model=models["r4"])
+        criteria([], {"resource": {}, "rootResource": {}})  # fhirpathpy finds most errors only when run
+        return criteria
     except Exception as exc:  # fhirpathpy raises bare Exception and ANTLR errors
         raise ValueError(f"where({expression}) is not valid FHIRPath ({exc})") from None
 
