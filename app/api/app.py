@@ -10,7 +10,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from app.api import errors
-from app.api.routes import bundles, instance, system, type_level
+from app.api.routes import bundles, instance, operations, system, type_level
 from app.db.migrations import migrate
 from app.db.pool import create_pool
 from app.settings import Settings, get_settings
@@ -51,10 +51,12 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     )
     app.state.settings = settings
     app.state.pool = pool
+    app.state.capability_cache = {}
     errors.install(app)
     base = settings.base_path
     app.include_router(system.router, prefix=base)
     app.include_router(bundles.router, prefix=base)
+    app.include_router(operations.router, prefix=base)
     app.include_router(type_level.router, prefix=base)
     app.include_router(instance.router, prefix=base)
     return app

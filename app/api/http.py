@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +11,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from app.commands.rules import parse_etag
 from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
 from app.fhirtime import format_http_date
@@ -25,7 +25,6 @@ _FORMAT_ALIASES = {
     "application/json+fhir": FHIR_JSON,
     "application/json": "application/json",
 }
-_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 
 def base_url(request: Request) -> str:
@@ -125,10 +124,10 @@ def if_match(request: Request) -> int | None:
     raw = request.headers.get("if-match")
     if raw is None:
         return None
-    m = _ETAG.match(raw)
-    if not m:
+    version = parse_etag(raw)
+    if version is None:
         raise invalid(f"If-Match '{raw[:40]}' is not a version ETag such as W/\"3\"")
-    return int(m.group(1))
+    return version
 
 
 def if_none_match(request: Request) -> set[str]:
@@ -141,9 +140,9 @@ def if_none_match(request: Request) -> set[str]:
         if part == "*":
             out.add("*")
             continue
-        m = _ETAG.match(part)
-        if m:
-            out.add(m.group(1))
+        version = parse_etag(part)
+        if version is not None:
+            out.add(str(version))
     return out
 
 
@@ -184,6 +183,12 @@ class WriteReply:
 
 
 def write_response(request: Request, reply: WriteReply, warnings: list[Issue] | None = None) -> Response:
+    """Answer a write per ``Prefer: return=``; validation warnings (lenient handling) go in the
+    OperationOutcome when one is asked for, and always in ``Warning`` headers."""
+    if warnings:
+        text = "; ".join(w.diagnostics.replace('"', "'") for w in warnings)[:2000]
+        text = text.encode("ascii", "replace").decode("ascii")
+        reply.headers["Warning"] = f'199 fhirledger "{text}"'
     wanted = (prefer(request, "return") or "representation").lower()
     if wanted == "minimal":
         return fhir_response(request, None, reply.status, reply.headers)

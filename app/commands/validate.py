@@ -1,30 +1,70 @@
-"""Validation of every written resource against the R4 StructureDefinitions (see app/validation)."""
+"""Validation of every written resource against the R4 StructureDefinitions (see app/validation).
+
+Strict (the default): any error → 422 with every issue. Lenient (``Prefer: handling=lenient`` or
+``FHIRLEDGER_VALIDATION=lenient``): unknown elements are dropped before the write and reported
+as warnings; everything else is still an error. Nothing that is not valid R4 is ever stored."""
 
 from __future__ import annotations
 
+import re
+
 from app.errors import FhirError, Issue
+from app.validation import validate_resource
 
-
-def _validator():
-    try:
-        from app.validation import validate_resource
-    except ImportError:  # pragma: no cover - while the validator is being built
-        return None
-    return validate_resource
+_SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
 
 def check_resource(resource: dict, *, lenient: bool = False) -> list[Issue]:
-    """Raise 422 with every error issue when the resource is not valid FHIR; return the warnings."""
-    validate = _validator()
-    if validate is None:
-        return []
-    issues = validate(resource, lenient=lenient)
+    """Raise 422 when the resource is not valid FHIR R4; in lenient mode drop unknown elements
+    (in place) and return a warning for each."""
+    issues = validate_resource(resource, lenient=lenient)
     errors = [i for i in issues if i.severity in ("error", "fatal")]
     if errors:
         raise FhirError(
-            422,
-            errors[0].code,
-            f"The {resource.get('resourceType', 'resource')} is not valid FHIR R4: {len(errors)} error(s)",
-            issues=issues,
+            422, errors[0].code,
+            f"The {resource.get('resourceType', 'resource')} is not valid FHIR R4: {len(errors)} error(s); "
+            "see the issues for each location",
+            issues=errors + [i for i in issues if i.severity == "warning" and i.code == "structure"],
         )
-    return issues
+    if not lenient:
+        return []
+    unknown = [i for i in issues if i.severity == "warning" and i.code == "structure" and i.expression]
+    for issue in sorted(unknown, key=lambda i: _path_key(i.expression[0]), reverse=True):
+        _drop(resource, issue.expression[0])  # the last first, so earlier indexes stay right
+    return [Issue("warning", i.code, f"{i.diagnostics}; dropped (lenient handling)", i.expression) for i in unknown]
+
+
+def _path_key(expression: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"[\[\].]+", expression) if t]
+
+
+def _drop(resource: dict, expression: str) -> None:
+    """Remove the element at a FHIRPath location such as ``Patient.name[0].foo`` (a primitive's
+    extension object ``_birthDate`` is addressed as ``Patient.birthDate.x``), then any object the
+    removal left empty."""
+    trail: list[tuple[object, object]] = []  # (container, key or index) from the root down
+    node: object = resource
+    for segment in expression.split(".")[1:]:
+        m = _SEGMENT.match(segment)
+        if not m or not isinstance(node, dict):
+            return
+        key, index = m.group(1), m.group(2)
+        if f"_{key}" in node and (key not in node or not isinstance(node[key], dict | list)):
+            key = f"_{key}"
+        if key not in node:
+            return
+        trail.append((node, key))
+        node = node[key]
+        if index is not None:
+            if not isinstance(node, list) or int(index) >= len(node):
+                return
+            trail.append((node, int(index)))
+            node = node[int(index)]
+    while trail:
+        container, key = trail.pop()
+        if isinstance(container, dict):
+            container.pop(key, None)  # type: ignore[call-overload]
+        elif isinstance(container, list) and isinstance(key, int):
+            container.pop(key)
+        if container:  # stop once the container still holds something
+            return

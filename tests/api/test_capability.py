@@ -23,7 +23,13 @@ async def test_capability_statement_lists_every_type_and_working_interactions(cl
     patient = next(r for r in rest["resource"] if r["type"] == "Patient")
     codes = {i["code"] for i in patient["interaction"]}
     assert {"read", "vread", "update", "delete", "create", "history-instance", "history-type"} <= codes
-    assert {"history-system"} <= {i["code"] for i in rest["interaction"]}
+    assert {"patch", "search-type"} <= codes
+    assert {"history-system", "transaction", "batch", "search-system"} <= {i["code"] for i in rest["interaction"]}
+    params = {p["name"]: p["type"] for p in patient["searchParam"]}
+    assert params["birthdate"] == "date" and params["name"] == "string" and params["_id"] == "token"
+    assert patient["conditionalCreate"] is True and patient["conditionalDelete"] == "single"
+    assert {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"} in (
+        rest["operation"])
     assert cs["implementation"]["url"] == "http://testserver/fhir"
 
 

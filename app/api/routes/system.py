@@ -5,17 +5,39 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.api.http import base_url, fhir_response, request_url
+from app.api.http import base_url, fhir_response, prefer, request_url
 from app.errors import FhirError
 from app.queries.capabilities import capability_statement
 from app.queries.history import HistoryRequest, history
+from app.queries.search.execute import SearchRequest
+from app.queries.search.system import search_system
 
 router = APIRouter()
 
 
 @router.get("/metadata")
 async def metadata(request: Request) -> Response:
-    return fhir_response(request, capability_statement(base_url(request)))
+    base = base_url(request)
+    cache: dict[str, bytes] = request.app.state.capability_cache
+    if base not in cache:  # the registry can change (custom SearchParameters): rebuilt on demand
+        cache[base] = capability_statement(base)
+    return fhir_response(request, cache[base])
+
+
+@router.get("")
+@router.get("/")
+async def search_all(request: Request) -> Response:
+    settings = request.app.state.settings
+    strict = (prefer(request, "handling") or "lenient").lower() == "strict"
+    req = SearchRequest(
+        base_url(request),
+        "",
+        list(request.query_params.multi_items()),
+        strict,
+        settings.search_default_count,
+        settings.search_max_count,
+    )
+    return fhir_response(request, await search_system(request.app.state.pool, req))
 
 
 @router.get("/_history")

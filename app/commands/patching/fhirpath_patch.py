@@ -68,7 +68,7 @@ def apply_fhirpath_patch(resource: dict, parameters: object) -> dict:
     except FhirError:
         raise
     except Exception as exc:  # the contract: a bad patch is only ever a FhirError
-        raise invalid(f"The FHIRPath Patch could not be applied (unexpected {type(exc).__name__})") from None
+        raise invalid(f"The FHIRPath Patch could not be applied ({type(exc).__name__})") from None
     return check_identity(resource, document)
 
 
@@ -190,7 +190,7 @@ def parse_path(text: str) -> list[Step]:
                 raise ValueError(f"an indexer must be a non-negative integer, not [{number}]")
             steps.append(("index", int(number)))
         else:
-            raise ValueError(f"unexpected {scanner.rest()[:20]!r}")
+            raise ValueError(f"cannot read {scanner.rest()[:20]!r}")
     return steps
 
 

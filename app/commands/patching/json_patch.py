@@ -31,7 +31,7 @@ def apply_json_patch(resource: dict, patch: object) -> dict:
     except FhirError:
         raise
     except Exception as exc:  # the contract: a bad patch is only ever a FhirError
-        raise invalid(f"The JSON Patch could not be applied (unexpected {type(exc).__name__})") from None
+        raise invalid(f"The JSON Patch could not be applied ({type(exc).__name__})") from None
     return check_identity(resource, document)
 
 

@@ -1,0 +1,58 @@
+"""Operations: ``$validate`` at type and system level (https://hl7.org/fhir/R4/resource-operation-validate.html).
+
+Answers 200 with an OperationOutcome listing every issue (an ``information`` issue when valid)
+and writes nothing."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.api.http import fhir_response, lenient, outcome_bytes, parse_json, read_body
+from app.errors import Issue, invalid
+from app.identity import require_type
+from app.validation import validate_resource
+
+router = APIRouter()
+
+
+def _resource_of(body: object) -> object:
+    """A resource, or the ``resource`` parameter of a Parameters resource."""
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        for parameter in body.get("parameter") or []:
+            if isinstance(parameter, dict) and parameter.get("name") == "resource":
+                if "resource" not in parameter:
+                    raise invalid("Parameters.parameter 'resource' carries no resource")
+                return parameter["resource"]
+        raise invalid("$validate takes a resource, or Parameters with a 'resource' parameter")
+    return body
+
+
+def _outcome(resource: object, expected_type: str | None, is_lenient: bool) -> bytes:
+    issues: list[Issue] = []
+    if expected_type is not None and isinstance(resource, dict) and resource.get("resourceType") != expected_type:
+        issues.append(
+            Issue(
+                "error",
+                "invalid",
+                f"The resource is a {resource.get('resourceType')}, not a {expected_type}",
+                ("resourceType",),
+            )
+        )
+    issues += validate_resource(resource, lenient=is_lenient)
+    if not any(i.severity in ("error", "fatal") for i in issues):
+        issues.insert(0, Issue("information", "informational", "Validation successful: no errors found"))
+    return outcome_bytes(issues)
+
+
+@router.post("/$validate")
+async def validate_system(request: Request) -> Response:
+    body = parse_json(await read_body(request))
+    return fhir_response(request, _outcome(_resource_of(body), None, lenient(request)))
+
+
+@router.post("/{resource_type}/$validate")
+async def validate_type(request: Request, resource_type: str) -> Response:
+    require_type(resource_type)
+    body = parse_json(await read_body(request))
+    return fhir_response(request, _outcome(_resource_of(body), resource_type, lenient(request)))
