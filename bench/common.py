@@ -26,8 +26,8 @@ def free_port() -> int:
 class ServerProcess:
     """``fhirledger serve`` on a fresh embedded database in a temporary directory."""
 
-    def __init__(self) -> None:
-        self.data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-bench-"))
+    def __init__(self, data_dir: str | None = None) -> None:
+        self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="fhirledger-bench-"))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
         self.proc: subprocess.Popen | None = None

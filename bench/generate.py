@@ -33,8 +33,11 @@ CONDITIONS = [("44054006", "Diabetes"), ("38341003", "Hypertension"), ("19566200
 MRN = "http://hospital.example.org/mrn"
 
 
-def _when(rng: random.Random, start: datetime, days: int) -> str:
-    moment = start + timedelta(days=rng.randrange(days), seconds=rng.randrange(86400))
+def _when(rng: random.Random, start: datetime, days: int) -> datetime:
+    return start + timedelta(days=rng.randrange(days), seconds=rng.randrange(86400))
+
+
+def _fmt(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
@@ -69,7 +72,8 @@ def patient_bundle(rng: random.Random, n: int, clinical: int = 200) -> dict:
                 "resourceType": "Encounter", "status": "finished",
                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
                 "type": [{"coding": [{"system": SNOMED, "code": "185349003", "display": "Encounter for check up"}]}],
-                "subject": subject, "period": {"start": when, "end": when[:11] + "23:59:00+00:00"},
+                "subject": subject,
+                "period": {"start": _fmt(when), "end": _fmt(when + timedelta(minutes=rng.randrange(15, 120)))},
             })
             entries.append(encounter)
             continue

@@ -9,6 +9,7 @@ import binascii
 import orjson
 
 from app.commands.outcome import WriteOutcome, WriteStatus
+from app.commands.patching import apply_fhirpath_patch, apply_json_patch
 from app.commands.rules import check_if_match
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.update import decide_update
@@ -41,8 +42,6 @@ def _keep_identity(result: dict, resource_type: str, resource_id: str) -> dict:
 
 def apply_patch(current: bytes, kind: str, patch: object, resource_type: str, resource_id: str) -> dict:
     """``kind`` is ``json-patch`` (a JSON Patch document) or ``fhirpath`` (Parameters)."""
-    from app.commands.patching import apply_fhirpath_patch, apply_json_patch
-
     resource = orjson.loads(current)
     if kind == "json-patch":
         return _keep_identity(apply_json_patch(resource, patch), resource_type, resource_id)

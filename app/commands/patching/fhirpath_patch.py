@@ -359,7 +359,8 @@ def _children(loc: Loc, name: str) -> list[Loc]:
         items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
         for index, item in items:
             if item is not None:
-                out.append(Loc(item, data, key, index, name, element, ref, _shape(ref, item)))
+                stem = element.name if element is not None else name
+                out.append(Loc(item, data, key, index, stem, element, ref, _shape(ref, item)))
     return out
 
 

@@ -1,0 +1,224 @@
+"""Ingest benchmark: Synthea-shaped patient transaction Bundles (a Patient + ``--clinical``
+resources referencing it by ``urn:uuid``) posted to ``POST /fhir`` by 1 and then 4 concurrent
+clients, against a raw-asyncpg baseline writing the same number of resources without HTTP, in the
+same run and on the same embedded PostgreSQL.
+
+    python bench/ingest.py [--patients 40] [--clinical 200] [--py-spy /tmp/ingest.svg]
+
+Every phase loads its own freshly generated Bundles (a different seed per phase and fresh
+``urn:uuid``s and server-assigned ids, so nothing collides); one unmeasured warm-up Bundle goes
+first. Reported per phase: resources/second and the p50/p99 latency of one Bundle, and the ratio
+server / baseline.
+
+**What the baseline does**, per Bundle and in one database transaction on its own connection
+(one connection per concurrent client): parse the same request bytes (orjson), give every entry a
+new uuid, stamp each resource exactly as the server stores it (``id``, ``meta.versionId``,
+``meta.lastUpdated``; the server's own ``stamp``), append all the Bundle's events to ``event_log``
+in one ``INSERT … SELECT unnest(…) RETURNING position`` (the same statement the server's log store
+uses, since positions are needed and ``COPY`` cannot return them), then write the ``cur_<type>``
+rows with ``COPY`` (``copy_records_to_table``), one per resource type.
+
+**What it does not do**: no validation, no reference resolution or rewriting (the stamped bytes
+keep the ``urn:uuid:`` references), no search-value extraction and no ``sp_<type>_<kind>`` rows, no
+advisory locks, no read of current versions (it knows every resource is new), no conditional
+matching, no response Bundle, no HTTP. It is the floor for "write these rows durably", not an
+equivalent implementation; the ratio says how much of the server's time goes to everything else.
+
+``--py-spy PATH`` records a py-spy profile of the server process during the measured phases (needs
+``pip install py-spy`` and ptrace permission): a flame graph, or collapsed stacks for a ``.txt``
+path, or speedscope for ``.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.commands.stamp import stamp
+from app.fhirtime import now_millis
+from app.projections.current_state import current_table
+from bench.common import ServerProcess
+from bench.generate import bundles
+from bench.rawhttp import RawConnection
+
+APPEND = """
+INSERT INTO event_log (resource_type, resource_id, version, kind, resource, recorded_at, method, url)
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[], $6::timestamptz[],
+                     $7::text[], $8::text[])
+RETURNING position
+"""
+CURRENT_COLUMNS = ("id", "version", "deleted", "last_updated", "position", "resource")
+
+
+@dataclass
+class Phase:
+    name: str
+    concurrency: int
+    bundles: int
+    resources: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.resources / self.seconds
+
+    def pct(self, q: float) -> float:
+        data = sorted(self.latencies_ms)
+        return data[min(len(data) - 1, int(q * len(data)))]
+
+    def row(self) -> str:
+        return (
+            f"{self.name:<10} {self.concurrency:>3} {self.bundles:>8} {self.resources:>10} {self.seconds:>8.2f} "
+            f"{self.rate:>11.0f} {self.pct(0.5):>10.1f} {self.pct(0.99):>10.1f}"
+        )
+
+
+HEADER = (
+    f"{'writer':<10} {'c':>3} {'bundles':>8} {'resources':>10} {'seconds':>8} {'res/s':>11} "
+    f"{'p50 ms':>10} {'p99 ms':>10}"
+)
+
+
+def payloads(count: int, clinical: int, seed: int) -> list[bytes]:
+    return [orjson.dumps(b) for b in bundles(count, clinical, seed)]
+
+
+def resource_count(bodies: list[bytes]) -> int:
+    return sum(len(orjson.loads(b)["entry"]) for b in bodies)
+
+
+async def drive(name: str, concurrency: int, bodies: list[bytes], post: object) -> Phase:
+    """Run ``post(worker, body)`` over all bodies with ``concurrency`` workers; time each call."""
+    latencies: list[float] = []
+    queue = iter(bodies)
+
+    async def worker(w: int) -> None:
+        for body in queue:
+            t0 = time.perf_counter()
+            await post(w, body)  # type: ignore[operator]
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*[worker(w) for w in range(concurrency)])
+    seconds = time.perf_counter() - start
+    return Phase(name, concurrency, len(bodies), resource_count(bodies), seconds, latencies)
+
+
+async def http_phase(base: str, concurrency: int, bodies: list[bytes]) -> Phase:
+    conns = [RawConnection(base) for _ in range(concurrency)]
+    headers = {"Content-Type": "application/fhir+json"}
+
+    async def post(w: int, body: bytes) -> None:
+        status, _, data = await conns[w].request("POST", "", body, headers)
+        assert status == 200, data[:500]
+
+    try:
+        return await drive("server", concurrency, bodies, post)
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+async def write_bundle(conn: asyncpg.Connection, body: bytes) -> None:
+    """The baseline's work for one Bundle (see the module docstring)."""
+    entries = orjson.loads(body)["entry"]
+    now = now_millis()
+    types, ids, versions, kinds, stamped, times, methods, urls = [], [], [], [], [], [], [], []
+    for entry in entries:
+        resource = entry["resource"]
+        rid = str(uuid.uuid4())
+        types.append(resource["resourceType"])
+        ids.append(rid)
+        versions.append(1)
+        kinds.append("created")
+        stamped.append(stamp(resource, rid, 1, now))
+        times.append(now)
+        methods.append("POST")
+        urls.append(entry["request"]["url"])
+    async with conn.transaction():
+        rows = await conn.fetch(APPEND, types, ids, versions, kinds, stamped, times, methods, urls)
+        by_type: dict[str, list[tuple]] = {}
+        for t, rid, data, row in zip(types, ids, stamped, rows, strict=True):
+            by_type.setdefault(t, []).append((rid, 1, False, now, row["position"], data))
+        for t, records in by_type.items():
+            await conn.copy_records_to_table(current_table(t), records=records, columns=CURRENT_COLUMNS)
+
+
+async def baseline_phase(dsn: str, concurrency: int, bodies: list[bytes]) -> Phase:
+    conns = [await asyncpg.connect(dsn) for _ in range(concurrency)]
+
+    async def post(w: int, body: bytes) -> None:
+        await write_bundle(conns[w], body)
+
+    try:
+        return await drive("baseline", concurrency, bodies, post)
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+def start_py_spy(pid: int, out: str) -> subprocess.Popen | None:
+    exe = shutil.which("py-spy")
+    if exe is None:
+        print("py-spy not found; no profile recorded", file=sys.stderr)
+        return None
+    fmt = {".txt": "raw", ".json": "speedscope"}.get(Path(out).suffix, "flamegraph")
+    return subprocess.Popen(
+        [exe, "record", "--pid", str(pid), "--output", out, "--rate", "200", "--nonblocking", "--format", fmt],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def main(patients: int, clinical: int, profile: str | None) -> None:
+    seeds = iter(range(101, 200))
+    with ServerProcess() as server:
+        warm = payloads(1, clinical, 100)
+        await http_phase(server.base, 1, warm)
+        await baseline_phase(server.dsn, 1, warm)
+        pairs: list[tuple[Phase, Phase]] = []
+        spy = start_py_spy(server.proc.pid, profile) if profile and server.proc else None
+        try:
+            for concurrency in (1, 4):
+                http = await http_phase(server.base, concurrency, payloads(patients, clinical, next(seeds)))
+                base = await baseline_phase(server.dsn, concurrency, payloads(patients, clinical, next(seeds)))
+                pairs.append((http, base))
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
+    print(f"\ningest: {patients} patient Bundles x {1 + clinical} resources per phase, one transaction per Bundle")
+    print(HEADER)
+    for http, base in pairs:
+        print(http.row())
+        print(base.row())
+    print()
+    for http, base in pairs:
+        print(
+            f"c={http.concurrency}: server/baseline throughput {http.rate / base.rate:6.1%}   "
+            f"p50 latency x{http.pct(0.5) / base.pct(0.5):.1f}"
+        )
+    if profile:
+        print(f"\npy-spy profile of the server during the HTTP phases: {profile}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--patients", type=int, default=40, help="patient Bundles per phase (default 40)")
+    parser.add_argument("--clinical", type=int, default=200, help="clinical resources per patient (default 200)")
+    parser.add_argument("--py-spy", dest="profile", default=None, help="write a py-spy flame graph of the server")
+    args = parser.parse_args()
+    asyncio.run(main(args.patients, args.clinical, args.profile))
