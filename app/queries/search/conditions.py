@@ -28,22 +28,34 @@ _USES = {"eq": "lh", "ne": "lh", "gt": "h", "lt": "l", "ge": "lh", "le": "lh", "
 
 
 def _range_condition(prefix: str, low: str, high: str, vl: str, vh: str) -> str:
-    """The spec's prefix semantics between a stored range [low, high) and a search range [vl, vh)."""
+    """The spec's prefix semantics between a stored range [low, high) and a search range [vl, vh).
+
+    Each form leads with a predicate on one column alone (implied by the rest, since low < high)
+    so that the (param, low) / (param, high) indexes bound the scan."""
     contained = f"({low} >= {vl} AND {high} <= {vh})"
     return {
-        "eq": contained,
+        "eq": f"({low} >= {vl} AND {low} < {vh} AND {high} <= {vh})",
         "ne": f"NOT {contained}",
         "gt": f"{high} > {vh}",
         "lt": f"{low} < {vl}",
-        "ge": f"({high} > {vh} OR {contained})",
-        "le": f"({low} < {vl} OR {contained})",
+        "ge": f"({high} > {vl} AND ({high} > {vh} OR {low} >= {vl}))",
+        "le": f"({low} < {vh} AND ({low} < {vl} OR {high} <= {vh}))",
         "sa": f"{low} >= {vh}",
         "eb": f"{high} <= {vl}",
         "ap": f"({low} < {vh} AND {high} > {vl})",
     }[prefix]
 
 
-def date_condition(code: str, value: str, args: Args, low: str = "s.low", high: str = "s.high") -> str:
+_WINDOW = {  # the window [from, to) the stored range must overlap, implied by each prefix
+    "eq": ("l", "h"), "gt": ("h", None), "ge": ("l", None), "lt": (None, "l"), "le": (None, "h"),
+    "sa": ("h", None), "eb": (None, "l"), "ap": ("l", "h"), "ne": (None, None),
+}
+RANGE = "tstzrange(s.low, s.high, '[)')"  # the GiST-indexed expression of the date side tables
+
+
+def date_condition(
+    code: str, value: str, args: Args, low: str = "s.low", high: str = "s.high", indexed: bool = False
+) -> str:
     prefix, text = split_prefix(code, value)
     vl, vh = date_range(code, text)
     if prefix == "ap":
@@ -54,7 +66,12 @@ def date_condition(code: str, value: str, args: Args, low: str = "s.low", high: 
     uses = _USES[prefix]
     vl_ref = args.add(vl, "timestamptz") if "l" in uses else ""
     vh_ref = args.add(vh, "timestamptz") if "h" in uses else ""
-    return _range_condition(prefix, low, high, vl_ref, vh_ref)
+    cond = _range_condition(prefix, low, high, vl_ref, vh_ref)
+    if not indexed or prefix == "ne":
+        return cond
+    refs = {"l": vl_ref, "h": vh_ref, None: "NULL"}
+    start, end = _WINDOW[prefix]
+    return f"({RANGE} && tstzrange({refs[start]}, {refs[end]}, '[)') AND {cond})"
 
 
 def _number_condition(code: str, prefix: str, text: str, args: Args, column: str) -> str:
@@ -195,27 +212,33 @@ def composite_value(code: str, value: str, param: SearchParam, args: Args) -> st
     return all_of(conds)
 
 
-def _kind(param: SearchParam) -> str:
-    return param.type
-
-
 def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str) -> str:
     """The condition of one criterion on current-state row ``r``."""
     if c.code == "_id":
         return _id_condition(c, args)
     if c.code == "_lastUpdated":
         return _last_updated_condition(c, args)
-    table = search_table(resource_type, _kind(c.param))
+    table = search_table(resource_type, c.param.type)
     param_ref = args.add(c.code)
     if c.modifier == "missing":
         exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = r.id AND s.param = {param_ref})"
         return f"NOT {exists}" if c.values[0] == "true" else exists
-    builder = _BUILDERS[c.param.type]
     negate = c.modifier == "not"
-    modifier = None if negate else c.modifier
-    ors = [builder(c.code, v, modifier, c.param, args, base) for v in c.values]
-    exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = r.id AND s.param = {param_ref} AND {any_of(ors)})"
+    inner = value_condition(c, args, base)
+    exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = r.id AND s.param = {param_ref} AND {inner})"
     return f"NOT {exists}" if negate else exists
+
+
+def value_condition(c: Criterion, args: Args, base: str) -> str:
+    """The ORed value conditions of a criterion on side-table row ``s``."""
+    builder = _BUILDERS[c.param.type]
+    modifier = None if c.modifier == "not" else c.modifier
+    return any_of([builder(c.code, v, modifier, c.param, args, base) for v in c.values])
+
+
+def is_positive(c: Criterion) -> bool:
+    """Whether the criterion matches exactly the resources having some matching side-table row."""
+    return c.code not in ("_id", "_lastUpdated") and c.modifier not in ("not", "missing")
 
 
 def _id_condition(c: Criterion, args: Args) -> str:
@@ -236,7 +259,7 @@ Builder = Callable[[str, str, "str | None", SearchParam, Args, str], str]
 _BUILDERS: dict[str, Builder] = {
     "string": lambda code, v, m, p, a, b: string_value(code, v, m, a),
     "token": lambda code, v, m, p, a, b: token_value(code, v, m, a),
-    "date": lambda code, v, m, p, a, b: date_condition(code, v, a),
+    "date": lambda code, v, m, p, a, b: date_condition(code, v, a, indexed=True),
     "number": lambda code, v, m, p, a, b: number_value(code, v, a),
     "quantity": lambda code, v, m, p, a, b: quantity_value(code, v, a),
     "reference": lambda code, v, m, p, a, b: reference_value(code, v, m, p, a, b),

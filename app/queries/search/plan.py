@@ -9,8 +9,8 @@ from decimal import Decimal
 from app.errors import invalid
 from app.projections.current_state import current_table
 from app.projections.search_index import search_table
-from app.queries.search.conditions import criterion_sql
-from app.queries.search.parse import SearchQuery, SortKey
+from app.queries.search.conditions import criterion_sql, is_positive, value_condition
+from app.queries.search.parse import Criterion, SearchQuery, SortKey
 from app.queries.search.sql import Args
 
 _SORT_COLUMN = {
@@ -32,8 +32,39 @@ class Key:
     nulls_last: bool = True
 
 
+def _groups(q: SearchQuery) -> list[list[Criterion]]:
+    """Criteria to test on one side-table row together: repeated single-valued date criteria on
+    one parameter (``date=ge2020&date=lt2021``) form one range on the same value, as in other
+    servers; every other criterion stands alone."""
+    groups: dict[str, list[Criterion]] = {}
+    out: list[list[Criterion]] = []
+    for c in q.criteria:
+        if c.param.type == "date" and is_positive(c) and len(c.values) == 1:
+            if c.code not in groups:
+                groups[c.code] = []
+                out.append(groups[c.code])
+            groups[c.code].append(c)
+        else:
+            out.append([c])
+    return out
+
+
+def _positive(q: SearchQuery, group: list[Criterion], args: Args, base: str) -> str:
+    """``SELECT s.id`` of the resources a positive group matches (side table alone)."""
+    c = group[0]
+    table = search_table(q.resource_type, c.param.type)
+    conds = " AND ".join(value_condition(g, args, base) for g in group)
+    return f"SELECT s.id FROM {table} s WHERE s.param = {args.add(c.code)} AND {conds}"
+
+
 def where_clause(q: SearchQuery, args: Args, base: str) -> str:
-    parts = ["NOT r.deleted"] + [criterion_sql(q.resource_type, c, args, base) for c in q.criteria]
+    parts = ["NOT r.deleted"]
+    for group in _groups(q):
+        if len(group) == 1:
+            parts.append(criterion_sql(q.resource_type, group[0], args, base))
+        else:
+            sub = _positive(q, group, args, base)
+            parts.append(f"EXISTS ({sub} AND s.id = r.id)")
     return " AND ".join(parts)
 
 
@@ -132,7 +163,13 @@ def page_sql(q: SearchQuery, base: str) -> PageSql:
 
 
 def count_sql(q: SearchQuery, base: str) -> tuple[str, list]:
+    """Counting by intersecting side-table id sets when every criterion is positive (a deleted
+    resource has no side-table rows), else over the current-state table."""
     args = Args()
+    groups = _groups(q)
+    if groups and all(is_positive(g[0]) for g in groups):
+        sets = " INTERSECT ".join(f"({_positive(q, g, args, base)})" for g in groups)
+        return f"SELECT count(*) FROM ({sets}) m", args.values
     where = where_clause(q, args, base)
     return f"SELECT count(*) FROM {current_table(q.resource_type)} r WHERE {where}", args.values
 
