@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from app.cli_events import register as register_events
+from app.cli_projections import register as register_projections
 from app.settings import Settings
 
 log = logging.getLogger("fhirledger")
@@ -59,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)
+    register_events(sub)
+    register_projections(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return args.func(args)

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     search_max_count: int = 1000
     validation: str = "strict"
     """``strict`` rejects unknown elements; ``lenient`` accepts them with a warning."""
+    actor_header: str | None = None
+    """A request header naming the user (set by an authenticating proxy), e.g. ``X-User``; it wins
+    over the ``sub`` of an ``Authorization: Bearer`` JWT. See app/api/actor.py."""
 
 
 @lru_cache(maxsize=1)

@@ -200,6 +200,7 @@ async def main(patients: int, clinical: int, profile: str | None) -> None:
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
+    shutil.rmtree(server.data_dir, ignore_errors=True)
     print(f"\ningest: {patients} patient Bundles x {1 + clinical} resources per phase, one transaction per Bundle")
     print(HEADER)
     for http, base in pairs:

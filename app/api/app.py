@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 
-from app.api import errors
-from app.api.routes import bundles, instance, operations, system, type_level
+from app.api import errors, staleness
+from app.api.routes import bundles, events, instance, operations, system, type_level
 from app.db.migrations import migrate
 from app.db.pool import create_pool
+from app.projections.state import check_projections
 from app.settings import Settings, get_settings
+from app.validation import warm
 
 log = logging.getLogger("fhirledger")
 
@@ -33,12 +36,21 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         own = await create_pool(settings.database_url, settings)
         async with own.acquire() as conn:
             applied = await migrate(conn)
+            stale = await check_projections(conn)
         if applied:
             log.info("applied migrations %s", applied)
+        if stale:
+            log.warning("stale projections (run `fhirledger projections rebuild`): %s", ", ".join(sorted(stale)))
         app.state.pool = own
+        await staleness.refresh(app, own)
+        warm()
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(staleness.refresh, "interval", seconds=3, args=[app, own], max_instances=1)
+        scheduler.start()
         try:
             yield
         finally:
+            scheduler.shutdown(wait=False)
             await own.close()
 
     app = FastAPI(
@@ -52,9 +64,11 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     app.state.settings = settings
     app.state.pool = pool
     app.state.capability_cache = {}
+    app.state.stale_projections = {}
     errors.install(app)
     base = settings.base_path
     app.include_router(system.router, prefix=base)
+    app.include_router(events.router, prefix=base)
     app.include_router(bundles.router, prefix=base)
     app.include_router(operations.router, prefix=base)
     app.include_router(type_level.router, prefix=base)

@@ -11,6 +11,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
+from app.api.actor import actor_of
 from app.commands.rules import parse_etag
 from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
@@ -151,7 +152,7 @@ def write_context(request: Request, method: str, url: str) -> RequestContext:
     return RequestContext(
         method=method,
         url=url,
-        actor=None,
+        actor=actor_of(request.headers, request.app.state.settings.actor_header),
         client_addr=client,
         request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
     )

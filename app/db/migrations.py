@@ -14,6 +14,7 @@ import asyncpg
 from app.events.schema import EVENT_LOG_DDL
 from app.projections.current_state import current_state_ddl
 from app.projections.search_index import all_search_index_ddl
+from app.projections.state import PROJECTION_STATE_DDL
 
 log = logging.getLogger("fhirledger.migrations")
 
@@ -34,10 +35,15 @@ async def _m003_search_index(conn: asyncpg.Connection) -> None:
     await conn.execute(all_search_index_ddl())
 
 
+async def _m004_projection_state(conn: asyncpg.Connection) -> None:
+    await conn.execute(PROJECTION_STATE_DDL)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
     (3, "search-index side tables", _m003_search_index),
+    (4, "projection state", _m004_projection_state),
 ]
 
 

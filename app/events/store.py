@@ -103,7 +103,8 @@ async def read_version(
 @dataclass(frozen=True)
 class HistoryFilter:
     """What a history request asks for. ``key`` is the keyset cursor: a version for one resource,
-    a position otherwise. ``forward`` pages towards newer entries (a ``previous`` link)."""
+    a position otherwise. ``forward`` pages towards newer entries (a ``previous`` link).
+    ``actor`` keeps only the events that actor recorded (audit)."""
 
     resource_type: str | None = None
     resource_id: str | None = None
@@ -112,6 +113,7 @@ class HistoryFilter:
     key: int | None = None
     forward: bool = False
     limit: int = 50
+    actor: str | None = None
 
 
 def _history_sql(f: HistoryFilter) -> tuple[str, list]:
@@ -130,6 +132,8 @@ def _history_sql(f: HistoryFilter) -> tuple[str, list]:
         where.append(f"e.resource_id = {arg(f.resource_id)}")
     if f.since is not None:
         where.append(f"e.recorded_at >= {arg(f.since)}")
+    if f.actor is not None:
+        where.append(f"e.actor = {arg(f.actor)}")
     if f.at is not None:
         low, high = f.at
         # the version was current at some moment of [low, high): it began before high and its

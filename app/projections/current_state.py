@@ -24,32 +24,40 @@ def current_table(resource_type: str) -> str:
     return f"cur_{table_suffix(resource_type)}"
 
 
-def current_state_ddl() -> str:
-    return "\n".join(
-        f"CREATE TABLE IF NOT EXISTS {current_table(t)} ("
+def table_ddl(resource_type: str, suffix: str = "") -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {current_table(resource_type)}{suffix} ("
         " id text PRIMARY KEY, version integer NOT NULL, deleted boolean NOT NULL,"
         " last_updated timestamptz NOT NULL, position bigint NOT NULL, resource bytea);"
-        for t in resource_types()
     )
 
 
+def current_state_ddl() -> str:
+    return "\n".join(table_ddl(t) for t in resource_types())
+
+
 @cache
-def _upsert_sql(resource_type: str) -> str:
+def _upsert_sql(resource_type: str, suffix: str = "") -> str:
+    table = current_table(resource_type) + suffix
     return (
-        f"INSERT INTO {current_table(resource_type)} (id, version, deleted, last_updated, position, resource)"
+        f"INSERT INTO {table} (id, version, deleted, last_updated, position, resource)"
         " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,"
         " deleted = EXCLUDED.deleted, last_updated = EXCLUDED.last_updated,"
         " position = EXCLUDED.position, resource = EXCLUDED.resource"
-        f" WHERE {current_table(resource_type)}.version < EXCLUDED.version"
+        f" WHERE {table}.version < EXCLUDED.version"
     )
 
 
 class CurrentStateProjector:
-    name = "current_state"
+    """Keeps the current version of each resource; ``suffix`` names shadow tables during a rebuild."""
 
-    async def apply(
-        self, conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]
-    ) -> None:
+    name = "current_state"
+    version = "cs-1"  # bump when the table's shape or what this projector writes changes
+
+    def __init__(self, suffix: str = "") -> None:
+        self.suffix = suffix
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:
         by_type: dict[str, list[tuple]] = {}
         for e, pos in zip(events, positions, strict=True):
             by_type.setdefault(e.resource_type, []).append(
@@ -57,9 +65,9 @@ class CurrentStateProjector:
             )
         for resource_type, rows in by_type.items():
             if len(rows) == 1:
-                await conn.execute(_upsert_sql(resource_type), *rows[0])
+                await conn.execute(_upsert_sql(resource_type, self.suffix), *rows[0])
             else:
-                await conn.executemany(_upsert_sql(resource_type), rows)
+                await conn.executemany(_upsert_sql(resource_type, self.suffix), rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +80,7 @@ class Head:
     resource: bytes | None
 
 
-async def read_head(
-    conn: asyncpg.Connection | asyncpg.Pool, resource_type: str, resource_id: str
-) -> Head | None:
+async def read_head(conn: asyncpg.Connection | asyncpg.Pool, resource_type: str, resource_id: str) -> Head | None:
     row = await conn.fetchrow(
         f"SELECT version, deleted, last_updated, resource FROM {current_table(resource_type)} WHERE id = $1",
         resource_id,

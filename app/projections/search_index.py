@@ -59,12 +59,25 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "date": [("low", "timestamptz"), ("high", "timestamptz")],
     "number": [("value", "numeric")],
     "quantity": [("value", "numeric"), ("system", "text"), ("code", "text"), ("unit", "text")],
-    "reference": [("target_type", "text"), ("target_id", "text"), ("reference", "text"),
-                  ("ident_system", "text"), ("ident_value", "text")],
+    "reference": [
+        ("target_type", "text"),
+        ("target_id", "text"),
+        ("reference", "text"),
+        ("ident_system", "text"),
+        ("ident_value", "text"),
+    ],
     "uri": [("uri", "text")],
-    "composite": [("a_system", "text"), ("a_code", "text"), ("b_system", "text"), ("b_code", "text"),
-                  ("b_num", "numeric"), ("b_low", "timestamptz"), ("b_high", "timestamptz"), ("b_str", "text"),
-                  ("c_num", "numeric")],
+    "composite": [
+        ("a_system", "text"),
+        ("a_code", "text"),
+        ("b_system", "text"),
+        ("b_code", "text"),
+        ("b_num", "numeric"),
+        ("b_low", "timestamptz"),
+        ("b_high", "timestamptz"),
+        ("b_str", "text"),
+        ("c_num", "numeric"),
+    ],
 }
 INDEXES: dict[str, list[str]] = {
     "string": ["param, norm text_pattern_ops) INCLUDE (id"],
@@ -171,7 +184,10 @@ def _statement(resource_type: str, suffix: str = "") -> str:
 
 
 async def write_rows(
-    conn: asyncpg.Connection, resource_type: str, clear_ids: list[str], rows: dict[str, list[tuple]],
+    conn: asyncpg.Connection,
+    resource_type: str,
+    clear_ids: list[str],
+    rows: dict[str, list[tuple]],
     suffix: str = "",
 ) -> None:
     """Clear ``clear_ids`` and insert ``rows`` (kind -> [(id, param, ...)]) in one statement."""
@@ -187,7 +203,13 @@ async def write_rows(
 
 
 class SearchIndexProjector:
+    """Keeps the search side tables; ``suffix`` names shadow tables during a rebuild."""
+
     name = "search_index"
+    version = "sp-1"  # bump when the tables' shape or the value conversion changes
+
+    def __init__(self, suffix: str = "") -> None:
+        self.suffix = suffix
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:
         last: dict[tuple[str, str], VersionEvent] = {}
@@ -203,4 +225,4 @@ class SearchIndexProjector:
             for kind, kind_rows in rows_of(orjson.loads(e.resource)).items():
                 rows[kind].extend((rid, *row) for row in kind_rows)
         for resource_type, (clear, rows) in by_type.items():
-            await write_rows(conn, resource_type, clear, rows)
+            await write_rows(conn, resource_type, clear, rows, self.suffix)

@@ -128,9 +128,7 @@ def _event(row: asyncpg.Record) -> ChangeEvent:
     )
 
 
-async def read_changes(
-    conn: asyncpg.Connection | asyncpg.Pool, after: Cursor | None, limit: int
-) -> list[ChangeEvent]:
+async def read_changes(conn: asyncpg.Connection | asyncpg.Pool, after: Cursor | None, limit: int) -> list[ChangeEvent]:
     """Up to ``limit`` events of finished transactions after ``after``, in feed order."""
     if after is None:
         rows = await conn.fetch(_FEED_FROM_START, limit)
@@ -139,7 +137,9 @@ async def read_changes(
     return [_event(r) for r in rows]
 
 
-async def read_trail(conn: asyncpg.Connection | asyncpg.Pool, resource_type: str, resource_id: str) -> list[ChangeEvent]:
+async def read_trail(
+    conn: asyncpg.Connection | asyncpg.Pool, resource_type: str, resource_id: str
+) -> list[ChangeEvent]:
     """Every event of one resource, oldest version first (the audit trail)."""
     require_type(resource_type)
     require_id(resource_id)

@@ -22,11 +22,13 @@ from app.api.http import (
     write_context,
     write_response,
 )
+from app.api.staleness import require_fresh
 from app.commands.delete import delete, prepare_delete
 from app.commands.outcome import WriteStatus
 from app.commands.patch import patch, prepare_patch
 from app.commands.unit_of_work import run_write
 from app.commands.update import prepare_update, update
+from app.identity import require_type
 from app.queries.history import HistoryRequest, history
 from app.queries.read import read
 from app.queries.vread import vread
@@ -36,6 +38,8 @@ router = APIRouter()
 
 @router.get("/{resource_type}/{resource_id}")
 async def read_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    require_type(resource_type)
+    require_fresh(request.app, "current_state", resource_type)
     found = await read(request.app.state.pool, resource_type, resource_id)
     headers = version_headers(found.version, found.last_updated)
     tags = if_none_match(request)

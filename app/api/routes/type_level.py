@@ -22,6 +22,7 @@ from app.api.http import (
     write_context,
     write_response,
 )
+from app.api.staleness import require_fresh
 from app.commands.bundle_entries import BundleEntry
 from app.commands.create import create, prepare_create
 from app.commands.rules import require_body_type
@@ -38,6 +39,9 @@ router = APIRouter()
 
 def _search_request(request: Request, resource_type: str, params: list[tuple[str, str]]) -> SearchRequest:
     settings = request.app.state.settings
+    require_type(resource_type)
+    require_fresh(request.app, "current_state", resource_type)
+    require_fresh(request.app, "search_index", resource_type)
     handling = (prefer(request, "handling") or "lenient").lower()
     return SearchRequest(
         base_url(request),

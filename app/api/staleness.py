@@ -1,0 +1,31 @@
+"""Refusing to serve from a stale projection (issue: replay). The set of projections that are not
+``ready`` is re-read from ``projection_state`` every few seconds, so a rebuild run by the CLI in
+another process is noticed without a restart."""
+
+from __future__ import annotations
+
+import asyncpg
+from fastapi import FastAPI
+
+from app.errors import FhirError
+from app.projections.state import projection_name
+
+
+async def refresh(app: FastAPI, pool: asyncpg.Pool) -> None:
+    rows = await pool.fetch("SELECT name, status FROM projection_state WHERE status <> 'ready'")
+    app.state.stale_projections = {r["name"]: r["status"] for r in rows}
+
+
+def require_fresh(app: FastAPI, kind: str, resource_type: str) -> None:
+    status = app.state.stale_projections.get(projection_name(kind, resource_type))
+    if status is None:
+        return
+    what = "search index" if kind == "search_index" else "current-state projection"
+    if status == "rebuilding":
+        text = f"The {what} of {resource_type} is being rebuilt; retry when `fhirledger projections status` shows ready"
+    else:
+        text = (
+            f"The {what} of {resource_type} was built by another version of the code; run "
+            f"`fhirledger projections rebuild --type {resource_type}` to serve it again"
+        )
+    raise FhirError(503, "transient", text, headers={"Retry-After": "10"})

@@ -1,0 +1,139 @@
+"""``fhirledger projections status`` and ``fhirledger projections rebuild``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import asyncpg
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from app.cli_events import CommandError, _database_options, database
+from app.db.migrations import migrate
+from app.fhirspec.resource_types import is_resource_type
+from app.projections.current_state import current_table
+from app.projections.rebuild import pending_events, rebuild_type
+from app.projections.search_index import KINDS as SEARCH_KINDS
+from app.projections.search_index import search_table
+from app.projections.state import check_projections, statuses
+
+
+async def _counts(pool: asyncpg.Pool) -> dict[str, tuple[int, int]]:
+    """type -> (events, max position) for the types that have events."""
+    rows = await pool.fetch(
+        "SELECT resource_type, count(*) AS n, max(position) AS p FROM event_log GROUP BY resource_type"
+    )
+    return {r["resource_type"]: (r["n"], r["p"]) for r in rows}
+
+
+async def status(dsn: str, show_all: bool, console: Console | None = None) -> list[dict]:
+    console = console or Console()
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+            await check_projections(conn)
+        counts = await _counts(pool)
+        table = Table(title="projections")
+        for col in ("projection", "status", "version", "rows", "checkpoint", "lag", "rebuild"):
+            table.add_column(col)
+        out = []
+        for s in await statuses(pool):
+            events, max_position = counts.get(s.resource_type, (0, 0))
+            if not show_all and not events and s.status == "ready":
+                continue
+            if s.kind == "current_state":
+                rows = await pool.fetchval(f"SELECT count(*) FROM {current_table(s.resource_type)}")
+            else:
+                rows = 0
+                for kind in SEARCH_KINDS:
+                    rows += await pool.fetchval(f"SELECT count(*) FROM {search_table(s.resource_type, kind)}")
+            # ready projections are maintained inline, in the write's own transaction: no lag
+            lag = 0 if s.status == "ready" else max(0, max_position - (s.rebuild or {}).get("checkpoint", s.checkpoint))
+            version = "current" if s.version == s.expected else f"{s.version} (code expects {s.expected})"
+            rebuild = f"at position {s.rebuild['checkpoint']}" if s.rebuild else ""
+            out.append({"name": s.name, "status": s.status, "rows": rows, "lag": lag, "version": version})
+            table.add_row(s.name, s.status, version, str(rows), str(s.checkpoint), str(lag), rebuild)
+        console.print(table)
+        return out
+    finally:
+        await pool.close()
+
+
+async def rebuild(dsn: str, types: list[str], console: Console | None = None) -> int:
+    console = console or Console()
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+            await check_projections(conn)
+        total = 0
+        columns = (
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>10} events/s"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            for t in types:
+                pending = await pending_events(pool, t)
+                task = progress.add_task(t, total=max(pending, 1), rate="-")
+
+                def advance(n: int, task: int = task) -> None:
+                    progress.advance(task, n)
+                    speed = progress.tasks[task].speed
+                    progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
+
+                result = await rebuild_type(pool, t, progress=advance)
+                progress.update(task, completed=max(pending, 1))
+                total += result.events
+        console.print(f"rebuilt {len(types)} type(s) from {total} events")
+        return total
+    finally:
+        await pool.close()
+
+
+def _status_command(args: argparse.Namespace) -> int:
+    try:
+        with database(args.database_url, args.data_dir) as dsn:
+            asyncio.run(status(dsn, args.all))
+    except CommandError as exc:
+        print(f"fhirledger projections: {exc}")
+        return 2
+    return 0
+
+
+def _rebuild_command(args: argparse.Namespace) -> int:
+    try:
+        with database(args.database_url, args.data_dir) as dsn:
+            if args.all:
+                from app.fhirspec.resource_types import resource_types
+
+                types = list(resource_types())
+            else:
+                types = args.type or []
+                unknown = [t for t in types if not is_resource_type(t)]
+                if unknown or not types:
+                    raise CommandError(f"give --type with R4 resource types (unknown: {', '.join(unknown)}) or --all")
+            asyncio.run(rebuild(dsn, types))
+    except CommandError as exc:
+        print(f"fhirledger projections: {exc}")
+        return 2
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    projections = sub.add_parser("projections", help="inspect and rebuild the projections")
+    commands = projections.add_subparsers(dest="projections_command", required=True)
+    status_parser = commands.add_parser("status", help="state, rows, checkpoint and lag of each projection")
+    status_parser.add_argument("--all", action="store_true", help="list the projections of empty types too")
+    _database_options(status_parser)
+    status_parser.set_defaults(func=_status_command)
+    rebuild_parser = commands.add_parser("rebuild", help="replay the event log into fresh projections and swap")
+    rebuild_parser.add_argument("--type", action="append", help="a resource type (repeatable)")
+    rebuild_parser.add_argument("--all", action="store_true", help="every resource type")
+    _database_options(rebuild_parser)
+    rebuild_parser.set_defaults(func=_rebuild_command)
