@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     register_projections(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return args.func(args)
 
 

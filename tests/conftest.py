@@ -19,6 +19,7 @@ import pytest
 
 from app.api.app import create_app
 from app.db.migrations import migrate
+from app.projections.state import check_projections
 from app.settings import Settings
 
 
@@ -57,6 +58,7 @@ async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
     dsn = _with_database(server_dsn, name)
     conn = await asyncpg.connect(dsn)
     await migrate(conn)
+    await check_projections(conn)
     await conn.close()
     try:
         yield dsn

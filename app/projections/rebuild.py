@@ -95,9 +95,14 @@ async def _prepare(conn: asyncpg.Connection, resource_type: str) -> int:
 async def _save(conn: asyncpg.Connection, resource_type: str, state: dict | None, status: str | None) -> None:
     for kind in ("current_state", "search_index"):
         await conn.execute(
-            "UPDATE projection_state SET rebuild = $2::jsonb, status = COALESCE($3, status), updated_at = now()"
-            " WHERE name = $1",
+            "INSERT INTO projection_state (name, kind, resource_type, version, status, rebuild)"
+            " VALUES ($1, $2, $3, $4, COALESCE($6, 'ready'), $5::jsonb)"
+            " ON CONFLICT (name) DO UPDATE SET rebuild = EXCLUDED.rebuild,"
+            " status = COALESCE($6, projection_state.status), updated_at = now()",
             projection_name(kind, resource_type),
+            kind,
+            resource_type,
+            expected_version(kind, resource_type),
             orjson.dumps(state).decode() if state else None,
             status,
         )
@@ -114,6 +119,7 @@ async def replay_batches(
     """Replay events after ``start`` into the shadow tables, one transaction per batch (with its
     checkpoint). Returns (events replayed, last checkpoint)."""
     checkpoint, total, batches = start, 0, 0
+    versions = {k: expected_version(k, resource_type) for k in ("current_state", "search_index")}
     while True:
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_BATCH_SQL, resource_type, checkpoint, batch)
@@ -122,14 +128,7 @@ async def replay_batches(
             events, positions = _events(rows, resource_type)
             await _apply(conn, events, positions)
             checkpoint = positions[-1]
-            state = orjson.loads(
-                await conn.fetchval(
-                    "SELECT rebuild FROM projection_state WHERE name = $1",
-                    projection_name("current_state", resource_type),
-                )
-            )
-            state["checkpoint"] = checkpoint
-            await _save(conn, resource_type, state, None)
+            await _save(conn, resource_type, {"versions": versions, "checkpoint": checkpoint}, None)
         total += len(rows)
         batches += 1
         if progress:
