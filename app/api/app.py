@@ -14,6 +14,7 @@ from app.api import errors, staleness
 from app.api.routes import bundles, events, instance, operations, system, type_level
 from app.db.migrations import migrate
 from app.db.pool import create_pool
+from app.jobs.runner import resume_interrupted, run_pending
 from app.projections.state import check_projections
 from app.settings import Settings, get_settings
 from app.validation import warm
@@ -44,8 +45,12 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         app.state.pool = own
         await staleness.refresh(app, own)
         warm()
+        resumed = await resume_interrupted(own)
+        if resumed:
+            log.info("resuming %d background job(s) interrupted by the last stop", resumed)
         scheduler = AsyncIOScheduler()
         scheduler.add_job(staleness.refresh, "interval", seconds=3, args=[app, own], max_instances=1)
+        scheduler.add_job(run_pending, "interval", seconds=1, args=[own], max_instances=1)
         scheduler.start()
         try:
             yield
@@ -65,6 +70,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     app.state.pool = pool
     app.state.capability_cache = {}
     app.state.stale_projections = {}
+    app.state.building_params = frozenset()
     errors.install(app)
     base = settings.base_path
     app.include_router(system.router, prefix=base)

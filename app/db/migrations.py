@@ -13,6 +13,7 @@ import asyncpg
 
 from app.events.schema import EVENT_LOG_DDL
 from app.projections.current_state import current_state_ddl
+from app.projections.custom_params import CUSTOM_PARAMS_DDL
 from app.projections.search_index import all_search_index_ddl
 from app.projections.state import PROJECTION_STATE_DDL
 
@@ -39,11 +40,16 @@ async def _m004_projection_state(conn: asyncpg.Connection) -> None:
     await conn.execute(PROJECTION_STATE_DDL)
 
 
+async def _m005_custom_params_and_jobs(conn: asyncpg.Connection) -> None:
+    await conn.execute(CUSTOM_PARAMS_DDL)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
     (3, "search-index side tables", _m003_search_index),
     (4, "projection state", _m004_projection_state),
+    (5, "custom search parameters and jobs", _m005_custom_params_and_jobs),
 ]
 
 

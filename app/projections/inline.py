@@ -9,6 +9,7 @@ import asyncpg
 
 from app.events.model import VersionEvent
 from app.projections.current_state import CurrentStateProjector
+from app.projections.custom_params import CustomSearchParamProjector
 from app.projections.search_index import SearchIndexProjector
 
 
@@ -20,7 +21,7 @@ class Projector(Protocol):
     ) -> None: ...
 
 
-INLINE_PROJECTORS: list[Projector] = [CurrentStateProjector(), SearchIndexProjector()]
+INLINE_PROJECTORS: list[Projector] = [CurrentStateProjector(), SearchIndexProjector(), CustomSearchParamProjector()]
 
 
 async def project(conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:

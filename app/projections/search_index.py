@@ -134,34 +134,38 @@ def _component(value: object) -> tuple:
     return (None, None, None, None, None, None)
 
 
+def value_rows(code: str, values: list, out: dict[str, list[tuple]]) -> None:
+    """Append the rows ``(param, ...columns)`` of one parameter's values to ``out`` (by kind)."""
+    for v in values:
+        if isinstance(v, StringValue):
+            out["string"].append((code, v.normalized, v.exact))
+        elif isinstance(v, TokenValue):
+            types = [f"{s or ''}|{c or ''}" for s, c in v.of_type] or [None]
+            for of_type in types:
+                out["token"].append((code, v.system, v.code, v.text, of_type))
+        elif isinstance(v, DateValue):
+            out["date"].append((code, v.low, v.high))
+        elif isinstance(v, NumberValue):
+            out["number"].append((code, v.value))
+        elif isinstance(v, QuantityValue):
+            out["quantity"].append((code, v.value, v.system, v.code, v.unit))
+        elif isinstance(v, ReferenceValue):
+            out["reference"].append((code, v.type, v.id, v.reference, v.identifier_system, v.identifier_value))
+        elif isinstance(v, UriValue):
+            out["uri"].append((code, v.uri))
+        elif isinstance(v, CompositeValue):
+            a = _component(v.components[0])
+            b = _component(v.components[1]) if len(v.components) > 1 else (None,) * 6
+            c = _component(v.components[2]) if len(v.components) > 2 else (None,) * 6
+            out["composite"].append((code, a[0], a[1], b[0], b[1], b[2], b[3], b[4], b[5], c[2]))
+
+
 def rows_of(resource: dict) -> dict[str, list[tuple]]:
     """kind -> rows ``(param, ...columns)`` for one resource."""
     out: dict[str, list[tuple]] = {k: [] for k in KINDS}
     for code, values in extract_all(resource).items():
-        if code in SKIPPED:
-            continue
-        for v in values:
-            if isinstance(v, StringValue):
-                out["string"].append((code, v.normalized, v.exact))
-            elif isinstance(v, TokenValue):
-                types = [f"{s or ''}|{c or ''}" for s, c in v.of_type] or [None]
-                for of_type in types:
-                    out["token"].append((code, v.system, v.code, v.text, of_type))
-            elif isinstance(v, DateValue):
-                out["date"].append((code, v.low, v.high))
-            elif isinstance(v, NumberValue):
-                out["number"].append((code, v.value))
-            elif isinstance(v, QuantityValue):
-                out["quantity"].append((code, v.value, v.system, v.code, v.unit))
-            elif isinstance(v, ReferenceValue):
-                out["reference"].append((code, v.type, v.id, v.reference, v.identifier_system, v.identifier_value))
-            elif isinstance(v, UriValue):
-                out["uri"].append((code, v.uri))
-            elif isinstance(v, CompositeValue):
-                a = _component(v.components[0])
-                b = _component(v.components[1]) if len(v.components) > 1 else (None,) * 6
-                c = _component(v.components[2]) if len(v.components) > 2 else (None,) * 6
-                out["composite"].append((code, a[0], a[1], b[0], b[1], b[2], b[3], b[4], b[5], c[2]))
+        if code not in SKIPPED:
+            value_rows(code, values, out)
     return out
 
 

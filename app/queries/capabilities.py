@@ -21,16 +21,18 @@ VALIDATE = {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefi
 COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
 
 
-def _search_params(resource_type: str) -> list[dict]:
+def _search_params(resource_type: str, building: frozenset[str] = frozenset()) -> list[dict]:
     out = []
     for code, param in sorted(params_for(resource_type).items()):
         if param.type in UNSEARCHABLE or (not param.expression and code not in ("_id", "_lastUpdated")):
             continue
+        if param.url in building:
+            continue  # listed once its index is ready
         out.append({"name": code, "definition": param.url, "type": param.type})
     return out
 
 
-def _resource(resource_type: str) -> dict:
+def _resource(resource_type: str, building: frozenset[str]) -> dict:
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -42,12 +44,12 @@ def _resource(resource_type: str) -> dict:
         "conditionalRead": "not-supported",
         "conditionalUpdate": True,
         "conditionalDelete": "single",
-        "searchParam": _search_params(resource_type),
+        "searchParam": _search_params(resource_type, building),
         "operation": [VALIDATE],
     }
 
 
-def capability_statement(base: str) -> bytes:
+def capability_statement(base: str, building: frozenset[str] = frozenset()) -> bytes:
     statement = {
         "resourceType": "CapabilityStatement",
         "id": "fhirledger",
@@ -68,7 +70,7 @@ def capability_statement(base: str) -> bytes:
         "rest": [
             {
                 "mode": "server",
-                "resource": [_resource(t) for t in resource_types()],
+                "resource": [_resource(t, building) for t in resource_types()],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "searchParam": [p for p in _search_params("Patient") if p["name"] in COMMON],
                 "operation": [VALIDATE],

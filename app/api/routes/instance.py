@@ -22,7 +22,7 @@ from app.api.http import (
     write_context,
     write_response,
 )
-from app.api.staleness import require_fresh
+from app.api.staleness import index_status_header, require_fresh
 from app.commands.delete import delete, prepare_delete
 from app.commands.outcome import WriteStatus
 from app.commands.patch import patch, prepare_patch
@@ -45,6 +45,8 @@ async def read_resource(request: Request, resource_type: str, resource_id: str) 
     tags = if_none_match(request)
     if "*" in tags or str(found.version) in tags:
         return Response(status_code=304, headers=headers)
+    if resource_type == "SearchParameter":
+        headers.update(await index_status_header(request.app.state.pool, resource_id))
     return fhir_response(request, found.resource, 200, headers)
 
 

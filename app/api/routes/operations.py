@@ -10,7 +10,9 @@ from fastapi.responses import Response
 
 from app.api.http import fhir_response, lenient, outcome_bytes, parse_json, read_body
 from app.errors import Issue, invalid
+from app.fhirspec.resource_types import resource_types
 from app.identity import require_type
+from app.jobs.queue import queue_job
 from app.validation import validate_resource
 
 router = APIRouter()
@@ -56,3 +58,20 @@ async def validate_type(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
     body = parse_json(await read_body(request))
     return fhir_response(request, _outcome(_resource_of(body), resource_type, lenient(request)))
+
+
+@router.post("/$reindex")
+@router.post("/{resource_type}/$reindex")
+async def reindex(request: Request, resource_type: str | None = None) -> Response:
+    """Schedule a rebuild of the projections of one type (or all types) from the event log."""
+    if resource_type is not None:
+        require_type(resource_type)
+    types = [resource_type] if resource_type else list(resource_types())
+    job = await queue_job(request.app.state.pool, "rebuild-types", {"types": types})
+    what = resource_type or "every resource type"
+    issue = Issue(
+        "information",
+        "informational",
+        f"Reindex job {job} scheduled for {what}; `fhirledger projections status` shows its progress",
+    )
+    return fhir_response(request, outcome_bytes([issue]), 202, {"Content-Location": f"jobs/{job}"})

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from app.api.http import base_url, fhir_response, prefer, request_url
 from app.errors import FhirError
+from app.fhirspec.search_parameters import all_params
 from app.queries.capabilities import capability_statement
 from app.queries.history import HistoryRequest, history
 from app.queries.search.execute import SearchRequest
@@ -18,10 +19,14 @@ router = APIRouter()
 @router.get("/metadata")
 async def metadata(request: Request) -> Response:
     base = base_url(request)
-    cache: dict[str, bytes] = request.app.state.capability_cache
-    if base not in cache:  # the registry can change (custom SearchParameters): rebuilt on demand
-        cache[base] = capability_statement(base)
-    return fhir_response(request, cache[base])
+    building = request.app.state.building_params
+    custom = tuple(sorted(p.url for p in all_params() if p.custom))
+    key = (base, custom, building)  # custom SearchParameters change what is listed
+    cache: dict[tuple, bytes] = request.app.state.capability_cache
+    if key not in cache:
+        cache.clear()
+        cache[key] = capability_statement(base, building)
+    return fhir_response(request, cache[key])
 
 
 @router.get("")

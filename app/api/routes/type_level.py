@@ -50,6 +50,7 @@ def _search_request(request: Request, resource_type: str, params: list[tuple[str
         handling == "strict",
         settings.search_default_count,
         settings.search_max_count,
+        request.app.state.building_params,
     )
 
 

@@ -31,6 +31,7 @@ class SearchRequest:
     strict: bool
     default_count: int
     max_count: int
+    building: frozenset[str] = frozenset()
 
 
 def _subset(resource: bytes, q: SearchQuery) -> bytes:
@@ -52,7 +53,12 @@ def _subset(resource: bytes, q: SearchQuery) -> bytes:
 async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     require_type(req.resource_type)
     q = parse_search(
-        req.resource_type, req.params, strict=req.strict, default_count=req.default_count, max_count=req.max_count
+        req.resource_type,
+        req.params,
+        strict=req.strict,
+        default_count=req.default_count,
+        max_count=req.max_count,
+        building=req.building,
     )
     url = f"{req.base}/{req.resource_type}"
     links = [{"relation": "self", "url": page_url(url, req.params, {})}]

@@ -98,8 +98,15 @@ def unescape(value: str) -> str:
 
 
 def parse_search(
-    resource_type: str, params: list[tuple[str, str]], *, strict: bool, default_count: int, max_count: int
+    resource_type: str,
+    params: list[tuple[str, str]],
+    *,
+    strict: bool,
+    default_count: int,
+    max_count: int,
+    building: frozenset[str] = frozenset(),
 ) -> SearchQuery:
+    """``building``: URLs of custom parameters whose index is still being built (→ 503)."""
     known = params_for(resource_type)
     query = SearchQuery(resource_type)
     singles: dict[str, str] = {}
@@ -119,6 +126,14 @@ def parse_search(
         if param is None:
             _unknown(query, strict, name, f"'{base}' is not a search parameter of {resource_type}")
             continue
+        if param.url in building:
+            raise FhirError(
+                503,
+                "transient",
+                f"The index of search parameter '{base}' ({param.url}) is still being "
+                "built; its progress shows in `fhirledger projections status`",
+                headers={"Retry-After": "5"},
+            )
         query.criteria.append(_criterion(resource_type, base, param, modifier or None, value))
     query.count = parse_count(singles.get("_count"), default_count, max_count)
     if "_sort" in singles:
