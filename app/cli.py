@@ -33,15 +33,27 @@ def _serve(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"database_url": embedded.start()})
     # SIGTERM behaves like Ctrl-C: uvicorn shuts down, then we stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    workers = args.workers or 1
     try:
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=args.log_level,
-            workers=None,
-            access_log=args.access_log,
-        )
+        if workers > 1:  # each worker process builds its app from the environment
+            os.environ["FHIRLEDGER_DATABASE_URL"] = settings.database_url or ""
+            uvicorn.run(
+                "app.api.app:create_app",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                log_level=args.log_level,
+                workers=workers,
+                access_log=args.access_log,
+            )
+        else:
+            uvicorn.run(
+                create_app(settings),
+                host=settings.host,
+                port=settings.port,
+                log_level=args.log_level,
+                access_log=args.access_log,
+            )
     finally:
         if embedded is not None:
             log.info("stopping embedded PostgreSQL")
@@ -58,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--data-dir", default=None, help="data directory of the embedded database (default ./.fhirledger)"
     )
+    serve.add_argument("--workers", type=int, default=None, help="HTTP worker processes (default 1)")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)

@@ -26,7 +26,8 @@ def free_port() -> int:
 class ServerProcess:
     """``fhirledger serve`` on a fresh embedded database in a temporary directory."""
 
-    def __init__(self, data_dir: str | None = None) -> None:
+    def __init__(self, data_dir: str | None = None, workers: int = 1) -> None:
+        self.workers = workers
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="fhirledger-bench-"))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
@@ -36,7 +37,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if k != "FHIRLEDGER_DATABASE_URL"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--log-level", "warning"],
+             "--log-level", "warning", "--workers", str(self.workers)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 90

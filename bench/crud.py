@@ -119,8 +119,8 @@ async def baseline_phase(dsn: str, concurrency: int, ops: int) -> list[Result]:
         await pool.close()
 
 
-async def main(ops: int) -> None:
-    with ServerProcess() as server:
+async def main(ops: int, workers: int = 1) -> None:
+    with ServerProcess(workers=workers) as server:
         rows: list[tuple[Result, Result]] = []
         for concurrency in (1, 16):
             n = ops if concurrency > 1 else max(200, ops // 4)
@@ -137,4 +137,6 @@ async def main(ops: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", type=int, default=2000)
-    asyncio.run(main(parser.parse_args().ops))
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
+    a = parser.parse_args()
+    asyncio.run(main(a.ops, a.workers))

@@ -183,9 +183,9 @@ def start_py_spy(pid: int, out: str) -> subprocess.Popen | None:
     )
 
 
-async def main(patients: int, clinical: int, profile: str | None) -> None:
+async def main(patients: int, clinical: int, profile: str | None, workers: int = 1) -> None:
     seeds = iter(range(101, 200))
-    with ServerProcess() as server:
+    with ServerProcess(workers=workers) as server:
         warm = payloads(1, clinical, 100)
         await http_phase(server.base, 1, warm)
         await baseline_phase(server.dsn, 1, warm)
@@ -201,7 +201,8 @@ async def main(patients: int, clinical: int, profile: str | None) -> None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
     shutil.rmtree(server.data_dir, ignore_errors=True)
-    print(f"\ningest: {patients} patient Bundles x {1 + clinical} resources per phase, one transaction per Bundle")
+    print(f"\nserver workers: {workers}")
+    print(f"ingest: {patients} patient Bundles x {1 + clinical} resources per phase, one transaction per Bundle")
     print(HEADER)
     for http, base in pairs:
         print(http.row())
@@ -221,5 +222,6 @@ if __name__ == "__main__":
     parser.add_argument("--patients", type=int, default=40, help="patient Bundles per phase (default 40)")
     parser.add_argument("--clinical", type=int, default=200, help="clinical resources per patient (default 200)")
     parser.add_argument("--py-spy", dest="profile", default=None, help="write a py-spy flame graph of the server")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
     args = parser.parse_args()
-    asyncio.run(main(args.patients, args.clinical, args.profile))
+    asyncio.run(main(args.patients, args.clinical, args.profile, args.workers))

@@ -20,6 +20,7 @@ from app.settings import Settings, get_settings
 from app.validation import warm
 
 log = logging.getLogger("fhirledger")
+JOBS_LEADER_LOCK = 7_245_002
 
 
 def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = None) -> FastAPI:
@@ -45,17 +46,21 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         app.state.pool = own
         await staleness.refresh(app, own)
         warm()
-        resumed = await resume_interrupted(own)
-        if resumed:
-            log.info("resuming %d background job(s) interrupted by the last stop", resumed)
         scheduler = AsyncIOScheduler()
         scheduler.add_job(staleness.refresh, "interval", seconds=3, args=[app, own], max_instances=1)
-        scheduler.add_job(run_pending, "interval", seconds=1, args=[own], max_instances=1)
+        # one process (of several workers) runs the background jobs: the holder of an advisory lock
+        leader = await asyncpg.connect(settings.database_url)
+        if await leader.fetchval("SELECT pg_try_advisory_lock($1)", JOBS_LEADER_LOCK):
+            resumed = await resume_interrupted(own)
+            if resumed:
+                log.info("resuming %d background job(s) interrupted by the last stop", resumed)
+            scheduler.add_job(run_pending, "interval", seconds=1, args=[own], max_instances=1)
         scheduler.start()
         try:
             yield
         finally:
             scheduler.shutdown(wait=False)
+            await leader.close()
             await own.close()
 
     app = FastAPI(
