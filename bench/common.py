@@ -36,9 +36,23 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if k != "FHIRLEDGER_DATABASE_URL"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--log-level", "warning", "--workers", str(self.workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--log-level",
+                "warning",
+                "--workers",
+                str(self.workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -76,8 +90,10 @@ class Result:
         return data[min(len(data) - 1, int(q * len(data)))]
 
     def row(self) -> str:
-        return (f"{self.name:<28} c={self.concurrency:<3} {self.ops:>6} ops {self.throughput:>9.0f} ops/s "
-                f"p50 {self.pct(0.5):>7.2f} ms  p99 {self.pct(0.99):>7.2f} ms")
+        return (
+            f"{self.name:<28} c={self.concurrency:<3} {self.ops:>6} ops {self.throughput:>9.0f} ops/s "
+            f"p50 {self.pct(0.5):>7.2f} ms  p99 {self.pct(0.99):>7.2f} ms"
+        )
 
 
 async def run_load(name: str, concurrency: int, ops: int, op: Callable[[int], Awaitable[None]]) -> Result:

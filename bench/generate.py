@@ -14,22 +14,72 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-FAMILIES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "García", "Miller", "Davis", "Rodríguez", "Martínez",
-            "Hernández", "López", "González", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Müller"]
-GIVEN = ["James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "José", "Zoë", "Chloé",
-         "David", "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas"]
+FAMILIES = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "García",
+    "Miller",
+    "Davis",
+    "Rodríguez",
+    "Martínez",
+    "Hernández",
+    "López",
+    "González",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Müller",
+]
+GIVEN = [
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "José",
+    "Zoë",
+    "Chloé",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+]
 CITIES = ["Boston", "Springfield", "Worcester", "Cambridge", "Lowell", "Brockton", "Quincy", "Lynn"]
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 SNOMED = "http://snomed.info/sct"
 VITALS = [  # (code, display, unit, mean, spread)
-    ("8302-2", "Body Height", "cm", 170, 15), ("29463-7", "Body Weight", "kg", 75, 20),
-    ("39156-5", "Body mass index", "kg/m2", 26, 5), ("8867-4", "Heart rate", "/min", 75, 15),
-    ("9279-1", "Respiratory rate", "/min", 16, 3), ("2339-0", "Glucose", "mg/dL", 100, 25),
-    ("718-7", "Hemoglobin", "g/dL", 14, 2), ("2093-3", "Cholesterol", "mg/dL", 190, 40),
+    ("8302-2", "Body Height", "cm", 170, 15),
+    ("29463-7", "Body Weight", "kg", 75, 20),
+    ("39156-5", "Body mass index", "kg/m2", 26, 5),
+    ("8867-4", "Heart rate", "/min", 75, 15),
+    ("9279-1", "Respiratory rate", "/min", 16, 3),
+    ("2339-0", "Glucose", "mg/dL", 100, 25),
+    ("718-7", "Hemoglobin", "g/dL", 14, 2),
+    ("2093-3", "Cholesterol", "mg/dL", 190, 40),
 ]
-CONDITIONS = [("44054006", "Diabetes"), ("38341003", "Hypertension"), ("195662009", "Acute viral pharyngitis"),
-              ("10509002", "Acute bronchitis"), ("55822004", "Hyperlipidemia"), ("40055000", "Chronic sinusitis")]
+CONDITIONS = [
+    ("44054006", "Diabetes"),
+    ("38341003", "Hypertension"),
+    ("195662009", "Acute viral pharyngitis"),
+    ("10509002", "Acute bronchitis"),
+    ("55822004", "Hyperlipidemia"),
+    ("40055000", "Chronic sinusitis"),
+]
 MRN = "http://hospital.example.org/mrn"
 
 
@@ -56,8 +106,14 @@ def patient_bundle(rng: random.Random, n: int, clinical: int = 200) -> dict:
         "name": [{"use": "official", "family": rng.choice(FAMILIES), "given": [rng.choice(GIVEN)]}],
         "gender": rng.choice(["male", "female"]),
         "birthDate": birth.strftime("%Y-%m-%d"),
-        "address": [{"line": [f"{rng.randrange(1, 999)} Main St"], "city": rng.choice(CITIES), "state": "MA",
-                     "postalCode": f"0{rng.randrange(1000, 2999)}"}],
+        "address": [
+            {
+                "line": [f"{rng.randrange(1, 999)} Main St"],
+                "city": rng.choice(CITIES),
+                "state": "MA",
+                "postalCode": f"0{rng.randrange(1000, 2999)}",
+            }
+        ],
         "telecom": [{"system": "phone", "value": f"555-{rng.randrange(1000, 9999)}", "use": "home"}],
     }
     pe = _entry(patient)
@@ -68,37 +124,71 @@ def patient_bundle(rng: random.Random, n: int, clinical: int = 200) -> dict:
     for i in range(clinical):
         if i % 10 == 0:
             when = _when(rng, start, 3650)
-            encounter = _entry({
-                "resourceType": "Encounter", "status": "finished",
-                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-                "type": [{"coding": [{"system": SNOMED, "code": "185349003", "display": "Encounter for check up"}]}],
-                "subject": subject,
-                "period": {"start": _fmt(when), "end": _fmt(when + timedelta(minutes=rng.randrange(15, 120)))},
-            })
+            encounter = _entry(
+                {
+                    "resourceType": "Encounter",
+                    "status": "finished",
+                    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                    "type": [
+                        {"coding": [{"system": SNOMED, "code": "185349003", "display": "Encounter for check up"}]}
+                    ],
+                    "subject": subject,
+                    "period": {"start": _fmt(when), "end": _fmt(when + timedelta(minutes=rng.randrange(15, 120)))},
+                }
+            )
             entries.append(encounter)
             continue
         assert encounter is not None
         when = encounter["resource"]["period"]["start"]
         if i % 10 == 9:
             code, display = rng.choice(CONDITIONS)
-            entries.append(_entry({
-                "resourceType": "Condition",
-                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                               "code": "active"}]},
-                "code": {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": display},
-                "subject": subject, "encounter": {"reference": encounter["fullUrl"]}, "onsetDateTime": when,
-            }))
+            entries.append(
+                _entry(
+                    {
+                        "resourceType": "Condition",
+                        "clinicalStatus": {
+                            "coding": [
+                                {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+                            ]
+                        },
+                        "code": {"coding": [{"system": SNOMED, "code": code, "display": display}], "text": display},
+                        "subject": subject,
+                        "encounter": {"reference": encounter["fullUrl"]},
+                        "onsetDateTime": when,
+                    }
+                )
+            )
             continue
         code, display, unit, mean, spread = rng.choice(VITALS)
-        entries.append(_entry({
-            "resourceType": "Observation", "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                      "code": "vital-signs"}]}],
-            "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
-            "subject": subject, "encounter": {"reference": encounter["fullUrl"]}, "effectiveDateTime": when,
-            "issued": when[:19] + ".000+00:00",
-            "valueQuantity": {"value": round(rng.gauss(mean, spread), 1), "unit": unit, "system": UCUM, "code": unit},
-        }))
+        entries.append(
+            _entry(
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "category": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                    "code": "vital-signs",
+                                }
+                            ]
+                        }
+                    ],
+                    "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+                    "subject": subject,
+                    "encounter": {"reference": encounter["fullUrl"]},
+                    "effectiveDateTime": when,
+                    "issued": when[:19] + ".000+00:00",
+                    "valueQuantity": {
+                        "value": round(rng.gauss(mean, spread), 1),
+                        "unit": unit,
+                        "system": UCUM,
+                        "code": unit,
+                    },
+                }
+            )
+        )
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 

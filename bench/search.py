@@ -66,8 +66,13 @@ def baseline_sql(pid: str) -> dict[str, tuple[str, list, str, list]]:
 
     out = {}
     for name, rtype, query in MIX:
-        q = parse_search(rtype, parse_qsl(query.replace("{patient}", f"Patient/{pid}")), strict=True,
-                         default_count=20, max_count=1000)
+        q = parse_search(
+            rtype,
+            parse_qsl(query.replace("{patient}", f"Patient/{pid}")),
+            strict=True,
+            default_count=20,
+            max_count=1000,
+        )
         page = page_sql(q, "")
         out[name] = (page.sql, page.args, *count_sql(q, ""))
     return out
@@ -95,8 +100,10 @@ async def main(patients: int, data_dir: str | None, repeat: int) -> None:
         have = await pool.fetchval("SELECT count(*) FROM event_log")
         if have < patients * 201:
             seconds = await load(server.base, patients - have // 201)
-            print(f"loaded {patients * 201 - have} resources in {seconds:.1f} s "
-                  f"({(patients * 201 - have) / seconds:.0f} resources/s)")
+            print(
+                f"loaded {patients * 201 - have} resources in {seconds:.1f} s "
+                f"({(patients * 201 - have) / seconds:.0f} resources/s)"
+            )
         total = await pool.fetchval("SELECT count(*) FROM event_log")
         await pool.execute("ANALYZE")
         pid = await pool.fetchval("SELECT id FROM cur_patient ORDER BY id LIMIT 1")
@@ -128,9 +135,11 @@ async def main(patients: int, data_dir: str | None, repeat: int) -> None:
             base = await run_load(name, 1, repeat, sql_op)
             plan = orjson.loads(await pool.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))
             ratio = f"{base.pct(0.5) / http.pct(0.5):.0%}"
-            print(f"{name:<32} {http.pct(0.5):9.2f} {http.pct(0.99):9.2f} {base.pct(0.5):8.2f} "
-                  f"{base.pct(0.99):8.2f} {ratio:>6} {hits:>6}  "
-                  f"{_plan_summary(plan)}")
+            print(
+                f"{name:<32} {http.pct(0.5):9.2f} {http.pct(0.99):9.2f} {base.pct(0.5):8.2f} "
+                f"{base.pct(0.99):8.2f} {ratio:>6} {hits:>6}  "
+                f"{_plan_summary(plan)}"
+            )
         mix_paths = [f"/{r}?{q.replace('{patient}', f'Patient/{pid}')}" for _, r, q in MIX]
         conns = [RawConnection(server.base) for _ in range(8)]
 
@@ -141,8 +150,10 @@ async def main(patients: int, data_dir: str | None, repeat: int) -> None:
 
         await run_load("mix", 1, 8, mix_op)
         mix = await run_load("mix c=8", 8, 40 * len(MIX), mix_op)
-        print(f"\nmixed load, 8 connections (one at a time each): {mix.throughput:.0f} searches/s, "
-              f"p50 {mix.pct(0.5):.1f} ms, p99 {mix.pct(0.99):.1f} ms")
+        print(
+            f"\nmixed load, 8 connections (one at a time each): {mix.throughput:.0f} searches/s, "
+            f"p50 {mix.pct(0.5):.1f} ms, p99 {mix.pct(0.99):.1f} ms"
+        )
         await pool.close()
 
 

@@ -99,5 +99,3 @@ async def log_count(pool: asyncpg.Pool):
         return await pool.fetchval("SELECT count(*) FROM event_log")
 
     return count
-
-

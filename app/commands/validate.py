@@ -21,7 +21,8 @@ def check_resource(resource: dict, *, lenient: bool = False) -> list[Issue]:
     errors = [i for i in issues if i.severity in ("error", "fatal")]
     if errors:
         raise FhirError(
-            422, errors[0].code,
+            422,
+            errors[0].code,
             f"The {resource.get('resourceType', 'resource')} is not valid FHIR R4: {len(errors)} error(s); "
             "see the issues for each location",
             issues=errors + [i for i in issues if i.severity == "warning" and i.code == "structure"],

@@ -57,6 +57,7 @@ def _getter(key: str) -> Step:
                     out.append(value)
         return out
 
+    step.key = key  # type: ignore[attr-defined]  # lets callers skip resources lacking the element
     return step
 
 
@@ -64,11 +65,33 @@ def _resource_filter(type_name: str) -> Step:
     def step(items: list, root: dict) -> list:
         return [i for i in items if type(i) is dict and i.get("resourceType") == type_name]
 
+    step.passes = True  # type: ignore[attr-defined]  # keeps the focus: look past it for the first key
     return step
 
 
 def _identity(items: list, root: dict) -> list:
     return items
+
+
+_identity.passes = True  # type: ignore[attr-defined]
+
+
+def first_keys(branches: list[Branch]) -> frozenset[str] | None:
+    """The top-level elements an expression can read first, or None when it is not that simple:
+    a resource with none of them yields nothing, so it can be skipped without evaluating."""
+    keys: set[str] = set()
+    for steps, _ in branches:
+        for step in steps:
+            if getattr(step, "passes", False):
+                continue
+            key = getattr(step, "key", None)
+            if key is None:
+                return None
+            keys.add(key)
+            break
+        else:
+            return None
+    return frozenset(keys)
 
 
 def _truth(values: list) -> bool | None:

@@ -27,7 +27,7 @@ def _elements() -> dict[str, list[tuple[str, bool, int]]]:
 def _matches(key: str, name: str) -> bool:
     if name.endswith("[x]"):
         stem = name[:-3]
-        return key.startswith(stem) and key[len(stem):len(stem) + 1].isupper()
+        return key.startswith(stem) and key[len(stem) : len(stem) + 1].isupper()
     return key == name
 
 

@@ -93,14 +93,18 @@ class CustomSearchParamProjector:
             known = await conn.fetchrow("SELECT url FROM search_param_state WHERE resource_id = $1", e.resource_id)
             resource = orjson.loads(e.resource) if e.resource else None
             active = (
-                e.kind is not EventKind.DELETED and resource is not None and resource.get("status") == "active"
-                and not is_core(resource.get("url")) and resource.get("expression")
+                e.kind is not EventKind.DELETED
+                and resource is not None
+                and resource.get("status") == "active"
+                and not is_core(resource.get("url"))
+                and resource.get("expression")
             )
             if known is not None and (not active or resource.get("url") != known["url"]):
                 job = await queue_job(conn, "drop-param", {"url": known["url"]})
                 await conn.execute(
                     "UPDATE search_param_state SET status = 'retired', job_id = $2, updated_at = now() WHERE url = $1",
-                    known["url"], job,
+                    known["url"],
+                    job,
                 )
             if not active:
                 continue
@@ -110,5 +114,9 @@ class CustomSearchParamProjector:
                 "INSERT INTO search_param_state (url, resource_id, version, status, definition, job_id)"
                 " VALUES ($1, $2, $3, 'building', $4, $5) ON CONFLICT (url) DO UPDATE SET resource_id = $2,"
                 " version = $3, status = 'building', definition = $4, job_id = $5, updated_at = now()",
-                param.url, e.resource_id, e.version, e.resource, job,
+                param.url,
+                e.resource_id,
+                e.version,
+                e.resource,
+                job,
             )

@@ -43,6 +43,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from app.fhirpath import Extractor, compile_expression
+from app.fhirpath.compiler import first_keys
 from app.fhirpath.model import type_model
 from app.fhirpath.references import parse_reference, reference_target
 from app.fhirspec.search_parameters import SearchParam, all_params, params_for
@@ -423,20 +424,23 @@ def _extract(resource: dict, param: SearchParam, extractor: Extractor) -> list[S
     return _unique(_convert(param, nodes, resource))
 
 
-# resource type -> (the registry's mapping it was built from, [(code, param, extractor)])
-_plans: dict[str, tuple[Mapping[str, SearchParam], list[tuple[str, SearchParam, Extractor]]]] = {}
+PlanItem = tuple[str, SearchParam, Extractor, "frozenset[str] | None"]
+# resource type -> (the registry's mapping it was built from, [(code, param, extractor, first keys)])
+_plans: dict[str, tuple[Mapping[str, SearchParam], list[PlanItem]]] = {}
 
 
-def _plan(resource_type: str) -> list[tuple[str, SearchParam, Extractor]]:
+def _plan(resource_type: str) -> list[PlanItem]:
     params = params_for(resource_type)
     cached = _plans.get(resource_type)
     if cached is not None and cached[0] is params:  # the registry swaps mappings on change
         return cached[1]
-    plan = []
+    plan: list[PlanItem] = []
     for code, param in params.items():
         expression = param.expression_for(resource_type)
         if expression and param.type != "special":
-            plan.append((code, param, compile_expression(expression, resource_type)))
+            extractor = compile_expression(expression, resource_type)
+            keys = first_keys(extractor.branches) if extractor.branches is not None else None
+            plan.append((code, param, extractor, keys))
     _plans[resource_type] = (params, plan)
     return plan
 
@@ -447,7 +451,9 @@ def extract_all(resource: dict) -> dict[str, list[SearchValue]]:
     out: dict[str, list[SearchValue]] = {}
     if not isinstance(kind, str):
         return out
-    for code, param, extractor in _plan(kind):
+    for code, param, extractor, keys in _plan(kind):
+        if keys is not None and keys.isdisjoint(resource):
+            continue  # none of the elements the expression starts from is present
         values = _extract(resource, param, extractor)
         if values:
             out[code] = values

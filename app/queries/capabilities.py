@@ -13,7 +13,15 @@ from app.fhirspec.search_parameters import params_for
 SOFTWARE_VERSION = "0.1.0"
 RELEASE_DATE = "2026-11-25"
 TYPE_INTERACTIONS = (
-    "read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type",
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
 )
 SYSTEM_INTERACTIONS = ("transaction", "batch", "search-system", "history-system")
 UNSEARCHABLE = ("special",)

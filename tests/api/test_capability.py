@@ -29,7 +29,8 @@ async def test_capability_statement_lists_every_type_and_working_interactions(cl
     assert params["birthdate"] == "date" and params["name"] == "string" and params["_id"] == "token"
     assert patient["conditionalCreate"] is True and patient["conditionalDelete"] == "single"
     assert {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"} in (
-        rest["operation"])
+        rest["operation"]
+    )
     assert cs["implementation"]["url"] == "http://testserver/fhir"
 
 

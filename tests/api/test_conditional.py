@@ -37,8 +37,9 @@ async def test_conditional_create_with_several_matches_is_412(client: httpx.Asyn
     for _ in range(2):
         await client.post("/fhir/Patient", json=_with_ident(system, value))
     before = await log_count()
-    r = await client.post("/fhir/Patient", json=_with_ident(system, value),
-                          headers={"If-None-Exist": f"identifier={system}|{value}"})
+    r = await client.post(
+        "/fhir/Patient", json=_with_ident(system, value), headers={"If-None-Exist": f"identifier={system}|{value}"}
+    )
     assert r.status_code == 412
     assert r.json()["resourceType"] == "OperationOutcome"
     assert await log_count() == before
@@ -90,15 +91,35 @@ async def test_transaction_conditional_create_and_references(client: httpx.Async
     system, value = _ident()
     existing = (await client.post("/fhir/Patient", json=_with_ident(system, value))).json()["id"]
     p_urn = f"urn:uuid:{uuid.uuid4()}"
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": p_urn, "resource": _with_ident(system, value),
-         "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={system}|{value}"}},
-        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "a"},
-                      "subject": {"reference": p_urn}}, "request": {"method": "POST", "url": "Observation"}},
-        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "b"},
-                      "subject": {"reference": f"Patient?identifier={system}|{value}"}},
-         "request": {"method": "POST", "url": "Observation"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": p_urn,
+                "resource": _with_ident(system, value),
+                "request": {"method": "POST", "url": "Patient", "ifNoneExist": f"identifier={system}|{value}"},
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "a"},
+                    "subject": {"reference": p_urn},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "b"},
+                    "subject": {"reference": f"Patient?identifier={system}|{value}"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
     r = await client.post("/fhir", json=bundle)
     assert r.status_code == 200, r.text
     entries = r.json()["entry"]
@@ -111,11 +132,21 @@ async def test_transaction_conditional_create_and_references(client: httpx.Async
 
 async def test_transaction_conditional_reference_matching_nothing_fails(client: httpx.AsyncClient, log_count) -> None:
     before = await log_count()
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "b"},
-                      "subject": {"reference": "Patient?identifier=http://none|nothing"}},
-         "request": {"method": "POST", "url": "Observation"}},
-    ]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "b"},
+                    "subject": {"reference": "Patient?identifier=http://none|nothing"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
     r = await client.post("/fhir", json=bundle)
     assert r.status_code in (400, 404, 412)
     assert "Bundle.entry[0]" in r.json()["issue"][0]["diagnostics"]

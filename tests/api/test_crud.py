@@ -149,9 +149,15 @@ async def test_ids_with_dots_and_dashes_and_64_chars(client: httpx.AsyncClient) 
 
 
 async def test_stored_bytes_are_served_unchanged(client: httpx.AsyncClient, pool) -> None:
-    r = await client.post("/fhir/Observation", json={
-        "resourceType": "Observation", "status": "final", "code": {"text": "x"}, "valueQuantity": {"value": 1.50}
-    })
+    r = await client.post(
+        "/fhir/Observation",
+        json={
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"text": "x"},
+            "valueQuantity": {"value": 1.50},
+        },
+    )
     rid = r.json()["id"]
     stored = await pool.fetchval("SELECT resource FROM event_log WHERE resource_id = $1 AND version = 1", rid)
     assert (await client.get(f"/fhir/Observation/{rid}")).content == stored

@@ -31,9 +31,19 @@ async def test_json_patch_creates_a_new_version(client: httpx.AsyncClient) -> No
 
 async def test_fhirpath_patch(client: httpx.AsyncClient) -> None:
     pid = await _patient(client)
-    params = {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
-        {"name": "type", "valueCode": "replace"}, {"name": "path", "valueString": "Patient.name[0].family"},
-        {"name": "value", "valueString": "Patched"}]}]}
+    params = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {
+                "name": "operation",
+                "part": [
+                    {"name": "type", "valueCode": "replace"},
+                    {"name": "path", "valueString": "Patient.name[0].family"},
+                    {"name": "value", "valueString": "Patched"},
+                ],
+            }
+        ],
+    }
     r = await client.patch(f"/fhir/Patient/{pid}", json=params, headers={"Content-Type": "application/fhir+json"})
     assert r.status_code == 200, r.text
     assert r.json()["name"][0]["family"] == "Patched"
@@ -64,9 +74,16 @@ async def test_patch_honours_if_match_and_rejects_bad_patches(client: httpx.Asyn
 async def test_patch_inside_a_transaction(client: httpx.AsyncClient) -> None:
     pid = await _patient(client)
     ops = base64.b64encode(orjson.dumps([{"op": "add", "path": "/active", "value": False}])).decode()
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"resource": {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": ops},
-         "request": {"method": "PATCH", "url": f"Patient/{pid}"}}]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": ops},
+                "request": {"method": "PATCH", "url": f"Patient/{pid}"},
+            }
+        ],
+    }
     r = await client.post("/fhir", json=bundle)
     assert r.status_code == 200, r.text
     assert r.json()["entry"][0]["response"]["status"] == "200 OK"

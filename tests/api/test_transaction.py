@@ -25,8 +25,13 @@ def _post(resource: dict, full_url: str | None = None, **request: str) -> dict:
 
 
 def _obs(subject: str, **extra: object) -> dict:
-    return {"resourceType": "Observation", "status": "final", "code": {"text": "t"},
-            "subject": {"reference": subject}, **extra}
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "t"},
+        "subject": {"reference": subject},
+        **extra,
+    }
 
 
 async def test_transaction_creates_and_resolves_urn_references(client: httpx.AsyncClient, pool) -> None:
@@ -35,8 +40,10 @@ async def test_transaction_creates_and_resolves_urn_references(client: httpx.Asy
         _post(_obs(p_urn, hasMember=[{"reference": o_urn}]), _urn()),
         _post(patient(), p_urn),
         _post({"resourceType": "Observation", "status": "final", "code": {"text": "m"}}, o_urn),
-        _post({"resourceType": "DocumentReference", "status": "current",
-               "content": [{"attachment": {"url": p_urn}}]}, _urn()),
+        _post(
+            {"resourceType": "DocumentReference", "status": "current", "content": [{"attachment": {"url": p_urn}}]},
+            _urn(),
+        ),
     )
     r = await client.post("/fhir", json=bundle)
     assert r.status_code == 200, r.text
@@ -102,8 +109,14 @@ async def test_bad_bundles_are_rejected_and_write_nothing(client: httpx.AsyncCli
         (_tx(_post({"resourceType": "Patient", "gender": "nonsense"})), 422, "Bundle.entry[0]"),
         ({"resourceType": "Bundle", "type": "collection"}, 400, "cannot be processed"),
         ({"resourceType": "Patient"}, 400, "Bundle"),
-        (_tx(*[_post(patient()) for _ in range(3)], {"resource": patient("x"), "request": {"method": "PUT",
-             "url": "Patient/a"}}), 400, "does not match"),
+        (
+            _tx(
+                *[_post(patient()) for _ in range(3)],
+                {"resource": patient("x"), "request": {"method": "PUT", "url": "Patient/a"}},
+            ),
+            400,
+            "does not match",
+        ),
     ]
     for bundle, status, text in cases:
         before = await log_count()

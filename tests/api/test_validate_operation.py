@@ -9,8 +9,13 @@ from tests.helpers import new_id
 
 async def test_invalid_create_is_422_listing_every_issue(client: httpx.AsyncClient, log_count) -> None:
     before = await log_count()
-    bad = {"resourceType": "Patient", "gender": "mal", "birthDate": "1990-02-30x", "name": [{"given": ["a", 5]}],
-           "foo": True}
+    bad = {
+        "resourceType": "Patient",
+        "gender": "mal",
+        "birthDate": "1990-02-30x",
+        "name": [{"given": ["a", 5]}],
+        "foo": True,
+    }
     r = await client.post("/fhir/Patient", json=bad)
     assert r.status_code == 422
     issues = r.json()["issue"]
@@ -29,8 +34,7 @@ async def test_lenient_drops_unknown_elements_with_a_warning(client: httpx.Async
     assert r.status_code == 201, r.text
     assert "foo" not in r.json() and r.json()["name"] == [{"family": "L"}]
     assert "unknown element" in r.headers["warning"]
-    r = await client.post("/fhir/Patient", json=body,
-                          headers={"Prefer": "handling=lenient, return=OperationOutcome"})
+    r = await client.post("/fhir/Patient", json=body, headers={"Prefer": "handling=lenient, return=OperationOutcome"})
     severities = [i["severity"] for i in r.json()["issue"]]
     assert severities.count("warning") == 2
     strict = await client.post("/fhir/Patient", json=body)
@@ -42,8 +46,13 @@ async def test_validate_operation_writes_nothing(client: httpx.AsyncClient, log_
     ok = await client.post("/fhir/Patient/$validate", json={"resourceType": "Patient", "gender": "female"})
     assert ok.status_code == 200
     assert ok.json()["issue"][0]["severity"] == "information"
-    bad = await client.post("/fhir/$validate", json={"resourceType": "Parameters", "parameter": [
-        {"name": "resource", "resource": {"resourceType": "Observation", "status": "done"}}]})
+    bad = await client.post(
+        "/fhir/$validate",
+        json={
+            "resourceType": "Parameters",
+            "parameter": [{"name": "resource", "resource": {"resourceType": "Observation", "status": "done"}}],
+        },
+    )
     assert bad.status_code == 200
     errors = [i for i in bad.json()["issue"] if i["severity"] == "error"]
     assert {e["expression"][0] for e in errors} >= {"Observation.status", "Observation.code"}

@@ -15,9 +15,15 @@ MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
 
 def _definition(code: str, status: str = "active") -> dict:
     return {
-        "resourceType": "SearchParameter", "url": f"http://fhirledger.test/sp/{code}", "name": code,
-        "status": status, "description": "Marital status of a patient", "code": code, "base": ["Patient"],
-        "type": "token", "expression": "Patient.maritalStatus",
+        "resourceType": "SearchParameter",
+        "url": f"http://fhirledger.test/sp/{code}",
+        "name": code,
+        "status": status,
+        "description": "Marital status of a patient",
+        "code": code,
+        "base": ["Patient"],
+        "type": "token",
+        "expression": "Patient.maritalStatus",
     }
 
 

@@ -28,8 +28,9 @@ class Scope:
 
     async def bundle(self, resource_type: str, query: str = "", **headers: str) -> dict:
         sep = "&" if query else ""
-        r = await self.client.get(f"/fhir/{resource_type}?{query}{sep}_tag={TAG_SYSTEM}|{self.tag}&_count=100",
-                                  headers=headers)
+        r = await self.client.get(
+            f"/fhir/{resource_type}?{query}{sep}_tag={TAG_SYSTEM}|{self.tag}&_count=100", headers=headers
+        )
         assert r.status_code == 200, r.text
         return r.json()
 
@@ -64,8 +65,9 @@ async def test_string_is_case_and_accent_insensitive_prefix(scope: Scope) -> Non
 
 
 async def test_address_matches_any_part(scope: Scope) -> None:
-    await scope.add("a", pat(address=[{"line": ["1 Main St"], "city": "Springfield", "postalCode": "12345",
-                                       "country": "USA"}]))
+    await scope.add(
+        "a", pat(address=[{"line": ["1 Main St"], "city": "Springfield", "postalCode": "12345", "country": "USA"}])
+    )
     await scope.add("b", pat(address=[{"city": "Shelbyville", "state": "IL"}]))
     assert await scope.find("Patient", "address=1%20main") == {"a"}
     assert await scope.find("Patient", "address=main") == set()  # starts-with, not word match
@@ -75,11 +77,28 @@ async def test_address_matches_any_part(scope: Scope) -> None:
 
 
 async def test_token_forms(scope: Scope) -> None:
-    await scope.add("a", pat(gender="male", active=True, identifier=[
-        {"system": "http://mrn", "value": "A1", "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]}}]))
+    await scope.add(
+        "a",
+        pat(
+            gender="male",
+            active=True,
+            identifier=[
+                {
+                    "system": "http://mrn",
+                    "value": "A1",
+                    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+                }
+            ],
+        ),
+    )
     await scope.add("b", pat(gender="female", active=False, identifier=[{"value": "A1"}]))
-    await scope.add("c", pat(identifier=[{"system": "http://other", "value": "B2"}],
-                             telecom=[{"system": "email", "value": "c@example.org"}]))
+    await scope.add(
+        "c",
+        pat(
+            identifier=[{"system": "http://other", "value": "B2"}],
+            telecom=[{"system": "email", "value": "c@example.org"}],
+        ),
+    )
     assert await scope.find("Patient", "gender=male") == {"a"}
     assert await scope.find("Patient", "identifier=http://mrn|A1") == {"a"}
     assert await scope.find("Patient", "identifier=A1") == {"a", "b"}
@@ -88,18 +107,39 @@ async def test_token_forms(scope: Scope) -> None:
     assert await scope.find("Patient", "active=true") == {"a"}
     assert await scope.find("Patient", "active=false") == {"b"}
     assert await scope.find("Patient", "gender:not=male") == {"b", "c"}
-    assert await scope.find("Patient", "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|A1") == {"a"}
+    assert await scope.find("Patient", "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|A1") == {
+        "a"
+    }
     assert await scope.find("Patient", "email=c@example.org") == {"c"}
     assert await scope.find("Patient", "telecom=c@example.org") == {"c"}
 
 
 async def test_codeable_concept_tokens_and_text(scope: Scope) -> None:
     obs = {"resourceType": "Observation", "status": "final"}
-    await scope.add("hb", {**obs, "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"},
-                                                      {"system": "http://snomed.info/sct", "code": "271026005"}],
-                                           "text": "Hemoglobin"}})
-    await scope.add("glu", {**obs, "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0",
-                                                        "display": "Glucose [Mass/volume] in Blood"}]}})
+    await scope.add(
+        "hb",
+        {
+            **obs,
+            "code": {
+                "coding": [
+                    {"system": "http://loinc.org", "code": "718-7"},
+                    {"system": "http://snomed.info/sct", "code": "271026005"},
+                ],
+                "text": "Hemoglobin",
+            },
+        },
+    )
+    await scope.add(
+        "glu",
+        {
+            **obs,
+            "code": {
+                "coding": [
+                    {"system": "http://loinc.org", "code": "2339-0", "display": "Glucose [Mass/volume] in Blood"}
+                ]
+            },
+        },
+    )
     assert await scope.find("Observation", "code=718-7") == {"hb"}
     assert await scope.find("Observation", "code=http://snomed.info/sct|271026005") == {"hb"}
     assert await scope.find("Observation", "code=http://loinc.org|") == {"hb", "glu"}
@@ -133,8 +173,9 @@ async def test_dates_are_ranges_with_prefixes(scope: Scope) -> None:
 
 async def test_datetime_timezones_and_periods(scope: Scope) -> None:
     enc = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}
-    await scope.add("morning", {**enc, "period": {"start": "2021-03-04T09:00:00+02:00",
-                                                  "end": "2021-03-04T10:00:00+02:00"}})
+    await scope.add(
+        "morning", {**enc, "period": {"start": "2021-03-04T09:00:00+02:00", "end": "2021-03-04T10:00:00+02:00"}}
+    )
     await scope.add("open", {**enc, "period": {"start": "2021-03-05T12:00:00Z"}})
     f = scope.find
     assert await f("Encounter", "date=2021-03-04") == {"morning"}
@@ -201,12 +242,31 @@ async def test_uri_below_and_above(scope: Scope) -> None:
 async def test_composite_code_value_quantity(scope: Scope) -> None:
     base = {"resourceType": "Observation", "status": "final"}
     loinc, ucum = "http://loinc.org", "http://unitsofmeasure.org"
-    await scope.add("bp", {**base, "code": {"text": "BP"}, "component": [
-        {"code": {"coding": [{"system": loinc, "code": "8480-6"}]}, "valueQuantity": {"value": 140, "system": ucum, "code": "mm[Hg]"}},
-        {"code": {"coding": [{"system": loinc, "code": "8462-4"}]}, "valueQuantity": {"value": 90, "system": ucum, "code": "mm[Hg]"}},
-    ]})
-    await scope.add("hb", {**base, "code": {"coding": [{"system": loinc, "code": "718-7"}]},
-                           "valueQuantity": {"value": 7.2, "system": ucum, "code": "g/dL"}})
+    await scope.add(
+        "bp",
+        {
+            **base,
+            "code": {"text": "BP"},
+            "component": [
+                {
+                    "code": {"coding": [{"system": loinc, "code": "8480-6"}]},
+                    "valueQuantity": {"value": 140, "system": ucum, "code": "mm[Hg]"},
+                },
+                {
+                    "code": {"coding": [{"system": loinc, "code": "8462-4"}]},
+                    "valueQuantity": {"value": 90, "system": ucum, "code": "mm[Hg]"},
+                },
+            ],
+        },
+    )
+    await scope.add(
+        "hb",
+        {
+            **base,
+            "code": {"coding": [{"system": loinc, "code": "718-7"}]},
+            "valueQuantity": {"value": 7.2, "system": ucum, "code": "g/dL"},
+        },
+    )
     f = scope.find
     assert await f("Observation", f"code-value-quantity={loinc}|718-7$lt8") == {"hb"}
     assert await f("Observation", "code-value-quantity=718-7$gt8") == set()

@@ -47,8 +47,15 @@ def _range_condition(prefix: str, low: str, high: str, vl: str, vh: str) -> str:
 
 
 _WINDOW = {  # the window [from, to) the stored range must overlap, implied by each prefix
-    "eq": ("l", "h"), "gt": ("h", None), "ge": ("l", None), "lt": (None, "l"), "le": (None, "h"),
-    "sa": ("h", None), "eb": (None, "l"), "ap": ("l", "h"), "ne": (None, None),
+    "eq": ("l", "h"),
+    "gt": ("h", None),
+    "ge": ("l", None),
+    "lt": (None, "l"),
+    "le": (None, "h"),
+    "sa": ("h", None),
+    "eb": (None, "l"),
+    "ap": ("l", "h"),
+    "ne": (None, None),
 }
 RANGE = "tstzrange(s.low, s.high, '[)')"  # the GiST-indexed expression of the date side tables
 
