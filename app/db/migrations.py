@@ -44,12 +44,17 @@ async def _m005_custom_params_and_jobs(conn: asyncpg.Connection) -> None:
     await conn.execute(CUSTOM_PARAMS_DDL)
 
 
+async def _m006_actor_index(conn: asyncpg.Connection) -> None:
+    await conn.execute("CREATE INDEX IF NOT EXISTS event_log_actor ON event_log (actor, position)")
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
     (3, "search-index side tables", _m003_search_index),
     (4, "projection state", _m004_projection_state),
     (5, "custom search parameters and jobs", _m005_custom_params_and_jobs),
+    (6, "event log index for the audit actor filter", _m006_actor_index),
 ]
 
 

@@ -3,8 +3,8 @@ searchable and listed once ready, dropped when retired; $reindex schedules a reb
 
 from __future__ import annotations
 
-import httpx
 import asyncpg
+import httpx
 
 from app.api import staleness
 from app.jobs.runner import run_pending
