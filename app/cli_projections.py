@@ -14,7 +14,7 @@ from app.cli_events import CommandError, _database_options, database
 from app.db.migrations import migrate
 from app.fhirspec.resource_types import is_resource_type
 from app.projections.current_state import current_table
-from app.projections.rebuild import pending_events, rebuild_type
+from app.projections.rebuild import custom_definitions, pending_events, rebuild_type, replay_executor
 from app.projections.search_index import KINDS as SEARCH_KINDS
 from app.projections.search_index import search_table
 from app.projections.state import check_projections, statuses
@@ -77,7 +77,8 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None) ->
             TextColumn("{task.fields[rate]:>10} events/s"),
             TimeRemainingColumn(),
         )
-        with Progress(*columns, console=console) as progress:
+        executor = replay_executor(await custom_definitions(pool))
+        with executor, Progress(*columns, console=console) as progress:
             for t in types:
                 pending = await pending_events(pool, t)
                 task = progress.add_task(t, total=max(pending, 1), rate="-")
@@ -87,7 +88,7 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None) ->
                     speed = progress.tasks[task].speed
                     progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
 
-                result = await rebuild_type(pool, t, progress=advance)
+                result = await rebuild_type(pool, t, progress=advance, executor=executor)
                 progress.update(task, completed=max(pending, 1))
                 total += result.events
         console.print(f"rebuilt {len(types)} type(s) from {total} events")

@@ -12,7 +12,7 @@ from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.fhirspec.search_parameters import SearchParam, register, registry, unregister
 from app.projections.current_state import current_table
 from app.projections.custom_params import custom_param
-from app.projections.rebuild import rebuild_type
+from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
 from app.projections.search_index import KINDS, search_table, value_rows, write_rows
 from app.projections.search_values import extract_values
 
@@ -96,6 +96,7 @@ async def drop_param(pool: asyncpg.Pool, url: str) -> None:
 
 
 async def rebuild_types(pool: asyncpg.Pool, types: list[str], report: Report) -> None:
-    for i, resource_type in enumerate(types):
-        result = await rebuild_type(pool, resource_type)
-        await report({"types_done": i + 1, "types": len(types), "events": result.events})
+    with replay_executor(await custom_definitions(pool)) as executor:
+        for i, resource_type in enumerate(types):
+            result = await rebuild_type(pool, resource_type, executor=executor)
+            await report({"types_done": i + 1, "types": len(types), "events": result.events})

@@ -17,19 +17,31 @@ while the server keeps serving (ARCHITECTURE.md: replay; STYLE.md: checkpoints).
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 
 import asyncpg
 import orjson
 
 from app.events.model import EventKind, RequestContext, VersionEvent
 from app.projections.current_state import CurrentStateProjector, current_table, table_ddl
+from app.projections.search_index import (
+    COLUMNS,
+    SearchIndexProjector,
+    lookup_index_ddl,
+    rows_of,
+    search_index_ddl,
+    search_table,
+)
 from app.projections.search_index import KINDS as SEARCH_KINDS
-from app.projections.search_index import SearchIndexProjector, search_index_ddl, search_table
 from app.projections.state import expected_version, projection_name
 
 SHADOW = "__s"
+BULK_MIN = 500  # batches at least this large go through worker processes and COPY
 _CONTEXT = RequestContext("REPLAY", "")
 
 Progress = Callable[[int], None]  # called with the number of events just replayed
@@ -75,6 +87,73 @@ async def _apply(conn: asyncpg.Connection, events: list[VersionEvent], positions
     await SearchIndexProjector(SHADOW).apply(conn, events, positions)
 
 
+def _init_worker(custom_definitions: list[bytes]) -> None:
+    """A replay worker process: the same registry as the parent, custom parameters included."""
+    from app.fhirspec.search_parameters import register
+    from app.projections.custom_params import custom_param
+
+    for definition in custom_definitions:
+        register(custom_param(orjson.loads(definition)))
+
+
+def _rows_for(chunk: list[tuple[str, bytes]]) -> dict[str, list[tuple]]:
+    """Search-index rows ``(id, param, ...)`` of resources given as stored bytes (in a worker)."""
+    out: dict[str, list[tuple]] = {k: [] for k in SEARCH_KINDS}
+    for rid, blob in chunk:
+        for kind, rows in rows_of(orjson.loads(blob)).items():
+            out[kind].extend((rid, *row) for row in rows)
+    return out
+
+
+def replay_executor(custom_definitions: list[bytes]) -> ProcessPoolExecutor:
+    """Worker processes for the CPU-bound part of a replay (extracting search values)."""
+    return ProcessPoolExecutor(
+        max_workers=os.cpu_count() or 2,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(custom_definitions,),
+    )
+
+
+def _extract_async(events: list[VersionEvent], executor: ProcessPoolExecutor) -> asyncio.Future:
+    """Start extracting the search rows of a batch in the worker processes (the last event of
+    each resource counts); the result is a list of kind -> rows dicts."""
+    last: dict[str, VersionEvent] = {}
+    for e in events:
+        last[e.resource_id] = e
+    live = [(rid, e.resource) for rid, e in last.items() if e.kind is not EventKind.DELETED and e.resource]
+    workers = executor._max_workers
+    size = max(1, -(-len(live) // workers))
+    loop = asyncio.get_running_loop()
+    return asyncio.gather(
+        *[loop.run_in_executor(executor, _rows_for, live[i : i + size]) for i in range(0, len(live), size)]
+    )
+
+
+async def _apply_bulk(
+    conn: asyncpg.Connection,
+    resource_type: str,
+    events: list[VersionEvent],
+    positions: list[int],
+    extraction: asyncio.Future,
+) -> None:
+    """The same result as :func:`_apply`, faster for large batches: search values come from the
+    worker processes and the rows are copied into the shadow side tables with COPY."""
+    await CurrentStateProjector(SHADOW).apply(conn, events, positions)
+    clear = list({e.resource_id for e in events if e.version > 1})
+    parts = await extraction
+    if clear:
+        for kind in SEARCH_KINDS:
+            await conn.execute(f"DELETE FROM {search_table(resource_type, kind)}{SHADOW} WHERE id = ANY($1)", clear)
+    for kind in SEARCH_KINDS:
+        records = [row for part in parts for row in part[kind]]
+        if records:
+            columns = ["id", "param", *[c for c, _ in COLUMNS[kind]]]
+            await conn.copy_records_to_table(
+                f"{search_table(resource_type, kind)}{SHADOW}", records=records, columns=columns
+            )
+
+
 async def _prepare(conn: asyncpg.Connection, resource_type: str) -> int:
     """Create (or resume) the shadow tables; returns the checkpoint to replay from."""
     versions = {k: expected_version(k, resource_type) for k in ("current_state", "search_index")}
@@ -87,7 +166,7 @@ async def _prepare(conn: asyncpg.Connection, resource_type: str) -> int:
     for table in live_tables(resource_type):
         await conn.execute(f"DROP TABLE IF EXISTS {table}{SHADOW}")
     await conn.execute(table_ddl(resource_type, SHADOW))
-    await conn.execute(search_index_ddl(resource_type, SHADOW))
+    await conn.execute(search_index_ddl(resource_type, SHADOW, lookup_indexes=False))  # built before the swap
     await _save(conn, resource_type, {"versions": versions, "checkpoint": 0}, "rebuilding")
     return 0
 
@@ -115,25 +194,40 @@ async def replay_batches(
     batch: int,
     progress: Progress | None,
     stop_after: int | None = None,
+    executor: ProcessPoolExecutor | None = None,
 ) -> tuple[int, int]:
     """Replay events after ``start`` into the shadow tables, one transaction per batch (with its
     checkpoint). Returns (events replayed, last checkpoint)."""
     checkpoint, total, batches = start, 0, 0
     versions = {k: expected_version(k, resource_type) for k in ("current_state", "search_index")}
+
+    async def fetch(after: int) -> tuple[list[VersionEvent], list[int], asyncio.Future | None]:
+        rows = await pool.fetch(_BATCH_SQL, resource_type, after, batch)
+        events, positions = _events(rows, resource_type)
+        bulk = executor is not None and len(events) >= BULK_MIN
+        return events, positions, _extract_async(events, executor) if bulk else None  # type: ignore[arg-type]
+
+    upcoming = await fetch(checkpoint)
     while True:
+        events, positions, extraction = upcoming
+        if not events:
+            return total, checkpoint
+        # the next batch is read and its extraction started while this one is written
+        upcoming = await fetch(positions[-1])
         async with pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_BATCH_SQL, resource_type, checkpoint, batch)
-            if not rows:
-                return total, checkpoint
-            events, positions = _events(rows, resource_type)
-            await _apply(conn, events, positions)
+            if extraction is not None:
+                await _apply_bulk(conn, resource_type, events, positions, extraction)
+            else:
+                await _apply(conn, events, positions)
             checkpoint = positions[-1]
             await _save(conn, resource_type, {"versions": versions, "checkpoint": checkpoint}, None)
-        total += len(rows)
+        total += len(events)
         batches += 1
         if progress:
-            progress(len(rows))
+            progress(len(events))
         if stop_after is not None and batches >= stop_after:
+            if upcoming[2] is not None:
+                await upcoming[2]
             raise RebuildInterrupted(checkpoint)
 
 
@@ -198,10 +292,17 @@ async def rebuild_type(
     batch: int = 5000,
     progress: Progress | None = None,
     stop_after_batches: int | None = None,
+    executor: ProcessPoolExecutor | None = None,
 ) -> RebuildResult:
+    """Rebuild one type's projections; ``executor`` (see :func:`replay_executor`) spreads the
+    extraction of search values over worker processes."""
     async with pool.acquire() as conn, conn.transaction():
         start = await _prepare(conn, resource_type)
-    replayed, checkpoint = await replay_batches(pool, resource_type, start, batch, progress, stop_after_batches)
+    replayed, checkpoint = await replay_batches(
+        pool, resource_type, start, batch, progress, stop_after_batches, executor
+    )
+    async with pool.acquire() as conn:  # one index build is cheaper than maintaining it row by row
+        await conn.execute(lookup_index_ddl(resource_type, SHADOW))
     async with pool.acquire() as conn, conn.transaction():
         caught_up, reconciled = await _swap(conn, resource_type, checkpoint, batch)
     if progress and caught_up:
@@ -221,3 +322,9 @@ async def pending_events(pool: asyncpg.Pool, resource_type: str) -> int:
     return await pool.fetchval(
         "SELECT count(*) FROM event_log WHERE resource_type = $1 AND position > $2", resource_type, start
     )
+
+
+async def custom_definitions(pool: asyncpg.Pool) -> list[bytes]:
+    """The definitions of the custom SearchParameters in use, for replay workers."""
+    rows = await pool.fetch("SELECT definition FROM search_param_state WHERE status <> 'retired'")
+    return [r["definition"] for r in rows]

@@ -98,13 +98,24 @@ def search_table(resource_type: str, kind: str) -> str:
     return f"sp_{table_suffix(resource_type)}_{kind}"
 
 
-def search_index_ddl(resource_type: str, suffix: str = "") -> str:
+def search_index_ddl(resource_type: str, suffix: str = "", lookup_indexes: bool = True) -> str:
+    """Tables with their ``id`` index; the lookup indexes too unless a bulk load builds them
+    afterwards (:func:`lookup_index_ddl`)."""
     out = []
     for kind, cols in COLUMNS.items():
         table = search_table(resource_type, kind) + suffix
         columns = ", ".join(f"{c} {t}" for c, t in cols)
         out.append(f"CREATE TABLE IF NOT EXISTS {table} (id text NOT NULL, param text NOT NULL, {columns});")
         out.append(f"CREATE INDEX IF NOT EXISTS {table}_id ON {table} (id);")
+    if lookup_indexes:
+        out.append(lookup_index_ddl(resource_type, suffix))
+    return "\n".join(out)
+
+
+def lookup_index_ddl(resource_type: str, suffix: str = "") -> str:
+    out = []
+    for kind in COLUMNS:
+        table = search_table(resource_type, kind) + suffix
         for i, spec in enumerate(INDEXES[kind]):
             out.append(f"CREATE INDEX IF NOT EXISTS {table}_{i} ON {table} ({spec});")
         if kind == "date":

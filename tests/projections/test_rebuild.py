@@ -204,3 +204,20 @@ async def test_stale_projection_is_refused_until_rebuilt(client: httpx.AsyncClie
     finally:
         await pool.execute("UPDATE projection_state SET status = 'ready' WHERE name = 'search_index:Device'")
         await staleness.refresh(app, pool)
+
+
+async def test_bulk_replay_with_worker_processes_equals_inline(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path (search values extracted in worker processes, rows copied with COPY, lookup
+    indexes built at the end) gives exactly the rows the inline projectors wrote."""
+    from app.projections import rebuild
+    from app.projections.rebuild import custom_definitions, replay_executor
+
+    await _dataset(client)
+    before = {t: await dump(pool, t) for t in ("Patient", "Observation")}
+    monkeypatch.setattr(rebuild, "BULK_MIN", 1)
+    with replay_executor(await custom_definitions(pool)) as executor:
+        for t in ("Patient", "Observation"):
+            await rebuild_type(pool, t, batch=5, executor=executor)
+    assert {t: await dump(pool, t) for t in ("Patient", "Observation")} == before
