@@ -11,9 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TextIO
 
 import asyncpg
@@ -21,37 +18,12 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from app.cli_common import CommandError, database, database_options
 from app.errors import FhirError
 from app.fhirtime import format_instant
 from app.queries.changes import ChangeEvent, Cursor, read_changes, read_trail
-from app.settings import Settings
 
 TAIL_BATCH = 1000
-
-
-class CommandError(Exception):
-    """A problem to report in one line and exit 2."""
-
-
-@contextmanager
-def database(url: str | None, data_dir: str | None) -> Iterator[str]:
-    """The DSN to use, starting (and afterwards stopping) the embedded server when needed."""
-    settings = Settings()
-    if url or settings.database_url:
-        yield url or settings.database_url  # type: ignore[misc]
-        return
-    from app.db.embedded import EmbeddedPostgres
-
-    embedded = EmbeddedPostgres(Path(data_dir) if data_dir else settings.data_dir)
-    if not embedded.pgdata.exists():
-        raise CommandError(f"no database under {embedded.data_dir}: pass --database-url or --data-dir")
-    already_running = (embedded.pgdata / "postmaster.pid").exists()
-    dsn = embedded.start()
-    try:
-        yield dsn
-    finally:
-        if not already_running:
-            embedded.stop()
 
 
 async def _connect(dsn: str) -> asyncpg.Connection:
@@ -164,13 +136,6 @@ def _audit_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database-url", default=None, help="PostgreSQL DSN (default FHIRLEDGER_DATABASE_URL)")
-    parser.add_argument(
-        "--data-dir", default=None, help="data directory of the embedded database (default ./.fhirledger)"
-    )
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``events tail`` and ``audit`` to the ``fhirledger`` command line."""
     events = sub.add_parser("events", help="the change feed of the event log")
@@ -181,10 +146,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     tail_parser.add_argument("--after", default=None, help="start after this cursor (<tx>.<position>)")
     tail_parser.add_argument("--follow", "-f", action="store_true", help="keep waiting for new events")
     tail_parser.add_argument("--interval", type=float, default=1.0, help="seconds between polls with --follow")
-    _database_options(tail_parser)
+    database_options(tail_parser)
     tail_parser.set_defaults(func=_tail_command)
 
     audit_parser = sub.add_parser("audit", help="who changed a resource, and when")
     audit_parser.add_argument("--resource", required=True, help="Type/id, e.g. Patient/123")
-    _database_options(audit_parser)
+    database_options(audit_parser)
     audit_parser.set_defaults(func=_audit_command)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from app.cli_events import CommandError, _database_options, database
+from app.cli_common import CommandError, database, database_options
 from app.db.migrations import migrate
 from app.fhirspec.resource_types import is_resource_type
 from app.projections.current_state import current_table
@@ -131,10 +131,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     commands = projections.add_subparsers(dest="projections_command", required=True)
     status_parser = commands.add_parser("status", help="state, rows, checkpoint and lag of each projection")
     status_parser.add_argument("--all", action="store_true", help="list the projections of empty types too")
-    _database_options(status_parser)
+    database_options(status_parser)
     status_parser.set_defaults(func=_status_command)
     rebuild_parser = commands.add_parser("rebuild", help="replay the event log into fresh projections and swap")
     rebuild_parser.add_argument("--type", action="append", help="a resource type (repeatable)")
     rebuild_parser.add_argument("--all", action="store_true", help="every resource type")
-    _database_options(rebuild_parser)
+    database_options(rebuild_parser)
     rebuild_parser.set_defaults(func=_rebuild_command)

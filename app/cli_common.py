@@ -1,0 +1,43 @@
+"""What the operator commands share: finding the database (``--database-url``,
+``FHIRLEDGER_DATABASE_URL`` or the embedded server under ``--data-dir``) and reporting errors."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from app.settings import Settings
+
+
+class CommandError(Exception):
+    """A problem to report in one line and exit 2."""
+
+
+@contextmanager
+def database(url: str | None, data_dir: str | None) -> Iterator[str]:
+    """The DSN to use, starting (and afterwards stopping) the embedded server when needed."""
+    settings = Settings()
+    if url or settings.database_url:
+        yield url or settings.database_url  # type: ignore[misc]
+        return
+    from app.db.embedded import EmbeddedPostgres
+
+    embedded = EmbeddedPostgres(Path(data_dir) if data_dir else settings.data_dir)
+    if not embedded.pgdata.exists():
+        raise CommandError(f"no database under {embedded.data_dir}: pass --database-url or --data-dir")
+    already_running = (embedded.pgdata / "postmaster.pid").exists()
+    dsn = embedded.start()
+    try:
+        yield dsn
+    finally:
+        if not already_running:
+            embedded.stop()
+
+
+def database_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", default=None, help="PostgreSQL DSN (default FHIRLEDGER_DATABASE_URL)")
+    parser.add_argument(
+        "--data-dir", default=None, help="data directory of the embedded database (default ./.fhirledger)"
+    )
