@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from app.errors import invalid
 from app.fhirspec.search_parameters import SearchParam
+from app.projections.current_state import current_table
 from app.projections.search_index import search_table
 from app.projections.search_values import normalize_string
 from app.queries.search.parse import Criterion, unescape
@@ -238,6 +239,13 @@ def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str) -> st
 
 def value_condition(c: Criterion, args: Args, base: str) -> str:
     """The ORed value conditions of a criterion on side-table row ``s``."""
+    if c.chain:  # the reference points at a current resource of a target type that matches
+        ors = []
+        for target, inner in c.chain:
+            where = criterion_sql(target, inner, args, base)
+            sub = f"SELECT r.id FROM {current_table(target)} r WHERE NOT r.deleted AND {where}"
+            ors.append(f"(s.target_type = {args.add(target)} AND s.target_id IN ({sub}))")
+        return any_of(ors)
     builder = _BUILDERS[c.param.type]
     modifier = None if c.modifier == "not" else c.modifier
     return any_of([builder(c.code, v, modifier, c.param, args, base) for v in c.values])

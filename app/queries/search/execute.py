@@ -17,6 +17,7 @@ from app.fhirspec.summary import keeps
 from app.identity import require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.paging import CURSOR_PARAM, encode_cursor
+from app.queries.search.includes import included
 from app.queries.search.parse import SearchQuery, parse_search
 from app.queries.search.plan import count_sql, cursor_state, page_sql
 
@@ -85,6 +86,13 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         for row in rows:
             entry = {"fullUrl": f"{req.base}/{req.resource_type}/{row['id']}", "search": {"mode": "match"}}
             entries.append(entry_bytes(entry, _subset(row["resource"], q)))
+        if rows and (q.includes or q.revincludes):
+            page = {(req.resource_type, row["id"]) for row in rows}
+            for t, rid, resource in await included(pool, q, [row["id"] for row in rows]):
+                if (t, rid) not in page:
+                    page.add((t, rid))
+                    entry = {"fullUrl": f"{req.base}/{t}/{rid}", "search": {"mode": "include"}}
+                    entries.append(entry_bytes(entry, resource))
     if q.warnings:
         outcome = {"search": {"mode": "outcome"}}
         entries.append(entry_bytes(outcome, orjson.dumps(operation_outcome(q.warnings))))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.errors import FhirError, Issue, invalid
+from app.fhirspec.resource_types import is_resource_type
 from app.fhirspec.search_parameters import SearchParam, params_for
 from app.queries.paging import CURSOR_PARAM, decode_cursor, parse_count
 
@@ -52,6 +53,7 @@ class Criterion:
     param: SearchParam
     modifier: str | None  # a resource type for reference ``:[type]``
     values: tuple[str, ...]  # ORed
+    chain: tuple[tuple[str, Criterion], ...] = ()  # ``subject:Patient.name=x``: (target type, criterion)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,17 @@ class SearchQuery:
     elements: tuple[str, ...] | None = None
     cursor: dict | None = None
     warnings: list[Issue] = field(default_factory=list)
+    includes: list[Include] = field(default_factory=list)
+    revincludes: list[Include] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Include:
+    """``_include=Observation:subject[:Patient]`` / ``_revinclude=Observation:subject``."""
+
+    source_type: str
+    code: str
+    target_type: str | None
 
 
 def split_values(raw: str) -> tuple[str, ...]:
@@ -119,8 +132,15 @@ def parse_search(
             continue
         if base in QUIET_PARAMS:
             continue
-        if "." in base:
-            _unknown(query, strict, name, "chained parameters are not supported")
+        if base in ("_include", "_revinclude"):
+            (query.includes if base == "_include" else query.revincludes).append(_include(base, value))
+            continue
+        if "." in name:
+            chained = _chained(resource_type, name, value)
+            if isinstance(chained, str):
+                _unknown(query, strict, name, chained)
+            else:
+                query.criteria.append(chained)
             continue
         param = known.get(base)
         if param is None:
@@ -154,6 +174,42 @@ def parse_search(
     if CURSOR_PARAM in singles:
         query.cursor = decode_cursor(singles[CURSOR_PARAM])
     return query
+
+
+def _include(kind: str, value: str) -> Include:
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not is_resource_type(parts[0]):
+        raise invalid(f"{kind}='{value[:80]}' must be [type]:[search parameter] or [type]:[parameter]:[target type]")
+    param = params_for(parts[0]).get(parts[1])
+    if param is None or param.type != "reference":
+        raise invalid(f"{kind}='{value[:80]}': '{parts[1]}' is not a reference search parameter of {parts[0]}")
+    target = parts[2] if len(parts) == 3 else None
+    if target is not None and not is_resource_type(target):
+        raise invalid(f"{kind}='{value[:80]}': '{target}' is not a resource type")
+    return Include(parts[0], parts[1], target)
+
+
+def _chained(resource_type: str, name: str, value: str) -> Criterion | str:
+    """``subject:Patient.name`` / ``patient.identifier``: one level of chaining; a reason when unusable."""
+    head, _, tail = name.partition(".")
+    if "." in tail:
+        return "chains of more than one level are not supported"
+    ref_code, _, target = head.partition(":")
+    ref = params_for(resource_type).get(ref_code)
+    if ref is None or ref.type != "reference":
+        return f"'{ref_code}' is not a reference search parameter of {resource_type}"
+    tail_code, _, tail_modifier = tail.partition(":")
+    targets = [target] if target else list(ref.target)
+    chain = []
+    for t in targets:
+        if not is_resource_type(t):
+            return f"'{t}' is not a resource type"
+        inner = params_for(t).get(tail_code)
+        if inner is not None:
+            chain.append((t, _criterion(t, tail_code, inner, tail_modifier or None, value)))
+    if not chain:
+        return f"no target type of '{ref_code}' has a search parameter '{tail_code}'"
+    return Criterion(ref_code, ref, None, (), tuple(chain))
 
 
 def _unknown(query: SearchQuery, strict: bool, name: str, why: str) -> None:
