@@ -36,6 +36,7 @@ class EntryResult:
     last_modified: datetime | None = None
     resource: bytes | None = None
     outcome: list[Issue] | None = None
+    search: tuple[str, str] | None = None  # (type, query) of a search entry, answered by the caller
 
 
 def criteria_key(resource_type: str, query: str) -> str:
@@ -252,10 +253,8 @@ def _decide(
 
 async def _read(tx: WriteTransaction, entry: BundleEntry) -> EntryResult:
     t, rid = entry.resource_type, entry.resource_id
-    if rid is None:
-        raise entry_error(
-            entry.index, "search entries (GET [type]?…) in a Bundle are not supported yet", 400, "not-supported"
-        )
+    if rid is None:  # a search: the read side answers it (after the writes, as the spec orders)
+        return EntryResult(entry.index, "200 OK", search=(t, entry.query or ""))
     heads = await tx.heads(t, [rid])
     head = heads.get(rid)
     if entry.version_id is not None:

@@ -186,3 +186,23 @@ async def test_batch_entries_are_independent(client: httpx.AsyncClient, log_coun
     assert statuses == ["201", "412", "404", "422", "201"]
     assert out["entry"][1]["response"]["outcome"]["resourceType"] == "OperationOutcome"
     assert await log_count() == before + 2
+
+
+async def test_search_entries_in_batch_and_transaction(client: httpx.AsyncClient) -> None:
+    family = f"Srch{new_id()}".replace("-", "")
+    bundle = _tx(
+        _post(patient(family=family)),
+        {"request": {"method": "GET", "url": f"Patient?family={family}"}},
+        {"request": {"method": "GET", "url": "Patient?birthdate=notadate"}},
+        kind="batch",
+    )
+    r = await client.post("/fhir", json=bundle)
+    assert r.status_code == 200, r.text
+    entries = r.json()["entry"]
+    found = entries[1]["resource"]
+    assert found["type"] == "searchset" and found["total"] == 1
+    assert entries[2]["response"]["status"].startswith("400")
+    tx = _tx(_post(patient(family=family)), {"request": {"method": "GET", "url": f"Patient?family={family}"}})
+    r = await client.post("/fhir", json=tx)
+    assert r.status_code == 200, r.text
+    assert r.json()["entry"][1]["resource"]["total"] == 2  # the search sees the transaction's own write

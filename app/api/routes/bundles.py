@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from http import HTTPStatus
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.api.http import fhir_response, lenient, parse_json, prefer, read_body, write_context
+from app.api.http import base_url, fhir_response, lenient, parse_json, prefer, read_body, write_context
 from app.commands.bundle_entries import BundleEntry, parse_bundle
 from app.commands.transaction import EntryResult, prepare_entries, run_entries
 from app.commands.unit_of_work import run_write
 from app.errors import FhirError, operation_outcome
 from app.fhirtime import format_instant
 from app.queries.bundle import bundle_bytes, entry_bytes
+from app.queries.search.execute import SearchRequest, search
 from app.queries.search.match import match_ids
 
 router = APIRouter()
@@ -53,6 +56,29 @@ async def _batch_entry(request: Request, entry: BundleEntry, representation: boo
         return EntryResult(entry.index, f"{exc.status} {phrase}".strip(), outcome=exc.all_issues())
 
 
+async def _answer_search(request: Request, result: EntryResult) -> EntryResult:
+    """A ``GET [type]?…`` entry: a searchset Bundle as the entry's resource (a failure becomes the
+    entry's outcome: searches do not write, so they never undo a transaction)."""
+    assert result.search is not None
+    resource_type, query = result.search
+    settings = request.app.state.settings
+    params = parse_qsl(query, keep_blank_values=True)
+    req = SearchRequest(
+        base_url(request),
+        resource_type,
+        params,
+        False,
+        settings.search_default_count,
+        settings.search_max_count,
+        request.app.state.building_params,
+    )
+    try:
+        return replace(result, resource=await search(request.app.state.pool, req), search=None)
+    except FhirError as exc:
+        phrase = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else ""
+        return EntryResult(result.index, f"{exc.status} {phrase}".strip(), outcome=exc.all_issues())
+
+
 @router.post("")
 @router.post("/")
 async def process_bundle(request: Request) -> Response:
@@ -69,5 +95,6 @@ async def process_bundle(request: Request) -> Response:
         )
     else:
         results = [await _batch_entry(request, entry, representation) for entry in entries]
+    results = [await _answer_search(request, r) if r.search else r for r in results]
     response_type = f"{bundle_type}-response"
     return fhir_response(request, bundle_bytes(response_type, [], (_result_entry(base, r) for r in results)))
