@@ -31,46 +31,29 @@ RETURNING position
 _COLUMNS = "position, resource_type, resource_id, version, kind, resource, recorded_at, method, url"
 
 
+def _values(e: VersionEvent) -> tuple:
+    c = e.context
+    return (
+        e.resource_type,
+        e.resource_id,
+        e.version,
+        e.kind.value,
+        e.resource,
+        e.recorded_at,
+        c.method,
+        c.url,
+        c.actor,
+        c.client_addr,
+        c.request_id,
+    )
+
+
 async def append(conn: asyncpg.Connection, events: Sequence[VersionEvent]) -> list[int]:
     """Append events inside the caller's transaction; returns their positions in order."""
     if len(events) == 1:
-        e = events[0]
-        c = e.context
-        pos = await conn.fetchval(
-            _APPEND_ONE,
-            e.resource_type,
-            e.resource_id,
-            e.version,
-            e.kind.value,
-            e.resource,
-            e.recorded_at,
-            c.method,
-            c.url,
-            c.actor,
-            c.client_addr,
-            c.request_id,
-        )
-        return [pos]
-    cols: list[list] = [[] for _ in range(11)]
-    for e in events:
-        c = e.context
-        for i, v in enumerate(
-            (
-                e.resource_type,
-                e.resource_id,
-                e.version,
-                e.kind.value,
-                e.resource,
-                e.recorded_at,
-                c.method,
-                c.url,
-                c.actor,
-                c.client_addr,
-                c.request_id,
-            )
-        ):
-            cols[i].append(v)
-    rows = await conn.fetch(_APPEND, *cols)
+        return [await conn.fetchval(_APPEND_ONE, *_values(events[0]))]
+    columns = list(zip(*(_values(e) for e in events), strict=True))
+    rows = await conn.fetch(_APPEND, *[list(c) for c in columns])
     return [r["position"] for r in rows]
 
 

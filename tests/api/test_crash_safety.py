@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import asyncpg
 import httpx
+
+from tests.server_process import free_port, start_server
 
 SYSTEM = "urn:fhirledger:test:crash-safety"
 BIG = 3200  # entries of the transaction that is killed
@@ -42,35 +41,6 @@ LIMIT 1
 """
 _EVENTS_WITH = "SELECT count(*) FROM event_log WHERE position(convert_to($1, 'UTF8') in resource) > 0"
 _CURRENT_WITH = "SELECT count(*) FROM cur_observation WHERE position(convert_to($1, 'UTF8') in resource) > 0"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "FHIRLEDGER_DATABASE_URL"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited during start-up with {proc.returncode}")
-        time.sleep(0.3)
-    proc.kill()
-    proc.wait(10)
-    raise AssertionError("server did not start within 60 s")
 
 
 def _kill(proc: subprocess.Popen | None) -> None:
@@ -160,13 +130,13 @@ def _found(base: str, resource_type: str, marker: str) -> int:
 
 
 async def test_sigkill_during_transaction_leaves_nothing(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     control, crashed = f"control-{uuid.uuid4().hex}", f"crashed-{uuid.uuid4().hex}"
     headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
     proc: subprocess.Popen | None = None
     try:
-        proc = _start(tmp_path, port)
+        proc = start_server(tmp_path, port)
         dsn = _dsn(tmp_path)
         r = httpx.post(base, json=_transaction(control, SMALL), headers=headers, timeout=30)
         assert r.status_code == 200, r.text
@@ -185,7 +155,7 @@ async def test_sigkill_during_transaction_leaves_nothing(tmp_path: Path) -> None
         # The killed server's backend notices the closed socket and rolls back.
         await _wait_for_backend_gone(dsn, writer["pid"])
 
-        proc = _start(tmp_path, port)
+        proc = start_server(tmp_path, port)
         assert _found(base, "Observation", crashed) == 0
         assert _found(base, "Patient", crashed) == 0
         assert _found(base, "Observation", control) == SMALL - 1, "the control transaction is searchable"

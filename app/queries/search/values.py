@@ -56,33 +56,15 @@ def precision_range(value: Decimal) -> tuple[Decimal, Decimal]:
     return value - half, value + half
 
 
-def split_pipe(value: str, parts: int) -> list[str]:
-    """Split on unescaped ``|`` into at most ``parts`` pieces (unescaping each)."""
+def _split_unescaped(value: str, separator: str, parts: int | None = None) -> list[str]:
+    """Split on ``separator`` where it is not escaped by a backslash, into at most ``parts``."""
     out, buf, i = [], [], 0
     while i < len(value):
         if value[i] == "\\" and i + 1 < len(value):
             buf.append(value[i : i + 2])
             i += 2
             continue
-        if value[i] == "|" and len(out) < parts - 1:
-            out.append("".join(buf))
-            buf = []
-        else:
-            buf.append(value[i])
-        i += 1
-    out.append("".join(buf))
-    return [unescape(p) for p in out]
-
-
-def split_composite(value: str) -> list[str]:
-    """Split a composite value on unescaped ``$``."""
-    out, buf, i = [], [], 0
-    while i < len(value):
-        if value[i] == "\\" and i + 1 < len(value):
-            buf.append(value[i : i + 2])
-            i += 2
-            continue
-        if value[i] == "$":
+        if value[i] == separator and (parts is None or len(out) < parts - 1):
             out.append("".join(buf))
             buf = []
         else:
@@ -90,3 +72,13 @@ def split_composite(value: str) -> list[str]:
         i += 1
     out.append("".join(buf))
     return out
+
+
+def split_pipe(value: str, parts: int) -> list[str]:
+    """Split on unescaped ``|`` into at most ``parts`` pieces (unescaping each)."""
+    return [unescape(p) for p in _split_unescaped(value, "|", parts)]
+
+
+def split_composite(value: str) -> list[str]:
+    """Split a composite value on unescaped ``$``."""
+    return _split_unescaped(value, "$")
