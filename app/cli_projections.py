@@ -37,8 +37,12 @@ async def status(dsn: str, show_all: bool, console: Console | None = None) -> li
             await check_projections(conn)
         counts = await _counts(pool)
         table = Table(title="projections")
-        for col in ("projection", "status", "version", "rows", "checkpoint", "lag", "rebuild"):
+        for col in ("projection", "status", "version", "rows", "checkpoint", "lag", "rebuild", "audit"):
             table.add_column(col)
+        audits = {
+            r["resource_type"]: f"{r['drifted']}/{r['sampled']} drifted at {r['checked_at']:%Y-%m-%d %H:%M}"
+            for r in await pool.fetch("SELECT resource_type, sampled, drifted, checked_at FROM projection_audit")
+        }
         out = []
         for s in await statuses(pool):
             events, max_position = counts.get(s.resource_type, (0, 0))
@@ -54,8 +58,11 @@ async def status(dsn: str, show_all: bool, console: Console | None = None) -> li
             lag = 0 if s.status == "ready" else max(0, max_position - (s.rebuild or {}).get("checkpoint", s.checkpoint))
             version = "current" if s.version == s.expected else f"{s.version} (code expects {s.expected})"
             rebuild = f"at position {s.rebuild['checkpoint']}" if s.rebuild else ""
-            out.append({"name": s.name, "status": s.status, "rows": rows, "lag": lag, "version": version})
-            table.add_row(s.name, s.status, version, str(rows), str(s.checkpoint), str(lag), rebuild)
+            audit = audits.get(s.resource_type, "")
+            out.append(
+                {"name": s.name, "status": s.status, "rows": rows, "lag": lag, "version": version, "audit": audit}
+            )
+            table.add_row(s.name, s.status, version, str(rows), str(s.checkpoint), str(lag), rebuild, audit)
         console.print(table)
         return out
     finally:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     history_max_count: int = 1000
     search_default_count: int = 20
     search_max_count: int = 1000
+    projection_audit_seconds: int = 600
+    """How often the jobs leader samples resources to check the projections against the log."""
     validation: str = "strict"
     """``strict`` rejects unknown elements; ``lenient`` accepts them with a warning."""
     actor_header: str | None = None

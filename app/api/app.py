@@ -15,6 +15,7 @@ from app.api.routes import bundles, events, instance, operations, system, type_l
 from app.db.migrations import migrate
 from app.db.pool import create_pool
 from app.jobs.runner import resume_interrupted, run_pending
+from app.projections.audit import audit_projections
 from app.projections.state import check_projections
 from app.settings import Settings, get_settings
 from app.validation import warm
@@ -55,6 +56,9 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
             if resumed:
                 log.info("resuming %d background job(s) interrupted by the last stop", resumed)
             scheduler.add_job(run_pending, "interval", seconds=1, args=[own], max_instances=1)
+            scheduler.add_job(
+                audit_projections, "interval", seconds=settings.projection_audit_seconds, args=[own], max_instances=1
+            )
         scheduler.start()
         try:
             yield

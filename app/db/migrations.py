@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from app.events.schema import EVENT_LOG_DDL
+from app.projections.audit import AUDIT_DDL
 from app.projections.current_state import current_state_ddl
 from app.projections.custom_params import CUSTOM_PARAMS_DDL
 from app.projections.search_index import all_search_index_ddl
@@ -48,6 +49,10 @@ async def _m006_actor_index(conn: asyncpg.Connection) -> None:
     await conn.execute("CREATE INDEX IF NOT EXISTS event_log_actor ON event_log (actor, position)")
 
 
+async def _m007_projection_audit(conn: asyncpg.Connection) -> None:
+    await conn.execute(AUDIT_DDL)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -55,6 +60,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (4, "projection state", _m004_projection_state),
     (5, "custom search parameters and jobs", _m005_custom_params_and_jobs),
     (6, "event log index for the audit actor filter", _m006_actor_index),
+    (7, "projection audit results", _m007_projection_audit),
 ]
 
 
