@@ -206,3 +206,16 @@ async def test_search_entries_in_batch_and_transaction(client: httpx.AsyncClient
     r = await client.post("/fhir", json=tx)
     assert r.status_code == 200, r.text
     assert r.json()["entry"][1]["resource"]["total"] == 2  # the search sees the transaction's own write
+
+
+async def test_bundle_over_the_entry_limit_is_413_and_writes_nothing(settings, pool, log_count) -> None:
+    from app.api.app import create_app
+
+    small = create_app(settings.model_copy(update={"max_bundle_entries": 3}), pool)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=small), base_url="http://testserver") as c:
+        before = await log_count()
+        r = await c.post("/fhir", json=_tx(*[_post(patient()) for _ in range(4)]))
+        assert r.status_code == 413
+        assert "limit is 3" in r.json()["issue"][0]["diagnostics"]
+        assert await log_count() == before
+        assert (await c.post("/fhir", json=_tx(*[_post(patient()) for _ in range(3)]))).status_code == 200
