@@ -69,7 +69,7 @@ async def status(dsn: str, show_all: bool, console: Console | None = None) -> li
         await pool.close()
 
 
-async def rebuild(dsn: str, types: list[str], console: Console | None = None) -> int:
+async def rebuild(dsn: str, types: list[str], console: Console | None = None, batch: int = 5000) -> int:
     console = console or Console()
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
     try:
@@ -95,7 +95,7 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None) ->
                     speed = progress.tasks[task].speed
                     progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
 
-                result = await rebuild_type(pool, t, progress=advance, executor=executor)
+                result = await rebuild_type(pool, t, batch=batch, progress=advance, executor=executor)
                 progress.update(task, completed=max(pending, 1))
                 total += result.events
         console.print(f"rebuilt {len(types)} type(s) from {total} events")
@@ -126,7 +126,7 @@ def _rebuild_command(args: argparse.Namespace) -> int:
                 unknown = [t for t in types if not is_resource_type(t)]
                 if unknown or not types:
                     raise CommandError(f"give --type with R4 resource types (unknown: {', '.join(unknown)}) or --all")
-            asyncio.run(rebuild(dsn, types))
+            asyncio.run(rebuild(dsn, types, batch=args.batch))
     except CommandError as exc:
         print(f"fhirledger projections: {exc}")
         return 2
@@ -143,5 +143,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     rebuild_parser = commands.add_parser("rebuild", help="replay the event log into fresh projections and swap")
     rebuild_parser.add_argument("--type", action="append", help="a resource type (repeatable)")
     rebuild_parser.add_argument("--all", action="store_true", help="every resource type")
+    rebuild_parser.add_argument("--batch", type=int, default=5000, help="events per batch and checkpoint")
     database_options(rebuild_parser)
     rebuild_parser.set_defaults(func=_rebuild_command)

@@ -181,21 +181,28 @@ def rows_of(resource: dict) -> dict[str, list[tuple]]:
 
 
 @cache
-def _statement(resource_type: str, suffix: str = "") -> str:
-    """One statement clearing the rows of ``$1`` ids and inserting the new rows of every kind."""
+def _statement(resource_type: str, suffix: str, kinds: tuple[str, ...], clear: bool) -> str:
+    """One statement clearing the rows of the ``$1`` ids (in every kind: an older version may have
+    had values the new one lacks) and inserting the rows of ``kinds``; data-modifying CTEs share
+    one snapshot, so the DELETEs never see the INSERTed rows."""
     parts: list[str] = []
     n = 1
-    for kind, cols in COLUMNS.items():
-        table = search_table(resource_type, kind) + suffix
-        parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE id = ANY($1::text[]))")
+    if clear:
+        for kind in COLUMNS:
+            parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)}{suffix} WHERE id = ANY($1))")
+    for kind in kinds:
+        cols = COLUMNS[kind]
         names = ["id", "param", *[c for c, _ in cols]]
         types = ["text", "text", *[t for _, t in cols]]
         args = []
         for t in types:
             n += 1
             args.append(f"${n}::{t}[]")
+        table = search_table(resource_type, kind) + suffix
         parts.append(f"i_{kind} AS (INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({', '.join(args)}))")
-    return "WITH " + ",\n".join(parts) + "\nSELECT 1"
+    # without deletions $1 is still sent (an empty array), so the statement must give it a type
+    tail = "SELECT 1" if clear else "SELECT cardinality($1::text[])"
+    return "WITH " + ",\n".join(parts) + "\n" + tail
 
 
 async def write_rows(
@@ -205,16 +212,20 @@ async def write_rows(
     rows: dict[str, list[tuple]],
     suffix: str = "",
 ) -> None:
-    """Clear ``clear_ids`` and insert ``rows`` (kind -> [(id, param, ...)]) in one statement."""
+    """Clear ``clear_ids`` and insert ``rows`` (kind -> [(id, param, ...)]) in one statement; only
+    the kinds that have rows are part of it (a create clears nothing)."""
+    kinds = tuple(k for k in COLUMNS if rows.get(k))
+    if not kinds and not clear_ids:
+        return
     args: list[list] = []
-    for kind, cols in COLUMNS.items():
-        width = 2 + len(cols)
+    for kind in kinds:
+        width = 2 + len(COLUMNS[kind])
         columns: list[list] = [[] for _ in range(width)]
-        for row in rows.get(kind, ()):
+        for row in rows[kind]:
             for i in range(width):
                 columns[i].append(row[i])
         args.extend(columns)
-    await conn.execute(_statement(resource_type, suffix), clear_ids, *args)
+    await conn.execute(_statement(resource_type, suffix, kinds, bool(clear_ids)), clear_ids, *args)
 
 
 class SearchIndexProjector:
