@@ -18,6 +18,19 @@ class RawConnection:
     async def request(
         self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
+        """One request; a kept-alive connection the server closed meanwhile is reopened once."""
+        fresh = self.writer is None
+        try:
+            return await self._once(method, path, body, headers)
+        except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
+            if fresh:
+                raise
+            self.writer = None
+            return await self._once(method, path, body, headers)
+
+    async def _once(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None

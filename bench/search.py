@@ -144,8 +144,11 @@ async def main(patients: int, data_dir: str | None, repeat: int) -> None:
         conns = [RawConnection(server.base) for _ in range(8)]
 
         async def mix_op(i: int) -> None:
-            c = conns[i % len(conns)]
-            status, _, _ = await c.request("GET", mix_paths[i % len(mix_paths)])
+            c = conns.pop()  # each request in flight has a connection of its own
+            try:
+                status, _, _ = await c.request("GET", mix_paths[i % len(mix_paths)])
+            finally:
+                conns.append(c)
             assert status == 200
 
         await run_load("mix", 1, 8, mix_op)
