@@ -6,7 +6,13 @@ and ``expression``) is recorded in ``search_param_state`` as ``building`` and a 
 job is queued in the same transaction; the job (app/jobs) builds its index from the current
 versions and marks it ``ready``. Retiring or deleting it queues ``drop-param``. A definition the
 server cannot index (unknown type, an expression that does not compile, a code clash with an R4
-parameter of a base type) fails the write with 422, so it is never half-registered."""
+parameter of a base type) fails the write with 422, so it is never half-registered.
+
+Each server process keeps the registry in memory and syncs it from ``search_param_state`` every few
+seconds (app/api/staleness.py); the process running the job registers the parameter before it
+indexes. With several worker processes, a write handled by another process in those seconds is
+indexed without the new parameter unless the job reaches it later — a gap to close with a
+registry version checked per write."""
 
 from __future__ import annotations
 
