@@ -53,6 +53,10 @@ async def _m007_projection_audit(conn: asyncpg.Connection) -> None:
     await conn.execute(AUDIT_DDL)
 
 
+async def _m008_sort_keys(conn: asyncpg.Connection) -> None:
+    await conn.execute(all_search_index_ddl())  # idempotent: adds the tables of new kinds (sort keys)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -61,6 +65,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (5, "custom search parameters and jobs", _m005_custom_params_and_jobs),
     (6, "event log index for the audit actor filter", _m006_actor_index),
     (7, "projection audit results", _m007_projection_audit),
+    (8, "search-index sort-key tables", _m008_sort_keys),
 ]
 
 

@@ -18,6 +18,7 @@ reference  target_type, target_id, reference, ident_*          (param, target_id
 uri        uri                                                  (param, uri text_pattern_ops)
 composite  a_system, a_code, b_system, b_code, b_num, b_low,    (param, a_code, b_code),
            b_high, b_str, c_num                                 (param, a_code, b_num)
+sort       d_min, d_max (per date parameter: sort keys)         (param, d_min, id), (param, d_max DESC, id)
 =========  ===================================================  ==================================
 
 and every table has an index on ``id``. ``:contains`` and ``:text`` scan (no trigram extension in
@@ -78,6 +79,9 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("b_str", "text"),
         ("c_num", "numeric"),
     ],
+    # one row per resource and date parameter: the sort keys (earliest start, latest end), so that
+    # ``_sort=[-]date`` can walk an index instead of computing a key for every match
+    "sort": [("d_min", "timestamptz"), ("d_max", "timestamptz")],
 }
 INDEXES: dict[str, list[str]] = {
     "string": ["param, norm text_pattern_ops) INCLUDE (id"],
@@ -88,6 +92,7 @@ INDEXES: dict[str, list[str]] = {
     "reference": ["param, target_id) INCLUDE (id", "param, reference) INCLUDE (id", "param, ident_value"],
     "uri": ["param, uri text_pattern_ops"],
     "composite": ["param, a_code, b_code", "param, a_code, b_num"],
+    "sort": ["param, d_min, id", "param, d_max DESC, id"],
 }
 KINDS = tuple(COLUMNS)
 
@@ -169,6 +174,9 @@ def value_rows(code: str, values: list, out: dict[str, list[tuple]]) -> None:
             b = _component(v.components[1]) if len(v.components) > 1 else (None,) * 6
             c = _component(v.components[2]) if len(v.components) > 2 else (None,) * 6
             out["composite"].append((code, a[0], a[1], b[0], b[1], b[2], b[3], b[4], b[5], c[2]))
+    dates = [v for v in values if isinstance(v, DateValue)]
+    if dates:
+        out["sort"].append((code, min(d.low for d in dates), max(d.high for d in dates)))
 
 
 def rows_of(resource: dict) -> dict[str, list[tuple]]:

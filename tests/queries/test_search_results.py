@@ -173,3 +173,32 @@ async def test_post_search_equals_get(client: httpx.AsyncClient) -> None:
     got = await client.get("/fhir/Patient", params=form)
     assert [e["resource"]["id"] for e in posted.json()["entry"]] == [e["resource"]["id"] for e in got.json()["entry"]]
     assert posted.json()["total"] == 1
+
+
+async def test_date_sort_pages_through_resources_with_and_without_the_date(client: httpx.AsyncClient) -> None:
+    """``_sort=-date`` walks the sort-key index, then the resources without a date (NULLS LAST),
+    in the same order as the general plan (latest end first, then id)."""
+    s = Scope(client)
+    enc = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}
+    periods = [("2020-01-01", "2020-01-02"), ("2021-05-01", None), ("2019-03-03", "2019-03-04"),
+               ("2020-01-01", "2020-01-02")]
+    for i, (start, end) in enumerate(periods):
+        period = {"start": start, **({"end": end} if end else {})}
+        await s.add(f"e{i}", {**enc, "period": period})
+    for i in range(3):
+        await s.add(f"n{i}", enc)
+    names = {v: k for k, v in s.ids.items()}
+
+    async def walk(sort: str) -> list[str]:
+        out: list[str] = []
+        page = (await client.get(f"/fhir/Encounter?_tag={TAG_SYSTEM}|{s.tag}&_sort={sort}&_count=2")).json()
+        while True:
+            out += [names[e["resource"]["id"]] for e in page.get("entry", [])]
+            if not _link(page, "next"):
+                return out
+            page = await _follow(client, _link(page, "next"))
+
+    tie = sorted(["e0", "e3"], key=lambda n: s.ids[n])
+    nodate = sorted(["n0", "n1", "n2"], key=lambda n: s.ids[n])
+    assert await walk("-date") == ["e1", *tie, "e2", *nodate]  # an open end sorts as the latest
+    assert await walk("date") == ["e2", *tie, "e1", *nodate]

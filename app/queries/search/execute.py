@@ -70,7 +70,9 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     entries: list[bytes] = []
     if q.summary != "count" and q.count > 0:
         page = page_sql(q, req.base)
-        rows = await pool.fetch(page.sql, *page.args)
+        rows = list(await pool.fetch(page.sql, *page.args)) if page.sql else []
+        if page.tail is not None and len(rows) <= q.count:
+            rows += (await pool.fetch(page.tail[0], *page.tail[1]))[: q.count + 1 - len(rows)]
         more = len(rows) > q.count
         rows = rows[: q.count]
         if not page.forward:
