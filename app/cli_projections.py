@@ -29,7 +29,7 @@ async def _counts(pool: asyncpg.Pool) -> dict[str, tuple[int, int]]:
 
 
 async def status(dsn: str, show_all: bool, console: Console | None = None) -> list[dict]:
-    console = console or Console()
+    console = console or Console(width=None if Console().is_terminal else 160)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:
