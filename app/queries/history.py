@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from app.errors import invalid
+from app.errors import invalid, not_found
 from app.events.model import EventKind, StoredEvent
 from app.events.store import HistoryFilter, read_history
 from app.fhirtime import FhirDateError, format_instant, parse_range
@@ -92,10 +92,14 @@ async def history(pool: asyncpg.Pool, req: HistoryRequest, default_count: int, m
         cursor = encode_cursor({"k": key_of(events[0]), "d": "prev"})
         links.append({"relation": "previous", "url": page_url(req.url, req.params, {CURSOR_PARAM: cursor})})
     total = None
-    if instance and f.since is None and f.at is None and f.actor is None:
-        total = await pool.fetchval(
+    if instance:
+        versions = await pool.fetchval(
             "SELECT count(*) FROM event_log WHERE resource_type = $1 AND resource_id = $2",
             req.resource_type,
             req.resource_id,
         )
+        if versions == 0:
+            raise not_found(f"{req.resource_type}/{req.resource_id} is not known to this server, so it has no history")
+        if f.since is None and f.at is None and f.actor is None:
+            total = versions
     return bundle_bytes("history", links, (_entry(req.base, e) for e in events), total)

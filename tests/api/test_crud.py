@@ -162,3 +162,13 @@ async def test_stored_bytes_are_served_unchanged(client: httpx.AsyncClient, pool
     stored = await pool.fetchval("SELECT resource FROM event_log WHERE resource_id = $1 AND version = 1", rid)
     assert (await client.get(f"/fhir/Observation/{rid}")).content == stored
     assert (await client.get(f"/fhir/Observation/{rid}/_history/1")).content == stored
+
+
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient) -> None:
+    pid = new_id()
+    await client.put(f"/fhir/Patient/{pid}", json=patient(pid))
+    r = await client.head(f"/fhir/Patient/{pid}")
+    assert r.status_code == 200 and r.headers["etag"] == 'W/"1"' and r.content == b""
+    assert (await client.head(f"/fhir/Patient/{new_id()}")).status_code == 404
+    assert (await client.head(f"/fhir/Patient/{pid}/_history/1")).status_code == 200
+    assert (await client.head("/fhir/metadata")).status_code == 200

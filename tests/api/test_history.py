@@ -129,3 +129,9 @@ async def test_bad_history_parameters_are_400(client: httpx.AsyncClient) -> None
 async def test_history_of_unknown_type_is_404(client: httpx.AsyncClient) -> None:
     assert (await client.get("/fhir/Nope/_history")).status_code == 404
     assert (await client.get("/fhir/Nope/1/_history")).status_code == 404
+
+
+async def test_history_of_a_resource_that_never_existed_is_404(client: httpx.AsyncClient) -> None:
+    r = await client.get(f"/fhir/Patient/{new_id()}/_history")
+    assert r.status_code == 404
+    assert "not known" in r.json()["issue"][0]["diagnostics"]

@@ -36,7 +36,7 @@ from app.queries.vread import vread
 router = APIRouter()
 
 
-@router.get("/{resource_type}/{resource_id}")
+@router.api_route("/{resource_type}/{resource_id}", methods=["GET", "HEAD"])
 async def read_resource(request: Request, resource_type: str, resource_id: str) -> Response:
     require_type(resource_type)
     require_fresh(request.app, "current_state", resource_type)
@@ -115,7 +115,7 @@ async def history_instance(request: Request, resource_type: str, resource_id: st
     return fhir_response(request, body)
 
 
-@router.get("/{resource_type}/{resource_id}/_history/{version_id}")
+@router.api_route("/{resource_type}/{resource_id}/_history/{version_id}", methods=["GET", "HEAD"])
 async def vread_resource(request: Request, resource_type: str, resource_id: str, version_id: str) -> Response:
     found = await vread(request.app.state.pool, resource_type, resource_id, version_id)
     return fhir_response(request, found.resource, 200, version_headers(found.version, found.last_updated))

@@ -16,7 +16,7 @@ from app.queries.search.system import search_system
 router = APIRouter()
 
 
-@router.get("/metadata")
+@router.api_route("/metadata", methods=["GET", "HEAD"])
 async def metadata(request: Request) -> Response:
     base = base_url(request)
     building = request.app.state.building_params
