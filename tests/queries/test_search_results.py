@@ -180,8 +180,12 @@ async def test_date_sort_pages_through_resources_with_and_without_the_date(clien
     in the same order as the general plan (latest end first, then id)."""
     s = Scope(client)
     enc = {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}}
-    periods = [("2020-01-01", "2020-01-02"), ("2021-05-01", None), ("2019-03-03", "2019-03-04"),
-               ("2020-01-01", "2020-01-02")]
+    periods = [
+        ("2020-01-01", "2020-01-02"),
+        ("2021-05-01", None),
+        ("2019-03-03", "2019-03-04"),
+        ("2020-01-01", "2020-01-02"),
+    ]
     for i, (start, end) in enumerate(periods):
         period = {"start": start, **({"end": end} if end else {})}
         await s.add(f"e{i}", {**enc, "period": period})
