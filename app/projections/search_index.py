@@ -10,8 +10,8 @@ columns. The B-tree indexes lead with ``param`` and the value columns each kind 
 kind       columns                                              indexes
 =========  ===================================================  ==================================
 string     norm (accent/case-folded), exact                     (param, norm text_pattern_ops)
-token      system, code, text (folded display/text), of_type    (param, code, system), (param, system)
-date       low, high (half-open UTC range)                      (param, low, high), (param, high)
+token      system, code, text (folded display/text), of_type    (param, code, system) INCLUDE (id)
+date       low, high (half-open UTC range)                      GiST on tstzrange(low, high)
 number     value                                                (param, value)
 quantity   value, system, code, unit                            (param, code, value), (param, value)
 reference  target_type, target_id, reference, ident_*          (param, target_id), (param, reference)
@@ -85,8 +85,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
 }
 INDEXES: dict[str, list[str]] = {
     "string": ["param, norm text_pattern_ops) INCLUDE (id"],
-    "token": ["param, code, system) INCLUDE (id", "param, system) INCLUDE (id"],
-    "date": ["param, low, high", "param, high"],
+    "token": ["param, code, system) INCLUDE (id"],
+    "date": [],  # the GiST index on tstzrange(low, high) serves every prefix (see lookup_index_ddl)
     "number": ["param, value"],
     "quantity": ["param, code, value) INCLUDE (id", "param, value) INCLUDE (id"],
     "reference": ["param, target_id) INCLUDE (id", "param, reference) INCLUDE (id", "param, ident_value"],
