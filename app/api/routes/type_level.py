@@ -95,8 +95,8 @@ async def create_resource(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
     body = parse_json(await read_body(request))
     condition = request.headers.get("if-none-exist")
-    if condition is not None:
-        resource, _ = prepare_create(resource_type, body, lenient(request))
+    if condition is not None:  # validated with the entry, like any Bundle entry
+        resource = require_body_type(body, resource_type)
         entry = BundleEntry(0, "POST", resource_type, resource_type, None, None, None, None, resource, condition, None)
         return await _single_entry(request, entry, resource_type)
     resource, warnings = prepare_create(resource_type, body, lenient(request))
