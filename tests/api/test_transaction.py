@@ -219,3 +219,12 @@ async def test_bundle_over_the_entry_limit_is_413_and_writes_nothing(settings, p
         assert "limit is 3" in r.json()["issue"][0]["diagnostics"]
         assert await log_count() == before
         assert (await c.post("/fhir", json=_tx(*[_post(patient()) for _ in range(3)]))).status_code == 200
+
+
+async def test_urn_oid_full_urls_are_resolved(client: httpx.AsyncClient) -> None:
+    oid = "urn:oid:1.2.3.4.5.6789"
+    r = await client.post("/fhir", json=_tx(_post(_obs(oid)), _post(patient(), oid)))
+    assert r.status_code == 200, r.text
+    entries = r.json()["entry"]
+    obs = (await client.get(f"/fhir/{entries[0]['response']['location'].split('/_history')[0]}")).json()
+    assert obs["subject"]["reference"] == entries[1]["response"]["location"].split("/_history")[0]
