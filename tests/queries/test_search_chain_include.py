@@ -43,3 +43,20 @@ async def test_include_and_revinclude(client: httpx.AsyncClient) -> None:
     ]
     bad = await client.get("/fhir/Observation?_include=Observation:code")
     assert bad.status_code == 400 and "not a reference" in bad.text
+
+
+async def test_reverse_chaining_with_has(client: httpx.AsyncClient) -> None:
+    s = Scope(client)
+    alice, bob = await _data(s)
+    loinc = {
+        "resourceType": "Observation",
+        "status": "final",
+        "subject": {"reference": f"Patient/{bob}"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+    }
+    await s.add("hb", loinc)
+    assert await s.find("Patient", "_has:Observation:subject:code=718-7") == {"bob"}
+    assert await s.find("Patient", "_has:Observation:patient:code=http://loinc.org|718-7&gender=male") == {"bob"}
+    assert await s.find("Patient", "_has:Observation:subject:code=0000-0") == set()
+    bad = await client.get("/fhir/Patient?_has:Observation:code:code=1", headers={"Prefer": "handling=strict"})
+    assert bad.status_code == 400

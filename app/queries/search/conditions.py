@@ -226,6 +226,14 @@ def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str) -> st
         return _id_condition(c, args)
     if c.code == "_lastUpdated":
         return _last_updated_condition(c, args)
+    if c.reverse:
+        source, inner = c.chain[0]
+        where = criterion_sql(source, inner, args, base)
+        sub = f"SELECT r.id FROM {current_table(source)} r WHERE NOT r.deleted AND {where}"
+        return (
+            f"EXISTS (SELECT 1 FROM {search_table(source, 'reference')} s WHERE s.param = {args.add(c.param.code)}"
+            f" AND s.target_type = {args.add(resource_type)} AND s.target_id = r.id AND s.id IN ({sub}))"
+        )
     table = search_table(resource_type, c.param.type)
     param_ref = args.add(c.code)
     if c.modifier == "missing":
@@ -253,7 +261,7 @@ def value_condition(c: Criterion, args: Args, base: str) -> str:
 
 def is_positive(c: Criterion) -> bool:
     """Whether the criterion matches exactly the resources having some matching side-table row."""
-    return c.code not in ("_id", "_lastUpdated") and c.modifier not in ("not", "missing")
+    return c.code not in ("_id", "_lastUpdated") and c.modifier not in ("not", "missing") and not c.reverse
 
 
 def _id_condition(c: Criterion, args: Args) -> str:

@@ -54,6 +54,7 @@ class Criterion:
     modifier: str | None  # a resource type for reference ``:[type]``
     values: tuple[str, ...]  # ORed
     chain: tuple[tuple[str, Criterion], ...] = ()  # ``subject:Patient.name=x``: (target type, criterion)
+    reverse: bool = False  # ``_has:Observation:patient:code=x``: chain holds (source type, criterion)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,13 @@ def parse_search(
         if base in ("_include", "_revinclude"):
             (query.includes if base == "_include" else query.revincludes).append(_include(base, value))
             continue
+        if name.startswith("_has:"):
+            has = _reverse_chained(resource_type, name, value)
+            if isinstance(has, str):
+                _unknown(query, strict, name, has)
+            else:
+                query.criteria.append(has)
+            continue
         if "." in name:
             chained = _chained(resource_type, name, value)
             if isinstance(chained, str):
@@ -210,6 +218,28 @@ def _chained(resource_type: str, name: str, value: str) -> Criterion | str:
     if not chain:
         return f"no target type of '{ref_code}' has a search parameter '{tail_code}'"
     return Criterion(ref_code, ref, None, (), tuple(chain))
+
+
+def _reverse_chained(resource_type: str, name: str, value: str) -> Criterion | str:
+    """``_has:Observation:patient:code=x``: resources some Observation refers to by ``patient``
+    while matching ``code=x`` (one level); a reason when unusable."""
+    parts = name.split(":", 3)
+    if len(parts) != 4 or not is_resource_type(parts[1]):
+        return "_has takes the form _has:[type]:[reference parameter]:[parameter]"
+    source, ref_code, rest = parts[1], parts[2], parts[3]
+    if rest.startswith("_has:"):
+        return "nested _has is not supported"
+    ref = params_for(source).get(ref_code)
+    if ref is None or ref.type != "reference":
+        return f"'{ref_code}' is not a reference search parameter of {source}"
+    if ref.target and resource_type not in ref.target:
+        return f"{source}.{ref_code} does not refer to {resource_type}"
+    inner_code, _, inner_modifier = rest.partition(":")
+    inner = params_for(source).get(inner_code)
+    if inner is None:
+        return f"'{inner_code}' is not a search parameter of {source}"
+    criterion = _criterion(source, inner_code, inner, inner_modifier or None, value)
+    return Criterion("_has", ref, None, (), ((source, criterion),), reverse=True)
 
 
 def _unknown(query: SearchQuery, strict: bool, name: str, why: str) -> None:
