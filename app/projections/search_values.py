@@ -387,11 +387,12 @@ def _convert(param: SearchParam, nodes: list[tuple[str | None, Any]], root: dict
 
 def _composite(param: SearchParam, nodes: list[tuple[str | None, Any]], root: dict) -> list[CompositeValue]:
     out: list[CompositeValue] = []
+    if any(c.param is None or c.param.type in ("composite", "special") for c in param.components):
+        return []
     for typ, node in nodes:
         parts: list[list[Any]] = []
-        for comp in param.components:
-            if comp.param is None or comp.param.type in ("composite", "special"):
-                return []
+        # the last components (the values) are the ones most often absent: test them first
+        for comp in reversed(param.components):
             sub = compile_expression(comp.expression, typ)
             values = _convert(comp.param, sub.typed(node, root), root)
             if comp.param.type == "token":  # a CodeableConcept's text-only value is for :text only
@@ -400,6 +401,7 @@ def _composite(param: SearchParam, nodes: list[tuple[str | None, Any]], root: di
             if not parts[-1]:
                 break
         else:
+            parts.reverse()
             out.extend(CompositeValue(combo) for combo in itertools.product(*parts))
     return out
 
