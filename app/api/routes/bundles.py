@@ -22,10 +22,6 @@ from app.queries.search.match import match_ids
 router = APIRouter()
 
 
-def _matcher(request: Request):
-    return getattr(request.app.state, "matcher", None)
-
-
 def _result_entry(base: str, result: EntryResult) -> bytes:
     response: dict = {"status": result.status}
     if result.location:
@@ -43,6 +39,12 @@ def _result_entry(base: str, result: EntryResult) -> bytes:
     return entry_bytes(entry, result.resource)
 
 
+def _failed(index: int, exc: FhirError) -> EntryResult:
+    """The response of an entry that failed on its own (batch, or a search entry)."""
+    phrase = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else ""
+    return EntryResult(index, f"{exc.status} {phrase}".strip(), outcome=exc.all_issues())
+
+
 async def _batch_entry(request: Request, entry: BundleEntry, representation: bool) -> EntryResult:
     try:
         prepare_entries([entry], lenient(request))
@@ -52,8 +54,7 @@ async def _batch_entry(request: Request, entry: BundleEntry, representation: boo
         )
         return result
     except FhirError as exc:
-        phrase = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else ""
-        return EntryResult(entry.index, f"{exc.status} {phrase}".strip(), outcome=exc.all_issues())
+        return _failed(entry.index, exc)
 
 
 async def _answer_search(request: Request, result: EntryResult) -> EntryResult:
@@ -75,8 +76,7 @@ async def _answer_search(request: Request, result: EntryResult) -> EntryResult:
     try:
         return replace(result, resource=await search(request.app.state.pool, req), search=None)
     except FhirError as exc:
-        phrase = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else ""
-        return EntryResult(result.index, f"{exc.status} {phrase}".strip(), outcome=exc.all_issues())
+        return _failed(result.index, exc)
 
 
 @router.post("")
@@ -86,7 +86,7 @@ async def process_bundle(request: Request) -> Response:
     body = parse_json(await read_body(request))
     bundle_type, entries = parse_bundle(body, settings.max_bundle_entries)
     representation = (prefer(request, "return") or "minimal").lower() == "representation"
-    base = str(request.base_url).rstrip("/") + settings.base_path
+    base = base_url(request)
     if bundle_type == "transaction":
         prepare_entries(entries, lenient(request))
         context = write_context(request, "POST", "")
