@@ -21,7 +21,7 @@ from rich.table import Table
 from app.cli_common import CommandError, database, database_options
 from app.errors import FhirError
 from app.fhirtime import format_instant
-from app.queries.changes import ChangeEvent, Cursor, read_changes, read_trail
+from app.queries.changes import ChangeEvent, Cursor, cursor_of, read_changes, read_trail
 
 TAIL_BATCH = 1000
 
@@ -45,7 +45,7 @@ def event_line(e: ChangeEvent) -> str:
             "tx": e.tx,
             "recorded_at": format_instant(e.recorded_at),
             "actor": e.actor,
-            "cursor": str(e.cursor),
+            "cursor": str(cursor_of(e)),
         }
     ).decode()
 
@@ -62,7 +62,7 @@ async def tail(
             for e in events:
                 out.write(event_line(e) + "\n")
             if events:
-                after = events[-1].cursor
+                after = cursor_of(events[-1])
                 out.flush()
             if len(events) < TAIL_BATCH:
                 if not follow:

@@ -48,3 +48,7 @@ class StoredEvent:
     recorded_at: datetime
     method: str
     url: str
+    tx: int | None = None  # the writing transaction's id (read by the change feed and audit)
+    actor: str | None = None
+    client_addr: str | None = None
+    request_id: str | None = None

@@ -57,7 +57,11 @@ async def append(conn: asyncpg.Connection, events: Sequence[VersionEvent]) -> li
     return [r["position"] for r in rows]
 
 
-def _stored(row: asyncpg.Record) -> StoredEvent:
+def stored_event(row: asyncpg.Record) -> StoredEvent:
+    """An event from a row of event_log (the envelope's optional columns when selected)."""
+    extra = {k: row[k] for k in ("actor", "client_addr", "request_id") if k in row}
+    if "tx" in row:
+        extra["tx"] = int(row["tx"])
     return StoredEvent(
         position=row["position"],
         resource_type=row["resource_type"],
@@ -68,6 +72,7 @@ def _stored(row: asyncpg.Record) -> StoredEvent:
         recorded_at=row["recorded_at"],
         method=row["method"],
         url=row["url"],
+        **extra,
     )
 
 
@@ -80,7 +85,7 @@ async def read_version(
         resource_id,
         version,
     )
-    return _stored(row) if row else None
+    return stored_event(row) if row else None
 
 
 @dataclass(frozen=True)
@@ -143,7 +148,7 @@ async def read_history(conn: asyncpg.Connection | asyncpg.Pool, f: HistoryFilter
     sql, args = _history_sql(f)
     rows = await conn.fetch(sql, *args)
     more = len(rows) > f.limit
-    events = [_stored(r) for r in rows[: f.limit]]
+    events = [stored_event(r) for r in rows[: f.limit]]
     if f.forward:
         events.reverse()
     return events, more

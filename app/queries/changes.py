@@ -30,12 +30,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
 from app.errors import invalid
-from app.events.model import EventKind
+from app.events.model import EventKind, StoredEvent
+from app.events.store import stored_event
 from app.fhirtime import format_instant
 from app.identity import require_id, require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
@@ -87,45 +87,13 @@ class Cursor:
         return cls(int(match[1]), int(match[2]))
 
 
-@dataclass(frozen=True, slots=True)
-class ChangeEvent:
-    """An event with its whole envelope: place in the feed and request context."""
-
-    position: int
-    tx: int
-    resource_type: str
-    resource_id: str
-    version: int
-    kind: EventKind
-    resource: bytes | None
-    recorded_at: datetime
-    method: str
-    url: str
-    actor: str | None
-    client_addr: str | None
-    request_id: str | None
-
-    @property
-    def cursor(self) -> Cursor:
-        return Cursor(self.tx, self.position)
+ChangeEvent = StoredEvent  # with its tx, actor, client address and request id
 
 
-def _event(row: asyncpg.Record) -> ChangeEvent:
-    return ChangeEvent(
-        position=row["position"],
-        tx=int(row["tx"]),
-        resource_type=row["resource_type"],
-        resource_id=row["resource_id"],
-        version=row["version"],
-        kind=EventKind(row["kind"]),
-        resource=row["resource"],
-        recorded_at=row["recorded_at"],
-        method=row["method"],
-        url=row["url"],
-        actor=row["actor"],
-        client_addr=row["client_addr"],
-        request_id=row["request_id"],
-    )
+def cursor_of(e: StoredEvent) -> Cursor:
+    """The feed position of an event: (transaction id, log position)."""
+    assert e.tx is not None, "read the event with its tx column"
+    return Cursor(e.tx, e.position)
 
 
 async def read_changes(conn: asyncpg.Connection | asyncpg.Pool, after: Cursor | None, limit: int) -> list[ChangeEvent]:
@@ -134,7 +102,7 @@ async def read_changes(conn: asyncpg.Connection | asyncpg.Pool, after: Cursor | 
         rows = await conn.fetch(_FEED_FROM_START, limit)
     else:
         rows = await conn.fetch(_FEED_AFTER, str(after.tx), after.position, limit)
-    return [_event(r) for r in rows]
+    return [stored_event(r) for r in rows]
 
 
 async def read_trail(
@@ -143,7 +111,7 @@ async def read_trail(
     """Every event of one resource, oldest version first (the audit trail)."""
     require_type(resource_type)
     require_id(resource_id)
-    return [_event(r) for r in await conn.fetch(_TRAIL, resource_type, resource_id)]
+    return [stored_event(r) for r in await conn.fetch(_TRAIL, resource_type, resource_id)]
 
 
 @dataclass(frozen=True)
@@ -174,7 +142,7 @@ def _entry(base: str, e: ChangeEvent) -> bytes:
     ]
     if e.actor is not None:
         ext.append({"url": "actor", "valueString": e.actor})
-    ext.append({"url": "cursor", "valueString": str(e.cursor)})
+    ext.append({"url": "cursor", "valueString": str(cursor_of(e))})
     entry = {
         "fullUrl": f"{base}/{e.resource_type}/{e.resource_id}",
         "extension": [{"url": EVENT_EXTENSION, "extension": ext}],
@@ -193,7 +161,7 @@ async def changes(pool: asyncpg.Pool, req: ChangesRequest) -> bytes:
     """One page of the change feed as a Bundle (see the module docstring)."""
     after, limit = _parse(req.params)
     events = await read_changes(pool, after, limit) if limit > 0 else []
-    last = events[-1].cursor if events else after
+    last = cursor_of(events[-1]) if events else after
     links = [
         {"relation": "self", "url": page_url(req.url, req.params, {})},
         {"relation": "next", "url": page_url(req.url, req.params, {CURSOR_PARAM: str(last) if last else None})},
