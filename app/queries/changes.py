@@ -34,11 +34,11 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.errors import invalid
-from app.events.model import EventKind, StoredEvent
+from app.events.model import StoredEvent
 from app.events.store import stored_event
-from app.fhirtime import format_instant
 from app.identity import require_id, require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
+from app.queries.history import history_entry
 from app.queries.paging import parse_count
 
 DEFAULT_COUNT = 100
@@ -49,7 +49,6 @@ EVENT_EXTENSION = "urn:fhirledger:extension:change-event"
 _CURSOR = re.compile(r"(\d{1,20})\.(\d{1,19})")
 _MAX_TX = 2**64 - 1
 _MAX_POSITION = 2**63 - 1
-_STATUS = {EventKind.CREATED: "201 Created", EventKind.UPDATED: "200 OK", EventKind.DELETED: "204 No Content"}
 _PARAMS = {CURSOR_PARAM, "_count", "_format"}
 
 _COLUMNS = (
@@ -134,7 +133,6 @@ def _parse(params: Sequence[tuple[str, str]]) -> tuple[Cursor | None, int]:
 
 
 def _entry(base: str, e: ChangeEvent) -> bytes:
-    method = "DELETE" if e.kind is EventKind.DELETED else e.method
     ext = [
         {"url": "position", "valueString": str(e.position)},
         {"url": "tx", "valueString": str(e.tx)},
@@ -143,17 +141,9 @@ def _entry(base: str, e: ChangeEvent) -> bytes:
     if e.actor is not None:
         ext.append({"url": "actor", "valueString": e.actor})
     ext.append({"url": "cursor", "valueString": str(cursor_of(e))})
-    entry = {
-        "fullUrl": f"{base}/{e.resource_type}/{e.resource_id}",
-        "extension": [{"url": EVENT_EXTENSION, "extension": ext}],
-        "request": {"method": method, "url": e.url},
-        "response": {
-            "status": _STATUS[e.kind],
-            "location": f"{e.resource_type}/{e.resource_id}/_history/{e.version}",
-            "etag": f'W/"{e.version}"',
-            "lastModified": format_instant(e.recorded_at),
-        },
-    }
+    entry = history_entry(base, e)
+    entry["response"]["location"] = f"{e.resource_type}/{e.resource_id}/_history/{e.version}"
+    entry = {"fullUrl": entry.pop("fullUrl"), "extension": [{"url": EVENT_EXTENSION, "extension": ext}], **entry}
     return entry_bytes(entry, e.resource)
 
 

@@ -32,9 +32,10 @@ class HistoryRequest:
     resource_id: str | None = None
 
 
-def _entry(base: str, e: StoredEvent) -> bytes:
+def history_entry(base: str, e: StoredEvent) -> dict:
+    """A history ``Bundle.entry`` for an event, without its resource (spliced in as bytes)."""
     method = "DELETE" if e.kind is EventKind.DELETED else e.method
-    entry = {
+    return {
         "fullUrl": f"{base}/{e.resource_type}/{e.resource_id}",
         "request": {"method": method, "url": e.url},
         "response": {
@@ -43,7 +44,10 @@ def _entry(base: str, e: StoredEvent) -> bytes:
             "lastModified": format_instant(e.recorded_at),
         },
     }
-    return entry_bytes(entry, e.resource)
+
+
+def _entry(base: str, e: StoredEvent) -> bytes:
+    return entry_bytes(history_entry(base, e), e.resource)
 
 
 def _filter(req: HistoryRequest, default_count: int, max_count: int) -> HistoryFilter:
