@@ -83,14 +83,18 @@ async def reindex_param(pool: asyncpg.Pool, job_id: int, url: str, report: Repor
     )
 
 
-async def drop_param(pool: asyncpg.Pool, url: str) -> None:
-    param = registry().by_url(url)
-    definition = await pool.fetchval("SELECT definition FROM search_param_state WHERE url = $1", url)
-    if param is None and definition is not None:
-        param = custom_param(orjson.loads(definition))
-    if param is None:
+async def drop_param(pool: asyncpg.Pool, url: str, definition: str | None = None) -> None:
+    """Delete the rows of a retired or redefined parameter (the definition that built them names
+    its code, type and bases); unregister it unless a new definition of the URL is in use."""
+    if definition is None:
+        definition_bytes = await pool.fetchval("SELECT definition FROM search_param_state WHERE url = $1", url)
+        definition = definition_bytes.decode() if definition_bytes else None
+    if definition is None:
         return
-    unregister(url)
+    param = custom_param(orjson.loads(definition))
+    status = await pool.fetchval("SELECT status FROM search_param_state WHERE url = $1", url)
+    if status == "retired":
+        unregister(url)
     for resource_type in concrete_bases(param):
         await pool.execute(f"DELETE FROM {search_table(resource_type, param.type)} WHERE param = $1", param.code)
 

@@ -89,6 +89,12 @@ def is_core(url: str | None) -> bool:
     return found is not None and not found.custom
 
 
+async def _drop(conn: asyncpg.Connection, known: asyncpg.Record) -> int:
+    """Queue the removal of the rows a definition built (it names its own code, type and bases)."""
+    definition = known["definition"].decode() if known["definition"] else None
+    return await queue_job(conn, "drop-param", {"url": known["url"], "definition": definition})
+
+
 class CustomSearchParamProjector:
     name = "custom_search_params"
 
@@ -96,7 +102,9 @@ class CustomSearchParamProjector:
         for e in events:
             if e.resource_type != "SearchParameter":
                 continue
-            known = await conn.fetchrow("SELECT url FROM search_param_state WHERE resource_id = $1", e.resource_id)
+            known = await conn.fetchrow(
+                "SELECT url, definition FROM search_param_state WHERE resource_id = $1", e.resource_id
+            )
             resource = orjson.loads(e.resource) if e.resource else None
             active = (
                 e.kind is not EventKind.DELETED
@@ -106,7 +114,7 @@ class CustomSearchParamProjector:
                 and resource.get("expression")
             )
             if known is not None and (not active or resource.get("url") != known["url"]):
-                job = await queue_job(conn, "drop-param", {"url": known["url"]})
+                job = await _drop(conn, known)
                 await conn.execute(
                     "UPDATE search_param_state SET status = 'retired', job_id = $2, updated_at = now() WHERE url = $1",
                     known["url"],
@@ -115,6 +123,10 @@ class CustomSearchParamProjector:
             if not active:
                 continue
             param = custom_param(resource)
+            if known is not None and known["url"] == param.url and known["definition"]:
+                old = custom_param(orjson.loads(known["definition"]))
+                if (old.code, old.type, old.base) != (param.code, param.type, param.base):
+                    await _drop(conn, known)  # the old code's rows go; the new ones are built below
             job = await queue_job(conn, "reindex-param", {"url": param.url})
             await conn.execute(
                 "INSERT INTO search_param_state (url, resource_id, version, status, definition, job_id)"

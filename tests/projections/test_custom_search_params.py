@@ -76,3 +76,18 @@ async def test_reindex_operation_schedules_a_rebuild(client: httpx.AsyncClient, 
     await run_pending(pool)
     row = await pool.fetchrow("SELECT status, progress FROM jobs WHERE id = $1", job)
     assert row["status"] == "done"
+
+
+async def test_redefining_the_code_moves_the_index(client: httpx.AsyncClient, app, pool: asyncpg.Pool) -> None:
+    old, new = f"ms-{new_id()}".lower(), f"ms2-{new_id()}".lower()
+    married = {"resourceType": "Patient", "maritalStatus": {"coding": [{"system": MARITAL, "code": "M"}]}}
+    pid = (await client.post("/fhir/Patient", json=married)).json()["id"]
+    sp = (await client.post("/fhir/SearchParameter", json=_definition(old))).json()
+    await run_pending(pool)
+    redefined = {**_definition(old), "id": sp["id"], "code": new, "name": new}
+    assert (await client.put(f"/fhir/SearchParameter/{sp['id']}", json=redefined)).status_code == 200
+    await run_pending(pool)
+    await staleness.refresh(app, pool)
+    assert await pool.fetchval("SELECT count(*) FROM sp_patient_token WHERE param = $1", old) == 0
+    found = (await client.get(f"/fhir/Patient?{new}=M&_count=1000")).json()
+    assert pid in {e["resource"]["id"] for e in found.get("entry", [])}
