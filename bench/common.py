@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -28,6 +29,7 @@ class ServerProcess:
 
     def __init__(self, data_dir: str | None = None, workers: int = 1) -> None:
         self.workers = workers
+        self.temporary = data_dir is None  # a temporary data directory is removed afterwards
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="fhirledger-bench-"))
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
@@ -71,6 +73,8 @@ class ServerProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
+        if self.temporary:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 @dataclass

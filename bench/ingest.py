@@ -200,7 +200,6 @@ async def main(patients: int, clinical: int, profile: str | None, workers: int =
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
-    shutil.rmtree(server.data_dir, ignore_errors=True)
     print(f"\nserver workers: {workers}")
     print(f"ingest: {patients} patient Bundles x {1 + clinical} resources per phase, one transaction per Bundle")
     print(HEADER)
