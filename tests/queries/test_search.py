@@ -305,3 +305,22 @@ async def test_id_and_last_updated(scope: Scope, client: httpx.AsyncClient) -> N
     assert "a" in await scope.find("Patient", f"_lastUpdated={updated}")
     assert await scope.find("Patient", "_lastUpdated=gt2000-01-01") == {"a", "b"}
     assert await scope.find("Patient", "_lastUpdated=lt2000-01-01") == set()
+
+
+async def test_number_and_quantity_ne_and_ap(scope: Scope) -> None:
+    risk = {"resourceType": "RiskAssessment", "status": "final", "subject": {"reference": "Patient/x"}}
+    await scope.add("p10", {**risk, "prediction": [{"probabilityDecimal": 0.10}]})
+    await scope.add("p50", {**risk, "prediction": [{"probabilityDecimal": 0.50}]})
+    await scope.add("p52", {**risk, "prediction": [{"probabilityDecimal": 0.52}]})
+    f = scope.find
+    assert await f("RiskAssessment", "probability=ne0.5") == {"p10"}  # 0.5 means [0.45, 0.55): 0.52 is in it
+    assert await f("RiskAssessment", "probability=ne0.50") == {"p10", "p52"}  # [0.495, 0.505)
+    assert await f("RiskAssessment", "probability=ap0.5") == {"p50", "p52"}  # within 10%
+    assert await f("RiskAssessment", "probability=sa0.5") == {"p52"}
+    assert await f("RiskAssessment", "probability=eb0.5") == {"p10"}
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "q"}}
+    ucum = "http://unitsofmeasure.org"
+    await scope.add("q100", {**obs, "valueQuantity": {"value": 100, "system": ucum, "code": "mg"}})
+    await scope.add("q120", {**obs, "valueQuantity": {"value": 120, "system": ucum, "code": "mg"}})
+    assert await f("Observation", f"value-quantity=ne100|{ucum}|mg") == {"q120"}
+    assert await f("Observation", "value-quantity=ap105||mg") == {"q100"}
