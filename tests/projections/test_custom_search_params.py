@@ -91,3 +91,6 @@ async def test_redefining_the_code_moves_the_index(client: httpx.AsyncClient, ap
     assert await pool.fetchval("SELECT count(*) FROM sp_patient_token WHERE param = $1", old) == 0
     found = (await client.get(f"/fhir/Patient?{new}=M&_count=1000")).json()
     assert pid in {e["resource"]["id"] for e in found.get("entry", [])}
+    assert (await client.delete(f"/fhir/SearchParameter/{sp['id']}")).status_code == 200  # leave no custom param
+    await run_pending(pool)
+    await staleness.refresh(app, pool)
