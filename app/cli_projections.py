@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 
 import asyncpg
 from rich.console import Console
@@ -109,7 +110,7 @@ def _status_command(args: argparse.Namespace) -> int:
         with database(args.database_url, args.data_dir) as dsn:
             asyncio.run(status(dsn, args.all))
     except CommandError as exc:
-        print(f"fhirledger projections: {exc}")
+        print(f"fhirledger projections: {exc}", file=sys.stderr)
         return 2
     return 0
 
@@ -128,7 +129,7 @@ def _rebuild_command(args: argparse.Namespace) -> int:
                     raise CommandError(f"give --type with R4 resource types (unknown: {', '.join(unknown)}) or --all")
             asyncio.run(rebuild(dsn, types, batch=args.batch))
     except CommandError as exc:
-        print(f"fhirledger projections: {exc}")
+        print(f"fhirledger projections: {exc}", file=sys.stderr)
         return 2
     return 0
 

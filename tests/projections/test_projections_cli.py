@@ -41,4 +41,4 @@ async def test_rebuild_command_rebuilds_and_reports(database_dsn: str) -> None:
 
 def test_rebuild_rejects_unknown_types(capsys) -> None:
     assert main(["projections", "rebuild", "--type", "Nope", "--database-url", "postgresql://x@/y"]) == 2
-    assert "unknown: Nope" in capsys.readouterr().out
+    assert "unknown: Nope" in capsys.readouterr().err
