@@ -90,13 +90,16 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], represen
         for e in entries
         if e.full_url and e.method in ("POST", "PUT") and (targets.get(e.index) or existing.get(e.index))
     }
+    # the entries themselves stay as sent: run_write may run this again after contention
+    bodies: dict[int, dict] = {}
     for entry in ordered:
         if entry.resource is None or entry.method not in ("POST", "PUT", "PATCH"):
             continue
         try:
             conditional = await resolve_conditional_references(entry.resource, tx.match, entry.where)
-            entry.resource = rewrite(entry.resource, {**mapping, **conditional})  # type: ignore[assignment]
-            unknown = unknown_local_references(entry.resource, mapping)  # type: ignore[arg-type]
+            body: dict = rewrite(entry.resource, {**mapping, **conditional})  # type: ignore[assignment]
+            bodies[entry.index] = body
+            unknown = unknown_local_references(body, mapping)
         except FhirError as exc:
             raise _at(entry, exc) from None
         if unknown:
@@ -134,7 +137,9 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], represen
         if entry.method in ("GET", "HEAD"):
             continue
         try:
-            event, result = _decide(tx, entry, targets.get(entry.index), existing.get(entry.index), heads)
+            event, result = _decide(
+                tx, entry, bodies.get(entry.index, {}), targets.get(entry.index), existing.get(entry.index), heads
+            )
         except FhirError as exc:
             raise _at(entry, exc) from None
         if event is not None:
@@ -203,6 +208,7 @@ async def _resolve_target(
 def _decide(
     tx: WriteTransaction,
     entry: BundleEntry,
+    body: dict,
     rid: str | None,
     existing_id: str | None,
     heads: dict[tuple[str, str], Head],
@@ -223,14 +229,14 @@ def _decide(
         return None, EntryResult(entry.index, "204 No Content")
     head = heads.get((t, rid))
     if entry.method == "POST":
-        event = decide_create(t, rid, entry.resource or {}, tx.recorded_at(None), context)
+        event = decide_create(t, rid, body, tx.recorded_at(None), context)
     elif entry.method == "PUT":
-        resource = {**(entry.resource or {}), "id": rid}
+        resource = {**body, "id": rid}
         event = decide_update(head, t, rid, resource, entry.if_match, tx.recorded_at(head), context)
     elif entry.method == "PATCH":
         if head is None or head.deleted or head.resource is None:
             raise FhirError(404 if head is None else 410, "not-found", f"{t}/{rid} does not exist to be patched")
-        resource = patched_resource(head.resource, entry.resource or {}, t, rid)
+        resource = patched_resource(head.resource, body, t, rid)
         check_resource(resource)
         event = decide_update(head, t, rid, resource, entry.if_match, tx.recorded_at(head), context)
     else:  # DELETE

@@ -87,3 +87,44 @@ async def test_create_assigns_uuid_and_delete_then_read_head(pool: asyncpg.Pool)
     assert gone.status is WriteStatus.DELETED and gone.version == 2
     head = await read_head(pool, "Patient", out.resource_id)
     assert head is not None and head.deleted and head.resource is None
+
+
+async def test_transaction_retried_after_contention_keeps_references_right(pool: asyncpg.Pool) -> None:
+    """run_write re-runs a transaction after a serialization failure; the second run must not see
+    the first run's server-assigned ids in the entries."""
+    from app.commands.bundle_entries import parse_bundle
+    from app.commands.transaction import run_entries
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"fullUrl": "urn:uuid:p", "resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "code": {"text": "r"},
+                    "subject": {"reference": "urn:uuid:p"},
+                },
+                "request": {"method": "POST", "url": "Observation"},
+            },
+        ],
+    }
+    _, entries = parse_bundle(bundle, 100)
+    attempts = 0
+
+    async def work(tx):
+        nonlocal attempts
+        attempts += 1
+        results = await run_entries(tx, entries, True)
+        if attempts == 1:
+            raise asyncpg.SerializationError("simulated contention")
+        return results
+
+    results = await run_write(pool, CTX, work)
+    assert attempts == 2
+    patient_ref = results[0].location.split("/_history")[0]
+    observation = orjson.loads(results[1].resource)
+    assert observation["subject"]["reference"] == patient_ref
+    assert await read_head(pool, "Patient", patient_ref.split("/")[1]) is not None
