@@ -159,7 +159,8 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], represen
 
 def _criteria(entry: BundleEntry) -> str | None:
     if entry.method == "POST":
-        return entry.if_none_exist.lstrip("?") if entry.if_none_exist else None
+        # "identifier=x", "?identifier=x" and "Patient?identifier=x" are all seen in the wild
+        return entry.if_none_exist.partition("?")[2] or entry.if_none_exist if entry.if_none_exist else None
     if entry.method in ("PUT", "DELETE", "PATCH") and entry.resource_id is None:
         return entry.query
     return None

@@ -151,3 +151,16 @@ async def test_transaction_conditional_reference_matching_nothing_fails(client: 
     assert r.status_code in (400, 404, 412)
     assert "Bundle.entry[0]" in r.json()["issue"][0]["diagnostics"]
     assert await log_count() == before
+
+
+async def test_if_none_exist_forms_seen_in_the_wild(client: httpx.AsyncClient) -> None:
+    system, value = _ident()
+    first = await client.post("/fhir/Patient", json=_with_ident(system, value))
+    for header in (
+        f"identifier={system}|{value}",
+        f"?identifier={system}|{value}",
+        f"Patient?identifier={system}|{value}",
+    ):
+        r = await client.post("/fhir/Patient", json=_with_ident(system, value), headers={"If-None-Exist": header})
+        assert r.status_code == 200, (header, r.text)
+        assert r.json()["id"] == first.json()["id"]
