@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,3 +43,14 @@ def database_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir", default=None, help="data directory of the embedded database (default ./.fhirledger)"
     )
+
+
+def run_with_database(name: str, args: argparse.Namespace, work: Callable[[str], Coroutine]) -> int:
+    """Run ``work(dsn)`` for a command; a :class:`CommandError` is one line on stderr and exit 2."""
+    try:
+        with database(args.database_url, args.data_dir) as dsn:
+            asyncio.run(work(dsn))
+    except CommandError as exc:
+        print(f"fhirledger {name}: {exc}", file=sys.stderr)
+        return 2
+    return 0

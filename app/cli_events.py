@@ -18,7 +18,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from app.cli_common import CommandError, database, database_options
+from app.cli_common import CommandError, database, database_options, run_with_database
 from app.errors import FhirError
 from app.fhirtime import format_instant
 from app.queries.changes import ChangeEvent, Cursor, cursor_of, read_changes, read_trail
@@ -127,13 +127,7 @@ def _tail_command(args: argparse.Namespace) -> int:
 
 
 def _audit_command(args: argparse.Namespace) -> int:
-    try:
-        with database(args.database_url, args.data_dir) as dsn:
-            asyncio.run(audit(dsn, args.resource))
-    except CommandError as exc:
-        print(f"fhirledger audit: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_with_database("audit", args, lambda dsn: audit(dsn, args.resource))
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
 import asyncpg
@@ -11,9 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from app.cli_common import CommandError, database, database_options
+from app.cli_common import CommandError, database_options, run_with_database
 from app.db.migrations import migrate
-from app.fhirspec.resource_types import is_resource_type
+from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.projections.current_state import current_table
 from app.projections.rebuild import custom_definitions, pending_events, rebuild_type, replay_executor
 from app.projections.search_index import KINDS as SEARCH_KINDS
@@ -106,32 +105,26 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None, ba
 
 
 def _status_command(args: argparse.Namespace) -> int:
-    try:
-        with database(args.database_url, args.data_dir) as dsn:
-            asyncio.run(status(dsn, args.all))
-    except CommandError as exc:
-        print(f"fhirledger projections: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run_with_database("projections", args, lambda dsn: status(dsn, args.all))
+
+
+def _types(args: argparse.Namespace) -> list[str]:
+    if args.all:
+        return list(resource_types())
+    types = args.type or []
+    unknown = [t for t in types if not is_resource_type(t)]
+    if unknown or not types:
+        raise CommandError(f"give --type with R4 resource types (unknown: {', '.join(unknown)}) or --all")
+    return types
 
 
 def _rebuild_command(args: argparse.Namespace) -> int:
     try:
-        with database(args.database_url, args.data_dir) as dsn:
-            if args.all:
-                from app.fhirspec.resource_types import resource_types
-
-                types = list(resource_types())
-            else:
-                types = args.type or []
-                unknown = [t for t in types if not is_resource_type(t)]
-                if unknown or not types:
-                    raise CommandError(f"give --type with R4 resource types (unknown: {', '.join(unknown)}) or --all")
-            asyncio.run(rebuild(dsn, types, batch=args.batch))
+        types = _types(args)
     except CommandError as exc:
         print(f"fhirledger projections: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return run_with_database("projections", args, lambda dsn: rebuild(dsn, types, batch=args.batch))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
