@@ -136,19 +136,12 @@ def parse_search(
         if base in ("_include", "_revinclude"):
             (query.includes if base == "_include" else query.revincludes).append(_include(base, value))
             continue
-        if name.startswith("_has:"):
-            has = _reverse_chained(resource_type, name, value)
-            if isinstance(has, str):
-                _unknown(query, strict, name, has)
+        if name.startswith("_has:") or "." in name:
+            chain = (_reverse_chained if name.startswith("_has:") else _chained)(resource_type, name, value)
+            if isinstance(chain, str):  # why it cannot be used
+                _unknown(query, strict, name, chain)
             else:
-                query.criteria.append(has)
-            continue
-        if "." in name:
-            chained = _chained(resource_type, name, value)
-            if isinstance(chained, str):
-                _unknown(query, strict, name, chained)
-            else:
-                query.criteria.append(chained)
+                query.criteria.append(chain)
             continue
         param = known.get(base)
         if param is None:
