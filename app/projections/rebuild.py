@@ -167,7 +167,8 @@ async def _prepare(conn: asyncpg.Connection, resource_type: str) -> int:
         await conn.execute(f"DROP TABLE IF EXISTS {table}{SHADOW}")
     await conn.execute(table_ddl(resource_type, SHADOW))
     await conn.execute(search_index_ddl(resource_type, SHADOW, lookup_indexes=False))  # built before the swap
-    await _save(conn, resource_type, {"versions": versions, "checkpoint": 0}, "rebuilding")
+    # the status stays as it was: a ready projection keeps being served while its shadow is built
+    await _save(conn, resource_type, {"versions": versions, "checkpoint": 0}, None)
     return 0
 
 

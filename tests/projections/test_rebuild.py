@@ -221,3 +221,25 @@ async def test_bulk_replay_with_worker_processes_equals_inline(
         for t in ("Patient", "Observation"):
             await rebuild_type(pool, t, batch=5, executor=executor)
     assert {t: await dump(pool, t) for t in ("Patient", "Observation")} == before
+
+
+async def test_a_ready_projection_is_served_while_it_is_rebuilt(
+    client: httpx.AsyncClient, app, pool: asyncpg.Pool
+) -> None:
+    for _ in range(12):
+        await client.post(
+            "/fhir/Flag",
+            json={
+                "resourceType": "Flag",
+                "status": "inactive",
+                "code": {"text": "served"},
+                "subject": {"reference": "Patient/y"},
+            },
+        )
+    with pytest.raises(RebuildInterrupted):
+        await rebuild_type(pool, "Flag", batch=5, stop_after_batches=1)
+    await staleness.refresh(app, pool)
+    assert (await client.get("/fhir/Flag?status=inactive")).status_code == 200
+    flag = (await client.get("/fhir/Flag?_count=1")).json()["entry"][0]["resource"]["id"]
+    assert (await client.get(f"/fhir/Flag/{flag}")).status_code == 200
+    await rebuild_type(pool, "Flag")
