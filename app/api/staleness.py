@@ -24,13 +24,10 @@ def require_fresh(app: FastAPI, kind: str, resource_type: str) -> None:
     if status is None:
         return
     what = "search index" if kind == "search_index" else "current-state projection"
-    if status == "rebuilding":
-        text = f"The {what} of {resource_type} is being rebuilt; retry when `fhirledger projections status` shows ready"
-    else:
-        text = (
-            f"The {what} of {resource_type} was built by another version of the code; run "
-            f"`fhirledger projections rebuild --type {resource_type}` to serve it again"
-        )
+    text = (
+        f"The {what} of {resource_type} was built by another version of the code; run "
+        f"`fhirledger projections rebuild --type {resource_type}` to serve it again"
+    )
     raise FhirError(503, "transient", text, headers={"Retry-After": "10"})
 
 
