@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,29 @@ class Settings(BaseSettings):
     actor_header: str | None = None
     """A request header naming the user (set by an authenticating proxy), e.g. ``X-User``; it wins
     over the ``sub`` of an ``Authorization: Bearer`` JWT. See app/api/actor.py."""
+
+    auth_issuer: str | None = None
+    """The token issuer (``iss``). Set: every request needs a valid bearer JWT (see app/auth/)."""
+    auth_audience: str | None = None
+    """The ``aud`` tokens must carry (usually this server's FHIR base URL); required with an issuer."""
+    auth_jwks: str | None = None
+    """The issuer's signing keys: an ``https://`` or ``http://`` JWKS URL, or a local file path."""
+    auth_authorization_endpoint: str | None = None
+    auth_token_endpoint: str | None = None
+    auth_admin_scope: str = "system/*.*"
+    """The scope administrative operations need (reindex, projection rebuilds, custom SearchParameters)."""
+    auth_jwks_timeout_seconds: float = 5.0
+    auth_jwks_min_refetch_seconds: float = 60.0
+    """A token with an unknown ``kid`` makes the key set be fetched again, at most this often."""
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> Settings:
+        if self.auth_issuer:
+            missing = [name for name in ("auth_audience", "auth_jwks") if not getattr(self, name)]
+            if missing:
+                names = " and ".join(f"FHIRLEDGER_{name.upper()}" for name in missing)
+                raise ValueError(f"FHIRLEDGER_AUTH_ISSUER is set, so {names} must be set too")
+        return self
 
 
 @lru_cache(maxsize=1)
