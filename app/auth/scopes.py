@@ -92,6 +92,8 @@ def parse_scope(text: str) -> Scope | None:
             params = tuple(parse_qsl(query, keep_blank_values=False, strict_parsing=True))
         except ValueError:
             return None
+        if not params:
+            return None  # "?" with nothing after it must not read as unrestricted
     return Scope(level, kind, letters, params, text)
 
 
