@@ -78,6 +78,11 @@ def jwks(*keys: SigningKey) -> dict[str, Any]:
     return {"keys": [k.public_jwk for k in keys]}
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that timed out and left (the 503 test) is expected
+
+
 class JwksServer:
     """A JWKS served over HTTP on a free local port; ``document`` may be replaced at any time;
     ``hits`` counts the requests; ``delay`` makes each answer wait."""
@@ -103,7 +108,7 @@ class JwksServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)

@@ -25,7 +25,10 @@ from app.auth.scopes import Access, parse_scope, parse_scopes
                 "user",
                 "Observation",
                 "s",
-                (("category", "http://terminology.hl7.org/CodeSystem/observation-category|vital-signs"), ("status", "final")),
+                (
+                    ("category", "http://terminology.hl7.org/CodeSystem/observation-category|vital-signs"),
+                    ("status", "final"),
+                ),
             ),
         ),
     ],

@@ -55,7 +55,9 @@ async def test_valid_token_from_served_jwks(server, key):
 async def test_valid_token_from_jwks_file(tmp_path: Path):
     path = tmp_path / "jwks.json"
     path.write_bytes(orjson.dumps(jwks(RSA_KEY, EC_KEY)))
-    principal = await authenticator(str(path)).authenticate(f"bearer {EC_KEY.sign(claims(azp='app-9', client_id=None))}")
+    principal = await authenticator(str(path)).authenticate(
+        f"bearer {EC_KEY.sign(claims(azp='app-9', client_id=None))}"
+    )
     assert principal.client_id == "app-9"
 
 
