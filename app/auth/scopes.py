@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import product
 from urllib.parse import parse_qsl
 
@@ -177,6 +178,9 @@ class Grants:
         """May ``interaction`` (a key of :data:`INTERACTION_LETTERS`) be done on ``resource_type``
         (``"*"``: on every type, as for whole-system search and history)? ``level`` limits the
         scopes considered to one level."""
+        return _decide(self, resource_type, interaction, level)
+
+    def _decide(self, resource_type: str, interaction: str, level: str | None) -> Decision:
         letters = INTERACTION_LETTERS[interaction]
         combined: list[Access] = [Access()]
         notes: set[str] = set()
@@ -207,9 +211,19 @@ class Grants:
         return True
 
 
+@lru_cache(maxsize=4096)
+def _decide(grants: Grants, resource_type: str, interaction: str, level: str | None) -> Decision:
+    return grants._decide(resource_type, interaction, level)
+
+
 def parse_scopes(scopes: str | Iterable[str] | None, patient: str | None = None) -> Grants:
     """The grants of a ``scope`` claim (space-separated) or an ``scp`` array, for ``patient``."""
     words = scopes.split() if isinstance(scopes, str) else [s for s in scopes or () if isinstance(s, str)]
+    return _parse_words(tuple(words), patient)
+
+
+@lru_cache(maxsize=1024)
+def _parse_words(words: tuple[str, ...], patient: str | None) -> Grants:
     parsed: list[Scope] = []
     other: list[str] = []
     for word in words:

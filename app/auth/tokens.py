@@ -20,9 +20,17 @@ Checks, in order, each failure a :class:`InvalidToken` whose text tells the clie
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import jwt
+import orjson
 
 from app.auth.jwks import JwksError, JwksSource
 
@@ -38,11 +46,20 @@ class KeysUnavailable(Exception):
     """The signing keys could not be read, so the token could not be checked (not the client's fault)."""
 
 
+_SEGMENT = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def _header(token: str) -> dict[str, Any]:
+    """The JOSE header, read from the first segment only (PyJWT checks all three when it decodes)."""
+    segment = token.split(".", 1)[0]
+    if token.count(".") != 2 or not _SEGMENT.match(segment):
+        raise InvalidToken("the bearer token is not a JWT (three base64url parts separated by dots)")
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.DecodeError as exc:
-        raise InvalidToken(f"the bearer token is not a well-formed JWT ({exc})") from None
+        header = orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (binascii.Error, ValueError):
+        raise InvalidToken("the bearer token's header is not base64url-encoded JSON") from None
+    if not isinstance(header, dict):
+        raise InvalidToken("the bearer token's header is not a JSON object")
     return header
 
 
@@ -62,14 +79,56 @@ def _failure_text(exc: jwt.PyJWTError, issuer: str, audience: str) -> str:
     return f"the token is not valid: {exc}"
 
 
-class TokenVerifier:
-    """Verifies bearer JWTs against one issuer, one audience and one key set."""
+class _Verified:
+    """A token verified before: its claims, the key that verified it and its validity window."""
 
-    def __init__(self, issuer: str, audience: str, keys: JwksSource, leeway_seconds: float = LEEWAY_SECONDS) -> None:
+    __slots__ = ("claims", "key", "kid", "not_before", "expires")
+
+    def __init__(self, claims: Mapping[str, Any], key: jwt.PyJWK, kid: str, leeway: float) -> None:
+        self.claims, self.key, self.kid = claims, key, kid
+        nbf, exp = claims.get("nbf"), claims["exp"]
+        self.not_before = nbf - leeway if isinstance(nbf, int | float) else float("-inf")
+        self.expires = exp + leeway
+
+
+class TokenVerifier:
+    """Verifies bearer JWTs against one issuer, one audience and one key set.
+
+    Clients send one token with many requests, so verified tokens are remembered (``cache_size``,
+    keyed by the whole token, signature included): a repeat costs a dictionary lookup, a clock
+    check against the token's ``exp``/``nbf`` and a check that its key is still in the key set (a
+    key dropped from the set revokes the tokens it signed)."""
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str,
+        keys: JwksSource,
+        leeway_seconds: float = LEEWAY_SECONDS,
+        cache_size: int = 4096,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.keys = keys
         self.leeway_seconds = leeway_seconds
+        self.cache_size = cache_size
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
+
+    def _remembered(self, token: str) -> Mapping[str, Any] | None:
+        entry = self._verified.get(token)
+        if entry is None:
+            return None
+        now = time.time()
+        if not (entry.not_before <= now < entry.expires) or self.keys.keys.get(entry.kid) is not entry.key:
+            del self._verified[token]  # expired, or its key is gone: verify again to say why
+            return None
+        self._verified.move_to_end(token)
+        return entry.claims
+
+    def _remember(self, token: str, claims: Mapping[str, Any], key: jwt.PyJWK, kid: str) -> None:
+        self._verified[token] = _Verified(claims, key, kid, self.leeway_seconds)
+        if len(self._verified) > self.cache_size:
+            self._verified.popitem(last=False)
 
     async def _key(self, header: dict[str, Any], algorithm: str) -> jwt.PyJWK:
         kid = header.get("kid")
@@ -92,15 +151,18 @@ class TokenVerifier:
             raise InvalidToken(f"the token says alg {algorithm} but key {kid!r} is a {key.algorithm_name} key")
         return key
 
-    async def verify(self, token: str) -> dict[str, Any]:
-        """The claims of a valid token; raises :class:`InvalidToken` or :class:`KeysUnavailable`."""
+    async def verify(self, token: str) -> Mapping[str, Any]:
+        """The claims (read-only) of a valid token; raises :class:`InvalidToken` or :class:`KeysUnavailable`."""
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         header = _header(token)
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
             raise InvalidToken(f"the token's algorithm {algorithm!r} is not accepted (only {', '.join(ALGORITHMS)})")
         key = await self._key(header, algorithm)
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token,
                 key=key,
                 algorithms=[algorithm],
@@ -111,3 +173,9 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(_failure_text(exc, self.issuer, self.audience)) from None
+        frozen = MappingProxyType(claims)
+        self._remember(token, frozen, key, self._kid_of(key))
+        return frozen
+
+    def _kid_of(self, key: jwt.PyJWK) -> str:
+        return next((kid for kid, k in self.keys.keys.items() if k is key), "")

@@ -203,3 +203,27 @@ async def test_auth_off_gives_open_principal():
     principal = await authenticate(None, Settings())
     assert principal.is_open and principal.admin
     assert principal.allows("Patient", "delete").unrestricted
+
+
+async def test_remembered_token_still_expires(server):
+    source = JwksSource(server.url)
+    auth = Authenticator(TokenVerifier(ISSUER, AUDIENCE, source, leeway_seconds=0))
+    token = RSA_KEY.sign(claims(exp=int(time.time()) + 1))
+    await auth.authenticate(f"Bearer {token}")
+    await auth.authenticate(f"Bearer {token}")  # remembered
+    await asyncio.sleep(1.1 + (1 - time.time() % 1))
+    error = await refused(auth, token)
+    assert "expired" in error.diagnostics
+
+
+async def test_remembered_token_revoked_with_its_key(server):
+    clock = Clock()
+    auth = authenticator(server.url, clock)
+    token = RSA_KEY.sign(claims())
+    await auth.authenticate(f"Bearer {token}")
+    successor = SigningKey("rsa-9")
+    server.document = jwks(EC_KEY, successor)  # rsa-1 withdrawn
+    clock.now += 61
+    await auth.authenticate(f"Bearer {successor.sign(claims())}")  # an unknown kid: the set is read again
+    error = await refused(auth, token)
+    assert "kid='rsa-1' is not in the issuer's key set" in error.diagnostics
