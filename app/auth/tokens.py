@@ -67,7 +67,7 @@ def _failure_text(exc: jwt.PyJWTError, issuer: str, audience: str) -> str:
     if isinstance(exc, jwt.ExpiredSignatureError):
         return "the token has expired (exp is in the past)"
     if isinstance(exc, jwt.ImmatureSignatureError):
-        return "the token is not valid yet (nbf is in the future)"
+        return "the token is not valid yet (its nbf or iat is in the future)"
     if isinstance(exc, jwt.InvalidIssuerError):
         return f"the token's issuer (iss) is not {issuer}"
     if isinstance(exc, jwt.InvalidAudienceError):
