@@ -59,15 +59,15 @@ class Walker:
         node = resource_node(rtype)
         if node is None:  # pragma: no cover - resource_type_set and the snapshots agree
             return
-        outer_resource, outer_contained = self._resource, self._contained
+        outer_resource, outer_contained, outer_root = self._resource, self._contained, self._root
         self._resource = data
         self._contained = location is not None and location.endswith("]") and ".contained[" in location
-        if self._root is None:
-            self._root = data
+        if self._root is None or not self._contained:
+            self._root = data  # %rootResource: a contained resource's container, else the resource itself
         try:
             self.node(node, data, location or rtype, ())
         finally:
-            self._resource, self._contained = outer_resource, outer_contained
+            self._resource, self._contained, self._root = outer_resource, outer_contained, outer_root
 
     # -- objects ---------------------------------------------------------------------------
     def node(self, node: Node, data: dict, location: str, extra: tuple[Constraint, ...]) -> None:
