@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from app.api.actor import actor_of
+from app.api.json_body import parse_json_body
 from app.commands.rules import parse_etag
 from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
@@ -97,12 +98,9 @@ def _too_large(limit: int) -> FhirError:
 
 
 def parse_json(raw: bytes) -> object:
-    if not raw.strip():
-        raise invalid("The request body is empty; send a FHIR resource as JSON")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise invalid(f"The request body is not valid JSON: {exc}") from None
+    """The parsed body; 400 when it is not JSON, or not FHIR JSON (repeated keys, control
+    characters: every problem with its location, see ``json_body``)."""
+    return parse_json_body(raw)
 
 
 def prefer(request: Request, key: str) -> str | None:

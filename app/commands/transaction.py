@@ -62,12 +62,26 @@ def prepare_entries(entries: list[BundleEntry], lenient: bool) -> None:
                 raise _at(entry, exc) from None
 
 
+def _in_entry(entry: BundleEntry, expression: str) -> str:
+    """``Patient.name[0]`` of an entry's resource → ``Bundle.entry[3].resource.name[0]``."""
+    head, dot, rest = expression.partition(".")
+    if head != entry.resource_type:
+        return expression
+    return f"{entry.where}.resource{dot}{rest}"
+
+
+def _entry_paths(entry: BundleEntry, issue: Issue) -> tuple[str, ...]:
+    return tuple(_in_entry(entry, e) for e in issue.expression)
+
+
 def _at(entry: BundleEntry, exc: FhirError) -> FhirError:
     """The same error, naming the entry it came from."""
     prefix = f"{entry.where} ({entry.method} {entry.url[:80]})"
     if exc.diagnostics.startswith("Bundle.entry["):
         return exc
-    issues = [replace(i, diagnostics=f"{prefix}: {i.diagnostics}") for i in exc.issues]
+    issues = [
+        replace(i, diagnostics=f"{prefix}: {i.diagnostics}", expression=_entry_paths(entry, i)) for i in exc.issues
+    ]
     return FhirError(
         exc.status, exc.code, f"{prefix}: {exc.diagnostics}", exc.expression or (entry.where,), issues, exc.headers
     )

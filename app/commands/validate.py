@@ -1,35 +1,39 @@
 """Validation of every written resource against the R4 StructureDefinitions (see app/validation).
 
-Strict (the default): any error → 422 with every issue. Lenient (``Prefer: handling=lenient`` or
-``FHIRLEDGER_VALIDATION=lenient``): unknown elements are dropped before the write and reported
-as warnings; everything else is still an error. Nothing that is not valid R4 is ever stored."""
+Strict (the default): any error → 422 with every issue, or 400 (still with every issue) when
+the JSON itself cannot be read as the resource (wrong JSON types, array versus single value,
+control characters). Lenient (``Prefer: handling=lenient`` or ``FHIRLEDGER_VALIDATION=lenient``):
+unknown elements are dropped before the write and reported as warnings; everything else is
+still an error. Nothing that is not valid R4 is ever stored."""
 
 from __future__ import annotations
 
 import re
 
 from app.errors import FhirError, Issue
-from app.validation import validate_resource
+from app.validation import JSON_LEVEL, UNKNOWN_ELEMENT, rejection_status, validate_resource
 
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
 
 def check_resource(resource: dict, *, lenient: bool = False) -> list[Issue]:
-    """Raise 422 when the resource is not valid FHIR R4; in lenient mode drop unknown elements
+    """Raise 400/422 when the resource is not valid FHIR R4; in lenient mode drop unknown elements
     (in place) and return a warning for each."""
     issues = validate_resource(resource, lenient=lenient)
     errors = [i for i in issues if i.severity in ("error", "fatal")]
+    unknown = [i for i in issues if i.severity == "warning" and i.code == UNKNOWN_ELEMENT and i.expression]
     if errors:
+        status = rejection_status(errors)
+        what = "not FHIR R4 JSON" if status == 400 else "not valid FHIR R4"
         raise FhirError(
-            422,
-            errors[0].code,
-            f"The {resource.get('resourceType', 'resource')} is not valid FHIR R4: {len(errors)} error(s); "
+            status,
+            JSON_LEVEL if status == 400 else errors[0].code,
+            f"The {resource.get('resourceType', 'resource')} is {what}: {len(errors)} error(s); "
             "see the issues for each location",
-            issues=errors + [i for i in issues if i.severity == "warning" and i.code == "structure"],
+            issues=errors + unknown,
         )
     if not lenient:
         return []
-    unknown = [i for i in issues if i.severity == "warning" and i.code == "structure" and i.expression]
     for issue in sorted(unknown, key=lambda i: _path_key(i.expression[0]), reverse=True):
         _drop(resource, issue.expression[0])  # the last first, so earlier indexes stay right
     return [Issue("warning", i.code, f"{i.diagnostics}; dropped (lenient handling)", i.expression) for i in unknown]

@@ -35,11 +35,13 @@ from app.validation.expressions import (
 )
 from app.validation.model import Constraint
 from app.validation.native import NATIVE_EVALUATORS, SHORTCUTS
+from app.validation.temporal import operators as temporal_operators
 
 NATIVE = frozenset({"ele-1", "ext-1"})
 
-# Functions fhirpathpy lacks that we provide ourselves.
+# Functions fhirpathpy lacks, and comparisons it gets wrong for dates, that we provide ourselves.
 _USER_FUNCTIONS = {
+    **temporal_operators(),
     "hasValue": {
         "fn": lambda inputs: [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], (dict, list))],
         "arity": {0: []},

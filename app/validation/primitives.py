@@ -3,7 +3,8 @@
 The regular expressions are read from ``profiles-types.json`` (the ``regex`` extension on each
 primitive's ``value`` element), see https://hl7.org/fhir/R4/datatypes.html#primitive and
 https://hl7.org/fhir/R4/json.html#primitive. ``check`` returns ``None`` for a good value or a
-sentence saying what is wrong.
+sentence saying what is wrong; ``json_problem`` finds the JSON-level problems (a value of the
+wrong JSON type, a forbidden control character) that are reported before the lexical checks.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from typing import cast
 
 from app.fhirspec.loader import load_json
 
@@ -114,27 +116,20 @@ def _regex_check(type_code: str, value: str) -> str | None:
 
 def _check_string_like(type_code: str) -> Callable[[object], str | None]:
     def check(value: object) -> str | None:
-        if not isinstance(value, str):
-            return f"{_describe(value)} is not a valid {type_code}: expected a JSON string"
-        if len(value) > MAX_STRING_LENGTH:
+        text = cast(str, value)
+        if len(text) > MAX_STRING_LENGTH:
             return f"a {type_code} may hold at most {MAX_STRING_LENGTH} characters"
-        return _regex_check(type_code, value)
+        return _regex_check(type_code, text)
 
     return check
-
-
-def _check_boolean(value: object) -> str | None:
-    if not isinstance(value, bool):
-        return f"{_describe(value)} is not a valid boolean: expected JSON true or false"
-    return None
 
 
 def _check_integer(type_code: str) -> Callable[[object], str | None]:
     low, high = INTEGER_RANGES[type_code]
 
     def check(value: object) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return f"{_describe(value)} is not a valid {type_code}: expected a JSON whole number"
+        if not isinstance(value, int):
+            return f"{_describe(value)} is not a valid {type_code}: expected a whole number"
         if not low <= value <= high:
             return f"{value} is out of range for {type_code} (expected {low} to {high})"
         return None
@@ -143,27 +138,24 @@ def _check_integer(type_code: str) -> Callable[[object], str | None]:
 
 
 def _check_decimal(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"{_describe(value)} is not a valid decimal: expected a JSON number"
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return f"{value} is not a valid decimal: expected a finite number"
     return None
 
 
 def _check_xhtml(value: object) -> str | None:
-    if not isinstance(value, str):
-        return f"{_describe(value)} is not valid xhtml: expected a JSON string holding a <div>"
-    stripped = value.lstrip()
-    if not stripped.startswith("<div") or not value.rstrip().endswith("</div>"):
+    text = cast(str, value)
+    if not text.lstrip().startswith("<div") or not text.rstrip().endswith("</div>"):
         return "narrative xhtml must be a single <div> element (<div xmlns=...>...</div>)"
     return None
 
 
 @lru_cache(maxsize=1)
 def checkers() -> dict[str, Callable[[object], str | None]]:
-    """One value checker per primitive type code."""
+    """One value checker per primitive type code, for a value of the right JSON type (see
+    ``json_problem``): lexical form, range, length."""
     table: dict[str, Callable[[object], str | None]] = {
-        "boolean": _check_boolean,
+        "boolean": lambda _: None,
         "decimal": _check_decimal,
         "xhtml": _check_xhtml,
     }
@@ -172,6 +164,39 @@ def checkers() -> dict[str, Callable[[object], str | None]]:
     for code in PRIMITIVE_TYPES - table.keys():
         table[code] = _check_string_like(code)
     return table
+
+
+_NUMBERS = frozenset({"decimal", *INTEGER_RANGES})
+# The C0 controls but tab, line feed and carriage return: R4 strings may not hold characters
+# below U+0020 other than those three (https://hl7.org/fhir/R4/datatypes.html#string).
+CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def control_problem(value: str) -> str | None:
+    """Why a JSON string cannot be an R4 string value (a forbidden control character), or None."""
+    found = CONTROL_CHARACTER.search(value)
+    if found is None:
+        return None
+    return (
+        f"contains the control character U+{ord(found.group()):04X} at position {found.start()}; "
+        "FHIR strings may not hold characters below U+0020 other than tab, line feed and carriage return"
+    )
+
+
+def json_problem(type_code: str, value: object) -> str | None:
+    """A JSON-level problem with a primitive's value: the wrong JSON type for ``type_code``, or
+    a forbidden control character in a string. ``None`` when the value can be read."""
+    if type_code == "boolean":
+        if isinstance(value, bool):
+            return None
+        return f"{_describe(value)} is not a valid boolean: expected JSON true or false"
+    if type_code in _NUMBERS:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None
+        return f"{_describe(value)} is not a valid {type_code}: expected a JSON number"
+    if not isinstance(value, str):
+        return f"{_describe(value)} is not a valid {type_code}: expected a JSON string"
+    return control_problem(value)
 
 
 def describe(value: object) -> str:

@@ -12,9 +12,15 @@ from app.fhirspec.resource_types import resource_type_set
 from app.validation import invariants
 from app.validation.compile import resolve, resource_node
 from app.validation.model import RESOURCE, Constraint, Element, Node, TypeRef
-from app.validation.primitives import checkers, describe
+from app.validation.primitives import checkers, describe, json_problem
 
 _EXT_SHAPE = "an object with 'id' and/or 'extension'"
+# The issue code of JSON-level problems (the JSON cannot be read as this resource: wrong JSON
+# type, array versus single value, null, empty object or array, forbidden control character);
+# every other issue is about content. Unknown elements have their own code (lenient handling
+# drops them).
+JSON_LEVEL = "structure"
+UNKNOWN_ELEMENT = "processing"
 
 
 class Walker:
@@ -40,7 +46,7 @@ class Walker:
         """A resource at top level (``location`` None) or nested at ``location``."""
         where = location or "$this"
         if not isinstance(data, dict):
-            self.add("structure", where, f"expected a JSON object holding a resource, got {describe(data)}")
+            self.add(JSON_LEVEL, where, f"expected a JSON object holding a resource, got {describe(data)}")
             return
         rtype = data.get("resourceType")
         if rtype is None:
@@ -54,20 +60,20 @@ class Walker:
             )
             return
         if required_type and rtype != required_type:
-            self.add("structure", where, f"expected a {required_type} resource, got {rtype}")
+            self.add("processing", where, f"expected a {required_type} resource, got {rtype}")
             return
         node = resource_node(rtype)
         if node is None:  # pragma: no cover - resource_type_set and the snapshots agree
             return
-        outer_resource, outer_contained = self._resource, self._contained
+        outer_resource, outer_contained, outer_root = self._resource, self._contained, self._root
         self._resource = data
         self._contained = location is not None and location.endswith("]") and ".contained[" in location
-        if self._root is None:
-            self._root = data
+        if self._root is None or not self._contained:
+            self._root = data  # %rootResource: a contained resource's container, else the resource itself
         try:
             self.node(node, data, location or rtype, ())
         finally:
-            self._resource, self._contained = outer_resource, outer_contained
+            self._resource, self._contained, self._root = outer_resource, outer_contained, outer_root
 
     # -- objects ---------------------------------------------------------------------------
     def node(self, node: Node, data: dict, location: str, extra: tuple[Constraint, ...]) -> None:
@@ -92,7 +98,7 @@ class Walker:
             element, ref = entry
             child = f"{location}.{key}"
             if value is None:
-                self.add("structure", child, "null is not allowed (omit the element instead)")
+                self.add(JSON_LEVEL, child, "null is not allowed (omit the element instead)")
                 continue
             if ref.kind == "primitive":
                 ext = None if ref.system else data.get("_" + key)
@@ -106,7 +112,7 @@ class Walker:
             if len(variants) > 1:
                 counts[element] = 1
                 self.add(
-                    "structure",
+                    "processing",
                     f"{location}.{element.name}",
                     f"only one of {', '.join(variants)} may be present ({element.label} is a choice of a single type)",
                 )
@@ -120,7 +126,7 @@ class Walker:
         for element, n in counts.items():
             if element.max is not None and n > element.max:
                 self.add(
-                    "structure",
+                    "processing",
                     f"{location}.{element.name}",
                     f"maximum allowed = {element.max}, but found {n} (from {element.path})",
                 )
@@ -130,7 +136,8 @@ class Walker:
 
     def unknown(self, node: Node, key: str, location: str) -> None:
         severity = "warning" if self.lenient else "error"
-        self.add("structure", f"{location}.{key}", f"unknown element '{key}' (not defined in {node.path})", severity)
+        message = f"unknown element '{key}' (not defined in {node.path})"
+        self.add(UNKNOWN_ELEMENT, f"{location}.{key}", message, severity)
 
     def constraints(self, constraints: tuple[Constraint, ...], data: object, location: str) -> None:
         for c in constraints:
@@ -151,18 +158,16 @@ class Walker:
     def complex(self, element: Element, ref: TypeRef, value: object, location: str) -> int:
         if element.array:
             if not isinstance(value, list):
-                self.add(
-                    "structure", location, f"expected a JSON array ({element.path} repeats), got {describe(value)}"
-                )
+                self.add(JSON_LEVEL, location, f"expected a JSON array ({element.path} repeats), got {describe(value)}")
                 return 1
             if not value:
-                self.add("structure", location, "an empty array is not allowed (omit the element instead)")
+                self.add(JSON_LEVEL, location, "an empty array is not allowed (omit the element instead)")
                 return 0
             for i, item in enumerate(value):
                 self.complex_item(element, ref, item, f"{location}[{i}]")
             return len(value)
         if isinstance(value, list):
-            self.add("structure", location, f"expected a single value, not an array ({element.path} has max 1)")
+            self.add(JSON_LEVEL, location, f"expected a single value, not an array ({element.path} has max 1)")
             return 1
         self.complex_item(element, ref, value, location)
         return 1
@@ -172,10 +177,10 @@ class Walker:
             self.resource(value, location, ref.resource_type)
             return
         if not isinstance(value, dict):
-            self.add("structure", location, f"expected a JSON object ({ref.code}), got {describe(value)}")
+            self.add(JSON_LEVEL, location, f"expected a JSON object ({ref.code}), got {describe(value)}")
             return
         if not value:
-            self.add("structure", location, f"an empty object is not allowed ({ref.code} needs content)")
+            self.add(JSON_LEVEL, location, f"an empty object is not allowed ({ref.code} needs content)")
         elif len(value) == 1 and "id" in value:
             self.add("invariant", location, "constraint ele-1 failed: all FHIR elements must have a @value or children")
         if ref.code == "Extension":
@@ -214,7 +219,7 @@ class Walker:
         if element.array:
             return self.primitive_array(element, ref, value, ext, location)
         if isinstance(value, list):
-            self.add("structure", location, f"expected a single value, not an array ({element.path} has max 1)")
+            self.add(JSON_LEVEL, location, f"expected a single value, not an array ({element.path} has max 1)")
             return 1
         if ext is not None or value is None:
             self.primitive_extension(ref, ext, value is not None, f"{location}")
@@ -227,34 +232,32 @@ class Walker:
         exts: list = []
         if value is not None:
             if not isinstance(value, list):
-                self.add(
-                    "structure", location, f"expected a JSON array ({element.path} repeats), got {describe(value)}"
-                )
+                self.add(JSON_LEVEL, location, f"expected a JSON array ({element.path} repeats), got {describe(value)}")
                 return 1
             values = value
         if ext is not None:
             name = location.rsplit(".", 1)
             ext_at = f"{name[0]}._{name[1]}"
             if not isinstance(ext, list):
-                self.add("structure", ext_at, f"expected a JSON array of primitive extensions, got {describe(ext)}")
+                self.add(JSON_LEVEL, ext_at, f"expected a JSON array of primitive extensions, got {describe(ext)}")
             else:
                 exts = ext
                 if values and len(exts) != len(values):
                     self.add(
-                        "structure",
+                        JSON_LEVEL,
                         ext_at,
                         f"has {len(exts)} entries but {name[1]} has {len(values)}: the arrays must align",
                     )
         size = len(values) if values else len(exts)
         if size == 0:
-            self.add("structure", location, "an empty array is not allowed (omit the element instead)")
+            self.add(JSON_LEVEL, location, "an empty array is not allowed (omit the element instead)")
             return 0
         for i in range(size):
             item = values[i] if i < len(values) else None
             item_ext = exts[i] if i < len(exts) else None
             at = f"{location}[{i}]"
             if item is None and item_ext is None:
-                self.add("structure", at, "null is only allowed where the matching _ entry has an extension")
+                self.add(JSON_LEVEL, at, "null is only allowed where the matching _ entry has an extension")
                 continue
             if item_ext is not None:
                 self.primitive_extension(ref, item_ext, item is not None, at)
@@ -264,10 +267,10 @@ class Walker:
 
     def primitive_extension(self, ref: TypeRef, ext: object, has_value: bool, location: str) -> None:
         if ext is None:
-            self.add("structure", location, "null is not allowed (omit the element instead)")
+            self.add(JSON_LEVEL, location, "null is not allowed (omit the element instead)")
             return
         if not isinstance(ext, dict):
-            self.add("structure", location, f"the _ extension must be {_EXT_SHAPE}, got {describe(ext)}")
+            self.add(JSON_LEVEL, location, f"the _ extension must be {_EXT_SHAPE}, got {describe(ext)}")
             return
         if not ext or (not has_value and "extension" not in ext):
             self.add("invariant", location, "constraint ele-1 failed: a primitive needs a value or an extension")
@@ -277,6 +280,10 @@ class Walker:
             self.node(resolve(ref), ext, location, ())
 
     def primitive_value(self, element: Element, ref: TypeRef, value: object, location: str) -> None:
+        problem = json_problem(ref.code, value)
+        if problem is not None:
+            self.add(JSON_LEVEL, location, problem)
+            return
         problem = self._check[ref.code](value)
         if problem is not None:
             self.add("value", location, problem)

@@ -13,7 +13,7 @@ async def test_invalid_create_is_422_listing_every_issue(client: httpx.AsyncClie
         "resourceType": "Patient",
         "gender": "mal",
         "birthDate": "1990-02-30x",
-        "name": [{"given": ["a", 5]}],
+        "name": [{"given": ["a", ""]}],
         "foo": True,
     }
     r = await client.post("/fhir/Patient", json=bad)

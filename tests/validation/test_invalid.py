@@ -37,10 +37,10 @@ def with_(base: dict, **changes: object) -> dict:
         ({"resourceType": "Foo"}, "invalid", "resourceType"),
         ({"resourceType": 7}, "invalid", "resourceType"),
         # unknown elements, at every depth
-        (with_(patient(), foo=1), "structure", "Patient.foo"),
-        (with_(patient(), name=[{"family": "X", "nickname": "Y"}]), "structure", "Patient.name[0].nickname"),
-        (with_(patient(), _gender={"foo": 1}), "structure", "Patient.gender.foo"),
-        (with_(patient(), _active2={"extension": []}), "structure", "Patient._active2"),
+        (with_(patient(), foo=1), "processing", "Patient.foo"),
+        (with_(patient(), name=[{"family": "X", "nickname": "Y"}]), "processing", "Patient.name[0].nickname"),
+        (with_(patient(), _gender={"foo": 1}), "processing", "Patient.gender.foo"),
+        (with_(patient(), _active2={"extension": []}), "processing", "Patient._active2"),
         # cardinality
         (with_(observation(), status=...), "required", "Observation.status"),
         (with_(observation(), code=...), "required", "Observation.code"),
@@ -55,16 +55,16 @@ def with_(base: dict, **changes: object) -> dict:
         (with_(patient(), birthDate=None), "structure", "Patient.birthDate"),
         (with_(patient(), name=[{"given": ["A", None]}]), "structure", "Patient.name[0].given[1]"),
         (with_(patient(), name=[{"given": []}]), "structure", "Patient.name[0].given"),
-        # primitives: JSON types and formats
-        (with_(patient(), active="true"), "value", "Patient.active"),
-        (with_(patient(), active=1), "value", "Patient.active"),
+        # primitives: JSON types (the JSON itself is wrong: "structure") and formats ("value")
+        (with_(patient(), active="true"), "structure", "Patient.active"),
+        (with_(patient(), active=1), "structure", "Patient.active"),
         (with_(patient(), birthDate="1974-13-25"), "value", "Patient.birthDate"),
         (with_(patient(), birthDate="25/12/1974"), "value", "Patient.birthDate"),
-        (with_(patient(), birthDate=19741225), "value", "Patient.birthDate"),
+        (with_(patient(), birthDate=19741225), "structure", "Patient.birthDate"),
         (with_(patient(), id="bad id!"), "value", "Patient.id"),
         (with_(patient(), id="x" * 65), "value", "Patient.id"),
         (with_(patient(), name=[{"given": ["A", ""]}]), "value", "Patient.name[0].given[1]"),
-        (with_(patient(), multipleBirthInteger="2"), "value", "Patient.multipleBirthInteger"),
+        (with_(patient(), multipleBirthInteger="2"), "structure", "Patient.multipleBirthInteger"),
         (with_(patient(), multipleBirthInteger=2.5), "value", "Patient.multipleBirthInteger"),
         (with_(patient(), multipleBirthInteger=2**31), "value", "Patient.multipleBirthInteger"),
         (with_(patient(), implicitRules="http://a b"), "value", "Patient.implicitRules"),
@@ -82,28 +82,28 @@ def with_(base: dict, **changes: object) -> dict:
             "value",
             "Patient.identifier[0].period.start",
         ),
-        (with_(observation(), valueDecimal=True, valueQuantity=...), "structure", "Observation.valueDecimal"),
+        (with_(observation(), valueDecimal=True, valueQuantity=...), "processing", "Observation.valueDecimal"),
         (with_(observation(), valueTime="25:00:00", valueQuantity=...), "value", "Observation.valueTime"),
         (with_(observation(), valueInteger=1.0, valueQuantity=...), "value", "Observation.valueInteger"),
         (with_(observation(), issued="2013-04-03"), "value", "Observation.issued"),
-        (with_(observation(), valueQuantity={"value": "6.3"}), "value", "Observation.valueQuantity.value"),
+        (with_(observation(), valueQuantity={"value": "6.3"}), "structure", "Observation.valueQuantity.value"),
         # choice types
-        (with_(observation(), valueString="x"), "structure", "Observation.value"),
-        (with_(observation(), valueFoo="x"), "structure", "Observation.valueFoo"),
+        (with_(observation(), valueString="x"), "processing", "Observation.value"),
+        (with_(observation(), valueFoo="x"), "processing", "Observation.valueFoo"),
         (
             with_(observation(), effectivePeriod=..., effectiveDate="2024-01-01"),
-            "structure",
+            "processing",
             "Observation.effectiveDate",
         ),
         # datatypes recursively
         (
             with_(observation(), subject={"reference": "Patient/1", "kind": "x"}),
-            "structure",
+            "processing",
             "Observation.subject.kind",
         ),
         (
             with_(observation(), subject={"reference": "Patient/1", "identifier": {"value": 1}}),
-            "value",
+            "structure",
             "Observation.subject.identifier.value",
         ),
         (
@@ -113,7 +113,7 @@ def with_(base: dict, **changes: object) -> dict:
         ),
         (
             with_(patient(), telecom=[{"system": "fax", "value": "1", "use": "mobile", "period": {"end": 5}}]),
-            "value",
+            "structure",
             "Patient.telecom[0].period.end",
         ),
         # required bindings
@@ -241,7 +241,7 @@ def test_bundle_entry_resources_are_validated() -> None:
     got = {(i.code, i.expression[0]) for i in validate_resource(b)}
     assert got == {
         ("code-invalid", "Bundle.entry[1].resource.status"),
-        ("structure", "Bundle.entry[0].resource.unknownThing"),
+        ("processing", "Bundle.entry[0].resource.unknownThing"),
     }
 
 
@@ -251,7 +251,7 @@ def test_parameters_resource_is_validated() -> None:
         "parameter": [{"name": "r", "resource": {"resourceType": "Patient", "active": "yes"}}],
     }
     (issue,) = [i for i in validate_resource(params) if i.severity == "error"]
-    assert (issue.code, issue.expression) == ("value", ("Parameters.parameter[0].resource.active",))
+    assert (issue.code, issue.expression) == ("structure", ("Parameters.parameter[0].resource.active",))
 
 
 def test_content_reference_items_are_validated_at_depth() -> None:
@@ -279,8 +279,8 @@ def test_all_errors_are_reported_together() -> None:
     assert got == {
         ("code-invalid", "Patient.gender"),
         ("value", "Patient.birthDate"),
-        ("value", "Patient.active"),
-        ("structure", "Patient.foo"),
+        ("structure", "Patient.active"),
+        ("processing", "Patient.foo"),
         ("value", "Patient.name[0].given[1]"),
         ("invariant", "Patient.contact[0]"),
     }
@@ -291,13 +291,13 @@ def test_lenient_turns_unknown_elements_into_warnings() -> None:
     strict = {(i.severity, i.code, i.expression[0]) for i in validate_resource(resource)}
     lenient = {(i.severity, i.code, i.expression[0]) for i in validate_resource(resource, lenient=True)}
     assert strict == {
-        ("error", "structure", "Patient.foo"),
-        ("error", "structure", "Patient.name[0].bar"),
+        ("error", "processing", "Patient.foo"),
+        ("error", "processing", "Patient.name[0].bar"),
         ("error", "code-invalid", "Patient.gender"),
     }
     assert lenient == {
-        ("warning", "structure", "Patient.foo"),
-        ("warning", "structure", "Patient.name[0].bar"),
+        ("warning", "processing", "Patient.foo"),
+        ("warning", "processing", "Patient.name[0].bar"),
         ("error", "code-invalid", "Patient.gender"),
     }
 

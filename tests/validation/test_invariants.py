@@ -115,3 +115,41 @@ def test_skipping_absent_elements_matches_full_evaluation() -> None:
         w.resource(s, None)
         slow.append(w.issues)
     assert [len(x) for x in fast] == [len(x) for x in slow]
+
+
+def claim_with_contained_coverage(reference: str) -> dict:
+    return {
+        "resourceType": "Claim",
+        "status": "active",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "institutional"}]},
+        "use": "claim",
+        "patient": {"reference": "urn:uuid:8b0e5f8c-3a43-4a6c-9d0e-2f1d1d1d1d1d"},
+        "created": "2020-10-29T01:46:40-04:00",
+        "provider": {"display": "General Hospital"},
+        "priority": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"}]},
+        "contained": [
+            {
+                "resourceType": "Coverage",
+                "id": "cov",
+                "status": "active",
+                "beneficiary": {"display": "x"},
+                "payor": [{"display": "NO_INSURANCE"}],
+            }
+        ],
+        "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": reference}}],
+    }
+
+
+def test_local_references_of_a_bundle_entry_resolve_in_that_entry() -> None:
+    # As in every Synthea bundle: a Claim entry refers to its own contained Coverage ('#cov');
+    # %rootResource is the entry's resource, not the Bundle.
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": claim_with_contained_coverage("#cov")}],
+    }
+    assert [i.diagnostics for i in validate_resource(bundle) if i.severity == "error"] == []
+    bundle["entry"][0]["resource"] = claim_with_contained_coverage("#other")
+    errors = [i for i in validate_resource(bundle) if i.severity == "error"]
+    keys = {(i.expression[0], i.diagnostics.split("constraint ")[1][:5]) for i in errors}
+    assert keys == {("Bundle.entry[0].resource.insurance[0].coverage", "ref-1"), ("Bundle.entry[0].resource", "dom-3")}

@@ -8,7 +8,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.api.http import fhir_response, lenient, outcome_bytes, parse_json, read_body
+from app.api.http import fhir_response, lenient, outcome_bytes, read_body
+from app.api.json_body import read_json
 from app.errors import Issue, invalid
 from app.fhirspec.resource_types import resource_types
 from app.identity import require_type
@@ -30,8 +31,8 @@ def _resource_of(body: object) -> object:
     return body
 
 
-def _outcome(resource: object, expected_type: str | None, is_lenient: bool) -> bytes:
-    issues: list[Issue] = []
+def _outcome(resource: object, expected_type: str | None, is_lenient: bool, json_issues: list[Issue]) -> bytes:
+    issues: list[Issue] = list(json_issues)
     if expected_type is not None and isinstance(resource, dict) and resource.get("resourceType") != expected_type:
         issues.append(
             Issue(
@@ -49,15 +50,15 @@ def _outcome(resource: object, expected_type: str | None, is_lenient: bool) -> b
 
 @router.post("/$validate")
 async def validate_system(request: Request) -> Response:
-    body = parse_json(await read_body(request))
-    return fhir_response(request, _outcome(_resource_of(body), None, lenient(request)))
+    body, json_issues = read_json(await read_body(request), control_characters=False)
+    return fhir_response(request, _outcome(_resource_of(body), None, lenient(request), json_issues))
 
 
 @router.post("/{resource_type}/$validate")
 async def validate_type(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
-    body = parse_json(await read_body(request))
-    return fhir_response(request, _outcome(_resource_of(body), resource_type, lenient(request)))
+    body, json_issues = read_json(await read_body(request), control_characters=False)
+    return fhir_response(request, _outcome(_resource_of(body), resource_type, lenient(request), json_issues))
 
 
 @router.post("/$reindex")
