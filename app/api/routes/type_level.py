@@ -75,16 +75,13 @@ async def search_type_post(request: Request, resource_type: str) -> Response:
 
 def _render(request: Request, out: WriteOutcome, message: str, warnings: list[Issue] | None = None) -> Response:
     """Answer a write from its outcome (the status decides the code and the headers)."""
-    headers: dict[str, str] = {}
-    if out.version is not None and out.last_updated is not None:
-        headers = version_headers(out.version, out.last_updated)
     if out.status in (WriteStatus.DELETED, WriteStatus.UNCHANGED):
-        headers.pop("Last-Modified", None)
-        if out.status is WriteStatus.UNCHANGED:
-            headers.pop("ETag", None)
+        headers = {"ETag": f'W/"{out.version}"'} if out.status is WriteStatus.DELETED else {}
         if (prefer(request, "return") or "").lower() == "minimal":
             return Response(status_code=204, headers=headers)
         return write_response(request, WriteReply(200, None, headers, message))
+    assert out.version is not None and out.last_updated is not None
+    headers = version_headers(out.version, out.last_updated)
     created = out.status is WriteStatus.CREATED
     location = f"{base_url(request)}/{out.resource_type}/{out.resource_id}/_history/{out.version}"
     headers["Location" if created else "Content-Location"] = location
