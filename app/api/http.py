@@ -20,6 +20,7 @@ from app.fhirtime import format_http_date
 
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
 _JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir", "text/json"}
 _FORMAT_ALIASES = {
     "json": FHIR_JSON,

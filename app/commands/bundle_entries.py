@@ -43,7 +43,10 @@ def entry_error(index: int, text: str, status: int = 400, code: str = "invalid")
 
 def _split_url(index: int, method: str, url: str) -> tuple[str, str | None, str | None, str | None]:
     """``Patient/1/_history/2?x`` → (type, id, version, query)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise entry_error(index, f"request.url '{url[:100]}' cannot be parsed as a URL: {exc}") from None
     path = parts.path.strip("/")
     if parts.scheme:  # an absolute URL: keep what follows the FHIR base, type first
         segments = path.split("/")
@@ -67,6 +70,20 @@ def _split_url(index: int, method: str, url: str) -> tuple[str, str | None, str 
 
 
 def parse_bundle(body: object, max_entries: int) -> tuple[str, list[BundleEntry]]:
+    """A Bundle whose entries must all be well-formed (a transaction): the first malformed entry
+    rejects the whole Bundle."""
+    bundle_type, parsed = parse_entries(body, max_entries)
+    entries: list[BundleEntry] = []
+    for item in parsed:
+        if isinstance(item, FhirError):
+            raise item
+        entries.append(item)
+    return bundle_type, entries
+
+
+def parse_entries(body: object, max_entries: int) -> tuple[str, list[BundleEntry | FhirError]]:
+    """The Bundle's type and its entries in order; a malformed entry is given as the error that
+    describes it (a batch answers it on its own, http.html#brules; a transaction fails whole)."""
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise invalid("POST to the FHIR base takes a Bundle of type transaction or batch")
     bundle_type = body.get("type")
@@ -84,19 +101,23 @@ def parse_bundle(body: object, max_entries: int) -> tuple[str, list[BundleEntry]
             "too-costly",
             f"The Bundle has {len(raw_entries)} entries; the limit is {max_entries} per Bundle",
         )
-    entries: list[BundleEntry] = []
+    entries: list[BundleEntry | FhirError] = []
     seen_full_urls: dict[str, int] = {}
     for index, raw in enumerate(raw_entries):
-        entries.append(_parse_entry(index, raw, bundle_type))
-        full_url = entries[-1].full_url
-        if full_url is not None:
-            if full_url in seen_full_urls and bundle_type == "transaction":
-                raise entry_error(
+        try:
+            entry = _parse_entry(index, raw, bundle_type)
+        except FhirError as exc:
+            entries.append(exc)
+            continue
+        entries.append(entry)
+        if entry.full_url is not None:
+            if entry.full_url in seen_full_urls and bundle_type == "transaction":
+                entries[-1] = entry_error(
                     index,
-                    f"fullUrl '{full_url[:100]}' is also the fullUrl of entry "
-                    f"{seen_full_urls[full_url]}; each entry needs its own",
+                    f"fullUrl '{entry.full_url[:100]}' is also the fullUrl of entry "
+                    f"{seen_full_urls[entry.full_url]}; each entry needs its own",
                 )
-            seen_full_urls[full_url] = index
+            seen_full_urls[entry.full_url] = index
     return bundle_type, entries
 
 

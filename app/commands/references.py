@@ -51,7 +51,8 @@ Matcher = Callable[[str, str], Awaitable[list[str]]]  # bound to a transaction: 
 
 
 async def resolve_conditional_references(resource: dict, matcher: Matcher, where: str) -> dict[str, str]:
-    """Map each conditional reference ``Type?criteria`` in the resource to ``Type/id``."""
+    """Map each conditional reference ``Type?criteria`` in the resource to ``Type/id``; ``where``
+    (e.g. ``Bundle.entry[2]``) prefixes the error, if any."""
     mapping: dict[str, str] = {}
     for ref in references_in(resource):
         if "?" not in ref or ref in mapping or ref.startswith(_LOCAL):
@@ -60,11 +61,12 @@ async def resolve_conditional_references(resource: dict, matcher: Matcher, where
         ids = await matcher(resource_type, query)
         if len(ids) != 1:
             found = "no resource" if not ids else f"{len(ids)} resources"
+            text = f"the conditional reference '{ref[:120]}' matches {found}; it must match exactly one"
             raise FhirError(
                 412 if ids else 404,
                 "processing" if ids else "not-found",
-                f"{where}: the conditional reference '{ref[:120]}' matches {found}; it must match exactly one",
-                (where,),
+                f"{where}: {text}" if where else text,
+                (where,) if where else (),
             )
         mapping[ref] = f"{resource_type}/{ids[0]}"
     return mapping

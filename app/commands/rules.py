@@ -42,3 +42,19 @@ def parse_etag(raw: str) -> int | None:
     """``W/"3"``, ``"3"`` or ``3`` → 3; anything else → None."""
     m = _ETAG.match(raw)
     return int(m.group(1)) if m else None
+
+
+def check_if_none_match(tags: frozenset[str], current: int | None, what: str) -> None:
+    """``If-None-Match: *`` (create only, never overwrite) or ``W/"n"`` (not if the current version is
+    n) on an update; ``current`` is the live version (None: absent or deleted)."""
+    if current is None or not tags:
+        return
+    if "*" in tags:
+        raise FhirError(
+            412,
+            "duplicate",
+            f"{what} already exists (version {current}) and If-None-Match: * asks to create it only; "
+            "drop If-None-Match to update it, or use If-Match with its current ETag",
+        )
+    if str(current) in tags:
+        raise FhirError(412, "conflict", f'{what} is at version {current}, which If-None-Match: W/"{current}" excludes')

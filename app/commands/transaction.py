@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from urllib.parse import parse_qsl, urlencode
 
 from app.commands.bundle_entries import PROCESSING_ORDER, BundleEntry, entry_error
+from app.commands.conditional import conditional_target, criteria_key, strip_if_none_exist
 from app.commands.create import decide_create, new_id
 from app.commands.delete import decide_delete
 from app.commands.patch import patched_resource
@@ -37,12 +37,6 @@ class EntryResult:
     resource: bytes | None = None
     outcome: list[Issue] | None = None
     search: tuple[str, str] | None = None  # (type, query) of a search entry, answered by the caller
-
-
-def criteria_key(resource_type: str, query: str) -> str:
-    """The lock key of conditional criteria, independent of parameter order."""
-    params = sorted(parse_qsl(query, keep_blank_values=True))
-    return f"{resource_type}?{urlencode(params)}"
 
 
 def prepare_entries(entries: list[BundleEntry], lenient: bool) -> None:
@@ -173,8 +167,7 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], represen
 
 def _criteria(entry: BundleEntry) -> str | None:
     if entry.method == "POST":
-        # "identifier=x", "?identifier=x" and "Patient?identifier=x" are all seen in the wild
-        return entry.if_none_exist.partition("?")[2] or entry.if_none_exist if entry.if_none_exist else None
+        return strip_if_none_exist(entry.if_none_exist) if entry.if_none_exist else None
     if entry.method in ("PUT", "DELETE", "PATCH") and entry.resource_id is None:
         return entry.query
     return None
@@ -191,33 +184,11 @@ async def _resolve_target(
         targets[entry.index] = new_id() if entry.method == "POST" else entry.resource_id
         return
     ids = await tx.match(entry.resource_type, criteria)
-    if len(ids) > 1:
-        raise FhirError(
-            412,
-            "multiple-matches",
-            f"the criteria '{criteria[:100]}' match {len(ids)} resources; a conditional operation needs at most one",
-        )
-    if entry.method == "POST":
-        if ids:
-            existing[entry.index] = ids[0]
-            targets[entry.index] = None
-        else:
-            targets[entry.index] = new_id()
-    elif entry.method == "PUT":
-        body_id = entry.resource.get("id") if entry.resource else None
-        if ids and body_id is not None and body_id != ids[0]:
-            raise FhirError(
-                400,
-                "invalid",
-                f"the resource's id '{body_id}' differs from the id '{ids[0]}' of the resource the criteria match",
-            )
-        targets[entry.index] = ids[0] if ids else (body_id or new_id())
-    elif entry.method == "DELETE":
-        targets[entry.index] = ids[0] if ids else None
-    else:  # PATCH
-        if not ids:
-            raise FhirError(404, "not-found", f"no {entry.resource_type} matches '{criteria[:100]}' to patch")
-        targets[entry.index] = ids[0]
+    body_id = entry.resource.get("id") if entry.resource and entry.method == "PUT" else None
+    target = conditional_target(entry.method, entry.resource_type, criteria, ids, body_id)
+    targets[entry.index] = target.write_id
+    if target.existing_id is not None:
+        existing[entry.index] = target.existing_id
 
 
 def _decide(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.commands.outcome import WriteOutcome, WriteStatus
-from app.commands.rules import check_if_match, require_body_type
+from app.commands.rules import check_if_match, check_if_none_match, require_body_type
 from app.commands.stamp import stamp
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.validate import check_resource
@@ -54,10 +54,19 @@ def decide_update(
 
 
 async def update(
-    tx: WriteTransaction, resource_type: str, resource_id: str, resource: dict, if_match: int | None = None
+    tx: WriteTransaction,
+    resource_type: str,
+    resource_id: str,
+    resource: dict,
+    if_match: int | None = None,
+    if_none_match: frozenset[str] = frozenset(),
 ) -> WriteOutcome:
+    """``if_none_match``: the versions (or ``*``) of ``If-None-Match``; the update is refused (412)
+    when the live resource is one of them."""
     await tx.lock(resource_type, resource_id)
     head = await tx.head(resource_type, resource_id)
+    live = head.version if head is not None and not head.deleted else None
+    check_if_none_match(if_none_match, live, f"{resource_type}/{resource_id}")
     event = decide_update(head, resource_type, resource_id, resource, if_match, tx.recorded_at(head), tx.context)
     (position,) = await tx.record([event])
     status = WriteStatus.CREATED if event.kind is EventKind.CREATED else WriteStatus.UPDATED

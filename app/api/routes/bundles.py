@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.http import base_url, fhir_response, lenient, parse_json, prefer, read_body, write_context
-from app.commands.bundle_entries import BundleEntry, parse_bundle
+from app.commands.bundle_entries import BundleEntry, parse_entries
 from app.commands.transaction import EntryResult, prepare_entries, run_entries
 from app.commands.unit_of_work import run_write
 from app.errors import FhirError, operation_outcome
@@ -79,22 +79,33 @@ async def _answer_search(request: Request, result: EntryResult) -> EntryResult:
         return _failed(result.index, exc)
 
 
+def _well_formed(item: BundleEntry | FhirError) -> BundleEntry:
+    """A transaction entry; a malformed one fails the whole transaction."""
+    if isinstance(item, FhirError):
+        raise item
+    return item
+
+
 @router.post("")
 @router.post("/")
 async def process_bundle(request: Request) -> Response:
     settings = request.app.state.settings
     body = parse_json(await read_body(request))
-    bundle_type, entries = parse_bundle(body, settings.max_bundle_entries)
+    bundle_type, parsed = parse_entries(body, settings.max_bundle_entries)
     representation = (prefer(request, "return") or "minimal").lower() == "representation"
     base = base_url(request)
     if bundle_type == "transaction":
+        entries = [_well_formed(item) for item in parsed]
         prepare_entries(entries, lenient(request))
         context = write_context(request, "POST", "")
         results = await run_write(
             request.app.state.pool, context, lambda tx: run_entries(tx, entries, representation), match_ids
         )
-    else:
-        results = [await _batch_entry(request, entry, representation) for entry in entries]
+    else:  # each entry on its own: a malformed one gets its own 4xx response (http.html#brules)
+        results = [
+            _failed(i, item) if isinstance(item, FhirError) else await _batch_entry(request, item, representation)
+            for i, item in enumerate(parsed)
+        ]
     results = [await _answer_search(request, r) if r.search else r for r in results]
     response_type = f"{bundle_type}-response"
     return fhir_response(request, bundle_bytes(response_type, [], (_result_entry(base, r) for r in results)))

@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.binary import binary_content_response, native_binary_body
 from app.api.http import (
     FHIR_JSON,
     JSON_PATCH,
+    MERGE_PATCH,
     WriteReply,
     base_url,
     fhir_response,
@@ -28,6 +30,7 @@ from app.commands.outcome import WriteStatus
 from app.commands.patch import patch, prepare_patch
 from app.commands.unit_of_work import run_write
 from app.commands.update import prepare_update, update
+from app.errors import FhirError
 from app.identity import require_type
 from app.queries.history import HistoryRequest, history
 from app.queries.read import read
@@ -47,17 +50,23 @@ async def read_resource(request: Request, resource_type: str, resource_id: str) 
         return Response(status_code=304, headers=headers)
     if resource_type == "SearchParameter":
         headers.update(await index_status_header(request.app.state.pool, resource_id))
+    if resource_type == "Binary" and (content := binary_content_response(request, found.resource, headers)):
+        return content
     return fhir_response(request, found.resource, 200, headers)
 
 
 @router.put("/{resource_type}/{resource_id}")
 async def update_resource(request: Request, resource_type: str, resource_id: str) -> Response:
-    body = parse_json(await read_body(request))
+    native = await native_binary_body(request, resource_id) if resource_type == "Binary" else None
+    body = native if native is not None else parse_json(await read_body(request))
     resource, warnings = prepare_update(resource_type, resource_id, body, lenient(request))
     expected = if_match(request)
+    unless = frozenset(if_none_match(request))
     context = write_context(request, "PUT", f"{resource_type}/{resource_id}")
     out = await run_write(
-        request.app.state.pool, context, lambda tx: update(tx, resource_type, resource_id, resource, expected)
+        request.app.state.pool,
+        context,
+        lambda tx: update(tx, resource_type, resource_id, resource, expected, unless),
     )
     created = out.status is WriteStatus.CREATED
     headers = version_headers(out.version, out.last_updated)
@@ -84,12 +93,34 @@ async def delete_resource(request: Request, resource_type: str, resource_id: str
     return write_response(request, WriteReply(200, None, headers, message))
 
 
+# Content-Type -> patch kind (http.html#patch); application/json carries FHIRPath Patch Parameters.
+PATCH_KINDS = {
+    JSON_PATCH: "json-patch",
+    MERGE_PATCH: "merge-patch",
+    FHIR_JSON: "fhirpath",
+    "application/json": "fhirpath",
+}
+
+
+def _patch_kind(request: Request, resource_type: str, resource_id: str) -> str:
+    ctype = request.headers.get("content-type", "")
+    kind = PATCH_KINDS.get(ctype.split(";")[0].strip().lower()) if ctype else "fhirpath"
+    if kind is None:
+        raise FhirError(
+            415,
+            "not-supported",
+            f"PATCH {resource_type}/{resource_id}: Content-Type '{ctype[:80]}' is not a patch format; send "
+            f"{JSON_PATCH} (JSON Patch), {MERGE_PATCH} (JSON Merge Patch) or {FHIR_JSON} "
+            "(a Parameters resource: FHIRPath Patch)",
+        )
+    return kind
+
+
 @router.patch("/{resource_type}/{resource_id}")
 async def patch_resource(request: Request, resource_type: str, resource_id: str) -> Response:
     prepare_patch(resource_type, resource_id)
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = parse_json(await read_body(request, {JSON_PATCH, FHIR_JSON, "application/json"}))
-    kind = "json-patch" if ctype == JSON_PATCH else "fhirpath"
+    kind = _patch_kind(request, resource_type, resource_id)
+    body = parse_json(await read_body(request, set(PATCH_KINDS)))
     expected = if_match(request)
     context = write_context(request, "PATCH", f"{resource_type}/{resource_id}")
     out = await run_write(

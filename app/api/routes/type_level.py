@@ -3,11 +3,12 @@ delete, history-type."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.binary import native_binary_body
 from app.api.http import (
     WriteReply,
     base_url,
@@ -23,12 +24,13 @@ from app.api.http import (
     write_response,
 )
 from app.api.staleness import require_fresh
-from app.commands.bundle_entries import BundleEntry
+from app.commands.conditional import conditional_create, same_criteria, search_criteria, strip_if_none_exist
+from app.commands.conditional import conditional_delete as cond_delete
+from app.commands.conditional import conditional_update as cond_update
 from app.commands.create import create, prepare_create
-from app.commands.rules import require_body_type
-from app.commands.transaction import prepare_entries, run_entries
+from app.commands.outcome import WriteOutcome, WriteStatus
 from app.commands.unit_of_work import run_write
-from app.errors import invalid
+from app.errors import Issue, invalid
 from app.identity import require_type
 from app.queries.history import HistoryRequest, history
 from app.queries.search.execute import SearchRequest, search
@@ -71,70 +73,104 @@ async def search_type_post(request: Request, resource_type: str) -> Response:
     return fhir_response(request, await search(request.app.state.pool, req))
 
 
-async def _single_entry(request: Request, entry: BundleEntry, resource_type: str) -> Response:
-    """Run one write as a one-entry transaction (the conditional forms share that code)."""
-    prepare_entries([entry], lenient(request))
-    context = write_context(request, entry.method, entry.url)
-    (result,) = await run_write(request.app.state.pool, context, lambda tx: run_entries(tx, [entry], True), match_ids)
-    code = int(result.status.split()[0])
-    headers: dict[str, str] = {}
-    if result.etag and result.last_modified:
-        headers = version_headers(int(result.etag[3:-1]), result.last_modified)
-    if result.location:
-        headers["Location"] = f"{base_url(request)}/{result.location}"
-    message = f"{entry.method} {resource_type}: {result.status}"
-    if entry.method == "DELETE":
+def _render(request: Request, out: WriteOutcome, message: str, warnings: list[Issue] | None = None) -> Response:
+    """Answer a write from its outcome (the status decides the code and the headers)."""
+    if out.status in (WriteStatus.DELETED, WriteStatus.UNCHANGED):
+        headers = {"ETag": f'W/"{out.version}"'} if out.status is WriteStatus.DELETED else {}
         if (prefer(request, "return") or "").lower() == "minimal":
             return Response(status_code=204, headers=headers)
         return write_response(request, WriteReply(200, None, headers, message))
-    return write_response(request, WriteReply(code, result.resource, headers, message), entry.warnings)
+    assert out.version is not None and out.last_updated is not None
+    headers = version_headers(out.version, out.last_updated)
+    created = out.status is WriteStatus.CREATED
+    location = f"{base_url(request)}/{out.resource_type}/{out.resource_id}/_history/{out.version}"
+    headers["Location" if created else "Content-Location"] = location
+    return write_response(request, WriteReply(201 if created else 200, out.resource, headers, message), warnings)
+
+
+def _create_criteria(request: Request, resource_type: str) -> str | None:
+    """Criteria of a conditional create: ``If-None-Exist`` or the URL's query (fhirpy's
+    get_or_create sends ``POST Patient?identifier=…``); both given must agree."""
+    in_url = search_criteria(str(request.url.query))
+    header = request.headers.get("if-none-exist")
+    if header is not None:
+        header = strip_if_none_exist(header.strip())
+        if not header:
+            raise invalid(
+                f"POST {resource_type}: If-None-Exist is empty; give search criteria, e.g. identifier=sys|val"
+            )
+        if in_url and not same_criteria(resource_type, in_url, header):
+            raise invalid(
+                f"POST {resource_type}?{unquote(in_url)[:100]}: the criteria in the URL differ from "
+                f"If-None-Exist '{unquote(header)[:100]}'; send the conditional create's criteria once"
+            )
+    return header or in_url or None
 
 
 @router.post("/{resource_type}")
 async def create_resource(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
-    body = parse_json(await read_body(request))
-    condition = request.headers.get("if-none-exist")
-    if condition is not None:  # validated with the entry, like any Bundle entry
-        resource = require_body_type(body, resource_type)
-        entry = BundleEntry(0, "POST", resource_type, resource_type, None, None, None, None, resource, condition, None)
-        return await _single_entry(request, entry, resource_type)
+    native = await native_binary_body(request) if resource_type == "Binary" else None
+    body = native if native is not None else parse_json(await read_body(request))
+    criteria = _create_criteria(request, resource_type)
     resource, warnings = prepare_create(resource_type, body, lenient(request))
     context = write_context(request, "POST", resource_type)
-    out = await run_write(request.app.state.pool, context, lambda tx: create(tx, resource_type, resource))
-    headers = version_headers(out.version, out.last_updated)
-    headers["Location"] = f"{base_url(request)}/{resource_type}/{out.resource_id}/_history/{out.version}"
-    reply = WriteReply(201, out.resource, headers, f"Created {resource_type}/{out.resource_id} version 1")
-    return write_response(request, reply, warnings)
+    pool = request.app.state.pool
+    if criteria is None:
+        out = await run_write(pool, context, lambda tx: create(tx, resource_type, resource))
+        return _render(request, out, f"Created {resource_type}/{out.resource_id} version 1", warnings)
+    out = await run_write(
+        pool, context, lambda tx: conditional_create(tx, resource_type, criteria, resource), match_ids
+    )
+    if out.status is WriteStatus.EXISTING:
+        message = f"{resource_type}/{out.resource_id} matches '{unquote(criteria)[:100]}'; nothing was created"
+    else:
+        message = f"Created {resource_type}/{out.resource_id} version 1 (nothing matched '{unquote(criteria)[:100]}')"
+    return _render(request, out, message, warnings)
+
+
+def _conditional_query(request: Request, method: str, resource_type: str) -> str:
+    criteria = search_criteria(str(request.url.query))
+    if not criteria:
+        raise invalid(
+            f"{method} {resource_type} needs an id ({method} {resource_type}/[id]) or search criteria "
+            f"({method} {resource_type}?identifier=sys|val)"
+        )
+    return criteria
 
 
 @router.put("/{resource_type}")
 async def conditional_update(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
-    query = str(request.url.query)
     body = parse_json(await read_body(request))
-    if not query:
-        raise invalid(
-            f"PUT {resource_type} needs an id (PUT {resource_type}/[id]) or search criteria "
-            f"(PUT {resource_type}?identifier=…)"
-        )
-    resource = require_body_type(body, resource_type)
-    entry = BundleEntry(
-        0, "PUT", f"{resource_type}?{query}", resource_type, None, None, query, None, resource, None, if_match(request)
+    criteria = _conditional_query(request, "PUT", resource_type)
+    resource, warnings = prepare_create(resource_type, body, lenient(request))
+    expected = if_match(request)
+    context = write_context(request, "PUT", f"{resource_type}?{criteria}")
+    out = await run_write(
+        request.app.state.pool,
+        context,
+        lambda tx: cond_update(tx, resource_type, criteria, resource, expected),
+        match_ids,
     )
-    return await _single_entry(request, entry, resource_type)
+    done = "Created" if out.status is WriteStatus.CREATED else "Updated"
+    return _render(request, out, f"{done} {resource_type}/{out.resource_id} version {out.version}", warnings)
 
 
 @router.delete("/{resource_type}")
 async def conditional_delete(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
-    query = str(request.url.query)
-    if not query:
-        raise invalid(f"DELETE {resource_type} needs an id (DELETE {resource_type}/[id]) or search criteria")
-    entry = BundleEntry(
-        0, "DELETE", f"{resource_type}?{query}", resource_type, None, None, query, None, None, None, if_match(request)
+    criteria = _conditional_query(request, "DELETE", resource_type)
+    expected = if_match(request)
+    context = write_context(request, "DELETE", f"{resource_type}?{criteria}")
+    out = await run_write(
+        request.app.state.pool, context, lambda tx: cond_delete(tx, resource_type, criteria, expected), match_ids
     )
-    return await _single_entry(request, entry, resource_type)
+    if out.status is WriteStatus.DELETED:
+        message = f"Deleted {resource_type}/{out.resource_id} (version {out.version} records the deletion)"
+    else:
+        message = f"No {resource_type} matches '{unquote(criteria)[:100]}'; nothing was deleted"
+    return _render(request, out, message)
 
 
 @router.get("/{resource_type}/_history")
