@@ -30,9 +30,16 @@ async def _world(s: Scope) -> None:
     p2 = await s.add("p2", pat(generalPractitioner=[{"reference": f"Practitioner/{other_doc}"}]))
     enc = await s.add(
         "enc",
-        {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}, "subject": {"reference": f"Patient/{p1}"}},
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": f"Patient/{p1}"},
+        },
     )
-    await s.add("o1", {**OBS, "subject": {"reference": f"Patient/{p1}"}, "performer": [{"reference": f"Practitioner/{doc}"}]})
+    await s.add(
+        "o1", {**OBS, "subject": {"reference": f"Patient/{p1}"}, "performer": [{"reference": f"Practitioner/{doc}"}]}
+    )
     await s.add("o2", {**OBS, "subject": {"reference": f"Patient/{p2}"}})
     coded = {**OBS, "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]}}
     await s.add("o3", {**coded, "encounter": {"reference": f"Encounter/{enc}"}})
@@ -59,9 +66,7 @@ async def test_nested_has_and_chains_inside_has(client: httpx.AsyncClient) -> No
     assert await s.find("Patient", "_has:Encounter:patient:_has:Observation:encounter:code=0000-0") == set()
     assert await s.find("Patient", "_has:Observation:subject:performer:Practitioner.name=deepdoc") == {"p1"}
     assert await s.find("Organization", "_has:Patient:organization:_has:Observation:subject:status=final") == {"org"}
-    assert await s.find("Organization", "_has:Organization:partof:_has:Organization:partof:name=deeporg") == {
-        "root"
-    }
+    assert await s.find("Organization", "_has:Organization:partof:_has:Organization:partof:name=deeporg") == {"root"}
 
 
 async def test_chain_depth_is_capped_with_a_clear_400(client: httpx.AsyncClient, log_count) -> None:
@@ -76,6 +81,8 @@ async def test_chain_depth_is_capped_with_a_clear_400(client: httpx.AsyncClient,
     assert r.status_code == 400 and "depth" in r.json()["issue"][0]["diagnostics"]
     bad = await client.get("/fhir/Observation?patient.organization.nonsense=1")
     assert bad.status_code == 400 and "nonsense" in bad.json()["issue"][0]["diagnostics"]
-    lenient = await client.get("/fhir/Observation?patient.organization.nonsense=1&_count=1", headers={"Prefer": "handling=lenient"})
+    lenient = await client.get(
+        "/fhir/Observation?patient.organization.nonsense=1&_count=1", headers={"Prefer": "handling=lenient"}
+    )
     assert lenient.status_code == 200
     assert await log_count() == before

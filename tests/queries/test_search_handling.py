@@ -103,14 +103,14 @@ async def test_count_above_maximum_is_clamped_with_warning(client: httpx.AsyncCl
 async def test_total_counts_each_resource_once(client: httpx.AsyncClient) -> None:
     s = Scope(client)
     word = f"Twice{s.tag[:8]}"
-    pid = await s.add("a", pat(name=[{"family": word, "given": [word]}, {"family": word}]))
+    pid = await s.add("a", pat(name=[{"family": word, "given": [word + "a"]}, {"family": word + "b"}]))
     obs = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
     await s.add("o1", {**obs, "subject": {"reference": f"Patient/{pid}"}})
     await s.add("o2", {**obs, "subject": {"reference": f"Patient/{pid}"}})
     other = await s.add("b", pat(name=[{"family": "Other"}]))
     for query in (
         f"name={word.lower()}",
-        f"family={word},{word.lower()}",
+        f"family={word},{word}b",
         f"_has:Observation:subject:status=final&_id={pid},{other}",
         f"_has:Observation:subject:status=final&name={word}",
     ):

@@ -13,12 +13,19 @@ OBS = {"resourceType": "Observation", "status": "final", "code": {"text": "c"}}
 
 
 def _included(bundle: dict) -> set[tuple[str, str]]:
-    return {(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"] if e["search"]["mode"] == "include"}
+    return {
+        (e["resource"]["resourceType"], e["resource"]["id"])
+        for e in bundle["entry"]
+        if e["search"]["mode"] == "include"
+    }
 
 
 def _warnings(bundle: dict) -> str:
     return " ".join(
-        i["diagnostics"] for e in bundle.get("entry", []) if e["search"]["mode"] == "outcome" for i in e["resource"]["issue"]
+        i["diagnostics"]
+        for e in bundle.get("entry", [])
+        if e["search"]["mode"] == "outcome"
+        for i in e["resource"]["issue"]
     )
 
 
@@ -37,15 +44,28 @@ async def test_wildcard_includes(client: httpx.AsyncClient) -> None:
     s = Scope(client)
     doc = await s.add("doc", {"resourceType": "Practitioner", "name": [{"family": "Wild"}]})
     pid = await s.add("p", pat(generalPractitioner=[{"reference": f"Practitioner/{doc}"}]))
-    obs = await s.add("o", {**OBS, "subject": {"reference": f"Patient/{pid}"}, "performer": [{"reference": f"Practitioner/{doc}"}]})
+    obs = await s.add(
+        "o", {**OBS, "subject": {"reference": f"Patient/{pid}"}, "performer": [{"reference": f"Practitioner/{doc}"}]}
+    )
     enc = await s.add(
-        "e", {"resourceType": "Encounter", "status": "finished", "class": {"code": "AMB"}, "subject": {"reference": f"Patient/{pid}"}}
+        "e",
+        {
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": {"code": "AMB"},
+            "subject": {"reference": f"Patient/{pid}"},
+        },
     )
     expected = {("Patient", pid), ("Practitioner", doc)}
     assert _included(await s.bundle("Observation", f"_id={obs}&_include=Observation:*")) == expected
     assert _included(await s.bundle("Observation", f"_id={obs}&_include=*")) == expected
-    assert _included(await s.bundle("Observation", f"_id={obs}&_include=Observation:*:Practitioner")) == {("Practitioner", doc)}
-    assert _included(await s.bundle("Patient", f"_id={pid}&_revinclude=*")) == {("Observation", obs), ("Encounter", enc)}
+    assert _included(await s.bundle("Observation", f"_id={obs}&_include=Observation:*:Practitioner")) == {
+        ("Practitioner", doc)
+    }
+    assert _included(await s.bundle("Patient", f"_id={pid}&_revinclude=*")) == {
+        ("Observation", obs),
+        ("Encounter", enc),
+    }
     assert _included(await s.bundle("Practitioner", f"_id={doc}&_revinclude=Observation:*")) == {("Observation", obs)}
 
 
@@ -62,8 +82,9 @@ async def test_iterate_follows_includes_until_nothing_new(client: httpx.AsyncCli
     pid = await s.add("p", pat(managingOrganization={"reference": f"Organization/{orgs[1]}"}))
     obs = await s.add("o", {**OBS, "subject": {"reference": f"Patient/{pid}"}})
     mixed = await s.bundle(
-        "Observation", f"_id={obs}&_include=Observation:subject&_include:iterate=Patient:organization"
-        "&_include:iterate=Organization:partof"
+        "Observation",
+        f"_id={obs}&_include=Observation:subject&_include:iterate=Patient:organization"
+        "&_include:iterate=Organization:partof",
     )
     assert _included(mixed) == {("Patient", pid), ("Organization", orgs[1]), ("Organization", orgs[0])}
 
@@ -77,7 +98,9 @@ async def test_iterate_bounds_are_reported(client: httpx.AsyncClient, monkeypatc
     assert "3" in _warnings(bundle) and "iterat" in _warnings(bundle)
 
 
-async def test_revinclude_beyond_the_cap_is_not_cut_silently(client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_revinclude_beyond_the_cap_is_not_cut_silently(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = Scope(client)
     pid = await s.add("p", pat())
     for i in range(3):
