@@ -167,3 +167,4 @@ async def test_too_many_or_values_and_criteria_are_400(client: httpx.AsyncClient
     body = await _rejected(client, f"/fhir/Patient?{many}", "50")
     huge = "&".join(f"_id={','.join(str(j) for j in range(100))}" for _ in range(50))
     assert (await client.get(f"/fhir/Patient?{huge}")).status_code == 200
+    await _rejected(client, f"/fhir/Patient?_sort={','.join(['birthdate'] * 9)}", "_sort")

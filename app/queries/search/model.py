@@ -13,7 +13,8 @@ MAX_OR_VALUES = 100  # comma-separated values of one parameter
 MAX_CRITERIA = 50  # search parameters (criteria) of one search
 MAX_INCLUDES = 20  # _include and _revinclude parameters of one search
 MAX_CHAIN_DEPTH = 4  # reference hops of a chain or of nested _has, e.g. a.b.c.d.name
-MAX_CHAIN_BRANCHES = 64  # target types a chain fans out to, over all its levels
+MAX_CHAIN_BRANCHES = 256  # target types a chain fans out to, over all its levels
+MAX_SORT_KEYS = 8  # keys of _sort
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from app.queries.search.model import (
     MAX_CRITERIA,
     MAX_INCLUDES,
     MAX_OR_VALUES,
+    MAX_SORT_KEYS,
     Criterion,
     Include,
     SearchQuery,
@@ -202,7 +203,10 @@ def _count(query: SearchQuery, raw: str | None, default: int, maximum: int) -> i
 def _sort(resource_type: str, parser: _Parser, raw: str) -> list[SortKey]:
     keys = []
     known = params_for(resource_type)
-    for part in raw.split(","):
+    parts = raw.split(",")
+    if len(parts) > MAX_SORT_KEYS:
+        raise invalid(f"_sort has {len(parts)} keys; at most {MAX_SORT_KEYS} are allowed")
+    for part in parts:
         part = part.strip()
         if not part:
             continue
