@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     history_max_count: int = 1000
     search_default_count: int = 20
     search_max_count: int = 1000
+    search_handling: Literal["strict", "lenient"] = "strict"
+    """Searches with a parameter the server cannot apply: ``strict`` answers 400, ``lenient``
+    ignores it with a warning; a request's ``Prefer: handling=`` wins."""
     projection_audit_seconds: int = 600
     """How often the jobs leader samples resources to check the projections against the log."""
     validation: str = "strict"

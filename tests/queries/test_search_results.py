@@ -115,13 +115,14 @@ async def test_total_summary_elements(client: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_parameter_lenient_warns_strict_rejects(client: httpx.AsyncClient) -> None:
-    lenient = await client.get("/fhir/Patient?nonsense=1&_count=1")
+    lenient = await client.get("/fhir/Patient?nonsense=1&_count=1", headers={"Prefer": "handling=lenient"})
     assert lenient.status_code == 200
     outcomes = [e for e in lenient.json().get("entry", []) if e["search"]["mode"] == "outcome"]
     assert outcomes and "nonsense" in outcomes[0]["resource"]["issue"][0]["diagnostics"]
-    strict = await client.get("/fhir/Patient?nonsense=1", headers={"Prefer": "handling=strict"})
-    assert strict.status_code == 400
-    assert "nonsense" in strict.json()["issue"][0]["diagnostics"]
+    for headers in ({}, {"Prefer": "handling=strict"}):  # strict is the default
+        strict = await client.get("/fhir/Patient?nonsense=1", headers=headers)
+        assert strict.status_code == 400
+        assert "nonsense" in strict.json()["issue"][0]["diagnostics"]
 
 
 async def test_malformed_values_are_400_naming_parameter_and_value(client: httpx.AsyncClient, log_count) -> None:

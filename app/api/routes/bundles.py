@@ -68,7 +68,7 @@ async def _answer_search(request: Request, result: EntryResult) -> EntryResult:
         base_url(request),
         resource_type,
         params,
-        False,
+        (prefer(request, "handling") or settings.search_handling).lower() == "strict",
         settings.search_default_count,
         settings.search_max_count,
         request.app.state.building_params,

@@ -33,7 +33,7 @@ async def metadata(request: Request) -> Response:
 @router.get("/")
 async def search_all(request: Request) -> Response:
     settings = request.app.state.settings
-    strict = (prefer(request, "handling") or "lenient").lower() == "strict"
+    strict = (prefer(request, "handling") or settings.search_handling).lower() == "strict"
     req = SearchRequest(
         base_url(request),
         "",

@@ -44,7 +44,7 @@ def _search_request(request: Request, resource_type: str, params: list[tuple[str
     require_type(resource_type)
     require_fresh(request.app, "current_state", resource_type)
     require_fresh(request.app, "search_index", resource_type)
-    handling = (prefer(request, "handling") or "lenient").lower()
+    handling = (prefer(request, "handling") or settings.search_handling).lower()
     return SearchRequest(
         base_url(request),
         resource_type,

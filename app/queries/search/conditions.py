@@ -13,7 +13,7 @@ from app.fhirspec.search_parameters import SearchParam
 from app.projections.current_state import current_table
 from app.projections.search_index import search_table
 from app.projections.search_values import normalize_string
-from app.queries.search.parse import Criterion, unescape
+from app.queries.search.model import Criterion, unescape
 from app.queries.search.sql import Args, all_of, any_of, escape_like, like_prefix
 from app.queries.search.values import (
     approx_range,

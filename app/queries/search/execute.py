@@ -62,7 +62,7 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         building=req.building,
     )
     url = f"{req.base}/{req.resource_type}"
-    links = [{"relation": "self", "url": page_url(url, req.params, {})}]
+    links = [{"relation": "self", "url": page_url(url, q.applied, {})}]
     total = None
     if q.total != "none" or q.summary == "count":
         sql, args = count_sql(q, req.base)

@@ -1,52 +1,176 @@
-"""``_include`` and ``_revinclude`` (https://hl7.org/fhir/R4/search.html#include): the resources
-the page's matches reference, and those referencing them, from the reference side tables."""
+"""``_include`` and ``_revinclude`` (https://hl7.org/fhir/R4/search.html#include): parsing them
+(``*`` wildcards, ``:iterate``) and fetching the resources the page's matches reference, and
+those referencing them, from the reference side tables.
+
+``:iterate`` rules are applied again to what the previous round added, until a round adds
+nothing, for at most :data:`ITERATE_ROUNDS` rounds in all; one page includes at most
+:data:`INCLUDE_LIMIT` resources. Hitting either bound adds a warning to the query's
+OperationOutcome, saying what was cut and how to get the rest."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import asyncpg
 
+from app.errors import Issue, invalid
+from app.fhirspec.resource_types import is_resource_type, resource_types
+from app.fhirspec.search_parameters import params_for
 from app.projections.current_state import current_table
 from app.projections.search_index import search_table
-from app.queries.search.parse import SearchQuery
+from app.queries.search.model import Include, SearchQuery, Unusable
 
-REVINCLUDE_LIMIT = 1000  # per _revinclude, so that one page cannot pull a whole table
+INCLUDE_LIMIT = 1000  # included resources per page, over every _include/_revinclude and round
+ITERATE_ROUNDS = 10  # rounds in all, the first (every rule on the matches) included
+
+
+def parse_include(name: str, value: str) -> Include:
+    """``_include[:iterate]=[type]:[param]:[target]`` with ``*`` for the type (``_include=*``) or
+    the parameter; :class:`Unusable` for an unknown type or parameter, 400 when malformed."""
+    kind, _, modifier = name.partition(":")
+    if modifier not in ("", "iterate", "recurse"):
+        raise Unusable(f"unknown modifier ':{modifier}' (only :iterate is supported)")
+    iterate = modifier != ""
+    if value == "*":
+        return Include("*", "*", None, iterate, f"{name}={value}")
+    parts = value.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise invalid(f"{kind}='{value[:80]}' must be [type]:[search parameter] or [type]:[parameter]:[target type]")
+    if not is_resource_type(parts[0]):
+        raise Unusable(f"'{parts[0]}' is not a resource type")
+    if parts[1] != "*":
+        param = params_for(parts[0]).get(parts[1])
+        if param is None or param.type != "reference":
+            raise Unusable(f"'{parts[1]}' is not a reference search parameter of {parts[0]}")
+    target = parts[2] if len(parts) == 3 else None
+    if target is not None and not is_resource_type(target):
+        raise Unusable(f"'{target}' is not a resource type")
+    return Include(parts[0], parts[1], target, iterate, f"{name}={value}")
+
+
+def _codes(source: str, code: str, target: str | None) -> list[str]:
+    """The reference parameters of ``source`` an include names (all of them for ``*``) that can
+    point at ``target`` (any type when None)."""
+    if code != "*":
+        return [code]
+    return [
+        p.code
+        for p in params_for(source).values()
+        if p.type == "reference" and (target is None or not p.target or target in p.target)
+    ]
+
+
+class _Fetch:
+    """The included set of one page while it grows: what was seen and how much room is left."""
+
+    def __init__(self, pool: asyncpg.Pool, q: SearchQuery, seen: set[tuple[str, str]]) -> None:
+        self.pool, self.q, self.seen = pool, q, seen
+        self.out: list[tuple[str, str, bytes]] = []
+        self.cut: list[str] = []
+
+    @property
+    def room(self) -> int:
+        return INCLUDE_LIMIT - len(self.out)
+
+    async def _load(self, t: str, ids: list[str]) -> list[tuple[str, str, bytes]]:
+        """Current resources of type ``t`` among ``ids`` (in id order), added to the set."""
+        rows = await self.pool.fetch(
+            f"SELECT id, resource FROM {current_table(t)} WHERE id = ANY($1) AND NOT deleted ORDER BY id", ids
+        )
+        new = [(t, r["id"], r["resource"]) for r in rows]
+        self.seen.update((t, rid) for _, rid, _ in new)
+        self.out += new
+        return new
+
+    async def forward(self, inc: Include, t: str, ids: list[str]) -> list[tuple[str, str, bytes]]:
+        codes = _codes(t, inc.code, inc.target_type)
+        rows = await self.pool.fetch(
+            f"SELECT DISTINCT target_type, target_id FROM {search_table(t, 'reference')}"
+            " WHERE id = ANY($1) AND param = ANY($2) AND target_type IS NOT NULL AND target_id IS NOT NULL"
+            " AND ($3::text IS NULL OR target_type = $3) ORDER BY target_type, target_id",
+            ids,
+            codes,
+            inc.target_type,
+        )
+        wanted: dict[str, list[str]] = defaultdict(list)
+        for row in rows:
+            key = (row["target_type"], row["target_id"])
+            if key not in self.seen and is_resource_type(key[0]):
+                wanted[key[0]].append(key[1])
+        found = []
+        for target, target_ids in wanted.items():
+            if len(target_ids) > self.room:
+                self.cut.append(
+                    f"{inc.text}: {len(target_ids) - self.room} or more {target} resources were left out; "
+                    f"read them with {target}?_id=… (a smaller _count includes fewer per page)"
+                )
+                target_ids = target_ids[: self.room]
+            if target_ids:
+                found += await self._load(target, target_ids)
+        return found
+
+    async def reverse(self, rev: Include, t: str, ids: list[str]) -> list[tuple[str, str, bytes]]:
+        sources = [s for s in resource_types() if s == rev.source_type or rev.source_type == "*"]
+        found = []
+        for source in sources:
+            codes = _codes(source, rev.code, t)
+            if not codes or self.room <= 0:
+                continue
+            known = [rid for st, rid in self.seen if st == source]
+            rows = await self.pool.fetch(
+                f"SELECT DISTINCT id FROM {search_table(source, 'reference')} WHERE param = ANY($1)"
+                " AND target_type = $2 AND target_id = ANY($3) AND NOT (id = ANY($4)) ORDER BY id LIMIT $5",
+                codes,
+                t,
+                ids,
+                known,
+                self.room + 1,
+            )
+            source_ids = [r["id"] for r in rows]
+            if len(source_ids) > self.room:
+                source_ids = source_ids[: self.room]
+                example = f"{source}?{codes[0]}={t}/{ids[0]}"
+                self.cut.append(
+                    f"{rev.text}: the included {source} resources were truncated at {INCLUDE_LIMIT} per page; "
+                    f"search them directly and page through them, e.g. {example}"
+                )
+            found += await self._load(source, source_ids)
+        return found
+
+
+async def _round(fetch: _Fetch, rules: list[tuple[bool, Include]], frontier: dict[str, list[str]]) -> dict:
+    new: dict[str, list[str]] = defaultdict(list)
+    for reverse, rule in rules:
+        for t, ids in frontier.items():
+            if reverse and rule.target_type not in (None, t):
+                continue
+            if not reverse and rule.source_type not in ("*", t):
+                continue
+            found = await (fetch.reverse(rule, t, ids) if reverse else fetch.forward(rule, t, ids))
+            for ft, fid, _ in found:
+                new[ft].append(fid)
+    return new
 
 
 async def included(pool: asyncpg.Pool, q: SearchQuery, ids: list[str]) -> list[tuple[str, str, bytes]]:
-    """(type, id, resource bytes) of the resources to add with ``search.mode = include``."""
-    out: list[tuple[str, str, bytes]] = []
-    for inc in q.includes:
-        if inc.source_type != q.resource_type:
+    """(type, id, resource bytes) of the resources to add with ``search.mode = include``; what the
+    bounds cut is reported by warnings appended to ``q.warnings``."""
+    rules = [(False, i) for i in q.includes] + [(True, r) for r in q.revincludes]
+    fetch = _Fetch(pool, q, {(q.resource_type, i) for i in ids})
+    frontier: dict[str, list[str]] = {q.resource_type: list(ids)}
+    for n in range(ITERATE_ROUNDS + 1):
+        if n == 0:
+            frontier = await _round(fetch, rules, frontier)
             continue
-        targets = await pool.fetch(
-            f"SELECT DISTINCT target_type, target_id FROM {search_table(inc.source_type, 'reference')}"
-            " WHERE id = ANY($1) AND param = $2 AND target_type IS NOT NULL AND target_id IS NOT NULL"
-            " AND ($3::text IS NULL OR target_type = $3)",
-            ids,
-            inc.code,
-            inc.target_type,
-        )
-        by_type: dict[str, list[str]] = {}
-        for row in targets:
-            by_type.setdefault(row["target_type"], []).append(row["target_id"])
-        for t, wanted in by_type.items():
-            try:
-                table = current_table(t)
-            except ValueError:
-                continue  # a reference to something that is not a resource type
-            rows = await pool.fetch(f"SELECT id, resource FROM {table} WHERE id = ANY($1) AND NOT deleted", wanted)
-            out += [(t, r["id"], r["resource"]) for r in rows]
-    for rev in q.revincludes:
-        if rev.target_type not in (None, q.resource_type):
-            continue
-        rows = await pool.fetch(
-            f"SELECT r.id, r.resource FROM {current_table(rev.source_type)} r WHERE NOT r.deleted AND EXISTS ("
-            f"SELECT 1 FROM {search_table(rev.source_type, 'reference')} s WHERE s.id = r.id AND s.param = $1"
-            " AND s.target_type = $2 AND s.target_id = ANY($3)) ORDER BY r.id LIMIT $4",
-            rev.code,
-            q.resource_type,
-            ids,
-            REVINCLUDE_LIMIT,
-        )
-        out += [(rev.source_type, r["id"], r["resource"]) for r in rows]
-    return out
+        iterating = [(rev, rule) for rev, rule in rules if rule.iterate]
+        if not frontier or not iterating:
+            break
+        if n == ITERATE_ROUNDS:
+            fetch.cut.append(
+                f"_include:iterate/_revinclude:iterate stopped after {ITERATE_ROUNDS} rounds of iteration; "
+                "more resources may be reachable: search again from the last ones included"
+            )
+            break
+        frontier = await _round(fetch, iterating, frontier)
+    q.warnings += [Issue("warning", "too-costly", text) for text in dict.fromkeys(fetch.cut)]
+    return fetch.out

@@ -2,19 +2,47 @@
 
 Parameters of the same name are ANDed; comma-separated values within one are ORed (``\\,``
 escapes a comma). Result parameters (``_count``, ``_sort``, ``_total``, ``_summary``,
-``_elements``) shape the Bundle. An unknown parameter is ignored with a warning under
-``Prefer: handling=lenient`` (the default) and rejected with 400 under ``handling=strict``; a
-malformed value is always 400, naming the parameter and value.
+``_elements``) shape the Bundle. A parameter the server cannot apply (unknown, unsupported
+modifier or chain, unknown ``_include`` target or ``_sort`` key) is rejected with 400 under
+``Prefer: handling=strict`` (the default) and ignored with a warning under ``handling=lenient``;
+a malformed value, a control character, or a search beyond the limits of
+:mod:`app.queries.search.model` is always 400, naming the parameter.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
 
 from app.errors import FhirError, Issue, invalid
-from app.fhirspec.resource_types import is_resource_type
-from app.fhirspec.search_parameters import SearchParam, params_for
-from app.queries.paging import CURSOR_PARAM, decode_cursor, parse_count
+from app.fhirspec.search_parameters import params_for
+from app.queries.paging import CURSOR_PARAM, decode_cursor
+from app.queries.search.criteria import ALL_MODIFIERS, resolve
+from app.queries.search.includes import parse_include
+from app.queries.search.model import (
+    MAX_CRITERIA,
+    MAX_INCLUDES,
+    MAX_OR_VALUES,
+    MAX_SORT_KEYS,
+    Criterion,
+    Include,
+    SearchQuery,
+    SortKey,
+    Unusable,
+    rejection,
+    split_values,
+    unescape,
+)
+
+__all__ = [
+    "ALL_MODIFIERS",
+    "Criterion",
+    "Include",
+    "SearchQuery",
+    "SortKey",
+    "parse_search",
+    "split_values",
+    "unescape",
+]
 
 # Parameters that shape the result or transport, not the match.
 RESULT_PARAMS = frozenset(
@@ -32,83 +60,34 @@ RESULT_PARAMS = frozenset(
 )
 # Accepted and ignored without a warning: they change nothing for a JSON server without includes.
 QUIET_PARAMS = frozenset({"_contained", "_containedType"})
-ALL_MODIFIERS = {
-    "string": {"exact", "contains", "missing"},
-    "token": {"missing", "not", "text", "of-type"},
-    "date": {"missing"},
-    "number": {"missing"},
-    "quantity": {"missing"},
-    "reference": {"missing", "identifier"},
-    "uri": {"missing", "below", "above"},
-    "composite": {"missing"},
-    "special": {"missing"},
-}
 SUMMARY_VALUES = {"true", "false", "text", "data", "count"}
 TOTAL_VALUES = {"none", "estimate", "accurate"}
+# C0 control characters but tab, LF and CR (which FHIR strings allow); PostgreSQL refuses NUL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
-@dataclass(frozen=True)
-class Criterion:
-    code: str
-    param: SearchParam
-    modifier: str | None  # a resource type for reference ``:[type]``
-    values: tuple[str, ...]  # ORed
-    chain: tuple[tuple[str, Criterion], ...] = ()  # ``subject:Patient.name=x``: (target type, criterion)
-    reverse: bool = False  # ``_has:Observation:patient:code=x``: chain holds (source type, criterion)
+class _Parser:
+    def __init__(self, query: SearchQuery, strict: bool) -> None:
+        self.query = query
+        self.strict = strict
+
+    def reject(self, name: str, why: str) -> None:
+        if self.strict:
+            raise rejection(name, why)
+        self.query.ignored.append((name, why))
+        self.query.warnings.append(
+            Issue("warning", "not-supported", f"Search parameter '{name[:100]}' was ignored: {why}")
+        )
 
 
-@dataclass(frozen=True)
-class SortKey:
-    code: str
-    param: SearchParam | None  # None for _id and _lastUpdated
-    descending: bool
-
-
-@dataclass
-class SearchQuery:
-    resource_type: str
-    criteria: list[Criterion] = field(default_factory=list)
-    sort: list[SortKey] = field(default_factory=list)
-    count: int = 20
-    total: str = "accurate"
-    summary: str | None = None
-    elements: tuple[str, ...] | None = None
-    cursor: dict | None = None
-    warnings: list[Issue] = field(default_factory=list)
-    includes: list[Include] = field(default_factory=list)
-    revincludes: list[Include] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Include:
-    """``_include=Observation:subject[:Patient]`` / ``_revinclude=Observation:subject``."""
-
-    source_type: str
-    code: str
-    target_type: str | None
-
-
-def split_values(raw: str) -> tuple[str, ...]:
-    """Split on unescaped commas; ``\\,`` is a literal comma."""
-    out, buf, i = [], [], 0
-    while i < len(raw):
-        ch = raw[i]
-        if ch == "\\" and i + 1 < len(raw) and raw[i + 1] in ",$|\\":
-            buf.append("\\" + raw[i + 1] if raw[i + 1] in "$|" else raw[i + 1])
-            i += 2
-            continue
-        if ch == ",":
-            out.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-        i += 1
-    out.append("".join(buf))
-    return tuple(out)
-
-
-def unescape(value: str) -> str:
-    return value.replace("\\$", "$").replace("\\|", "|")
+def _check_text(name: str, value: str) -> None:
+    for text in (name, value):
+        bad = _CONTROL.search(text)
+        if bad:
+            raise invalid(
+                f"Search parameter '{_CONTROL.sub('?', name)[:100]}' contains the control character "
+                f"U+{ord(bad.group()):04X}, which search values may not hold"
+            )
 
 
 def parse_search(
@@ -121,44 +100,69 @@ def parse_search(
     building: frozenset[str] = frozenset(),
 ) -> SearchQuery:
     """``building``: URLs of custom parameters whose index is still being built (→ 503)."""
-    known = params_for(resource_type)
     query = SearchQuery(resource_type)
+    parser = _Parser(query, strict)
     singles: dict[str, str] = {}
     for name, value in params:
+        _check_text(name, value)
         base, _, modifier = name.partition(":")
         if base in RESULT_PARAMS:
             if base in singles and base not in ("_sort", "_elements", "_type"):
                 raise invalid(f"{base} may be given only once")
             singles[base] = value
+            query.applied.append((name, value))
             continue
         if base in QUIET_PARAMS:
             continue
         if base in ("_include", "_revinclude"):
-            (query.includes if base == "_include" else query.revincludes).append(_include(base, value))
+            try:
+                inc = parse_include(name, value)
+            except Unusable as exc:
+                parser.reject(f"{name}={value}", exc.why)
+                continue
+            (query.includes if base == "_include" else query.revincludes).append(inc)
+            query.applied.append((name, value))
             continue
-        if name.startswith("_has:") or "." in name:
-            chain = (_reverse_chained if name.startswith("_has:") else _chained)(resource_type, name, value)
-            if isinstance(chain, str):  # why it cannot be used
-                _unknown(query, strict, name, chain)
-            else:
-                query.criteria.append(chain)
-            continue
-        param = known.get(base)
-        if param is None:
-            _unknown(query, strict, name, f"'{base}' is not a search parameter of {resource_type}")
-            continue
-        if param.url in building:
-            raise FhirError(
-                503,
-                "transient",
-                f"The index of search parameter '{base}' ({param.url}) is still being "
-                "built; its progress shows in `fhirledger projections status`",
-                headers={"Retry-After": "5"},
+        if len(split_values(value)) > MAX_OR_VALUES:
+            raise invalid(
+                f"Search parameter '{name[:100]}' has {len(split_values(value))} comma-separated values; "
+                f"at most {MAX_OR_VALUES} are allowed (split the search)"
             )
-        query.criteria.append(_criterion(resource_type, base, param, modifier or None, value))
-    query.count = parse_count(singles.get("_count"), default_count, max_count)
+        try:
+            query.criteria.append(resolve(resource_type, name, value, building))
+        except Unusable as exc:
+            parser.reject(name, exc.why)
+            continue
+        query.applied.append((name, value))
+    _check_limits(query)
+    _result_params(query, parser, singles, default_count, max_count)
+    return query
+
+
+def _check_limits(query: SearchQuery) -> None:
+    if len(query.criteria) > MAX_CRITERIA:
+        raise invalid(
+            f"This search has {len(query.criteria)} search parameters; at most {MAX_CRITERIA} are allowed in one search"
+        )
+    if len(query.includes) + len(query.revincludes) > MAX_INCLUDES:
+        raise invalid(f"At most {MAX_INCLUDES} _include and _revinclude parameters are allowed in one search")
+
+
+def _set_applied(query: SearchQuery, name: str, value: str | None) -> None:
+    """Replace (or, with None, drop) the applied value of a single result parameter."""
+    query.applied = [(k, value if k == name else v) for k, v in query.applied if k != name or value is not None]
+
+
+def _result_params(
+    query: SearchQuery, parser: _Parser, singles: dict[str, str], default_count: int, max_count: int
+) -> None:
+    query.count = _count(query, singles.get("_count"), default_count, max_count)
     if "_sort" in singles:
-        query.sort = _sort(resource_type, known, singles["_sort"])
+        query.sort = _sort(query.resource_type, parser, singles["_sort"])
+        text = ",".join(("-" if k.descending else "") + k.code for k in query.sort)
+        query.applied = [(k, v) for k, v in query.applied if k != "_sort"]
+        if text:
+            query.applied.append(("_sort", text))
     total = singles.get("_total")
     if total is not None:
         if total not in TOTAL_VALUES:
@@ -174,103 +178,35 @@ def parse_search(
         query.elements = names or None
     if CURSOR_PARAM in singles:
         query.cursor = decode_cursor(singles[CURSOR_PARAM])
-    return query
 
 
-def _include(kind: str, value: str) -> Include:
-    parts = value.split(":")
-    if len(parts) not in (2, 3) or not is_resource_type(parts[0]):
-        raise invalid(f"{kind}='{value[:80]}' must be [type]:[search parameter] or [type]:[parameter]:[target type]")
-    param = params_for(parts[0]).get(parts[1])
-    if param is None or param.type != "reference":
-        raise invalid(f"{kind}='{value[:80]}': '{parts[1]}' is not a reference search parameter of {parts[0]}")
-    target = parts[2] if len(parts) == 3 else None
-    if target is not None and not is_resource_type(target):
-        raise invalid(f"{kind}='{value[:80]}': '{target}' is not a resource type")
-    return Include(parts[0], parts[1], target)
+def _count(query: SearchQuery, raw: str | None, default: int, maximum: int) -> int:
+    """``_count``, clamped to ``maximum`` with a warning (the ``self`` link shows the clamped value)."""
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise invalid(f"_count='{raw[:40]}' is not a non-negative whole number")
+    if len(raw) <= 9 and int(raw) <= maximum:
+        return int(raw)
+    query.warnings.append(
+        Issue(
+            "warning",
+            "processing",
+            f"_count={raw[:20]}{'…' if len(raw) > 20 else ''} is above this server's maximum page size; "
+            f"pages hold at most {maximum} resources (_count={maximum})",
+        )
+    )
+    _set_applied(query, "_count", str(maximum))
+    return maximum
 
 
-def _chained(resource_type: str, name: str, value: str) -> Criterion | str:
-    """``subject:Patient.name`` / ``patient.identifier``: one level of chaining; a reason when unusable."""
-    head, _, tail = name.partition(".")
-    if "." in tail:
-        return "chains of more than one level are not supported"
-    ref_code, _, target = head.partition(":")
-    ref = params_for(resource_type).get(ref_code)
-    if ref is None or ref.type != "reference":
-        return f"'{ref_code}' is not a reference search parameter of {resource_type}"
-    tail_code, _, tail_modifier = tail.partition(":")
-    targets = [target] if target else list(ref.target)
-    chain = []
-    for t in targets:
-        if not is_resource_type(t):
-            return f"'{t}' is not a resource type"
-        inner = params_for(t).get(tail_code)
-        if inner is not None:
-            chain.append((t, _criterion(t, tail_code, inner, tail_modifier or None, value)))
-    if not chain:
-        return f"no target type of '{ref_code}' has a search parameter '{tail_code}'"
-    return Criterion(ref_code, ref, None, (), tuple(chain))
-
-
-def _reverse_chained(resource_type: str, name: str, value: str) -> Criterion | str:
-    """``_has:Observation:patient:code=x``: resources some Observation refers to by ``patient``
-    while matching ``code=x`` (one level); a reason when unusable."""
-    parts = name.split(":", 3)
-    if len(parts) != 4 or not is_resource_type(parts[1]):
-        return "_has takes the form _has:[type]:[reference parameter]:[parameter]"
-    source, ref_code, rest = parts[1], parts[2], parts[3]
-    if rest.startswith("_has:"):
-        return "nested _has is not supported"
-    ref = params_for(source).get(ref_code)
-    if ref is None or ref.type != "reference":
-        return f"'{ref_code}' is not a reference search parameter of {source}"
-    if ref.target and resource_type not in ref.target:
-        return f"{source}.{ref_code} does not refer to {resource_type}"
-    inner_code, _, inner_modifier = rest.partition(":")
-    inner = params_for(source).get(inner_code)
-    if inner is None:
-        return f"'{inner_code}' is not a search parameter of {source}"
-    criterion = _criterion(source, inner_code, inner, inner_modifier or None, value)
-    return Criterion("_has", ref, None, (), ((source, criterion),), reverse=True)
-
-
-def _unknown(query: SearchQuery, strict: bool, name: str, why: str) -> None:
-    if strict:
-        raise FhirError(400, "not-supported", f"Unknown search parameter '{name[:80]}': {why}")
-    query.warnings.append(Issue("warning", "not-supported", f"Search parameter '{name[:80]}' was ignored: {why}"))
-
-
-def _criterion(resource_type: str, code: str, param: SearchParam, modifier: str | None, raw: str) -> Criterion:
-    if modifier is not None:
-        allowed = ALL_MODIFIERS.get(param.type, set())
-        if param.type == "reference" and modifier in (param.target or ()):
-            pass
-        elif param.type == "reference" and modifier[:1].isupper():
-            raise invalid(
-                f"Modifier ':{modifier}' on '{code}': {modifier} is not a target type of this parameter "
-                f"({', '.join(param.target) or 'none'})"
-            )
-        elif modifier not in allowed:
-            raise invalid(
-                f"Unknown or unsupported modifier ':{modifier}' on search parameter '{code}' "
-                f"(type {param.type}; supported: {', '.join(sorted(allowed))})"
-            )
-    if param.type == "special":
-        raise FhirError(400, "not-supported", f"Search parameter '{code}' (special) is not supported by this server")
-    if modifier == "missing":
-        if raw not in ("true", "false"):
-            raise invalid(f"{code}:missing='{raw[:40]}' must be true or false")
-        return Criterion(code, param, modifier, (raw,))
-    values = split_values(raw)
-    if any(v == "" for v in values):
-        raise invalid(f"Search parameter '{code}' has an empty value ('{raw[:80]}')")
-    return Criterion(code, param, modifier, values)
-
-
-def _sort(resource_type: str, known: dict, raw: str) -> list[SortKey]:
+def _sort(resource_type: str, parser: _Parser, raw: str) -> list[SortKey]:
     keys = []
-    for part in raw.split(","):
+    known = params_for(resource_type)
+    parts = raw.split(",")
+    if len(parts) > MAX_SORT_KEYS:
+        raise invalid(f"_sort has {len(parts)} keys; at most {MAX_SORT_KEYS} are allowed")
+    for part in parts:
         part = part.strip()
         if not part:
             continue
@@ -281,8 +217,14 @@ def _sort(resource_type: str, known: dict, raw: str) -> list[SortKey]:
             continue
         param = known.get(code)
         if param is None:
-            raise invalid(f"_sort: '{code[:60]}' is not a search parameter of {resource_type}")
-        if param.type in ("composite", "special"):
-            raise invalid(f"_sort: '{code}' is a {param.type} parameter and cannot be sorted on")
-        keys.append(SortKey(code, param, descending))
+            parser.reject(f"_sort={part}", f"'{code[:60]}' is not a search parameter of {resource_type}")
+        elif param.type in ("composite", "special"):
+            parser.reject(f"_sort={part}", f"'{code}' is a {param.type} parameter and cannot be sorted on")
+        else:
+            keys.append(SortKey(code, param, descending))
     return keys
+
+
+def strict_failure(query: SearchQuery) -> FhirError | None:
+    """The 400 strict handling would have answered for a query parsed leniently, if any."""
+    return rejection(*query.ignored[0]) if query.ignored else None

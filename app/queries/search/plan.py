@@ -10,7 +10,7 @@ from app.errors import invalid
 from app.projections.current_state import current_table
 from app.projections.search_index import search_table
 from app.queries.search.conditions import criterion_sql, is_positive, value_condition
-from app.queries.search.parse import Criterion, SearchQuery, SortKey
+from app.queries.search.model import Criterion, SearchQuery, SortKey
 from app.queries.search.sql import Args
 
 _SORT_COLUMN = {
@@ -211,13 +211,16 @@ def page_sql(q: SearchQuery, base: str) -> PageSql:
 
 
 def count_sql(q: SearchQuery, base: str) -> tuple[str, list]:
-    """Counting by intersecting side-table id sets when every criterion is positive (a deleted
-    resource has no side-table rows), else over the current-state table."""
+    """Counting each matching resource once, by intersecting side-table id sets when every
+    criterion is positive (a deleted resource has no side-table rows), else over the
+    current-state table."""
     args = Args()
     groups = _groups(q)
     if groups and all(is_positive(g[0]) for g in groups):
+        # INTERSECT drops duplicates; one set alone has a row per matching value, so DISTINCT
         sets = " INTERSECT ".join(f"({_positive(q, g, args, base)})" for g in groups)
-        return f"SELECT count(*) FROM ({sets}) m", args.values
+        distinct = "DISTINCT " if len(groups) == 1 else ""
+        return f"SELECT count({distinct}m.id) FROM ({sets}) m", args.values
     where = where_clause(q, args, base)
     return f"SELECT count(*) FROM {current_table(q.resource_type)} r WHERE {where}", args.values
 

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from app.errors import invalid
+
+MAX_ARGS = 30000  # below PostgreSQL's 32,767 bound parameters per statement
+
 
 class Args:
     def __init__(self) -> None:
         self.values: list = []
 
     def add(self, value: object, cast: str | None = None) -> str:
+        if len(self.values) >= MAX_ARGS:
+            raise invalid(
+                f"This search needs more than {MAX_ARGS} values bound in one query; "
+                "use fewer comma-separated values, parameters or chained target types"
+            )
         self.values.append(value)
         ref = f"${len(self.values)}"
         return f"{ref}::{cast}" if cast else ref

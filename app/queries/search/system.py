@@ -14,7 +14,7 @@ from app.projections.current_state import current_table
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.paging import CURSOR_PARAM, encode_cursor
 from app.queries.search.execute import SearchRequest
-from app.queries.search.parse import parse_search
+from app.queries.search.parse import parse_search, strict_failure
 from app.queries.search.plan import where_clause
 from app.queries.search.sql import Args
 
@@ -29,12 +29,15 @@ def _types(params: list[tuple[str, str]]) -> list[str]:
 async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     types = _types(req.params)
     queries = {
-        t: parse_search(t, req.params, strict=req.strict, default_count=req.default_count, max_count=req.max_count)
+        t: parse_search(t, req.params, strict=False, default_count=req.default_count, max_count=req.max_count)
         for t in types
     }
-    # a parameter a type does not define means that type cannot match
-    usable = [t for t in types if not queries[t].warnings]
-    warnings = queries[types[0]].warnings if not usable else []
+    # a parameter a type does not define means that type cannot match; strict: none may
+    usable = [t for t in types if not queries[t].ignored]
+    failure = strict_failure(queries[types[0]])
+    if req.strict and not usable and failure is not None:
+        raise failure
+    warnings = queries[(usable or types)[0]].warnings
     types = usable or types[:1]
     first = queries[types[0]]
     if first.sort:

@@ -4,13 +4,15 @@ quantities split on ``|`` (https://hl7.org/fhir/R4/search.html#prefix)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation, localcontext
 
 from app.errors import invalid
 from app.fhirtime import FhirDateError, parse_range
-from app.queries.search.parse import unescape
+from app.queries.search.model import unescape
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+MAX_EXPONENT = 1000  # search numbers lie within ±1e1000 with at most 1000 decimal places
+_EXACT = Context(prec=2 * MAX_EXPONENT + 10)  # enough digits for a precision range without rounding
 
 
 def split_prefix(code: str, value: str) -> tuple[str, str]:
@@ -45,6 +47,13 @@ def number(code: str, text: str) -> Decimal:
         raise invalid(f"Search parameter '{code}': '{text[:60]}' is not a number") from None
     if not value.is_finite():
         raise invalid(f"Search parameter '{code}': '{text[:60]}' is not a finite number")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if value.adjusted() > MAX_EXPONENT or exponent < -MAX_EXPONENT:
+        raise invalid(
+            f"Search parameter '{code}': '{text[:60]}' is out of the range this server searches "
+            f"(magnitudes up to 1e{MAX_EXPONENT}, at most {MAX_EXPONENT} decimal places)"
+        )
     return value
 
 
@@ -52,8 +61,9 @@ def precision_range(value: Decimal) -> tuple[Decimal, Decimal]:
     """The implicit range of a number: ``100`` → [99.5, 100.5), ``1.50`` → [1.495, 1.505)."""
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)
-    half = Decimal(5).scaleb(exponent - 1)
-    return value - half, value + half
+    with localcontext(_EXACT):
+        half = Decimal(5).scaleb(exponent - 1)
+        return value - half, value + half
 
 
 def _split_unescaped(value: str, separator: str, parts: int | None = None) -> list[str]:
