@@ -10,7 +10,11 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from app.errors import FhirError
+from app.queries.paging import decode_cursor
 from tests.queries.test_search import TAG_SYSTEM, Scope, pat
 
 SEED = 20261209
@@ -185,3 +189,34 @@ async def test_absurd_count_is_rejected_or_capped_not_500(client: httpx.AsyncCli
         assert r.status_code in (200, 400), (path, count[:20], r.text[:300])
         if r.status_code == 400:
             assert "_count" in r.json()["issue"][0]["diagnostics"]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _safe(value: object) -> bool:
+    """What may reach SQL: no NUL in strings, integers a bigint holds."""
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, bool) or value is None:
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    items = value.values() if isinstance(value, dict) else value
+    return all(_safe(v) for v in items)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["id", "v", "d", "t", "k"]), _JSON, max_size=4) | st.text(max_size=80))
+def test_decode_cursor_yields_safe_values_or_a_400_naming_page(value: object) -> None:
+    text = value if isinstance(value, str) else _b64(orjson.dumps(value))
+    try:
+        state = decode_cursor(text)
+    except FhirError as exc:
+        assert exc.status == 400 and "_page" in exc.diagnostics
+        return
+    assert isinstance(state, dict) and _safe(state), state
