@@ -57,6 +57,16 @@ async def _m008_sort_keys(conn: asyncpg.Connection) -> None:
     await conn.execute(all_search_index_ddl())  # idempotent: adds the tables of new kinds (sort keys)
 
 
+async def _m009_search_pages(conn: asyncpg.Connection) -> None:
+    # the parameters of long searches, behind the page tokens of their links (app/queries/page_tokens.py)
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS search_page ("
+        " token text PRIMARY KEY, scope text NOT NULL, params bytea NOT NULL,"
+        " created_at timestamptz NOT NULL DEFAULT now(), used_at timestamptz NOT NULL DEFAULT now());"
+        "CREATE INDEX IF NOT EXISTS search_page_used_at ON search_page (used_at)"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -66,6 +76,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (6, "event log index for the audit actor filter", _m006_actor_index),
     (7, "projection audit results", _m007_projection_audit),
     (8, "search-index sort-key tables", _m008_sort_keys),
+    (9, "page tokens of long searches", _m009_search_pages),
 ]
 
 

@@ -18,7 +18,7 @@ from app.events.store import HistoryFilter, read_history
 from app.fhirtime import FhirDateError, format_instant, parse_range
 from app.identity import require_id, require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
-from app.queries.paging import CURSOR_PARAM, decode_cursor, encode_cursor, parse_count
+from app.queries.paging import CURSOR_PARAM, cursor_error, decode_cursor, encode_cursor, parse_count
 
 _STATUS = {EventKind.CREATED: "201 Created", EventKind.UPDATED: "200 OK", EventKind.DELETED: "204 No Content"}
 
@@ -64,8 +64,15 @@ def _filter(req: HistoryRequest, default_count: int, max_count: int) -> HistoryF
     key, forward = None, False
     if CURSOR_PARAM in values:
         state = decode_cursor(values[CURSOR_PARAM])
-        if not isinstance(state.get("k"), int) or state.get("d") not in ("next", "prev"):
-            raise invalid(f"The paging cursor {CURSOR_PARAM} is not one this server issued for history")
+        k = state.get("k")
+        limit = 2**31 if req.resource_id is not None else 2**63  # a version is an integer, a position a bigint
+        if (
+            not isinstance(k, int)
+            or isinstance(k, bool)
+            or not 0 <= k < limit
+            or state.get("d") not in ("next", "prev")
+        ):
+            raise cursor_error("not a history cursor")
         key, forward = state["k"], state["d"] == "prev"
     limit = parse_count(values.get("_count"), default_count, max_count)
     actor = values.get("actor")

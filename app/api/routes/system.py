@@ -1,11 +1,13 @@
-"""System-level interactions: capabilities, history-system."""
+"""System-level interactions: capabilities, search-system (GET and POST ``_search``), history-system."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.api.http import base_url, fhir_response, prefer, request_url
+from app.api.http import base_url, fhir_response, prefer, read_body, request_url
 from app.errors import FhirError
 from app.fhirspec.search_parameters import all_params
 from app.queries.capabilities import capability_statement
@@ -29,19 +31,27 @@ async def metadata(request: Request) -> Response:
     return fhir_response(request, cache[key])
 
 
+def _system_search(request: Request, params: list[tuple[str, str]]) -> SearchRequest:
+    settings = request.app.state.settings
+    strict = (prefer(request, "handling") or settings.search_handling).lower() == "strict"
+    return SearchRequest(
+        base_url(request), "", params, strict, settings.search_default_count, settings.search_max_count
+    )
+
+
 @router.get("")
 @router.get("/")
 async def search_all(request: Request) -> Response:
-    settings = request.app.state.settings
-    strict = (prefer(request, "handling") or settings.search_handling).lower() == "strict"
-    req = SearchRequest(
-        base_url(request),
-        "",
-        list(request.query_params.multi_items()),
-        strict,
-        settings.search_default_count,
-        settings.search_max_count,
-    )
+    req = _system_search(request, list(request.query_params.multi_items()))
+    return fhir_response(request, await search_system(request.app.state.pool, req))
+
+
+@router.post("/_search")
+async def search_all_post(request: Request) -> Response:
+    """``POST [base]/_search`` with a form body: the same search as ``GET [base]?…``."""
+    body = await read_body(request, {"application/x-www-form-urlencoded"})
+    form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    req = _system_search(request, list(request.query_params.multi_items()) + form)
     return fhir_response(request, await search_system(request.app.state.pool, req))
 
 

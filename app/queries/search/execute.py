@@ -16,7 +16,8 @@ from app.errors import operation_outcome
 from app.fhirspec.summary import keeps
 from app.identity import require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
-from app.queries.paging import CURSOR_PARAM, encode_cursor
+from app.queries.page_tokens import PageLinks, resolve_page_token
+from app.queries.paging import cursor_error, encode_cursor
 from app.queries.search.includes import included
 from app.queries.search.parse import SearchQuery, parse_search
 from app.queries.search.plan import count_sql, cursor_state, page_sql
@@ -51,18 +52,29 @@ def _subset(resource: bytes, q: SearchQuery) -> bytes:
     return orjson.dumps(kept)
 
 
+def check_cursor(cursor: dict | None, keys: tuple[str, ...]) -> None:
+    """The envelope of a search cursor: ``keys`` hold strings, ``d`` says which way it pages."""
+    if cursor is None:
+        return
+    if cursor.get("d", "next") not in ("next", "prev") or not all(isinstance(cursor.get(k), str) for k in keys):
+        raise cursor_error()
+
+
 async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     require_type(req.resource_type)
+    params, token = await resolve_page_token(pool, req.resource_type, req.params)
     q = parse_search(
         req.resource_type,
-        req.params,
+        params,
         strict=req.strict,
         default_count=req.default_count,
         max_count=req.max_count,
         building=req.building,
     )
+    check_cursor(q.cursor, ("id",))
     url = f"{req.base}/{req.resource_type}"
     links = [{"relation": "self", "url": page_url(url, q.applied, {})}]
+    pager = PageLinks(pool, url, req.resource_type, params, token)
     total = None
     if q.total != "none" or q.summary == "count":
         sql, args = count_sql(q, req.base)
@@ -81,10 +93,10 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         has_previous = q.cursor is not None and (page.forward or more)
         if rows and has_next:
             state = encode_cursor(cursor_state(rows[-1], page.sort_count, "next"))
-            links.append({"relation": "next", "url": page_url(url, req.params, {CURSOR_PARAM: state})})
+            links.append({"relation": "next", "url": await pager.link(state)})
         if rows and has_previous:
             state = encode_cursor(cursor_state(rows[0], page.sort_count, "prev"))
-            links.append({"relation": "previous", "url": page_url(url, req.params, {CURSOR_PARAM: state})})
+            links.append({"relation": "previous", "url": await pager.link(state)})
         for row in rows:
             entry = {"fullUrl": f"{req.base}/{req.resource_type}/{row['id']}", "search": {"mode": "match"}}
             entries.append(entry_bytes(entry, _subset(row["resource"], q)))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.errors import invalid
 from app.projections.current_state import current_table
 from app.projections.search_index import search_table
+from app.queries.paging import cursor_error
 from app.queries.search.conditions import criterion_sql, is_positive, value_condition
 from app.queries.search.model import Criterion, SearchQuery, SortKey
 from app.queries.search.sql import Args
@@ -93,11 +94,18 @@ def _decode(value: object, cast: str) -> object:
         return None
     try:
         if cast == "timestamptz":
-            return datetime.fromisoformat(str(value))
+            moment = datetime.fromisoformat(str(value))
+            if moment.tzinfo is None:
+                raise ValueError("no time zone")
+            moment.astimezone(UTC)  # OverflowError at the ends of the calendar
+            return moment
         if cast == "numeric":
-            return Decimal(str(value))
-    except ValueError:
-        raise invalid("The paging cursor _page is not one this server issued for this search") from None
+            number = Decimal(str(value))
+            if not number.is_finite() or abs(number.adjusted()) > 1000:
+                raise ValueError("not a number a sort value holds")
+            return number
+    except (ValueError, ArithmeticError):  # OverflowError and decimal.InvalidOperation are ArithmeticErrors
+        raise cursor_error("a sort value does not fit its parameter") from None
     return str(value)
 
 

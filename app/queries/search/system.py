@@ -1,8 +1,11 @@
-"""search-system: ``GET [base]?_type=A,B&…`` over several types with the parameters they share
-(https://hl7.org/fhir/R4/http.html#search). Results are ordered by (type, id); the keyset cursor
-holds both."""
+"""search-system: ``GET [base]?_type=A,B&…`` and ``POST [base]/_search`` over several types with
+the parameters they share (https://hl7.org/fhir/R4/http.html#search). Results are ordered by
+(type, id); the keyset cursor holds both, so ``next`` and ``previous`` links page either way.
+``_summary`` and ``_elements`` shape each entry as on a type search."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import asyncpg
 import orjson
@@ -12,11 +15,31 @@ from app.fhirspec.resource_types import resource_types
 from app.identity import require_type
 from app.projections.current_state import current_table
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
-from app.queries.paging import CURSOR_PARAM, encode_cursor
-from app.queries.search.execute import SearchRequest
-from app.queries.search.parse import parse_search, strict_failure
+from app.queries.page_tokens import PageLinks, resolve_page_token
+from app.queries.paging import encode_cursor
+from app.queries.search.execute import SearchRequest, _subset, check_cursor
+from app.queries.search.parse import SearchQuery, parse_search, strict_failure
 from app.queries.search.plan import where_clause
 from app.queries.search.sql import Args
+
+Row = tuple[str, str, bytes]  # type, id, stored resource
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Where a page starts: after (``forward``) or before (type, id) of the cursor."""
+
+    type: str | None
+    id: str | None
+    forward: bool
+
+    def skips(self, t: str) -> bool:
+        return self.type is not None and (t < self.type if self.forward else t > self.type)
+
+    def keyset(self, t: str, args: Args) -> str:
+        if t != self.type:
+            return ""
+        return f" AND r.id {'>' if self.forward else '<'} {args.add(self.id)}"
 
 
 def _types(params: list[tuple[str, str]]) -> list[str]:
@@ -26,10 +49,48 @@ def _types(params: list[tuple[str, str]]) -> list[str]:
     return sorted(set(named)) if named else list(resource_types())
 
 
+async def _count(pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], base: str) -> int:
+    total = 0
+    for t in types:
+        args = Args()
+        where = where_clause(queries[t], args, base)
+        total += await pool.fetchval(f"SELECT count(*) FROM {current_table(t)} r WHERE {where}", *args.values)
+    return total
+
+
+async def _page(
+    pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], at: _Position, limit: int, base: str
+) -> list[Row]:
+    """Up to ``limit`` rows from ``at`` on, in the page's direction (reversed when paging back)."""
+    rows: list[Row] = []
+    for t in types if at.forward else reversed(types):
+        need = limit - len(rows)
+        if need <= 0:
+            break
+        if at.skips(t):
+            continue
+        args = Args()
+        where = where_clause(queries[t], args, base) + at.keyset(t, args)
+        order = "ASC" if at.forward else "DESC"
+        sql = f"SELECT r.id, r.resource FROM {current_table(t)} r WHERE {where} ORDER BY r.id {order}"
+        rows += [
+            (t, r["id"], r["resource"]) for r in await pool.fetch(f"{sql} LIMIT {args.add(need, 'int')}", *args.values)
+        ]
+    return rows
+
+
+def _position(q: SearchQuery) -> _Position:
+    check_cursor(q.cursor, ("t", "id"))
+    if q.cursor is None:
+        return _Position(None, None, True)
+    return _Position(q.cursor["t"], q.cursor["id"], q.cursor.get("d", "next") == "next")
+
+
 async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
-    types = _types(req.params)
+    params, token = await resolve_page_token(pool, "", req.params)
+    types = _types(params)
     queries = {
-        t: parse_search(t, req.params, strict=False, default_count=req.default_count, max_count=req.max_count)
+        t: parse_search(t, params, strict=False, default_count=req.default_count, max_count=req.max_count)
         for t in types
     }
     # a parameter a type does not define means that type cannot match; strict: none may
@@ -37,44 +98,31 @@ async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     failure = strict_failure(queries[types[0]])
     if req.strict and not usable and failure is not None:
         raise failure
-    warnings = queries[(usable or types)[0]].warnings
-    types = usable or types[:1]
-    first = queries[types[0]]
+    first = queries[usable[0] if usable else types[0]]
     if first.sort:
         raise invalid("_sort is not supported on a search across types; results come ordered by type and id")
-    cursor = first.cursor or {}
-    after_type, after_id = cursor.get("t"), cursor.get("id")
-    if cursor and (not isinstance(after_type, str) or not isinstance(after_id, str)):
-        raise invalid("The paging cursor _page is not one this server issued for this search")
-    url = req.base
-    links = [{"relation": "self", "url": page_url(url, req.params, {})}]
-    total = 0 if first.total != "none" or first.summary == "count" else None
-    rows: list[tuple[str, str, bytes]] = []
-    for t in types if usable else []:
-        q = queries[t]
-        args = Args()
-        where = where_clause(q, args, req.base)
-        table = current_table(t)
-        if total is not None:
-            total += await pool.fetchval(f"SELECT count(*) FROM {table} r WHERE {where}", *args.values)
-        need = first.count + 1 - len(rows)
-        if need <= 0 or first.summary == "count" or (after_type is not None and t < after_type):
-            continue
-        keyset = f" AND r.id > {args.add(after_id)}" if t == after_type else ""
-        sql = (
-            f"SELECT r.id, r.resource FROM {table} r WHERE {where}{keyset} ORDER BY r.id LIMIT {args.add(need, 'int')}"
-        )
-        rows += [(t, r["id"], r["resource"]) for r in await pool.fetch(sql, *args.values)]
+    at = _position(first)
+    links = [{"relation": "self", "url": page_url(req.base, params, {})}]
+    total = await _count(pool, usable, queries, req.base) if first.total != "none" or first.summary == "count" else None
+    rows: list[Row] = []
+    if first.summary != "count" and first.count > 0:
+        rows = await _page(pool, usable, queries, at, first.count + 1, req.base)
     more = len(rows) > first.count
     rows = rows[: first.count]
-    if more and rows:
-        state = encode_cursor({"t": rows[-1][0], "id": rows[-1][1]})
-        links.append({"relation": "next", "url": page_url(url, req.params, {CURSOR_PARAM: state})})
+    if not at.forward:
+        rows.reverse()
+    pager = PageLinks(pool, req.base, "", params, token)
+    if rows and (more if at.forward else True):
+        cursor = encode_cursor({"t": rows[-1][0], "id": rows[-1][1], "d": "next"})
+        links.append({"relation": "next", "url": await pager.link(cursor)})
+    if rows and first.cursor is not None and (at.forward or more):
+        cursor = encode_cursor({"t": rows[0][0], "id": rows[0][1], "d": "prev"})
+        links.append({"relation": "previous", "url": await pager.link(cursor)})
     entries = [
-        entry_bytes({"fullUrl": f"{req.base}/{t}/{rid}", "search": {"mode": "match"}}, resource)
+        entry_bytes({"fullUrl": f"{req.base}/{t}/{rid}", "search": {"mode": "match"}}, _subset(resource, queries[t]))
         for t, rid, resource in rows
     ]
-    if warnings:
-        outcome = {"resourceType": "OperationOutcome", "issue": [w.to_json() for w in warnings]}
+    if first.warnings:
+        outcome = {"resourceType": "OperationOutcome", "issue": [w.to_json() for w in first.warnings]}
         entries.append(entry_bytes({"search": {"mode": "outcome"}}, orjson.dumps(outcome)))
     return bundle_bytes("searchset", links, entries, total)
