@@ -25,6 +25,24 @@ def require_id(resource_id: str) -> None:
         )
 
 
+MAX_VERSION_DIGITS = 9  # versions are PostgreSQL integers
+
+
+def require_version_id(resource_type: str, resource_id: str, version_id: str) -> int:
+    """The version number named by ``version_id`` (``/_history/[vid]``), or 400."""
+    if not version_id.isascii() or not version_id.isdigit():
+        raise invalid(
+            f"Invalid version id {version_id[:40]!r} for {resource_type}/{resource_id}: versions on this server "
+            "are whole numbers written in ASCII digits (1, 2, 3, …)"
+        )
+    if len(version_id.lstrip("0")) > MAX_VERSION_DIGITS:
+        raise invalid(
+            f"Version id '{version_id[:40]}' of {resource_type}/{resource_id} is out of range: versions on this "
+            f"server have at most {MAX_VERSION_DIGITS} digits; GET {resource_type}/{resource_id}/_history lists them"
+        )
+    return int(version_id)
+
+
 def gone_or_missing(resource_type: str, resource_id: str, exists: bool) -> FhirError:
     if exists:
         return FhirError(410, "deleted", f"{resource_type}/{resource_id} has been deleted")

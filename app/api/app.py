@@ -82,9 +82,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     app.state.stale_projections = {}
     app.state.building_params = frozenset()
     errors.install(app)
-    app.add_middleware(
-        RequestLimits, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes
-    )
+    app.add_middleware(RequestLimits, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes)
     base = settings.base_path
     app.include_router(system.router, prefix=base)
     app.include_router(events.router, prefix=base)
