@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.api.http import base_url, fhir_response, prefer, request_url
-from app.errors import FhirError
+from app.api.http import base_url, fhir_response, outcome_bytes, prefer, request_url
+from app.errors import FhirError, Issue
 from app.fhirspec.search_parameters import all_params
 from app.queries.capabilities import capability_statement
 from app.queries.history import HistoryRequest, history
@@ -32,6 +32,8 @@ async def metadata(request: Request) -> Response:
 @router.get("")
 @router.get("/")
 async def search_all(request: Request) -> Response:
+    if not request.query_params:
+        return fhir_response(request, outcome_bytes([_base_information(request)]))
     settings = request.app.state.settings
     strict = (prefer(request, "handling") or "lenient").lower() == "strict"
     req = SearchRequest(
@@ -43,6 +45,17 @@ async def search_all(request: Request) -> Response:
         settings.search_max_count,
     )
     return fhir_response(request, await search_system(request.app.state.pool, req))
+
+
+def _base_information(request: Request) -> Issue:
+    """``GET [base]`` without parameters: where to start (HAPI answers this with an OperationOutcome too)."""
+    base = base_url(request)
+    text = (
+        f"This is the base URL of a FHIR R4 server (fhirledger). Its CapabilityStatement is at {base}/metadata. "
+        f"Read with GET {base}/[type]/[id], search with GET {base}/[type]?[parameters], search every type with "
+        f"GET {base}?_type=[types]&[parameters], send transactions and batches with POST {base}"
+    )
+    return Issue("information", "informational", text)
 
 
 @router.get("/_history")
