@@ -28,12 +28,7 @@ TYPE_INTERACTIONS = (
 )
 SYSTEM_INTERACTIONS = ("transaction", "batch", "search-system", "history-system")
 UNSEARCHABLE = ("special",)
-VALIDATE = {
-    "name": "validate",
-    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
-    "documentation": "POST [base]/$validate or [base]/[type]/$validate: an OperationOutcome of the issues; "
-    "writes nothing",
-}
+VALIDATE = {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
 REINDEX = {
     "name": "reindex",
     "definition": "http://fhirledger.org/fhir/OperationDefinition/reindex",

@@ -131,6 +131,6 @@ async def vread_resource(request: Request, resource_type: str, resource_id: str,
     require_id(resource_id)
     require_version_id(resource_type, resource_id, version_id)
     shape = read_shape(list(request.query_params.multi_items()))
-    found = await vread(request.app.state.pool, resource_type, resource_id, version_id.lstrip("0") or "0")
+    found = await vread(request.app.state.pool, resource_type, resource_id, version_id)
     headers = version_headers(found.version, found.last_updated)
     return _shaped(request, shape, resource_type, found.resource, headers)
