@@ -60,20 +60,23 @@ class FhirHttpToolsProtocol(HttpToolsProtocol):
     _header_seen = False
 
     def data_received(self, data: bytes) -> None:
+        if self._counting and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > HEAD_HARD_LIMIT:
+                self._refuse_head()
+                return
         super().data_received(data)
-        if not self._counting or self.transport.is_closing():
-            return
-        self._head_bytes += len(data)
-        if self._head_bytes > HEAD_HARD_LIMIT:
-            if self._header_seen:
-                text = f"The request headers exceed {HEAD_HARD_LIMIT} bytes; the connection is closed"
-                self.send_outcome(431, "too-costly", text)
-            else:
-                text = (
-                    f"The request URL exceeds {HEAD_HARD_LIMIT} bytes; the connection is closed. "
-                    "Send long searches as POST [base]/[type]/_search with the parameters in the body"
-                )
-                self.send_outcome(414, "too-costly", text)
+
+    def _refuse_head(self) -> None:
+        if self._header_seen:
+            text = f"The request headers exceed {HEAD_HARD_LIMIT} bytes; the connection is closed"
+            self.send_outcome(431, "too-costly", text)
+        else:
+            text = (
+                f"The request URL exceeds {HEAD_HARD_LIMIT} bytes; the connection is closed. "
+                "Send long searches as POST [base]/[type]/_search with the parameters in the body"
+            )
+            self.send_outcome(414, "too-costly", text)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
