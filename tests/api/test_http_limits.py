@@ -95,13 +95,9 @@ async def test_the_cli_server_uses_the_fhir_protocol(database_dsn: str) -> None:
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
-                    await asyncio.sleep(0.3)
+            while not await _answers(client):
+                assert time.monotonic() < deadline and proc.poll() is None, "server did not start"
+                await asyncio.sleep(0.3)
         async with connect(port) as conn:
             r = await conn.get("/fhir/Patient?name=" + "a" * 100_000)
             assert r.status == 414 and r.json()["resourceType"] == "OperationOutcome"
@@ -110,3 +106,10 @@ async def test_the_cli_server_uses_the_fhir_protocol(database_dsn: str) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+async def _answers(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/fhir/metadata?_summary=true")).status_code == 200
+    except httpx.TransportError:
+        return False
