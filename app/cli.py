@@ -45,6 +45,7 @@ def _serve(args: argparse.Namespace) -> int:
                 log_level=args.log_level,
                 workers=workers,
                 access_log=args.access_log,
+                http="app.api.protocol:FhirHttpToolsProtocol",
             )
         else:
             uvicorn.run(
@@ -53,6 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
                 port=settings.port,
                 log_level=args.log_level,
                 access_log=args.access_log,
+                http="app.api.protocol:FhirHttpToolsProtocol",
             )
     finally:
         if embedded is not None:

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     base_path: str = "/fhir"
     spec_dir: Path = PROJECT_ROOT / "spec" / "fhir" / "r4"
     max_body_bytes: int = 16 * 1024 * 1024
+    max_url_bytes: int = 8 * 1024
+    """Longest request URL (path and query) served; longer ones answer 414 (use POST _search)."""
+    max_header_bytes: int = 32 * 1024
+    """Most bytes of request headers (names and values) served; more answer 431."""
     pool_min_size: int = 2
     pool_max_size: int = 20
     max_bundle_entries: int = 10000

@@ -17,12 +17,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Mapping
 
 import orjson
 
+from app.errors import invalid
+
 ANONYMOUS = "anonymous"
 MAX_ACTOR_LENGTH = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def require_clean_header(name: str, value: str, max_length: int) -> str:
+    """``value`` of header ``name``, or 400 if it holds a control character or is too long (it is
+    recorded on the events as sent)."""
+    if _CONTROL.search(value):
+        raise invalid(f"The {name} header holds a control character ({value[:60]!r}); send printable characters only")
+    if len(value) > max_length:
+        raise invalid(f"The {name} header is {len(value)} characters long; at most {max_length} are accepted")
+    return value
 
 
 def _clean(value: str) -> str | None:
@@ -58,6 +72,6 @@ def actor_of(headers: Mapping[str, str], actor_header: str | None = None) -> str
     """The actor of a request, from its headers (a case-insensitive mapping such as Starlette's)."""
     if actor_header:
         named = headers.get(actor_header)
-        if named and (value := _clean(named)):
+        if named and (value := _clean(require_clean_header(actor_header, named, MAX_ACTOR_LENGTH))):
             return value
     return bearer_actor(headers.get("authorization")) or ANONYMOUS

@@ -11,7 +11,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from app.api.actor import actor_of
+from app.api.actor import actor_of, require_clean_header
 from app.api.json_body import parse_json_body
 from app.commands.rules import parse_etag
 from app.errors import FhirError, Issue, invalid, operation_outcome
@@ -146,14 +146,20 @@ def if_none_match(request: Request) -> set[str]:
     return out
 
 
+MAX_REQUEST_ID_LENGTH = 200
+
+
 def write_context(request: Request, method: str, url: str) -> RequestContext:
     client = request.client.host if request.client else None
+    request_id = request.headers.get("x-request-id")
+    if request_id:
+        require_clean_header("X-Request-Id", request_id, MAX_REQUEST_ID_LENGTH)
     return RequestContext(
         method=method,
         url=url,
         actor=actor_of(request.headers, request.app.state.settings.actor_header),
         client_addr=client,
-        request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
+        request_id=request_id or str(uuid.uuid4()),
     )
 
 

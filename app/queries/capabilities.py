@@ -5,10 +5,13 @@ interactions, parameters and operations that work."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import orjson
 
 from app.fhirspec.resource_types import resource_types
-from app.fhirspec.search_parameters import params_for
+from app.fhirspec.search_parameters import PREFIXES, SearchParam, params_for
+from app.queries.search.parse import ALL_MODIFIERS
 
 SOFTWARE_VERSION = "0.1.0"
 RELEASE_DATE = "2026-11-25"
@@ -26,21 +29,66 @@ TYPE_INTERACTIONS = (
 SYSTEM_INTERACTIONS = ("transaction", "batch", "search-system", "history-system")
 UNSEARCHABLE = ("special",)
 VALIDATE = {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}
+REINDEX = {
+    "name": "reindex",
+    "definition": "http://fhirledger.org/fhir/OperationDefinition/reindex",
+    "documentation": "POST [base]/$reindex or [base]/[type]/$reindex: schedules a rebuild of the projections "
+    "(current state and search index) from the event log; answers 202 with the job in Content-Location",
+}
+OPERATIONS = [VALIDATE, REINDEX]
+PREFIXED = ("number", "date", "quantity")
 COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
 
 
+def _served(resource_type: str, building: frozenset[str] = frozenset()) -> list[tuple[str, SearchParam]]:
+    """The parameters of ``resource_type`` that searches take (a custom one once its index is ready)."""
+    return [
+        (code, param)
+        for code, param in sorted(params_for(resource_type).items())
+        if param.type not in UNSEARCHABLE
+        and (param.expression or code in ("_id", "_lastUpdated"))
+        and param.url not in building
+    ]
+
+
+def _documentation(code: str, param: SearchParam) -> str:
+    modifiers = ["missing", "not"] if code == "_id" else sorted(ALL_MODIFIERS.get(param.type, ()))
+    if param.type == "reference" and param.target:
+        modifiers.append("[type]")
+    parts = [f"Modifiers: {', '.join(':' + m for m in modifiers)}." if modifiers else "No modifiers."]
+    if param.type in PREFIXED:
+        parts.append(f"Prefixes: {', '.join(PREFIXES)}.")
+    if param.type == "reference":
+        parts.append("Chains ([param].[target param]=) and reverse chains (_has:) are supported.")
+    if param.type == "composite":
+        parts.append("Values are the components joined with '$'.")
+    return " ".join(parts)
+
+
 def _search_params(resource_type: str, building: frozenset[str] = frozenset()) -> list[dict]:
-    out = []
-    for code, param in sorted(params_for(resource_type).items()):
-        if param.type in UNSEARCHABLE or (not param.expression and code not in ("_id", "_lastUpdated")):
-            continue
-        if param.url in building:
-            continue  # listed once its index is ready
-        out.append({"name": code, "definition": param.url, "type": param.type})
-    return out
+    return [
+        {"name": code, "definition": param.url, "type": param.type, "documentation": _documentation(code, param)}
+        for code, param in _served(resource_type, building)
+    ]
 
 
-def _resource(resource_type: str, building: frozenset[str]) -> dict:
+def _includes(resource_type: str, building: frozenset[str]) -> list[str]:
+    refs = [f"{resource_type}:{code}" for code, param in _served(resource_type, building) if param.type == "reference"]
+    return [*refs, f"{resource_type}:*"]
+
+
+def _rev_includes(building: frozenset[str]) -> dict[str, list[str]]:
+    """target type -> the ``[source type]:[param]`` whose references can point at it, plus ``*``."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for source in resource_types():
+        for code, param in _served(source, building):
+            if param.type == "reference":
+                for target in sorted(set(param.target)):
+                    out[target].append(f"{source}:{code}")
+    return {t: [*sorted(v), "*"] for t, v in out.items()}
+
+
+def _resource(resource_type: str, building: frozenset[str], rev: dict[str, list[str]]) -> dict:
     return {
         "type": resource_type,
         "profile": f"http://hl7.org/fhir/StructureDefinition/{resource_type}",
@@ -52,12 +100,15 @@ def _resource(resource_type: str, building: frozenset[str]) -> dict:
         "conditionalRead": "not-supported",
         "conditionalUpdate": True,
         "conditionalDelete": "single",
+        "searchInclude": _includes(resource_type, building),
+        "searchRevInclude": rev.get(resource_type, ["*"]),
         "searchParam": _search_params(resource_type, building),
-        "operation": [VALIDATE],
+        "operation": OPERATIONS,
     }
 
 
 def capability_statement(base: str, building: frozenset[str] = frozenset()) -> bytes:
+    rev = _rev_includes(building)
     statement = {
         "resourceType": "CapabilityStatement",
         "id": "fhirledger",
@@ -78,10 +129,12 @@ def capability_statement(base: str, building: frozenset[str] = frozenset()) -> b
         "rest": [
             {
                 "mode": "server",
-                "resource": [_resource(t, building) for t in resource_types()],
+                "documentation": "Every FHIR R4 resource type, stored as an event log; reads and searches are "
+                "served from projections of it",
+                "resource": [_resource(t, building, rev) for t in resource_types()],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "searchParam": [p for p in _search_params("Patient") if p["name"] in COMMON],
-                "operation": [VALIDATE],
+                "operation": OPERATIONS,
             }
         ],
     }

@@ -31,9 +31,9 @@ from app.commands.patch import patch, prepare_patch
 from app.commands.unit_of_work import run_write
 from app.commands.update import prepare_update, update
 from app.errors import FhirError
-from app.identity import require_type
+from app.identity import require_id, require_type, require_version_id
 from app.queries.history import HistoryRequest, history
-from app.queries.read import read
+from app.queries.read import ReadShape, read, read_shape
 from app.queries.vread import vread
 
 router = APIRouter()
@@ -42,6 +42,8 @@ router = APIRouter()
 @router.api_route("/{resource_type}/{resource_id}", methods=["GET", "HEAD"])
 async def read_resource(request: Request, resource_type: str, resource_id: str) -> Response:
     require_type(resource_type)
+    require_id(resource_id)
+    shape = read_shape(list(request.query_params.multi_items()))
     require_fresh(request.app, "current_state", resource_type)
     found = await read(request.app.state.pool, resource_type, resource_id)
     headers = version_headers(found.version, found.last_updated)
@@ -52,7 +54,15 @@ async def read_resource(request: Request, resource_type: str, resource_id: str) 
         headers.update(await index_status_header(request.app.state.pool, resource_id))
     if resource_type == "Binary" and (content := binary_content_response(request, found.resource, headers)):
         return content
-    return fhir_response(request, found.resource, 200, headers)
+    return _shaped(request, shape, resource_type, found.resource, headers)
+
+
+def _shaped(request: Request, shape: ReadShape, resource_type: str, resource: bytes, headers: dict) -> Response:
+    """A read's answer in the form ``_summary``/``_elements`` ask for, warning of ignored parameters."""
+    if shape.ignored:
+        names = ", ".join(sorted(set(shape.ignored)))[:200].encode("ascii", "replace").decode("ascii")
+        headers["Warning"] = f'199 fhirledger "parameters not used by a read were ignored: {names}"'
+    return fhir_response(request, shape.apply(resource_type, resource), 200, headers)
 
 
 @router.put("/{resource_type}/{resource_id}")
@@ -148,5 +158,10 @@ async def history_instance(request: Request, resource_type: str, resource_id: st
 
 @router.api_route("/{resource_type}/{resource_id}/_history/{version_id}", methods=["GET", "HEAD"])
 async def vread_resource(request: Request, resource_type: str, resource_id: str, version_id: str) -> Response:
+    require_type(resource_type)
+    require_id(resource_id)
+    require_version_id(resource_type, resource_id, version_id)
+    shape = read_shape(list(request.query_params.multi_items()))
     found = await vread(request.app.state.pool, resource_type, resource_id, version_id)
-    return fhir_response(request, found.resource, 200, version_headers(found.version, found.last_updated))
+    headers = version_headers(found.version, found.last_updated)
+    return _shaped(request, shape, resource_type, found.resource, headers)

@@ -7,8 +7,8 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.api.http import base_url, fhir_response, prefer, read_body, request_url
-from app.errors import FhirError
+from app.api.http import base_url, fhir_response, outcome_bytes, prefer, read_body, request_url
+from app.errors import FhirError, Issue
 from app.fhirspec.search_parameters import all_params
 from app.queries.capabilities import capability_statement
 from app.queries.history import HistoryRequest, history
@@ -42,6 +42,8 @@ def _system_search(request: Request, params: list[tuple[str, str]]) -> SearchReq
 @router.get("")
 @router.get("/")
 async def search_all(request: Request) -> Response:
+    if not request.query_params:
+        return fhir_response(request, outcome_bytes([_base_information(request)]))
     req = _system_search(request, list(request.query_params.multi_items()))
     return fhir_response(request, await search_system(request.app.state.pool, req))
 
@@ -53,6 +55,17 @@ async def search_all_post(request: Request) -> Response:
     form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
     req = _system_search(request, list(request.query_params.multi_items()) + form)
     return fhir_response(request, await search_system(request.app.state.pool, req))
+
+
+def _base_information(request: Request) -> Issue:
+    """``GET [base]`` without parameters: where to start (HAPI answers this with an OperationOutcome too)."""
+    base = base_url(request)
+    text = (
+        f"This is the base URL of a FHIR R4 server (fhirledger). Its CapabilityStatement is at {base}/metadata. "
+        f"Read with GET {base}/[type]/[id], search with GET {base}/[type]?[parameters], search every type with "
+        f"GET {base}?_type=[types]&[parameters], send transactions and batches with POST {base}"
+    )
+    return Issue("information", "informational", text)
 
 
 @router.get("/_history")

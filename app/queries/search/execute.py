@@ -13,16 +13,14 @@ import asyncpg
 import orjson
 
 from app.errors import operation_outcome
-from app.fhirspec.summary import keeps
 from app.identity import require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.page_tokens import PageLinks, resolve_page_token
 from app.queries.paging import cursor_error, encode_cursor
 from app.queries.search.includes import included
-from app.queries.search.parse import SearchQuery, parse_search
+from app.queries.search.parse import parse_search
 from app.queries.search.plan import count_sql, cursor_state, page_sql
-
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+from app.queries.subset import subset
 
 
 @dataclass(frozen=True)
@@ -34,22 +32,6 @@ class SearchRequest:
     default_count: int
     max_count: int
     building: frozenset[str] = frozenset()
-
-
-def _subset(resource: bytes, q: SearchQuery) -> bytes:
-    if q.summary is None and q.elements is None:
-        return resource
-    data = orjson.loads(resource)
-    if q.elements is not None:
-        wanted = set(q.elements) | {"resourceType", "id", "meta"}
-        kept = {k: v for k, v in data.items() if k in wanted or k.lstrip("_") in wanted}
-    else:
-        kept = {k: v for k, v in data.items() if keeps(q.resource_type, k, q.summary or "true")}
-    if q.summary != "data":
-        meta = dict(kept.get("meta") or {})
-        meta["tag"] = [*meta.get("tag", []), SUBSETTED]
-        kept["meta"] = meta
-    return orjson.dumps(kept)
 
 
 def check_cursor(cursor: dict | None, keys: tuple[str, ...]) -> None:
@@ -99,7 +81,7 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
             links.append({"relation": "previous", "url": await pager.link(state)})
         for row in rows:
             entry = {"fullUrl": f"{req.base}/{req.resource_type}/{row['id']}", "search": {"mode": "match"}}
-            entries.append(entry_bytes(entry, _subset(row["resource"], q)))
+            entries.append(entry_bytes(entry, subset(row["resource"], q.resource_type, q.summary, q.elements)))
         if rows and (q.includes or q.revincludes):
             page = {(req.resource_type, row["id"]) for row in rows}
             for t, rid, resource in await included(pool, q, [row["id"] for row in rows]):

@@ -17,10 +17,11 @@ from app.projections.current_state import current_table
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.page_tokens import PageLinks, resolve_page_token
 from app.queries.paging import encode_cursor
-from app.queries.search.execute import SearchRequest, _subset, check_cursor
+from app.queries.search.execute import SearchRequest, check_cursor
 from app.queries.search.parse import SearchQuery, parse_search, strict_failure
 from app.queries.search.plan import where_clause
 from app.queries.search.sql import Args
+from app.queries.subset import subset
 
 Row = tuple[str, str, bytes]  # type, id, stored resource
 
@@ -119,7 +120,10 @@ async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         cursor = encode_cursor({"t": rows[0][0], "id": rows[0][1], "d": "prev"})
         links.append({"relation": "previous", "url": await pager.link(cursor)})
     entries = [
-        entry_bytes({"fullUrl": f"{req.base}/{t}/{rid}", "search": {"mode": "match"}}, _subset(resource, queries[t]))
+        entry_bytes(
+            {"fullUrl": f"{req.base}/{t}/{rid}", "search": {"mode": "match"}},
+            subset(resource, t, queries[t].summary, queries[t].elements),
+        )
         for t, rid, resource in rows
     ]
     if first.warnings:

@@ -1,0 +1,118 @@
+"""uvicorn's httptools protocol, made to answer every request with FHIR.
+
+Stock uvicorn answers a request its HTTP parser cannot take with a plain-text ``400 Invalid HTTP
+request received`` and, through httptools, cannot take a URL longer than 65,535 bytes at all. This
+protocol:
+
+- hands a URL too long to parse to the application as ``/`` with its real length in the scope
+  (:data:`URL_LENGTH_KEY`), so that the limits middleware (app/api/limits.py) answers 414 with an
+  OperationOutcome and the connection stays usable;
+- answers a request head (request line and headers) over :data:`HEAD_HARD_LIMIT` bytes at once
+  with 414/431 and closes the connection, so no client can make the server buffer without bound;
+- answers a request the parser rejects (a control character in a header, a malformed request
+  line, ...) with a 400 OperationOutcome; the parser cannot resume after such an error, so that
+  connection is closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httptools
+import orjson
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from app.errors import Issue, operation_outcome
+
+FHIR_JSON = b"application/fhir+json"
+URL_LENGTH_KEY = "fhirledger.url_length"
+URL_PARSE_LIMIT = 65_535  # httptools' URL parser keeps offsets in 16 bits
+HEAD_HARD_LIMIT = 1024 * 1024
+
+
+class _ErrorRecordingParser:
+    """The httptools parser, remembering why it last failed (uvicorn only says that it did)."""
+
+    def __init__(self, parser: httptools.HttpRequestParser) -> None:
+        self._parser = parser
+        self.error = ""
+
+    def feed_data(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.error = str(exc)
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+
+class FhirHttpToolsProtocol(HttpToolsProtocol):
+    """``uvicorn.run(..., http=FhirHttpToolsProtocol)``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.parser = _ErrorRecordingParser(self.parser)  # type: ignore[assignment]
+
+    _head_bytes = 0
+    _counting = True  # between messages and in a request head; not while a body streams in
+    _header_seen = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._counting and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > HEAD_HARD_LIMIT:
+                self._refuse_head()
+                return
+        super().data_received(data)
+
+    def _refuse_head(self) -> None:
+        if self._header_seen:
+            text = f"The request headers exceed {HEAD_HARD_LIMIT} bytes; the connection is closed"
+            self.send_outcome(431, "too-costly", text)
+        else:
+            text = (
+                f"The request URL exceeds {HEAD_HARD_LIMIT} bytes; the connection is closed. "
+                "Send long searches as POST [base]/[type]/_search with the parameters in the body"
+            )
+            self.send_outcome(414, "too-costly", text)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_seen = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_seen = True
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._counting = False
+        self._head_bytes = 0
+        if len(self.url) > URL_PARSE_LIMIT:
+            self.scope[URL_LENGTH_KEY] = len(self.url)  # type: ignore[literal-required]
+            self.url = b"/"
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._counting = True
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        reason = getattr(self.parser, "error", "") or msg
+        text = (
+            f"The HTTP request is malformed and cannot be parsed ({reason.rstrip('.')}); check the request line "
+            "and that header values hold no control characters. The connection is closed"
+        )
+        self.send_outcome(400, "structure", text)
+
+    def send_outcome(self, status: int, code: str, text: str) -> None:
+        """Answer ``status`` with an OperationOutcome and close the connection."""
+        body = orjson.dumps(operation_outcome([Issue("error", code, text)]))
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [b"content-type: ", FHIR_JSON, b"\r\ncontent-length: ", str(len(body)).encode(), b"\r\n"]
+        head += [b"connection: close\r\n\r\n", body]
+        self.transport.write(b"".join(head))
+        self.transport.close()
