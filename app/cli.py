@@ -42,6 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
         except EmbeddedStartError as exc:
             print(f"fhirledger serve: {exc}", file=sys.stderr)
             return 1
+        embedded.supervise()
         settings = settings.model_copy(update={"database_url": dsn, "data_dir": data_dir})
     # SIGTERM behaves like Ctrl-C: uvicorn shuts down, then we stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))

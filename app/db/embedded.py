@@ -8,6 +8,7 @@ operator command) holds ``users.lock`` shared; starting, adopting and stopping h
 - start: adopt the live postmaster of the data directory, waiting while it is still starting; or,
   after a crash, end the processes a killed postmaster left attached to its shared memory, start a
   new one and wait for its crash recovery as long as it takes;
+- while a server runs, a watchdog thread starts a new postmaster when the postmaster dies;
 - stop: the last user to leave stops the postmaster (fast shutdown). A server that stops while an
   operator command still works on the database leaves the postmaster to that command.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import threading
 from pathlib import Path
 
 from app.db.datadir_lock import lifecycle, users_lock
@@ -44,6 +46,8 @@ class EmbeddedPostgres:
         self.pgdata = self.data_dir / "pgdata"
         self._users = users_lock(self.data_dir)
         self._started = False
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
     def start(self) -> str:
         """Start (or adopt) the postmaster; returns a DSN for asyncpg."""
@@ -100,11 +104,35 @@ class EmbeddedPostgres:
                 [*psql, "-d", "postgres", "-c", "CREATE DATABASE fhirledger"], capture_output=True, check=True
             )
 
+    def supervise(self, every: float = 1.0) -> None:
+        """Watch the postmaster from a thread and start a new one when it dies (a server does this:
+        requests fail only until crash recovery is done; backends the dead one left are ended, so
+        no request hangs on them)."""
+
+        def watch() -> None:
+            while not self._stopping.wait(every):
+                if live_postmaster(self.pgdata) is not None:
+                    continue
+                with lifecycle(self.data_dir):
+                    if self._stopping.is_set() or live_postmaster(self.pgdata) is not None:
+                        continue
+                    log.error("the embedded PostgreSQL on %s died; starting it again", self.pgdata)
+                    try:
+                        self._running()
+                    except EmbeddedStartError as exc:
+                        log.error("%s", exc)
+
+        self._watchdog = threading.Thread(target=watch, name="embedded-postgres-watchdog", daemon=True)
+        self._watchdog.start()
+
     def stop(self) -> None:
         """Leave the data directory; the last user stops the postmaster (and what a killed one left)."""
         if not self._started:
             return
         self._started = False
+        self._stopping.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
         with lifecycle(self.data_dir):
             last = self._users.acquire(block=False)  # shared -> exclusive: only when nobody else uses it
             if last:

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -123,6 +124,14 @@ def clear_after_crash(pgdata: Path) -> bool:
     if info is not None and psutil.pid_exists(info.pid):
         log.warning("removing postmaster.pid of dead postmaster %s (its pid is a zombie or reused)", info.pid)
         (pgdata / "postmaster.pid").unlink(missing_ok=True)
+    socket_dir = Path(info.socket_dir) if info and info.socket_dir else pgdata
+    for lock in socket_dir.glob(".s.PGSQL.*.lock"):  # the socket's lock file names the postmaster too
+        try:
+            pid = int(lock.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        if psutil.pid_exists(pid):
+            lock.unlink(missing_ok=True)
     return info is not None or bool(leftovers)
 
 
@@ -141,9 +150,15 @@ def launch(pgdata: Path) -> subprocess.Popen:
     """Start a postmaster in its own session (Ctrl-C on our terminal does not reach it; it outlives
     us when we are killed), its output appended to ``pgdata/log``."""
     socket_dir = socket_dir_for(pgdata)
+    cmd = [str(bin_path() / "postgres"), "-D", str(pgdata), "-h", "", "-k", str(socket_dir)]
+    if sys.platform == "linux":
+        # Crash recovery first makes everything under the data directory durable. With the default
+        # (fsync every file) that takes 15 s and more on our thousands of tables; one syncfs() of
+        # the file system gives the same guarantee in a fraction of a second.
+        cmd += ["-c", "recovery_init_sync_method=syncfs"]
     with open(pgdata / "log", "ab") as out:
         return subprocess.Popen(
-            [str(bin_path() / "postgres"), "-D", str(pgdata), "-h", "", "-k", str(socket_dir)],
+            cmd,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -193,7 +208,8 @@ def wait_ready(pgdata: Path, proc: subprocess.Popen | psutil.Process, what: str)
 
 def answers(info: PidFile) -> bool:
     """Whether the postmaster accepts connections (``pg_isready``)."""
-    cmd = [str(bin_path() / "pg_isready"), "-h", str(info.socket_dir), "-p", str(info.port or 5432), "-t", "5"]
+    port = str(info.port or 5432)
+    cmd = [str(bin_path() / "pg_isready"), "-h", str(info.socket_dir), "-p", port, "-U", "postgres", "-t", "5"]
     return subprocess.run(cmd, capture_output=True).returncode == 0
 
 
