@@ -34,7 +34,7 @@ def spawn_server(data_dir: Path, port: int, cwd: Path | None = None) -> subproce
     """Start `python -m app.cli serve` (ignoring FHIRLEDGER_DATABASE_URL) without waiting for it."""
     env = {k: v for k, v in os.environ.items() if k != "FHIRLEDGER_DATABASE_URL"}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
-    with open(server_log(data_dir.resolve()), "ab") as out:
+    with open(server_log(((cwd or Path.cwd()) / data_dir).resolve()), "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
             env=env,

@@ -92,8 +92,8 @@ def _unreadable(base: str, ids: list[str]) -> list[str]:
         return [rid for rid in ids if client.get(f"{base}/Patient/{rid}").status_code != 200]
 
 
-def test_acknowledged_writes_survive_every_kind_of_crash(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+def test_acknowledged_writes_survive_every_kind_of_crash(embedded_dir: Path) -> None:
+    data_dir = embedded_dir
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     proc = start_server(data_dir, port)
