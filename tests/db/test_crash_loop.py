@@ -106,7 +106,10 @@ def test_acknowledged_writes_survive_every_kind_of_crash(embedded_dir: Path) -> 
             kind = KINDS[round_no % len(KINDS)]
             writer = Writer(base, f"r{round_no}")
             writer.start()
-            time.sleep(0.3)  # the kill lands in the middle of the writes
+            deadline = time.monotonic() + 60
+            while not writer.acknowledged and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)  # the kill lands in the middle of the writes
             restart = _kill(kind, round_no, proc, data_dir)
             writer.stop.set()
             writer.join(30)
