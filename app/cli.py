@@ -20,7 +20,8 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api.app import create_app
-    from app.db.embedded import EmbeddedPostgres
+    from app.db.datadir_lock import DataDirInUse, claim_for_serve
+    from app.db.embedded import EmbeddedPostgres, EmbeddedStartError
 
     overrides: dict = {"host": args.host, "port": args.port}
     if args.data_dir:
@@ -28,9 +29,21 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
     embedded = None
     if not settings.database_url:
-        embedded = EmbeddedPostgres(settings.data_dir)
-        log.info("starting embedded PostgreSQL under %s", embedded.pgdata)
-        settings = settings.model_copy(update={"database_url": embedded.start()})
+        data_dir = settings.data_dir.expanduser().resolve()
+        try:
+            claim_for_serve(data_dir)  # held until this process ends, however it ends
+        except DataDirInUse as exc:
+            print(f"fhirledger serve: {exc}", file=sys.stderr)
+            return 1
+        log.info("data directory: %s", data_dir)
+        embedded = EmbeddedPostgres(data_dir)
+        try:
+            dsn = embedded.start()
+        except EmbeddedStartError as exc:
+            print(f"fhirledger serve: {exc}", file=sys.stderr)
+            return 1
+        embedded.supervise()
+        settings = settings.model_copy(update={"database_url": dsn, "data_dir": data_dir})
     # SIGTERM behaves like Ctrl-C: uvicorn shuts down, then we stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     workers = args.workers or 1
@@ -58,7 +71,6 @@ def _serve(args: argparse.Namespace) -> int:
             )
     finally:
         if embedded is not None:
-            log.info("stopping embedded PostgreSQL")
             embedded.stop()
     return 0
 

@@ -1,5 +1,6 @@
 """What the operator commands share: finding the database (``--database-url``,
-``FHIRLEDGER_DATABASE_URL`` or the embedded server under ``--data-dir``) and reporting errors."""
+``FHIRLEDGER_DATABASE_URL`` or the embedded server under ``--data-dir``; the postmaster of a running
+``fhirledger serve`` is used and left running) and reporting errors."""
 
 from __future__ import annotations
 
@@ -24,18 +25,19 @@ def database(url: str | None, data_dir: str | None) -> Iterator[str]:
     if url or settings.database_url:
         yield url or settings.database_url  # type: ignore[misc]
         return
-    from app.db.embedded import EmbeddedPostgres
+    from app.db.embedded import EmbeddedPostgres, EmbeddedStartError
 
-    embedded = EmbeddedPostgres(Path(data_dir) if data_dir else settings.data_dir)
-    if not embedded.pgdata.exists():
+    embedded = EmbeddedPostgres(Path(data_dir) if data_dir else settings.data_dir)  # resolved to an absolute path
+    if not (embedded.pgdata / "PG_VERSION").exists():
         raise CommandError(f"no database under {embedded.data_dir}: pass --database-url or --data-dir")
-    already_running = (embedded.pgdata / "postmaster.pid").exists()
-    dsn = embedded.start()
+    try:
+        dsn = embedded.start()  # adopts the postmaster of a running `fhirledger serve`
+    except EmbeddedStartError as exc:
+        raise CommandError(str(exc)) from None
     try:
         yield dsn
     finally:
-        if not already_running:
-            embedded.stop()
+        embedded.stop()  # stops the postmaster only when no server or other command uses it
 
 
 def database_options(parser: argparse.ArgumentParser) -> None:

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from collections.abc import Callable
 
 import asyncpg
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from app.cli_common import CommandError, database_options, run_with_database
@@ -69,39 +80,66 @@ async def status(dsn: str, show_all: bool, console: Console | None = None) -> li
         await pool.close()
 
 
+COLUMNS = (
+    SpinnerColumn(),
+    TextColumn("{task.description:<28}"),
+    BarColumn(),
+    TextColumn("{task.completed:>10,.0f}/{task.fields[of]:<10}"),
+    TextColumn("{task.fields[rate]:>10} events/s"),
+    TimeElapsedColumn(),
+    TimeRemainingColumn(),
+)
+
+
+def _task(progress: Progress, task: TaskID) -> Task:
+    return next(t for t in progress.tasks if t.id == task)
+
+
+def _counted(progress: Progress, task: TaskID) -> Callable[[asyncio.Task], None]:
+    """Sets the task's total once the events to replay are counted (the replay does not wait)."""
+
+    def done(counting: asyncio.Task) -> None:
+        if not counting.cancelled() and counting.exception() is None:
+            total = max(counting.result(), 1, int(_task(progress, task).completed))
+            progress.update(task, total=total, of=f"{total:,}")
+
+    return done
+
+
 async def rebuild(dsn: str, types: list[str], console: Console | None = None, batch: int = 5000) -> int:
+    """Rebuild the types' projections; the progress shows from the start: a spinner and the events
+    replayed so far while the events to replay are still being counted."""
     console = console or Console()
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
-    try:
-        async with pool.acquire() as conn:
-            await migrate(conn)
-            await check_projections(conn)
-        total = 0
-        columns = (
-            TextColumn("{task.description:<28}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]:>10} events/s"),
-            TimeRemainingColumn(),
-        )
-        executor = replay_executor(await custom_definitions(pool))
-        with executor, Progress(*columns, console=console) as progress:
-            for t in types:
-                pending = await pending_events(pool, t)
-                task = progress.add_task(t, total=max(pending, 1), rate="-")
+    with Progress(*COLUMNS, console=console) as progress:
+        setup = progress.add_task("checking projections", total=None, of="", rate="")
+        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+                await check_projections(conn)
+            executor = replay_executor(await custom_definitions(pool))
+            progress.remove_task(setup)
+            total = 0
+            with executor:
+                for t in types:
+                    task = progress.add_task(t, total=None, of="?", rate="-")
 
-                def advance(n: int, task: int = task) -> None:
-                    progress.advance(task, n)
-                    speed = progress.tasks[task].speed
-                    progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
+                    def advance(n: int, task: TaskID = task) -> None:
+                        progress.advance(task, n)
+                        speed = _task(progress, task).speed
+                        progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
 
-                result = await rebuild_type(pool, t, batch=batch, progress=advance, executor=executor)
-                progress.update(task, completed=max(pending, 1))
-                total += result.events
-        console.print(f"rebuilt {len(types)} type(s) from {total} events")
-        return total
-    finally:
-        await pool.close()
+                    counting = asyncio.create_task(pending_events(pool, t))
+                    counting.add_done_callback(_counted(progress, task))
+                    result = await rebuild_type(pool, t, batch=batch, progress=advance, executor=executor)
+                    await counting
+                    done = max(int(_task(progress, task).completed), 1)
+                    progress.update(task, total=done, completed=done, of=f"{result.events:,}")
+                    total += result.events
+        finally:
+            await pool.close()
+    console.print(f"rebuilt {len(types)} type(s) from {total} events")
+    return total
 
 
 def _status_command(args: argparse.Namespace) -> int:

@@ -1,4 +1,7 @@
-"""A real `fhirledger serve` subprocess on an embedded database, for end-to-end tests."""
+"""A real `fhirledger serve` subprocess on an embedded database, for end-to-end tests.
+
+The server's output goes to ``<data-dir>.serve.log`` (appended, one file per data directory), and
+a failed start shows its end."""
 
 from __future__ import annotations
 
@@ -18,24 +21,46 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data_dir: Path, port: int, timeout: float = 60) -> subprocess.Popen:
-    """Start the server (ignoring FHIRLEDGER_DATABASE_URL) and wait until it answers /metadata."""
+def server_log(data_dir: Path) -> Path:
+    return data_dir.with_name(data_dir.name + ".serve.log")
+
+
+def log_tail(data_dir: Path, lines: int = 30) -> str:
+    path = server_log(data_dir)
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def spawn_server(data_dir: Path, port: int, cwd: Path | None = None) -> subprocess.Popen:
+    """Start `python -m app.cli serve` (ignoring FHIRLEDGER_DATABASE_URL) without waiting for it."""
     env = {k: v for k, v in os.environ.items() if k != "FHIRLEDGER_DATABASE_URL"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    with open(server_log(((cwd or Path.cwd()) / data_dir).resolve()), "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+        )
+
+
+def wait_until_serving(proc: subprocess.Popen, data_dir: Path, port: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                return proc
+                return
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
-            raise AssertionError(f"server exited during start-up with {proc.returncode}")
-        time.sleep(0.3)
+            raise AssertionError(f"server exited during start-up with {proc.returncode}:\n{log_tail(data_dir)}")
+        time.sleep(0.1)
     proc.kill()
-    raise AssertionError(f"server did not start within {timeout:.0f} s")
+    raise AssertionError(f"server did not start within {timeout:.0f} s:\n{log_tail(data_dir)}")
+
+
+def start_server(data_dir: Path, port: int, timeout: float = 120, cwd: Path | None = None) -> subprocess.Popen:
+    """Start the server and wait until it answers /metadata."""
+    proc = spawn_server(data_dir, port, cwd)
+    wait_until_serving(proc, (cwd or Path.cwd()) / data_dir, port, timeout)
+    return proc

@@ -17,7 +17,8 @@ def _postmaster(data_dir: Path) -> int | None:
     return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
 
 
-def test_serve_persists_and_stops_cleanly(tmp_path: Path) -> None:
+def test_serve_persists_and_stops_cleanly(embedded_dir: Path) -> None:
+    tmp_path = embedded_dir
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     proc = start_server(tmp_path, port)

@@ -1,0 +1,49 @@
+"""`fhirledger projections rebuild` shows progress from its first second: a spinner while it checks
+the projections, then the events replayed so far while the events to replay are still being
+counted (on a large log the count alone takes a while)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+
+import httpx
+import pytest
+from rich.console import Console
+
+import app.cli_projections as cli_projections
+from app.projections.rebuild import pending_events
+
+
+async def test_rebuild_replays_and_counts_before_the_total_is_known(
+    client: httpx.AsyncClient, database_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(3):
+        r = await client.put(
+            f"/fhir/Flag/p{i}",
+            json={
+                "resourceType": "Flag",
+                "id": f"p{i}",
+                "status": "active",
+                "code": {"text": "x"},
+                "subject": {"reference": "Patient/a"},
+            },
+        )
+        assert r.status_code == 201, r.text
+
+    async def slow_count(pool, resource_type: str) -> int:  # a log too large to count at once
+        await asyncio.sleep(1.5)
+        return await pending_events(pool, resource_type)
+
+    monkeypatch.setattr(cli_projections, "pending_events", slow_count)
+    out = io.StringIO()
+    total = await cli_projections.rebuild(
+        database_dsn, ["Flag"], console=Console(file=out, force_terminal=True, width=200)
+    )
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())  # without colours and cursor moves
+    assert total == 3
+    assert "checking projections" in text
+    assert re.search(r"\b3/\?", text), "the replayed events show while the total is still unknown"
+    assert re.search(r"\b3/3\b", text)
+    assert "rebuilt 1 type(s) from 3 events" in text
