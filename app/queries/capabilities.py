@@ -125,7 +125,7 @@ def capability_statement(base: str, building: frozenset[str] = frozenset()) -> b
         "implementation": {"description": "fhirledger: an event-sourced FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
-        "patchFormat": ["application/json-patch+json", "application/fhir+json"],
+        "patchFormat": ["application/json-patch+json", "application/merge-patch+json", "application/fhir+json"],
         "rest": [
             {
                 "mode": "server",

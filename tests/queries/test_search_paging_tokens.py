@@ -27,10 +27,12 @@ async def _follow(client: httpx.AsyncClient, url: str) -> httpx.Response:
 
 
 async def _long_search(client: httpx.AsyncClient, scope: Scope, path: str, *extra: tuple[str, str]) -> httpx.Response:
-    """A ~60 KB form body: the scope's ids among 1,600 others, ORed in one ``_id``."""
-    decoys = [str(uuid.uuid4()) for _ in range(1600)]
-    ids = ",".join([*decoys[:800], *scope.ids.values(), *decoys[800:]])
-    body = urlencode([("_id", ids), ("_tag", f"{TAG_SYSTEM}|{scope.tag}"), ("_count", "2"), *extra])
+    """A ~60 KB form body: 16 ``_id`` criteria (ANDed), each ORing the scope's ids among 95 others."""
+    criteria = []
+    for _ in range(16):
+        decoys = [str(uuid.uuid4()) for _ in range(95)]
+        criteria.append(("_id", ",".join([*decoys[:40], *scope.ids.values(), *decoys[40:]])))
+    body = urlencode([*criteria, ("_tag", f"{TAG_SYSTEM}|{scope.tag}"), ("_count", "2"), *extra])
     assert len(body) > 58_000
     return await client.post(path, content=body, headers=FORM)
 
