@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     app.state.stale_projections = {}
     app.state.building_params = frozenset()
     errors.install(app)
+    app.add_middleware(staleness.CustomParamsCheck)
     app.add_middleware(RequestLimits, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes)
     base = settings.base_path
     app.include_router(root.router)

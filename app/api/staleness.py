@@ -1,22 +1,48 @@
-"""Refusing to serve from a stale projection (issue: replay). The set of projections that are not
-``ready`` is re-read from ``projection_state`` every few seconds, so a rebuild run by the CLI in
-another process is noticed without a restart."""
+"""Refusing to serve from a stale projection: the set of projections that are not ``ready`` is
+re-read from ``projection_state`` every few seconds, so a rebuild run by the CLI in another process
+is noticed without a restart. Custom SearchParameters are checked per request instead: before a
+read or search, :class:`CustomParamsCheck` compares the stored registry version (one single-row
+read) with the one this process loaded, and reloads when it moved."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from fastapi import FastAPI
 
 from app.errors import FhirError
-from app.jobs.reindex import sync_custom_params
+from app.projections import custom_params
 from app.projections.state import projection_name
 
 
 async def refresh(app: FastAPI, pool: asyncpg.Pool) -> None:
     rows = await pool.fetch("SELECT name, status FROM projection_state WHERE status <> 'ready'")
     app.state.stale_projections = {r["name"]: r["status"] for r in rows}
-    states = await sync_custom_params(pool)
-    app.state.building_params = frozenset(url for url, status in states.items() if status == "building")
+    await sync_params(app, pool)
+
+
+async def sync_params(app: FastAPI, pool: asyncpg.Pool) -> None:
+    """Load the custom SearchParameters of the stored version, if this process is behind it."""
+    async with pool.acquire() as conn:
+        state = await custom_params.sync(conn)
+    app.state.building_params = state.building
+
+
+class CustomParamsCheck:
+    """ASGI middleware: before a GET, HEAD or POST (reads, searches, ``_search``, Bundles), make
+    this process's custom SearchParameters those of the stored version."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD", "POST"):
+            fastapi_app = scope.get("app")
+            pool = getattr(fastapi_app.state, "pool", None) if fastapi_app is not None else None
+            if pool is not None:
+                await sync_params(fastapi_app, pool)
+        await self.app(scope, receive, send)
 
 
 def require_fresh(app: FastAPI, kind: str, resource_type: str) -> None:

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from app.commands import search_parameters
 from app.errors import FhirError
 from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
@@ -77,8 +78,10 @@ class WriteTransaction:
         return self.now
 
     async def record(self, events: Sequence[VersionEvent]) -> list[int]:
+        definitions = await search_parameters.before_append(self.conn, events)
         positions = await append(self.conn, events)
         await project(self.conn, events, positions)
+        await search_parameters.after_projection(self.conn, definitions)
         return positions
 
 

@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from app.events.schema import EVENT_LOG_DDL
+from app.jobs.schema import JOBS_DDL
 from app.projections.audit import AUDIT_DDL
 from app.projections.current_state import current_state_ddl
-from app.projections.custom_params import CUSTOM_PARAMS_DDL
+from app.projections.custom_params import SEARCH_PARAM_STATE_DDL, SEARCH_PARAM_VERSION_DDL
 from app.projections.search_index import all_search_index_ddl
 from app.projections.state import PROJECTION_STATE_DDL
 
@@ -42,7 +43,7 @@ async def _m004_projection_state(conn: asyncpg.Connection) -> None:
 
 
 async def _m005_custom_params_and_jobs(conn: asyncpg.Connection) -> None:
-    await conn.execute(CUSTOM_PARAMS_DDL)
+    await conn.execute(SEARCH_PARAM_STATE_DDL + JOBS_DDL)
 
 
 async def _m006_actor_index(conn: asyncpg.Connection) -> None:
@@ -67,6 +68,10 @@ async def _m009_search_pages(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _m010_search_param_version(conn: asyncpg.Connection) -> None:
+    await conn.execute(SEARCH_PARAM_VERSION_DDL)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -77,6 +82,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (7, "projection audit results", _m007_projection_audit),
     (8, "search-index sort-key tables", _m008_sort_keys),
     (9, "page tokens of long searches", _m009_search_pages),
+    (10, "custom search parameter registry version", _m010_search_param_version),
 ]
 
 

@@ -1,5 +1,12 @@
-"""Reindex jobs: build (or drop) the index of one custom SearchParameter, or rebuild a type's
-projections (``$reindex``)."""
+"""Reindex jobs: build (or drop) the index of one custom SearchParameter from the event log, or
+rebuild a type's projections (``$reindex``).
+
+Both reindex kinds replay the last event of each resource of the parameter's base types through
+the search-index projector limited to the parameter's code (its ``rows`` and ``write``, as the
+inline path runs them): the rows of that code are cleared and, while the parameter is defined,
+rebuilt. A batch holds the resources' write locks, so a concurrent write of one of them either
+committed before the batch read its events or indexes it after the batch, inline.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +15,19 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import orjson
 
+from app.events.readers import last_events, resource_ids_after
 from app.fhirspec.resource_types import is_resource_type, resource_types
-from app.fhirspec.search_parameters import SearchParam, register, registry, unregister
-from app.projections.current_state import current_table
-from app.projections.custom_params import custom_param
-from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
-from app.projections.search_index import KINDS, search_table, value_rows, write_rows
-from app.projections.search_values import extract_values
+from app.fhirspec.search_parameters import SearchParam, registry
+from app.projections import custom_params
+from app.projections.rebuild import rebuild_type, replay_executor
+from app.projections.search_index import SearchIndexProjector
 
 Report = Callable[[dict], Awaitable[None]]
 BATCH = 500
+_LOCK_MANY = (
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
+    " FROM (SELECT k FROM unnest($1::text[]) k ORDER BY k) sorted"
+)
 
 
 def concrete_bases(param: SearchParam) -> list[str]:
@@ -27,80 +37,60 @@ def concrete_bases(param: SearchParam) -> list[str]:
     return [t for t in dict.fromkeys(out) if is_resource_type(t)]
 
 
-async def sync_custom_params(pool: asyncpg.Pool) -> dict[str, str]:
-    """Make this process's registry agree with ``search_param_state``; returns url -> status."""
-    rows = await pool.fetch("SELECT url, status, definition FROM search_param_state")
-    for r in rows:
-        known = registry().by_url(r["url"])
-        if r["status"] == "retired":
-            if known is not None and known.custom:
-                unregister(r["url"])
-        elif known is None:
-            register(custom_param(orjson.loads(r["definition"])))
-    return {r["url"]: r["status"] for r in rows}
+async def _reindex_batch(
+    pool: asyncpg.Pool, projector: SearchIndexProjector, resource_type: str, ids: list[str]
+) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(_LOCK_MANY, [f"{resource_type}/{i}" for i in ids])  # the writers' per-resource locks
+        events, positions = await last_events(conn, resource_type, ids)
+        await projector.write(conn, projector.rows(events, positions))
+
+
+async def reindex_code(pool: asyncpg.Pool, code: str, types: list[str], report: Report) -> None:
+    """Rebuild the rows of one parameter code over ``types`` from the last event of each resource."""
+    projector = SearchIndexProjector(codes=frozenset({code}))
+    done = 0
+    for resource_type in types:
+        after = ""
+        while ids := await resource_ids_after(pool, resource_type, after, BATCH):
+            await _reindex_batch(pool, projector, resource_type, ids)
+            after, done = ids[-1], done + len(ids)
+            await report({"resources": done, "type": resource_type})
 
 
 async def reindex_param(pool: asyncpg.Pool, job_id: int, url: str, report: Report) -> None:
-    row = await pool.fetchrow("SELECT status, definition, job_id FROM search_param_state WHERE url = $1", url)
+    row = await pool.fetchrow("SELECT status, job_id FROM search_param_state WHERE url = $1", url)
     if row is None or row["status"] != "building" or row["job_id"] != job_id:
         return  # superseded by a later definition or retired meanwhile
-    param = register(custom_param(orjson.loads(row["definition"])))
-    done = 0
-    for resource_type in concrete_bases(param):
-        cur = current_table(resource_type)
-        after = ""
-        while True:
-            async with pool.acquire() as conn, conn.transaction():
-                # FOR SHARE: a concurrent write of one of these resources waits, then re-indexes
-                # it inline (with this parameter, already registered); no stale rows survive.
-                rows = await conn.fetch(
-                    f"SELECT id, resource FROM {cur} WHERE id > $1 AND NOT deleted ORDER BY id LIMIT $2 FOR SHARE",
-                    after,
-                    BATCH,
-                )
-                if not rows:
-                    break
-                ids = [r["id"] for r in rows]
-                out: dict[str, list[tuple]] = {k: [] for k in KINDS}
-                for r in rows:
-                    found: dict[str, list[tuple]] = {k: [] for k in KINDS}
-                    value_rows(param.code, extract_values(orjson.loads(r["resource"]), param), found)
-                    for kind, kind_rows in found.items():
-                        out[kind] += [(r["id"], *row) for row in kind_rows]
-                await conn.execute(
-                    f"DELETE FROM {search_table(resource_type, param.type)} WHERE id = ANY($1) AND param = $2",
-                    ids,
-                    param.code,
-                )
-                await write_rows(conn, resource_type, [], out)
-                after = ids[-1]
-                done += len(rows)
-            await report({"resources": done, "type": resource_type})
-    await pool.execute(
-        "UPDATE search_param_state SET status = 'ready', updated_at = now() WHERE url = $1 AND job_id = $2",
-        url,
-        job_id,
-    )
+    async with pool.acquire() as conn:
+        await custom_params.sync(conn)
+    param = registry().by_url(url)
+    if param is not None and param.custom:
+        await reindex_code(pool, param.code, concrete_bases(param), report)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE search_param_state SET status = 'ready', updated_at = now() WHERE url = $1 AND job_id = $2",
+            url,
+            job_id,
+        )
+        await custom_params.bump_version(conn)
 
 
-async def drop_param(pool: asyncpg.Pool, url: str, definition: str | None = None) -> None:
-    """Delete the rows of a retired or redefined parameter (the definition that built them names
-    its code, type and bases); unregister it unless a new definition of the URL is in use."""
-    if definition is None:
-        definition_bytes = await pool.fetchval("SELECT definition FROM search_param_state WHERE url = $1", url)
-        definition = definition_bytes.decode() if definition_bytes else None
+async def drop_param(pool: asyncpg.Pool, url: str, definition: str | None, report: Report) -> None:
+    """Clear the rows a retired or re-coded definition built (it names its code, type and bases);
+    rows of the code that a parameter still defines are rebuilt, not lost."""
     if definition is None:
         return
-    param = custom_param(orjson.loads(definition))
-    status = await pool.fetchval("SELECT status FROM search_param_state WHERE url = $1", url)
-    if status == "retired":
-        unregister(url)
-    for resource_type in concrete_bases(param):
-        await pool.execute(f"DELETE FROM {search_table(resource_type, param.type)} WHERE param = $1", param.code)
+    async with pool.acquire() as conn:
+        await custom_params.sync(conn)
+    param = custom_params.parse_definition(orjson.loads(definition))
+    await reindex_code(pool, param.code, concrete_bases(param), report)
 
 
 async def rebuild_types(pool: asyncpg.Pool, types: list[str], report: Report) -> None:
-    with replay_executor(await custom_definitions(pool)) as executor:
+    async with pool.acquire() as conn:
+        await custom_params.sync(conn)
+    with replay_executor(await custom_params.current_definitions(pool)) as executor:
         for i, resource_type in enumerate(types):
             result = await rebuild_type(pool, resource_type, executor=executor)
             await report({"types_done": i + 1, "types": len(types), "events": result.events})

@@ -45,7 +45,7 @@ async def run_pending(pool: asyncpg.Pool, limit: int = 10) -> int:
             if kind == "reindex-param":
                 await reindex_param(pool, job_id, params["url"], report)
             elif kind == "drop-param":
-                await drop_param(pool, params["url"], params.get("definition"))
+                await drop_param(pool, params["url"], params.get("definition"), report)
             elif kind == "rebuild-types":
                 await rebuild_types(pool, params["types"], report)
             else:

@@ -18,6 +18,8 @@ import asyncpg
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types, table_suffix
 
+COLUMNS = ("id", "version", "deleted", "last_updated", "position", "resource")
+
 
 def current_table(resource_type: str) -> str:
     """The current-state table of a registry type (a safe SQL identifier)."""
@@ -48,8 +50,15 @@ def _upsert_sql(resource_type: str, suffix: str = "") -> str:
     )
 
 
+CurrentRows = dict[str, list[tuple]]
+"""resource type -> rows ``(id, version, deleted, last_updated, position, resource)``."""
+
+
 class CurrentStateProjector:
-    """Keeps the current version of each resource; ``suffix`` names shadow tables during a rebuild."""
+    """Keeps the current version of each resource; ``suffix`` names shadow tables during a rebuild.
+
+    :meth:`rows` is pure (the last event of each resource in the batch counts) and :meth:`write`
+    the one writer of the tables: the inline path, replay and its catch-up all call these two."""
 
     name = "current_state"
     version = "cs-1"  # bump when the table's shape or what this projector writes changes
@@ -57,17 +66,28 @@ class CurrentStateProjector:
     def __init__(self, suffix: str = "") -> None:
         self.suffix = suffix
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:
-        by_type: dict[str, list[tuple]] = {}
+    def rows(self, events: Sequence[VersionEvent], positions: Sequence[int]) -> CurrentRows:
+        last: dict[tuple[str, str], tuple] = {}
         for e, pos in zip(events, positions, strict=True):
-            by_type.setdefault(e.resource_type, []).append(
-                (e.resource_id, e.version, e.kind is EventKind.DELETED, e.recorded_at, pos, e.resource)
-            )
-        for resource_type, rows in by_type.items():
-            if len(rows) == 1:
-                await conn.execute(_upsert_sql(resource_type, self.suffix), *rows[0])
+            row = (e.resource_id, e.version, e.kind is EventKind.DELETED, e.recorded_at, pos, e.resource)
+            last[(e.resource_type, e.resource_id)] = row
+        out: CurrentRows = {}
+        for (resource_type, _), row in last.items():
+            out.setdefault(resource_type, []).append(row)
+        return out
+
+    async def write(self, conn: asyncpg.Connection, rows: CurrentRows, bulk: bool = False) -> None:
+        """Upsert (a row only ever moves to a higher version); with ``bulk`` (a replay batch in
+        position order, so never behind the table), replace the rows and COPY the new ones."""
+        for resource_type, type_rows in rows.items():
+            table = current_table(resource_type) + self.suffix
+            if bulk:
+                await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1)", [r[0] for r in type_rows])
+                await conn.copy_records_to_table(table, records=type_rows, columns=list(COLUMNS))
+            elif len(type_rows) == 1:
+                await conn.execute(_upsert_sql(resource_type, self.suffix), *type_rows[0])
             else:
-                await conn.executemany(_upsert_sql(resource_type, self.suffix), rows)
+                await conn.executemany(_upsert_sql(resource_type, self.suffix), type_rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,36 +1,33 @@
-"""Custom SearchParameters (https://hl7.org/fhir/R4/searchparameter.html): a projector of
-``SearchParameter`` events, inline in the write's transaction.
+"""The active custom SearchParameters, derived from the current SearchParameter resources.
 
-An ``active`` SearchParameter whose URL is not one of R4's own (with ``base``, ``code``, ``type``
-and ``expression``) is recorded in ``search_param_state`` as ``building`` and a ``reindex-param``
-job is queued in the same transaction; the job (app/jobs) builds its index from the current
-versions and marks it ``ready``. Retiring or deleting it queues ``drop-param``. A definition the
-server cannot index (unknown type, an expression that does not compile, a code clash with an R4
-parameter of a base type) fails the write with 422, so it is never half-registered.
-
-Each server process keeps the registry in memory and syncs it from ``search_param_state`` every few
-seconds (app/api/staleness.py); the process running the job registers the parameter before it
-indexes. With several worker processes, a write handled by another process in those seconds is
-indexed without the new parameter unless the job reaches it later — a gap to close with a
-registry version checked per write."""
+A SearchParameter resource that is ``active``, has an expression and a URL that is not one of
+R4's own defines a custom parameter; the set lives nowhere else than in the current-state
+projection of SearchParameter, so replaying the log rebuilds it. ``search_param_version`` holds
+one counter, bumped by every write of a SearchParameter and by a finished index build; each
+process compares it with the version its registry was loaded at (per write inside the write's
+transaction, per request before a search) and reloads the registry when it moved.
+``search_param_state`` is the bookkeeping of index builds per URL (``building`` until the
+reindex job is done, then ``ready``); it is not a projection and a URL without a row is ready.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import asyncpg
-import fhirpathpy
 import orjson
-from fhirpathpy.models import models
 
-from app.errors import FhirError
-from app.events.model import EventKind, VersionEvent
-from app.fhirpath import compile_expression
-from app.fhirspec.resource_types import is_resource_type
-from app.fhirspec.search_parameters import SearchParam, get_param, registry
-from app.jobs.queue import queue_job
+from app.fhirspec.search_parameters import SearchParam, register, registry, unregister
+from app.projections.current_state import current_table
 
-CUSTOM_PARAMS_DDL = """
+log = logging.getLogger("fhirledger.search_params")
+
+VERSION_LOCK = 7_245_003  # writers hold it shared, a SearchParameter write exclusively
+
+SEARCH_PARAM_STATE_DDL = """
 CREATE TABLE IF NOT EXISTS search_param_state (
     url         text PRIMARY KEY,
     resource_id text NOT NULL,
@@ -40,101 +37,123 @@ CREATE TABLE IF NOT EXISTS search_param_state (
     job_id      bigint,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
-CREATE TABLE IF NOT EXISTS jobs (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind        text NOT NULL,
-    params      jsonb NOT NULL,
-    status      text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done', 'failed')),
-    progress    jsonb,
-    error       text,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    started_at  timestamptz,
-    finished_at timestamptz
+"""
+
+# one row; the function locks (shared or exclusive) and then reads it in a new snapshot, so a
+# writer that waited for a SearchParameter write sees the version that write committed
+SEARCH_PARAM_VERSION_DDL = f"""
+CREATE TABLE IF NOT EXISTS search_param_version (
+    one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+    version bigint NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_pending ON jobs (id) WHERE status IN ('pending', 'running');
+INSERT INTO search_param_version (version) VALUES (1) ON CONFLICT DO NOTHING;
+CREATE OR REPLACE FUNCTION search_param_version_locked(exclusive boolean) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    IF exclusive THEN
+        PERFORM pg_advisory_xact_lock({VERSION_LOCK});
+    ELSE
+        PERFORM pg_advisory_xact_lock_shared({VERSION_LOCK});
+    END IF;
+    RETURN (SELECT version FROM search_param_version);
+END $$;
 """
 
 
-def custom_param(resource: dict) -> SearchParam:
-    """The parameter a SearchParameter resource defines, checked to be indexable here."""
-    url = resource.get("url")
-    where = f"SearchParameter {url or resource.get('id')}"
-    try:
-        param = SearchParam.from_resource(resource, registry().by_url)
-    except (KeyError, ValueError) as exc:
-        raise FhirError(422, "processing", f"{where} cannot be used for search: {exc}") from None
-    if not param.expression or param.type == "special":
-        raise FhirError(422, "processing", f"{where} needs an expression and a type other than special")
-    for base in param.base:
-        if not is_resource_type(base) and base not in ("Resource", "DomainResource"):
-            raise FhirError(422, "processing", f"{where}: base '{base}' is not a resource type")
-        clash = get_param(base, param.code) if is_resource_type(base) else None
-        if clash is not None and not clash.custom and clash.url != param.url:
-            raise FhirError(422, "processing", f"{where}: code '{param.code}' is already R4's {clash.url} on {base}")
-        expression = param.expression_for(base)
-        if expression:
-            try:
-                context = base if is_resource_type(base) else "Patient"
-                if compile_expression(expression, context).is_fallback:
-                    # fhirpathpy checks syntax lazily: one evaluation surfaces an error
-                    fhirpathpy.evaluate({"resourceType": context}, expression, model=models["r4"])
-            except Exception as exc:  # the compiler's and fhirpathpy's errors are of several kinds
-                text = f"{where}: expression '{expression}' cannot be evaluated: {exc}"
-                raise FhirError(422, "processing", text) from None
-    return param
-
-
-def is_core(url: str | None) -> bool:
-    found = registry().by_url(url) if url else None
+def is_core(url: object) -> bool:
+    found = registry().by_url(url) if isinstance(url, str) else None
     return found is not None and not found.custom
 
 
-async def _drop(conn: asyncpg.Connection, known: asyncpg.Record) -> int:
-    """Queue the removal of the rows a definition built (it names its own code, type and bases)."""
-    definition = known["definition"].decode() if known["definition"] else None
-    return await queue_job(conn, "drop-param", {"url": known["url"], "definition": definition})
+def is_custom_definition(resource: dict | None) -> bool:
+    """Whether a SearchParameter resource defines an active custom parameter."""
+    return (
+        resource is not None
+        and resource.get("status") == "active"
+        and bool(resource.get("expression"))
+        and not is_core(resource.get("url"))
+    )
 
 
-class CustomSearchParamProjector:
-    name = "custom_search_params"
+def parse_definition(resource: dict) -> SearchParam:
+    """The parameter a SearchParameter resource defines (not checked: app/commands does that)."""
+    return SearchParam.from_resource(resource, registry().by_url)
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:
-        for e in events:
-            if e.resource_type != "SearchParameter":
-                continue
-            known = await conn.fetchrow(
-                "SELECT url, definition FROM search_param_state WHERE resource_id = $1", e.resource_id
-            )
-            resource = orjson.loads(e.resource) if e.resource else None
-            active = (
-                e.kind is not EventKind.DELETED
-                and resource is not None
-                and resource.get("status") == "active"
-                and not is_core(resource.get("url"))
-                and resource.get("expression")
-            )
-            if known is not None and (not active or resource.get("url") != known["url"]):
-                job = await _drop(conn, known)
-                await conn.execute(
-                    "UPDATE search_param_state SET status = 'retired', job_id = $2, updated_at = now() WHERE url = $1",
-                    known["url"],
-                    job,
-                )
-            if not active:
-                continue
-            param = custom_param(resource)
-            if known is not None and known["url"] == param.url and known["definition"]:
-                old = custom_param(orjson.loads(known["definition"]))
-                if (old.code, old.type, old.base) != (param.code, param.type, param.base):
-                    await _drop(conn, known)  # the old code's rows go; the new ones are built below
-            job = await queue_job(conn, "reindex-param", {"url": param.url})
-            await conn.execute(
-                "INSERT INTO search_param_state (url, resource_id, version, status, definition, job_id)"
-                " VALUES ($1, $2, $3, 'building', $4, $5) ON CONFLICT (url) DO UPDATE SET resource_id = $2,"
-                " version = $3, status = 'building', definition = $4, job_id = $5, updated_at = now()",
-                param.url,
-                e.resource_id,
-                e.version,
-                e.resource,
-                job,
-            )
+
+def load_definitions(definitions: Iterable[bytes]) -> dict[str, bytes]:
+    """Make this process's custom parameters exactly those defined by ``definitions`` (JSON bytes of
+    SearchParameter resources); returns url -> definition of those loaded."""
+    wanted: dict[str, tuple[bytes, SearchParam]] = {}
+    for blob in definitions:
+        resource = orjson.loads(blob)
+        if not is_custom_definition(resource):
+            continue
+        try:
+            wanted[resource["url"]] = (blob, parse_definition(resource))
+        except (KeyError, ValueError) as exc:  # stored before the write-side checks existed
+            log.warning("custom SearchParameter %s not loaded: %s", resource.get("url"), exc)
+    for param in registry().all():
+        if param.custom and param.url not in wanted:
+            unregister(param.url)
+    for url, (blob, param) in wanted.items():
+        if _loaded.get(url) != blob or registry().by_url(url) is None:
+            register(param)
+    _loaded.clear()
+    _loaded.update({url: blob for url, (blob, _) in wanted.items()})
+    return dict(_loaded)
+
+
+async def current_definitions(conn: asyncpg.Connection | asyncpg.Pool) -> list[bytes]:
+    """The JSON of every current SearchParameter resource that defines a custom parameter."""
+    rows = await conn.fetch(
+        f"SELECT resource FROM {current_table('SearchParameter')} WHERE NOT deleted AND resource IS NOT NULL"
+    )
+    return [r["resource"] for r in rows if is_custom_definition(orjson.loads(r["resource"]))]
+
+
+@dataclass(frozen=True)
+class ParamsState:
+    """What this process loaded: the version, and the URLs whose index is still being built."""
+
+    version: int
+    building: frozenset[str]
+
+
+_loaded: dict[str, bytes] = {}
+_state = ParamsState(0, frozenset())
+_reload = asyncio.Lock()
+
+
+def loaded() -> ParamsState:
+    return _state
+
+
+async def _load(conn: asyncpg.Connection, version: int) -> ParamsState:
+    global _state
+    load_definitions(await current_definitions(conn))
+    rows = await conn.fetch("SELECT url FROM search_param_state WHERE status = 'building'")
+    _state = ParamsState(version, frozenset(r["url"] for r in rows))
+    return _state
+
+
+async def sync(conn: asyncpg.Connection, version: int | None = None) -> ParamsState:
+    """Reload the registry's custom parameters if the stored version moved past the loaded one."""
+    if version is None:
+        version = await conn.fetchval("SELECT version FROM search_param_version")
+    if version == _state.version:
+        return _state
+    async with _reload:
+        if version == _state.version:
+            return _state
+        return await _load(conn, version)
+
+
+async def sync_for_write(conn: asyncpg.Connection, exclusive: bool) -> ParamsState:
+    """Inside a write's transaction, before its projection: lock the version (shared, or exclusive
+    for a write of SearchParameters) and load the parameters it stands for."""
+    version = await conn.fetchval("SELECT search_param_version_locked($1)", exclusive)
+    return await sync(conn, version)
+
+
+async def bump_version(conn: asyncpg.Connection | asyncpg.Pool) -> None:
+    await conn.execute("UPDATE search_param_version SET version = version + 1")

@@ -1,29 +1,34 @@
-"""The inline projectors: run inside the write transaction, right after the append."""
+"""The inline projection: the projectors run inside the write transaction, right after the append.
+
+Each projector is a pure ``rows(events, positions)`` plus one ``write(conn, rows, bulk)``; replay
+(app/projections/rebuild.py) and the reindex of a custom parameter (app/jobs/reindex.py) call the
+same two, so the log replayed gives the rows the inline path wrote.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
 from app.events.model import VersionEvent
 from app.projections.current_state import CurrentStateProjector
-from app.projections.custom_params import CustomSearchParamProjector
 from app.projections.search_index import SearchIndexProjector
 
 
 class Projector(Protocol):
     name: str
+    version: str
 
-    async def apply(
-        self, conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]
-    ) -> None: ...
+    def rows(self, events: Sequence[VersionEvent], positions: Sequence[int]) -> Any: ...
+
+    async def write(self, conn: asyncpg.Connection, rows: Any, bulk: bool = False) -> None: ...
 
 
-INLINE_PROJECTORS: list[Projector] = [CurrentStateProjector(), SearchIndexProjector(), CustomSearchParamProjector()]
+INLINE_PROJECTORS: list[Projector] = [CurrentStateProjector(), SearchIndexProjector()]
 
 
 async def project(conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:
     for projector in INLINE_PROJECTORS:
-        await projector.apply(conn, events, positions)
+        await projector.write(conn, projector.rows(events, positions))

@@ -5,8 +5,9 @@ while the server keeps serving (ARCHITECTURE.md: replay; STYLE.md: checkpoints).
    ``projection_state.rebuild`` in the same transaction as each batch, so a killed rebuild resumes
    from it (or starts clean when the code's version changed meanwhile). The live tables are never
    touched until the swap, so they are never half-built.
-2. Events of the type are replayed in position order in large batches through the same
-   projectors the write path runs inline (pure functions of events).
+2. Events of the type are replayed in position order in large batches through the same two
+   functions the write path runs inline (each projector's pure ``rows`` and its ``write``; large
+   batches compute ``rows`` in worker processes and ``write`` with COPY).
 3. Catch-up: events appended meanwhile are replayed the same way.
 4. Swap, in one short transaction: ``LOCK`` the live current-state table (every writer of the
    type holds it until commit, so no write of the type is in flight or can start), replay what is
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import zlib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -27,22 +29,23 @@ from multiprocessing import get_context
 import asyncpg
 import orjson
 
-from app.events.model import EventKind, RequestContext, VersionEvent
+from app.events.model import VersionEvent
+from app.events.readers import count_after, events_after, events_at, max_position
+from app.projections import custom_params
 from app.projections.current_state import CurrentStateProjector, current_table, table_ddl
+from app.projections.search_index import KINDS as SEARCH_KINDS
 from app.projections.search_index import (
-    COLUMNS,
     SearchIndexProjector,
+    SearchRows,
     lookup_index_ddl,
-    rows_of,
+    merge,
     search_index_ddl,
     search_table,
 )
-from app.projections.search_index import KINDS as SEARCH_KINDS
 from app.projections.state import expected_version, projection_name
 
 SHADOW = "__s"
 BULK_MIN = 500  # batches at least this large go through worker processes and COPY
-_CONTEXT = RequestContext("REPLAY", "")
 
 Progress = Callable[[int], None]  # called with the number of events just replayed
 
@@ -60,49 +63,27 @@ class RebuildResult:
     checkpoint: int
 
 
-def _events(rows: list[asyncpg.Record], resource_type: str) -> tuple[list[VersionEvent], list[int]]:
-    events = [
-        VersionEvent(
-            resource_type,
-            r["resource_id"],
-            r["version"],
-            EventKind(r["kind"]),
-            r["resource"],
-            r["recorded_at"],
-            _CONTEXT,
-        )
-        for r in rows
-    ]
-    return events, [r["position"] for r in rows]
-
-
-_BATCH_SQL = (
-    "SELECT position, resource_id, version, kind, resource, recorded_at FROM event_log"
-    " WHERE resource_type = $1 AND position > $2 ORDER BY position LIMIT $3"
-)
-
-
-async def _apply(conn: asyncpg.Connection, events: list[VersionEvent], positions: list[int]) -> None:
-    await CurrentStateProjector(SHADOW).apply(conn, events, positions)
-    await SearchIndexProjector(SHADOW).apply(conn, events, positions)
+async def _write(
+    conn: asyncpg.Connection, events: list[VersionEvent], positions: list[int], search: SearchRows | None = None
+) -> None:
+    """Write a batch into the shadow tables through the inline projectors' ``write``; ``search``:
+    its search rows already computed (in the worker processes), then written with COPY."""
+    bulk = search is not None
+    await CurrentStateProjector(SHADOW).write(conn, CurrentStateProjector().rows(events, positions), bulk)
+    index = SearchIndexProjector(SHADOW)
+    await index.write(conn, search if search is not None else index.rows(events, positions), bulk)
 
 
 def _init_worker(custom_definitions: list[bytes]) -> None:
     """A replay worker process: the same registry as the parent, custom parameters included."""
-    from app.fhirspec.search_parameters import register
-    from app.projections.custom_params import custom_param
+    from app.projections.custom_params import load_definitions
 
-    for definition in custom_definitions:
-        register(custom_param(orjson.loads(definition)))
+    load_definitions(custom_definitions)
 
 
-def _rows_for(chunk: list[tuple[str, bytes]]) -> dict[str, list[tuple]]:
-    """Search-index rows ``(id, param, ...)`` of resources given as stored bytes (in a worker)."""
-    out: dict[str, list[tuple]] = {k: [] for k in SEARCH_KINDS}
-    for rid, blob in chunk:
-        for kind, rows in rows_of(orjson.loads(blob)).items():
-            out[kind].extend((rid, *row) for row in rows)
-    return out
+def _rows_for(events: list[VersionEvent], positions: list[int]) -> SearchRows:
+    """The search rows of a part of a batch (in a worker: the inline projector's ``rows``)."""
+    return SearchIndexProjector().rows(events, positions)
 
 
 def replay_executor(custom_definitions: list[bytes]) -> ProcessPoolExecutor:
@@ -115,43 +96,18 @@ def replay_executor(custom_definitions: list[bytes]) -> ProcessPoolExecutor:
     )
 
 
-def _extract_async(events: list[VersionEvent], executor: ProcessPoolExecutor) -> asyncio.Future:
-    """Start extracting the search rows of a batch in the worker processes (the last event of
-    each resource counts); the result is a list of kind -> rows dicts."""
-    last: dict[str, VersionEvent] = {}
-    for e in events:
-        last[e.resource_id] = e
-    live = [(rid, e.resource) for rid, e in last.items() if e.kind is not EventKind.DELETED and e.resource]
+def _extract_async(events: list[VersionEvent], positions: list[int], executor: ProcessPoolExecutor) -> asyncio.Future:
+    """Start computing the search rows of a batch in the worker processes; each worker gets every
+    event of its share of the resources, so the merged parts are the rows of the whole batch."""
     workers = executor._max_workers
-    size = max(1, -(-len(live) // workers))
+    shares: list[tuple[list[VersionEvent], list[int]]] = [([], []) for _ in range(workers)]
+    for e, pos in zip(events, positions, strict=True):
+        share = shares[zlib.crc32(e.resource_id.encode()) % workers]
+        share[0].append(e)
+        share[1].append(pos)
     loop = asyncio.get_running_loop()
-    return asyncio.gather(
-        *[loop.run_in_executor(executor, _rows_for, live[i : i + size]) for i in range(0, len(live), size)]
-    )
-
-
-async def _apply_bulk(
-    conn: asyncpg.Connection,
-    resource_type: str,
-    events: list[VersionEvent],
-    positions: list[int],
-    extraction: asyncio.Future,
-) -> None:
-    """The same result as :func:`_apply`, faster for large batches: search values come from the
-    worker processes and the rows are copied into the shadow side tables with COPY."""
-    await CurrentStateProjector(SHADOW).apply(conn, events, positions)
-    clear = list({e.resource_id for e in events if e.version > 1})
-    parts = await extraction
-    if clear:
-        for kind in SEARCH_KINDS:
-            await conn.execute(f"DELETE FROM {search_table(resource_type, kind)}{SHADOW} WHERE id = ANY($1)", clear)
-    for kind in SEARCH_KINDS:
-        records = [row for part in parts for row in part[kind]]
-        if records:
-            columns = ["id", "param", *[c for c, _ in COLUMNS[kind]]]
-            await conn.copy_records_to_table(
-                f"{search_table(resource_type, kind)}{SHADOW}", records=records, columns=columns
-            )
+    parts = [loop.run_in_executor(executor, _rows_for, evs, poss) for evs, poss in shares if evs]
+    return asyncio.gather(*parts)
 
 
 async def _prepare(conn: asyncpg.Connection, resource_type: str) -> int:
@@ -203,10 +159,9 @@ async def replay_batches(
     versions = {k: expected_version(k, resource_type) for k in ("current_state", "search_index")}
 
     async def fetch(after: int) -> tuple[list[VersionEvent], list[int], asyncio.Future | None]:
-        rows = await pool.fetch(_BATCH_SQL, resource_type, after, batch)
-        events, positions = _events(rows, resource_type)
+        events, positions = await events_after(pool, resource_type, after, batch)
         bulk = executor is not None and len(events) >= BULK_MIN
-        return events, positions, _extract_async(events, executor) if bulk else None  # type: ignore[arg-type]
+        return events, positions, _extract_async(events, positions, executor) if bulk else None  # type: ignore[arg-type]
 
     upcoming = await fetch(checkpoint)
     while True:
@@ -216,10 +171,7 @@ async def replay_batches(
         # the next batch is read and its extraction started while this one is written
         upcoming = await fetch(positions[-1])
         async with pool.acquire() as conn, conn.transaction():
-            if extraction is not None:
-                await _apply_bulk(conn, resource_type, events, positions, extraction)
-            else:
-                await _apply(conn, events, positions)
+            await _write(conn, events, positions, merge(await extraction) if extraction is not None else None)
             checkpoint = positions[-1]
             await _save(conn, resource_type, {"versions": versions, "checkpoint": checkpoint}, None)
         total += len(events)
@@ -241,28 +193,19 @@ async def _swap(conn: asyncpg.Connection, resource_type: str, checkpoint: int, b
     await conn.execute(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
     replayed = 0
     while True:
-        rows = await conn.fetch(_BATCH_SQL, resource_type, checkpoint, batch)
-        if not rows:
+        events, positions = await events_after(conn, resource_type, checkpoint, batch)
+        if not events:
             break
-        events, positions = _events(rows, resource_type)
-        await _apply(conn, events, positions)
-        checkpoint, replayed = positions[-1], replayed + len(rows)
+        await _write(conn, events, positions)
+        checkpoint, replayed = positions[-1], replayed + len(events)
     behind = await conn.fetch(
         f"SELECT l.id, l.version FROM {live} l LEFT JOIN {live}{SHADOW} s ON s.id = l.id"
         " WHERE s.version IS DISTINCT FROM l.version"
     )
     if behind:
-        rows = await conn.fetch(
-            "SELECT e.position, e.resource_id, e.version, e.kind, e.resource, e.recorded_at"
-            " FROM unnest($2::text[], $3::int[]) AS b(id, version)"
-            " JOIN event_log e ON e.resource_type = $1 AND e.resource_id = b.id AND e.version = b.version"
-            " ORDER BY e.position",
-            resource_type,
-            [r["id"] for r in behind],
-            [r["version"] for r in behind],
-        )
-        events, positions = _events(rows, resource_type)
-        await _apply(conn, events, positions)
+        ids, versions = [r["id"] for r in behind], [r["version"] for r in behind]
+        events, positions = await events_at(conn, resource_type, ids, versions)
+        await _write(conn, events, positions)
     for table in live_tables(resource_type):
         await conn.execute(f"ALTER TABLE {table} RENAME TO {table}__old")
         await conn.execute(f"ALTER TABLE {table}{SHADOW} RENAME TO {table}")
@@ -272,16 +215,14 @@ async def _swap(conn: asyncpg.Connection, resource_type: str, checkpoint: int, b
             index = row["indexname"]
             if index.startswith(table + SHADOW):
                 await conn.execute(f'ALTER INDEX "{index}" RENAME TO "{table}{index[len(table) + len(SHADOW) :]}"')
-    max_position = await conn.fetchval(
-        "SELECT coalesce(max(position), 0) FROM event_log WHERE resource_type = $1", resource_type
-    )
+    last = await max_position(conn, resource_type)
     for kind in ("current_state", "search_index"):
         await conn.execute(
             "UPDATE projection_state SET version = $2, status = 'ready', checkpoint = $3, rebuild = NULL,"
             " updated_at = now() WHERE name = $1",
             projection_name(kind, resource_type),
             expected_version(kind, resource_type),
-            max_position,
+            last,
         )
     return replayed, len(behind)
 
@@ -298,6 +239,7 @@ async def rebuild_type(
     """Rebuild one type's projections; ``executor`` (see :func:`replay_executor`) spreads the
     extraction of search values over worker processes."""
     async with pool.acquire() as conn, conn.transaction():
+        await custom_params.sync(conn)  # the parameters the live index is built with
         start = await _prepare(conn, resource_type)
     replayed, checkpoint = await replay_batches(
         pool, resource_type, start, batch, progress, stop_after_batches, executor
@@ -320,12 +262,12 @@ async def pending_events(pool: asyncpg.Pool, resource_type: str) -> int:
         "SELECT rebuild FROM projection_state WHERE name = $1", projection_name("current_state", resource_type)
     )
     start = int(orjson.loads(row["rebuild"]).get("checkpoint", 0)) if row and row["rebuild"] else 0
-    return await pool.fetchval(
-        "SELECT count(*) FROM event_log WHERE resource_type = $1 AND position > $2", resource_type, start
-    )
+    return await count_after(pool, resource_type, start)
 
 
 async def custom_definitions(pool: asyncpg.Pool) -> list[bytes]:
-    """The definitions of the custom SearchParameters in use, for replay workers."""
-    rows = await pool.fetch("SELECT definition FROM search_param_state WHERE status <> 'retired'")
-    return [r["definition"] for r in rows]
+    """The definitions of the custom SearchParameters in use (for replay workers), loaded into this
+    process's registry too."""
+    async with pool.acquire() as conn:
+        await custom_params.sync(conn)
+    return await custom_params.current_definitions(pool)

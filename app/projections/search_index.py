@@ -32,6 +32,7 @@ current-state table's own columns and not indexed here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import cache
 
 import asyncpg
@@ -39,6 +40,7 @@ import orjson
 
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types, table_suffix
+from app.fhirspec.search_parameters import params_for
 from app.projections.search_values import (
     CompositeValue,
     DateValue,
@@ -49,6 +51,7 @@ from app.projections.search_values import (
     TokenValue,
     UriValue,
     extract_all,
+    extract_values,
 )
 
 SKIPPED = frozenset({"_id", "_lastUpdated"})
@@ -179,25 +182,58 @@ def value_rows(code: str, values: list, out: dict[str, list[tuple]]) -> None:
         out["sort"].append((code, min(d.low for d in dates), max(d.high for d in dates)))
 
 
-def rows_of(resource: dict) -> dict[str, list[tuple]]:
-    """kind -> rows ``(param, ...columns)`` for one resource."""
+def rows_of(resource: dict, codes: frozenset[str] | None = None) -> dict[str, list[tuple]]:
+    """kind -> rows ``(param, ...columns)`` for one resource (only the parameters ``codes`` if given)."""
     out: dict[str, list[tuple]] = {k: [] for k in KINDS}
-    for code, values in extract_all(resource).items():
+    if codes is None:
+        extracted = extract_all(resource)
+    else:
+        params = params_for(str(resource.get("resourceType")))
+        extracted = {c: extract_values(resource, params[c]) for c in sorted(codes) if c in params}
+    for code, values in extracted.items():
         if code not in SKIPPED:
             value_rows(code, values, out)
     return out
 
 
+@dataclass(slots=True)
+class TypeRows:
+    """The search rows of one resource type in a batch: first the rows of ``clear`` go (those of
+    the parameters ``codes`` only, when given), then ``rows`` (kind -> ``(id, param, ...)``) come."""
+
+    clear: list[str] = field(default_factory=list)
+    rows: dict[str, list[tuple]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    codes: tuple[str, ...] | None = None
+
+
+SearchRows = dict[str, TypeRows]
+
+
+def merge(parts: Sequence[SearchRows]) -> SearchRows:
+    """The rows of batches over disjoint resources, as one (replay extracts in worker processes)."""
+    out: SearchRows = {}
+    for part in parts:
+        for resource_type, tr in part.items():
+            into = out.setdefault(resource_type, TypeRows(codes=tr.codes))
+            into.clear.extend(tr.clear)
+            for kind, kind_rows in tr.rows.items():
+                into.rows[kind].extend(kind_rows)
+    return out
+
+
 @cache
-def _statement(resource_type: str, suffix: str, kinds: tuple[str, ...], clear: bool) -> str:
+def _statement(resource_type: str, suffix: str, kinds: tuple[str, ...], clear: bool, by_code: bool) -> str:
     """One statement clearing the rows of the ``$1`` ids (in every kind: an older version may have
-    had values the new one lacks) and inserting the rows of ``kinds``; data-modifying CTEs share
-    one snapshot, so the DELETEs never see the INSERTed rows."""
+    had values the new one lacks; only those of the parameters ``$2`` when ``by_code``) and
+    inserting the rows of ``kinds``; data-modifying CTEs share one snapshot, so the DELETEs never
+    see the INSERTed rows."""
     parts: list[str] = []
-    n = 1
+    n = 2 if by_code else 1
+    only = " AND param = ANY($2::text[])" if by_code else ""
     if clear:
         for kind in COLUMNS:
-            parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)}{suffix} WHERE id = ANY($1))")
+            table = search_table(resource_type, kind) + suffix
+            parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE id = ANY($1){only})")
     for kind in kinds:
         cols = COLUMNS[kind]
         names = ["id", "param", *[c for c, _ in cols]]
@@ -208,55 +244,76 @@ def _statement(resource_type: str, suffix: str, kinds: tuple[str, ...], clear: b
             args.append(f"${n}::{t}[]")
         table = search_table(resource_type, kind) + suffix
         parts.append(f"i_{kind} AS (INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({', '.join(args)}))")
-    # without deletions $1 is still sent (an empty array), so the statement must give it a type
+    # unused parameters are still sent, so the statement must give them a type
     tail = "SELECT 1" if clear else "SELECT cardinality($1::text[])"
+    if by_code and not clear:
+        tail += " + cardinality($2::text[])"
     return "WITH " + ",\n".join(parts) + "\n" + tail
 
 
-async def write_rows(
-    conn: asyncpg.Connection,
-    resource_type: str,
-    clear_ids: list[str],
-    rows: dict[str, list[tuple]],
-    suffix: str = "",
-) -> None:
-    """Clear ``clear_ids`` and insert ``rows`` (kind -> [(id, param, ...)]) in one statement; only
-    the kinds that have rows are part of it (a create clears nothing)."""
-    kinds = tuple(k for k in COLUMNS if rows.get(k))
-    if not kinds and not clear_ids:
+async def _write_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, suffix: str) -> None:
+    kinds = tuple(k for k in COLUMNS if tr.rows.get(k))
+    if not kinds and not tr.clear:
         return
-    args: list[list] = []
+    args: list[list] = [list(tr.codes)] if tr.codes is not None else []
     for kind in kinds:
         width = 2 + len(COLUMNS[kind])
         columns: list[list] = [[] for _ in range(width)]
-        for row in rows[kind]:
+        for row in tr.rows[kind]:
             for i in range(width):
                 columns[i].append(row[i])
         args.extend(columns)
-    await conn.execute(_statement(resource_type, suffix, kinds, bool(clear_ids)), clear_ids, *args)
+    sql = _statement(resource_type, suffix, kinds, bool(tr.clear), tr.codes is not None)
+    await conn.execute(sql, tr.clear, *args)
+
+
+async def _copy_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, suffix: str) -> None:
+    for kind in KINDS:
+        table = search_table(resource_type, kind) + suffix
+        if tr.clear and tr.codes is None:
+            await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1)", tr.clear)
+        elif tr.clear:
+            await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1) AND param = ANY($2)", tr.clear, list(tr.codes))
+        if tr.rows[kind]:
+            columns = ["id", "param", *[c for c, _ in COLUMNS[kind]]]
+            await conn.copy_records_to_table(table, records=tr.rows[kind], columns=columns)
 
 
 class SearchIndexProjector:
-    """Keeps the search side tables; ``suffix`` names shadow tables during a rebuild."""
+    """Keeps the search side tables; ``suffix`` names shadow tables during a rebuild, ``codes``
+    limits it to some parameters (the reindex of a custom SearchParameter).
+
+    :meth:`rows` is pure (the last event of each resource in the batch counts) and :meth:`write`
+    the one writer of the tables: the inline path, replay, its catch-up and the reindex of a
+    custom parameter all call these two."""
 
     name = "search_index"
     version = "sp-1"  # bump when the tables' shape or the value conversion changes
 
-    def __init__(self, suffix: str = "") -> None:
+    def __init__(self, suffix: str = "", codes: frozenset[str] | None = None) -> None:
         self.suffix = suffix
+        self.codes = codes
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:
+    def rows(self, events: Sequence[VersionEvent], positions: Sequence[int] | None = None) -> SearchRows:
         last: dict[tuple[str, str], VersionEvent] = {}
         for e in events:
             last[(e.resource_type, e.resource_id)] = e
-        by_type: dict[str, tuple[list[str], dict[str, list[tuple]]]] = {}
+        codes = tuple(sorted(self.codes)) if self.codes is not None else None
+        out: SearchRows = {}
         for (resource_type, rid), e in last.items():
-            clear, rows = by_type.setdefault(resource_type, ([], {k: [] for k in KINDS}))
-            if e.version > 1:
-                clear.append(rid)
+            tr = out.setdefault(resource_type, TypeRows(codes=codes))
+            if e.version > 1 or codes is not None:  # a first version has no rows to clear
+                tr.clear.append(rid)
             if e.kind is EventKind.DELETED or e.resource is None:
                 continue
-            for kind, kind_rows in rows_of(orjson.loads(e.resource)).items():
-                rows[kind].extend((rid, *row) for row in kind_rows)
-        for resource_type, (clear, rows) in by_type.items():
-            await write_rows(conn, resource_type, clear, rows, self.suffix)
+            for kind, kind_rows in rows_of(orjson.loads(e.resource), self.codes).items():
+                tr.rows[kind].extend((rid, *row) for row in kind_rows)
+        return out
+
+    async def write(self, conn: asyncpg.Connection, rows: SearchRows, bulk: bool = False) -> None:
+        """One statement per type; with ``bulk``, DELETE then COPY (large replay batches)."""
+        for resource_type, tr in rows.items():
+            if bulk:
+                await _copy_one(conn, resource_type, tr, self.suffix)
+            else:
+                await _write_one(conn, resource_type, tr, self.suffix)
