@@ -30,8 +30,8 @@ async def sync_params(app: FastAPI, pool: asyncpg.Pool) -> None:
 
 
 class CustomParamsCheck:
-    """ASGI middleware: before a GET, HEAD or POST (reads, searches, ``_search``, Bundles), make
-    this process's custom SearchParameters those of the stored version."""
+    """ASGI middleware: before a GET, HEAD or POST under the FHIR base (reads, searches,
+    ``_search``, Bundles), make this process's custom SearchParameters those of the stored version."""
 
     def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
         self.app = app
@@ -40,7 +40,8 @@ class CustomParamsCheck:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD", "POST"):
             fastapi_app = scope.get("app")
             pool = getattr(fastapi_app.state, "pool", None) if fastapi_app is not None else None
-            if pool is not None:
+            base = fastapi_app.state.settings.base_path if fastapi_app is not None else ""
+            if pool is not None and scope["path"].startswith(base):  # not the health endpoints
                 await sync_params(fastapi_app, pool)
         await self.app(scope, receive, send)
 
