@@ -77,8 +77,15 @@ class WriteTransaction:
         return self.now
 
     async def record(self, events: Sequence[VersionEvent]) -> list[int]:
+        """Append and project ``events``; the request's authorization check (``context.check``)
+        sees the state they replace before, and the state they make after (a refusal rolls back)."""
+        check = self.context.check
+        if check is not None:
+            await check(self, events, False)
         positions = await append(self.conn, events)
         await project(self.conn, events, positions)
+        if check is not None:
+            await check(self, events, True)
         return positions
 
 
