@@ -1,5 +1,5 @@
 """Operator commands over the event log: ``fhirledger events tail`` (the change feed as JSON lines)
-and ``fhirledger audit --resource Type/id`` (who did what when).
+and ``fhirledger audit`` (who did what when: ``--resource Type/id``, ``--actor``, ``--client``).
 
 Both connect with asyncpg to ``--database-url``, else ``FHIRLEDGER_DATABASE_URL``, else the
 embedded PostgreSQL under ``--data-dir`` (started for the command if no server runs there, and then
@@ -17,11 +17,12 @@ import asyncpg
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from app.cli_common import CommandError, database, database_options, run_with_database
 from app.errors import FhirError
 from app.fhirtime import format_instant
-from app.queries.changes import ChangeEvent, Cursor, cursor_of, read_changes, read_trail
+from app.queries.changes import AUDIT_LIMIT, ChangeEvent, Cursor, cursor_of, read_changes, read_trail
 
 TAIL_BATCH = 1000
 
@@ -72,36 +73,51 @@ async def tail(
         await conn.close()
 
 
-async def audit(dsn: str, resource: str, console: Console | None = None) -> int:
-    """Print the audit trail of ``Type/id`` as a table; returns the number of events shown."""
-    resource_type, _, resource_id = resource.strip().strip("/").partition("/")
-    if not resource_id or "/" in resource_id:
-        raise CommandError(f"--resource '{resource}' is not Type/id, e.g. Patient/123")
+def _subject(resource: str | None, actor: str | None, client: str | None) -> tuple[str | None, str | None, str]:
+    """(type, id, description) of what an audit asks for."""
+    if resource is None and actor is None and client is None:
+        raise CommandError("give --resource Type/id, --actor NAME or --client CLIENT_ID (or several)")
+    resource_type = resource_id = None
+    if resource is not None:
+        resource_type, _, resource_id = resource.strip().strip("/").partition("/")
+        if not resource_id or "/" in resource_id:
+            raise CommandError(f"--resource '{resource}' is not Type/id, e.g. Patient/123")
+    parts = [f"{resource_type}/{resource_id}"] if resource else []
+    parts += [f"actor {actor}"] if actor is not None else []
+    parts += [f"client {client}"] if client is not None else []
+    return resource_type, resource_id, ", ".join(parts)
+
+
+async def audit(
+    dsn: str,
+    resource: str | None,
+    console: Console | None = None,
+    actor: str | None = None,
+    client: str | None = None,
+) -> int:
+    """Print the audit trail of a resource, an actor or a token client as a table (stored values
+    printed literally, never as markup); returns the number of events shown."""
+    resource_type, resource_id, what = _subject(resource, actor, client)
     conn = await _connect(dsn)
     try:
-        events = await read_trail(conn, resource_type, resource_id)
+        events = await read_trail(conn, resource_type, resource_id, actor, client)
     except FhirError as exc:
         raise CommandError(exc.diagnostics) from None
     finally:
         await conn.close()
     console = console or Console()
     if not events:
-        console.print(f"No events for {resource_type}/{resource_id}")
+        console.print(Text(f"No events for {what}"))
         return 0
-    table = Table(title=f"Audit trail of {resource_type}/{resource_id}")
-    for heading in ("version", "kind", "method", "url", "recorded at", "actor", "client address", "request id"):
+    title = f"Audit trail of {what}" + (f" (the first {AUDIT_LIMIT} events)" if len(events) >= AUDIT_LIMIT else "")
+    table = Table(title=Text(title))
+    headings = ("version", "kind", "method", "url", "recorded at", "actor", "client address", "request id")
+    for heading in (*headings, "client", "scope kind"):
         table.add_column(heading, overflow="fold")
     for e in events:
-        table.add_row(
-            str(e.version),
-            e.kind.value,
-            e.method,
-            e.url,
-            format_instant(e.recorded_at),
-            e.actor or "",
-            e.client_addr or "",
-            e.request_id or "",
-        )
+        cells = (str(e.version), e.kind.value, e.method, e.url, format_instant(e.recorded_at), e.actor)
+        cells += (e.client_addr, e.request_id, e.client_id, e.scope_kind)
+        table.add_row(*(Text(c or "") for c in cells))
     console.print(table)
     return len(events)
 
@@ -127,7 +143,7 @@ def _tail_command(args: argparse.Namespace) -> int:
 
 
 def _audit_command(args: argparse.Namespace) -> int:
-    return run_with_database("audit", args, lambda dsn: audit(dsn, args.resource))
+    return run_with_database("audit", args, lambda dsn: audit(dsn, args.resource, None, args.actor, args.client))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -143,7 +159,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     database_options(tail_parser)
     tail_parser.set_defaults(func=_tail_command)
 
-    audit_parser = sub.add_parser("audit", help="who changed a resource, and when")
-    audit_parser.add_argument("--resource", required=True, help="Type/id, e.g. Patient/123")
+    audit_parser = sub.add_parser("audit", help="who changed what, and when")
+    audit_parser.add_argument("--resource", default=None, help="Type/id, e.g. Patient/123")
+    audit_parser.add_argument("--actor", default=None, help="only the events this actor (a token's sub) wrote")
+    audit_parser.add_argument("--client", default=None, help="only the events written through this client_id")
     database_options(audit_parser)
     audit_parser.set_defaults(func=_audit_command)

@@ -23,6 +23,8 @@ from app.db.migrations import migrate
 from app.projections.state import check_projections
 from app.settings import Settings
 
+pytest_plugins = ["tests.api.authz_helpers"]  # auth_settings, auth_client: the app with authorization on
+
 
 def _with_database(dsn: str, database: str) -> str:
     from urllib.parse import urlsplit, urlunsplit

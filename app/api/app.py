@@ -11,8 +11,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 
 from app.api import errors, staleness
+from app.api.auth import Authentication
 from app.api.limits import RequestLimits
-from app.api.routes import bundles, events, instance, operations, root, system, type_level
+from app.api.routes import bundles, discovery, events, instance, operations, root, system, type_level
 from app.db.migrations import migrate
 from app.db.pool import create_pool
 from app.jobs.runner import resume_interrupted, run_pending
@@ -82,11 +83,13 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     app.state.stale_projections = {}
     app.state.building_params = frozenset()
     errors.install(app)
-    app.add_middleware(staleness.CustomParamsCheck)
+    app.add_middleware(staleness.CustomParamsCheck)  # inside Authentication: no database work for refused requests
+    app.add_middleware(Authentication, settings=settings)  # inside RequestLimits: sees trimmed paths
     app.add_middleware(RequestLimits, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes)
     base = settings.base_path
     app.include_router(root.router)
     app.include_router(system.router, prefix=base)
+    app.include_router(discovery.router, prefix=base)
     app.include_router(events.router, prefix=base)
     app.include_router(bundles.router, prefix=base)
     app.include_router(operations.router, prefix=base)

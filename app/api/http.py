@@ -11,8 +11,9 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from app.api.actor import actor_of, require_clean_header
+from app.api.actor import require_clean_header
 from app.api.json_body import parse_json_body
+from app.api.write_auth import write_identity
 from app.commands.rules import parse_etag
 from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
@@ -157,9 +158,9 @@ def write_context(request: Request, method: str, url: str) -> RequestContext:
     return RequestContext(
         method=method,
         url=url,
-        actor=actor_of(request.headers, request.app.state.settings.actor_header),
         client_addr=client,
         request_id=request_id or str(uuid.uuid4()),
+        **write_identity(request),
     )
 
 

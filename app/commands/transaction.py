@@ -23,7 +23,7 @@ from app.commands.unit_of_work import WriteTransaction
 from app.commands.update import decide_update
 from app.commands.validate import check_resource
 from app.errors import FhirError, Issue
-from app.events.model import EventKind, RequestContext, VersionEvent
+from app.events.model import EventKind, VersionEvent
 from app.projections.current_state import Head
 
 
@@ -199,7 +199,7 @@ def _decide(
     existing_id: str | None,
     heads: dict[tuple[str, str], Head],
 ) -> tuple[VersionEvent | None, EntryResult]:
-    context = RequestContext(entry.method, entry.url, tx.context.actor, tx.context.client_addr, tx.context.request_id)
+    context = replace(tx.context, method=entry.method, url=entry.url)
     t = entry.resource_type
     if entry.method == "POST" and existing_id is not None:
         head = heads.get((t, existing_id))

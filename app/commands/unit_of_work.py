@@ -78,10 +78,17 @@ class WriteTransaction:
         return self.now
 
     async def record(self, events: Sequence[VersionEvent]) -> list[int]:
+        """Append and project ``events``; the request's authorization check (``context.check``)
+        sees the state they replace before, and the state they make after (a refusal rolls back)."""
+        check = self.context.check
+        if check is not None:
+            await check(self, events, False)
         definitions = await search_parameters.before_append(self.conn, events)
         positions = await append(self.conn, events)
         await project(self.conn, events, positions)
         await search_parameters.after_projection(self.conn, definitions)
+        if check is not None:
+            await check(self, events, True)
         return positions
 
 

@@ -72,6 +72,16 @@ async def _m010_search_param_version(conn: asyncpg.Connection) -> None:
     await conn.execute(SEARCH_PARAM_VERSION_DDL)
 
 
+async def _m011_event_client(conn: asyncpg.Connection) -> None:
+    # the verified token's client and scope level (app/api/auth.py); the append-only triggers refuse
+    # UPDATE/DELETE of rows, not new columns
+    await conn.execute(
+        "ALTER TABLE event_log ADD COLUMN IF NOT EXISTS client_id text;"
+        "ALTER TABLE event_log ADD COLUMN IF NOT EXISTS scope_kind text;"
+        "CREATE INDEX IF NOT EXISTS event_log_client ON event_log (client_id, position) WHERE client_id IS NOT NULL"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -83,6 +93,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (8, "search-index sort-key tables", _m008_sort_keys),
     (9, "page tokens of long searches", _m009_search_pages),
     (10, "custom search parameter registry version", _m010_search_param_version),
+    (11, "event log client and scope kind columns", _m011_event_client),
 ]
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class EventKind(StrEnum):
@@ -13,15 +15,28 @@ class EventKind(StrEnum):
     DELETED = "deleted"
 
 
+WriteCheck = Callable[[Any, Sequence["VersionEvent"], bool], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    """Who asked for a write, and how: recorded on every event."""
+    """Who asked for a write, and how: recorded on every event. ``client_id`` and ``scope_kind``
+    are the verified token's client and the level of its scopes (patient, user, system, mixed)
+    when authorization is on.
+
+    ``check`` (not recorded) is the caller's authorization of the write's events: awaited by the
+    write transaction with ``(tx, events, written)`` before the events are appended
+    (``written=False``: the stored state they replace) and after they are projected
+    (``written=True``); it raises to refuse them, which rolls the transaction back."""
 
     method: str
     url: str
     actor: str | None = None
     client_addr: str | None = None
     request_id: str | None = None
+    client_id: str | None = None
+    scope_kind: str | None = None
+    check: WriteCheck | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +67,5 @@ class StoredEvent:
     actor: str | None = None
     client_addr: str | None = None
     request_id: str | None = None
+    client_id: str | None = None
+    scope_kind: str | None = None

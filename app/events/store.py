@@ -15,16 +15,16 @@ from app.events.model import EventKind, StoredEvent, VersionEvent
 
 _APPEND = """
 INSERT INTO event_log (resource_type, resource_id, version, kind, resource, recorded_at,
-                       method, url, actor, client_addr, request_id)
+                       method, url, actor, client_addr, request_id, client_id, scope_kind)
 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[], $6::timestamptz[],
-                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
 RETURNING position
 """
 
 _APPEND_ONE = """
 INSERT INTO event_log (resource_type, resource_id, version, kind, resource, recorded_at,
-                       method, url, actor, client_addr, request_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                       method, url, actor, client_addr, request_id, client_id, scope_kind)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING position
 """
 
@@ -45,6 +45,8 @@ def _values(e: VersionEvent) -> tuple:
         c.actor,
         c.client_addr,
         c.request_id,
+        c.client_id,
+        c.scope_kind,
     )
 
 
@@ -59,7 +61,7 @@ async def append(conn: asyncpg.Connection, events: Sequence[VersionEvent]) -> li
 
 def stored_event(row: asyncpg.Record) -> StoredEvent:
     """An event from a row of event_log (the envelope's optional columns when selected)."""
-    extra = {k: row[k] for k in ("actor", "client_addr", "request_id") if k in row}
+    extra = {k: row[k] for k in ("actor", "client_addr", "request_id", "client_id", "scope_kind") if k in row}
     if "tx" in row:
         extra["tx"] = int(row["tx"])
     return StoredEvent(
@@ -92,7 +94,8 @@ async def read_version(
 class HistoryFilter:
     """What a history request asks for. ``key`` is the keyset cursor: a version for one resource,
     a position otherwise. ``forward`` pages towards newer entries (a ``previous`` link).
-    ``actor`` keeps only the events that actor recorded (audit)."""
+    ``actor`` keeps only the events that actor recorded, ``client`` those written through that
+    client (``client_id`` of the token; audit)."""
 
     resource_type: str | None = None
     resource_id: str | None = None
@@ -102,6 +105,7 @@ class HistoryFilter:
     forward: bool = False
     limit: int = 50
     actor: str | None = None
+    client: str | None = None
 
 
 def _history_sql(f: HistoryFilter) -> tuple[str, list]:
@@ -122,6 +126,8 @@ def _history_sql(f: HistoryFilter) -> tuple[str, list]:
         where.append(f"e.recorded_at >= {arg(f.since)}")
     if f.actor is not None:
         where.append(f"e.actor = {arg(f.actor)}")
+    if f.client is not None:
+        where.append(f"e.client_id = {arg(f.client)}")
     if f.at is not None:
         low, high = f.at
         # the version was current at some moment of [low, high): it began before high and its

@@ -107,7 +107,8 @@ def _resource(resource_type: str, building: frozenset[str], rev: dict[str, list[
     }
 
 
-def capability_statement(base: str, building: frozenset[str] = frozenset()) -> bytes:
+def capability_statement(base: str, building: frozenset[str] = frozenset(), security: dict | None = None) -> bytes:
+    """The CapabilityStatement; ``security`` is ``rest[0].security`` (SMART on FHIR, when authorization is on)."""
     rev = _rev_includes(building)
     statement = {
         "resourceType": "CapabilityStatement",
@@ -138,4 +139,6 @@ def capability_statement(base: str, building: frozenset[str] = frozenset()) -> b
             }
         ],
     }
+    if security is not None:
+        statement["rest"][0]["security"] = security
     return orjson.dumps(statement)

@@ -53,7 +53,7 @@ _PARAMS = {CURSOR_PARAM, "_count", "_format"}
 
 _COLUMNS = (
     "position, tx_id::text AS tx, resource_type, resource_id, version, kind, resource, recorded_at,"
-    " method, url, actor, client_addr, request_id"
+    " method, url, actor, client_addr, request_id, client_id, scope_kind"
 )
 # the horizon is an InitPlan, computed once per statement from the statement's own snapshot
 _FINISHED = "tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))"
@@ -62,7 +62,7 @@ _FEED_AFTER = (
     f"SELECT {_COLUMNS} FROM event_log WHERE {_FINISHED} AND (tx_id, position) > ($1::text::xid8, $2::bigint)"
     " ORDER BY tx_id, position LIMIT $3"
 )
-_TRAIL = f"SELECT {_COLUMNS} FROM event_log WHERE resource_type = $1 AND resource_id = $2 ORDER BY version"
+AUDIT_LIMIT = 1000
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -105,12 +105,30 @@ async def read_changes(conn: asyncpg.Connection | asyncpg.Pool, after: Cursor | 
 
 
 async def read_trail(
-    conn: asyncpg.Connection | asyncpg.Pool, resource_type: str, resource_id: str
+    conn: asyncpg.Connection | asyncpg.Pool,
+    resource_type: str | None,
+    resource_id: str | None,
+    actor: str | None = None,
+    client: str | None = None,
+    limit: int = AUDIT_LIMIT,
 ) -> list[ChangeEvent]:
-    """Every event of one resource, oldest version first (the audit trail)."""
-    require_type(resource_type)
-    require_id(resource_id)
-    return [stored_event(r) for r in await conn.fetch(_TRAIL, resource_type, resource_id)]
+    """The audit trail, oldest first: the events of one resource (``resource_type``/``resource_id``),
+    of one actor, of one token client, or those of all the filters given; at most ``limit``."""
+    where: list[str] = []
+    args: list = []
+    if resource_type is not None and resource_id is not None:
+        require_type(resource_type)
+        require_id(resource_id)
+        args += [resource_type, resource_id]
+        where.append(f"resource_type = ${len(args) - 1} AND resource_id = ${len(args)}")
+    for column, value in (("actor", actor), ("client_id", client)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    assert where, "give a resource, an actor or a client"
+    args.append(limit)
+    sql = f"SELECT {_COLUMNS} FROM event_log WHERE {' AND '.join(where)} ORDER BY position LIMIT ${len(args)}"
+    return [stored_event(r) for r in await conn.fetch(sql, *args)]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """history at instance, type and system level, read from the event log
 (https://hl7.org/fhir/R4/http.html#history).
 
-Newest first; ``_since``, ``_at``, ``_count``, and ``actor`` (only the versions that actor wrote:
-an audit filter of this server, see app/api/actor.py); paging by ``Bundle.link`` ``next``/``previous``
-with a keyset cursor (a version for one resource, a log position otherwise).
+Newest first; ``_since``, ``_at``, ``_count``, ``actor`` and ``client`` (only the versions that
+actor, or that token client, wrote: audit filters of this server, see app/api/actor.py); paging by
+``Bundle.link`` ``next``/``previous`` with a keyset cursor (a version for one resource, a log position otherwise).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _entry(base: str, e: StoredEvent) -> bytes:
 def _filter(req: HistoryRequest, default_count: int, max_count: int) -> HistoryFilter:
     values: dict[str, str] = {}
     for key, value in req.params:
-        if key in values and key in ("_since", "_at", "_count", "actor"):
+        if key in values and key in ("_since", "_at", "_count", "actor", "client"):
             raise invalid(f"{key} may be given only once in a history request")
         values[key] = value
     try:
@@ -78,7 +78,10 @@ def _filter(req: HistoryRequest, default_count: int, max_count: int) -> HistoryF
     actor = values.get("actor")
     if actor is not None and not actor.strip():
         raise invalid("actor must name an actor, e.g. actor=alice or actor=anonymous")
-    return HistoryFilter(req.resource_type, req.resource_id, since, at, key, forward, limit, actor)
+    client = values.get("client")
+    if client is not None and not client.strip():
+        raise invalid("client must name a client (the client_id of the writing token), e.g. client=my-app")
+    return HistoryFilter(req.resource_type, req.resource_id, since, at, key, forward, limit, actor, client)
 
 
 async def history(pool: asyncpg.Pool, req: HistoryRequest, default_count: int, max_count: int) -> bytes:
@@ -111,6 +114,6 @@ async def history(pool: asyncpg.Pool, req: HistoryRequest, default_count: int, m
         )
         if versions == 0:
             raise not_found(f"{req.resource_type}/{req.resource_id} is not known to this server, so it has no history")
-        if f.since is None and f.at is None and f.actor is None:
+        if f.since is None and f.at is None and f.actor is None and f.client is None:
             total = versions
     return bundle_bytes("history", links, (_entry(req.base, e) for e in events), total)

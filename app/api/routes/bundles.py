@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.auth import authorize_entry
 from app.api.http import base_url, fhir_response, lenient, parse_json, prefer, read_body, write_context
 from app.commands.bundle_entries import BundleEntry, parse_entries
 from app.commands.transaction import EntryResult, prepare_entries, run_entries
@@ -47,6 +48,7 @@ def _failed(index: int, exc: FhirError) -> EntryResult:
 
 async def _batch_entry(request: Request, entry: BundleEntry, representation: bool) -> EntryResult:
     try:
+        authorize_entry(request, entry)
         prepare_entries([entry], lenient(request))
         context = write_context(request, entry.method, entry.url)
         (result,) = await run_write(
@@ -96,6 +98,8 @@ async def process_bundle(request: Request) -> Response:
     base = base_url(request)
     if bundle_type == "transaction":
         entries = [_well_formed(item) for item in parsed]
+        for entry in entries:  # all or nothing: one refused entry refuses the transaction
+            authorize_entry(request, entry)
         prepare_entries(entries, lenient(request))
         context = write_context(request, "POST", "")
         results = await run_write(

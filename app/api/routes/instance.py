@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.auth import authorize
 from app.api.binary import binary_content_response, native_binary_body
 from app.api.http import (
     FHIR_JSON,
@@ -43,6 +44,7 @@ router = APIRouter()
 async def read_resource(request: Request, resource_type: str, resource_id: str) -> Response:
     require_type(resource_type)
     require_id(resource_id)
+    authorize(request, resource_type, "read")
     shape = read_shape(list(request.query_params.multi_items()))
     require_fresh(request.app, "current_state", resource_type)
     found = await read(request.app.state.pool, resource_type, resource_id)
@@ -67,6 +69,8 @@ def _shaped(request: Request, shape: ReadShape, resource_type: str, resource: by
 
 @router.put("/{resource_type}/{resource_id}")
 async def update_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    require_type(resource_type)
+    authorize(request, resource_type, "update")
     native = await native_binary_body(request, resource_id) if resource_type == "Binary" else None
     body = native if native is not None else parse_json(await read_body(request))
     resource, warnings = prepare_update(resource_type, resource_id, body, lenient(request))
@@ -89,6 +93,8 @@ async def update_resource(request: Request, resource_type: str, resource_id: str
 
 @router.delete("/{resource_type}/{resource_id}")
 async def delete_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    require_type(resource_type)
+    authorize(request, resource_type, "delete")
     prepare_delete(resource_type, resource_id)
     expected = if_match(request)
     context = write_context(request, "DELETE", f"{resource_type}/{resource_id}")
@@ -128,6 +134,8 @@ def _patch_kind(request: Request, resource_type: str, resource_id: str) -> str:
 
 @router.patch("/{resource_type}/{resource_id}")
 async def patch_resource(request: Request, resource_type: str, resource_id: str) -> Response:
+    require_type(resource_type)
+    authorize(request, resource_type, "patch")
     prepare_patch(resource_type, resource_id)
     kind = _patch_kind(request, resource_type, resource_id)
     body = parse_json(await read_body(request, set(PATCH_KINDS)))
@@ -144,6 +152,8 @@ async def patch_resource(request: Request, resource_type: str, resource_id: str)
 
 @router.get("/{resource_type}/{resource_id}/_history")
 async def history_instance(request: Request, resource_type: str, resource_id: str) -> Response:
+    require_type(resource_type)
+    authorize(request, resource_type, "history-instance")
     settings = request.app.state.settings
     req = HistoryRequest(
         base_url(request),
@@ -161,6 +171,7 @@ async def vread_resource(request: Request, resource_type: str, resource_id: str,
     require_type(resource_type)
     require_id(resource_id)
     require_version_id(resource_type, resource_id, version_id)
+    authorize(request, resource_type, "vread")
     shape = read_shape(list(request.query_params.multi_items()))
     found = await vread(request.app.state.pool, resource_type, resource_id, version_id)
     headers = version_headers(found.version, found.last_updated)

@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.auth import require_admin
 from app.api.http import base_url, fhir_response, lenient, outcome_bytes, read_body
 from app.api.json_body import read_json
 from app.errors import Issue, invalid, not_found
@@ -72,6 +73,7 @@ async def validate_type(request: Request, resource_type: str) -> Response:
 async def reindex(request: Request, resource_type: str | None = None) -> Response:
     """Schedule a rebuild of the projections of one type (or all types) from the event log; the
     answer's Content-Location is polled for the job's status."""
+    require_admin(request, "$reindex")
     if resource_type is not None:
         require_type(resource_type)
     types = [resource_type] if resource_type else list(resource_types())
@@ -114,6 +116,7 @@ def _status_parameters(job: JobStatus) -> dict:
 @router.api_route("/$reindex-status/{job_id}", methods=["GET", "HEAD"])
 async def reindex_status(request: Request, job_id: str) -> Response:
     """A background job's state: queued, running, done or failed, with its progress counts."""
+    require_admin(request, "$reindex-status")
     job = await job_status(request.app.state.pool, int(job_id)) if job_id.isdigit() and len(job_id) < 18 else None
     if job is None:
         raise not_found(f"No job '{job_id[:40]}' is known to this server; $reindex answers the URL of its job")

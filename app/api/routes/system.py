@@ -7,7 +7,9 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.auth import authorize, authorize_system_search
 from app.api.http import base_url, fhir_response, outcome_bytes, prefer, read_body, request_url
+from app.auth import security_block
 from app.errors import FhirError, Issue
 from app.fhirspec.search_parameters import all_params
 from app.queries.capabilities import capability_statement
@@ -23,15 +25,18 @@ async def metadata(request: Request) -> Response:
     base = base_url(request)
     building = request.app.state.building_params
     custom = tuple(sorted(p.url for p in all_params() if p.custom))
-    key = (base, custom, building)  # custom SearchParameters change what is listed
+    settings = request.app.state.settings
+    auth = (settings.auth_issuer, settings.auth_audience, settings.auth_token_endpoint)
+    key = (base, custom, building, auth)  # custom SearchParameters change what is listed
     cache: dict[tuple, bytes] = request.app.state.capability_cache
     if key not in cache:
         cache.clear()
-        cache[key] = capability_statement(base, building)
+        cache[key] = capability_statement(base, building, security_block(settings))
     return fhir_response(request, cache[key])
 
 
 def _system_search(request: Request, params: list[tuple[str, str]]) -> SearchRequest:
+    authorize_system_search(request, params)
     settings = request.app.state.settings
     strict = (prefer(request, "handling") or settings.search_handling).lower() == "strict"
     return SearchRequest(
@@ -70,6 +75,7 @@ def _base_information(request: Request) -> Issue:
 
 @router.get("/_history")
 async def history_system(request: Request) -> Response:
+    authorize(request, "*", "history-system")
     settings = request.app.state.settings
     req = HistoryRequest(base_url(request), request_url(request), list(request.query_params.multi_items()))
     body = await history(request.app.state.pool, req, settings.history_default_count, settings.history_max_count)

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, unquote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.api.auth import authorize
 from app.api.binary import native_binary_body
 from app.api.http import (
     WriteReply,
@@ -42,6 +43,7 @@ router = APIRouter()
 def _search_request(request: Request, resource_type: str, params: list[tuple[str, str]]) -> SearchRequest:
     settings = request.app.state.settings
     require_type(resource_type)
+    authorize(request, resource_type, "search-type")
     require_fresh(request.app, "current_state", resource_type)
     require_fresh(request.app, "search_index", resource_type)
     handling = (prefer(request, "handling") or settings.search_handling).lower()
@@ -110,9 +112,10 @@ def _create_criteria(request: Request, resource_type: str) -> str | None:
 @router.post("/{resource_type}")
 async def create_resource(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
+    criteria = _create_criteria(request, resource_type)
+    authorize(request, resource_type, "conditional-create" if criteria else "create")
     native = await native_binary_body(request) if resource_type == "Binary" else None
     body = native if native is not None else parse_json(await read_body(request))
-    criteria = _create_criteria(request, resource_type)
     resource, warnings = prepare_create(resource_type, body, lenient(request))
     context = write_context(request, "POST", resource_type)
     pool = request.app.state.pool
@@ -142,6 +145,7 @@ def _conditional_query(request: Request, method: str, resource_type: str) -> str
 @router.put("/{resource_type}")
 async def conditional_update(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
+    authorize(request, resource_type, "conditional-update")
     body = parse_json(await read_body(request))
     criteria = _conditional_query(request, "PUT", resource_type)
     resource, warnings = prepare_create(resource_type, body, lenient(request))
@@ -160,6 +164,7 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
 @router.delete("/{resource_type}")
 async def conditional_delete(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
+    authorize(request, resource_type, "conditional-delete")
     criteria = _conditional_query(request, "DELETE", resource_type)
     expected = if_match(request)
     context = write_context(request, "DELETE", f"{resource_type}?{criteria}")
@@ -175,6 +180,8 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
 
 @router.get("/{resource_type}/_history")
 async def history_type(request: Request, resource_type: str) -> Response:
+    require_type(resource_type)
+    authorize(request, resource_type, "history-type")
     settings = request.app.state.settings
     req = HistoryRequest(
         base_url(request), request_url(request), list(request.query_params.multi_items()), resource_type
