@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.http import base_url, fhir_response, outcome_bytes, prefer, read_body, request_url
+from app.auth import OPEN
 from app.errors import FhirError, Issue
 from app.fhirspec.search_parameters import all_params
 from app.queries.capabilities import capability_statement
@@ -34,8 +35,15 @@ async def metadata(request: Request) -> Response:
 def _system_search(request: Request, params: list[tuple[str, str]]) -> SearchRequest:
     settings = request.app.state.settings
     strict = (prefer(request, "handling") or settings.search_handling).lower() == "strict"
+    principal = getattr(request.state, "principal", OPEN)
     return SearchRequest(
-        base_url(request), "", params, strict, settings.search_default_count, settings.search_max_count
+        base_url(request),
+        "",
+        params,
+        strict,
+        settings.search_default_count,
+        settings.search_max_count,
+        principal=principal,
     )
 
 
@@ -72,7 +80,10 @@ def _base_information(request: Request) -> Issue:
 async def history_system(request: Request) -> Response:
     settings = request.app.state.settings
     req = HistoryRequest(base_url(request), request_url(request), list(request.query_params.multi_items()))
-    body = await history(request.app.state.pool, req, settings.history_default_count, settings.history_max_count)
+    principal = getattr(request.state, "principal", OPEN)
+    body = await history(
+        request.app.state.pool, req, settings.history_default_count, settings.history_max_count, principal
+    )
     return fhir_response(request, body)
 
 
