@@ -137,7 +137,8 @@ async def history(
     if instance:
         assert req.resource_type is not None and req.resource_id is not None
         versions = await _versions(pool, req.resource_type, req.resource_id)
-        if f.since is None and f.at is None and f.actor is None and principal.is_open:
+        unrestricted = principal.allows(req.resource_type, "history-instance").unrestricted
+        if f.since is None and f.at is None and f.actor is None and unrestricted:
             total = versions
     shown = await visible_events(pool, principal, events, req.base)
     return bundle_bytes("history", links, (_entry(req.base, e) for e in shown), total)

@@ -188,11 +188,15 @@ async def included(
 
 
 def _withheld(principal: Principal, types: list[str]) -> Issue:
-    needed = "; ".join(f"{t}: {readable(principal, t).needed}" for t in types)
-    return Issue(
-        "warning",
-        "forbidden",
-        f"Some included resources of type {', '.join(types)} were left out: the token's scopes do not allow "
-        f"reading them (they lie outside the patient compartment or the scopes' query, or the type is not "
-        f"granted; scopes that would allow it: {needed[:400]})",
-    )
+    ungranted = [t for t in types if not readable(principal, t).allowed]
+    restricted = [t for t in types if t not in ungranted]
+    parts = []
+    if restricted:
+        parts.append(
+            f"of type {', '.join(restricted)} outside what the token's scopes allow (the patient's compartment "
+            "or the scopes' query)"
+        )
+    if ungranted:
+        needed = "; ".join(readable(principal, t).needed for t in ungranted)
+        parts.append(f"of type {', '.join(ungranted)}, which the token may not read (needs scope {needed[:300]})")
+    return Issue("warning", "forbidden", f"Some included resources were left out: those {' and those '.join(parts)}")
