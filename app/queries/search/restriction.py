@@ -14,7 +14,8 @@ from __future__ import annotations
 from app.auth import Access, Decision, Principal, compartment_criteria, forbidden
 from app.errors import FhirError
 from app.identity import ID_PATTERN
-from app.queries.search.conditions import criterion_sql
+from app.projections.search_index import search_table
+from app.queries.search.conditions import criterion_sql, reference_value
 from app.queries.search.criteria import resolve
 from app.queries.search.model import AccessGroup, Criterion, Restriction, Unusable
 from app.queries.search.parse import QUIET_PARAMS, RESULT_PARAMS, parse_search
@@ -79,6 +80,21 @@ def restriction_for(decision: Decision) -> Restriction | None:
     return Restriction(decision.resource_type, tuple(groups))
 
 
+def _compartment_sql(kind: str, criteria: tuple[Criterion, ...], args: Args, base: str) -> str:
+    """In the compartment: ``_id`` (Patient) or one uncorrelated id set over the reference side
+    table for all the compartment's reference parameters (they all name the same patient), which
+    PostgreSQL hashes or joins once instead of probing per row."""
+    conds = [criterion_sql(kind, c, args, base) for c in criteria if c.param.type != "reference"]
+    refs = [c for c in criteria if c.param.type == "reference"]
+    if refs:
+        assert len({c.values for c in refs}) == 1
+        codes = args.add([c.code for c in refs], "text[]")
+        value = reference_value(refs[0].code, refs[0].values[0], None, refs[0].param, args, base)
+        table = search_table(kind, "reference")
+        conds.append(f"r.id IN (SELECT s.id FROM {table} s WHERE s.param = ANY({codes}) AND {value})")
+    return any_of(conds)
+
+
 def restriction_sql(restriction: Restriction, args: Args, base: str) -> str:
     """The condition, on current-state row ``r``, that a resource is visible under ``restriction``."""
     kind = restriction.resource_type
@@ -86,7 +102,7 @@ def restriction_sql(restriction: Restriction, args: Args, base: str) -> str:
     for group in restriction.groups:
         parts = [criterion_sql(kind, c, args, base) for c in group.criteria]
         if group.compartment is not None:
-            parts.insert(0, any_of([criterion_sql(kind, c, args, base) for c in group.compartment]))
+            parts.insert(0, _compartment_sql(kind, group.compartment, args, base))
         groups.append(all_of(parts))
     return any_of(groups)
 
