@@ -25,6 +25,7 @@ from app.api.write_auth import principal_of
 from app.auth import INTERACTION_LETTERS, OPEN, Decision, Grants, Principal, admin_required, authenticator_for
 from app.commands.bundle_entries import BundleEntry
 from app.errors import FhirError
+from app.fhirspec.resource_types import resource_types
 from app.settings import Settings
 
 PUBLIC_METHODS = frozenset({"GET", "HEAD"})
@@ -105,11 +106,27 @@ def authorize(request: Request, resource_type: str, interaction: str) -> Decisio
 
 
 def authorize_system_search(request: Request, params: list[tuple[str, str]]) -> list[Decision]:
-    """A whole-system search: ``s`` on each type of ``_type``, else on every type (``*``)."""
+    """A whole-system search: ``s`` on each type of ``_type``. Without ``_type`` the search covers
+    the types the token may search (the query layer restricts it, and answers 403 if there are none),
+    so a ``patient/Observation.rs`` token can search ``[base]?…`` too."""
     types = [t.strip() for key, value in params if key == "_type" for t in value.split(",") if t.strip()]
-    return [authorize(request, t, "search-system") for t in dict.fromkeys(types)] or [
-        authorize(request, "*", "search-system")
-    ]
+    if types:
+        return [authorize(request, t, "search-system") for t in dict.fromkeys(types)]
+    principal = principal_of(request)
+    if not any(principal.allows(t, "search-system").allowed for t in resource_types()):
+        return [authorize(request, "*", "search-system")]  # the 403 naming the scope that would do
+    return []
+
+
+def authorize_system_history(request: Request) -> None:
+    """Whole-system history: allowed when the token may read some type (the query layer leaves out
+    entries of the others and outside its restrictions); a token that may read nothing gets the
+    403 for ``*``."""
+    principal = principal_of(request)
+    if any(p in request.query_params for p in AUDIT_PARAMS):
+        require_admin(request, "History filtered by actor or client (an audit query)")
+    if not any(principal.allows(t, "history-system").allowed for t in resource_types()):
+        authorize(request, "*", "history-system")
 
 
 def entry_interaction(entry: BundleEntry) -> str:

@@ -4,6 +4,11 @@
 Newest first; ``_since``, ``_at``, ``_count``, ``actor`` and ``client`` (only the versions that
 actor, or that token client, wrote: audit filters of this server, see app/api/actor.py); paging by
 ``Bundle.link`` ``next``/``previous`` with a keyset cursor (a version for one resource, a log position otherwise).
+
+Entries a token's scopes do not reach (types it may not read, versions outside its patient's
+compartment or its scopes' query) are left out of each page, so a page may hold fewer than
+``_count`` entries while ``next`` still leads on; the instance history of a resource outside them
+is a 403 (:mod:`app.queries.visibility`).
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from app.auth import OPEN, Principal
 from app.errors import invalid, not_found
 from app.events.model import EventKind, StoredEvent
-from app.events.store import HistoryFilter, read_history
+from app.events.store import HistoryFilter, read_history, read_version
 from app.fhirtime import FhirDateError, format_instant, parse_range
 from app.identity import require_id, require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.paging import CURSOR_PARAM, cursor_error, decode_cursor, encode_cursor, parse_count
+from app.queries.visibility import require_version_visible, visible_events
 
 _STATUS = {EventKind.CREATED: "201 Created", EventKind.UPDATED: "200 OK", EventKind.DELETED: "204 No Content"}
 
@@ -84,14 +91,38 @@ def _filter(req: HistoryRequest, default_count: int, max_count: int) -> HistoryF
     return HistoryFilter(req.resource_type, req.resource_id, since, at, key, forward, limit, actor, client)
 
 
-async def history(pool: asyncpg.Pool, req: HistoryRequest, default_count: int, max_count: int) -> bytes:
+async def _versions(pool: asyncpg.Pool, resource_type: str, resource_id: str) -> int:
+    versions = await pool.fetchval(
+        "SELECT count(*) FROM event_log WHERE resource_type = $1 AND resource_id = $2", resource_type, resource_id
+    )
+    if versions == 0:
+        raise not_found(f"{resource_type}/{resource_id} is not known to this server, so it has no history")
+    return versions
+
+
+async def _require_instance_visible(pool: asyncpg.Pool, req: HistoryRequest, principal: Principal) -> None:
+    """403 unless the token may see the resource's latest version (or, if deleted, the one before)."""
+    assert req.resource_type is not None and req.resource_id is not None
+    decision = principal.allows(req.resource_type, "history-instance")
+    latest = await read_version(
+        pool, req.resource_type, req.resource_id, await _versions(pool, req.resource_type, req.resource_id)
+    )
+    if latest is not None:
+        await require_version_visible(pool, decision, latest)
+
+
+async def history(
+    pool: asyncpg.Pool, req: HistoryRequest, default_count: int, max_count: int, principal: Principal = OPEN
+) -> bytes:
     if req.resource_type is not None:
         require_type(req.resource_type)
     if req.resource_id is not None:
         require_id(req.resource_id)
     f = _filter(req, default_count, max_count)
-    events, more = await read_history(pool, f) if f.limit > 0 else ([], False)
     instance = req.resource_id is not None
+    if instance and not principal.is_open:
+        await _require_instance_visible(pool, req, principal)
+    events, more = await read_history(pool, f) if f.limit > 0 else ([], False)
 
     def key_of(e: StoredEvent) -> int:
         return e.version if instance else e.position
@@ -107,13 +138,10 @@ async def history(pool: asyncpg.Pool, req: HistoryRequest, default_count: int, m
         links.append({"relation": "previous", "url": page_url(req.url, req.params, {CURSOR_PARAM: cursor})})
     total = None
     if instance:
-        versions = await pool.fetchval(
-            "SELECT count(*) FROM event_log WHERE resource_type = $1 AND resource_id = $2",
-            req.resource_type,
-            req.resource_id,
-        )
-        if versions == 0:
-            raise not_found(f"{req.resource_type}/{req.resource_id} is not known to this server, so it has no history")
-        if f.since is None and f.at is None and f.actor is None and f.client is None:
+        assert req.resource_type is not None and req.resource_id is not None
+        versions = await _versions(pool, req.resource_type, req.resource_id)
+        unrestricted = principal.allows(req.resource_type, "history-instance").unrestricted
+        if f.since is None and f.at is None and f.actor is None and f.client is None and unrestricted:
             total = versions
-    return bundle_bytes("history", links, (_entry(req.base, e) for e in events), total)
+    shown = await visible_events(pool, principal, events, req.base)
+    return bundle_bytes("history", links, (_entry(req.base, e) for e in shown), total)

@@ -1,6 +1,7 @@
 """read: ``GET [base]/[type]/[id]`` served as stored bytes from the current-state projection
 (https://hl7.org/fhir/R4/http.html#read), and the ``_summary``/``_elements`` parameters that read
-and vread take."""
+and vread take. A token restricted to a patient's compartment or a scope's query gets a 403 for a
+resource outside it (:mod:`app.queries.visibility`)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from datetime import datetime
 
 import asyncpg
 
+from app.auth import OPEN, Principal
 from app.errors import invalid
 from app.identity import gone_or_missing, require_id, require_type
 from app.projections.current_state import read_head
 from app.queries.subset import subset
+from app.queries.visibility import require_visible
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +25,16 @@ class VersionedBytes:
     last_updated: datetime
 
 
-async def read(pool: asyncpg.Pool, resource_type: str, resource_id: str) -> VersionedBytes:
+async def read(
+    pool: asyncpg.Pool, resource_type: str, resource_id: str, principal: Principal = OPEN, base: str = ""
+) -> VersionedBytes:
     require_type(resource_type)
     require_id(resource_id)
     head = await read_head(pool, resource_type, resource_id)
     if head is None or head.deleted or head.resource is None:
         raise gone_or_missing(resource_type, resource_id, head is not None)
+    if not principal.is_open:
+        await require_visible(pool, principal.allows(resource_type, "read"), resource_id, base)
     return VersionedBytes(head.resource, head.version, head.last_updated)
 
 

@@ -52,11 +52,11 @@ CASES: dict[str, tuple[str, str, str]] = {
     "vread": ("user/Patient.r", "user/Patient.cud", "user/Patient.r"),
     "history-instance": ("user/Patient.r", "user/Patient.s", "user/Patient.r"),
     "history-type": ("user/Patient.r", "user/Observation.r", "user/Patient.r"),
-    "history-system": ("user/*.r", "user/Patient.r", "user/*.r"),
+    "history-system": ("user/*.r", "user/Patient.s", "user/*.r"),  # user/Patient.r: Patient entries only
     "search-type": ("user/Patient.s", "user/Patient.r", "user/Patient.s"),
     "search-type POST": ("user/Patient.s", "user/Patient.r", "user/Patient.s"),
     "search-system _type": ("user/Patient.s", "user/Observation.s", "user/Patient.s"),
-    "search-system all types": ("user/*.s", "user/Patient.s", "user/*.s"),
+    "search-system all types": ("user/*.s", "user/Patient.r", "user/*.s"),  # user/Patient.s: Patients only
     "update": ("user/Patient.u", "user/Patient.c", "user/Patient.u"),
     "patch": ("user/Patient.u", "user/Patient.r", "user/Patient.u"),
     "delete": ("user/Patient.d", "user/Patient.cru", "user/Patient.d"),

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from app.api.auth import authorize_entry
 from app.api.http import base_url, fhir_response, lenient, parse_json, prefer, read_body, write_context
+from app.auth import OPEN
 from app.commands.bundle_entries import BundleEntry, parse_entries
 from app.commands.transaction import EntryResult, prepare_entries, run_entries
 from app.commands.unit_of_work import run_write
@@ -74,6 +75,7 @@ async def _answer_search(request: Request, result: EntryResult) -> EntryResult:
         settings.search_default_count,
         settings.search_max_count,
         request.app.state.building_params,
+        getattr(request.state, "principal", OPEN),
     )
     try:
         return replace(result, resource=await search(request.app.state.pool, req), search=None)

@@ -26,6 +26,7 @@ from app.api.http import (
     write_response,
 )
 from app.api.staleness import index_status_header, require_fresh
+from app.auth import OPEN
 from app.commands.delete import delete, prepare_delete
 from app.commands.outcome import WriteStatus
 from app.commands.patch import patch, prepare_patch
@@ -47,7 +48,8 @@ async def read_resource(request: Request, resource_type: str, resource_id: str) 
     authorize(request, resource_type, "read")
     shape = read_shape(list(request.query_params.multi_items()))
     require_fresh(request.app, "current_state", resource_type)
-    found = await read(request.app.state.pool, resource_type, resource_id)
+    principal = getattr(request.state, "principal", OPEN)
+    found = await read(request.app.state.pool, resource_type, resource_id, principal, base_url(request))
     headers = version_headers(found.version, found.last_updated)
     tags = if_none_match(request)
     if "*" in tags or str(found.version) in tags:
@@ -162,7 +164,10 @@ async def history_instance(request: Request, resource_type: str, resource_id: st
         resource_type,
         resource_id,
     )
-    body = await history(request.app.state.pool, req, settings.history_default_count, settings.history_max_count)
+    principal = getattr(request.state, "principal", OPEN)
+    body = await history(
+        request.app.state.pool, req, settings.history_default_count, settings.history_max_count, principal
+    )
     return fhir_response(request, body)
 
 
@@ -173,6 +178,7 @@ async def vread_resource(request: Request, resource_type: str, resource_id: str,
     require_version_id(resource_type, resource_id, version_id)
     authorize(request, resource_type, "vread")
     shape = read_shape(list(request.query_params.multi_items()))
-    found = await vread(request.app.state.pool, resource_type, resource_id, version_id)
+    principal = getattr(request.state, "principal", OPEN)
+    found = await vread(request.app.state.pool, resource_type, resource_id, version_id, principal)
     headers = version_headers(found.version, found.last_updated)
     return _shaped(request, shape, resource_type, found.resource, headers)

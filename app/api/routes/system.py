@@ -7,9 +7,9 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app.api.auth import authorize, authorize_system_search
+from app.api.auth import authorize_system_history, authorize_system_search
 from app.api.http import base_url, fhir_response, outcome_bytes, prefer, read_body, request_url
-from app.auth import security_block
+from app.auth import OPEN, security_block
 from app.errors import FhirError, Issue
 from app.fhirspec.search_parameters import all_params
 from app.queries.capabilities import capability_statement
@@ -39,8 +39,15 @@ def _system_search(request: Request, params: list[tuple[str, str]]) -> SearchReq
     authorize_system_search(request, params)
     settings = request.app.state.settings
     strict = (prefer(request, "handling") or settings.search_handling).lower() == "strict"
+    principal = getattr(request.state, "principal", OPEN)
     return SearchRequest(
-        base_url(request), "", params, strict, settings.search_default_count, settings.search_max_count
+        base_url(request),
+        "",
+        params,
+        strict,
+        settings.search_default_count,
+        settings.search_max_count,
+        principal=principal,
     )
 
 
@@ -75,10 +82,13 @@ def _base_information(request: Request) -> Issue:
 
 @router.get("/_history")
 async def history_system(request: Request) -> Response:
-    authorize(request, "*", "history-system")
+    authorize_system_history(request)
     settings = request.app.state.settings
     req = HistoryRequest(base_url(request), request_url(request), list(request.query_params.multi_items()))
-    body = await history(request.app.state.pool, req, settings.history_default_count, settings.history_max_count)
+    principal = getattr(request.state, "principal", OPEN)
+    body = await history(
+        request.app.state.pool, req, settings.history_default_count, settings.history_max_count, principal
+    )
     return fhir_response(request, body)
 
 

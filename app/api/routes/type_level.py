@@ -25,6 +25,7 @@ from app.api.http import (
     write_response,
 )
 from app.api.staleness import require_fresh
+from app.auth import OPEN
 from app.commands.conditional import conditional_create, same_criteria, search_criteria, strip_if_none_exist
 from app.commands.conditional import conditional_delete as cond_delete
 from app.commands.conditional import conditional_update as cond_update
@@ -55,6 +56,7 @@ def _search_request(request: Request, resource_type: str, params: list[tuple[str
         settings.search_default_count,
         settings.search_max_count,
         request.app.state.building_params,
+        getattr(request.state, "principal", OPEN),
     )
 
 
@@ -186,5 +188,8 @@ async def history_type(request: Request, resource_type: str) -> Response:
     req = HistoryRequest(
         base_url(request), request_url(request), list(request.query_params.multi_items()), resource_type
     )
-    body = await history(request.app.state.pool, req, settings.history_default_count, settings.history_max_count)
+    principal = getattr(request.state, "principal", OPEN)
+    body = await history(
+        request.app.state.pool, req, settings.history_default_count, settings.history_max_count, principal
+    )
     return fhir_response(request, body)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
+from app.auth import OPEN, Principal
 from app.errors import operation_outcome
 from app.identity import require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
@@ -20,6 +21,7 @@ from app.queries.paging import cursor_error, encode_cursor
 from app.queries.search.includes import included
 from app.queries.search.parse import parse_search
 from app.queries.search.plan import count_sql, cursor_state, page_sql
+from app.queries.search.restriction import restriction_for
 from app.queries.subset import subset
 
 
@@ -32,6 +34,7 @@ class SearchRequest:
     default_count: int
     max_count: int
     building: frozenset[str] = frozenset()
+    principal: Principal = OPEN  # who asks: the token's scopes restrict what the search returns
 
 
 def check_cursor(cursor: dict | None, keys: tuple[str, ...]) -> None:
@@ -54,6 +57,7 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         building=req.building,
     )
     check_cursor(q.cursor, ("id",))
+    q.restriction = restriction_for(req.principal.allows(req.resource_type, "search-type"))
     url = f"{req.base}/{req.resource_type}"
     links = [{"relation": "self", "url": page_url(url, q.applied, {})}]
     pager = PageLinks(pool, url, req.resource_type, params, token)
@@ -84,7 +88,7 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
             entries.append(entry_bytes(entry, subset(row["resource"], q.resource_type, q.summary, q.elements)))
         if rows and (q.includes or q.revincludes):
             page = {(req.resource_type, row["id"]) for row in rows}
-            for t, rid, resource in await included(pool, q, [row["id"] for row in rows]):
+            for t, rid, resource in await included(pool, q, [row["id"] for row in rows], req.principal, req.base):
                 if (t, rid) not in page:
                     page.add((t, rid))
                     entry = {"fullUrl": f"{req.base}/{t}/{rid}", "search": {"mode": "include"}}

@@ -1,11 +1,15 @@
-"""``_include`` and ``_revinclude`` (https://hl7.org/fhir/R4/search.html#include): parsing them
-(``*`` wildcards, ``:iterate``) and fetching the resources the page's matches reference, and
-those referencing them, from the reference side tables.
+"""``_include`` and ``_revinclude`` (https://hl7.org/fhir/R4/search.html#include): fetching the
+resources the page's matches reference, and those referencing them, from the reference side tables
+(parsing them: :mod:`app.queries.search.include_parse`).
 
 ``:iterate`` rules are applied again to what the previous round added, until a round adds
 nothing, for at most :data:`ITERATE_ROUNDS` rounds in all; one page includes at most
 :data:`INCLUDE_LIMIT` resources. Hitting either bound adds a warning to the query's
-OperationOutcome, saying what was cut and how to get the rest."""
+OperationOutcome, saying what was cut and how to get the rest.
+
+Only resources the token may read or search are included (``r`` or ``s`` on their type), within
+the same compartment and scope-query restrictions as a search of their type; when some were left
+out for that, a warning says so (naming the type, never an id)."""
 
 from __future__ import annotations
 
@@ -13,39 +17,18 @@ from collections import defaultdict
 
 import asyncpg
 
-from app.errors import Issue, invalid
+from app.auth import OPEN, Principal
+from app.errors import Issue
 from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.fhirspec.search_parameters import params_for
 from app.projections.current_state import current_table
 from app.projections.search_index import search_table
-from app.queries.search.model import Include, SearchQuery, Unusable
+from app.queries.search.model import Include, Restriction, SearchQuery
+from app.queries.search.restriction import readable, restriction_for, restriction_sql
+from app.queries.search.sql import Args
 
 INCLUDE_LIMIT = 1000  # included resources per page, over every _include/_revinclude and round
 ITERATE_ROUNDS = 10  # rounds in all, the first (every rule on the matches) included
-
-
-def parse_include(name: str, value: str) -> Include:
-    """``_include[:iterate]=[type]:[param]:[target]`` with ``*`` for the type (``_include=*``) or
-    the parameter; :class:`Unusable` for an unknown type or parameter, 400 when malformed."""
-    kind, _, modifier = name.partition(":")
-    if modifier not in ("", "iterate", "recurse"):
-        raise Unusable(f"unknown modifier ':{modifier}' (only :iterate is supported)")
-    iterate = modifier != ""
-    if value == "*":
-        return Include("*", "*", None, iterate, f"{name}={value}")
-    parts = value.split(":")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise invalid(f"{kind}='{value[:80]}' must be [type]:[search parameter] or [type]:[parameter]:[target type]")
-    if not is_resource_type(parts[0]):
-        raise Unusable(f"'{parts[0]}' is not a resource type")
-    if parts[1] != "*":
-        param = params_for(parts[0]).get(parts[1])
-        if param is None or param.type != "reference":
-            raise Unusable(f"'{parts[1]}' is not a reference search parameter of {parts[0]}")
-    target = parts[2] if len(parts) == 3 else None
-    if target is not None and not is_resource_type(target):
-        raise Unusable(f"'{target}' is not a resource type")
-    return Include(parts[0], parts[1], target, iterate, f"{name}={value}")
 
 
 def _codes(source: str, code: str, target: str | None) -> list[str]:
@@ -63,21 +46,44 @@ def _codes(source: str, code: str, target: str | None) -> list[str]:
 class _Fetch:
     """The included set of one page while it grows: what was seen and how much room is left."""
 
-    def __init__(self, pool: asyncpg.Pool, q: SearchQuery, seen: set[tuple[str, str]]) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, q: SearchQuery, seen: set[tuple[str, str]], principal: Principal, base: str
+    ) -> None:
         self.pool, self.q, self.seen = pool, q, seen
+        self.principal, self.base = principal, base
         self.out: list[tuple[str, str, bytes]] = []
         self.cut: list[str] = []
+        self.withheld: set[str] = set()  # types of which some resources were left out for lack of scope
 
     @property
     def room(self) -> int:
         return INCLUDE_LIMIT - len(self.out)
 
+    def _restriction(self, t: str) -> tuple[bool, Restriction | None]:
+        """May the token see ``t`` at all, and within what restriction?"""
+        decision = readable(self.principal, t)
+        if not decision.allowed:
+            return False, None
+        return True, restriction_for(decision)
+
     async def _load(self, t: str, ids: list[str]) -> list[tuple[str, str, bytes]]:
-        """Current resources of type ``t`` among ``ids`` (in id order), added to the set."""
+        """Current resources of type ``t`` among ``ids`` (in id order) the token may see, added to
+        the set; the others are only counted as withheld."""
+        allowed, restriction = self._restriction(t)
+        if not allowed:
+            self.withheld.add(t)
+            return []
+        args = Args()
+        ids_ref = args.add(ids)
+        visible = "TRUE" if restriction is None else restriction_sql(restriction, args, self.base)
         rows = await self.pool.fetch(
-            f"SELECT id, resource FROM {current_table(t)} WHERE id = ANY($1) AND NOT deleted ORDER BY id", ids
+            f"SELECT r.id, CASE WHEN {visible} THEN r.resource END AS resource FROM {current_table(t)} r"
+            f" WHERE r.id = ANY({ids_ref}) AND NOT r.deleted ORDER BY r.id",
+            *args.values,
         )
-        new = [(t, r["id"], r["resource"]) for r in rows]
+        if any(r["resource"] is None for r in rows):
+            self.withheld.add(t)
+        new = [(t, r["id"], r["resource"]) for r in rows if r["resource"] is not None]
         self.seen.update((t, rid) for _, rid, _ in new)
         self.out += new
         return new
@@ -152,11 +158,14 @@ async def _round(fetch: _Fetch, rules: list[tuple[bool, Include]], frontier: dic
     return new
 
 
-async def included(pool: asyncpg.Pool, q: SearchQuery, ids: list[str]) -> list[tuple[str, str, bytes]]:
+async def included(
+    pool: asyncpg.Pool, q: SearchQuery, ids: list[str], principal: Principal = OPEN, base: str = ""
+) -> list[tuple[str, str, bytes]]:
     """(type, id, resource bytes) of the resources to add with ``search.mode = include``; what the
-    bounds cut is reported by warnings appended to ``q.warnings``."""
+    bounds cut, and what the token's scopes withheld, is reported by warnings appended to
+    ``q.warnings``."""
     rules = [(False, i) for i in q.includes] + [(True, r) for r in q.revincludes]
-    fetch = _Fetch(pool, q, {(q.resource_type, i) for i in ids})
+    fetch = _Fetch(pool, q, {(q.resource_type, i) for i in ids}, principal, base)
     frontier: dict[str, list[str]] = {q.resource_type: list(ids)}
     for n in range(ITERATE_ROUNDS + 1):
         if n == 0:
@@ -173,4 +182,21 @@ async def included(pool: asyncpg.Pool, q: SearchQuery, ids: list[str]) -> list[t
             break
         frontier = await _round(fetch, iterating, frontier)
     q.warnings += [Issue("warning", "too-costly", text) for text in dict.fromkeys(fetch.cut)]
+    if fetch.withheld:
+        q.warnings.append(_withheld(principal, sorted(fetch.withheld)))
     return fetch.out
+
+
+def _withheld(principal: Principal, types: list[str]) -> Issue:
+    ungranted = [t for t in types if not readable(principal, t).allowed]
+    restricted = [t for t in types if t not in ungranted]
+    parts = []
+    if restricted:
+        parts.append(
+            f"of type {', '.join(restricted)} outside what the token's scopes allow (the patient's compartment "
+            "or the scopes' query)"
+        )
+    if ungranted:
+        needed = "; ".join(readable(principal, t).needed for t in ungranted)
+        parts.append(f"of type {', '.join(ungranted)}, which the token may not read (needs scope {needed[:300]})")
+    return Issue("warning", "forbidden", f"Some included resources were left out: those {' and those '.join(parts)}")

@@ -46,6 +46,30 @@ class Include:
     text: str = ""  # as the client wrote it, e.g. ``_include:iterate=Patient:organization``
 
 
+@dataclass(frozen=True)
+class AccessGroup:
+    """One way a token may see resources of a type (one :class:`app.auth.Access`): in a patient's
+    compartment (any of ``compartment``; None: no compartment limit) and matching every one of
+    ``criteria`` (a v2 scope's query)."""
+
+    patient: str | None
+    compartment: tuple[Criterion, ...] | None
+    criteria: tuple[Criterion, ...]
+    why: str  # for refusals, e.g. "in the compartment of Patient/1 and matching category=laboratory"
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """What a token's scopes let it see of one type: the resources matching any of ``groups``."""
+
+    resource_type: str
+    groups: tuple[AccessGroup, ...]
+
+    @property
+    def why(self) -> str:
+        return " or ".join(g.why for g in self.groups)
+
+
 @dataclass
 class SearchQuery:
     resource_type: str
@@ -63,6 +87,8 @@ class SearchQuery:
     """The (name, value) pairs the search used, in request order (for the ``self`` link)."""
     ignored: list[tuple[str, str]] = field(default_factory=list)
     """(name, why) of the parameters left out under lenient handling."""
+    restriction: Restriction | None = None
+    """What the token's scopes let it see (ANDed with the criteria); None: everything."""
 
 
 class Unusable(Exception):

@@ -17,7 +17,7 @@ from app.errors import FhirError, Issue, invalid
 from app.fhirspec.search_parameters import params_for
 from app.queries.paging import CURSOR_PARAM, decode_cursor
 from app.queries.search.criteria import ALL_MODIFIERS, resolve
-from app.queries.search.includes import parse_include
+from app.queries.search.include_parse import parse_include
 from app.queries.search.model import (
     MAX_CRITERIA,
     MAX_INCLUDES,

@@ -12,6 +12,7 @@ from app.projections.search_index import search_table
 from app.queries.paging import cursor_error
 from app.queries.search.conditions import criterion_sql, is_positive, value_condition
 from app.queries.search.model import Criterion, SearchQuery, SortKey
+from app.queries.search.restriction import restriction_sql
 from app.queries.search.sql import Args
 
 _SORT_COLUMN = {
@@ -66,6 +67,8 @@ def where_clause(q: SearchQuery, args: Args, base: str) -> str:
         else:
             sub = _positive(q, group, args, base)
             parts.append(f"EXISTS ({sub} AND s.id = r.id)")
+    if q.restriction is not None:
+        parts.append(restriction_sql(q.restriction, args, base))
     return " AND ".join(parts)
 
 
@@ -220,11 +223,11 @@ def page_sql(q: SearchQuery, base: str) -> PageSql:
 
 def count_sql(q: SearchQuery, base: str) -> tuple[str, list]:
     """Counting each matching resource once, by intersecting side-table id sets when every
-    criterion is positive (a deleted resource has no side-table rows), else over the
-    current-state table."""
+    criterion is positive (a deleted resource has no side-table rows) and the token sees everything,
+    else over the current-state table."""
     args = Args()
     groups = _groups(q)
-    if groups and all(is_positive(g[0]) for g in groups):
+    if groups and q.restriction is None and all(is_positive(g[0]) for g in groups):
         # INTERSECT drops duplicates; one set alone has a row per matching value, so DISTINCT
         sets = " INTERSECT ".join(f"({_positive(q, g, args, base)})" for g in groups)
         distinct = "DISTINCT " if len(groups) == 1 else ""

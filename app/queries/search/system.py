@@ -1,7 +1,10 @@
 """search-system: ``GET [base]?_type=A,B&…`` and ``POST [base]/_search`` over several types with
 the parameters they share (https://hl7.org/fhir/R4/http.html#search). Results are ordered by
 (type, id); the keyset cursor holds both, so ``next`` and ``previous`` links page either way.
-``_summary`` and ``_elements`` shape each entry as on a type search."""
+``_summary`` and ``_elements`` shape each entry as on a type search.
+
+Only types the token may search take part (a type named in ``_type`` it may not search is a 403),
+each restricted as a search of that type alone (patient compartment, scope queries)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
-from app.errors import invalid
+from app.auth import Principal, forbidden
+from app.errors import FhirError, invalid
 from app.fhirspec.resource_types import resource_types
 from app.identity import require_type
 from app.projections.current_state import current_table
@@ -20,6 +24,7 @@ from app.queries.paging import encode_cursor
 from app.queries.search.execute import SearchRequest, check_cursor
 from app.queries.search.parse import SearchQuery, parse_search, strict_failure
 from app.queries.search.plan import where_clause
+from app.queries.search.restriction import restriction_for
 from app.queries.search.sql import Args
 from app.queries.subset import subset
 
@@ -47,7 +52,26 @@ def _types(params: list[tuple[str, str]]) -> list[str]:
     named = [t.strip() for k, v in params if k == "_type" for t in v.split(",") if t.strip()]
     for t in named:
         require_type(t)
-    return sorted(set(named)) if named else list(resource_types())
+    return sorted(set(named)) if named else []
+
+
+def _restrictions(principal: Principal, named: list[str], queries: dict[str, SearchQuery]) -> list[str]:
+    """Set each query's restriction; the types searched: all of ``named`` (403 if the token may not
+    search one), else every type the token may search (403 if none)."""
+    if named:
+        for t in named:
+            queries[t].restriction = restriction_for(principal.allows(t, "search-type"))
+        return named
+    types = []
+    for t in queries:
+        try:
+            queries[t].restriction = restriction_for(principal.allows(t, "search-type"))
+        except FhirError:
+            continue  # a scope query that does not apply to this type: the type is left out
+        types.append(t)
+    if not types:
+        raise forbidden(principal.allows("*", "search-system"))
+    return types
 
 
 async def _count(pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], base: str) -> int:
@@ -89,11 +113,17 @@ def _position(q: SearchQuery) -> _Position:
 
 async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     params, token = await resolve_page_token(pool, "", req.params)
-    types = _types(params)
+    named = _types(params)
+    for t in named:
+        req.principal.require(t, "search-type")
+    candidates = named or [t for t in resource_types() if req.principal.allows(t, "search-type").allowed]
+    if not candidates:
+        raise forbidden(req.principal.allows("*", "search-system"))
     queries = {
         t: parse_search(t, params, strict=False, default_count=req.default_count, max_count=req.max_count)
-        for t in types
+        for t in candidates
     }
+    types = _restrictions(req.principal, named, queries)
     # a parameter a type does not define means that type cannot match; strict: none may
     usable = [t for t in types if not queries[t].ignored]
     failure = strict_failure(queries[types[0]])
