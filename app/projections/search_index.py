@@ -1,32 +1,17 @@
-"""The search-column projection: per resource type, one side table per search-parameter type.
+"""The search-index projection: per resource type, one side table per search-parameter type.
 
 Tables ``sp_<type>_<kind>`` (e.g. ``sp_observation_token``) hold one row per extracted value of
-the *current* version of each resource: ``(id, param, <typed columns>)``. A side table per kind,
-rather than one column per parameter, keeps every parameter of the 1,378 (and any custom one
-added later) index-backed without a schema change: a new SearchParameter is new rows, not new
-columns. The B-tree indexes lead with ``param`` and the value columns each kind is searched by:
+the *current* version of each resource: ``(id, param, <typed columns>)``; each type's columns,
+indexes and rows are defined in its module of :mod:`app.search_types` (the date type adds
+``sp_<type>_sort``, the sort keys of each date parameter). A side table per kind, rather than one
+column per parameter, keeps every parameter (and any custom one added later) index-backed without
+a schema change: a new SearchParameter is new rows, not new columns.
 
-=========  ===================================================  ==================================
-kind       columns                                              indexes
-=========  ===================================================  ==================================
-string     norm (accent/case-folded), exact                     (param, norm text_pattern_ops)
-token      system, code, text (folded display/text), of_type    (param, code, system) INCLUDE (id)
-date       low, high (half-open UTC range)                      GiST on tstzrange(low, high)
-number     value                                                (param, value)
-quantity   value, system, code, unit                            (param, code, value), (param, value)
-reference  target_type, target_id, reference, ident_*          (param, target_id), (param, reference)
-uri        uri                                                  (param, uri text_pattern_ops)
-composite  a_system, a_code, b_system, b_code, b_num, b_low,    (param, a_code, b_code),
-           b_high, b_str, c_num                                 (param, a_code, b_num)
-sort       d_min, d_max (per date parameter: sort keys)         (param, d_min, id), (param, d_max DESC, id)
-=========  ===================================================  ==================================
-
-and every table has an index on ``id``. ``:contains`` and ``:text`` scan (no trigram extension in
-the embedded server). The projector is a pure function of the events: for each resource in a
-batch only its last event counts; its rows are cleared and rebuilt in one statement (data-modifying
-CTEs share one snapshot, so the DELETE never sees the rows the INSERT adds). A deleted resource
-has no rows, so it vanishes from search. ``_id`` and ``_lastUpdated`` are answered from the
-current-state table's own columns and not indexed here.
+The projector is a pure function of the events: for each resource in a batch only its last event
+counts; its rows are cleared and rebuilt in one statement (data-modifying CTEs share one
+snapshot, so the DELETE never sees the rows the INSERT adds). A deleted resource has no rows, so
+it vanishes from search. ``_id`` and ``_lastUpdated`` are answered from the current-state table's
+own columns and not indexed here.
 """
 
 from __future__ import annotations
@@ -39,82 +24,22 @@ import asyncpg
 import orjson
 
 from app.events.model import EventKind, VersionEvent
-from app.fhirspec.resource_types import resource_types, table_suffix
+from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
-from app.projections.search_values import (
-    CompositeValue,
-    DateValue,
-    NumberValue,
-    QuantityValue,
-    ReferenceValue,
-    StringValue,
-    TokenValue,
-    UriValue,
-    extract_all,
-    extract_values,
-)
+from app.search_types.extraction import extract_all, extract_values
+from app.search_types.registry import COLUMNS, INDEXES, KINDS, TABLES, search_table, type_of_value
+
+__all__ = ["COLUMNS", "INDEXES", "KINDS", "SearchIndexProjector", "SearchRows", "TypeRows", "search_table"]
 
 SKIPPED = frozenset({"_id", "_lastUpdated"})
-
-# kind -> [(column, sql type)] after (id, param)
-COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "string": [("norm", "text"), ("exact", "text")],
-    "token": [("system", "text"), ("code", "text"), ("text", "text"), ("of_type", "text")],
-    "date": [("low", "timestamptz"), ("high", "timestamptz")],
-    "number": [("value", "numeric")],
-    "quantity": [("value", "numeric"), ("system", "text"), ("code", "text"), ("unit", "text")],
-    "reference": [
-        ("target_type", "text"),
-        ("target_id", "text"),
-        ("reference", "text"),
-        ("ident_system", "text"),
-        ("ident_value", "text"),
-    ],
-    "uri": [("uri", "text")],
-    "composite": [
-        ("a_system", "text"),
-        ("a_code", "text"),
-        ("b_system", "text"),
-        ("b_code", "text"),
-        ("b_num", "numeric"),
-        ("b_low", "timestamptz"),
-        ("b_high", "timestamptz"),
-        ("b_str", "text"),
-        ("c_num", "numeric"),
-    ],
-    # one row per resource and date parameter: the sort keys (earliest start, latest end), so that
-    # ``_sort=[-]date`` can walk an index instead of computing a key for every match
-    "sort": [("d_min", "timestamptz"), ("d_max", "timestamptz")],
-}
-INDEXES: dict[str, list[str]] = {
-    "string": ["param, norm text_pattern_ops) INCLUDE (id"],
-    "token": ["param, code, system) INCLUDE (id"],
-    "date": [],  # the GiST index on tstzrange(low, high) serves every prefix (see lookup_index_ddl)
-    "number": ["param, value"],
-    "quantity": ["param, code, value) INCLUDE (id", "param, value) INCLUDE (id"],
-    "reference": ["param, target_id) INCLUDE (id", "param, reference) INCLUDE (id", "param, ident_value"],
-    "uri": ["param, uri text_pattern_ops"],
-    "composite": ["param, a_code, b_code", "param, a_code, b_num"],
-    "sort": ["param, d_min, id", "param, d_max DESC, id"],
-}
-KINDS = tuple(COLUMNS)
-
-
-def search_table(resource_type: str, kind: str) -> str:
-    if kind not in COLUMNS:
-        raise ValueError(kind)
-    return f"sp_{table_suffix(resource_type)}_{kind}"
 
 
 def search_index_ddl(resource_type: str, suffix: str = "", lookup_indexes: bool = True) -> str:
     """Tables with their ``id`` index; the lookup indexes too unless a bulk load builds them
     afterwards (:func:`lookup_index_ddl`)."""
     out = []
-    for kind, cols in COLUMNS.items():
-        table = search_table(resource_type, kind) + suffix
-        columns = ", ".join(f"{c} {t}" for c, t in cols)
-        out.append(f"CREATE TABLE IF NOT EXISTS {table} (id text NOT NULL, param text NOT NULL, {columns});")
-        out.append(f"CREATE INDEX IF NOT EXISTS {table}_id ON {table} (id);")
+    for kind, table in TABLES.items():
+        out += table.create_ddl(search_table(resource_type, kind) + suffix)
     if lookup_indexes:
         out.append(lookup_index_ddl(resource_type, suffix))
     return "\n".join(out)
@@ -122,12 +47,8 @@ def search_index_ddl(resource_type: str, suffix: str = "", lookup_indexes: bool 
 
 def lookup_index_ddl(resource_type: str, suffix: str = "") -> str:
     out = []
-    for kind in COLUMNS:
-        table = search_table(resource_type, kind) + suffix
-        for i, spec in enumerate(INDEXES[kind]):
-            out.append(f"CREATE INDEX IF NOT EXISTS {table}_{i} ON {table} ({spec});")
-        if kind == "date":
-            out.append(f"CREATE INDEX IF NOT EXISTS {table}_range ON {table} USING gist (tstzrange(low, high, '[)'));")
+    for kind, table in TABLES.items():
+        out += table.lookup_ddl(search_table(resource_type, kind) + suffix)
     return "\n".join(out)
 
 
@@ -135,51 +56,10 @@ def all_search_index_ddl() -> str:
     return "\n".join(search_index_ddl(t) for t in resource_types())
 
 
-def _component(value: object) -> tuple:
-    """(system, code, num, low, high, str) of one composite component."""
-    if isinstance(value, TokenValue):
-        return (value.system, value.code, None, None, None, None)
-    if isinstance(value, ReferenceValue):
-        code = f"{value.type}/{value.id}" if value.type and value.id else value.reference
-        return (None, code, None, None, None, None)
-    if isinstance(value, QuantityValue):
-        return (value.system, value.code, value.value, None, None, None)
-    if isinstance(value, NumberValue):
-        return (None, None, value.value, None, None, None)
-    if isinstance(value, DateValue):
-        return (None, None, None, value.low, value.high, None)
-    if isinstance(value, StringValue):
-        return (None, None, None, None, None, value.normalized)
-    return (None, None, None, None, None, None)
-
-
 def value_rows(code: str, values: list, out: dict[str, list[tuple]]) -> None:
     """Append the rows ``(param, ...columns)`` of one parameter's values to ``out`` (by kind)."""
-    for v in values:
-        if isinstance(v, StringValue):
-            out["string"].append((code, v.normalized, v.exact))
-        elif isinstance(v, TokenValue):
-            types = [f"{s or ''}|{c or ''}" for s, c in v.of_type] or [None]
-            for of_type in types:
-                out["token"].append((code, v.system, v.code, v.text, of_type))
-        elif isinstance(v, DateValue):
-            out["date"].append((code, v.low, v.high))
-        elif isinstance(v, NumberValue):
-            out["number"].append((code, v.value))
-        elif isinstance(v, QuantityValue):
-            out["quantity"].append((code, v.value, v.system, v.code, v.unit))
-        elif isinstance(v, ReferenceValue):
-            out["reference"].append((code, v.type, v.id, v.reference, v.identifier_system, v.identifier_value))
-        elif isinstance(v, UriValue):
-            out["uri"].append((code, v.uri))
-        elif isinstance(v, CompositeValue):
-            a = _component(v.components[0])
-            b = _component(v.components[1]) if len(v.components) > 1 else (None,) * 6
-            c = _component(v.components[2]) if len(v.components) > 2 else (None,) * 6
-            out["composite"].append((code, a[0], a[1], b[0], b[1], b[2], b[3], b[4], b[5], c[2]))
-    dates = [v for v in values if isinstance(v, DateValue)]
-    if dates:
-        out["sort"].append((code, min(d.low for d in dates), max(d.high for d in dates)))
+    if values:
+        type_of_value(values[0]).add_rows(code, values, out)
 
 
 def rows_of(resource: dict, codes: frozenset[str] | None = None) -> dict[str, list[tuple]]:

@@ -10,18 +10,10 @@ from app.errors import FhirError, invalid
 from app.fhirspec.resource_types import is_resource_type
 from app.fhirspec.search_parameters import SearchParam, params_for
 from app.queries.search.model import MAX_CHAIN_BRANCHES, MAX_CHAIN_DEPTH, Criterion, Unusable, split_values
+from app.search_types.registry import SEARCH_TYPES, search_type
 
-ALL_MODIFIERS = {
-    "string": {"exact", "contains", "missing"},
-    "token": {"missing", "not", "text", "of-type"},
-    "date": {"missing"},
-    "number": {"missing"},
-    "quantity": {"missing"},
-    "reference": {"missing", "identifier"},
-    "uri": {"missing", "below", "above"},
-    "composite": {"missing"},
-    "special": {"missing"},
-}
+ALL_MODIFIERS: dict[str, set[str]] = {name: set(t.modifiers) for name, t in SEARCH_TYPES.items()}
+"""type name -> the modifiers its searches accept (a reference also takes ``:[type]``)"""
 
 
 def resolve(
@@ -129,8 +121,8 @@ def _check_modifier(code: str, param: SearchParam, modifier: str) -> None:
 def _criterion(code: str, param: SearchParam, modifier: str | None, raw: str) -> Criterion:
     if modifier is not None:
         _check_modifier(code, param, modifier)
-    if param.type == "special":
-        raise Unusable(f"'{code}' is a special parameter, which this server does not support")
+    if not search_type(param.type).searchable:
+        raise Unusable(f"'{code}' is a {param.type} parameter, which this server does not support")
     if modifier == "missing":
         if raw not in ("true", "false"):
             raise invalid(f"{code}:missing='{raw[:40]}' must be true or false")

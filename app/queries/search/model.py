@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from app.errors import FhirError, Issue
 from app.fhirspec.search_parameters import SearchParam
+from app.search_types.syntax import unescape as unescape  # re-exported
 
 # Limits of one search, each answered with a 400 naming the parameter when exceeded.
 MAX_OR_VALUES = 100  # comma-separated values of one parameter
@@ -127,7 +128,3 @@ def split_values(raw: str) -> tuple[str, ...]:
         i += 1
     out.append("".join(buf))
     return tuple(out)
-
-
-def unescape(value: str) -> str:
-    return value.replace("\\$", "$").replace("\\|", "|")

@@ -32,6 +32,7 @@ from app.queries.search.model import (
     split_values,
     unescape,
 )
+from app.search_types.registry import search_type
 
 __all__ = [
     "ALL_MODIFIERS",
@@ -218,7 +219,7 @@ def _sort(resource_type: str, parser: _Parser, raw: str) -> list[SortKey]:
         param = known.get(code)
         if param is None:
             parser.reject(f"_sort={part}", f"'{code[:60]}' is not a search parameter of {resource_type}")
-        elif param.type in ("composite", "special"):
+        elif search_type(param.type).sort_columns is None:
             parser.reject(f"_sort={part}", f"'{code}' is a {param.type} parameter and cannot be sorted on")
         else:
             keys.append(SortKey(code, param, descending))

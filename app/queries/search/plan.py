@@ -14,16 +14,7 @@ from app.queries.search.conditions import criterion_sql, is_positive, value_cond
 from app.queries.search.model import Criterion, SearchQuery, SortKey
 from app.queries.search.restriction import restriction_sql
 from app.queries.search.sql import Args
-
-_SORT_COLUMN = {
-    "string": ("norm", "norm", "text"),
-    "token": ("code", "code", "text"),
-    "date": ("low", "high", "timestamptz"),
-    "number": ("value", "value", "numeric"),
-    "quantity": ("value", "value", "numeric"),
-    "reference": ("reference", "reference", "text"),
-    "uri": ("uri", "uri", "text"),
-}
+from app.search_types.registry import search_type
 
 
 @dataclass(frozen=True)
@@ -77,7 +68,9 @@ def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
         if key.code == "_id":
             return Key("r.id", "text", key.descending, True)
         return Key("r.last_updated", "timestamptz", key.descending, True)
-    asc_col, desc_col, cast = _SORT_COLUMN[key.param.type]
+    columns = search_type(key.param.type).sort_columns
+    assert columns is not None, key.param.type  # the parser keeps unsortable types out of _sort
+    asc_col, desc_col, cast = columns
     table = search_table(resource_type, key.param.type)
     fn, col = ("max", desc_col) if key.descending else ("min", asc_col)
     expr = f"(SELECT {fn}(s.{col}) FROM {table} s WHERE s.id = r.id AND s.param = {args.add(key.code)})"

@@ -15,11 +15,12 @@ from app.auth import Access, Decision, Principal, compartment_criteria, forbidde
 from app.errors import FhirError
 from app.identity import ID_PATTERN
 from app.projections.search_index import search_table
-from app.queries.search.conditions import criterion_sql, reference_value
+from app.queries.search.conditions import criterion_sql
 from app.queries.search.criteria import resolve
 from app.queries.search.model import AccessGroup, Criterion, Restriction, Unusable
 from app.queries.search.parse import QUIET_PARAMS, RESULT_PARAMS, parse_search
 from app.queries.search.sql import Args, all_of, any_of
+from app.search_types.reference import REFERENCE
 
 _NOT_CRITERIA = RESULT_PARAMS | QUIET_PARAMS | {"_include", "_revinclude"}
 
@@ -89,7 +90,7 @@ def _compartment_sql(kind: str, criteria: tuple[Criterion, ...], args: Args, bas
     if refs:
         assert len({c.values for c in refs}) == 1
         codes = args.add([c.code for c in refs], "text[]")
-        value = reference_value(refs[0].code, refs[0].values[0], None, refs[0].param, args, base)
+        value = REFERENCE.condition(refs[0].code, refs[0].values[0], None, refs[0].param, args, base)
         table = search_table(kind, "reference")
         conds.append(f"r.id IN (SELECT s.id FROM {table} s WHERE s.param = ANY({codes}) AND {value})")
     return any_of(conds)

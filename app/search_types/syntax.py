@@ -1,5 +1,5 @@
-"""Search values: prefixes, dates as ranges, numbers with their implicit precision, tokens and
-quantities split on ``|`` (https://hl7.org/fhir/R4/search.html#prefix)."""
+"""The syntax of search values: prefixes, dates as ranges, numbers with their implicit precision,
+values split on unescaped ``|`` and ``$`` (https://hl7.org/fhir/R4/search.html#prefix)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ from decimal import Context, Decimal, InvalidOperation, localcontext
 
 from app.errors import invalid
 from app.fhirtime import FhirDateError, parse_range
-from app.queries.search.model import unescape
 
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 MAX_EXPONENT = 1000  # search numbers lie within ±1e1000 with at most 1000 decimal places
 _EXACT = Context(prec=2 * MAX_EXPONENT + 10)  # enough digits for a precision range without rounding
+
+
+def unescape(value: str) -> str:
+    return value.replace("\\$", "$").replace("\\|", "|")
 
 
 def split_prefix(code: str, value: str) -> tuple[str, str]:

@@ -1,0 +1,99 @@
+"""The ``quantity`` search type: ``[prefix][number]|[system]|[code]`` (the code also matches the
+unit when no system is given). A value is ``(value, system, code, unit)`` from Quantity and its
+profiles (Age, Duration, Count, Distance, SimpleQuantity), Money (system ``urn:iso:std:iso:4217``,
+the currency as code), Range (low and high as two values) and SampledData (its origin). Stored in
+``sp_<type>_quantity (value, system, code, unit)``, indexed on ``(param, code, value)`` and
+``(param, value)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from app.fhirspec.search_parameters import SearchParam
+from app.search_types.nodes import decimal_of, is_subtype, text_of
+from app.search_types.number import prefixed_number_condition
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns
+from app.search_types.sql import Args, all_of
+from app.search_types.syntax import split_pipe, split_prefix
+
+ISO_4217 = "urn:iso:std:iso:4217"
+COLUMNS = ("s.value", "s.system", "s.code", "s.unit")
+
+
+class QuantityValue(NamedTuple):
+    value: Decimal
+    system: str | None
+    code: str | None
+    unit: str | None
+
+
+def _quantity_of(value: object) -> QuantityValue | None:
+    if not isinstance(value, dict):
+        return None
+    found = decimal_of(value.get("value"))
+    if found is None:
+        return None
+    return QuantityValue(found, text_of(value.get("system")), text_of(value.get("code")), text_of(value.get("unit")))
+
+
+def quantity_condition(code: str, value: str, args: Args, cols: tuple[str, str, str, str] = COLUMNS) -> str:
+    """``cols``: the (value, system, code, unit) columns."""
+    num, system, unit_code = (split_pipe(value, 3) + ["", ""])[:3]
+    prefix, text = split_prefix(code, num)
+    parts = [prefixed_number_condition(code, prefix, text, args, cols[0])]
+    if system and unit_code:
+        parts += [f"{cols[1]} = {args.add(system)}", f"{cols[2]} = {args.add(unit_code)}"]
+    elif unit_code:
+        ref = args.add(unit_code)
+        parts.append(f"({cols[2]} = {ref} OR {cols[3]} = {ref})")
+    elif system:
+        parts.append(f"{cols[1]} = {args.add(system)}")
+    return all_of(parts)
+
+
+class QuantityType(SearchType):
+    name = "quantity"
+    value_class = QuantityValue
+    tables = (
+        SideTable(
+            "quantity",
+            (("value", "numeric"), ("system", "text"), ("code", "text"), ("unit", "text")),
+            ("param, code, value) INCLUDE (id", "param, value) INCLUDE (id"),
+        ),
+    )
+    sort_columns = SortColumns("value", "value", "numeric")
+
+    def convert(self, typ: str | None, value: Any, root: dict) -> Iterator[QuantityValue]:
+        if not isinstance(value, dict):
+            return
+        if typ == "Money" or (typ is None and "currency" in value):
+            found, currency = decimal_of(value.get("value")), text_of(value.get("currency"))
+            if found is not None:
+                yield QuantityValue(found, ISO_4217 if currency else None, currency, None)
+            return
+        if typ == "Range" or (typ is None and ("low" in value or "high" in value)):
+            candidates: list[object] = [value.get("low"), value.get("high")]
+        elif typ == "SampledData" or (typ is None and "origin" in value):
+            candidates = [value.get("origin")]
+        elif typ is None or is_subtype(typ, "Quantity"):
+            candidates = [value]
+        else:
+            candidates = []
+        for candidate in candidates:
+            quantity = _quantity_of(candidate)
+            if quantity is not None:
+                yield quantity
+
+    def add_rows(self, code: str, values: list[QuantityValue], out: Rows) -> None:
+        out["quantity"].extend((code, v.value, v.system, v.code, v.unit) for v in values)
+
+    def component(self, value: QuantityValue) -> tuple:
+        return (value.system, value.code, value.value, None, None, None)
+
+    def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
+        return quantity_condition(code, value, args)
+
+
+QUANTITY = QuantityType()

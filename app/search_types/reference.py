@@ -1,0 +1,122 @@
+"""The ``reference`` search type: ``[type]/[id]``, ``[id]``, an absolute URL (``url|version`` for
+canonicals), ``:[type]`` and ``:identifier``; chains and ``_has`` are built on it by the query layer.
+
+A value is ``(type, id, reference, version, identifier_system, identifier_value)`` from Reference
+(the string parsed as relative, absolute, contained ``#id`` or URN; ``Reference.type`` when the
+string has no type; ``Reference.identifier`` for ``:identifier``), canonical/uri strings
+(``url|version``) and resources (``Bundle.entry[0].resource``). Stored in ``sp_<type>_reference
+(target_type, target_id, reference, ident_system, ident_value)``, indexed on ``(param,
+target_id)``, ``(param, reference)`` and ``(param, ident_value)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from app.errors import invalid
+from app.fhirpath.references import parse_reference, reference_target
+from app.fhirspec.search_parameters import SearchParam
+from app.search_types.nodes import text_of
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns
+from app.search_types.sql import Args
+from app.search_types.syntax import split_pipe, unescape
+
+
+class ReferenceValue(NamedTuple):
+    type: str | None
+    id: str | None
+    reference: str | None
+    version: str | None = None
+    identifier_system: str | None = None
+    identifier_value: str | None = None
+
+
+def _identifier_condition(value: str, args: Args) -> str:
+    if "|" not in value:
+        return f"s.ident_value = {args.add(value)}"
+    system, ident = (split_pipe(value, 2) + [""])[:2]
+    if system == "":
+        return f"(s.ident_system IS NULL AND s.ident_value = {args.add(ident)})"
+    if ident == "":
+        return f"s.ident_system = {args.add(system)}"
+    return f"(s.ident_system = {args.add(system)} AND s.ident_value = {args.add(ident)})"
+
+
+def reference_condition(code: str, value: str, modifier: str | None, args: Args, base: str) -> str:
+    """The condition of one reference search value; ``base``: this server's FHIR base URL, whose
+    absolute references count as relative ones."""
+    text = unescape(value)
+    if modifier == "identifier":
+        return _identifier_condition(value, args)
+    if modifier is not None:  # :[type]
+        if "/" in text:
+            raise invalid(f"{code}:{modifier}='{text[:60]}' takes a plain id, e.g. {code}:{modifier}=123")
+        return f"(s.target_type = {args.add(modifier)} AND s.target_id = {args.add(text)})"
+    if base and text.startswith(base + "/"):
+        text = text[len(base) + 1 :]
+    if "://" in text or text.startswith("urn:"):
+        url, _, version = text.partition("|")
+        cond = f"s.reference = {args.add(url)}"
+        return f"({cond} OR s.reference = {args.add(text)})" if version else cond
+    segments = text.split("/")
+    if len(segments) >= 2 and segments[-2][:1].isupper():
+        return f"(s.target_type = {args.add(segments[-2])} AND s.target_id = {args.add(segments[-1])})"
+    if len(segments) == 1:
+        return f"s.target_id = {args.add(text)}"
+    raise invalid(f"Search parameter '{code}': '{text[:60]}' is not a reference (Type/id, id or an absolute URL)")
+
+
+class ReferenceType(SearchType):
+    name = "reference"
+    value_class = ReferenceValue
+    tables = (
+        SideTable(
+            "reference",
+            (
+                ("target_type", "text"),
+                ("target_id", "text"),
+                ("reference", "text"),
+                ("ident_system", "text"),
+                ("ident_value", "text"),
+            ),
+            ("param, target_id) INCLUDE (id", "param, reference) INCLUDE (id", "param, ident_value"),
+        ),
+    )
+    modifiers = frozenset({"missing", "identifier"})  # and :[type], one of the parameter's targets
+    sort_columns = SortColumns("reference", "reference", "text")
+
+    def convert(self, typ: str | None, value: Any, root: dict) -> Iterator[ReferenceValue]:
+        if isinstance(value, str):
+            if value:
+                parsed = parse_reference(value, root)
+                yield ReferenceValue(parsed.type, parsed.id, value.partition("|")[0], parsed.version)
+            return
+        if not isinstance(value, dict) or typ == "Attachment":
+            return
+        if "resourceType" in value:  # a resource, e.g. Bundle.entry[0].resource
+            kind, rid = text_of(value.get("resourceType")), text_of(value.get("id"))
+            if kind:
+                yield ReferenceValue(kind, rid, f"{kind}/{rid}" if rid else None)
+            return
+        parsed = reference_target(value, root)
+        ref = text_of(value.get("reference"))
+        identifier = value.get("identifier") if isinstance(value.get("identifier"), dict) else {}
+        id_system, id_value = text_of(identifier.get("system")), text_of(identifier.get("value"))
+        if parsed is None or (ref is None and id_value is None and parsed.type is None):
+            return
+        yield ReferenceValue(parsed.type, parsed.id, ref, parsed.version, id_system, id_value)
+
+    def add_rows(self, code: str, values: list[ReferenceValue], out: Rows) -> None:
+        out["reference"].extend(
+            (code, v.type, v.id, v.reference, v.identifier_system, v.identifier_value) for v in values
+        )
+
+    def component(self, value: ReferenceValue) -> tuple:
+        code = f"{value.type}/{value.id}" if value.type and value.id else value.reference
+        return (None, code, None, None, None, None)
+
+    def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
+        return reference_condition(code, value, modifier, args, base)
+
+
+REFERENCE = ReferenceType()

@@ -1,0 +1,133 @@
+"""The ``token`` search type: ``[system]|[code]``, ``:not``, ``:text`` and ``:of-type``.
+
+A value is ``(system, code, text, of_type)``; ``text`` is folded like a string (for ``:text``),
+``of_type`` holds an Identifier's type codings (for ``:of-type``). Per the R4 token table: Coding
+(system, code, display); CodeableConcept (each coding, plus one value with only the text);
+Identifier (system, value, type.text); ContactPoint (no system, value); boolean ("true"/"false"),
+code, uri, id, string (no system, the value). Stored in ``sp_<type>_token (system, code, text,
+of_type)``, one row per type coding, indexed on ``(param, code, system) INCLUDE (id)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from app.errors import invalid
+from app.fhirspec.search_parameters import SearchParam
+from app.search_types.nodes import dicts_of, folded_text, normalize_string, text_of
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns
+from app.search_types.sql import Args, like_prefix
+from app.search_types.syntax import split_pipe, unescape
+
+
+class TokenValue(NamedTuple):
+    system: str | None
+    code: str | None
+    text: str | None = None
+    of_type: tuple[tuple[str | None, str | None], ...] = ()
+
+
+_CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
+
+
+def _guess_type(value: dict) -> str:
+    """For fallback results, which carry no type: tell the token data types apart by shape."""
+    if "coding" in value or "text" in value:
+        return "CodeableConcept"
+    if "code" in value or "display" in value:
+        return "Coding"
+    if "use" in value and "system" not in value or value.get("system") in _CONTACT_SYSTEMS or "rank" in value:
+        return "ContactPoint"
+    return "Identifier"
+
+
+def _coding(value: dict) -> TokenValue | None:
+    system, code, display = text_of(value.get("system")), text_of(value.get("code")), folded_text(value.get("display"))
+    if system is None and code is None and display is None:
+        return None
+    return TokenValue(system, code, display)
+
+
+def _object_values(typ: str, value: dict) -> Iterator[TokenValue]:
+    if typ == "Coding":
+        coding = _coding(value)
+        if coding is not None:
+            yield coding
+    elif typ == "CodeableConcept":
+        for c in dicts_of(value.get("coding")):
+            coding = _coding(c)
+            if coding is not None:
+                yield coding
+        text = folded_text(value.get("text"))
+        if text:
+            yield TokenValue(None, None, text)
+    elif typ == "Identifier":
+        kind = value.get("type") if isinstance(value.get("type"), dict) else {}
+        of_type = tuple((text_of(c.get("system")), text_of(c.get("code"))) for c in dicts_of(kind.get("coding")))
+        system, code = text_of(value.get("system")), text_of(value.get("value"))
+        if system or code or of_type:
+            yield TokenValue(system, code, folded_text(kind.get("text")), of_type)
+    elif typ == "ContactPoint":
+        code = text_of(value.get("value"))
+        if code:
+            yield TokenValue(None, code)
+
+
+def token_condition(code: str, value: str, modifier: str | None, args: Args, cols: tuple[str, str]) -> str:
+    """``[code]``, ``|[code]`` (no system), ``[system]|``, ``[system]|[code]``; ``:text`` starts-with
+    on the folded display/text; ``:of-type`` on an Identifier's type and value."""
+    system_col, code_col = cols
+    if modifier == "text":
+        return f"s.text LIKE {args.add(like_prefix(normalize_string(unescape(value))))}"
+    if modifier == "of-type":
+        parts = split_pipe(value, 3)
+        if len(parts) != 3 or not parts[1] or not parts[2]:
+            raise invalid(f"{code}:of-type='{value[:60]}' must be [type-system]|[type-code]|[value]")
+        return f"(s.of_type = {args.add(parts[0] + '|' + parts[1])} AND {code_col} = {args.add(parts[2])})"
+    if "|" not in value.replace("\\|", ""):
+        return f"{code_col} = {args.add(unescape(value))}"
+    system, token = split_pipe(value, 2)
+    if system == "":
+        return f"({system_col} IS NULL AND {code_col} = {args.add(token)})"
+    if token == "":
+        return f"{system_col} = {args.add(system)}"
+    return f"({system_col} = {args.add(system)} AND {code_col} = {args.add(token)})"
+
+
+class TokenType(SearchType):
+    name = "token"
+    value_class = TokenValue
+    tables = (
+        SideTable(
+            "token",
+            (("system", "text"), ("code", "text"), ("text", "text"), ("of_type", "text")),
+            ("param, code, system) INCLUDE (id",),
+        ),
+    )
+    modifiers = frozenset({"missing", "not", "text", "of-type"})
+    sort_columns = SortColumns("code", "code", "text")
+
+    def convert(self, typ: str | None, value: Any, root: dict) -> Iterator[TokenValue]:
+        if isinstance(value, bool):
+            yield TokenValue(None, "true" if value else "false")
+        elif isinstance(value, str):
+            if value:
+                yield TokenValue(None, value)
+        elif isinstance(value, dict):
+            yield from _object_values(typ or _guess_type(value), value)
+
+    def add_rows(self, code: str, values: list[TokenValue], out: Rows) -> None:
+        rows = out["token"]
+        for v in values:
+            types = [f"{s or ''}|{c or ''}" for s, c in v.of_type] or [None]
+            for of_type in types:
+                rows.append((code, v.system, v.code, v.text, of_type))
+
+    def component(self, value: TokenValue) -> tuple:
+        return (value.system, value.code, None, None, None, None)
+
+    def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
+        return token_condition(code, value, modifier, args, ("s.system", "s.code"))
+
+
+TOKEN = TokenType()
