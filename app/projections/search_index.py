@@ -29,7 +29,21 @@ from app.fhirspec.search_parameters import params_for
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, TABLES, search_table, type_of_value
 
-__all__ = ["COLUMNS", "INDEXES", "KINDS", "SearchIndexProjector", "SearchRows", "TypeRows", "search_table"]
+__all__ = [
+    "COLUMNS",
+    "INDEXES",
+    "KINDS",
+    "SearchIndexProjector",
+    "SearchRows",
+    "TypeRows",
+    "all_search_index_ddl",
+    "lookup_index_ddl",
+    "merge",
+    "rows_of",
+    "search_index_ddl",
+    "search_table",
+    "value_rows",
+]
 
 SKIPPED = frozenset({"_id", "_lastUpdated"})
 
