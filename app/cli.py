@@ -1,4 +1,5 @@
-"""The ``fhirledger`` command line: ``fhirledger serve``."""
+"""The ``fhirledger`` command line: ``serve``, and the operator commands registered by
+``cli_events`` (events, audit), ``cli_projections`` (projections) and ``cli_schema`` (schema)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from app.cli_events import register as register_events
 from app.cli_projections import register as register_projections
+from app.cli_schema import register as register_schema
 from app.settings import Settings
 
 log = logging.getLogger("fhirledger")
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.set_defaults(func=_serve)
     register_events(sub)
     register_projections(sub)
+    register_schema(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
