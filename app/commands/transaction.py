@@ -24,6 +24,7 @@ from app.commands.update import decide_update
 from app.commands.validate import check_resource
 from app.errors import FhirError, Issue
 from app.events.model import EventKind, VersionEvent
+from app.events.store import read_version
 from app.projections.current_state import Head
 
 
@@ -250,22 +251,17 @@ async def _read(tx: WriteTransaction, entry: BundleEntry) -> EntryResult:
     heads = await tx.heads(t, [rid])
     head = heads.get(rid)
     if entry.version_id is not None:
-        row = await tx.conn.fetchrow(
-            "SELECT kind, resource, recorded_at FROM event_log WHERE resource_type = $1 AND resource_id = $2"
-            " AND version = $3",
-            t,
-            rid,
-            int(entry.version_id) if entry.version_id.isdigit() else -1,
-        )
-        if row is None or row["resource"] is None:
+        version = int(entry.version_id) if entry.version_id.isdigit() else -1
+        stored = await read_version(tx.conn, t, rid, version) if 0 < version < 2**31 else None
+        if stored is None or stored.resource is None:
             raise entry_error(entry.index, f"{t}/{rid}/_history/{entry.version_id} not found", 404, "not-found")
         return EntryResult(
             entry.index,
             "200 OK",
             None,
             f'W/"{entry.version_id}"',
-            row["recorded_at"],
-            row["resource"] if entry.method == "GET" else None,
+            stored.recorded_at,
+            stored.resource if entry.method == "GET" else None,
         )
     if head is None or head.deleted:
         status = 404 if head is None else 410
