@@ -23,20 +23,13 @@ from rich.table import Table
 
 from app.cli_common import CommandError, database_options, run_with_database
 from app.db.migrations import migrate
+from app.events.store import counts_by_type
 from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.projections.current_state import current_table
 from app.projections.rebuild import custom_definitions, pending_events, rebuild_type, replay_executor
 from app.projections.search_index import KINDS as SEARCH_KINDS
 from app.projections.search_index import search_table
 from app.projections.state import check_projections, statuses
-
-
-async def _counts(pool: asyncpg.Pool) -> dict[str, tuple[int, int]]:
-    """type -> (events, max position) for the types that have events."""
-    rows = await pool.fetch(
-        "SELECT resource_type, count(*) AS n, max(position) AS p FROM event_log GROUP BY resource_type"
-    )
-    return {r["resource_type"]: (r["n"], r["p"]) for r in rows}
 
 
 async def status(dsn: str, show_all: bool, console: Console | None = None) -> list[dict]:
@@ -46,7 +39,7 @@ async def status(dsn: str, show_all: bool, console: Console | None = None) -> li
         async with pool.acquire() as conn:
             await migrate(conn)
             await check_projections(conn)
-        counts = await _counts(pool)
+        counts = await counts_by_type(pool)
         table = Table(title="projections")
         for col in ("projection", "status", "version", "rows", "checkpoint", "lag", "rebuild", "audit"):
             table.add_column(col)

@@ -24,6 +24,7 @@ from app.commands.update import decide_update
 from app.commands.validate import check_resource
 from app.errors import FhirError, Issue
 from app.events.model import EventKind, VersionEvent
+from app.events.store import read_version
 from app.projections.current_state import Head
 
 
@@ -81,6 +82,66 @@ def _at(entry: BundleEntry, exc: FhirError) -> FhirError:
     )
 
 
+async def _bodies(tx: WriteTransaction, ordered: list[BundleEntry], mapping: dict[str, str]) -> dict[int, dict]:
+    """entry index -> the resource it writes, its references to entries and conditional references
+    resolved (the entries themselves stay as sent: run_write may run this again after contention)."""
+    bodies: dict[int, dict] = {}
+    for entry in ordered:
+        if entry.resource is None or entry.method not in ("POST", "PUT", "PATCH"):
+            continue
+        try:
+            conditional = await resolve_conditional_references(entry.resource, tx.match, entry.where)
+            body: dict = rewrite(entry.resource, {**mapping, **conditional})  # type: ignore[assignment]
+            bodies[entry.index] = body
+            unknown = unknown_local_references(body, mapping)
+        except FhirError as exc:
+            raise _at(entry, exc) from None
+        if unknown:
+            raise entry_error(
+                entry.index,
+                f"the reference '{unknown[0][:100]}' names no entry of this transaction (no entry has that fullUrl)",
+            )
+    return bodies
+
+
+def _identities(ordered: list[BundleEntry], targets: dict[int, str | None]) -> dict[tuple[str, str], int]:
+    """(type, id) -> index of the entry that writes it; a resource written twice is refused."""
+    identities: dict[tuple[str, str], int] = {}
+    for entry in ordered:
+        rid = targets.get(entry.index)
+        if rid is None or entry.method in ("GET", "HEAD"):
+            continue
+        key = (entry.resource_type, rid)
+        if key in identities:
+            raise entry_error(
+                entry.index,
+                f"{key[0]}/{key[1]} is also written by entry {identities[key]}; a "
+                "transaction may touch each resource only once",
+            )
+        identities[key] = entry.index
+    return identities
+
+
+async def _heads(
+    tx: WriteTransaction,
+    identities: dict[tuple[str, str], int],
+    entries: list[BundleEntry],
+    existing: dict[int, str],
+) -> dict[tuple[str, str], Head]:
+    """The current versions of the resources written and of those conditional creates matched."""
+    by_type: dict[str, list[str]] = {}
+    for t, i in identities:
+        by_type.setdefault(t, []).append(i)
+    for entry in entries:
+        if entry.index in existing:
+            by_type.setdefault(entry.resource_type, []).append(existing[entry.index])
+    heads: dict[tuple[str, str], Head] = {}
+    for t, ids in by_type.items():
+        for rid, head in (await tx.heads(t, ids)).items():
+            heads[(t, rid)] = head
+    return heads
+
+
 async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], representation: bool) -> list[EntryResult]:
     """Process the entries of one transaction inside ``tx``; results in the entries' order."""
     ordered = sorted(entries, key=lambda e: (PROCESSING_ORDER[e.method], e.index))
@@ -98,47 +159,10 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], represen
         for e in entries
         if e.full_url and e.method in ("POST", "PUT") and (targets.get(e.index) or existing.get(e.index))
     }
-    # the entries themselves stay as sent: run_write may run this again after contention
-    bodies: dict[int, dict] = {}
-    for entry in ordered:
-        if entry.resource is None or entry.method not in ("POST", "PUT", "PATCH"):
-            continue
-        try:
-            conditional = await resolve_conditional_references(entry.resource, tx.match, entry.where)
-            body: dict = rewrite(entry.resource, {**mapping, **conditional})  # type: ignore[assignment]
-            bodies[entry.index] = body
-            unknown = unknown_local_references(body, mapping)
-        except FhirError as exc:
-            raise _at(entry, exc) from None
-        if unknown:
-            raise entry_error(
-                entry.index,
-                f"the reference '{unknown[0][:100]}' names no entry of this transaction (no entry has that fullUrl)",
-            )
-    identities: dict[tuple[str, str], int] = {}
-    for entry in ordered:
-        rid = targets.get(entry.index)
-        if rid is None or entry.method in ("GET", "HEAD"):
-            continue
-        key = (entry.resource_type, rid)
-        if key in identities:
-            raise entry_error(
-                entry.index,
-                f"{key[0]}/{key[1]} is also written by entry {identities[key]}; a "
-                "transaction may touch each resource only once",
-            )
-        identities[key] = entry.index
+    bodies = await _bodies(tx, ordered, mapping)
+    identities = _identities(ordered, targets)
     await tx.lock_keys([f"{t}/{i}" for t, i in identities])
-    heads: dict[tuple[str, str], Head] = {}
-    by_type: dict[str, list[str]] = {}
-    for t, i in identities:
-        by_type.setdefault(t, []).append(i)
-    for entry in entries:
-        if entry.index in existing:
-            by_type.setdefault(entry.resource_type, []).append(existing[entry.index])
-    for t, ids in by_type.items():
-        for rid, head in (await tx.heads(t, ids)).items():
-            heads[(t, rid)] = head
+    heads = await _heads(tx, identities, entries, existing)
     events: list[VersionEvent] = []
     results: dict[int, EntryResult] = {}
     for entry in ordered:
@@ -250,22 +274,17 @@ async def _read(tx: WriteTransaction, entry: BundleEntry) -> EntryResult:
     heads = await tx.heads(t, [rid])
     head = heads.get(rid)
     if entry.version_id is not None:
-        row = await tx.conn.fetchrow(
-            "SELECT kind, resource, recorded_at FROM event_log WHERE resource_type = $1 AND resource_id = $2"
-            " AND version = $3",
-            t,
-            rid,
-            int(entry.version_id) if entry.version_id.isdigit() else -1,
-        )
-        if row is None or row["resource"] is None:
+        version = int(entry.version_id) if entry.version_id.isdigit() else -1
+        stored = await read_version(tx.conn, t, rid, version) if 0 < version < 2**31 else None
+        if stored is None or stored.resource is None:
             raise entry_error(entry.index, f"{t}/{rid}/_history/{entry.version_id} not found", 404, "not-found")
         return EntryResult(
             entry.index,
             "200 OK",
             None,
             f'W/"{entry.version_id}"',
-            row["recorded_at"],
-            row["resource"] if entry.method == "GET" else None,
+            stored.recorded_at,
+            stored.resource if entry.method == "GET" else None,
         )
     if head is None or head.deleted:
         status = 404 if head is None else 410

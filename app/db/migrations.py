@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from app.events.schema import EVENT_LOG_DDL
+from app.events.schema import EVENT_LOG_DDL, EVENT_LOG_TYPE_TX_INDEX
 from app.jobs.schema import JOBS_DDL
 from app.projections.audit import AUDIT_DDL
 from app.projections.current_state import current_state_ddl
@@ -82,6 +82,11 @@ async def _m011_event_client(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _m012_event_type_tx(conn: asyncpg.Connection) -> None:
+    # the gap-free reader of one type (replay's catch-up) reads in (tx_id, position) order
+    await conn.execute(EVENT_LOG_TYPE_TX_INDEX)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -94,6 +99,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (9, "page tokens of long searches", _m009_search_pages),
     (10, "custom search parameter registry version", _m010_search_param_version),
     (11, "event log client and scope kind columns", _m011_event_client),
+    (12, "event log index for the gap-free reader of one type", _m012_event_type_tx),
 ]
 
 

@@ -34,3 +34,6 @@ CREATE TRIGGER event_log_no_update_delete BEFORE UPDATE OR DELETE ON event_log
 CREATE TRIGGER event_log_no_truncate BEFORE TRUNCATE ON event_log
     FOR EACH STATEMENT EXECUTE FUNCTION event_log_refuse_change();
 """
+
+# the gap-free reader of one type (app/events/feed.py) reads in (tx_id, position) order
+EVENT_LOG_TYPE_TX_INDEX = "CREATE INDEX IF NOT EXISTS event_log_type_tx ON event_log (resource_type, tx_id, position)"

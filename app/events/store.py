@@ -1,17 +1,20 @@
-"""The event log store: append, read one version, read a page of history.
+"""The event log store: append, read one version, and the log's sizes (events per type, the last
+position of a type, the versions of a resource).
 
-Reads take a keyset cursor (position, or version for one resource), never an OFFSET.
+The other readers of the log live beside it: :mod:`app.events.history` (history pages),
+:mod:`app.events.feed` (the gap-free reader), :mod:`app.events.audit` (audit trails) and
+:mod:`app.events.latest` (the last event of resources).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
 from app.events.model import EventKind, StoredEvent, VersionEvent
+
+Conn = asyncpg.Connection | asyncpg.Pool
 
 _APPEND = """
 INSERT INTO event_log (resource_type, resource_id, version, kind, resource, recorded_at,
@@ -28,7 +31,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING position
 """
 
-_COLUMNS = "position, resource_type, resource_id, version, kind, resource, recorded_at, method, url"
+COLUMNS = "position, resource_type, resource_id, version, kind, resource, recorded_at, method, url"
+# with the writing transaction and the whole request context (feed and audit)
+EVENT_COLUMNS = COLUMNS + ", tx_id::text AS tx, actor, client_addr, request_id, client_id, scope_kind"
 
 
 def _values(e: VersionEvent) -> tuple:
@@ -78,11 +83,9 @@ def stored_event(row: asyncpg.Record) -> StoredEvent:
     )
 
 
-async def read_version(
-    conn: asyncpg.Connection | asyncpg.Pool, resource_type: str, resource_id: str, version: int
-) -> StoredEvent | None:
+async def read_version(conn: Conn, resource_type: str, resource_id: str, version: int) -> StoredEvent | None:
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM event_log WHERE resource_type = $1 AND resource_id = $2 AND version = $3",
+        f"SELECT {COLUMNS} FROM event_log WHERE resource_type = $1 AND resource_id = $2 AND version = $3",
         resource_type,
         resource_id,
         version,
@@ -90,75 +93,32 @@ async def read_version(
     return stored_event(row) if row else None
 
 
-@dataclass(frozen=True)
-class HistoryFilter:
-    """What a history request asks for. ``key`` is the keyset cursor: a version for one resource,
-    a position otherwise. ``forward`` pages towards newer entries (a ``previous`` link).
-    ``actor`` keeps only the events that actor recorded, ``client`` those written through that
-    client (``client_id`` of the token; audit)."""
-
-    resource_type: str | None = None
-    resource_id: str | None = None
-    since: datetime | None = None
-    at: tuple[datetime, datetime] | None = None
-    key: int | None = None
-    forward: bool = False
-    limit: int = 50
-    actor: str | None = None
-    client: str | None = None
-
-
-def _history_sql(f: HistoryFilter) -> tuple[str, list]:
-    args: list = []
-    where: list[str] = []
-
-    def arg(value: object) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    instance = f.resource_id is not None
-    key_col = "e.version" if instance else "e.position"
-    if f.resource_type is not None:
-        where.append(f"e.resource_type = {arg(f.resource_type)}")
-    if instance:
-        where.append(f"e.resource_id = {arg(f.resource_id)}")
-    if f.since is not None:
-        where.append(f"e.recorded_at >= {arg(f.since)}")
-    if f.actor is not None:
-        where.append(f"e.actor = {arg(f.actor)}")
-    if f.client is not None:
-        where.append(f"e.client_id = {arg(f.client)}")
-    if f.at is not None:
-        low, high = f.at
-        # the version was current at some moment of [low, high): it began before high and its
-        # successor (if any) began after low
-        where.append(f"e.recorded_at < {arg(high)}")
-        where.append(
-            "NOT EXISTS (SELECT 1 FROM event_log n WHERE n.resource_type = e.resource_type"
-            f" AND n.resource_id = e.resource_id AND n.version = e.version + 1 AND n.recorded_at <= {arg(low)})"
-        )
-    if f.key is not None:
-        where.append(f"{key_col} {'>' if f.forward else '<'} {arg(f.key)}")
-    order = "ASC" if f.forward else "DESC"
-    cols = ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))
-    sql = f"SELECT {cols} FROM event_log e"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {key_col} {order} LIMIT {arg(f.limit + 1)}"
-    return sql, args
-
-
-async def read_history(conn: asyncpg.Connection | asyncpg.Pool, f: HistoryFilter) -> tuple[list[StoredEvent], bool]:
-    """One page of history, newest first, and whether more entries lie beyond it (in the paging
-    direction)."""
-    sql, args = _history_sql(f)
-    rows = await conn.fetch(sql, *args)
-    more = len(rows) > f.limit
-    events = [stored_event(r) for r in rows[: f.limit]]
-    if f.forward:
-        events.reverse()
-    return events, more
-
-
-async def count_events(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+async def count_events(conn: Conn) -> int:
     return await conn.fetchval("SELECT count(*) FROM event_log")
+
+
+async def version_count(conn: Conn, resource_type: str, resource_id: str) -> int:
+    """How many versions of a resource the log holds (0: never written)."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM event_log WHERE resource_type = $1 AND resource_id = $2", resource_type, resource_id
+    )
+
+
+async def max_position(conn: Conn, resource_type: str) -> int:
+    """The position of the last event of a type (0: none)."""
+    return await conn.fetchval(
+        "SELECT coalesce(max(position), 0) FROM event_log WHERE resource_type = $1", resource_type
+    )
+
+
+async def counts_by_type(conn: Conn) -> dict[str, tuple[int, int]]:
+    """type -> (events, last position), for the types that have events."""
+    rows = await conn.fetch(
+        "SELECT resource_type, count(*) AS n, max(position) AS p FROM event_log GROUP BY resource_type"
+    )
+    return {r["resource_type"]: (r["n"], r["p"]) for r in rows}
+
+
+async def resource_types(conn: Conn) -> list[str]:
+    """The types that have events."""
+    return [r["resource_type"] for r in await conn.fetch("SELECT DISTINCT resource_type FROM event_log")]

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import orjson
 
-from app.events.readers import last_events, resource_ids_after
+from app.events.latest import last_events, resource_ids_after
 from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.fhirspec.search_parameters import SearchParam, registry
 from app.projections import custom_params

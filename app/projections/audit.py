@@ -11,6 +11,8 @@ import logging
 import asyncpg
 import orjson
 
+from app.events.latest import last_events
+from app.events.store import resource_types
 from app.fhirspec.resource_types import is_resource_type
 from app.projections.current_state import current_table
 from app.projections.search_index import KINDS, rows_of, search_table
@@ -32,37 +34,39 @@ def _norm(rows: list) -> list[tuple[str, ...]]:
     return sorted(tuple(str(v) for v in row) for row in rows)
 
 
+async def _search_drifted(conn: asyncpg.Connection, resource_type: str, row: asyncpg.Record) -> bool:
+    """Whether the search side tables of one current row differ from the rows its bytes give."""
+    expected = {k: [] for k in KINDS}
+    if not row["deleted"] and row["resource"]:
+        expected = rows_of(orjson.loads(row["resource"]))
+    for kind in KINDS:
+        stored = await conn.fetch(f"SELECT * FROM {search_table(resource_type, kind)} WHERE id = $1", row["id"])
+        if _norm([tuple(r)[1:] for r in stored]) != _norm(expected[kind]):
+            return True
+    return False
+
+
 async def audit_type(pool: asyncpg.Pool, resource_type: str, sample: int = 20) -> tuple[int, list[str]]:
-    """Check ``sample`` random current resources of a type; returns (checked, ids that drifted)."""
+    """Check ``sample`` random current resources of a type (in one snapshot, so a concurrent write
+    is no drift); returns (checked, ids that drifted)."""
     cur = current_table(resource_type)
-    rows = await pool.fetch(
-        f"SELECT c.id, c.version, c.deleted, c.resource, e.version AS log_version, e.resource AS log_resource"
-        f" FROM (SELECT * FROM {cur} ORDER BY random() LIMIT $1) c"
-        " LEFT JOIN LATERAL (SELECT version, resource FROM event_log WHERE resource_type = $2 AND resource_id = c.id"
-        " ORDER BY version DESC LIMIT 1) e ON true",
-        sample,
-        resource_type,
-    )
-    drifted: list[str] = []
-    for r in rows:
-        if r["version"] != r["log_version"] or r["resource"] != r["log_resource"]:
-            drifted.append(r["id"])
-            continue
-        expected = {k: [] for k in KINDS}
-        if not r["deleted"] and r["resource"]:
-            expected = rows_of(orjson.loads(r["resource"]))
-        for kind in KINDS:
-            table = search_table(resource_type, kind)
-            stored = await pool.fetch(f"SELECT * FROM {table} WHERE id = $1", r["id"])
-            if _norm([tuple(row)[1:] for row in stored]) != _norm(expected[kind]):
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        rows = await conn.fetch(f"SELECT id, version, deleted, resource FROM {cur} ORDER BY random() LIMIT $1", sample)
+        logged, _ = await last_events(conn, resource_type, [r["id"] for r in rows])
+        last = {e.resource_id: e for e in logged}
+        drifted: list[str] = []
+        for r in rows:
+            e = last.get(r["id"])
+            if e is None or r["version"] != e.version or r["resource"] != e.resource:
                 drifted.append(r["id"])
-                break
+            elif await _search_drifted(conn, resource_type, r):
+                drifted.append(r["id"])
     return len(rows), drifted
 
 
 async def audit_projections(pool: asyncpg.Pool, sample: int = 20) -> dict[str, int]:
     """Audit every type that has events; returns type -> drifted count."""
-    types = [r["resource_type"] for r in await pool.fetch("SELECT DISTINCT resource_type FROM event_log")]
+    types = await resource_types(pool)
     out: dict[str, int] = {}
     for t in sorted(types):
         if not is_resource_type(t):

@@ -5,15 +5,20 @@ while the server keeps serving (ARCHITECTURE.md: replay; STYLE.md: checkpoints).
    ``projection_state.rebuild`` in the same transaction as each batch, so a killed rebuild resumes
    from it (or starts clean when the code's version changed meanwhile). The live tables are never
    touched until the swap, so they are never half-built.
-2. Events of the type are replayed in position order in large batches through the same two
-   functions the write path runs inline (each projector's pure ``rows`` and its ``write``; large
-   batches compute ``rows`` in worker processes and ``write`` with COPY).
-3. Catch-up: events appended meanwhile are replayed the same way.
-4. Swap, in one short transaction: ``LOCK`` the live current-state table (every writer of the
-   type holds it until commit, so no write of the type is in flight or can start), replay what is
-   left, then reconcile by version against the live current-state table (a transaction that took
-   a lower position but committed after the batch passed it shows up there), rename the shadow
-   tables into place, drop the old ones, and record the new versions and checkpoint.
+2. Events of the type are read with the log's gap-free reader (:func:`app.events.feed.read_after`:
+   only finished transactions, in ``(tx_id, position)`` order, so an event that commits later with
+   a lower position is read later, never skipped) and replayed in large batches through the same
+   two functions the write path runs inline (each projector's pure ``rows`` and its ``write``;
+   large batches compute ``rows`` in worker processes and ``write`` with COPY). The checkpoint is
+   the reader's cursor ``(tx, position)``.
+3. Catch-up: events committed meanwhile are read and replayed the same way.
+4. Swap, in one short transaction: ``LOCK`` the live current-state table in ACCESS EXCLUSIVE mode
+   (every writer of the type writes it before its commit, so once the lock is held every write of
+   the type has committed, rolled back, or waits for the swap and projects into the new tables
+   after it), read what is left after the cursor with the same reader (its horizon lifted, since
+   no writer of the type can pass the lock), rename the shadow tables into place, drop the old
+   ones, and record the new versions and checkpoint. Nothing needs reconciling: the reader missed
+   no committed event, and the uncommitted ones are projected inline after the swap.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from multiprocessing import get_context
 import asyncpg
 import orjson
 
-from app.events.model import VersionEvent
-from app.events.readers import count_after, events_after, events_at, max_position
+from app.events.feed import FeedCursor, count_after, cursor_of, read_after, version_events
+from app.events.model import StoredEvent, VersionEvent
+from app.events.store import max_position
 from app.projections import custom_params
 from app.projections.current_state import CurrentStateProjector, current_table, table_ddl
 from app.projections.search_index import KINDS as SEARCH_KINDS
@@ -58,8 +64,7 @@ def live_tables(resource_type: str) -> list[str]:
 class RebuildResult:
     resource_type: str
     events: int
-    resumed_from: int
-    reconciled: int
+    resumed_from: int  # the position of the resume cursor (0: from the start)
     checkpoint: int
 
 
@@ -110,22 +115,35 @@ def _extract_async(events: list[VersionEvent], positions: list[int], executor: P
     return asyncio.gather(*parts)
 
 
-async def _prepare(conn: asyncpg.Connection, resource_type: str) -> int:
-    """Create (or resume) the shadow tables; returns the checkpoint to replay from."""
+def _resume_cursor(state: dict | None) -> FeedCursor | None:
+    """The reader's cursor stored in a rebuild's state (None: from the start)."""
+    if not state or "tx" not in state:
+        return None
+    return FeedCursor(int(state["tx"]), int(state["checkpoint"]))
+
+
+def _state(versions: dict, cursor: FeedCursor | None) -> dict:
+    if cursor is None:
+        return {"versions": versions, "checkpoint": 0}
+    return {"versions": versions, "checkpoint": cursor.position, "tx": cursor.tx}
+
+
+async def _prepare(conn: asyncpg.Connection, resource_type: str) -> FeedCursor | None:
+    """Create (or resume) the shadow tables; returns the cursor to replay from (None: the start)."""
     versions = {k: expected_version(k, resource_type) for k in ("current_state", "search_index")}
     name = projection_name("current_state", resource_type)
     row = await conn.fetchrow("SELECT rebuild FROM projection_state WHERE name = $1", name)
     state = orjson.loads(row["rebuild"]) if row and row["rebuild"] else None
     shadow_exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", current_table(resource_type) + SHADOW)
-    if state and state.get("versions") == versions and shadow_exists:
-        return int(state["checkpoint"])
+    if state and state.get("versions") == versions and shadow_exists and (cursor := _resume_cursor(state)):
+        return cursor
     for table in live_tables(resource_type):
         await conn.execute(f"DROP TABLE IF EXISTS {table}{SHADOW}")
     await conn.execute(table_ddl(resource_type, SHADOW))
     await conn.execute(search_index_ddl(resource_type, SHADOW, lookup_indexes=False))  # built before the swap
     # the status stays as it was: a ready projection keeps being served while its shadow is built
-    await _save(conn, resource_type, {"versions": versions, "checkpoint": 0}, None)
-    return 0
+    await _save(conn, resource_type, _state(versions, None), None)
+    return None
 
 
 async def _save(conn: asyncpg.Connection, resource_type: str, state: dict | None, status: str | None) -> None:
@@ -147,65 +165,48 @@ async def _save(conn: asyncpg.Connection, resource_type: str, state: dict | None
 async def replay_batches(
     pool: asyncpg.Pool,
     resource_type: str,
-    start: int,
+    start: FeedCursor | None,
     batch: int,
     progress: Progress | None,
     stop_after: int | None = None,
     executor: ProcessPoolExecutor | None = None,
-) -> tuple[int, int]:
-    """Replay events after ``start`` into the shadow tables, one transaction per batch (with its
-    checkpoint). Returns (events replayed, last checkpoint)."""
-    checkpoint, total, batches = start, 0, 0
+) -> tuple[int, FeedCursor | None]:
+    """Replay the events after ``start`` into the shadow tables, one transaction per batch (with its
+    checkpoint). Returns (events replayed, the cursor after the last one)."""
+    cursor, total, batches = start, 0, 0
     versions = {k: expected_version(k, resource_type) for k in ("current_state", "search_index")}
 
-    async def fetch(after: int) -> tuple[list[VersionEvent], list[int], asyncio.Future | None]:
-        events, positions = await events_after(pool, resource_type, after, batch)
-        bulk = executor is not None and len(events) >= BULK_MIN
-        return events, positions, _extract_async(events, positions, executor) if bulk else None  # type: ignore[arg-type]
+    async def fetch(after: FeedCursor | None) -> tuple[list[StoredEvent], asyncio.Future | None]:
+        stored = await read_after(pool, after, batch, resource_type)
+        bulk = executor is not None and len(stored) >= BULK_MIN
+        return stored, _extract_async(*version_events(stored), executor) if bulk else None  # type: ignore[arg-type]
 
-    upcoming = await fetch(checkpoint)
+    upcoming = await fetch(cursor)
     while True:
-        events, positions, extraction = upcoming
-        if not events:
-            return total, checkpoint
+        stored, extraction = upcoming
+        if not stored:
+            return total, cursor
         # the next batch is read and its extraction started while this one is written
-        upcoming = await fetch(positions[-1])
+        upcoming = await fetch(cursor_of(stored[-1]))
         async with pool.acquire() as conn, conn.transaction():
-            await _write(conn, events, positions, merge(await extraction) if extraction is not None else None)
-            checkpoint = positions[-1]
-            await _save(conn, resource_type, {"versions": versions, "checkpoint": checkpoint}, None)
-        total += len(events)
+            await _write(conn, *version_events(stored), merge(await extraction) if extraction is not None else None)
+            cursor = cursor_of(stored[-1])
+            await _save(conn, resource_type, _state(versions, cursor), None)
+        total += len(stored)
         batches += 1
         if progress:
-            progress(len(events))
+            progress(len(stored))
         if stop_after is not None and batches >= stop_after:
-            if upcoming[2] is not None:
-                await upcoming[2]
-            raise RebuildInterrupted(checkpoint)
+            if upcoming[1] is not None:
+                await upcoming[1]
+            raise RebuildInterrupted(cursor.position)
 
 
 class RebuildInterrupted(Exception):
     """Raised by a test hook to simulate a rebuild killed between batches."""
 
 
-async def _swap(conn: asyncpg.Connection, resource_type: str, checkpoint: int, batch: int) -> tuple[int, int]:
-    live = current_table(resource_type)
-    await conn.execute(f"LOCK TABLE {live} IN ACCESS EXCLUSIVE MODE")
-    replayed = 0
-    while True:
-        events, positions = await events_after(conn, resource_type, checkpoint, batch)
-        if not events:
-            break
-        await _write(conn, events, positions)
-        checkpoint, replayed = positions[-1], replayed + len(events)
-    behind = await conn.fetch(
-        f"SELECT l.id, l.version FROM {live} l LEFT JOIN {live}{SHADOW} s ON s.id = l.id"
-        " WHERE s.version IS DISTINCT FROM l.version"
-    )
-    if behind:
-        ids, versions = [r["id"] for r in behind], [r["version"] for r in behind]
-        events, positions = await events_at(conn, resource_type, ids, versions)
-        await _write(conn, events, positions)
+async def _rename_shadows(conn: asyncpg.Connection, resource_type: str) -> None:
     for table in live_tables(resource_type):
         await conn.execute(f"ALTER TABLE {table} RENAME TO {table}__old")
         await conn.execute(f"ALTER TABLE {table}{SHADOW} RENAME TO {table}")
@@ -215,6 +216,17 @@ async def _swap(conn: asyncpg.Connection, resource_type: str, checkpoint: int, b
             index = row["indexname"]
             if index.startswith(table + SHADOW):
                 await conn.execute(f'ALTER INDEX "{index}" RENAME TO "{table}{index[len(table) + len(SHADOW) :]}"')
+
+
+async def _swap(conn: asyncpg.Connection, resource_type: str, cursor: FeedCursor | None, batch: int) -> int:
+    """Replay what is left and put the shadow tables in place (see the module docstring, step 4);
+    returns the number of events replayed."""
+    await conn.execute(f"LOCK TABLE {current_table(resource_type)} IN ACCESS EXCLUSIVE MODE")
+    replayed = 0
+    while stored := await read_after(conn, cursor, batch, resource_type, writers_excluded=True):
+        await _write(conn, *version_events(stored))
+        cursor, replayed = cursor_of(stored[-1]), replayed + len(stored)
+    await _rename_shadows(conn, resource_type)
     last = await max_position(conn, resource_type)
     for kind in ("current_state", "search_index"):
         await conn.execute(
@@ -224,7 +236,7 @@ async def _swap(conn: asyncpg.Connection, resource_type: str, checkpoint: int, b
             expected_version(kind, resource_type),
             last,
         )
-    return replayed, len(behind)
+    return replayed
 
 
 async def rebuild_type(
@@ -241,19 +253,17 @@ async def rebuild_type(
     async with pool.acquire() as conn, conn.transaction():
         await custom_params.sync(conn)  # the parameters the live index is built with
         start = await _prepare(conn, resource_type)
-    replayed, checkpoint = await replay_batches(
-        pool, resource_type, start, batch, progress, stop_after_batches, executor
-    )
+    replayed, cursor = await replay_batches(pool, resource_type, start, batch, progress, stop_after_batches, executor)
     async with pool.acquire() as conn:  # one index build is cheaper than maintaining it row by row
         await conn.execute(lookup_index_ddl(resource_type, SHADOW))
     async with pool.acquire() as conn, conn.transaction():
-        caught_up, reconciled = await _swap(conn, resource_type, checkpoint, batch)
+        caught_up = await _swap(conn, resource_type, cursor, batch)
     if progress and caught_up:
         progress(caught_up)
     final = await pool.fetchval(
         "SELECT checkpoint FROM projection_state WHERE name = $1", projection_name("current_state", resource_type)
     )
-    return RebuildResult(resource_type, replayed + caught_up, start, reconciled, final)
+    return RebuildResult(resource_type, replayed + caught_up, start.position if start else 0, final)
 
 
 async def pending_events(pool: asyncpg.Pool, resource_type: str) -> int:
@@ -261,8 +271,8 @@ async def pending_events(pool: asyncpg.Pool, resource_type: str) -> int:
     row = await pool.fetchrow(
         "SELECT rebuild FROM projection_state WHERE name = $1", projection_name("current_state", resource_type)
     )
-    start = int(orjson.loads(row["rebuild"]).get("checkpoint", 0)) if row and row["rebuild"] else 0
-    return await count_after(pool, resource_type, start)
+    start = _resume_cursor(orjson.loads(row["rebuild"])) if row and row["rebuild"] else None
+    return await count_after(pool, start, resource_type)
 
 
 async def custom_definitions(pool: asyncpg.Pool) -> list[bytes]:

@@ -1,15 +1,5 @@
-"""The change feed: every event of the log, in an order no consumer can miss (ARCHITECTURE.md
-invariant 7), and the audit trail of one resource (who did what when).
-
-Why not simply ``position > cursor``: positions are allocated when a transaction appends, not when
-it commits, so a reader could pass position 11 (committed) while 10 is still in flight and never
-come back for it. Instead the feed reads only events of *finished* transactions, those whose
-``tx_id`` is below ``pg_snapshot_xmin(pg_current_snapshot())`` (every transaction below the
-snapshot's xmin has committed or aborted), in ``(tx_id, position)`` order. A transaction that
-commits after a reader's page has a ``tx_id`` at or above the xmin of that page's snapshot, hence
-above every ``tx_id`` on the page, so it lands in a later page. The price: one long-running write
-transaction (in any database of the cluster) holds the feed back until it ends; the feed lags,
-never skips. Served from the index ``event_log_tx (tx_id, position)``.
+"""The change feed: every event of the log, in the gap-free order of :mod:`app.events.feed`
+(ARCHITECTURE.md invariant 7), as ``GET [base]/_events``, and the audit trail (who did what when).
 
 **Cursor**: ``<tx_id>.<position>`` of the last event returned, both decimal, e.g. ``7421.1093``.
 No cursor means "from the start of the log". Consumers store the cursor and resume with
@@ -34,8 +24,10 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.errors import invalid
+from app.events import audit
+from app.events.audit import AUDIT_LIMIT
+from app.events.feed import FeedCursor, read_after
 from app.events.model import StoredEvent
-from app.events.store import stored_event
 from app.identity import require_id, require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.history import history_entry
@@ -51,29 +43,12 @@ _MAX_TX = 2**64 - 1
 _MAX_POSITION = 2**63 - 1
 _PARAMS = {CURSOR_PARAM, "_count", "_format"}
 
-_COLUMNS = (
-    "position, tx_id::text AS tx, resource_type, resource_id, version, kind, resource, recorded_at,"
-    " method, url, actor, client_addr, request_id, client_id, scope_kind"
-)
-# the horizon is an InitPlan, computed once per statement from the statement's own snapshot
-_FINISHED = "tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))"
-_FEED_FROM_START = f"SELECT {_COLUMNS} FROM event_log WHERE {_FINISHED} ORDER BY tx_id, position LIMIT $1"
-_FEED_AFTER = (
-    f"SELECT {_COLUMNS} FROM event_log WHERE {_FINISHED} AND (tx_id, position) > ($1::text::xid8, $2::bigint)"
-    " ORDER BY tx_id, position LIMIT $3"
-)
-AUDIT_LIMIT = 1000
 
+class Cursor(FeedCursor):
+    """A place in the feed (after the event ``position`` of transaction ``tx``), in its text form
+    ``<tx>.<position>``."""
 
-@dataclass(frozen=True, order=True, slots=True)
-class Cursor:
-    """A place in the feed: after the event ``position`` of transaction ``tx``."""
-
-    tx: int
-    position: int
-
-    def __str__(self) -> str:
-        return f"{self.tx}.{self.position}"
+    __slots__ = ()
 
     @classmethod
     def parse(cls, text: str) -> Cursor:
@@ -97,11 +72,7 @@ def cursor_of(e: StoredEvent) -> Cursor:
 
 async def read_changes(conn: asyncpg.Connection | asyncpg.Pool, after: Cursor | None, limit: int) -> list[ChangeEvent]:
     """Up to ``limit`` events of finished transactions after ``after``, in feed order."""
-    if after is None:
-        rows = await conn.fetch(_FEED_FROM_START, limit)
-    else:
-        rows = await conn.fetch(_FEED_AFTER, str(after.tx), after.position, limit)
-    return [stored_event(r) for r in rows]
+    return await read_after(conn, after, limit)
 
 
 async def read_trail(
@@ -114,21 +85,12 @@ async def read_trail(
 ) -> list[ChangeEvent]:
     """The audit trail, oldest first: the events of one resource (``resource_type``/``resource_id``),
     of one actor, of one token client, or those of all the filters given; at most ``limit``."""
-    where: list[str] = []
-    args: list = []
+    resource = None
     if resource_type is not None and resource_id is not None:
         require_type(resource_type)
         require_id(resource_id)
-        args += [resource_type, resource_id]
-        where.append(f"resource_type = ${len(args) - 1} AND resource_id = ${len(args)}")
-    for column, value in (("actor", actor), ("client_id", client)):
-        if value is not None:
-            args.append(value)
-            where.append(f"{column} = ${len(args)}")
-    assert where, "give a resource, an actor or a client"
-    args.append(limit)
-    sql = f"SELECT {_COLUMNS} FROM event_log WHERE {' AND '.join(where)} ORDER BY position LIMIT ${len(args)}"
-    return [stored_event(r) for r in await conn.fetch(sql, *args)]
+        resource = (resource_type, resource_id)
+    return await audit.read_trail(conn, resource, actor, client, limit)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ import asyncpg
 
 from app.auth import OPEN, Principal
 from app.errors import invalid, not_found
+from app.events.history import HistoryFilter, read_history
 from app.events.model import EventKind, StoredEvent
-from app.events.store import HistoryFilter, read_history, read_version
+from app.events.store import read_version, version_count
 from app.fhirtime import FhirDateError, format_instant, parse_range
 from app.identity import require_id, require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
@@ -92,9 +93,7 @@ def _filter(req: HistoryRequest, default_count: int, max_count: int) -> HistoryF
 
 
 async def _versions(pool: asyncpg.Pool, resource_type: str, resource_id: str) -> int:
-    versions = await pool.fetchval(
-        "SELECT count(*) FROM event_log WHERE resource_type = $1 AND resource_id = $2", resource_type, resource_id
-    )
+    versions = await version_count(pool, resource_type, resource_id)
     if versions == 0:
         raise not_found(f"{resource_type}/{resource_id} is not known to this server, so it has no history")
     return versions
