@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     """Most bytes of request headers (names and values) served; more answer 431."""
     pool_min_size: int = 2
     pool_max_size: int = 20
+    pool_timeout_ms: int = 5000
+    """Longest wait for a free database connection; past it the request answers 503 with Retry-After."""
+    statement_timeout_ms: int = 30000
+    """PostgreSQL ``statement_timeout`` of request work; a cancelled statement answers 400 too-costly."""
+    trusted_proxies: str = ""
+    """Comma list of IPs/CIDRs of proxies whose ``X-Forwarded-For`` names the client address."""
+    allowed_hosts: str = ""
+    """Comma list of host names (optionally ``host:port``) requests may name in ``Host``; empty: any."""
+    offload_body_bytes: int = 256 * 1024
+    """Bodies at least this large are parsed and prepared in a worker thread, off the event loop."""
     max_bundle_entries: int = 10000
     history_default_count: int = 50
     history_max_count: int = 1000
