@@ -17,6 +17,7 @@ import asyncpg
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from app.cli_common import CommandError, database, database_options, run_with_database
 from app.errors import FhirError
@@ -86,22 +87,15 @@ async def audit(dsn: str, resource: str, console: Console | None = None) -> int:
         await conn.close()
     console = console or Console()
     if not events:
-        console.print(f"No events for {resource_type}/{resource_id}")
+        console.print(Text(f"No events for {resource_type}/{resource_id}"))
         return 0
-    table = Table(title=f"Audit trail of {resource_type}/{resource_id}")
+    table = Table(title=Text(f"Audit trail of {resource_type}/{resource_id}"))
     for heading in ("version", "kind", "method", "url", "recorded at", "actor", "client address", "request id"):
         table.add_column(heading, overflow="fold")
     for e in events:
-        table.add_row(
-            str(e.version),
-            e.kind.value,
-            e.method,
-            e.url,
-            format_instant(e.recorded_at),
-            e.actor or "",
-            e.client_addr or "",
-            e.request_id or "",
-        )
+        cells = (e.method, e.url, format_instant(e.recorded_at), e.actor, e.client_addr, e.request_id)
+        # stored values are printed literally: Text is never read as rich markup
+        table.add_row(str(e.version), e.kind.value, *(Text(value or "") for value in cells))
     console.print(table)
     return len(events)
 

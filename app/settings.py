@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +69,17 @@ class Settings(BaseSettings):
     auth_jwks_timeout_seconds: float = 5.0
     auth_jwks_min_refetch_seconds: float = 60.0
     """A token with an unknown ``kid`` makes the key set be fetched again, at most this often."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"'{part.strip()}' is not an IP address or CIDR") from None
+        return value
 
     @model_validator(mode="after")
     def _auth_complete(self) -> Settings:

@@ -69,9 +69,13 @@ class RequestGuards:
         if host is not None and host_allowed(host, self.allowed):
             return None
         shown = "no Host header" if host is None else f"Host '{host[:100]}'"
-        return 400, "invalid", (
-            f"This server does not answer requests for {shown}: the hosts it serves are "
-            f"{', '.join(sorted(self.allowed))} (setting FHIRLEDGER_ALLOWED_HOSTS)"
+        return (
+            400,
+            "invalid",
+            (
+                f"This server does not answer requests for {shown}: the hosts it serves are "
+                f"{', '.join(sorted(self.allowed))} (setting FHIRLEDGER_ALLOWED_HOSTS)"
+            ),
         )
 
     def _form_refusal(self, scope: Scope) -> tuple[int, str, str] | None:
@@ -84,8 +88,12 @@ class RequestGuards:
         path: str = scope["path"].rstrip("/")
         if scope["method"] == "POST" and path.startswith(self.base_path) and path.endswith("/_search"):
             return None
-        return 415, "not-supported", (
-            f"Content-Type '{kind}' is refused for {scope['method']} (a cross-site HTML form can send it): "
-            "send application/fhir+json (a Binary as JSON with its contentType); only POST .../_search takes "
-            "a form body"
+        return (
+            415,
+            "not-supported",
+            (
+                f"Content-Type '{kind}' is refused for {scope['method']} (a cross-site HTML form can send it): "
+                "send application/fhir+json (a Binary as JSON with its contentType); only POST .../_search takes "
+                "a form body"
+            ),
         )

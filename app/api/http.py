@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,8 +10,9 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from app.api.actor import actor_of, require_clean_header
+from app.api.actor import actor_of
 from app.api.json_body import parse_json_body
+from app.api.request_meta import client_address, request_id_of
 from app.commands.rules import parse_etag
 from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
@@ -146,20 +146,14 @@ def if_none_match(request: Request) -> set[str]:
     return out
 
 
-MAX_REQUEST_ID_LENGTH = 200
-
-
 def write_context(request: Request, method: str, url: str) -> RequestContext:
-    client = request.client.host if request.client else None
-    request_id = request.headers.get("x-request-id")
-    if request_id:
-        require_clean_header("X-Request-Id", request_id, MAX_REQUEST_ID_LENGTH)
+    """What a write records about its request (see app/api/request_meta.py for the id and address)."""
     return RequestContext(
         method=method,
         url=url,
         actor=actor_of(request.headers, request.app.state.settings.actor_header),
-        client_addr=client,
-        request_id=request_id or str(uuid.uuid4()),
+        client_addr=client_address(request),
+        request_id=request_id_of(request),
     )
 
 
