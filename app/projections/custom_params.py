@@ -26,6 +26,7 @@ from fhirpathpy.models import models
 from app.errors import FhirError
 from app.events.model import EventKind, VersionEvent
 from app.fhirpath import compile_expression
+from app.fhirpath.regex_guard import refusal as regex_refusal
 from app.fhirspec.resource_types import is_resource_type
 from app.fhirspec.search_parameters import SearchParam, get_param, registry
 from app.jobs.queue import queue_job
@@ -72,6 +73,8 @@ def custom_param(resource: dict) -> SearchParam:
         if clash is not None and not clash.custom and clash.url != param.url:
             raise FhirError(422, "processing", f"{where}: code '{param.code}' is already R4's {clash.url} on {base}")
         expression = param.expression_for(base)
+        if expression and (why := regex_refusal(expression)):
+            raise FhirError(422, "processing", f"{where}: expression '{expression[:200]}': {why}")
         if expression:
             try:
                 context = base if is_resource_type(base) else "Patient"
