@@ -101,11 +101,13 @@ def bounded_size(value: object, budget: int) -> int:
         if isinstance(item, str):
             size += len(item) + 3
         elif isinstance(item, dict):
-            size += 2 + sum(len(key) + 4 for key in item)
-            stack.extend(item.values())
+            size += 2 + 4 * len(item) + sum(map(len, item))
+            if size <= budget:
+                stack.extend(item.values())
         elif isinstance(item, list):
-            size += 2 + len(item)
-            stack.extend(item)
+            size += 2 + 2 * len(item)
+            if size <= budget:
+                stack.extend(item)
         else:
             size += 8
     return size
