@@ -31,6 +31,7 @@ current-state table's own columns and not indexed here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from functools import cache
 
@@ -52,6 +53,7 @@ from app.projections.search_values import (
 )
 
 SKIPPED = frozenset({"_id", "_lastUpdated"})
+OFFLOAD_EVENTS = 200  # a write of this many versions extracts its search values in a worker thread
 
 # kind -> [(column, sql type)] after (id, param)
 COLUMNS: dict[str, list[tuple[str, str]]] = {
@@ -246,6 +248,15 @@ class SearchIndexProjector:
         self.suffix = suffix
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:
+        # extracting the values of a large transaction is CPU work: off the event loop (see app/api/http.py off_loop)
+        many = len(events) >= OFFLOAD_EVENTS
+        by_type = await asyncio.to_thread(self.rows, events) if many else self.rows(events)
+        for resource_type, (clear, rows) in by_type.items():
+            await write_rows(conn, resource_type, clear, rows, self.suffix)
+
+    @staticmethod
+    def rows(events: Sequence[VersionEvent]) -> dict[str, tuple[list[str], dict[str, list[tuple]]]]:
+        """Per resource type: the ids whose old rows go, and the new rows by kind."""
         last: dict[tuple[str, str], VersionEvent] = {}
         for e in events:
             last[(e.resource_type, e.resource_id)] = e
@@ -258,5 +269,4 @@ class SearchIndexProjector:
                 continue
             for kind, kind_rows in rows_of(orjson.loads(e.resource)).items():
                 rows[kind].extend((rid, *row) for row in kind_rows)
-        for resource_type, (clear, rows) in by_type.items():
-            await write_rows(conn, resource_type, clear, rows, self.suffix)
+        return by_type
