@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -18,6 +19,29 @@ from app.settings import Settings
 log = logging.getLogger("fhirledger")
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or name to listen on) is reachable from this machine only."""
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def open_access_refusal(settings: Settings, insecure_open: bool) -> str | None:
+    """Why ``serve`` must not start, or None: without authorization settings it serves loopback only,
+    unless the operator says ``--insecure-open``."""
+    if settings.auth_issuer or insecure_open or is_loopback(settings.host):
+        return None
+    return (
+        f"refusing to serve {settings.host} without authorization: anyone who reaches it could read, write "
+        "and delete every resource. Set FHIRLEDGER_AUTH_ISSUER, FHIRLEDGER_AUTH_AUDIENCE and FHIRLEDGER_AUTH_JWKS, "
+        "listen on a loopback address (--host 127.0.0.1), or pass --insecure-open if something in front of this "
+        "server already authorizes every request"
+    )
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -29,6 +53,17 @@ def _serve(args: argparse.Namespace) -> int:
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    refusal = open_access_refusal(settings, args.insecure_open)
+    if refusal:
+        print(f"fhirledger serve: {refusal}", file=sys.stderr)
+        return 2
+    if not settings.auth_issuer:
+        log.warning(
+            "authorization is off (FHIRLEDGER_AUTH_ISSUER unset): every client that reaches %s:%s may read and "
+            "write everything",
+            settings.host,
+            settings.port,
+        )
     embedded = None
     if not settings.database_url:
         data_dir = settings.data_dir.expanduser().resolve()
@@ -89,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=None, help="HTTP worker processes (default 1)")
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--insecure-open",
+        action="store_true",
+        help="serve a non-loopback host without authorization settings (only behind an authorizing proxy)",
+    )
     serve.set_defaults(func=_serve)
     register_events(sub)
     register_projections(sub)

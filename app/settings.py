@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,16 @@ class Settings(BaseSettings):
     """Most bytes of request headers (names and values) served; more answer 431."""
     pool_min_size: int = 2
     pool_max_size: int = 20
+    pool_timeout_ms: int = 5000
+    """Longest wait for a free database connection; past it the request answers 503 with Retry-After."""
+    statement_timeout_ms: int = 30000
+    """PostgreSQL ``statement_timeout`` of request work; a cancelled statement answers 400 too-costly."""
+    trusted_proxies: str = ""
+    """Comma list of IPs/CIDRs of proxies whose ``X-Forwarded-For`` names the client address."""
+    allowed_hosts: str = ""
+    """Comma list of host names (optionally ``host:port``) requests may name in ``Host``; empty: any."""
+    offload_body_bytes: int = 256 * 1024
+    """Bodies at least this large are parsed and prepared in a worker thread, off the event loop."""
     max_bundle_entries: int = 10000
     history_default_count: int = 50
     history_max_count: int = 1000
@@ -58,6 +69,17 @@ class Settings(BaseSettings):
     auth_jwks_timeout_seconds: float = 5.0
     auth_jwks_min_refetch_seconds: float = 60.0
     """A token with an unknown ``kid`` makes the key set be fetched again, at most this often."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"'{part.strip()}' is not an IP address or CIDR") from None
+        return value
 
     @model_validator(mode="after")
     def _auth_complete(self) -> Settings:

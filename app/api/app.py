@@ -12,10 +12,12 @@ from fastapi import FastAPI
 
 from app.api import errors, staleness
 from app.api.auth import Authentication
+from app.api.disconnect import CancelOnDisconnect
+from app.api.guards import RequestGuards
 from app.api.limits import RequestLimits
 from app.api.routes import bundles, discovery, events, instance, operations, root, system, type_level
 from app.db.migrations import migrate
-from app.db.pool import create_pool
+from app.db.pool import create_jobs_pool, create_pool
 from app.jobs.runner import resume_interrupted, run_pending
 from app.projections.audit import audit_projections
 from app.projections.state import check_projections
@@ -39,7 +41,8 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         if not settings.database_url:
             raise RuntimeError("no database: set FHIRLEDGER_DATABASE_URL or start with `fhirledger serve`")
         own = await create_pool(settings.database_url, settings)
-        async with own.acquire() as conn:
+        jobs_pool = await create_jobs_pool(settings.database_url)
+        async with jobs_pool.acquire() as conn:
             applied = await migrate(conn)
             stale = await check_projections(conn)
         if applied:
@@ -54,12 +57,16 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         # one process (of several workers) runs the background jobs: the holder of an advisory lock
         leader = await asyncpg.connect(settings.database_url)
         if await leader.fetchval("SELECT pg_try_advisory_lock($1)", JOBS_LEADER_LOCK):
-            resumed = await resume_interrupted(own)
+            resumed = await resume_interrupted(jobs_pool)
             if resumed:
                 log.info("resuming %d background job(s) interrupted by the last stop", resumed)
-            scheduler.add_job(run_pending, "interval", seconds=1, args=[own], max_instances=1)
+            scheduler.add_job(run_pending, "interval", seconds=1, args=[jobs_pool], max_instances=1)
             scheduler.add_job(
-                audit_projections, "interval", seconds=settings.projection_audit_seconds, args=[own], max_instances=1
+                audit_projections,
+                "interval",
+                seconds=settings.projection_audit_seconds,
+                args=[jobs_pool],
+                max_instances=1,
             )
         scheduler.start()
         try:
@@ -68,6 +75,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
             scheduler.shutdown(wait=False)
             await leader.close()
             await own.close()
+            await jobs_pool.close()
 
     app = FastAPI(
         title="fhirledger",
@@ -83,8 +91,12 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     app.state.stale_projections = {}
     app.state.building_params = frozenset()
     errors.install(app)
-    app.add_middleware(staleness.CustomParamsCheck)  # inside Authentication: no database work for refused requests
-    app.add_middleware(Authentication, settings=settings)  # inside RequestLimits: sees trimmed paths
+    # the last added runs first: limits, guards (Host, cross-site forms), authentication, then the
+    # custom-parameter version check (no database work for refused requests), then the request
+    app.add_middleware(CancelOnDisconnect)
+    app.add_middleware(staleness.CustomParamsCheck)
+    app.add_middleware(Authentication, settings=settings)
+    app.add_middleware(RequestGuards, allowed_hosts=settings.allowed_hosts, base_path=settings.base_path)
     app.add_middleware(RequestLimits, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes)
     base = settings.base_path
     app.include_router(root.router)

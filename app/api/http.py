@@ -3,22 +3,25 @@
 
 from __future__ import annotations
 
-import uuid
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from app.api.actor import require_clean_header
 from app.api.json_body import parse_json_body
+from app.api.request_meta import client_address, request_id_of
 from app.api.write_auth import write_identity
 from app.commands.rules import parse_etag
 from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
 from app.fhirtime import format_http_date
 
+T = TypeVar("T")
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -105,6 +108,15 @@ def parse_json(raw: bytes) -> object:
     return parse_json_body(raw)
 
 
+async def off_loop(request: Request, size: int, work: Callable[[], T]) -> T:
+    """``work()`` (CPU-bound: parse, validate) run in a worker thread when the body is at least
+    ``FHIRLEDGER_OFFLOAD_BODY_BYTES``, so other clients' requests are served meanwhile (the thread
+    gives up the GIL every ``sys.getswitchinterval()``); small bodies stay on the loop."""
+    if size >= request.app.state.settings.offload_body_bytes:
+        return await asyncio.to_thread(work)
+    return work()
+
+
 def prefer(request: Request, key: str) -> str | None:
     for part in request.headers.get("prefer", "").split(","):
         for token in part.split(";"):
@@ -147,19 +159,13 @@ def if_none_match(request: Request) -> set[str]:
     return out
 
 
-MAX_REQUEST_ID_LENGTH = 200
-
-
 def write_context(request: Request, method: str, url: str) -> RequestContext:
-    client = request.client.host if request.client else None
-    request_id = request.headers.get("x-request-id")
-    if request_id:
-        require_clean_header("X-Request-Id", request_id, MAX_REQUEST_ID_LENGTH)
+    """What a write records about its request (see app/api/request_meta.py for the id and address)."""
     return RequestContext(
         method=method,
         url=url,
-        client_addr=client,
-        request_id=request_id or str(uuid.uuid4()),
+        client_addr=client_address(request),
+        request_id=request_id_of(request),
         **write_identity(request),
     )
 

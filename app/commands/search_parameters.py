@@ -28,6 +28,7 @@ from fhirpathpy.models import models
 from app.errors import FhirError
 from app.events.model import EventKind, VersionEvent
 from app.fhirpath import compile_expression
+from app.fhirpath.regex_guard import refusal as regex_refusal
 from app.fhirspec.resource_types import is_resource_type
 from app.fhirspec.search_parameters import SearchParam, get_param, registry
 from app.jobs.queue import queue_job
@@ -35,7 +36,10 @@ from app.projections.custom_params import bump_version, is_custom_definition, pa
 
 
 def check_expression(where: str, expression: str, base: str) -> None:
-    """Refuse (422) an expression that cannot be evaluated on ``base``."""
+    """Refuse (422) an expression that cannot be evaluated on ``base``, or that would run a regular
+    expression (``matches``/``replaceMatches``: a catastrophic pattern would stall every later write)."""
+    if why := regex_refusal(expression):
+        raise FhirError(422, "processing", f"{where}: expression '{expression[:200]}': {why}")
     try:
         context = base if is_resource_type(base) else "Patient"
         if compile_expression(expression, context).is_fallback:

@@ -1,16 +1,111 @@
-"""The asyncpg connection pool."""
+"""The asyncpg connection pools: the request pool, whose work is bounded, and the jobs pool.
+
+The request pool (:class:`BoundedPool`) bounds each request's database work in one place:
+
+- every connection runs with PostgreSQL's ``statement_timeout`` (``FHIRLEDGER_STATEMENT_TIMEOUT_MS``);
+  a statement it cancels surfaces as a 400 ``too-costly`` :class:`FhirError` (a retry of the same
+  request would cost as much again, so the client must narrow it; 5xx would invite automatic retries);
+- waiting for a free connection is bounded (``FHIRLEDGER_POOL_TIMEOUT_MS``); past it the request
+  answers 503 with ``Retry-After`` (the server is busy, the request itself is fine).
+
+Both translations happen when the connection is handed back (``async with pool.acquire()``, which
+``pool.fetch`` and friends use too), so no caller needs to know about them. A task cancelled while
+it awaits a query (the client went away, see app/api/guards.py) makes asyncpg cancel the query.
+
+Background jobs and migrations (reindex, projection audit) use :func:`create_jobs_pool`: no
+statement timeout, since building an index over a large table may rightly take minutes.
+"""
 
 from __future__ import annotations
 
-import asyncpg
+import math
+from types import TracebackType
 
+import asyncpg
+from asyncpg.pool import PoolAcquireContext
+
+from app.errors import FhirError
 from app.settings import Settings
 
+CLIENT_COMMAND_TIMEOUT = 300  # seconds; a last resort should the server-side timeout be off
 
-async def create_pool(dsn: str, settings: Settings) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
+
+def statement_timed_out(timeout_ms: int) -> FhirError:
+    return FhirError(
+        400,
+        "too-costly",
+        f"The request's database work ran longer than this server's statement timeout of {timeout_ms} ms "
+        "(setting FHIRLEDGER_STATEMENT_TIMEOUT_MS) and was cancelled; nothing was changed. "
+        "Narrow the request (fewer criteria, sort keys or includes, a smaller _count or Bundle)",
+    )
+
+
+def pool_busy(timeout_ms: int) -> FhirError:
+    retry = max(1, math.ceil(timeout_ms / 1000))
+    return FhirError(
+        503,
+        "transient",
+        f"The server is busy: no database connection became free within {timeout_ms} ms "
+        f"(setting FHIRLEDGER_POOL_TIMEOUT_MS); retry in {retry} s",
+        headers={"Retry-After": str(retry)},
+    )
+
+
+class _BoundedAcquire(PoolAcquireContext):
+    """``async with pool.acquire()``: a statement cancelled by the statement timeout becomes 400."""
+
+    pool: BoundedPool
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await super().__aexit__(exc_type, exc, tb)
+        if isinstance(exc, asyncpg.QueryCanceledError) and "statement timeout" in str(exc):
+            raise statement_timed_out(self.pool.statement_timeout_ms) from exc
+
+
+class BoundedPool(asyncpg.Pool):
+    """An asyncpg pool whose connection waits are bounded and whose timeouts answer FHIR errors."""
+
+    statement_timeout_ms: int = 0
+    pool_timeout_ms: int = 0
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext:
+        return _BoundedAcquire(self, timeout)
+
+    async def _acquire(self, timeout: float | None) -> asyncpg.Connection:  # asyncpg's one way in
+        wait = timeout if timeout is not None else (self.pool_timeout_ms / 1000 or None)
+        try:
+            return await super()._acquire(wait)
+        except TimeoutError:
+            raise pool_busy(self.pool_timeout_ms) from None
+
+
+async def create_pool(dsn: str, settings: Settings) -> BoundedPool:
+    """The request pool: ``statement_timeout`` on every connection, bounded connection waits."""
+    server_settings = {"statement_timeout": str(settings.statement_timeout_ms)}
+    pool = BoundedPool(
         dsn,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
-        command_timeout=300,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connect=None,
+        setup=None,
+        init=None,
+        reset=None,
+        command_timeout=CLIENT_COMMAND_TIMEOUT,
+        server_settings=server_settings,
     )
+    pool.statement_timeout_ms = settings.statement_timeout_ms
+    pool.pool_timeout_ms = settings.pool_timeout_ms
+    await pool
+    return pool
+
+
+async def create_jobs_pool(dsn: str) -> asyncpg.Pool:
+    """A small pool for background jobs and migrations: no statement timeout, waits unbounded."""
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=2, command_timeout=None)

@@ -7,6 +7,7 @@ same two, so the log replayed gives the rows the inline path wrote.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -29,6 +30,15 @@ class Projector(Protocol):
 INLINE_PROJECTORS: list[Projector] = [CurrentStateProjector(), SearchIndexProjector()]
 
 
+OFFLOAD_EVENTS = 200
+"""A write of this many versions computes its rows (search-value extraction is CPU work) in a worker
+thread, so a large transaction does not stall other requests on the event loop."""
+
+
 async def project(conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:
     for projector in INLINE_PROJECTORS:
-        await projector.write(conn, projector.rows(events, positions))
+        if len(events) >= OFFLOAD_EVENTS:
+            rows = await asyncio.to_thread(projector.rows, events, positions)
+        else:
+            rows = projector.rows(events, positions)
+        await projector.write(conn, rows)

@@ -88,7 +88,7 @@ async def test_an_over_long_request_id_is_400(port: int, log_count) -> None:
     before = await log_count()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         r = await client.post("/fhir/Patient", json=patient(), headers={"X-Request-Id": "r" * 201})
-    assert r.status_code == 400 and "at most 200" in r.json()["issue"][0]["diagnostics"]
+    assert r.status_code == 400 and "at most 128" in r.json()["issue"][0]["diagnostics"]
     assert await log_count() == before
 
 

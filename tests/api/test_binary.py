@@ -38,10 +38,10 @@ async def test_binary_created_from_raw_bytes_and_read_back_raw(client: httpx.Asy
 
 async def test_binary_update_with_raw_bytes(client: httpx.AsyncClient) -> None:
     bid = new_id()
-    r = await client.put(f"/fhir/Binary/{bid}", content=b"hello", headers={"Content-Type": "text/plain"})
+    r = await client.put(f"/fhir/Binary/{bid}", content=b"hello", headers={"Content-Type": "text/csv"})
     assert r.status_code == 201, r.text
-    raw = await client.get(f"/fhir/Binary/{bid}", headers={"Accept": "text/plain"})
-    assert raw.content == b"hello" and raw.headers["content-type"].startswith("text/plain")
+    raw = await client.get(f"/fhir/Binary/{bid}", headers={"Accept": "text/csv"})
+    assert raw.content == b"hello" and raw.headers["content-type"].startswith("text/csv")
 
 
 async def test_binary_json_resource_still_created_as_fhir(client: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.auth import authorize_entry
-from app.api.http import base_url, fhir_response, lenient, parse_json, prefer, read_body, write_context
+from app.api.http import base_url, fhir_response, lenient, off_loop, parse_json, prefer, read_body, write_context
 from app.auth import OPEN
 from app.commands.bundle_entries import BundleEntry, parse_entries
 from app.commands.transaction import EntryResult, prepare_entries, run_entries
@@ -94,15 +94,22 @@ def _well_formed(item: BundleEntry | FhirError) -> BundleEntry:
 @router.post("/")
 async def process_bundle(request: Request) -> Response:
     settings = request.app.state.settings
-    body = parse_json(await read_body(request))
-    bundle_type, parsed = parse_entries(body, settings.max_bundle_entries)
+    raw = await read_body(request)
+    handling = lenient(request)
+
+    def parse_and_prepare() -> tuple[str, list[BundleEntry | FhirError]]:
+        bundle_type, parsed = parse_entries(parse_json(raw), settings.max_bundle_entries)
+        if bundle_type == "transaction":
+            prepare_entries([_well_formed(item) for item in parsed], handling)
+        return bundle_type, parsed
+
+    bundle_type, parsed = await off_loop(request, len(raw), parse_and_prepare)
     representation = (prefer(request, "return") or "minimal").lower() == "representation"
     base = base_url(request)
     if bundle_type == "transaction":
         entries = [_well_formed(item) for item in parsed]
         for entry in entries:  # all or nothing: one refused entry refuses the transaction
             authorize_entry(request, entry)
-        prepare_entries(entries, lenient(request))
         context = write_context(request, "POST", "")
         results = await run_write(
             request.app.state.pool, context, lambda tx: run_entries(tx, entries, representation), match_ids

@@ -19,7 +19,7 @@ from app.errors import Issue, invalid, not_found
 from app.fhirspec.resource_types import resource_types
 from app.fhirtime import format_instant
 from app.identity import require_type
-from app.jobs.queue import queue_job
+from app.jobs.queue import queue_or_join
 from app.jobs.status import JobStatus, job_status
 from app.validation import validate_resource
 
@@ -77,10 +77,11 @@ async def reindex(request: Request, resource_type: str | None = None) -> Respons
     if resource_type is not None:
         require_type(resource_type)
     types = [resource_type] if resource_type else list(resource_types())
-    job = await queue_job(request.app.state.pool, "rebuild-types", {"types": types})
+    job, merged = await queue_or_join(request.app.state.pool, "rebuild-types", {"types": types})
     what = resource_type or "every resource type"
     status_url = f"{base_url(request)}/$reindex-status/{job}"
-    issue = Issue("information", "informational", f"Reindex job {job} scheduled for {what}; poll {status_url}")
+    done = "was already queued and covers" if merged else "scheduled for"
+    issue = Issue("information", "informational", f"Reindex job {job} {done} {what}; poll {status_url}")
     return fhir_response(request, outcome_bytes([issue]), 202, {"Content-Location": status_url})
 
 

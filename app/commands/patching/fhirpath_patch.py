@@ -31,6 +31,7 @@ from fhirpathpy.models import models
 
 from app.commands.patching.json_patch import check_identity
 from app.errors import FhirError, invalid
+from app.fhirpath.regex_guard import refusal as regex_refusal
 from app.validation.compile import resolve, resource_node, type_suffix
 from app.validation.model import BACKBONE, COMPLEX, RESOURCE, Element, Node, TypeRef
 
@@ -223,6 +224,8 @@ def _function(name: str, argument: str) -> Step:
 
 @lru_cache(maxsize=512)
 def _criteria(expression: str) -> Callable:
+    if why := regex_refusal(expression):
+        raise ValueError(f"where({expression[:200]}): {why}")
     try:
         criteria = fhirpathpy.compile(expression, model=models["r4"])
         criteria([], {"resource": {}, "rootResource": {}})  # fhirpathpy finds most errors only when run

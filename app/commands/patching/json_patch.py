@@ -6,6 +6,12 @@ fails the whole patch.
 A malformed patch document (not a list, unknown op, missing member, bad pointer) is 400 ``invalid``;
 an operation that cannot be applied to this resource (path does not exist, index out of range,
 ``test`` failed) is 422 ``processing``. See https://hl7.org/fhir/R4/http.html#patch.
+
+The result is bounded: ``copy`` can double the document with each operation, so the size of every
+value a patch puts in is estimated (a walk that stops once over the budget) before it is copied,
+and a patch whose result would pass ``FHIRLEDGER_MAX_BODY_BYTES`` fails with 422 ``too-costly`` at
+the operation that passes it. The estimate never shrinks (removals are not subtracted), so the
+work of a whole patch is bounded by the limit, whatever its operations.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ from __future__ import annotations
 import copy
 import re
 
+import orjson
+
 from app.errors import FhirError, invalid
+from app.settings import get_settings
 
 OPERATIONS = frozenset({"add", "remove", "replace", "move", "copy", "test"})
 _INDEX = re.compile(r"0|[1-9][0-9]*")
@@ -21,13 +30,16 @@ _NEEDS_VALUE = frozenset({"add", "replace", "test"})
 _NEEDS_FROM = frozenset({"move", "copy"})
 
 
-def apply_json_patch(resource: dict, patch: object) -> dict:
-    """A new resource: ``patch`` (a parsed JSON Patch document) applied to a copy of ``resource``."""
+def apply_json_patch(resource: dict, patch: object, max_bytes: int | None = None) -> dict:
+    """A new resource: ``patch`` (a parsed JSON Patch document) applied to a copy of ``resource``;
+    its result may be at most ``max_bytes`` (default: the server's body limit) of JSON."""
+    limit = max_bytes if max_bytes is not None else get_settings().max_body_bytes
     try:
         document: object = copy.deepcopy(resource)
         operations = _operations(patch)
+        budget = _Budget(limit, len(orjson.dumps(resource)))
         for number, operation in enumerate(operations):
-            document = _JsonPatchOperation(number, operation).apply(document)
+            document = _JsonPatchOperation(number, operation, budget).apply(document)
     except FhirError:
         raise
     except Exception as exc:  # the contract: a bad patch is only ever a FhirError
@@ -80,11 +92,51 @@ def json_equal(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
+def bounded_size(value: object, budget: int) -> int:
+    """About how many bytes ``value`` takes as JSON; the walk stops once past ``budget``."""
+    size = 0
+    stack = [value]
+    while stack and size <= budget:
+        item = stack.pop()
+        if isinstance(item, str):
+            size += len(item) + 3
+        elif isinstance(item, dict):
+            size += 2 + 4 * len(item) + sum(map(len, item))
+            if size <= budget:
+                stack.extend(item.values())
+        elif isinstance(item, list):
+            size += 2 + 2 * len(item)
+            if size <= budget:
+                stack.extend(item)
+        else:
+            size += 8
+    return size
+
+
+class _Budget:
+    """The estimated size of the patched document, against the limit."""
+
+    def __init__(self, limit: int, initial: int) -> None:
+        self.limit = limit
+        self.used = initial
+
+    def take(self, operation: _JsonPatchOperation, value: object) -> None:
+        self.used += bounded_size(value, self.limit - self.used)
+        if self.used > self.limit:
+            raise FhirError(
+                422,
+                "too-costly",
+                f"JSON Patch operation {operation.number} ({operation.label}): the patched resource would be "
+                f"larger than this server's limit of {self.limit} bytes (setting FHIRLEDGER_MAX_BODY_BYTES)",
+            )
+
+
 class _JsonPatchOperation:
     """One operation of the document, validated on construction and applied to a document."""
 
-    def __init__(self, number: int, operation: dict) -> None:
+    def __init__(self, number: int, operation: dict, budget: _Budget) -> None:
         self.number = number
+        self.budget = budget
         op = operation.get("op")
         self.op = op if isinstance(op, str) else "?"
         path = operation.get("path")
@@ -119,6 +171,9 @@ class _JsonPatchOperation:
             raise self.bad(f"'{member}' is not a valid JSON Pointer: {exc}") from None
 
     def apply(self, document: object) -> object:
+        if self.op in ("add", "replace", "copy"):
+            source = self.get(document, self.source, "the 'from' path does not exist") if self.op == "copy" else None
+            self.budget.take(self, self.value if self.op != "copy" else source)
         if self.op == "add":
             return self.add(document, self.path, copy.deepcopy(self.value))
         if self.op == "remove":
@@ -133,7 +188,7 @@ class _JsonPatchOperation:
         if self.op == "move":
             if self.source == self.path:
                 return document
-            document = self.remove(document, self.source)
+            return self.add(self.remove(document, self.source), self.path, value)  # moved, not copied
         return self.add(document, self.path, copy.deepcopy(value))
 
     def get(self, document: object, tokens: list[str], missing: str = "the path does not exist") -> object:
