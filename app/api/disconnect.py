@@ -1,7 +1,7 @@
 """ASGI middleware that cancels a request's work when its client goes away.
 
-Once the request body has been read (at once for a request without one), a watcher waits for the
-server's ``http.disconnect``; if it comes before the response has been sent, the request's task is
+A watcher reads the server's messages: it hands the request body on to the application, then
+waits for the server's ``http.disconnect``; if it comes before the response has been sent, the request's task is
 cancelled, and asyncpg cancels the query that task awaits, so an abandoned search stops holding a
 database connection and a backend. Nothing is answered (no one is listening); a write cancelled
 before its commit is rolled back whole.
@@ -18,36 +18,31 @@ log = logging.getLogger("fhirledger.api")
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
-def _bodyless(scope: Scope) -> bool:
-    headers = dict(scope["headers"])
-    return b"transfer-encoding" not in headers and headers.get(b"content-length", b"0").strip() == b"0"
-
-
 class _Watch:
-    """The receive/send pair handed to the application, and the watcher behind them."""
+    """The receive/send pair handed to the application, and the watcher behind them.
 
-    def __init__(self, receive: Receive, send: Send, task: asyncio.Task, bodyless: bool) -> None:
+    The watcher is the only reader of the server's ``receive``: it hands the request's body
+    messages to the application one at a time (a queue of one, so the body is not read ahead of
+    the application's limits), then waits for the server's ``http.disconnect``, which comes when
+    the client goes away or after the response is done."""
+
+    def __init__(self, receive: Receive, send: Send, task: asyncio.Task) -> None:
         self._receive = receive
         self._send = send
         self._task = task
-        self._bodyless = bodyless
-        self._first: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._handed_first = False
-        self._body_read = asyncio.Event()
+        self._messages: asyncio.Queue[Message] = asyncio.Queue(maxsize=1)
+        self._body_done = False
         self._gone = asyncio.Event()
         self.responded = False
         self.cancelled = False
 
     async def receive(self) -> Message:
-        if self._bodyless and not self._handed_first:
-            self._handed_first = True
-            return await self._first
-        if self._bodyless or self._body_read.is_set():
+        if self._body_done:
             await self._gone.wait()
             return _DISCONNECT
-        message = await self._receive()
+        message = await self._messages.get()
         if message["type"] != "http.request" or not message.get("more_body", False):
-            self._body_read.set()
+            self._body_done = True
         return message
 
     async def send(self, message: Message) -> None:
@@ -56,14 +51,16 @@ class _Watch:
         await self._send(message)
 
     async def watch(self) -> None:
-        if self._bodyless:
-            first = await self._receive()
-            self._first.set_result(first)
-            if first["type"] == "http.disconnect":
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                if self._messages.empty():
+                    self._messages.put_nowait(message)  # an application waiting for the body learns it too
                 self._went_away()
                 return
-        else:
-            await self._body_read.wait()
+            await self._messages.put(message)
+            if not message.get("more_body", False):
+                break
         message = await self._receive()  # returns when the client goes away or the response is done
         if message["type"] == "http.disconnect":
             self._went_away()
@@ -85,7 +82,7 @@ class CancelOnDisconnect:
             return
         task = asyncio.current_task()
         assert task is not None
-        watch = _Watch(receive, send, task, _bodyless(scope))
+        watch = _Watch(receive, send, task)
         watcher = asyncio.create_task(watch.watch())
         try:
             await self.app(scope, watch.receive, watch.send)
