@@ -23,6 +23,10 @@ def _bodyless(scope: Scope) -> bool:
     return b"transfer-encoding" not in headers and headers.get(b"content-length", b"0").strip() == b"0"
 
 
+def _last_of_body(message: Message) -> bool:
+    return message["type"] != "http.request" or not message.get("more_body", False)
+
+
 class _Watch:
     """The receive/send pair handed to the application, and the watcher behind them."""
 
@@ -31,22 +35,23 @@ class _Watch:
         self._send = send
         self._task = task
         self._bodyless = bodyless
-        self._first: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._handed_first = False
+        self._early: asyncio.Queue[Message] = asyncio.Queue()  # a bodyless request's (empty) body messages
+        self._handed_early = False
         self._body_read = asyncio.Event()
         self._gone = asyncio.Event()
         self.responded = False
         self.cancelled = False
 
     async def receive(self) -> Message:
-        if self._bodyless and not self._handed_first:
-            self._handed_first = True
-            return await self._first
+        if self._bodyless and not self._handed_early:
+            message = await self._early.get()
+            self._handed_early = _last_of_body(message)
+            return message
         if self._bodyless or self._body_read.is_set():
             await self._gone.wait()
             return _DISCONNECT
         message = await self._receive()
-        if message["type"] != "http.request" or not message.get("more_body", False):
+        if _last_of_body(message):
             self._body_read.set()
         return message
 
@@ -57,9 +62,12 @@ class _Watch:
 
     async def watch(self) -> None:
         if self._bodyless:
-            first = await self._receive()
-            self._first.set_result(first)
-            if first["type"] == "http.disconnect":
+            while True:  # an empty body may still come as several empty messages
+                message = await self._receive()
+                self._early.put_nowait(message)
+                if _last_of_body(message):
+                    break
+            if message["type"] == "http.disconnect":
                 self._went_away()
                 return
         else:
