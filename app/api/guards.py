@@ -92,7 +92,7 @@ class RequestGuards:
             415,
             "not-supported",
             (
-                f"Content-Type '{kind}' is refused for {scope['method']} (a cross-site HTML form can send it): "
+                f"Content-Type '{kind}' is not supported for {scope['method']} (a cross-site HTML form can send it): "
                 "send application/fhir+json (a Binary as JSON with its contentType); only POST .../_search takes "
                 "a form body"
             ),
