@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from fastapi import FastAPI
 
+from app.api.errors import outcome_response
 from app.errors import FhirError
 from app.projections import custom_params
 from app.projections.state import projection_name
@@ -42,7 +43,12 @@ class CustomParamsCheck:
             pool = getattr(fastapi_app.state, "pool", None) if fastapi_app is not None else None
             base = fastapi_app.state.settings.base_path if fastapi_app is not None else ""
             if pool is not None and scope["path"].startswith(base):  # not the health endpoints
-                await sync_params(fastapi_app, pool)
+                try:
+                    await sync_params(fastapi_app, pool)
+                except FhirError as exc:  # e.g. no pool connection in time: outside the routes' handlers
+                    response = outcome_response(exc.status, exc.all_issues(), exc.headers or None)
+                    await response(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
 
