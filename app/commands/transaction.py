@@ -15,6 +15,7 @@ from datetime import datetime
 
 from app.commands.bundle_entries import PROCESSING_ORDER, BundleEntry, entry_error
 from app.commands.conditional import conditional_target, criteria_key, strip_if_none_exist
+from app.commands.cooperative import pause
 from app.commands.create import decide_create, new_id
 from app.commands.delete import decide_delete
 from app.commands.patch import patched_resource
@@ -86,7 +87,8 @@ async def _bodies(tx: WriteTransaction, ordered: list[BundleEntry], mapping: dic
     """entry index -> the resource it writes, its references to entries and conditional references
     resolved (the entries themselves stay as sent: run_write may run this again after contention)."""
     bodies: dict[int, dict] = {}
-    for entry in ordered:
+    for n, entry in enumerate(ordered):
+        await pause(n)
         if entry.resource is None or entry.method not in ("POST", "PUT", "PATCH"):
             continue
         try:
@@ -149,7 +151,8 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], represen
     existing: dict[int, str] = {}  # conditional creates that matched
     criteria = [criteria_key(e.resource_type, _criteria(e)) for e in ordered if _criteria(e) is not None]
     await tx.lock_keys(criteria)
-    for entry in ordered:
+    for n, entry in enumerate(ordered):
+        await pause(n)
         try:
             await _resolve_target(tx, entry, targets, existing)
         except FhirError as exc:
@@ -165,7 +168,8 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry], represen
     heads = await _heads(tx, identities, entries, existing)
     events: list[VersionEvent] = []
     results: dict[int, EntryResult] = {}
-    for entry in ordered:
+    for n, entry in enumerate(ordered):
+        await pause(n)
         if entry.method in ("GET", "HEAD"):
             continue
         try:
