@@ -81,6 +81,8 @@ def _serve(args: argparse.Namespace) -> int:
             return 1
         embedded.supervise()
         settings = settings.model_copy(update={"database_url": dsn, "data_dir": data_dir})
+    # worker threads (large bodies, extraction) hand the GIL back to the event loop every 1 ms, not 5
+    sys.setswitchinterval(0.001)
     # SIGTERM behaves like Ctrl-C: uvicorn shuts down, then we stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     workers = args.workers or 1

@@ -55,13 +55,20 @@ def _values(e: VersionEvent) -> tuple:
     )
 
 
+APPEND_CHUNK = 500
+"""Events per INSERT: asyncpg encodes a statement's arguments on the event loop, so a transaction
+of 10,000 entries is appended in steps that let other requests run in between."""
+
+
 async def append(conn: asyncpg.Connection, events: Sequence[VersionEvent]) -> list[int]:
     """Append events inside the caller's transaction; returns their positions in order."""
     if len(events) == 1:
         return [await conn.fetchval(_APPEND_ONE, *_values(events[0]))]
-    columns = list(zip(*(_values(e) for e in events), strict=True))
-    rows = await conn.fetch(_APPEND, *[list(c) for c in columns])
-    return [r["position"] for r in rows]
+    positions: list[int] = []
+    for start in range(0, len(events), APPEND_CHUNK):  # each statement's arguments encode quickly
+        columns = list(zip(*(_values(e) for e in events[start : start + APPEND_CHUNK]), strict=True))
+        positions += [r["position"] for r in await conn.fetch(_APPEND, *[list(c) for c in columns])]
+    return positions
 
 
 def stored_event(row: asyncpg.Record) -> StoredEvent:

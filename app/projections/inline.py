@@ -35,10 +35,18 @@ OFFLOAD_EVENTS = 200
 thread, so a large transaction does not stall other requests on the event loop."""
 
 
+CHUNK_EVENTS = 500
+"""A large write is projected in steps of this many versions (in log order, so a later step's rows
+win), each step's statements small enough to encode without stalling the event loop."""
+
+
 async def project(conn: asyncpg.Connection, events: Sequence[VersionEvent], positions: Sequence[int]) -> None:
-    for projector in INLINE_PROJECTORS:
-        if len(events) >= OFFLOAD_EVENTS:
-            rows = await asyncio.to_thread(projector.rows, events, positions)
-        else:
-            rows = projector.rows(events, positions)
-        await projector.write(conn, rows)
+    if len(events) < OFFLOAD_EVENTS:
+        for projector in INLINE_PROJECTORS:
+            await projector.write(conn, projector.rows(events, positions))
+        return
+    for start in range(0, len(events), CHUNK_EVENTS):
+        chunk, chunk_positions = events[start : start + CHUNK_EVENTS], positions[start : start + CHUNK_EVENTS]
+        for projector in INLINE_PROJECTORS:
+            rows = await asyncio.to_thread(projector.rows, chunk, chunk_positions)
+            await projector.write(conn, rows)
