@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from app.api.json_body import parse_json_body
 from app.api.request_meta import client_address, request_id_of
 from app.api.write_auth import write_identity
-from app.commands.rules import parse_etag
+from app.commands.preconditions import parse_etag
 from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
 from app.fhirtime import format_http_date

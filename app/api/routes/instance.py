@@ -28,8 +28,8 @@ from app.api.http import (
 from app.api.staleness import index_status_header, require_fresh
 from app.auth import OPEN
 from app.commands.delete import delete, prepare_delete
-from app.commands.outcome import WriteStatus
 from app.commands.patch import patch, prepare_patch
+from app.commands.result import WriteStatus
 from app.commands.unit_of_work import run_write
 from app.commands.update import prepare_update, update
 from app.errors import FhirError

@@ -30,7 +30,7 @@ from app.commands.conditional import conditional_create, same_criteria, search_c
 from app.commands.conditional import conditional_delete as cond_delete
 from app.commands.conditional import conditional_update as cond_update
 from app.commands.create import create, prepare_create
-from app.commands.outcome import WriteOutcome, WriteStatus
+from app.commands.result import WriteResult, WriteStatus
 from app.commands.unit_of_work import run_write
 from app.errors import Issue, invalid
 from app.identity import require_type
@@ -77,7 +77,7 @@ async def search_type_post(request: Request, resource_type: str) -> Response:
     return fhir_response(request, await search(request.app.state.pool, req))
 
 
-def _render(request: Request, out: WriteOutcome, message: str, warnings: list[Issue] | None = None) -> Response:
+def _render(request: Request, out: WriteResult, message: str, warnings: list[Issue] | None = None) -> Response:
     """Answer a write from its outcome (the status decides the code and the headers)."""
     if out.status in (WriteStatus.DELETED, WriteStatus.UNCHANGED):
         headers = {"ETag": f'W/"{out.version}"'} if out.status is WriteStatus.DELETED else {}

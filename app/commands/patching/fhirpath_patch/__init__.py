@@ -3,7 +3,7 @@
 in order to a deep copy of the resource; the first failing operation fails the whole patch.
 
 ``parameters`` reads the Parameters resource (400 ``invalid`` when malformed), ``path`` parses an
-operation's path, ``navigation`` finds the elements it names, ``values`` builds the values to
+operation's path, ``navigation`` finds the elements it names, ``operation_values`` builds the values to
 write, and ``operations`` applies each operation (422 ``processing`` when it cannot be applied).
 """
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.commands.patching.fhirpath_patch.navigation import Loc, Unapplicable, definition_of, walk
+from app.commands.patching.fhirpath_patch.operation_values import Value, build, typed_ref
 from app.commands.patching.fhirpath_patch.path import Step
-from app.commands.patching.fhirpath_patch.values import Value, build, typed_ref
 from app.errors import FhirError, invalid
 from app.validation.model import TypeRef
 

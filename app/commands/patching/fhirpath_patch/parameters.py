@@ -3,9 +3,9 @@ unknown operation type, a missing part, an unsupported path) is 400 ``invalid``.
 
 from __future__ import annotations
 
+from app.commands.patching.fhirpath_patch.operation_values import Value
 from app.commands.patching.fhirpath_patch.operations import Operation
 from app.commands.patching.fhirpath_patch.path import IDENT, parse_path
-from app.commands.patching.fhirpath_patch.values import Value
 from app.errors import invalid
 
 OPERATION_TYPES = frozenset({"add", "insert", "delete", "replace", "move"})

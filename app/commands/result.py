@@ -1,4 +1,5 @@
-"""What a write command reports back: enough for the API to answer without reading again."""
+"""The result of a write command (created, updated, deleted, unchanged or an existing match), with
+enough for the HTTP layer and the bundle engine to answer without reading again."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class WriteStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class WriteOutcome:
+class WriteResult:
     status: WriteStatus
     resource_type: str
     resource_id: str
