@@ -17,11 +17,10 @@ from urllib.parse import parse_qsl, unquote, urlencode
 from app.commands.create import decide_create, new_id
 from app.commands.delete import decide_delete
 from app.commands.references import resolve_conditional_references, rewrite
-from app.commands.result import WriteResult, WriteStatus
+from app.commands.result import WriteResult, WriteStatus, written
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.update import decide_update
 from app.errors import FhirError, invalid
-from app.events.model import EventKind, VersionEvent
 
 _NOUN = {"POST": "conditional create", "PUT": "conditional update", "DELETE": "conditional delete"}
 _NOUN_PATCH = "conditional patch"
@@ -109,15 +108,6 @@ async def _aimed(
     return target
 
 
-def _outcome(event: VersionEvent, position: int) -> WriteResult:
-    status = {EventKind.CREATED: WriteStatus.CREATED, EventKind.DELETED: WriteStatus.DELETED}.get(
-        event.kind, WriteStatus.UPDATED
-    )
-    return WriteResult(
-        status, event.resource_type, event.resource_id, event.version, event.recorded_at, event.resource, position
-    )
-
-
 async def _with_references(tx: WriteTransaction, resource: dict) -> dict:
     mapping = await resolve_conditional_references(resource, tx.match, "")
     return rewrite(resource, mapping) if mapping else resource  # type: ignore[return-value]
@@ -138,7 +128,7 @@ async def conditional_create(tx: WriteTransaction, resource_type: str, criteria:
         body = await _with_references(tx, resource)
         event = decide_create(resource_type, target.write_id, body, tx.recorded_at(None), tx.context)
         (position,) = await tx.record([event])
-        return _outcome(event, position)
+        return written(event, position)
 
 
 async def conditional_update(
@@ -153,7 +143,7 @@ async def conditional_update(
         body = {**await _with_references(tx, resource), "id": rid}
         event = decide_update(head, resource_type, rid, body, if_match, tx.recorded_at(head), tx.context)
         (position,) = await tx.record([event])
-        return _outcome(event, position)
+        return written(event, position)
 
 
 async def conditional_delete(
@@ -169,4 +159,4 @@ async def conditional_delete(
         if event is None:
             return WriteResult(WriteStatus.UNCHANGED, resource_type, target.write_id or "", None, None, None)
         (position,) = await tx.record([event])
-        return _outcome(event, position)
+        return written(event, position)

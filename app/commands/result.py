@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from app.events.model import EventKind, VersionEvent
+
 
 class WriteStatus(StrEnum):
     CREATED = "created"
@@ -25,3 +27,13 @@ class WriteResult:
     last_updated: datetime | None
     resource: bytes | None
     position: int | None = None
+
+
+def written(event: VersionEvent, position: int | None = None) -> WriteResult:
+    """The result of a write that appended ``event`` (at ``position`` in the log, once known)."""
+    status = {EventKind.CREATED: WriteStatus.CREATED, EventKind.DELETED: WriteStatus.DELETED}.get(
+        event.kind, WriteStatus.UPDATED
+    )
+    return WriteResult(
+        status, event.resource_type, event.resource_id, event.version, event.recorded_at, event.resource, position
+    )
