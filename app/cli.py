@@ -10,11 +10,15 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.cli_events import register as register_events
 from app.cli_projections import register as register_projections
 from app.cli_schema import register as register_schema
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.db.embedded import EmbeddedPostgres
 
 log = logging.getLogger("fhirledger")
 
@@ -43,12 +47,6 @@ def open_access_refusal(settings: Settings, insecure_open: bool) -> str | None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from app.api.app import create_app
-    from app.db.datadir_lock import DataDirInUse, claim_for_serve
-    from app.db.embedded import EmbeddedPostgres, EmbeddedStartError
-
     overrides: dict = {"host": args.host, "port": args.port}
     if args.data_dir:
         overrides["data_dir"] = Path(args.data_dir)
@@ -66,52 +64,63 @@ def _serve(args: argparse.Namespace) -> int:
         )
     embedded = None
     if not settings.database_url:
-        data_dir = settings.data_dir.expanduser().resolve()
-        try:
-            claim_for_serve(data_dir)  # held until this process ends, however it ends
-        except DataDirInUse as exc:
-            print(f"fhirledger serve: {exc}", file=sys.stderr)
-            return 1
-        log.info("data directory: %s", data_dir)
-        embedded = EmbeddedPostgres(data_dir)
-        try:
-            dsn = embedded.start()
-        except EmbeddedStartError as exc:
-            print(f"fhirledger serve: {exc}", file=sys.stderr)
-            return 1
-        embedded.supervise()
-        settings = settings.model_copy(update={"database_url": dsn, "data_dir": data_dir})
+        started = _start_embedded(settings)
+        if isinstance(started, int):
+            return started
+        embedded, settings = started
     # worker threads (large bodies, extraction) hand the GIL back to the event loop every 1 ms, not 5
     sys.setswitchinterval(0.001)
     # SIGTERM behaves like Ctrl-C: uvicorn shuts down, then we stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-    workers = args.workers or 1
     try:
-        if workers > 1:  # each worker process builds its app from the environment
-            os.environ["FHIRLEDGER_DATABASE_URL"] = settings.database_url or ""
-            uvicorn.run(
-                "app.api.app:create_app",
-                factory=True,
-                host=settings.host,
-                port=settings.port,
-                log_level=args.log_level,
-                workers=workers,
-                access_log=args.access_log,
-                http="app.api.protocol:FhirHttpToolsProtocol",
-            )
-        else:
-            uvicorn.run(
-                create_app(settings),
-                host=settings.host,
-                port=settings.port,
-                log_level=args.log_level,
-                access_log=args.access_log,
-                http="app.api.protocol:FhirHttpToolsProtocol",
-            )
+        _run_uvicorn(settings, args)
     finally:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _start_embedded(settings: Settings) -> tuple[EmbeddedPostgres, Settings] | int:
+    """The embedded PostgreSQL started on the data directory (claimed for this process), and the
+    settings pointing at it; or the exit status after saying why it could not start."""
+    from app.db.datadir_lock import DataDirInUse, claim_for_serve
+    from app.db.embedded import EmbeddedPostgres, EmbeddedStartError
+
+    data_dir = settings.data_dir.expanduser().resolve()
+    try:
+        claim_for_serve(data_dir)  # held until this process ends, however it ends
+    except DataDirInUse as exc:
+        print(f"fhirledger serve: {exc}", file=sys.stderr)
+        return 1
+    log.info("data directory: %s", data_dir)
+    embedded = EmbeddedPostgres(data_dir)
+    try:
+        dsn = embedded.start()
+    except EmbeddedStartError as exc:
+        print(f"fhirledger serve: {exc}", file=sys.stderr)
+        return 1
+    embedded.supervise()
+    return embedded, settings.model_copy(update={"database_url": dsn, "data_dir": data_dir})
+
+
+def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.api.app import create_app
+
+    workers = args.workers or 1
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": args.log_level,
+        "access_log": args.access_log,
+        "http": "app.api.protocol:FhirHttpToolsProtocol",
+    }
+    if workers > 1:  # each worker process builds its app from the environment
+        os.environ["FHIRLEDGER_DATABASE_URL"] = settings.database_url or ""
+        uvicorn.run("app.api.app:create_app", factory=True, workers=workers, **common)
+    else:
+        uvicorn.run(create_app(settings), **common)
 
 
 def main(argv: list[str] | None = None) -> int:

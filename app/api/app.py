@@ -1,4 +1,5 @@
-"""The FastAPI application: routers, error handling, and the database pool's lifecycle."""
+"""The FastAPI application: routers, middleware, error handling, and the lifecycle of the database
+pools and the scheduler (``app.jobs.scheduler``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 
 from app.api import errors, staleness
@@ -18,14 +18,12 @@ from app.api.limits import RequestLimits
 from app.api.routes import bundles, discovery, events, instance, operations, root, system, type_level
 from app.db.migrations import migrate
 from app.db.pool import create_jobs_pool, create_pool
-from app.jobs.runner import resume_interrupted, run_pending
-from app.projections.audit import audit_projections
+from app.jobs import scheduler
 from app.projections.state import check_projections
 from app.settings import Settings, get_settings
 from app.validation import warm
 
 log = logging.getLogger("fhirledger")
-JOBS_LEADER_LOCK = 7_245_002
 
 
 def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = None) -> FastAPI:
@@ -38,42 +36,15 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         if pool is not None:
             yield
             return
-        if not settings.database_url:
-            raise RuntimeError("no database: set FHIRLEDGER_DATABASE_URL or start with `fhirledger serve`")
-        own = await create_pool(settings.database_url, settings)
-        jobs_pool = await create_jobs_pool(settings.database_url)
-        async with jobs_pool.acquire() as conn:
-            applied = await migrate(conn)
-            stale = await check_projections(conn)
-        if applied:
-            log.info("applied migrations %s", applied)
-        if stale:
-            log.warning("stale projections (run `fhirledger projections rebuild`): %s", ", ".join(sorted(stale)))
+        own, jobs_pool = await _open_database(settings)
         app.state.pool = own
         await staleness.refresh(app, own)
         warm()
-        scheduler = AsyncIOScheduler()
-        scheduler.add_job(staleness.refresh, "interval", seconds=3, args=[app, own], max_instances=1)
-        # one process (of several workers) runs the background jobs: the holder of an advisory lock
-        leader = await asyncpg.connect(settings.database_url)
-        if await leader.fetchval("SELECT pg_try_advisory_lock($1)", JOBS_LEADER_LOCK):
-            resumed = await resume_interrupted(jobs_pool)
-            if resumed:
-                log.info("resuming %d background job(s) interrupted by the last stop", resumed)
-            scheduler.add_job(run_pending, "interval", seconds=1, args=[jobs_pool], max_instances=1)
-            scheduler.add_job(
-                audit_projections,
-                "interval",
-                seconds=settings.projection_audit_seconds,
-                args=[jobs_pool],
-                max_instances=1,
-            )
-        scheduler.start()
+        schedule = await scheduler.start(settings, jobs_pool, lambda: staleness.refresh(app, own))
         try:
             yield
         finally:
-            scheduler.shutdown(wait=False)
-            await leader.close()
+            await schedule.stop()
             await own.close()
             await jobs_pool.close()
 
@@ -91,6 +62,28 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     app.state.stale_projections = {}
     app.state.building_params = frozenset()
     errors.install(app)
+    _add_middleware(app, settings)
+    _include_routers(app, settings.base_path)
+    return app
+
+
+async def _open_database(settings: Settings) -> tuple[asyncpg.Pool, asyncpg.Pool]:
+    """The request pool and the jobs pool, with the schema migrated and stale projections logged."""
+    if not settings.database_url:
+        raise RuntimeError("no database: set FHIRLEDGER_DATABASE_URL or start with `fhirledger serve`")
+    own = await create_pool(settings.database_url, settings)
+    jobs_pool = await create_jobs_pool(settings.database_url)
+    async with jobs_pool.acquire() as conn:
+        applied = await migrate(conn)
+        stale = await check_projections(conn)
+    if applied:
+        log.info("applied migrations %s", applied)
+    if stale:
+        log.warning("stale projections (run `fhirledger projections rebuild`): %s", ", ".join(sorted(stale)))
+    return own, jobs_pool
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # the last added runs first: limits, guards (Host, cross-site forms), authentication, then the
     # custom-parameter version check (no database work for refused requests), then the request
     app.add_middleware(CancelOnDisconnect)
@@ -98,13 +91,9 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
     app.add_middleware(Authentication, settings=settings)
     app.add_middleware(RequestGuards, allowed_hosts=settings.allowed_hosts, base_path=settings.base_path)
     app.add_middleware(RequestLimits, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes)
-    base = settings.base_path
+
+
+def _include_routers(app: FastAPI, base: str) -> None:
     app.include_router(root.router)
-    app.include_router(system.router, prefix=base)
-    app.include_router(discovery.router, prefix=base)
-    app.include_router(events.router, prefix=base)
-    app.include_router(bundles.router, prefix=base)
-    app.include_router(operations.router, prefix=base)
-    app.include_router(type_level.router, prefix=base)
-    app.include_router(instance.router, prefix=base)
-    return app
+    for module in (system, discovery, events, bundles, operations, type_level, instance):
+        app.include_router(module.router, prefix=base)

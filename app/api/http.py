@@ -16,7 +16,8 @@ from fastapi.responses import Response
 from app.api.json_body import parse_json_body
 from app.api.request_meta import client_address, request_id_of
 from app.api.write_auth import write_identity
-from app.commands.rules import parse_etag
+from app.commands.preconditions import parse_etag
+from app.commands.result import WriteResult, WriteStatus
 from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
 from app.fhirtime import format_http_date
@@ -209,3 +210,19 @@ def write_response(request: Request, reply: WriteReply, warnings: list[Issue] | 
         issues = [Issue("information", "informational", reply.message), *(warnings or [])]
         return fhir_response(request, outcome_bytes(issues), reply.status, reply.headers)
     return fhir_response(request, reply.resource, reply.status, reply.headers)
+
+
+def render_write(request: Request, out: WriteResult, message: str, warnings: list[Issue] | None = None) -> Response:
+    """Answer a write from its result: the status decides the code and the headers (``Location``
+    for a creation, ``Content-Location`` otherwise, ``ETag`` for a deletion)."""
+    if out.status in (WriteStatus.DELETED, WriteStatus.UNCHANGED):
+        headers = {"ETag": f'W/"{out.version}"'} if out.status is WriteStatus.DELETED else {}
+        if (prefer(request, "return") or "").lower() == "minimal":
+            return Response(status_code=204, headers=headers)
+        return write_response(request, WriteReply(200, None, headers, message))
+    assert out.version is not None and out.last_updated is not None
+    headers = version_headers(out.version, out.last_updated)
+    created = out.status is WriteStatus.CREATED
+    location = f"{base_url(request)}/{out.resource_type}/{out.resource_id}/_history/{out.version}"
+    headers["Location" if created else "Content-Location"] = location
+    return write_response(request, WriteReply(201 if created else 200, out.resource, headers, message), warnings)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from app.commands.rules import parse_etag
+from app.commands.preconditions import parse_etag
 from app.errors import FhirError, invalid
 from app.fhirspec.resource_types import is_resource_type
 from app.identity import ID_PATTERN

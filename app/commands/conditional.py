@@ -16,12 +16,11 @@ from urllib.parse import parse_qsl, unquote, urlencode
 
 from app.commands.create import decide_create, new_id
 from app.commands.delete import decide_delete
-from app.commands.outcome import WriteOutcome, WriteStatus
 from app.commands.references import resolve_conditional_references, rewrite
+from app.commands.result import WriteResult, WriteStatus, written
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.update import decide_update
 from app.errors import FhirError, invalid
-from app.events.model import EventKind, VersionEvent
 
 _NOUN = {"POST": "conditional create", "PUT": "conditional update", "DELETE": "conditional delete"}
 _NOUN_PATCH = "conditional patch"
@@ -109,21 +108,12 @@ async def _aimed(
     return target
 
 
-def _outcome(event: VersionEvent, position: int) -> WriteOutcome:
-    status = {EventKind.CREATED: WriteStatus.CREATED, EventKind.DELETED: WriteStatus.DELETED}.get(
-        event.kind, WriteStatus.UPDATED
-    )
-    return WriteOutcome(
-        status, event.resource_type, event.resource_id, event.version, event.recorded_at, event.resource, position
-    )
-
-
 async def _with_references(tx: WriteTransaction, resource: dict) -> dict:
     mapping = await resolve_conditional_references(resource, tx.match, "")
     return rewrite(resource, mapping) if mapping else resource  # type: ignore[return-value]
 
 
-async def conditional_create(tx: WriteTransaction, resource_type: str, criteria: str, resource: dict) -> WriteOutcome:
+async def conditional_create(tx: WriteTransaction, resource_type: str, criteria: str, resource: dict) -> WriteResult:
     """``POST [type]`` with ``If-None-Exist`` (or criteria in the URL): 0 matches create, 1 answers
     the existing resource, several are a 412."""
     with speaking_of(f"POST {resource_type}?{unquote(criteria)}"):
@@ -131,19 +121,19 @@ async def conditional_create(tx: WriteTransaction, resource_type: str, criteria:
         if target.existing_id is not None:
             head = await tx.head(resource_type, target.existing_id)
             assert head is not None  # it matched, so it is current
-            return WriteOutcome(
+            return WriteResult(
                 WriteStatus.EXISTING, resource_type, target.existing_id, head.version, head.last_updated, head.resource
             )
         assert target.write_id is not None
         body = await _with_references(tx, resource)
         event = decide_create(resource_type, target.write_id, body, tx.recorded_at(None), tx.context)
         (position,) = await tx.record([event])
-        return _outcome(event, position)
+        return written(event, position)
 
 
 async def conditional_update(
     tx: WriteTransaction, resource_type: str, criteria: str, resource: dict, if_match: int | None
-) -> WriteOutcome:
+) -> WriteResult:
     """``PUT [type]?criteria``: 0 matches create (with the body's id, if any), 1 updates it."""
     with speaking_of(f"PUT {resource_type}?{unquote(criteria)}"):
         target = await _aimed(tx, "PUT", resource_type, criteria, resource.get("id"))
@@ -153,12 +143,12 @@ async def conditional_update(
         body = {**await _with_references(tx, resource), "id": rid}
         event = decide_update(head, resource_type, rid, body, if_match, tx.recorded_at(head), tx.context)
         (position,) = await tx.record([event])
-        return _outcome(event, position)
+        return written(event, position)
 
 
 async def conditional_delete(
     tx: WriteTransaction, resource_type: str, criteria: str, if_match: int | None
-) -> WriteOutcome:
+) -> WriteResult:
     """``DELETE [type]?criteria``: 0 matches change nothing, 1 is deleted, several are a 412."""
     with speaking_of(f"DELETE {resource_type}?{unquote(criteria)}"):
         target = await _aimed(tx, "DELETE", resource_type, criteria)
@@ -167,6 +157,6 @@ async def conditional_delete(
         if target.write_id is not None:
             event = decide_delete(head, resource_type, target.write_id, if_match, tx.recorded_at(head), tx.context)
         if event is None:
-            return WriteOutcome(WriteStatus.UNCHANGED, resource_type, target.write_id or "", None, None, None)
+            return WriteResult(WriteStatus.UNCHANGED, resource_type, target.write_id or "", None, None, None)
         (position,) = await tx.record([event])
-        return _outcome(event, position)
+        return written(event, position)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from app.commands.outcome import WriteOutcome, WriteStatus
-from app.commands.rules import require_body_type
+from app.commands.preconditions import require_body_type
+from app.commands.result import WriteResult, WriteStatus
 from app.commands.stamp import stamp
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.validate import check_resource
@@ -34,9 +34,9 @@ def prepare_create(resource_type: str, body: object, lenient: bool = False) -> t
     return resource, check_resource(resource, lenient=lenient)
 
 
-async def create(tx: WriteTransaction, resource_type: str, resource: dict) -> WriteOutcome:
+async def create(tx: WriteTransaction, resource_type: str, resource: dict) -> WriteResult:
     event = decide_create(resource_type, new_id(), resource, tx.recorded_at(None), tx.context)
     (position,) = await tx.record([event])
-    return WriteOutcome(
+    return WriteResult(
         WriteStatus.CREATED, resource_type, event.resource_id, 1, event.recorded_at, event.resource, position
     )

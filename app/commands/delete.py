@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.commands.outcome import WriteOutcome, WriteStatus
-from app.commands.rules import check_if_match
+from app.commands.preconditions import check_if_match
+from app.commands.result import WriteResult, WriteStatus
 from app.commands.unit_of_work import WriteTransaction
 from app.events.model import EventKind, RequestContext, VersionEvent
 from app.identity import require_id, require_type
@@ -36,12 +36,12 @@ def decide_delete(
 
 async def delete(
     tx: WriteTransaction, resource_type: str, resource_id: str, if_match: int | None = None
-) -> WriteOutcome:
+) -> WriteResult:
     await tx.lock(resource_type, resource_id)
     head = await tx.head(resource_type, resource_id)
     event = decide_delete(head, resource_type, resource_id, if_match, tx.recorded_at(head), tx.context)
     if event is None:
-        return WriteOutcome(
+        return WriteResult(
             WriteStatus.UNCHANGED,
             resource_type,
             resource_id,
@@ -50,6 +50,6 @@ async def delete(
             None,
         )
     (position,) = await tx.record([event])
-    return WriteOutcome(
+    return WriteResult(
         WriteStatus.DELETED, resource_type, resource_id, event.version, event.recorded_at, None, position
     )

@@ -8,9 +8,9 @@ import binascii
 
 import orjson
 
-from app.commands.outcome import WriteOutcome, WriteStatus
 from app.commands.patching import apply_fhirpath_patch, apply_json_patch, apply_merge_patch
-from app.commands.rules import check_if_match
+from app.commands.preconditions import check_if_match
+from app.commands.result import WriteResult, WriteStatus
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.update import decide_update
 from app.commands.validate import check_resource
@@ -67,7 +67,7 @@ def prepare_patch(resource_type: str, resource_id: str) -> None:
 
 async def patch(
     tx: WriteTransaction, resource_type: str, resource_id: str, kind: str, document: object, if_match: int | None
-) -> WriteOutcome:
+) -> WriteResult:
     await tx.lock(resource_type, resource_id)
     head = await tx.head(resource_type, resource_id)
     if head is None or head.deleted or head.resource is None:
@@ -77,6 +77,6 @@ async def patch(
     check_resource(resource)
     event = decide_update(head, resource_type, resource_id, resource, None, tx.recorded_at(head), tx.context)
     (position,) = await tx.record([event])
-    return WriteOutcome(
+    return WriteResult(
         WriteStatus.UPDATED, resource_type, resource_id, event.version, event.recorded_at, event.resource, position
     )

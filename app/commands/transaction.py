@@ -20,11 +20,12 @@ from app.commands.create import decide_create, new_id
 from app.commands.delete import decide_delete
 from app.commands.patch import patched_resource
 from app.commands.references import resolve_conditional_references, rewrite, unknown_local_references
+from app.commands.result import WriteResult, WriteStatus, written
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.update import decide_update
 from app.commands.validate import check_resource
 from app.errors import FhirError, Issue
-from app.events.model import EventKind, VersionEvent
+from app.events.model import VersionEvent
 from app.events.store import read_version
 from app.projections.current_state import Head
 
@@ -32,7 +33,7 @@ from app.projections.current_state import Head
 @dataclass
 class EntryResult:
     index: int
-    status: str  # e.g. "201 Created"
+    status: int  # the entry's HTTP status code; the API adds the reason phrase
     location: str | None = None
     etag: str | None = None
     last_modified: datetime | None = None
@@ -231,16 +232,11 @@ def _decide(
     t = entry.resource_type
     if entry.method == "POST" and existing_id is not None:
         head = heads.get((t, existing_id))
-        return None, EntryResult(
-            entry.index,
-            "200 OK",
-            f"{t}/{existing_id}/_history/{head.version}" if head else f"{t}/{existing_id}",
-            f'W/"{head.version}"' if head else None,
-            head.last_updated if head else None,
-            head.resource if head else None,
-        )
+        assert head is not None  # it matched, so it is current
+        found = WriteResult(WriteStatus.EXISTING, t, existing_id, head.version, head.last_updated, head.resource)
+        return None, _entry_result(entry.index, found)
     if rid is None:  # conditional delete matching nothing
-        return None, EntryResult(entry.index, "204 No Content")
+        return None, _entry_result(entry.index, WriteResult(WriteStatus.UNCHANGED, t, "", None, None, None))
     head = heads.get((t, rid))
     if entry.method == "POST":
         event = decide_create(t, rid, body, tx.recorded_at(None), context)
@@ -256,25 +252,31 @@ def _decide(
     else:  # DELETE
         deletion = decide_delete(head, t, rid, entry.if_match, tx.recorded_at(head), context)
         if deletion is None:
-            return None, EntryResult(entry.index, "204 No Content")
-        return deletion, EntryResult(
-            entry.index, "204 No Content", etag=f'W/"{deletion.version}"', last_modified=deletion.recorded_at
-        )
-    status = "201 Created" if event.kind is EventKind.CREATED else "200 OK"
-    return event, EntryResult(
-        entry.index,
-        status,
-        f"{t}/{rid}/_history/{event.version}",
-        f'W/"{event.version}"',
-        event.recorded_at,
-        event.resource,
+            return None, _entry_result(entry.index, WriteResult(WriteStatus.UNCHANGED, t, rid, None, None, None))
+        event = deletion
+    return event, _entry_result(entry.index, written(event))
+
+
+def _entry_result(index: int, out: WriteResult) -> EntryResult:
+    """A write entry's response: 201 for a creation, 204 for a deletion (or nothing to delete), else 200."""
+    if out.status in (WriteStatus.DELETED, WriteStatus.UNCHANGED):
+        etag = f'W/"{out.version}"' if out.status is WriteStatus.DELETED else None
+        return EntryResult(index, 204, etag=etag, last_modified=out.last_updated)
+    code = 201 if out.status is WriteStatus.CREATED else 200
+    return EntryResult(
+        index,
+        code,
+        f"{out.resource_type}/{out.resource_id}/_history/{out.version}",
+        f'W/"{out.version}"',
+        out.last_updated,
+        out.resource,
     )
 
 
 async def _read(tx: WriteTransaction, entry: BundleEntry) -> EntryResult:
     t, rid = entry.resource_type, entry.resource_id
     if rid is None:  # a search: the read side answers it (after the writes, as the spec orders)
-        return EntryResult(entry.index, "200 OK", search=(t, entry.query or ""))
+        return EntryResult(entry.index, 200, search=(t, entry.query or ""))
     heads = await tx.heads(t, [rid])
     head = heads.get(rid)
     if entry.version_id is not None:
@@ -284,7 +286,7 @@ async def _read(tx: WriteTransaction, entry: BundleEntry) -> EntryResult:
             raise entry_error(entry.index, f"{t}/{rid}/_history/{entry.version_id} not found", 404, "not-found")
         return EntryResult(
             entry.index,
-            "200 OK",
+            200,
             None,
             f'W/"{entry.version_id}"',
             stored.recorded_at,
@@ -297,7 +299,7 @@ async def _read(tx: WriteTransaction, entry: BundleEntry) -> EntryResult:
         )
     return EntryResult(
         entry.index,
-        "200 OK",
+        200,
         None,
         f'W/"{head.version}"',
         head.last_updated,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from app.commands.outcome import WriteOutcome, WriteStatus
-from app.commands.rules import check_if_match, check_if_none_match, require_body_type
+from app.commands.preconditions import check_if_match, check_if_none_match, require_body_type
+from app.commands.result import WriteResult, WriteStatus
 from app.commands.stamp import stamp
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.validate import check_resource
@@ -60,7 +60,7 @@ async def update(
     resource: dict,
     if_match: int | None = None,
     if_none_match: frozenset[str] = frozenset(),
-) -> WriteOutcome:
+) -> WriteResult:
     """``if_none_match``: the versions (or ``*``) of ``If-None-Match``; the update is refused (412)
     when the live resource is one of them."""
     await tx.lock(resource_type, resource_id)
@@ -70,4 +70,4 @@ async def update(
     event = decide_update(head, resource_type, resource_id, resource, if_match, tx.recorded_at(head), tx.context)
     (position,) = await tx.record([event])
     status = WriteStatus.CREATED if event.kind is EventKind.CREATED else WriteStatus.UPDATED
-    return WriteOutcome(status, resource_type, resource_id, event.version, event.recorded_at, event.resource, position)
+    return WriteResult(status, resource_type, resource_id, event.version, event.recorded_at, event.resource, position)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from app.fhirspec.loader import bundle_resources
+from app.fhirspec.type_hierarchy import base_types
 
 _SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
 _FHIR_TYPE_EXT = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
@@ -127,7 +128,7 @@ def _load_structure(sd: dict, elements: dict[str, dict[str, Element]]) -> None:
 @lru_cache(maxsize=1)
 def type_model() -> TypeModel:
     elements: dict[str, dict[str, Element]] = {}
-    parents: dict[str, str] = {}
+    parents = dict(base_types())
     primitives: set[str] = set()
     resources: set[str] = set()
     for bundle in ("profiles-types.json", "profiles-resources.json"):
@@ -137,13 +138,9 @@ def type_model() -> TypeModel:
             if sd.get("kind") == "primitive-type":
                 primitives.add(sd["id"])
             if sd.get("derivation") == "constraint":
-                # SimpleQuantity, MoneyQuantity: profiles of Quantity with its elements.
-                parents[sd["id"]] = sd["type"]
-                continue
+                continue  # SimpleQuantity, MoneyQuantity: profiles of Quantity, with its elements
             if sd.get("kind") == "resource":
                 resources.add(sd["id"])
-            if sd.get("baseDefinition"):
-                parents[sd["id"]] = sd["baseDefinition"].rsplit("/", 1)[-1]
             if sd.get("kind") != "primitive-type":
                 _load_structure(sd, elements)
     return TypeModel(elements, parents, frozenset(primitives), frozenset(resources))

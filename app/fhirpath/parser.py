@@ -165,31 +165,3 @@ class _Parser:
 def parse(text: str) -> Node:
     """Parse one FHIRPath expression; raises :class:`Unsupported` outside the handled subset."""
     return _Parser(text).parse()
-
-
-def split_union(text: str) -> list[str]:
-    """The top-level ``|`` branches of an expression, as text (quotes and brackets respected)."""
-    parts: list[str] = []
-    depth = 0
-    quote = False
-    start = 0
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == "'":
-                quote = False
-        elif ch == "'":
-            quote = True
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-        i += 1
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import MappingProxyType
 
-from app.fhirpath.model import type_model
-from app.fhirpath.parser import split_union
+from app.fhirspec.expressions import split_union
 from app.fhirspec.loader import bundle_resources
 from app.fhirspec.resource_types import resource_types
+from app.fhirspec.type_hierarchy import ancestors
 
 PARAM_TYPES = ("number", "date", "string", "token", "reference", "composite", "quantity", "uri", "special")
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -85,7 +85,7 @@ class SearchParam:
         by_base = self._by_base
         if resource_type in by_base:
             return by_base[resource_type]
-        for base in _ancestors(resource_type):
+        for base in ancestors(resource_type):
             if base in by_base:
                 return by_base[base]
         return None
@@ -143,27 +143,16 @@ def split_by_base(expression: str, bases: Iterable[str]) -> tuple[tuple[str, str
         if any(lead is None for lead in leads):
             out.append((base, expression))
             continue
-        applies = {base, *_ancestors(base)}
+        applies = {base, *ancestors(base)}
         mine = [b for b, lead in zip(branches, leads, strict=True) if lead in applies]
         out.append((base, " | ".join(mine) if mine else expression))
-    return tuple(out)
-
-
-@lru_cache(maxsize=512)
-def _ancestors(type_name: str) -> tuple[str, ...]:
-    parents = type_model().parents
-    out = []
-    current = parents.get(type_name)
-    while current is not None:
-        out.append(current)
-        current = parents.get(current)
     return tuple(out)
 
 
 def _concrete_types(base: str) -> list[str]:
     if base not in _ABSTRACT_BASES:
         return [base]
-    return [t for t in resource_types() if base in _ancestors(t)]
+    return [t for t in resource_types() if base in ancestors(t)]
 
 
 class SearchParamRegistry:

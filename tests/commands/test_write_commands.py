@@ -10,7 +10,7 @@ import pytest
 
 from app.commands.create import create
 from app.commands.delete import decide_delete, delete
-from app.commands.outcome import WriteStatus
+from app.commands.result import WriteStatus
 from app.commands.unit_of_work import run_write
 from app.commands.update import decide_update, update
 from app.errors import FhirError

@@ -3,7 +3,8 @@
 import pytest
 
 from app.fhirpath import compile_expression, fallback_expressions
-from app.fhirpath.parser import Unsupported, parse, split_union
+from app.fhirpath.parser import Unsupported, parse
+from app.fhirspec.expressions import split_union
 from app.fhirspec.search_parameters import SearchParam
 from app.projections.search_values import StringValue, TokenValue, extract_values
 

@@ -25,7 +25,7 @@ router = APIRouter()
 
 
 def _result_entry(base: str, result: EntryResult) -> bytes:
-    response: dict = {"status": result.status}
+    response: dict = {"status": _status_line(result.status)}
     if result.location:
         response["location"] = result.location
     if result.etag:
@@ -41,10 +41,15 @@ def _result_entry(base: str, result: EntryResult) -> bytes:
     return entry_bytes(entry, result.resource)
 
 
+def _status_line(code: int) -> str:
+    """``201`` -> ``201 Created``, as Bundle.entry.response.status carries it."""
+    phrase = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else ""
+    return f"{code} {phrase}".strip()
+
+
 def _failed(index: int, exc: FhirError) -> EntryResult:
     """The response of an entry that failed on its own (batch, or a search entry)."""
-    phrase = HTTPStatus(exc.status).phrase if exc.status in HTTPStatus._value2member_map_ else ""
-    return EntryResult(index, f"{exc.status} {phrase}".strip(), outcome=exc.all_issues())
+    return EntryResult(index, exc.status, outcome=exc.all_issues())
 
 
 async def _batch_entry(request: Request, entry: BundleEntry, representation: bool) -> EntryResult:

@@ -11,25 +11,23 @@ from app.api.http import (
     FHIR_JSON,
     JSON_PATCH,
     MERGE_PATCH,
-    WriteReply,
     base_url,
     fhir_response,
     if_match,
     if_none_match,
     lenient,
     parse_json,
-    prefer,
     read_body,
+    render_write,
     request_url,
     version_headers,
     write_context,
-    write_response,
 )
 from app.api.staleness import index_status_header, require_fresh
 from app.auth import OPEN
 from app.commands.delete import delete, prepare_delete
-from app.commands.outcome import WriteStatus
 from app.commands.patch import patch, prepare_patch
+from app.commands.result import WriteStatus
 from app.commands.unit_of_work import run_write
 from app.commands.update import prepare_update, update
 from app.errors import FhirError
@@ -84,13 +82,8 @@ async def update_resource(request: Request, resource_type: str, resource_id: str
         context,
         lambda tx: update(tx, resource_type, resource_id, resource, expected, unless),
     )
-    created = out.status is WriteStatus.CREATED
-    headers = version_headers(out.version, out.last_updated)
-    location = f"{base_url(request)}/{resource_type}/{resource_id}/_history/{out.version}"
-    headers["Location" if created else "Content-Location"] = location
-    message = f"{'Created' if created else 'Updated'} {resource_type}/{resource_id} version {out.version}"
-    reply = WriteReply(201 if created else 200, out.resource, headers, message)
-    return write_response(request, reply, warnings)
+    done = "Created" if out.status is WriteStatus.CREATED else "Updated"
+    return render_write(request, out, f"{done} {resource_type}/{resource_id} version {out.version}", warnings)
 
 
 @router.delete("/{resource_type}/{resource_id}")
@@ -101,14 +94,11 @@ async def delete_resource(request: Request, resource_type: str, resource_id: str
     expected = if_match(request)
     context = write_context(request, "DELETE", f"{resource_type}/{resource_id}")
     out = await run_write(request.app.state.pool, context, lambda tx: delete(tx, resource_type, resource_id, expected))
-    headers = {"ETag": f'W/"{out.version}"'} if out.status is WriteStatus.DELETED else {}
-    if (prefer(request, "return") or "").lower() == "minimal":
-        return Response(status_code=204, headers=headers)
     if out.status is WriteStatus.DELETED:
         message = f"Deleted {resource_type}/{resource_id} (version {out.version} records the deletion)"
     else:
         message = f"{resource_type}/{resource_id} was already deleted or never existed; nothing changed"
-    return write_response(request, WriteReply(200, None, headers, message))
+    return render_write(request, out, message)
 
 
 # Content-Type -> patch kind (http.html#patch); application/json carries FHIRPath Patch Parameters.
@@ -146,10 +136,7 @@ async def patch_resource(request: Request, resource_type: str, resource_id: str)
     out = await run_write(
         request.app.state.pool, context, lambda tx: patch(tx, resource_type, resource_id, kind, body, expected)
     )
-    headers = version_headers(out.version, out.last_updated)
-    headers["Content-Location"] = f"{base_url(request)}/{resource_type}/{resource_id}/_history/{out.version}"
-    message = f"Patched {resource_type}/{resource_id} to version {out.version}"
-    return write_response(request, WriteReply(200, out.resource, headers, message))
+    return render_write(request, out, f"Patched {resource_type}/{resource_id} to version {out.version}")
 
 
 @router.get("/{resource_type}/{resource_id}/_history")

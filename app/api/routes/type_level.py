@@ -11,7 +11,6 @@ from fastapi.responses import Response
 from app.api.auth import authorize
 from app.api.binary import native_binary_body
 from app.api.http import (
-    WriteReply,
     base_url,
     fhir_response,
     if_match,
@@ -19,10 +18,9 @@ from app.api.http import (
     parse_json,
     prefer,
     read_body,
+    render_write,
     request_url,
-    version_headers,
     write_context,
-    write_response,
 )
 from app.api.staleness import require_fresh
 from app.auth import OPEN
@@ -30,9 +28,9 @@ from app.commands.conditional import conditional_create, same_criteria, search_c
 from app.commands.conditional import conditional_delete as cond_delete
 from app.commands.conditional import conditional_update as cond_update
 from app.commands.create import create, prepare_create
-from app.commands.outcome import WriteOutcome, WriteStatus
+from app.commands.result import WriteStatus
 from app.commands.unit_of_work import run_write
-from app.errors import Issue, invalid
+from app.errors import invalid
 from app.identity import require_type
 from app.queries.history import HistoryRequest, history
 from app.queries.search.execute import SearchRequest, search
@@ -77,21 +75,6 @@ async def search_type_post(request: Request, resource_type: str) -> Response:
     return fhir_response(request, await search(request.app.state.pool, req))
 
 
-def _render(request: Request, out: WriteOutcome, message: str, warnings: list[Issue] | None = None) -> Response:
-    """Answer a write from its outcome (the status decides the code and the headers)."""
-    if out.status in (WriteStatus.DELETED, WriteStatus.UNCHANGED):
-        headers = {"ETag": f'W/"{out.version}"'} if out.status is WriteStatus.DELETED else {}
-        if (prefer(request, "return") or "").lower() == "minimal":
-            return Response(status_code=204, headers=headers)
-        return write_response(request, WriteReply(200, None, headers, message))
-    assert out.version is not None and out.last_updated is not None
-    headers = version_headers(out.version, out.last_updated)
-    created = out.status is WriteStatus.CREATED
-    location = f"{base_url(request)}/{out.resource_type}/{out.resource_id}/_history/{out.version}"
-    headers["Location" if created else "Content-Location"] = location
-    return write_response(request, WriteReply(201 if created else 200, out.resource, headers, message), warnings)
-
-
 def _create_criteria(request: Request, resource_type: str) -> str | None:
     """Criteria of a conditional create: ``If-None-Exist`` or the URL's query (fhirpy's
     get_or_create sends ``POST Patient?identifier=…``); both given must agree."""
@@ -123,7 +106,7 @@ async def create_resource(request: Request, resource_type: str) -> Response:
     pool = request.app.state.pool
     if criteria is None:
         out = await run_write(pool, context, lambda tx: create(tx, resource_type, resource))
-        return _render(request, out, f"Created {resource_type}/{out.resource_id} version 1", warnings)
+        return render_write(request, out, f"Created {resource_type}/{out.resource_id} version 1", warnings)
     out = await run_write(
         pool, context, lambda tx: conditional_create(tx, resource_type, criteria, resource), match_ids
     )
@@ -131,7 +114,7 @@ async def create_resource(request: Request, resource_type: str) -> Response:
         message = f"{resource_type}/{out.resource_id} matches '{unquote(criteria)[:100]}'; nothing was created"
     else:
         message = f"Created {resource_type}/{out.resource_id} version 1 (nothing matched '{unquote(criteria)[:100]}')"
-    return _render(request, out, message, warnings)
+    return render_write(request, out, message, warnings)
 
 
 def _conditional_query(request: Request, method: str, resource_type: str) -> str:
@@ -160,7 +143,7 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
         match_ids,
     )
     done = "Created" if out.status is WriteStatus.CREATED else "Updated"
-    return _render(request, out, f"{done} {resource_type}/{out.resource_id} version {out.version}", warnings)
+    return render_write(request, out, f"{done} {resource_type}/{out.resource_id} version {out.version}", warnings)
 
 
 @router.delete("/{resource_type}")
@@ -177,7 +160,7 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
         message = f"Deleted {resource_type}/{out.resource_id} (version {out.version} records the deletion)"
     else:
         message = f"No {resource_type} matches '{unquote(criteria)[:100]}'; nothing was deleted"
-    return _render(request, out, message)
+    return render_write(request, out, message)
 
 
 @router.get("/{resource_type}/_history")

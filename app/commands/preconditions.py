@@ -1,4 +1,5 @@
-"""Preconditions shared by the write commands (pure functions, no I/O)."""
+"""Preconditions of the write commands, as pure functions: the body's resource type, If-Match and
+If-None-Match against the current version, and reading a version number from an ETag."""
 
 from __future__ import annotations
 
