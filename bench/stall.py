@@ -48,8 +48,10 @@ async def _measure(base: str, entries: int) -> tuple[list[float], float]:
         body = orjson.dumps(_bundle(entries))  # encoded before timing; sent from a thread of its own, so
         # the reader's event loop measures the server, not this process's JSON work on the big Bundle
 
+        writer = httpx.Client(base_url=base, timeout=600)  # made here: its TLS set-up holds the GIL a while
+
         def post_bundle() -> httpx.Response:
-            with httpx.Client(base_url=base, timeout=600) as writer:
+            with writer:
                 return writer.post("/", content=body, headers={"Content-Type": "application/fhir+json"})
 
         writing = asyncio.ensure_future(asyncio.to_thread(post_bundle))

@@ -126,4 +126,7 @@ async def process_bundle(request: Request) -> Response:
         ]
     results = [await _answer_search(request, r) if r.search else r for r in results]
     response_type = f"{bundle_type}-response"
-    return fhir_response(request, bundle_bytes(response_type, [], (_result_entry(base, r) for r in results)))
+    body = await off_loop(
+        request, len(raw), lambda: bundle_bytes(response_type, [], (_result_entry(base, r) for r in results))
+    )
+    return fhir_response(request, body)
