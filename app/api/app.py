@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import asyncpg
 from fastapi import FastAPI
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         app.state.pool = own
         await staleness.refresh(app, own)
         warm()
-        schedule = await scheduler.start(settings, jobs_pool, lambda: staleness.refresh(app, own))
+        schedule = await scheduler.start(settings, jobs_pool, partial(staleness.refresh, app, own))
         try:
             yield
         finally:

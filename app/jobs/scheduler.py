@@ -34,7 +34,9 @@ class Scheduler:
 
 
 async def start(settings: Settings, jobs_pool: asyncpg.Pool, refresh: Callable[[], Awaitable[None]]) -> Scheduler:
-    """Schedule ``refresh`` in this process and, if it wins the leader lock, the background jobs."""
+    """Schedule ``refresh`` in this process and, if it wins the leader lock, the background jobs.
+    ``refresh`` must be a coroutine function (or a ``functools.partial`` of one): APScheduler runs
+    anything else in a thread, where a coroutine would never be awaited."""
     scheduler = AsyncIOScheduler()
     scheduler.add_job(refresh, "interval", seconds=REFRESH_SECONDS, max_instances=1)
     leader = await asyncpg.connect(settings.database_url)
