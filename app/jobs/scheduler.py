@@ -34,11 +34,13 @@ class Scheduler:
 
 
 async def start(settings: Settings, jobs_pool: asyncpg.Pool, refresh: Callable[[], Awaitable[None]]) -> Scheduler:
-    """Schedule ``refresh`` in this process and, if it wins the leader lock, the background jobs.
-    ``refresh`` must be a coroutine function (or a ``functools.partial`` of one): APScheduler runs
-    anything else in a thread, where a coroutine would never be awaited."""
+    """Schedule ``refresh`` in this process and, if it wins the leader lock, the background jobs."""
+
+    async def run_refresh() -> None:  # a coroutine function: APScheduler runs anything else in a thread
+        await refresh()
+
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(refresh, "interval", seconds=REFRESH_SECONDS, max_instances=1)
+    scheduler.add_job(run_refresh, "interval", seconds=REFRESH_SECONDS, max_instances=1)
     leader = await asyncpg.connect(settings.database_url)
     is_leader = bool(await leader.fetchval("SELECT pg_try_advisory_lock($1)", JOBS_LEADER_LOCK))
     if is_leader:
