@@ -1,5 +1,6 @@
 """search: ``GET [base]/[type]?…`` and ``POST [base]/[type]/_search``
-(https://hl7.org/fhir/R4/http.html#search, search.html).
+(https://hl7.org/fhir/R4/http.html#search, search.html), and compartment search
+``GET [base]/Patient/[id]/[type]?…`` (the same search confined to the compartment).
 
 Answers a ``searchset`` Bundle assembled from the stored JSON bytes (re-serialised only for
 ``_summary``/``_elements``), with ``self``/``next``/``previous`` links carrying an opaque keyset
@@ -18,6 +19,7 @@ from app.identity import require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.page_tokens import PageLinks, resolve_page_token
 from app.queries.paging import cursor_error, encode_cursor
+from app.queries.search.compartment import compartment_restriction, require_reach
 from app.queries.search.includes import included
 from app.queries.search.parse import parse_search
 from app.queries.search.plan import count_sql, cursor_state, page_sql
@@ -35,6 +37,7 @@ class SearchRequest:
     max_count: int
     building: frozenset[str] = frozenset()
     principal: Principal = OPEN  # who asks: the token's scopes restrict what the search returns
+    compartment: tuple[str, str] | None = None  # ("Patient", "1"): a compartment search, Patient/1/[type]
 
 
 def check_cursor(cursor: dict | None, keys: tuple[str, ...]) -> None:
@@ -47,7 +50,8 @@ def check_cursor(cursor: dict | None, keys: tuple[str, ...]) -> None:
 
 async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     require_type(req.resource_type)
-    params, token = await resolve_page_token(pool, req.resource_type, req.params)
+    path = req.resource_type if req.compartment is None else "/".join((*req.compartment, req.resource_type))
+    params, token = await resolve_page_token(pool, path, req.params)
     q = parse_search(
         req.resource_type,
         params,
@@ -57,10 +61,14 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         building=req.building,
     )
     check_cursor(q.cursor, ("id",))
-    q.restriction = restriction_for(req.principal.allows(req.resource_type, "search-type"))
-    url = f"{req.base}/{req.resource_type}"
+    decision = req.principal.allows(req.resource_type, "search-type")
+    q.restriction = restriction_for(decision)
+    if req.compartment is not None:
+        require_reach(decision, *req.compartment)
+        q.compartment = compartment_restriction(*req.compartment, req.resource_type)
+    url = f"{req.base}/{path}"
     links = [{"relation": "self", "url": page_url(url, q.applied, {})}]
-    pager = PageLinks(pool, url, req.resource_type, params, token)
+    pager = PageLinks(pool, url, path, params, token)
     total = None
     if q.total != "none" or q.summary == "count":
         sql, args = count_sql(q, req.base)

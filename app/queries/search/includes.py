@@ -54,6 +54,7 @@ class _Fetch:
         self.out: list[tuple[str, str, bytes]] = []
         self.cut: list[str] = []
         self.withheld: set[str] = set()  # types of which some resources were left out for lack of scope
+        self.targets: frozenset[str] | None = None  # the only types forward includes may add (None: any)
 
     @property
     def room(self) -> int:
@@ -101,7 +102,7 @@ class _Fetch:
         wanted: dict[str, list[str]] = defaultdict(list)
         for row in rows:
             key = (row["target_type"], row["target_id"])
-            if key not in self.seen and is_resource_type(key[0]):
+            if key not in self.seen and is_resource_type(key[0]) and (self.targets is None or key[0] in self.targets):
                 wanted[key[0]].append(key[1])
         found = []
         for target, target_ids in wanted.items():
@@ -159,13 +160,19 @@ async def _round(fetch: _Fetch, rules: list[tuple[bool, Include]], frontier: dic
 
 
 async def included(
-    pool: asyncpg.Pool, q: SearchQuery, ids: list[str], principal: Principal = OPEN, base: str = ""
+    pool: asyncpg.Pool,
+    q: SearchQuery,
+    ids: list[str],
+    principal: Principal = OPEN,
+    base: str = "",
+    targets: frozenset[str] | None = None,
 ) -> list[tuple[str, str, bytes]]:
     """(type, id, resource bytes) of the resources to add with ``search.mode = include``; what the
     bounds cut, and what the token's scopes withheld, is reported by warnings appended to
-    ``q.warnings``."""
+    ``q.warnings``. ``targets``: the only types ``_include`` rules may add (None: any)."""
     rules = [(False, i) for i in q.includes] + [(True, r) for r in q.revincludes]
     fetch = _Fetch(pool, q, {(q.resource_type, i) for i in ids}, principal, base)
+    fetch.targets = targets
     frontier: dict[str, list[str]] = {q.resource_type: list(ids)}
     for n in range(ITERATE_ROUNDS + 1):
         if n == 0:

@@ -90,6 +90,8 @@ class SearchQuery:
     """(name, why) of the parameters left out under lenient handling."""
     restriction: Restriction | None = None
     """What the token's scopes let it see (ANDed with the criteria); None: everything."""
+    compartment: Restriction | None = None
+    """The compartment a compartment search is confined to (``Patient/1/Observation``), ANDed."""
 
 
 class Unusable(Exception):

@@ -60,6 +60,8 @@ def where_clause(q: SearchQuery, args: Args, base: str) -> str:
             parts.append(f"EXISTS ({sub} AND s.id = r.id)")
     if q.restriction is not None:
         parts.append(restriction_sql(q.restriction, args, base))
+    if q.compartment is not None:
+        parts.append(restriction_sql(q.compartment, args, base))
     return " AND ".join(parts)
 
 
@@ -216,11 +218,12 @@ def page_sql(q: SearchQuery, base: str) -> PageSql:
 
 def count_sql(q: SearchQuery, base: str) -> tuple[str, list]:
     """Counting each matching resource once, by intersecting side-table id sets when every
-    criterion is positive (a deleted resource has no side-table rows) and the token sees everything,
+    criterion is positive (a deleted resource has no side-table rows), the token sees everything and
+    no compartment confines the search,
     else over the current-state table."""
     args = Args()
     groups = _groups(q)
-    if groups and q.restriction is None and all(is_positive(g[0]) for g in groups):
+    if groups and q.restriction is None and q.compartment is None and all(is_positive(g[0]) for g in groups):
         # INTERSECT drops duplicates; one set alone has a row per matching value, so DISTINCT
         sets = " INTERSECT ".join(f"({_positive(q, g, args, base)})" for g in groups)
         distinct = "DISTINCT " if len(groups) == 1 else ""

@@ -3,6 +3,9 @@ the parameters they share (https://hl7.org/fhir/R4/http.html#search). Results ar
 (type, id); the keyset cursor holds both, so ``next`` and ``previous`` links page either way.
 ``_summary`` and ``_elements`` shape each entry as on a type search.
 
+With a compartment (``[base]/Patient/1/*?…``, https://hl7.org/fhir/R4/search.html#compartments)
+the search covers the compartment's types, focal type first, each confined to the compartment.
+
 Only types the token may search take part (a type named in ``_type`` it may not search is a 403),
 each restricted as a search of that type alone (patient compartment, scope queries)."""
 
@@ -14,13 +17,15 @@ import asyncpg
 import orjson
 
 from app.auth import Principal, forbidden
-from app.errors import FhirError, invalid
+from app.errors import FhirError, Issue, invalid
+from app.fhirspec.compartments import member_types
 from app.fhirspec.resource_types import resource_types
 from app.identity import require_type
 from app.projections.current_state import current_table
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.page_tokens import PageLinks, resolve_page_token
-from app.queries.paging import encode_cursor
+from app.queries.paging import cursor_error, encode_cursor
+from app.queries.search.compartment import compartment_restriction, require_member, require_reach
 from app.queries.search.execute import SearchRequest, check_cursor
 from app.queries.search.parse import SearchQuery, parse_search, strict_failure
 from app.queries.search.plan import where_clause
@@ -32,15 +37,21 @@ Row = tuple[str, str, bytes]  # type, id, stored resource
 
 
 @dataclass(frozen=True)
-class _Position:
+class Position:
     """Where a page starts: after (``forward``) or before (type, id) of the cursor."""
 
     type: str | None
     id: str | None
     forward: bool
 
-    def skips(self, t: str) -> bool:
-        return self.type is not None and (t < self.type if self.forward else t > self.type)
+    def types_from(self, types: list[str]) -> list[str]:
+        """The types a page from here walks through, in its direction (``types`` in result order)."""
+        if self.type is None:
+            return types if self.forward else types[::-1]
+        if self.type not in types:
+            raise cursor_error("it names a resource type this search does not cover")
+        at = types.index(self.type)
+        return types[at:] if self.forward else types[at::-1]
 
     def keyset(self, t: str, args: Args) -> str:
         if t != self.type:
@@ -74,7 +85,7 @@ def _restrictions(principal: Principal, named: list[str], queries: dict[str, Sea
     return types
 
 
-async def _count(pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], base: str) -> int:
+async def count_rows(pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], base: str) -> int:
     total = 0
     for t in types:
         args = Args()
@@ -83,17 +94,16 @@ async def _count(pool: asyncpg.Pool, types: list[str], queries: dict[str, Search
     return total
 
 
-async def _page(
-    pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], at: _Position, limit: int, base: str
+async def page_rows(
+    pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], at: Position, limit: int, base: str
 ) -> list[Row]:
-    """Up to ``limit`` rows from ``at`` on, in the page's direction (reversed when paging back)."""
+    """Up to ``limit`` rows from ``at`` on, in the page's direction (reversed when paging back);
+    ``types`` in result order."""
     rows: list[Row] = []
-    for t in types if at.forward else reversed(types):
+    for t in at.types_from(types):
         need = limit - len(rows)
         if need <= 0:
             break
-        if at.skips(t):
-            continue
         args = Args()
         where = where_clause(queries[t], args, base) + at.keyset(t, args)
         order = "ASC" if at.forward else "DESC"
@@ -104,45 +114,115 @@ async def _page(
     return rows
 
 
-def _position(q: SearchQuery) -> _Position:
+def position(q: SearchQuery) -> Position:
     check_cursor(q.cursor, ("t", "id"))
     if q.cursor is None:
-        return _Position(None, None, True)
-    return _Position(q.cursor["t"], q.cursor["id"], q.cursor.get("d", "next") == "next")
+        return Position(None, None, True)
+    return Position(q.cursor["t"], q.cursor["id"], q.cursor.get("d", "next") == "next")
+
+
+def _candidates(req: SearchRequest, params: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """The types named by ``_type`` (403 for one the token may not search) and the types to try:
+    those named, else every type (of the compartment, focal type first) the token may search."""
+    named = _types(params)
+    every: tuple[str, ...] = resource_types()
+    if req.compartment is not None:
+        for t in named:
+            require_member(req.compartment[0], t)
+        every = member_types(req.compartment[0])
+        named = [t for t in every if t in named]
+    for t in named:
+        req.principal.require(t, "search-type")
+    candidates = named or [t for t in every if req.principal.allows(t, "search-type").allowed]
+    if not candidates:
+        raise forbidden(req.principal.allows("*", "search-system"))
+    return named, candidates
+
+
+def _confine(req: SearchRequest, named: list[str], types: list[str], queries: dict[str, SearchQuery]) -> list[str]:
+    """For a compartment search: each query confined to the compartment; the types the token
+    reaches there (a 403 when it reaches none, or not one named)."""
+    if req.compartment is None:
+        return types
+    reached: list[str] = []
+    refusal: FhirError | None = None
+    for t in types:
+        try:
+            require_reach(req.principal.allows(t, "search-type"), *req.compartment)
+        except FhirError as exc:
+            if named:
+                raise
+            refusal = refusal or exc
+            continue
+        queries[t].compartment = compartment_restriction(*req.compartment, t)
+        reached.append(t)
+    if not reached and refusal is not None:
+        raise refusal
+    return reached
+
+
+def _strict(req: SearchRequest, types: list[str], usable: list[str], queries: dict[str, SearchQuery]) -> None:
+    """Strict handling: a parameter no type searched defines is a 400; in a compartment search
+    (``Patient/1/*``), one that any type searched does not define."""
+    failure = strict_failure(queries[types[0]])
+    if req.strict and not usable and failure is not None:
+        raise failure
+    if req.strict and req.compartment is not None and len(usable) < len(types):
+        bad = next(t for t in types if queries[t].ignored)
+        failure = strict_failure(queries[bad])
+        assert failure is not None
+        comp = "/".join(req.compartment)
+        raise FhirError(
+            400,
+            failure.code,
+            f"{failure.diagnostics}. {comp}/* takes only parameters that every type searched defines "
+            f"(_id, _lastUpdated, _tag, _profile, _security, _source…): name the types with _type, or search "
+            f"one type with [base]/{comp}/[type]?…",
+        )
+
+
+def _left_out(dropped: list[str], queries: dict[str, SearchQuery]) -> Issue:
+    names = sorted({name for t in dropped for name, _ in queries[t].ignored})
+    some = ", ".join(dropped[:8]) + (f" and {len(dropped) - 8} more" if len(dropped) > 8 else "")
+    return Issue(
+        "warning",
+        "not-supported",
+        f"Types of the compartment that do not define {', '.join(names)[:200]} were left out of the search: {some}",
+    )
 
 
 async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
-    params, token = await resolve_page_token(pool, "", req.params)
-    named = _types(params)
-    for t in named:
-        req.principal.require(t, "search-type")
-    candidates = named or [t for t in resource_types() if req.principal.allows(t, "search-type").allowed]
-    if not candidates:
-        raise forbidden(req.principal.allows("*", "search-system"))
+    """``GET [base]?…``, or with ``req.compartment`` the compartment search ``[base]/Patient/1/*?…``."""
+    path = "" if req.compartment is None else "/".join((*req.compartment, "*"))
+    params, token = await resolve_page_token(pool, path, req.params)
+    named, candidates = _candidates(req, params)
     queries = {
         t: parse_search(t, params, strict=False, default_count=req.default_count, max_count=req.max_count)
         for t in candidates
     }
-    types = _restrictions(req.principal, named, queries)
-    # a parameter a type does not define means that type cannot match; strict: none may
+    types = _confine(req, named, _restrictions(req.principal, named, queries), queries)
+    # a parameter a type does not define means that type cannot match
     usable = [t for t in types if not queries[t].ignored]
-    failure = strict_failure(queries[types[0]])
-    if req.strict and not usable and failure is not None:
-        raise failure
+    _strict(req, types, usable, queries)
     first = queries[usable[0] if usable else types[0]]
+    if req.compartment is not None and usable and len(usable) < len(types):
+        first.warnings.append(_left_out([t for t in types if t not in usable], queries))
     if first.sort:
         raise invalid("_sort is not supported on a search across types; results come ordered by type and id")
-    at = _position(first)
-    links = [{"relation": "self", "url": page_url(req.base, params, {})}]
-    total = await _count(pool, usable, queries, req.base) if first.total != "none" or first.summary == "count" else None
+    at = position(first)
+    url = f"{req.base}/{path}" if path else req.base
+    links = [{"relation": "self", "url": page_url(url, params, {})}]
+    total = (
+        await count_rows(pool, usable, queries, req.base) if first.total != "none" or first.summary == "count" else None
+    )
     rows: list[Row] = []
     if first.summary != "count" and first.count > 0:
-        rows = await _page(pool, usable, queries, at, first.count + 1, req.base)
+        rows = await page_rows(pool, usable, queries, at, first.count + 1, req.base)
     more = len(rows) > first.count
     rows = rows[: first.count]
     if not at.forward:
         rows.reverse()
-    pager = PageLinks(pool, req.base, "", params, token)
+    pager = PageLinks(pool, url, path, params, token)
     if rows and (more if at.forward else True):
         cursor = encode_cursor({"t": rows[-1][0], "id": rows[-1][1], "d": "next"})
         links.append({"relation": "next", "url": await pager.link(cursor)})
