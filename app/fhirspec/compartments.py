@@ -25,14 +25,24 @@ def _members(definition: dict) -> dict[str, tuple[str, ...]]:
 
 
 @cache
-def _definitions() -> dict[str, dict[str, tuple[str, ...]]]:
-    out: dict[str, dict[str, tuple[str, ...]]] = {}
-    for r in bundle_resources("profiles-resources.json"):
-        if r["resourceType"] != "CompartmentDefinition" or not r.get("search"):
-            continue
-        out[r["code"]] = _members(r)
-    out["Patient"] = _members(load_json(PATIENT_FILE))
+def _loaded() -> dict[str, dict]:
+    out = {
+        r["code"]: r
+        for r in bundle_resources("profiles-resources.json")
+        if r["resourceType"] == "CompartmentDefinition" and r.get("search")
+    }
+    out["Patient"] = load_json(PATIENT_FILE)
     return out
+
+
+@cache
+def _definitions() -> dict[str, dict[str, tuple[str, ...]]]:
+    return {code: _members(r) for code, r in _loaded().items()}
+
+
+def definition_url(compartment: str) -> str:
+    """The canonical URL of a compartment's definition, e.g. http://hl7.org/fhir/CompartmentDefinition/patient."""
+    return _loaded()[compartment]["url"]
 
 
 def compartments() -> tuple[str, ...]:

@@ -9,8 +9,10 @@ from collections import defaultdict
 
 import orjson
 
+from app.fhirspec.compartments import compartments, definition_url
 from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import PREFIXES, SearchParam, params_for
+from app.queries.everything import FOCAL_TYPES
 from app.queries.search.parse import ALL_MODIFIERS
 
 SOFTWARE_VERSION = "0.1.0"
@@ -36,6 +38,10 @@ REINDEX = {
     "(current state and search index) from the event log; answers 202 with the job in Content-Location",
 }
 OPERATIONS = [VALIDATE, REINDEX]
+EVERYTHING = {  # [base]/Patient/[id]/$everything, [base]/Encounter/[id]/$everything (app/queries/everything.py)
+    t: [{"name": "everything", "definition": f"http://hl7.org/fhir/OperationDefinition/{t}-everything"}]
+    for t in FOCAL_TYPES
+}
 PREFIXED = ("number", "date", "quantity")
 COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
 
@@ -103,7 +109,7 @@ def _resource(resource_type: str, building: frozenset[str], rev: dict[str, list[
         "searchInclude": _includes(resource_type, building),
         "searchRevInclude": rev.get(resource_type, ["*"]),
         "searchParam": _search_params(resource_type, building),
-        "operation": OPERATIONS,
+        "operation": OPERATIONS + EVERYTHING.get(resource_type, []),
     }
 
 
@@ -136,6 +142,7 @@ def capability_statement(base: str, building: frozenset[str] = frozenset(), secu
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "searchParam": [p for p in _search_params("Patient") if p["name"] in COMMON],
                 "operation": OPERATIONS,
+                "compartment": [definition_url(c) for c in compartments()],
             }
         ],
     }

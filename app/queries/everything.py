@@ -177,11 +177,11 @@ async def _referenced(
 
 
 def _withheld_issue(withheld: list[str]) -> Issue:
-    names = ", ".join(withheld[:10]) + (f" and {len(withheld) - 10} more" if len(withheld) > 10 else "")
     return Issue(
         "warning",
         "forbidden",
-        f"Resources of types the token's scopes do not let it read are left out: {names}",
+        f"Resources of the {len(withheld)} types the token's scopes do not let it read are left out: "
+        + ", ".join(withheld),
     )
 
 

@@ -12,16 +12,10 @@ from __future__ import annotations
 
 from app.auth.scopes import Decision
 from app.errors import FhirError
-from app.fhirspec.compartments import compartments, is_compartment, member_criteria, member_params
+from app.fhirspec.compartments import compartments, definition_url, is_compartment, member_criteria, member_params
 from app.identity import require_id, require_type
 from app.queries.search.criteria import resolve
 from app.queries.search.model import AccessGroup, Restriction
-
-DEFINITION_URL = "http://hl7.org/fhir/CompartmentDefinition/{}"
-
-
-def definition_url(compartment: str) -> str:
-    return DEFINITION_URL.format(compartment[0].lower() + compartment[1:])
 
 
 def require_compartment(compartment: str, focal_id: str) -> None:
