@@ -9,6 +9,7 @@ import asyncio
 import httpx
 import pytest
 
+from app.fhirspec.resource_types import resource_types
 from tests.api.authz_helpers import assert_refused, bearer_for
 from tests.api.compartment_world import World, all_pages, follow, included, link, matches, outcome, put, world
 
@@ -165,6 +166,7 @@ async def test_patient_token_sees_its_own_record_only(auth_client: httpx.AsyncCl
     r = await auth_client.get(f"/fhir/Patient/{w['p1']}/$everything", headers=own)
     assert r.status_code == 200, r.text
     assert set(matches(r.json())) == _compartment(w)
+    assert sorted(included(r.json())) == sorted([f"Practitioner/{w['pr']}", f"Organization/{w['org']}"])
     r = await auth_client.get(f"/fhir/Patient/{w['p2']}/$everything", headers=own)
     assert_refused(r, 403, "forbidden", f"Patient/{w['p2']}")
     no_patient_read = bearer_for("user/Observation.rs")
@@ -193,3 +195,16 @@ async def test_capability_statement_declares_everything_and_compartments(client:
     assert {"name": "everything", "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"} in (
         patient["operation"]
     )
+
+
+async def test_long_requests_page_through_a_token_bound_to_the_operation(client: httpx.AsyncClient, w: World) -> None:
+    every = ",".join(resource_types())  # longer than a link may be
+    first = await _everything(client, w, f"?_count=2&_type={every}")
+    url = link(first, "next")
+    assert "_page_token=" in url and len(url) < 500
+    pages = await all_pages(client, first)
+    seen = [m for page in pages for m in matches(page)]
+    assert len(seen) == len(set(seen)) and set(seen) == _compartment(w)
+    query = url.split("?", 1)[1]
+    r = await client.get(f"/fhir/Patient/{w['p2']}/$everything?{query}")
+    assert_refused(r, 400, "invalid", f"Patient/{w['p1']}/$everything")
