@@ -206,6 +206,7 @@ async def everything(pool: asyncpg.Pool, req: EverythingRequest) -> bytes:
         req.focal_type, ask.paging, strict=True, default_count=req.default_count, max_count=req.max_count
     )
     warnings += first.warnings
+    ask.applied = [(k, str(first.count) if k == "_count" else v) for k, v in ask.applied]  # as capped
     at = position(first)
     searched = list(queries)
     rows = await page_rows(pool, searched, queries, at, first.count + 1, req.base) if first.count else []

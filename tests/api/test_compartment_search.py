@@ -143,3 +143,10 @@ async def test_patient_token_reaches_only_its_own_compartment(auth_client: httpx
     assert_refused(r, 403, "forbidden", "Condition")
     r = await auth_client.get(f"/fhir/Patient/{w['p1']}/*", headers=only_obs)
     assert r.status_code == 200 and set(matches(r.json())) == {f"Observation/{w['o1']}", f"Observation/{w['o3']}"}
+
+
+async def test_star_does_not_include(client: httpx.AsyncClient, w: World) -> None:
+    r = await client.get(f"/fhir/Patient/{w['p1']}/*?_include=*")
+    assert_refused(r, 400, "not-supported", "_include")
+    got = await _get(client, f"/fhir/Patient/{w['p1']}/*?_include=*", **LENIENT)
+    assert len(matches(got)) == 5 and any("_include" in text for text in outcome(got))

@@ -95,6 +95,7 @@ async def test_count_is_capped_with_a_warning(client: httpx.AsyncClient, w: Worl
     got = await _everything(client, w, "?_count=100000")
     assert set(matches(got)) == _compartment(w)
     assert any("maximum page size" in text for text in outcome(got))
+    assert link(got, "self").endswith("$everything?_count=1000")
 
 
 async def test_post_with_parameters_answers_like_get(client: httpx.AsyncClient, w: World) -> None:

@@ -87,11 +87,15 @@ def _restrictions(principal: Principal, named: list[str], queries: dict[str, Sea
 
 
 async def count_rows(pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], base: str) -> int:
+    """The matches of every type, one statement per :data:`UNION_TYPES` types."""
     total = 0
-    for t in types:
+    for start in range(0, len(types), UNION_TYPES):
         args = Args()
-        where = where_clause(queries[t], args, base)
-        total += await pool.fetchval(f"SELECT count(*) FROM {current_table(t)} r WHERE {where}", *args.values)
+        counts = [
+            f"SELECT count(*) AS n FROM {current_table(t)} r WHERE {where_clause(queries[t], args, base)}"
+            for t in types[start : start + UNION_TYPES]
+        ]
+        total += await pool.fetchval(f"SELECT sum(n)::bigint FROM ({' UNION ALL '.join(counts)}) c", *args.values)
     return total
 
 
@@ -200,6 +204,14 @@ def _left_out(dropped: list[str], queries: dict[str, SearchQuery]) -> Issue:
     )
 
 
+def _no_includes(req: SearchRequest, first: SearchQuery) -> None:
+    """_include/_revinclude are not applied across types: 400 under strict handling, else a warning."""
+    why = "_include and _revinclude are not supported on a search across types; search one type to include"
+    if req.strict:
+        raise FhirError(400, "not-supported", f"{why} (send 'Prefer: handling=lenient' to have them ignored)")
+    first.warnings.append(Issue("warning", "not-supported", f"{why}; they were ignored"))
+
+
 async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     """``GET [base]?…``, or with ``req.compartment`` the compartment search ``[base]/Patient/1/*?…``."""
     path = "" if req.compartment is None else "/".join((*req.compartment, "*"))
@@ -218,6 +230,8 @@ async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         first.warnings.append(_left_out([t for t in types if t not in usable], queries))
     if first.sort:
         raise invalid("_sort is not supported on a search across types; results come ordered by type and id")
+    if first.includes or first.revincludes:
+        _no_includes(req, first)
     at = position(first)
     url = f"{req.base}/{path}" if path else req.base
     links = [{"relation": "self", "url": page_url(url, params, {})}]
