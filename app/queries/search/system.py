@@ -34,7 +34,7 @@ from app.queries.search.sql import Args
 from app.queries.subset import subset
 
 Row = tuple[str, str, bytes]  # type, id, stored resource
-UNION_TYPES = 40  # types a page's statement covers at most
+UNION_TYPES = 80  # types one statement covers at most (the Patient compartment has 67)
 
 
 @dataclass(frozen=True)
