@@ -117,14 +117,14 @@ async def test_transaction_retried_after_contention_keeps_references_right(pool:
     async def work(tx):
         nonlocal attempts
         attempts += 1
-        results = await run_entries(tx, entries, True)
+        results = await run_entries(tx, entries)
         if attempts == 1:
             raise asyncpg.SerializationError("simulated contention")
         return results
 
     results = await run_write(pool, CTX, work)
     assert attempts == 2
-    patient_ref = results[0].location.split("/_history")[0]
+    patient_ref = f"Patient/{results[0].resource_id}"
     observation = orjson.loads(results[1].resource)
     assert observation["subject"]["reference"] == patient_ref
     assert await read_head(pool, "Patient", patient_ref.split("/")[1]) is not None
