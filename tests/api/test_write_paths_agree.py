@@ -133,3 +133,20 @@ async def test_direct_write_and_bundle_entry_answer_alike(client: httpx.AsyncCli
     run, expected = CASES[case]
     direct, in_bundle = await run(client)
     assert direct == in_bundle == expected
+
+
+async def test_lenient_warnings_reach_the_bundle_entry_as_they_reach_the_direct_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"resourceType": "Patient", "gender": "male", "foo": 1}
+    direct = await client.post("/fhir/Patient", json=body, headers={"Prefer": "handling=lenient"})
+    assert direct.status_code == 201 and "unknown element" in direct.headers["warning"]
+    for kind in ("transaction", "batch"):
+        entry = {"resource": body, "request": {"method": "POST", "url": "Patient"}}
+        bundle = {"resourceType": "Bundle", "type": kind, "entry": [entry]}
+        r = await client.post("/fhir", json=bundle, headers={"Prefer": "handling=lenient"})
+        assert r.status_code == 200, r.text
+        response = r.json()["entry"][0]["response"]
+        assert response["status"] == "201 Created"
+        issues = response["outcome"]["issue"]
+        assert [i["severity"] for i in issues] == ["warning"] and "unknown element" in issues[0]["diagnostics"]

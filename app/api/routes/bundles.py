@@ -16,7 +16,7 @@ from app.commands.bundle_entries import BundleEntry, parse_entries
 from app.commands.result import WriteResult
 from app.commands.transaction import EntryOutcome, EntryRead, EntrySearch, run_entries
 from app.commands.unit_of_work import run_write
-from app.errors import FhirError, operation_outcome
+from app.errors import FhirError, Issue, operation_outcome
 from app.fhirtime import format_instant
 from app.queries.bundle import bundle_bytes, entry_bytes
 from app.queries.search.execute import SearchRequest, search
@@ -29,13 +29,16 @@ Answer = WriteResult | EntryRead | bytes | FhirError
 """An entry's outcome as answered: a write's result, a read, a search's Bundle, or its failure."""
 
 
-def _result_entry(base: str, answer: Answer, representation: bool) -> bytes:
+def _result_entry(base: str, answer: Answer, representation: bool, warnings: list[Issue]) -> bytes:
     """One entry of the response Bundle; write entries carry their resource only when
-    ``Prefer: return=representation`` asks for it."""
+    ``Prefer: return=representation`` asks for it, and their validation warnings (lenient
+    handling) as the response's outcome."""
     entry: dict = {}
     resource: bytes | None = None
     if isinstance(answer, WriteResult):
         response = entry_write_response(answer)
+        if warnings:
+            response["outcome"] = operation_outcome(warnings)
         if representation and answer.resource is not None and "location" in response:
             resource = answer.resource
             entry["fullUrl"] = f"{base}/{answer.resource_type}/{answer.resource_id}"
@@ -117,10 +120,8 @@ async def process_bundle(request: Request) -> Response:
     else:  # each entry on its own: a malformed one gets its own 4xx response (http.html#brules)
         outcomes = [item if isinstance(item, FhirError) else await _batch_entry(request, item) for item in parsed]
     answers = [await _answer_search(request, o) if isinstance(o, EntrySearch) else o for o in outcomes]
+    warnings = [item.warnings if isinstance(item, BundleEntry) else [] for item in parsed]
     response_type = f"{bundle_type}-response"
-    body = await off_loop(
-        request,
-        len(raw),
-        lambda: bundle_bytes(response_type, [], (_result_entry(base, a, representation) for a in answers)),
-    )
+    rendered = (_result_entry(base, a, representation, w) for a, w in zip(answers, warnings, strict=True))
+    body = await off_loop(request, len(raw), lambda: bundle_bytes(response_type, [], rendered))
     return fhir_response(request, body)
