@@ -1,6 +1,7 @@
 """Running a write command for an HTTP request and answering with its result
 (https://hl7.org/fhir/R4/http.html: status, ``Location``/``Content-Location``, ``ETag``,
-``Last-Modified``, ``Prefer: return=``), and the same result as a Bundle entry's ``response``."""
+``Last-Modified``, ``Prefer: return=``), and each entry of a transaction or batch response Bundle
+(``Bundle.entry.response``: the same result, a read, a search or a failure)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from app.api.http import base_url, fhir_response, outcome_bytes, prefer, version_headers, write_context
+from app.commands.bundle_entries import BundleEntry
 from app.commands.create import Create
 from app.commands.patch import Patch
 from app.commands.result import WriteResult, WriteStatus
+from app.commands.transaction import EntryOutcome, EntryRead, run_entries
 from app.commands.unit_of_work import run_write
 from app.commands.write import WriteCommand
-from app.errors import Issue
+from app.errors import FhirError, Issue, operation_outcome
 from app.fhirtime import format_instant
+from app.queries.bundle import entry_bytes
 from app.queries.search.match import match_ids
 
 
@@ -27,6 +31,13 @@ async def perform_write(request: Request, command: WriteCommand, warnings: list[
     context = write_context(request, command.method, command.url)
     out = await run_write(request.app.state.pool, context, command, match_ids)
     return render_write(request, command, out, warnings)
+
+
+async def perform_entries(request: Request, entries: list[BundleEntry], method: str, url: str) -> list[EntryOutcome]:
+    """Run Bundle entries in one write transaction (a transaction, or one entry of a batch);
+    ``method`` and ``url`` are what the events record of the request."""
+    context = write_context(request, method, url)
+    return await run_write(request.app.state.pool, context, lambda tx: run_entries(tx, entries), match_ids)
 
 
 def write_message(command: WriteCommand, out: WriteResult) -> str:
@@ -123,3 +134,32 @@ def entry_write_response(out: WriteResult) -> dict:
     if out.last_updated is not None:
         response["lastModified"] = format_instant(out.last_updated)
     return response
+
+
+Answer = WriteResult | EntryRead | bytes | FhirError
+"""An entry's outcome as answered: a write's result, a read, a search's Bundle, or its failure."""
+
+
+def render_entry(base: str, answer: Answer, representation: bool, warnings: list[Issue]) -> bytes:
+    """One entry of the response Bundle; write entries carry their resource only when
+    ``Prefer: return=representation`` asks for it, and their validation warnings (lenient
+    handling) as the response's outcome."""
+    entry: dict = {}
+    resource: bytes | None = None
+    if isinstance(answer, WriteResult):
+        response = entry_write_response(answer)
+        if warnings:
+            response["outcome"] = operation_outcome(warnings)
+        if representation and answer.resource is not None and "location" in response:
+            resource = answer.resource
+            entry["fullUrl"] = f"{base}/{answer.resource_type}/{answer.resource_id}"
+    elif isinstance(answer, EntryRead):
+        response = {"status": status_line(200), "etag": f'W/"{answer.version}"'}
+        response["lastModified"] = format_instant(answer.last_updated)
+        resource = answer.resource
+    elif isinstance(answer, FhirError):
+        response = {"status": status_line(answer.status), "outcome": operation_outcome(answer.all_issues())}
+    else:  # a search's Bundle
+        response, resource = {"status": status_line(200)}, answer
+    entry["response"] = response
+    return entry_bytes(entry, resource)

@@ -8,58 +8,24 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.auth import authorize_entry
-from app.api.http import base_url, fhir_response, lenient, off_loop, parse_json, prefer, read_body, write_context
-from app.api.write_render import entry_write_response, status_line
+from app.api.http import base_url, fhir_response, lenient, off_loop, parse_json, prefer, read_body
+from app.api.write_render import perform_entries, render_entry
 from app.auth import OPEN
 from app.commands.bundle_commands import prepare_entries
 from app.commands.bundle_entries import BundleEntry, parse_entries
-from app.commands.result import WriteResult
-from app.commands.transaction import EntryOutcome, EntryRead, EntrySearch, run_entries
-from app.commands.unit_of_work import run_write
-from app.errors import FhirError, Issue, operation_outcome
-from app.fhirtime import format_instant
-from app.queries.bundle import bundle_bytes, entry_bytes
+from app.commands.transaction import EntryOutcome, EntrySearch
+from app.errors import FhirError
+from app.queries.bundle import bundle_bytes
 from app.queries.search.execute import SearchRequest, search
-from app.queries.search.match import match_ids
 
 router = APIRouter()
-
-
-Answer = WriteResult | EntryRead | bytes | FhirError
-"""An entry's outcome as answered: a write's result, a read, a search's Bundle, or its failure."""
-
-
-def _result_entry(base: str, answer: Answer, representation: bool, warnings: list[Issue]) -> bytes:
-    """One entry of the response Bundle; write entries carry their resource only when
-    ``Prefer: return=representation`` asks for it, and their validation warnings (lenient
-    handling) as the response's outcome."""
-    entry: dict = {}
-    resource: bytes | None = None
-    if isinstance(answer, WriteResult):
-        response = entry_write_response(answer)
-        if warnings:
-            response["outcome"] = operation_outcome(warnings)
-        if representation and answer.resource is not None and "location" in response:
-            resource = answer.resource
-            entry["fullUrl"] = f"{base}/{answer.resource_type}/{answer.resource_id}"
-    elif isinstance(answer, EntryRead):
-        response = {"status": status_line(200), "etag": f'W/"{answer.version}"'}
-        response["lastModified"] = format_instant(answer.last_updated)
-        resource = answer.resource
-    elif isinstance(answer, FhirError):
-        response = {"status": status_line(answer.status), "outcome": operation_outcome(answer.all_issues())}
-    else:  # a search's Bundle
-        response, resource = {"status": status_line(200)}, answer
-    entry["response"] = response
-    return entry_bytes(entry, resource)
 
 
 async def _batch_entry(request: Request, entry: BundleEntry) -> EntryOutcome | FhirError:
     try:
         authorize_entry(request, entry)
         prepare_entries([entry], lenient(request))
-        context = write_context(request, entry.method, entry.url)
-        (outcome,) = await run_write(request.app.state.pool, context, lambda tx: run_entries(tx, [entry]), match_ids)
+        (outcome,) = await perform_entries(request, [entry], entry.method, entry.url)
         return outcome
     except FhirError as exc:
         return exc
@@ -113,15 +79,12 @@ async def process_bundle(request: Request) -> Response:
         entries = [_well_formed(item) for item in parsed]
         for entry in entries:  # all or nothing: one refused entry refuses the transaction
             authorize_entry(request, entry)
-        context = write_context(request, "POST", "")
-        outcomes: list[EntryOutcome | FhirError] = list(
-            await run_write(request.app.state.pool, context, lambda tx: run_entries(tx, entries), match_ids)
-        )
+        outcomes: list[EntryOutcome | FhirError] = list(await perform_entries(request, entries, "POST", ""))
     else:  # each entry on its own: a malformed one gets its own 4xx response (http.html#brules)
         outcomes = [item if isinstance(item, FhirError) else await _batch_entry(request, item) for item in parsed]
     answers = [await _answer_search(request, o) if isinstance(o, EntrySearch) else o for o in outcomes]
     warnings = [item.warnings if isinstance(item, BundleEntry) else [] for item in parsed]
     response_type = f"{bundle_type}-response"
-    rendered = (_result_entry(base, a, representation, w) for a, w in zip(answers, warnings, strict=True))
+    rendered = (render_entry(base, a, representation, w) for a, w in zip(answers, warnings, strict=True))
     body = await off_loop(request, len(raw), lambda: bundle_bytes(response_type, [], rendered))
     return fhir_response(request, body)
