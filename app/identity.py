@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from app.errors import FhirError, invalid, not_found
 from app.fhirspec.resource_types import is_resource_type
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
+
+
+def new_id() -> str:
+    """An id the server assigns (a random UUID)."""
+    return str(uuid.uuid4())
 
 
 def require_type(resource_type: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -17,7 +16,6 @@ from app.api.json_body import parse_json_body
 from app.api.request_meta import client_address, request_id_of
 from app.api.write_auth import write_identity
 from app.commands.preconditions import parse_etag
-from app.commands.result import WriteResult, WriteStatus
 from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
 from app.fhirtime import format_http_date
@@ -160,6 +158,30 @@ def if_none_match(request: Request) -> set[str]:
     return out
 
 
+# Content-Type -> patch kind (http.html#patch); application/json carries FHIRPath Patch Parameters.
+PATCH_KINDS = {
+    JSON_PATCH: "json-patch",
+    MERGE_PATCH: "merge-patch",
+    FHIR_JSON: "fhirpath",
+    "application/json": "fhirpath",
+}
+
+
+def patch_kind(request: Request, what: str) -> str:
+    """The patch format the Content-Type names (415 for any other); ``what`` names the request."""
+    ctype = request.headers.get("content-type", "")
+    kind = PATCH_KINDS.get(ctype.split(";")[0].strip().lower()) if ctype else "fhirpath"
+    if kind is None:
+        raise FhirError(
+            415,
+            "not-supported",
+            f"PATCH {what}: Content-Type '{ctype[:80]}' is not a patch format; send "
+            f"{JSON_PATCH} (JSON Patch), {MERGE_PATCH} (JSON Merge Patch) or {FHIR_JSON} "
+            "(a Parameters resource: FHIRPath Patch)",
+        )
+    return kind
+
+
 def write_context(request: Request, method: str, url: str) -> RequestContext:
     """What a write records about its request (see app/api/request_meta.py for the id and address)."""
     return RequestContext(
@@ -184,45 +206,3 @@ def version_headers(version: int, last_updated: datetime) -> dict[str, str]:
 
 def outcome_bytes(issues: list[Issue]) -> bytes:
     return orjson.dumps(operation_outcome(issues))
-
-
-@dataclass(frozen=True)
-class WriteReply:
-    """How to answer a successful write, per ``Prefer: return=``."""
-
-    status: int
-    resource: bytes | None
-    headers: dict[str, str]
-    message: str
-
-
-def write_response(request: Request, reply: WriteReply, warnings: list[Issue] | None = None) -> Response:
-    """Answer a write per ``Prefer: return=``; validation warnings (lenient handling) go in the
-    OperationOutcome when one is asked for, and always in ``Warning`` headers."""
-    if warnings:
-        text = "; ".join(w.diagnostics.replace('"', "'") for w in warnings)[:2000]
-        text = text.encode("ascii", "replace").decode("ascii")
-        reply.headers["Warning"] = f'199 fhirledger "{text}"'
-    wanted = (prefer(request, "return") or "representation").lower()
-    if wanted == "minimal":
-        return fhir_response(request, None, reply.status, reply.headers)
-    if wanted == "operationoutcome" or reply.resource is None:
-        issues = [Issue("information", "informational", reply.message), *(warnings or [])]
-        return fhir_response(request, outcome_bytes(issues), reply.status, reply.headers)
-    return fhir_response(request, reply.resource, reply.status, reply.headers)
-
-
-def render_write(request: Request, out: WriteResult, message: str, warnings: list[Issue] | None = None) -> Response:
-    """Answer a write from its result: the status decides the code and the headers (``Location``
-    for a creation, ``Content-Location`` otherwise, ``ETag`` for a deletion)."""
-    if out.status in (WriteStatus.DELETED, WriteStatus.UNCHANGED):
-        headers = {"ETag": f'W/"{out.version}"'} if out.status is WriteStatus.DELETED else {}
-        if (prefer(request, "return") or "").lower() == "minimal":
-            return Response(status_code=204, headers=headers)
-        return write_response(request, WriteReply(200, None, headers, message))
-    assert out.version is not None and out.last_updated is not None
-    headers = version_headers(out.version, out.last_updated)
-    created = out.status is WriteStatus.CREATED
-    location = f"{base_url(request)}/{out.resource_type}/{out.resource_id}/_history/{out.version}"
-    headers["Location" if created else "Content-Location"] = location
-    return write_response(request, WriteReply(201 if created else 200, out.resource, headers, message), warnings)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from app.commands.preconditions import parse_etag
-from app.errors import FhirError, invalid
+from app.errors import FhirError, Issue, invalid
 from app.fhirspec.resource_types import is_resource_type
 from app.identity import ID_PATTERN
 
@@ -30,7 +30,7 @@ class BundleEntry:
     resource: dict | None
     if_none_exist: str | None
     if_match: int | None
-    warnings: list = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)  # validation warnings (lenient handling)
 
     @property
     def where(self) -> str:

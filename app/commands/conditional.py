@@ -1,11 +1,12 @@
-"""Conditional create, update and delete: the write is aimed by search criteria instead of an id
-(https://hl7.org/fhir/R4/http.html#ccreate, #cond-update, #3.1.0.7.1 conditional delete).
+"""Conditions of the conditional writes: create, update, patch and delete aimed by search criteria
+instead of an id (https://hl7.org/fhir/R4/http.html#ccreate, #cond-update, #patch, #cdelete).
 
-``conditional_target`` is the decision shared with transaction Bundles: given the ids the criteria
-match, which resource the write touches. The three commands here run a top-level conditional
-request in its own transaction, under an advisory lock on the criteria (so two identical
-conditional creates make one resource), and report errors in terms of the request the client
-sent, e.g. ``PUT Patient?identifier=x: 2 resources match ...``."""
+``conditional_target`` decides, from the ids the criteria match, which resource a write touches.
+A write command that runs on its own calls ``aim`` (lock the criteria, so two identical conditional
+creates make one resource; match them inside the transaction; decide) and reports errors in terms
+of the request the client sent (``speaking_of``: ``PUT Patient?identifier=x: 2 resources match
+...``). A transaction Bundle locks every entry's criteria first and calls ``conditional_target``
+for each entry before any entry writes, then hands each command its target."""
 
 from __future__ import annotations
 
@@ -14,13 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl, unquote, urlencode
 
-from app.commands.create import decide_create, new_id
-from app.commands.delete import decide_delete
 from app.commands.references import resolve_conditional_references, rewrite
-from app.commands.result import WriteResult, WriteStatus, written
 from app.commands.unit_of_work import WriteTransaction
-from app.commands.update import decide_update
 from app.errors import FhirError, invalid
+from app.identity import new_id
 
 _NOUN = {"POST": "conditional create", "PUT": "conditional update", "DELETE": "conditional delete"}
 _NOUN_PATCH = "conditional patch"
@@ -49,10 +47,15 @@ def search_criteria(query: str) -> str:
     return urlencode(params)
 
 
+def request_path(resource_type: str, resource_id: str | None, criteria: str | None) -> str:
+    """``Patient/1``, or ``Patient?identifier=x`` for a conditional write: what its events record."""
+    return f"{resource_type}/{resource_id}" if resource_id else f"{resource_type}?{criteria}"
+
+
 @dataclass(frozen=True)
 class Target:
-    """What a conditional write touches: ``write_id`` (None: nothing to write) and, for a
-    conditional create that matched, the ``existing_id`` it answers with."""
+    """What a write touches: ``write_id`` (None: nothing to write, a conditional delete matching
+    nothing) and, for a conditional create that matched, the ``existing_id`` it answers with."""
 
     write_id: str | None
     existing_id: str | None = None
@@ -88,75 +91,25 @@ def conditional_target(
 
 
 @contextmanager
-def speaking_of(request: str) -> Iterator[None]:
+def speaking_of(method: str, resource_type: str, criteria: str) -> Iterator[None]:
     """Errors raised inside name the client's request (e.g. ``PUT Patient?identifier=x``)."""
     try:
         yield
     except FhirError as exc:
-        prefix = f"{request[:140]}: "
+        prefix = f"{method} {resource_type}?{unquote(criteria)}"[:140] + ": "
         issues = [replace(i, diagnostics=prefix + i.diagnostics) for i in exc.issues]
         raise FhirError(exc.status, exc.code, prefix + exc.diagnostics, exc.expression, issues, exc.headers) from None
 
 
-async def _aimed(
+async def aim(
     tx: WriteTransaction, method: str, resource_type: str, criteria: str, body_id: str | None = None
 ) -> Target:
+    """Lock the criteria and decide the target from what they match now, inside ``tx``."""
     await tx.lock_keys([criteria_key(resource_type, criteria)])
-    target = conditional_target(method, resource_type, criteria, await tx.match(resource_type, criteria), body_id)
-    if target.write_id is not None:
-        await tx.lock(resource_type, target.write_id)
-    return target
+    return conditional_target(method, resource_type, criteria, await tx.match(resource_type, criteria), body_id)
 
 
-async def _with_references(tx: WriteTransaction, resource: dict) -> dict:
+async def with_references(tx: WriteTransaction, resource: dict) -> dict:
+    """The resource with its conditional references (``Patient?identifier=x``) resolved."""
     mapping = await resolve_conditional_references(resource, tx.match, "")
     return rewrite(resource, mapping) if mapping else resource  # type: ignore[return-value]
-
-
-async def conditional_create(tx: WriteTransaction, resource_type: str, criteria: str, resource: dict) -> WriteResult:
-    """``POST [type]`` with ``If-None-Exist`` (or criteria in the URL): 0 matches create, 1 answers
-    the existing resource, several are a 412."""
-    with speaking_of(f"POST {resource_type}?{unquote(criteria)}"):
-        target = await _aimed(tx, "POST", resource_type, criteria)
-        if target.existing_id is not None:
-            head = await tx.head(resource_type, target.existing_id)
-            assert head is not None  # it matched, so it is current
-            return WriteResult(
-                WriteStatus.EXISTING, resource_type, target.existing_id, head.version, head.last_updated, head.resource
-            )
-        assert target.write_id is not None
-        body = await _with_references(tx, resource)
-        event = decide_create(resource_type, target.write_id, body, tx.recorded_at(None), tx.context)
-        (position,) = await tx.record([event])
-        return written(event, position)
-
-
-async def conditional_update(
-    tx: WriteTransaction, resource_type: str, criteria: str, resource: dict, if_match: int | None
-) -> WriteResult:
-    """``PUT [type]?criteria``: 0 matches create (with the body's id, if any), 1 updates it."""
-    with speaking_of(f"PUT {resource_type}?{unquote(criteria)}"):
-        target = await _aimed(tx, "PUT", resource_type, criteria, resource.get("id"))
-        assert target.write_id is not None
-        rid = target.write_id
-        head = await tx.head(resource_type, rid)
-        body = {**await _with_references(tx, resource), "id": rid}
-        event = decide_update(head, resource_type, rid, body, if_match, tx.recorded_at(head), tx.context)
-        (position,) = await tx.record([event])
-        return written(event, position)
-
-
-async def conditional_delete(
-    tx: WriteTransaction, resource_type: str, criteria: str, if_match: int | None
-) -> WriteResult:
-    """``DELETE [type]?criteria``: 0 matches change nothing, 1 is deleted, several are a 412."""
-    with speaking_of(f"DELETE {resource_type}?{unquote(criteria)}"):
-        target = await _aimed(tx, "DELETE", resource_type, criteria)
-        head = await tx.head(resource_type, target.write_id) if target.write_id else None
-        event = None
-        if target.write_id is not None:
-            event = decide_delete(head, resource_type, target.write_id, if_match, tx.recorded_at(head), tx.context)
-        if event is None:
-            return WriteResult(WriteStatus.UNCHANGED, resource_type, target.write_id or "", None, None, None)
-        (position,) = await tx.record([event])
-        return written(event, position)

@@ -18,6 +18,7 @@ from typing import TypeVar
 import asyncpg
 
 from app.commands import search_parameters
+from app.commands.result import WriteResult, written
 from app.errors import FhirError
 from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
@@ -90,6 +91,11 @@ class WriteTransaction:
         if check is not None:
             await check(self, events, True)
         return positions
+
+    async def write(self, event: VersionEvent) -> WriteResult:
+        """Record one command's event (see ``record``) and describe the write."""
+        (position,) = await self.record([event])
+        return written(event, position)
 
 
 def _is_contention(exc: BaseException) -> bool:

@@ -117,14 +117,37 @@ async def test_transaction_retried_after_contention_keeps_references_right(pool:
     async def work(tx):
         nonlocal attempts
         attempts += 1
-        results = await run_entries(tx, entries, True)
+        results = await run_entries(tx, entries)
         if attempts == 1:
             raise asyncpg.SerializationError("simulated contention")
         return results
 
     results = await run_write(pool, CTX, work)
     assert attempts == 2
-    patient_ref = results[0].location.split("/_history")[0]
+    patient_ref = f"Patient/{results[0].resource_id}"
     observation = orjson.loads(results[1].resource)
     assert observation["subject"]["reference"] == patient_ref
     assert await read_head(pool, "Patient", patient_ref.split("/")[1]) is not None
+
+
+async def test_transaction_entries_answer_the_write_results_of_their_commands(pool: asyncpg.Pool) -> None:
+    """Each write entry runs its command and answers its WriteResult, with the position its event
+    got in the Bundle's one append; a conditional delete matching nothing is unchanged."""
+    from app.commands.bundle_entries import parse_bundle
+    from app.commands.transaction import run_entries
+    from app.queries.search.match import match_ids
+
+    pid = new_id()
+    entries_json = [
+        {"resource": patient(pid), "request": {"method": "PUT", "url": f"Patient/{pid}"}},
+        {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
+        {"request": {"method": "DELETE", "url": f"Patient?_id={new_id()}"}},
+    ]
+    _, entries = parse_bundle({"resourceType": "Bundle", "type": "transaction", "entry": entries_json}, 10)
+    results = await run_write(pool, CTX, lambda tx: run_entries(tx, entries), match_ids)
+    assert [r.status for r in results] == [WriteStatus.CREATED, WriteStatus.CREATED, WriteStatus.UNCHANGED]
+    assert results[0].resource_id == pid and results[0].version == 1 and results[2].position is None
+    rows = await pool.fetch(
+        "SELECT position, resource_id FROM event_log WHERE position = ANY($1)", [r.position for r in results[:2]]
+    )
+    assert {(row["position"], row["resource_id"]) for row in rows} == {(r.position, r.resource_id) for r in results[:2]}

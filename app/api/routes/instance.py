@@ -1,4 +1,4 @@
-"""Instance-level interactions: read, vread, update, delete, history-instance."""
+"""Instance-level interactions: read, vread, update, patch, delete, history-instance."""
 
 from __future__ import annotations
 
@@ -8,29 +8,24 @@ from fastapi.responses import Response
 from app.api.auth import authorize
 from app.api.binary import binary_content_response, native_binary_body
 from app.api.http import (
-    FHIR_JSON,
-    JSON_PATCH,
-    MERGE_PATCH,
+    PATCH_KINDS,
     base_url,
     fhir_response,
     if_match,
     if_none_match,
     lenient,
     parse_json,
+    patch_kind,
     read_body,
-    render_write,
     request_url,
     version_headers,
-    write_context,
 )
 from app.api.staleness import index_status_header, require_fresh
+from app.api.write_render import perform_write
 from app.auth import OPEN
-from app.commands.delete import delete, prepare_delete
-from app.commands.patch import patch, prepare_patch
-from app.commands.result import WriteStatus
-from app.commands.unit_of_work import run_write
-from app.commands.update import prepare_update, update
-from app.errors import FhirError
+from app.commands.delete import prepare_delete
+from app.commands.patch import prepare_patch
+from app.commands.update import prepare_update
 from app.identity import require_id, require_type, require_version_id
 from app.queries.history import HistoryRequest, history
 from app.queries.read import ReadShape, read, read_shape
@@ -73,70 +68,26 @@ async def update_resource(request: Request, resource_type: str, resource_id: str
     authorize(request, resource_type, "update")
     native = await native_binary_body(request, resource_id) if resource_type == "Binary" else None
     body = native if native is not None else parse_json(await read_body(request))
-    resource, warnings = prepare_update(resource_type, resource_id, body, lenient(request))
-    expected = if_match(request)
     unless = frozenset(if_none_match(request))
-    context = write_context(request, "PUT", f"{resource_type}/{resource_id}")
-    out = await run_write(
-        request.app.state.pool,
-        context,
-        lambda tx: update(tx, resource_type, resource_id, resource, expected, unless),
-    )
-    done = "Created" if out.status is WriteStatus.CREATED else "Updated"
-    return render_write(request, out, f"{done} {resource_type}/{resource_id} version {out.version}", warnings)
+    command, warnings = prepare_update(resource_type, resource_id, body, lenient(request), if_match(request), unless)
+    return await perform_write(request, command, warnings)
 
 
 @router.delete("/{resource_type}/{resource_id}")
 async def delete_resource(request: Request, resource_type: str, resource_id: str) -> Response:
     require_type(resource_type)
     authorize(request, resource_type, "delete")
-    prepare_delete(resource_type, resource_id)
-    expected = if_match(request)
-    context = write_context(request, "DELETE", f"{resource_type}/{resource_id}")
-    out = await run_write(request.app.state.pool, context, lambda tx: delete(tx, resource_type, resource_id, expected))
-    if out.status is WriteStatus.DELETED:
-        message = f"Deleted {resource_type}/{resource_id} (version {out.version} records the deletion)"
-    else:
-        message = f"{resource_type}/{resource_id} was already deleted or never existed; nothing changed"
-    return render_write(request, out, message)
-
-
-# Content-Type -> patch kind (http.html#patch); application/json carries FHIRPath Patch Parameters.
-PATCH_KINDS = {
-    JSON_PATCH: "json-patch",
-    MERGE_PATCH: "merge-patch",
-    FHIR_JSON: "fhirpath",
-    "application/json": "fhirpath",
-}
-
-
-def _patch_kind(request: Request, resource_type: str, resource_id: str) -> str:
-    ctype = request.headers.get("content-type", "")
-    kind = PATCH_KINDS.get(ctype.split(";")[0].strip().lower()) if ctype else "fhirpath"
-    if kind is None:
-        raise FhirError(
-            415,
-            "not-supported",
-            f"PATCH {resource_type}/{resource_id}: Content-Type '{ctype[:80]}' is not a patch format; send "
-            f"{JSON_PATCH} (JSON Patch), {MERGE_PATCH} (JSON Merge Patch) or {FHIR_JSON} "
-            "(a Parameters resource: FHIRPath Patch)",
-        )
-    return kind
+    return await perform_write(request, prepare_delete(resource_type, resource_id, if_match(request)))
 
 
 @router.patch("/{resource_type}/{resource_id}")
 async def patch_resource(request: Request, resource_type: str, resource_id: str) -> Response:
     require_type(resource_type)
     authorize(request, resource_type, "patch")
-    prepare_patch(resource_type, resource_id)
-    kind = _patch_kind(request, resource_type, resource_id)
+    require_id(resource_id)
+    kind = patch_kind(request, f"{resource_type}/{resource_id}")
     body = parse_json(await read_body(request, set(PATCH_KINDS)))
-    expected = if_match(request)
-    context = write_context(request, "PATCH", f"{resource_type}/{resource_id}")
-    out = await run_write(
-        request.app.state.pool, context, lambda tx: patch(tx, resource_type, resource_id, kind, body, expected)
-    )
-    return render_write(request, out, f"Patched {resource_type}/{resource_id} to version {out.version}")
+    return await perform_write(request, prepare_patch(resource_type, resource_id, kind, body, if_match(request)))
 
 
 @router.get("/{resource_type}/{resource_id}/_history")

@@ -1,5 +1,5 @@
-"""Type-level interactions: create (and conditional create), search, conditional update and
-delete, history-type."""
+"""Type-level interactions: create (and conditional create), search, conditional update, patch
+and delete, history-type."""
 
 from __future__ import annotations
 
@@ -11,30 +11,29 @@ from fastapi.responses import Response
 from app.api.auth import authorize
 from app.api.binary import native_binary_body
 from app.api.http import (
+    PATCH_KINDS,
     base_url,
     fhir_response,
     if_match,
     lenient,
     parse_json,
+    patch_kind,
     prefer,
     read_body,
-    render_write,
     request_url,
-    write_context,
 )
 from app.api.staleness import require_fresh
+from app.api.write_render import perform_write
 from app.auth import OPEN
-from app.commands.conditional import conditional_create, same_criteria, search_criteria, strip_if_none_exist
-from app.commands.conditional import conditional_delete as cond_delete
-from app.commands.conditional import conditional_update as cond_update
-from app.commands.create import create, prepare_create
-from app.commands.result import WriteStatus
-from app.commands.unit_of_work import run_write
+from app.commands.conditional import same_criteria, search_criteria, strip_if_none_exist
+from app.commands.create import prepare_create
+from app.commands.delete import prepare_delete
+from app.commands.patch import prepare_patch
+from app.commands.update import prepare_conditional_update
 from app.errors import invalid
 from app.identity import require_type
 from app.queries.history import HistoryRequest, history
 from app.queries.search.execute import SearchRequest, search
-from app.queries.search.match import match_ids
 
 router = APIRouter()
 
@@ -101,20 +100,8 @@ async def create_resource(request: Request, resource_type: str) -> Response:
     authorize(request, resource_type, "conditional-create" if criteria else "create")
     native = await native_binary_body(request) if resource_type == "Binary" else None
     body = native if native is not None else parse_json(await read_body(request))
-    resource, warnings = prepare_create(resource_type, body, lenient(request))
-    context = write_context(request, "POST", resource_type)
-    pool = request.app.state.pool
-    if criteria is None:
-        out = await run_write(pool, context, lambda tx: create(tx, resource_type, resource))
-        return render_write(request, out, f"Created {resource_type}/{out.resource_id} version 1", warnings)
-    out = await run_write(
-        pool, context, lambda tx: conditional_create(tx, resource_type, criteria, resource), match_ids
-    )
-    if out.status is WriteStatus.EXISTING:
-        message = f"{resource_type}/{out.resource_id} matches '{unquote(criteria)[:100]}'; nothing was created"
-    else:
-        message = f"Created {resource_type}/{out.resource_id} version 1 (nothing matched '{unquote(criteria)[:100]}')"
-    return render_write(request, out, message, warnings)
+    command, warnings = prepare_create(resource_type, body, lenient(request), criteria)
+    return await perform_write(request, command, warnings)
 
 
 def _conditional_query(request: Request, method: str, resource_type: str) -> str:
@@ -133,17 +120,20 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
     authorize(request, resource_type, "conditional-update")
     body = parse_json(await read_body(request))
     criteria = _conditional_query(request, "PUT", resource_type)
-    resource, warnings = prepare_create(resource_type, body, lenient(request))
-    expected = if_match(request)
-    context = write_context(request, "PUT", f"{resource_type}?{criteria}")
-    out = await run_write(
-        request.app.state.pool,
-        context,
-        lambda tx: cond_update(tx, resource_type, criteria, resource, expected),
-        match_ids,
-    )
-    done = "Created" if out.status is WriteStatus.CREATED else "Updated"
-    return render_write(request, out, f"{done} {resource_type}/{out.resource_id} version {out.version}", warnings)
+    command, warnings = prepare_conditional_update(resource_type, criteria, body, lenient(request), if_match(request))
+    return await perform_write(request, command, warnings)
+
+
+@router.patch("/{resource_type}")
+async def conditional_patch(request: Request, resource_type: str) -> Response:
+    """``PATCH [type]?criteria`` (http.html#patch: the rules of conditional update)."""
+    require_type(resource_type)
+    authorize(request, resource_type, "conditional-patch")
+    criteria = _conditional_query(request, "PATCH", resource_type)
+    kind = patch_kind(request, f"{resource_type}?{unquote(criteria)[:100]}")
+    body = parse_json(await read_body(request, set(PATCH_KINDS)))
+    command = prepare_patch(resource_type, None, kind, body, if_match(request), criteria)
+    return await perform_write(request, command)
 
 
 @router.delete("/{resource_type}")
@@ -151,16 +141,7 @@ async def conditional_delete(request: Request, resource_type: str) -> Response:
     require_type(resource_type)
     authorize(request, resource_type, "conditional-delete")
     criteria = _conditional_query(request, "DELETE", resource_type)
-    expected = if_match(request)
-    context = write_context(request, "DELETE", f"{resource_type}?{criteria}")
-    out = await run_write(
-        request.app.state.pool, context, lambda tx: cond_delete(tx, resource_type, criteria, expected), match_ids
-    )
-    if out.status is WriteStatus.DELETED:
-        message = f"Deleted {resource_type}/{out.resource_id} (version {out.version} records the deletion)"
-    else:
-        message = f"No {resource_type} matches '{unquote(criteria)[:100]}'; nothing was deleted"
-    return render_write(request, out, message)
+    return await perform_write(request, prepare_delete(resource_type, None, if_match(request), criteria))
 
 
 @router.get("/{resource_type}/_history")
