@@ -58,8 +58,8 @@ def parse_export(level: str, params: list[tuple[str, str]], lenient: bool, poste
     """The export asked by ``params`` (``(name, value)`` pairs, a name repeated for each value)."""
     out = ExportRequest(level)
     _unknown(params, lenient, out)
-    formats = _values(params, "_outputFormat")
-    if len(formats) > 1 or (formats and formats[0].strip() not in NDJSON_FORMATS):
+    formats = [f.strip().replace(" ", "+") for f in _values(params, "_outputFormat")]  # an unencoded '+'
+    if len(formats) > 1 or (formats and formats[0] not in NDJSON_FORMATS):
         raise FhirError(
             400,
             "not-supported",
