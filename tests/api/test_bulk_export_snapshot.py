@@ -109,3 +109,21 @@ async def test_since_is_exact_and_leaves_deletions_out(bulk_client: httpx.AsyncC
     assert {updated["id"], created["id"]} <= ids(exported)
     assert before["id"] not in ids(exported) and to_delete["id"] not in ids(exported)
     assert next(x for x in exported if x["id"] == updated["id"]) == updated
+
+
+async def test_type_filter_reports_resources_changed_after_the_snapshot(
+    bulk_client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    p = new_id("p")
+    stable, moving = [await _put(bulk_client, _body(p, "filtered", new_id())) for _ in range(2)]
+    query = quote(f"{KIND}?patient=Patient/{p}", safe="")
+    status_url = await kick_off(bulk_client, f"/fhir/$export?_type={KIND}&_typeFilter={query}")
+    await _put(bulk_client, {**moving, "description": "changed after the snapshot"})
+    manifest = await finish(bulk_client, pool, status_url)
+    exported = (await download(bulk_client, manifest))[KIND]
+    assert ids(exported) == {stable["id"]}
+    [error] = manifest["error"]
+    assert error["type"] == "OperationOutcome"
+    lines = (await bulk_client.get(error["url"])).content.splitlines()
+    issue = orjson.loads(lines[0])["issue"][0]
+    assert issue["severity"] == "warning" and moving["id"] in issue["diagnostics"]
