@@ -98,7 +98,9 @@ async def _patients(pool: asyncpg.Pool, record: ExportRecord) -> tuple[frozenset
     found = (await versions_at(pool, "Group", [params["group"]], record.snapshot)).get(params["group"])
     if found is None or found.resource is None:
         raise ValueError(f"Group/{params['group']} is not in the export's snapshot")
-    return group_members(orjson.loads(found.resource))
+    members, notes = group_members(orjson.loads(found.resource))
+    given = params.get("patients")
+    return (members if given is None else members & frozenset(given)), notes
 
 
 def group_members(group: dict) -> tuple[frozenset[str], list[Issue]]:
