@@ -3,14 +3,18 @@ downloads compared with search results, cancellation, and the files' TTL."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
 import httpx
+import pytest
 
+from app.jobs import export as export_job
 from app.jobs.export_files import remove_expired
+from app.jobs.runner import resume_interrupted, run_pending
 from tests.api.bulk_helpers import ASYNC, download, finish, ids, kick_off
 from tests.helpers import new_id
 
@@ -105,8 +109,6 @@ async def test_cancel_before_the_job_runs(bulk_client: httpx.AsyncClient, pool: 
 
 
 async def finish_nothing(pool: asyncpg.Pool) -> None:
-    from app.jobs.runner import run_pending
-
     await run_pending(pool, limit=100)
 
 
@@ -148,3 +150,30 @@ async def test_unknown_file_is_404(bulk_client: httpx.AsyncClient, pool: asyncpg
         assert r.status_code == 404, (name, r.text)
     r = await bulk_client.get(f"/fhir/$export-status/{new_id()}", headers=ASYNC)
     assert r.status_code == 404 and r.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_an_interrupted_export_resumes_after_a_restart(
+    bulk_client: httpx.AsyncClient, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _create(bulk_client, {"resourceType": "DeviceMetric", "type": {"text": "r"}, "category": "measurement"})
+    await _create(bulk_client, {"resourceType": "Organization", "name": "resumed"})
+    status_url = await kick_off(bulk_client, "/fhir/$export?_type=DeviceMetric,Organization")
+    written: list[str] = []
+    real = export_job._export_type
+
+    async def killed_on_the_second_type(pool, record, kind, patients, progress):
+        written.append(kind)
+        if len(written) == 2:
+            raise asyncio.CancelledError  # the process stops here, as if killed
+        return await real(pool, record, kind, patients, progress)
+
+    monkeypatch.setattr(export_job, "_export_type", killed_on_the_second_type)
+    with pytest.raises(asyncio.CancelledError):
+        await run_pending(pool, limit=100)
+    assert (await bulk_client.get(status_url)).headers["x-progress"].startswith("running: 1 of 2 types done")
+    assert await resume_interrupted(pool) >= 1  # the next start
+    monkeypatch.setattr(export_job, "_export_type", real)
+    manifest = await finish(bulk_client, pool, status_url)
+    files = await download(bulk_client, manifest)
+    assert ids(files["DeviceMetric"]) == ids(await _search_all(bulk_client, "DeviceMetric"))
+    assert ids(files["Organization"]) == ids(await _search_all(bulk_client, "Organization"))
