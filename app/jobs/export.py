@@ -15,7 +15,9 @@ cut short is written again from its start. Cancellation is noticed at the next c
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from datetime import datetime
 from pathlib import Path
 
@@ -32,8 +34,9 @@ from app.queries.subset import subset
 
 log = logging.getLogger("fhirledger.jobs")
 
-SCAN_LIMIT = 5000
-CHUNK = 500
+SCAN_LIMIT = 10_000
+CHUNK = 1000
+SAVE_SECONDS = 1.0  # progress is recorded (and cancellation noticed) at most this often
 MAX_LISTED_IDS = 200
 Report = Callable[[dict], Awaitable[None]]
 
@@ -130,58 +133,72 @@ async def _export_type(
     pool: asyncpg.Pool, record: ExportRecord, kind: str, patients: frozenset[str] | None, progress: dict
 ) -> dict:
     """Write one type's files; returns ``{"files": [[name, count], ...], "changed": [...], "changed_count": n}``."""
-    writer = TypeWriter(Path(record.directory), kind)
-    changed: list[str] = []
-    state = {"changed_count": 0}
-    since = datetime.fromisoformat(record.params["since"]) if record.params.get("since") else None
-    after: str | None = None
+    run = _TypeExport(pool, record, kind, patients, progress)
     try:
+        after: str | None = None
         while True:
-            scanned = 0
             async with pool.acquire() as conn:
-                chunk: list[SnapshotVersion] = []
-                async for version in latest_versions(conn, kind, record.snapshot, after, SCAN_LIMIT, since):
-                    scanned += 1
-                    after = version.resource_id
-                    if not version.deleted:
-                        chunk.append(version)
-                    if len(chunk) >= CHUNK:
-                        await _flush(conn, record, kind, chunk, patients, writer, changed, state)
-                        await _save(pool, record.id, {**progress, "resources": writer.count})
-                        chunk = []
-                if chunk:
-                    await _flush(conn, record, kind, chunk, patients, writer, changed, state)
-            await _save(pool, record.id, {**progress, "resources": writer.count})
+                scanned, after = await run.scan(conn, after)
             if scanned < SCAN_LIMIT:
                 break
+            await _save(pool, record.id, run.progress())
     finally:
-        writer.close()
-    return {"files": [list(f) for f in writer.files], "changed": changed, "changed_count": state["changed_count"]}
+        run.writer.close()
+    return {"files": [list(f) for f in run.writer.files], "changed": run.changed, "changed_count": run.changed_count}
 
 
-async def _flush(
-    conn: asyncpg.Connection,
-    record: ExportRecord,
-    kind: str,
-    chunk: list[SnapshotVersion],
-    patients: frozenset[str] | None,
-    writer: TypeWriter,
-    changed: list[str],
-    state: dict,
-) -> None:
-    params = record.params
-    if params["level"] != "system":
-        chunk = [v for v in chunk if in_compartments(orjson.loads(v.resource or b"{}"), patients)]
-    filters = params["filters"].get(kind)
-    if filters and chunk:
-        result = await match_filters(conn, kind, filters, {v.resource_id: v.version for v in chunk}, params["base"])
-        chunk = [v for v in chunk if v.resource_id in result.matched]
-        state["changed_count"] += len(result.changed)
-        changed.extend(result.changed[: max(0, MAX_LISTED_IDS - len(changed))])
-    elements = (params.get("elements") or {}).get(kind)
-    for version in chunk:
-        assert version.resource is not None
-        writer.write(subset(version.resource, kind, None, elements) if elements else version.resource)
+class _TypeExport:
+    """The state of one type's export: its writer, and the resources left out as changed."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, record: ExportRecord, kind: str, patients: frozenset[str] | None, progress: dict
+    ) -> None:
+        self.pool, self.record, self.kind, self.patients, self.base_progress = pool, record, kind, patients, progress
+        self.writer = TypeWriter(Path(record.directory), kind)
+        self.changed: list[str] = []
+        self.changed_count = 0
+        self.saved = time.monotonic()
+        since = record.params.get("since")
+        self.since = datetime.fromisoformat(since) if since else None
+
+    def progress(self) -> dict:
+        return {**self.base_progress, "resources": self.writer.count}
+
+    async def scan(self, conn: asyncpg.Connection, after: str | None) -> tuple[int, str | None]:
+        """One scan of up to SCAN_LIMIT resources after ``after``; (resources scanned, last id)."""
+        scanned = 0
+        chunk: list[SnapshotVersion] = []
+        versions = latest_versions(conn, self.kind, self.record.snapshot, after, SCAN_LIMIT, self.since, CHUNK)
+        async with aclosing(versions):  # closed (its transaction ended) even when cancelled
+            async for version in versions:
+                scanned += 1
+                after = version.resource_id
+                if not version.deleted:
+                    chunk.append(version)
+                if len(chunk) >= CHUNK:
+                    await self.flush(conn, chunk)
+                    chunk = []
+                    if time.monotonic() - self.saved > SAVE_SECONDS:
+                        await _save(self.pool, self.record.id, self.progress())
+                        self.saved = time.monotonic()
+        if chunk:
+            await self.flush(conn, chunk)
+        return scanned, after
+
+    async def flush(self, conn: asyncpg.Connection, chunk: list[SnapshotVersion]) -> None:
+        params, kind = self.record.params, self.kind
+        if params["level"] != "system":
+            chunk = [v for v in chunk if in_compartments(orjson.loads(v.resource or b"{}"), self.patients)]
+        filters = params["filters"].get(kind)
+        if filters and chunk:
+            result = await match_filters(conn, kind, filters, {v.resource_id: v.version for v in chunk}, params["base"])
+            chunk = [v for v in chunk if v.resource_id in result.matched]
+            self.changed_count += len(result.changed)
+            self.changed.extend(result.changed[: max(0, MAX_LISTED_IDS - len(self.changed))])
+        elements = (params.get("elements") or {}).get(kind)
+        for version in chunk:
+            assert version.resource is not None
+            self.writer.write(subset(version.resource, kind, None, elements) if elements else version.resource)
 
 
 def _changed_note(kind: str, entry: dict) -> Issue | None:
