@@ -55,9 +55,12 @@ async def run_export(pool: asyncpg.Pool, export_id: str, report: Report) -> None
     except Cancelled:
         remove_directory(record.directory)
     except Exception as exc:
-        await finish_export(pool, export_id, None, f"The export failed: {type(exc).__name__}: {str(exc)[:500]}")
+        failed = await finish_export(
+            pool, export_id, None, f"The export failed: {type(exc).__name__}: {str(exc)[:500]}"
+        )
         remove_directory(record.directory)
-        raise
+        if failed:  # else it was cancelled meanwhile (its files pulled away under the writer)
+            raise
 
 
 async def _run(pool: asyncpg.Pool, record: ExportRecord, report: Report) -> None:
