@@ -94,17 +94,18 @@ async def latest_versions(
     after_id: str | None,
     limit: int,
     since: datetime | None = None,
-    prefetch: int = 200,
-) -> AsyncIterator[SnapshotVersion]:
+    batch: int = 1000,
+) -> AsyncIterator[list[SnapshotVersion]]:
     """Up to ``limit`` resources of a type in id order after ``after_id``: the latest version of each
-    in ``snapshot`` (a deletion too, so that the caller's cursor moves past it), streamed through
-    a server-side cursor (``prefetch`` rows at a time) inside a transaction of its own. With
-    ``since``, only resources whose latest version was recorded after it (versions of a resource
-    are recorded in increasing time, so no earlier version can qualify either)."""
+    in ``snapshot`` (a deletion too, so that the caller's cursor moves past it), streamed in lists of
+    up to ``batch`` through a server-side cursor inside a transaction of its own. With ``since``,
+    only resources whose latest version was recorded after it (versions of a resource are
+    recorded in increasing time, so no earlier version can qualify either)."""
     sql, args = _latest_sql(resource_type, snapshot, limit, after_id, since)
     async with conn.transaction(readonly=True):
-        async for row in conn.cursor(sql, *args, prefetch=prefetch):
-            yield _version(row)
+        cursor = await conn.cursor(sql, *args)
+        while rows := await cursor.fetch(batch):
+            yield [_version(row) for row in rows]
 
 
 async def versions_at(conn: Conn, resource_type: str, ids: list[str], snapshot: str) -> dict[str, SnapshotVersion]:

@@ -2,7 +2,7 @@
 export's snapshot (:mod:`app.events.snapshot`) to ndjson files, type after type.
 
 For each type it streams the latest version in the snapshot of each resource, in id order, in
-scans of :data:`SCAN_LIMIT` resources through a server-side cursor, and handles them in chunks of
+scans of :data:`SCAN_LIMIT` resources through a server-side cursor, and handles them in batches of
 :data:`CHUNK` (memory stays bounded by a chunk, whatever the export's size): deletions are left
 out; Patient/Group exports keep the resources in the compartments of their patients (judged on
 the exported version); ``_typeFilter`` keeps the matches (:mod:`app.queries.export_filter`; a
@@ -170,22 +170,15 @@ class _TypeExport:
     async def scan(self, conn: asyncpg.Connection, after: str | None) -> tuple[int, str | None]:
         """One scan of up to SCAN_LIMIT resources after ``after``; (resources scanned, last id)."""
         scanned = 0
-        chunk: list[SnapshotVersion] = []
-        versions = latest_versions(conn, self.kind, self.record.snapshot, after, SCAN_LIMIT, self.since, CHUNK)
-        async with aclosing(versions):  # closed (its transaction ended) even when cancelled
-            async for version in versions:
-                scanned += 1
-                after = version.resource_id
-                if not version.deleted:
-                    chunk.append(version)
-                if len(chunk) >= CHUNK:
-                    await self.flush(conn, chunk)
-                    chunk = []
-                    if time.monotonic() - self.saved > SAVE_SECONDS:
-                        await _save(self.pool, self.record.id, self.progress())
-                        self.saved = time.monotonic()
-        if chunk:
-            await self.flush(conn, chunk)
+        batches = latest_versions(conn, self.kind, self.record.snapshot, after, SCAN_LIMIT, self.since, CHUNK)
+        async with aclosing(batches):  # closed (its transaction ended) even when cancelled
+            async for batch in batches:
+                scanned += len(batch)
+                after = batch[-1].resource_id
+                await self.flush(conn, [v for v in batch if not v.deleted])
+                if time.monotonic() - self.saved > SAVE_SECONDS:
+                    await _save(self.pool, self.record.id, self.progress())
+                    self.saved = time.monotonic()
         return scanned, after
 
     async def flush(self, conn: asyncpg.Connection, chunk: list[SnapshotVersion]) -> None:
@@ -199,9 +192,10 @@ class _TypeExport:
             self.changed_count += len(result.changed)
             self.changed.extend(result.changed[: max(0, MAX_LISTED_IDS - len(self.changed))])
         elements = (params.get("elements") or {}).get(kind)
-        for version in chunk:
-            assert version.resource is not None
-            self.writer.write(subset(version.resource, kind, None, elements) if elements else version.resource)
+        if elements:
+            self.writer.write_all([subset(v.resource, kind, None, elements) for v in chunk if v.resource])
+        else:
+            self.writer.write_all([v.resource for v in chunk if v.resource])
 
 
 def _changed_note(kind: str, entry: dict) -> Issue | None:

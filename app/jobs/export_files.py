@@ -39,6 +39,18 @@ class TypeWriter:
         name, count = self.files[-1]
         self.files[-1] = (name, count + 1)
 
+    def write_all(self, lines: list[bytes]) -> None:
+        """Write ``lines`` (a part's worth at a time)."""
+        while lines:
+            if self._handle is None or self.files[-1][1] >= self.limit:
+                self._open_next()
+            assert self._handle is not None
+            name, count = self.files[-1]
+            room = self.limit - count
+            part, lines = lines[:room], lines[room:]
+            self._handle.write(b"\n".join(part) + b"\n")
+            self.files[-1] = (name, count + len(part))
+
     def _open_next(self) -> None:
         self.close()
         name = f"{self.resource_type}-{len(self.files) + 1}.ndjson"

@@ -39,3 +39,12 @@ def test_group_members_are_its_active_patients() -> None:
     members, notes = group_members(group)
     assert members == {"a", "b", "c"}
     assert len(notes) == 1 and "Group/g" in notes[0].diagnostics
+
+
+def test_lines_written_together_are_split_the_same_way(tmp_path: Path) -> None:
+    writer = TypeWriter(tmp_path, "Goal", limit=2)
+    writer.write_all([b"1", b"2", b"3"])
+    writer.write_all([b"4", b"5"])
+    writer.close()
+    assert writer.files == [("Goal-1.ndjson", 2), ("Goal-2.ndjson", 2), ("Goal-3.ndjson", 1)]
+    assert (tmp_path / "Goal-2.ndjson").read_bytes() == b"3\n4\n"
