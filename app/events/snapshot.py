@@ -119,3 +119,21 @@ async def versions_at(conn: Conn, resource_type: str, ids: list[str], snapshot: 
         snapshot,
     )
     return {r["resource_id"]: _version(r) for r in rows}
+
+
+_TYPES_PRESENT = """
+WITH RECURSIVE present(resource_type) AS (
+    (SELECT resource_type FROM event_log ORDER BY resource_type LIMIT 1)
+    UNION ALL
+    SELECT (SELECT e.resource_type FROM event_log e WHERE e.resource_type > p.resource_type
+            ORDER BY e.resource_type LIMIT 1)
+    FROM present p WHERE p.resource_type IS NOT NULL
+)
+SELECT resource_type FROM present WHERE resource_type IS NOT NULL
+"""
+
+
+async def types_present(conn: Conn) -> set[str]:
+    """The types with any event in the log (a superset of those in any snapshot of it): one index
+    probe per type, however long the log."""
+    return {r["resource_type"] for r in await conn.fetch(_TYPES_PRESENT)}

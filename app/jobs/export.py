@@ -25,7 +25,7 @@ import asyncpg
 import orjson
 
 from app.errors import Issue, operation_outcome
-from app.events.snapshot import SnapshotVersion, latest_versions, versions_at
+from app.events.snapshot import SnapshotVersion, latest_versions, types_present, versions_at
 from app.jobs.export_files import TypeWriter, remove_directory, remove_type_files
 from app.jobs.export_store import ExportRecord, finish_export, save_progress, start_export
 from app.queries.export_compartment import in_compartments
@@ -70,7 +70,10 @@ async def _run(pool: asyncpg.Pool, record: ExportRecord, report: Report) -> None
     done: dict[str, dict] = progress.setdefault("done", {})
     patients, notes = await _patients(pool, record)
     types: list[str] = record.params["types"]
+    present = await types_present(pool)
     for kind in types:
+        if kind not in present:  # never written: nothing to scan
+            done.setdefault(kind, {"files": [], "changed": [], "changed_count": 0})
         if kind in done:
             continue
         remove_type_files(directory, kind)
