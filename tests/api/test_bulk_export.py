@@ -177,3 +177,25 @@ async def test_an_interrupted_export_resumes_after_a_restart(
     files = await download(bulk_client, manifest)
     assert ids(files["DeviceMetric"]) == ids(await _search_all(bulk_client, "DeviceMetric"))
     assert ids(files["Organization"]) == ids(await _search_all(bulk_client, "Organization"))
+
+
+async def test_cancel_while_the_job_writes(
+    bulk_client: httpx.AsyncClient, pool: asyncpg.Pool, export_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _create(bulk_client, {"resourceType": "DeviceMetric", "type": {"text": "w"}, "category": "measurement"})
+    status_url = await kick_off(bulk_client, "/fhir/$export?_type=DeviceMetric,Organization")
+    export_id = status_url.rsplit("/", 1)[1]
+    real = export_job._TypeExport.flush
+
+    async def flush_then_cancel(self, conn, chunk):
+        await real(self, conn, chunk)
+        assert (await bulk_client.delete(status_url)).status_code == 202  # while the job runs
+
+    monkeypatch.setattr(export_job._TypeExport, "flush", flush_then_cancel)
+    await run_pending(pool, limit=100)
+    job = await pool.fetchval(
+        "SELECT j.status FROM jobs j JOIN bulk_export e ON e.job_id = j.id WHERE e.id = $1", export_id
+    )
+    assert job == "done"  # a cancellation is not a failure
+    assert not (export_dir / export_id).exists()
+    assert (await bulk_client.get(status_url)).status_code == 404
