@@ -7,14 +7,13 @@ extraction, so a resource is judged by the version being exported, whatever happ
 from __future__ import annotations
 
 from app.auth import compartment_params
+from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.projections.search_values import ReferenceValue, extract_values
 
 
 def compartment_types() -> list[str]:
-    """The resource types that can be in a patient's compartment (Patient first)."""
-    from app.fhirspec.resource_types import resource_types
-
+    """The resource types that can be in a patient's compartment."""
     return [t for t in resource_types() if compartment_params(t)]
 
 
