@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     """A request header naming the user (set by an authenticating proxy), e.g. ``X-User``; it wins
     over the ``sub`` of an ``Authorization: Bearer`` JWT. See app/api/actor.py."""
 
+    export_dir: Path | None = None
+    """Where bulk export files are written (one directory per export); unset: ``<data_dir>/exports``."""
+    export_ttl_hours: float = 24.0
+    """How long a finished bulk export's files stay downloadable; then they are removed."""
+
     auth_issuer: str | None = None
     """The token issuer (``iss``). Set: every request needs a valid bearer JWT (see app/auth/)."""
     auth_audience: str | None = None

@@ -16,7 +16,19 @@ from app.api.auth import Authentication
 from app.api.disconnect import CancelOnDisconnect
 from app.api.guards import RequestGuards
 from app.api.limits import RequestLimits
-from app.api.routes import bundles, compartment, discovery, events, instance, operations, root, system, type_level
+from app.api.routes import (
+    bulk_export,
+    bulk_status,
+    bundles,
+    compartment,
+    discovery,
+    events,
+    instance,
+    operations,
+    root,
+    system,
+    type_level,
+)
 from app.db.migrations import migrate
 from app.db.pool import create_jobs_pool, create_pool
 from app.jobs import scheduler
@@ -97,5 +109,6 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
 def _include_routers(app: FastAPI, base: str) -> None:
     app.include_router(root.router)
     # compartment last: its [type]/[id]/[type] must not shadow [type]/[id]/_history
-    for module in (system, discovery, events, bundles, operations, type_level, instance, compartment):
+    first = (system, discovery, events, bundles, bulk_export, bulk_status)
+    for module in (*first, operations, type_level, instance, compartment):
         app.include_router(module.router, prefix=base)

@@ -9,6 +9,8 @@ import logging
 import asyncpg
 import orjson
 
+from app.jobs.export import run_export
+from app.jobs.export_store import JOB_KIND as EXPORT_JOB
 from app.jobs.reindex import drop_param, rebuild_types, reindex_param
 
 log = logging.getLogger("fhirledger.jobs")
@@ -48,6 +50,8 @@ async def run_pending(pool: asyncpg.Pool, limit: int = 10) -> int:
                 await drop_param(pool, params["url"], params.get("definition"), report)
             elif kind == "rebuild-types":
                 await rebuild_types(pool, params["types"], report)
+            elif kind == EXPORT_JOB:
+                await run_export(pool, params["export"], report)
             else:
                 raise ValueError(f"unknown job kind {kind!r}")
         except Exception as exc:  # a failed job is recorded, never crashes the server

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from app.jobs.export_files import remove_expired
 from app.jobs.runner import resume_interrupted, run_pending
 from app.projections.audit import audit_projections
 from app.settings import Settings
@@ -18,6 +19,7 @@ from app.settings import Settings
 log = logging.getLogger("fhirledger.jobs")
 JOBS_LEADER_LOCK = 7_245_002
 REFRESH_SECONDS = 3
+EXPORT_CLEANUP_SECONDS = 300  # how often expired bulk export files are removed
 
 
 @dataclass
@@ -55,5 +57,6 @@ async def start(settings: Settings, jobs_pool: asyncpg.Pool, refresh: Callable[[
             args=[jobs_pool],
             max_instances=1,
         )
+        scheduler.add_job(remove_expired, "interval", seconds=EXPORT_CLEANUP_SECONDS, args=[jobs_pool], max_instances=1)
     scheduler.start()
     return Scheduler(scheduler, leader, is_leader)

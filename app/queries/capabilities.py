@@ -42,6 +42,13 @@ EVERYTHING = {  # [base]/Patient/[id]/$everything, [base]/Encounter/[id]/$everyt
     t: [{"name": "everything", "definition": f"http://hl7.org/fhir/OperationDefinition/{t}-everything"}]
     for t in FOCAL_TYPES
 }
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
+EXPORT_DOC = "Bulk Data export (Prefer: respond-async; a consistent snapshot of the event log)"
+SYSTEM_EXPORT = {"name": "export", "definition": f"{BULK_DATA}/OperationDefinition/export", "documentation": EXPORT_DOC}
+TYPE_OPERATIONS = {
+    "Patient": [{"name": "export", "definition": f"{BULK_DATA}/OperationDefinition/patient-export"}],
+    "Group": [{"name": "export", "definition": f"{BULK_DATA}/OperationDefinition/group-export"}],
+}
 PREFIXED = ("number", "date", "quantity")
 COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
 
@@ -109,7 +116,7 @@ def _resource(resource_type: str, building: frozenset[str], rev: dict[str, list[
         "searchInclude": _includes(resource_type, building),
         "searchRevInclude": rev.get(resource_type, ["*"]),
         "searchParam": _search_params(resource_type, building),
-        "operation": OPERATIONS + EVERYTHING.get(resource_type, []),
+        "operation": OPERATIONS + EVERYTHING.get(resource_type, []) + TYPE_OPERATIONS.get(resource_type, []),
     }
 
 
@@ -128,6 +135,7 @@ def capability_statement(base: str, building: frozenset[str] = frozenset(), secu
         "date": RELEASE_DATE,
         "publisher": "fhirledger",
         "kind": "instance",
+        "instantiates": [f"{BULK_DATA}/CapabilityStatement/bulk-data"],
         "software": {"name": "fhirledger", "version": SOFTWARE_VERSION},
         "implementation": {"description": "fhirledger: an event-sourced FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
@@ -141,7 +149,7 @@ def capability_statement(base: str, building: frozenset[str] = frozenset(), secu
                 "resource": [_resource(t, building, rev) for t in resource_types()],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "searchParam": [p for p in _search_params("Patient") if p["name"] in COMMON],
-                "operation": OPERATIONS,
+                "operation": [*OPERATIONS, SYSTEM_EXPORT],
                 "compartment": [definition_url(c) for c in compartments()],
             }
         ],

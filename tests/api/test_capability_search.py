@@ -47,8 +47,11 @@ def test_search_params_document_modifiers_and_prefixes(statement: dict) -> None:
 
 def test_operations_at_system_and_type_level(statement: dict) -> None:
     rest = statement["rest"][0]
-    for operations in (rest["operation"], _type(statement, "Observation")["operation"]):
-        assert {(o["name"], o["definition"]) for o in operations} == {("validate", VALIDATE), ("reindex", REINDEX)}
+    export = ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export")
+    system = {("validate", VALIDATE), ("reindex", REINDEX), export}
+    assert {(o["name"], o["definition"]) for o in rest["operation"]} == system
+    observation = _type(statement, "Observation")["operation"]
+    assert {(o["name"], o["definition"]) for o in observation} == {("validate", VALIDATE), ("reindex", REINDEX)}
 
 
 def test_the_statement_describes_a_server(statement: dict) -> None:
