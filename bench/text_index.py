@@ -9,14 +9,15 @@ per mode, so nothing collides). Figures:
 
 - **extraction (CPU)**: the search projector's ``rows`` per resource, with and without the text
   rows (``text_rows`` swapped for a no-op), in this process;
-- **write**: per resource, one transaction running the search-index projector's ``write`` of that
+- **write**: one transaction per resource running the search-index projector's ``write`` of that
   resource's rows (the statement a create runs; PostgreSQL computes the tsvectors in it), with and
   without the text rows; the **baseline** is one transaction inserting the resource's JSON bytes
-  into a two-column table (the floor of "write one row durably");
+  into a two-column table (the floor of "write one row durably"); then the same with
+  ``CHUNK`` resources per transaction (a transaction Bundle), where the commit weighs less;
 - **storage**: bytes per resource of the text tables with their GIN indexes, and of all other
   search side tables, after the "with" run.
 
-Modes are interleaved in chunks of 100 resources (baseline, without, with) so that drift of a
+Modes are interleaved in chunks of ``CHUNK`` resources (baseline, without, with) so that drift of a
 shared machine falls on all three alike; every figure is the sum over the chunks.
 """
 
@@ -91,41 +92,58 @@ def extraction(resources: list[dict], timings: Timings) -> None:
     search_index.text_rows = real
 
 
+async def _baseline(conn: asyncpg.Connection, events: list[VersionEvent]) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO bench_raw (id, body) SELECT * FROM unnest($1::text[], $2::bytea[])",
+            [e.resource_id for e in events],
+            [e.resource for e in events],
+        )
+
+
 async def writes(conn: asyncpg.Connection, resources: list[dict], timings: Timings) -> None:
+    """Per chunk: each resource in its own transaction (a create), then the chunk in one (a
+    transaction Bundle), for the baseline and the projector without and with the text rows."""
     await conn.execute("DROP TABLE IF EXISTS bench_raw; CREATE TABLE bench_raw (id text PRIMARY KEY, body bytea)")
     projector = SearchIndexProjector()
     real = search_index.text_rows
     for start in range(0, len(resources), CHUNK):
         chunk = resources[start : start + CHUNK]
         for r in chunk:
-            e = event(r)
             began = time.perf_counter()
-            async with conn.transaction():
-                await conn.execute("INSERT INTO bench_raw (id, body) VALUES ($1, $2)", e.resource_id, e.resource)
+            await _baseline(conn, [event(r)])
             timings.total["baseline"] += time.perf_counter() - began
+        began = time.perf_counter()
+        await _baseline(conn, [event(r) for r in chunk])
+        timings.total["baseline batch"] += time.perf_counter() - began
         for mode, hook in (("without", _no_text), ("with", real)):
             search_index.text_rows = hook
             for r in chunk:
-                e = event(r)
-                rows = projector.rows([e])
+                rows = projector.rows([event(r)])
                 began = time.perf_counter()
                 async with conn.transaction():
                     await projector.write(conn, rows)
                 took = time.perf_counter() - began
                 timings.total[mode] += took
                 timings.by_type[(mode, r["resourceType"])] += took
+            rows = projector.rows([event(r) for r in chunk])
+            began = time.perf_counter()
+            async with conn.transaction():
+                await projector.write(conn, rows)
+            timings.total[f"{mode} batch"] += time.perf_counter() - began
     search_index.text_rows = real
 
 
 async def storage(conn: asyncpg.Connection, resources: int) -> tuple[float, float]:
-    """Bytes per resource of the text tables and of the other side tables (with their indexes)."""
+    """Bytes per resource of the text tables and of the other side tables (with their indexes): the
+    text tables hold each resource twice (single and batched "with"), the others four times."""
     rows = await conn.fetch(
         "SELECT relname, pg_total_relation_size(oid) AS bytes FROM pg_class"
         " WHERE relkind = 'r' AND relname LIKE 'sp\\_%'"
     )
     text = sum(r["bytes"] for r in rows if r["relname"].endswith("_text"))
     other = sum(r["bytes"] for r in rows if not r["relname"].endswith("_text"))
-    return text / resources, other / resources
+    return text / (2 * resources), other / (4 * resources)
 
 
 def report(resources: list[dict], cpu: Timings, db: Timings, sizes: tuple[float, float]) -> None:
@@ -140,6 +158,12 @@ def report(resources: list[dict], cpu: Timings, db: Timings, sizes: tuple[float,
     print(
         f"write (1 resource/tx): baseline raw insert {base * 1e6:8.1f} µs, search index without text"
         f" {without * 1e6:8.1f} µs (×{without / base:.2f} baseline), with text {with_ * 1e6:8.1f} µs"
+        f" (×{with_ / base:.2f} baseline, ×{with_ / without:.2f} without text, +{(with_ - without) * 1e6:.1f} µs)"
+    )
+    base, without, with_ = (db.total[f"{k} batch"] / n for k in ("baseline", "without", "with"))
+    print(
+        f"write ({CHUNK} resources/tx): baseline raw insert {base * 1e6:8.1f} µs/resource, search index without"
+        f" text {without * 1e6:8.1f} µs (×{without / base:.2f} baseline), with text {with_ * 1e6:8.1f} µs"
         f" (×{with_ / base:.2f} baseline, ×{with_ / without:.2f} without text, +{(with_ - without) * 1e6:.1f} µs)"
     )
     counts: dict[str, int] = defaultdict(int)

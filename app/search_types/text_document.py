@@ -55,7 +55,7 @@ def fold(text: str) -> str:
 
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
-        if value and not _NOT_PROSE.fullmatch(value):
+        if value and not ((value[0].isdigit() or ":" in value) and _NOT_PROSE.fullmatch(value)):
             yield value
     elif isinstance(value, dict):
         for key, item in value.items():
