@@ -74,6 +74,9 @@ async def test_string_text_modifier(scope: Scope) -> None:
     assert await scope.find("Patient", 'name:text="james peter"') == set()
     assert await scope.find("Patient", "address-city:text=peter") == {"jim"}
     assert await scope.find("Patient", "family:text=Chälmers") == {"peter"}  # accents folded
+    await scope.add("ohara", pat(name=[{"family": "O'Hara"}]))
+    assert await scope.find("Patient", "family:text=o'ha") == {"ohara"}
+    assert await scope.find("Patient", "family:text=o'hara\\") == {"ohara"}  # an escaped backslash
 
 
 async def test_token_text_modifier_matches_display_and_text(scope: Scope) -> None:
