@@ -1,6 +1,7 @@
-"""The text-search configuration (``FHIRLEDGER_TEXT_SEARCH_CONFIG``): checked against the database
-at start, and part of the search index's layout version: changing it leaves the search index stale
-(503) until a rebuild has stored the text again with the new stemming."""
+"""The full-text index as a projection: the text-search configuration (``FHIRLEDGER_TEXT_SEARCH_CONFIG``)
+is checked against the database at start and is part of the search index's layout version (changing
+it leaves the search index stale, 503, until a rebuild has stored the text again with the new
+stemming); the projection audit checks the stored tsvectors."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from app.api import staleness
 from app.api.app import create_app
 from app.db.migrations import migrate
 from app.projections import search_index
+from app.projections.audit import audit_type
 from app.projections.rebuild import rebuild_type
 from app.projections.state import check_projections, expected_version
 from app.search_types.text_config import TextConfigError, text_config, use_text_config
@@ -93,3 +95,19 @@ async def test_changing_the_configuration_needs_a_rebuild(fresh_dsn: str, restor
     finally:
         await pool.close()
         await conn.close()
+
+
+async def test_audit_checks_the_text_rows(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    r = await client.post(
+        "/fhir/BodyStructure",
+        json={"resourceType": "BodyStructure", "patient": {"reference": "Patient/x"}, "description": "Left knee"},
+    )
+    assert r.status_code == 201, r.text
+    victim = r.json()["id"]
+    assert (await audit_type(pool, "BodyStructure", sample=50))[1] == []
+    await pool.execute(
+        "UPDATE sp_body_structure_text SET doc = to_tsvector('simple', 'right knee') WHERE id = $1", victim
+    )
+    assert (await audit_type(pool, "BodyStructure", sample=50))[1] == [victim]
+    await rebuild_type(pool, "BodyStructure")
+    assert (await audit_type(pool, "BodyStructure", sample=50))[1] == []
