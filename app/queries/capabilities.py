@@ -39,7 +39,7 @@ REINDEX = {
 }
 OPERATIONS = [VALIDATE, REINDEX]
 PREFIXED = ("number", "date", "quantity")
-COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
+COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_content")
 
 
 def _served(resource_type: str, building: frozenset[str] = frozenset()) -> list[tuple[str, SearchParam]]:

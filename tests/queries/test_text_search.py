@@ -203,6 +203,9 @@ async def test_system_search_with_content(scope: Scope, client: httpx.AsyncClien
     )
     assert r.status_code == 200, r.text
     assert {e["resource"]["resourceType"] for e in r.json()["entry"]} == {"Patient", "Observation"}
+    r = await client.get(f"/fhir?_content=zanzibar&_tag=http://fhirledger.test/tag|{scope.tag}")  # every type
+    assert r.status_code == 200, r.text
+    assert {e["resource"]["resourceType"] for e in r.json()["entry"]} == {"Patient", "Observation"}
 
 
 async def test_capability_statement_declares_text_search(client: httpx.AsyncClient) -> None:
@@ -216,3 +219,4 @@ async def test_capability_statement_declares_text_search(client: httpx.AsyncClie
     assert ":text" in patient["name"]["documentation"]
     assert "_text" not in {p["name"] for p in types["Binary"]["searchParam"]}  # Binary has no narrative
     assert "_content" in {p["name"] for p in types["Binary"]["searchParam"]}
+    assert "_content" in {p["name"] for p in statement["rest"][0]["searchParam"]}  # every type: system search
