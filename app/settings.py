@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     search_handling: Literal["strict", "lenient"] = "strict"
     """Searches with a parameter the server cannot apply: ``strict`` answers 400, ``lenient``
     ignores it with a warning; a request's ``Prefer: handling=`` wins."""
+    text_search_config: str = "english"
+    """PostgreSQL text-search configuration of ``_content``, ``_text`` and ``:text`` (stemming and
+    stop words of a language; ``simple`` for none). Changing it needs ``fhirledger projections
+    rebuild --all`` (searches answer 503 until then)."""
     projection_audit_seconds: int = 600
     """How often the jobs leader samples resources to check the projections against the log."""
     validation: str = "strict"

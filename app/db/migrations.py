@@ -88,6 +88,10 @@ async def _m012_event_type_tx(conn: asyncpg.Connection) -> None:
     await conn.execute(EVENT_LOG_TYPE_TX_INDEX)
 
 
+async def _m014_text_search(conn: asyncpg.Connection) -> None:
+    await conn.execute(all_search_index_ddl())  # idempotent: adds the full-text tables (sp_<type>_text)
+
+
 async def _m015_bulk_export(conn: asyncpg.Connection) -> None:
     await conn.execute(BULK_EXPORT_DDL)
 
@@ -105,6 +109,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "custom search parameter registry version", _m010_search_param_version),
     (11, "event log client and scope kind columns", _m011_event_client),
     (12, "event log index for the gap-free reader of one type", _m012_event_type_tx),
+    (14, "full-text search side tables", _m014_text_search),
     (15, "bulk export records", _m015_bulk_export),
 ]
 

@@ -28,6 +28,7 @@ from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, TABLES, search_table, type_of_value
+from app.search_types.text_document import text_rows
 
 __all__ = [
     "COLUMNS",
@@ -87,6 +88,7 @@ def rows_of(resource: dict, codes: frozenset[str] | None = None) -> dict[str, li
     for code, values in extracted.items():
         if code not in SKIPPED:
             value_rows(code, values, out)
+    text_rows(resource, extracted, codes, out["text"])
     return out
 
 
@@ -115,6 +117,12 @@ def merge(parts: Sequence[SearchRows]) -> SearchRows:
     return out
 
 
+def _insert(table: str, kind: str, args: list[str]) -> str:
+    """The INSERT of rows of ``kind`` into ``table`` from the column arrays ``args`` (``$n::type[]``)."""
+    names = ["id", "param", *[c for c, _ in COLUMNS[kind]]]
+    return f"INSERT INTO {table} ({', '.join(names)}) {TABLES[kind].insert_select(args)}"
+
+
 @cache
 def _statement(resource_type: str, suffix: str, kinds: tuple[str, ...], clear: bool, by_code: bool) -> str:
     """One statement clearing the rows of the ``$1`` ids (in every kind: an older version may have
@@ -129,15 +137,9 @@ def _statement(resource_type: str, suffix: str, kinds: tuple[str, ...], clear: b
             table = search_table(resource_type, kind) + suffix
             parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE id = ANY($1){only})")
     for kind in kinds:
-        cols = COLUMNS[kind]
-        names = ["id", "param", *[c for c, _ in cols]]
-        types = ["text", "text", *[t for _, t in cols]]
-        args = []
-        for t in types:
-            n += 1
-            args.append(f"${n}::{t}[]")
-        table = search_table(resource_type, kind) + suffix
-        parts.append(f"i_{kind} AS (INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({', '.join(args)}))")
+        args = [f"${n + i}::{t}[]" for i, t in enumerate(["text", "text", *TABLES[kind].sent_types()], 1)]
+        n += len(args)
+        parts.append(f"i_{kind} AS ({_insert(search_table(resource_type, kind) + suffix, kind, args)})")
     # unused parameters are still sent, so the statement must give them a type
     tail = "SELECT 1" if clear else "SELECT cardinality($1::text[])"
     if by_code and not clear:
@@ -168,7 +170,11 @@ async def _copy_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, 
             await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1)", tr.clear)
         elif tr.clear:
             await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1) AND param = ANY($2)", tr.clear, list(tr.codes))
-        if tr.rows[kind]:
+        if tr.rows[kind] and not TABLES[kind].copyable:
+            types = ["text", "text", *TABLES[kind].sent_types()]
+            sql = _insert(table, kind, [f"${i}::{t}[]" for i, t in enumerate(types, 1)])
+            await conn.execute(sql, *(list(column) for column in zip(*tr.rows[kind], strict=True)))
+        elif tr.rows[kind]:
             columns = ["id", "param", *[c for c, _ in COLUMNS[kind]]]
             await conn.copy_records_to_table(table, records=tr.rows[kind], columns=columns)
 

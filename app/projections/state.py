@@ -2,7 +2,8 @@
 version of its schema and extractor that built it, its status and its checkpoint.
 
 The expected version is a fingerprint of the projector's code version and, for the search index,
-of the core search parameters of the type (URL, type, expression) and the side tables' layout. At
+of the core search parameters of the type (URL, type, expression), the side tables' layout and
+the text-search configuration (``FHIRLEDGER_TEXT_SEARCH_CONFIG``: its stemming is stored). At
 start the server compares it with what the tables were built by: a difference marks the
 projection ``stale``; a search of a stale type answers 503 until ``fhirledger projections rebuild``
 has run, it is never silently served. (Custom SearchParameters are tracked per parameter, not
@@ -21,6 +22,8 @@ from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.projections.current_state import CurrentStateProjector
 from app.projections.search_index import COLUMNS, INDEXES, SearchIndexProjector
+from app.search_types import text as text_search
+from app.search_types.text_config import check_text_config
 
 KINDS = ("current_state", "search_index")
 
@@ -51,7 +54,7 @@ def expected_version(kind: str, resource_type: str) -> str:
         for p in params_for(resource_type).values()
         if not p.custom
     )
-    layout = orjson.dumps([COLUMNS, INDEXES, params], option=orjson.OPT_SORT_KEYS)
+    layout = orjson.dumps([COLUMNS, INDEXES, params, text_search.layout()], option=orjson.OPT_SORT_KEYS)
     return f"{SearchIndexProjector.version}-{hashlib.sha256(layout).hexdigest()[:12]}"
 
 
@@ -70,7 +73,8 @@ class ProjectionStatus:
 async def check_projections(conn: asyncpg.Connection) -> set[str]:
     """Record missing projections as built by the current code (their tables were just created
     by a migration, or predate state tracking), mark those built by other code stale; return the
-    names of the stale ones."""
+    names of the stale ones. An unknown text-search configuration raises (the server cannot start)."""
+    await check_text_config(conn)
     rows = {r["name"]: r for r in await conn.fetch("SELECT name, version, status FROM projection_state")}
     missing, stale = [], set()
     for t in resource_types():

@@ -14,6 +14,8 @@ from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import PREFIXES, SearchParam, params_for
 from app.queries.everything import FOCAL_TYPES
 from app.queries.search.parse import ALL_MODIFIERS
+from app.search_types.text import TEXT_MODIFIED, text_documentation
+from app.search_types.text_document import WHOLE_RESOURCE
 
 SOFTWARE_VERSION = "0.1.0"
 RELEASE_DATE = "2026-11-25"
@@ -50,7 +52,7 @@ TYPE_OPERATIONS = {
     "Group": [{"name": "export", "definition": f"{BULK_DATA}/OperationDefinition/group-export"}],
 }
 PREFIXED = ("number", "date", "quantity")
-COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
+COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_content")
 
 
 def _served(resource_type: str, building: frozenset[str] = frozenset()) -> list[tuple[str, SearchParam]]:
@@ -59,12 +61,14 @@ def _served(resource_type: str, building: frozenset[str] = frozenset()) -> list[
         (code, param)
         for code, param in sorted(params_for(resource_type).items())
         if param.type not in UNSEARCHABLE
-        and (param.expression or code in ("_id", "_lastUpdated"))
+        and (param.expression or code in ("_id", "_lastUpdated") or code in WHOLE_RESOURCE)
         and param.url not in building
     ]
 
 
 def _documentation(code: str, param: SearchParam) -> str:
+    if code in WHOLE_RESOURCE:
+        return text_documentation() + " Modifiers: :missing."
     modifiers = ["missing", "not"] if code == "_id" else sorted(ALL_MODIFIERS.get(param.type, ()))
     if param.type == "reference" and param.target:
         modifiers.append("[type]")
@@ -75,6 +79,9 @@ def _documentation(code: str, param: SearchParam) -> str:
         parts.append("Chains ([param].[target param]=) and reverse chains (_has:) are supported.")
     if param.type == "composite":
         parts.append("Values are the components joined with '$'.")
+    if param.type in TEXT_MODIFIED:
+        of = "values" if param.type == "string" else "texts (display, text)"
+        parts.append(f":text is a full-text search of the {of}.")
     return " ".join(parts)
 
 

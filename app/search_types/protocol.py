@@ -36,6 +36,17 @@ class SideTable:
             f"CREATE INDEX IF NOT EXISTS {table}_id ON {table} (id);",
         ]
 
+    copyable: ClassVar[bool] = True
+    """Whether bulk writes may COPY rows in as sent (else they INSERT through :meth:`insert_select`)."""
+
+    def sent_types(self) -> list[str]:
+        """The SQL types of the column values the projector sends (the columns' own, by default)."""
+        return [t for _, t in self.columns]
+
+    def insert_select(self, args: list[str]) -> str:
+        """The SELECT an INSERT takes its rows from: the arrays ``args`` (id, param, columns) unnested."""
+        return f"SELECT * FROM unnest({', '.join(args)})"
+
     def lookup_ddl(self, table: str) -> list[str]:
         out = [f"CREATE INDEX IF NOT EXISTS {table}_{i} ON {table} ({spec});" for i, spec in enumerate(self.indexes)]
         out += [f"CREATE INDEX IF NOT EXISTS {table}_{name} ON {table} {body};" for name, body in self.extra]

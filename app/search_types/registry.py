@@ -16,11 +16,12 @@ from app.search_types.quantity import QUANTITY
 from app.search_types.reference import REFERENCE
 from app.search_types.special import SPECIAL
 from app.search_types.string import STRING
+from app.search_types.text import TEXT
 from app.search_types.token import TOKEN
 from app.search_types.uri import URI
 
 SEARCH_TYPES: dict[str, SearchType] = {
-    t.name: t for t in (STRING, TOKEN, DATE, NUMBER, QUANTITY, REFERENCE, URI, COMPOSITE, SPECIAL)
+    t.name: t for t in (STRING, TOKEN, DATE, NUMBER, QUANTITY, REFERENCE, URI, COMPOSITE, SPECIAL, TEXT)
 }
 TABLES: dict[str, SideTable] = {t.tables[0].kind: t.tables[0] for t in SEARCH_TYPES.values() if t.tables}
 TABLES.update({table.kind: table for t in SEARCH_TYPES.values() for table in t.tables[1:]})

@@ -1,4 +1,5 @@
-"""The ``string`` search type: case- and accent-insensitive starts-with, ``:contains``, ``:exact``.
+"""The ``string`` search type: case- and accent-insensitive starts-with, ``:contains``, ``:exact``
+(``:text`` is a full-text search: :mod:`app.search_types.text`).
 
 A value is ``(normalized, exact)``: ``normalized`` is NFKD without combining marks, case-folded;
 ``exact`` the raw text. HumanName and Address give one value per part. Stored in
@@ -42,7 +43,7 @@ class StringType(SearchType):
     tables = (
         SideTable("string", (("norm", "text"), ("exact", "text")), ("param, norm text_pattern_ops) INCLUDE (id",)),
     )
-    modifiers = frozenset({"exact", "contains", "missing"})
+    modifiers = frozenset({"exact", "contains", "missing", "text"})  # :text: app/search_types/text.py
     sort_columns = SortColumns("norm", "norm", "text")
 
     def convert(self, typ: str | None, value: Any, root: dict) -> Iterator[StringValue]:

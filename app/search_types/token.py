@@ -1,6 +1,7 @@
 """The ``token`` search type: ``[system]|[code]``, ``:not``, ``:text`` and ``:of-type``.
 
-A value is ``(system, code, text, of_type)``; ``text`` is folded like a string (for ``:text``),
+A value is ``(system, code, text, of_type)``; ``text`` is folded like a string (the full-text
+search of ``:text``, :mod:`app.search_types.text`, indexes it),
 ``of_type`` holds an Identifier's type codings (for ``:of-type``). Per the R4 token table: Coding
 (system, code, display); CodeableConcept (each coding, plus one value with only the text);
 Identifier (system, value, type.text); ContactPoint (no system, value); boolean ("true"/"false"),
@@ -14,9 +15,9 @@ from typing import Any, NamedTuple
 
 from app.errors import invalid
 from app.fhirspec.search_parameters import SearchParam
-from app.search_types.nodes import dicts_of, folded_text, normalize_string, text_of
+from app.search_types.nodes import dicts_of, folded_text, text_of
 from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns
-from app.search_types.sql import Args, like_prefix
+from app.search_types.sql import Args
 from app.search_types.syntax import split_pipe, unescape
 
 
@@ -74,11 +75,9 @@ def _object_values(typ: str, value: dict) -> Iterator[TokenValue]:
 
 
 def token_condition(code: str, value: str, modifier: str | None, args: Args, cols: tuple[str, str]) -> str:
-    """``[code]``, ``|[code]`` (no system), ``[system]|``, ``[system]|[code]``; ``:text`` starts-with
-    on the folded display/text; ``:of-type`` on an Identifier's type and value."""
+    """``[code]``, ``|[code]`` (no system), ``[system]|``, ``[system]|[code]``; ``:of-type`` on an
+    Identifier's type and value (``:text`` is a full-text search: :mod:`app.search_types.text`)."""
     system_col, code_col = cols
-    if modifier == "text":
-        return f"s.text LIKE {args.add(like_prefix(normalize_string(unescape(value))))}"
     if modifier == "of-type":
         parts = split_pipe(value, 3)
         if len(parts) != 3 or not parts[1] or not parts[2]:

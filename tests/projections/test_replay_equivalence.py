@@ -52,9 +52,10 @@ def _patient(pid: str, status: str = "M", lang: str = "fr") -> dict:
     return {
         "resourceType": "Patient",
         "id": pid,
-        "maritalStatus": {"coding": [{"system": MARITAL, "code": status}]},
+        "maritalStatus": {"coding": [{"system": MARITAL, "code": status, "display": f"Marital status {status}"}]},
         "communication": [{"language": {"coding": [{"system": "urn:ietf:bcp:47", "code": lang}]}}],
         "name": [{"family": f"Replay{pid[:6]}"}],
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">Speaks <b>{lang}</b></div>'},
     }
 
 
@@ -62,7 +63,8 @@ def _observation(pid: str, code: str) -> dict:
     return {
         "resourceType": "Observation",
         "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": f"Lab test {code}"},
+        "note": [{"text": "Running late, sample haemolysed"}],
         "method": {"coding": [{"system": "http://snomed.info/sct", "code": "272391002"}]},
         "subject": {"reference": f"Patient/{pid}"},
         "valueQuantity": {"value": 7.5, "system": "http://unitsofmeasure.org", "code": "mmol/L"},
@@ -131,6 +133,9 @@ async def test_replay_gives_the_rows_the_inline_projectors_wrote(
         inline = await dump(pool)
         indexed = {r[1] for r in inline[search_table("Patient", "token")]}
         assert code in indexed, "the custom parameter's rows are part of what is compared"
+        texts = {r[1] for r in inline[search_table("Patient", "text")]}
+        assert {"_content", "_text", "name", code} <= texts, "so are the full-text rows (tsvectors)"
+        assert {"_content", "code"} <= {r[1] for r in inline[search_table("Observation", "text")]}
         for t in TYPES:  # full replay, row by row
             await rebuild_type(pool, t, batch=7)
         assert await dump(pool) == inline

@@ -13,7 +13,8 @@ from app.search_types.protocol import SearchType
 from app.search_types.registry import KINDS, SEARCH_TYPES, search_table
 from app.search_types.sql import Args
 
-# search_index_ddl("Patient") as the migrations applied it before the types had a module each
+# search_index_ddl("Patient") as the migrations applied it before the types had a module each, plus
+# the full-text table of migration 14
 PATIENT_DDL = [
     "CREATE TABLE IF NOT EXISTS sp_patient_string (id text NOT NULL, param text NOT NULL, norm text, exact text);",
     "CREATE INDEX IF NOT EXISTS sp_patient_string_id ON sp_patient_string (id);",
@@ -31,6 +32,8 @@ PATIENT_DDL = [
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_id ON sp_patient_uri (id);",
     "CREATE TABLE IF NOT EXISTS sp_patient_composite (id text NOT NULL, param text NOT NULL, a_system text, a_code text, b_system text, b_code text, b_num numeric, b_low timestamptz, b_high timestamptz, b_str text, c_num numeric);",
     "CREATE INDEX IF NOT EXISTS sp_patient_composite_id ON sp_patient_composite (id);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_text (id text NOT NULL, param text NOT NULL, doc tsvector);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_text_id ON sp_patient_text (id);",
     "CREATE TABLE IF NOT EXISTS sp_patient_sort (id text NOT NULL, param text NOT NULL, d_min timestamptz, d_max timestamptz);",
     "CREATE INDEX IF NOT EXISTS sp_patient_sort_id ON sp_patient_sort (id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_string_0 ON sp_patient_string (param, norm text_pattern_ops) INCLUDE (id);",
@@ -45,6 +48,7 @@ PATIENT_DDL = [
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_0 ON sp_patient_uri (param, uri text_pattern_ops);",
     "CREATE INDEX IF NOT EXISTS sp_patient_composite_0 ON sp_patient_composite (param, a_code, b_code);",
     "CREATE INDEX IF NOT EXISTS sp_patient_composite_1 ON sp_patient_composite (param, a_code, b_num);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_text_doc ON sp_patient_text USING gin (doc);",
     "CREATE INDEX IF NOT EXISTS sp_patient_sort_0 ON sp_patient_sort (param, d_min, id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_sort_1 ON sp_patient_sort (param, d_max DESC, id);",
 ]
@@ -55,9 +59,10 @@ def test_side_table_ddl_is_unchanged():
 
 
 def test_layout_version_is_unchanged_so_existing_projections_stay_ready():
-    """A changed version would mark every existing search projection stale and demand a rebuild."""
-    assert expected_version("search_index", "Observation") == "sp-1-8b67e4e27f3f"
-    assert expected_version("search_index", "Patient") == "sp-1-84bbf593f5a8"
+    """A changed version would mark every existing search projection stale and demand a rebuild (the
+    full-text tables changed it once: sp-1-8b67e4e27f3f and sp-1-84bbf593f5a8 before)."""
+    assert expected_version("search_index", "Observation") == "sp-1-53d51d12793c"
+    assert expected_version("search_index", "Patient") == "sp-1-39e7daec2f8a"
 
 
 def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():
@@ -71,8 +76,9 @@ def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():
         "uri",
         "composite",
         "special",
+        "text",  # full-text search: not an R4 type, the one _content, _text and :text searches use
     ]
-    assert KINDS == ("string", "token", "date", "number", "quantity", "reference", "uri", "composite", "sort")
+    assert KINDS == ("string", "token", "date", "number", "quantity", "reference", "uri", "composite", "text", "sort")
     for name, kind in SEARCH_TYPES.items():
         assert isinstance(kind, SearchType)
         assert kind.__module__ == f"app.search_types.{name}"
@@ -85,7 +91,7 @@ def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():
 
 def test_modifiers_come_from_the_type_modules():
     assert ALL_MODIFIERS == {
-        "string": {"exact", "contains", "missing"},
+        "string": {"exact", "contains", "missing", "text"},
         "token": {"missing", "not", "text", "of-type"},
         "date": {"missing"},
         "number": {"missing"},
@@ -94,6 +100,7 @@ def test_modifiers_come_from_the_type_modules():
         "uri": {"missing", "below", "above"},
         "composite": {"missing"},
         "special": {"missing"},
+        "text": {"missing"},
     }
 
 

@@ -11,6 +11,7 @@ from app.fhirspec.resource_types import is_resource_type
 from app.fhirspec.search_parameters import SearchParam, params_for
 from app.queries.search.model import MAX_CHAIN_BRANCHES, MAX_CHAIN_DEPTH, Criterion, Unusable, split_values
 from app.search_types.registry import SEARCH_TYPES, search_type
+from app.search_types.text import as_text_search
 
 ALL_MODIFIERS: dict[str, set[str]] = {name: set(t.modifiers) for name, t in SEARCH_TYPES.items()}
 """type name -> the modifiers its searches accept (a reference also takes ``:[type]``)"""
@@ -119,6 +120,7 @@ def _check_modifier(code: str, param: SearchParam, modifier: str) -> None:
 
 
 def _criterion(code: str, param: SearchParam, modifier: str | None, raw: str) -> Criterion:
+    param, modifier = as_text_search(param, modifier)  # _content, _text, :text: full-text search
     if modifier is not None:
         _check_modifier(code, param, modifier)
     if not search_type(param.type).searchable:

@@ -219,6 +219,8 @@ def _sort(resource_type: str, parser: _Parser, raw: str) -> list[SortKey]:
         param = known.get(code)
         if param is None:
             parser.reject(f"_sort={part}", f"'{code[:60]}' is not a search parameter of {resource_type}")
+        elif not param.expression:  # _content, _text (full-text searches), _query
+            parser.reject(f"_sort={part}", f"'{code}' has no values to sort by")
         elif search_type(param.type).sort_columns is None:
             parser.reject(f"_sort={part}", f"'{code}' is a {param.type} parameter and cannot be sorted on")
         else:

@@ -1,0 +1,87 @@
+"""Full-text search with PostgreSQL (https://hl7.org/fhir/R4/search.html#content, #text and the
+``:text`` modifier): ``_content`` (the resource's text), ``_text`` (its narrative) and ``:text`` on
+string and token parameters, all answered by the ``text`` search type.
+
+Stored in ``sp_<type>_text (id, param, doc tsvector)`` with a GIN index on ``doc``: per resource
+one ``_content`` row, one ``_text`` row when it has a narrative, and one row per string or token
+parameter with text (its string values; for a token the Coding.display, CodeableConcept.text and
+Identifier.type.text it holds). The projector sends the folded text (:mod:`app.search_types.text_document`);
+PostgreSQL stores ``to_tsvector(<config>, text) || to_tsvector('simple', text)``: the words stemmed
+in the configured language (:mod:`app.search_types.text_config`) and as written, so stop words and
+prefixes of unstemmed words match too. Queries: :mod:`app.search_types.text_query`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from app.fhirspec.search_parameters import SearchParam
+from app.search_types.protocol import Rows, SearchType, SideTable
+from app.search_types.sql import Args
+from app.search_types.text_config import SIMPLE, regconfig, text_config
+from app.search_types.text_document import WHOLE_RESOURCE, fold
+from app.search_types.text_query import parse_text_query, tsquery_sql
+
+TEXT_MODIFIED = ("string", "token")
+"""The parameter types whose ``:text`` searches are full-text searches."""
+
+
+def document_sql(expr: str) -> str:
+    """The tsvector PostgreSQL stores for the text ``expr``."""
+    config = text_config()
+    configs = [config] if config == SIMPLE else [config, SIMPLE]
+    return " || ".join(f"to_tsvector({regconfig(c)}, {expr})" for c in configs)
+
+
+def layout() -> list[str]:
+    """What the stored documents depend on besides the table's shape (part of the layout version)."""
+    return ["text-1", document_sql("text")]
+
+
+def text_documentation() -> str:
+    """The query language, for the CapabilityStatement."""
+    return (
+        f"Full-text search (PostgreSQL text search, configuration '{text_config()}'): a word matches its "
+        'forms the language stems alike, word* matches as a prefix, "quoted words" match as a phrase; '
+        "words side by side must all match, OR (or |) between them lets either match, -word (or NOT word) "
+        "excludes, ( ) groups."
+    )
+
+
+class TextTable(SideTable):
+    """The rows are sent as text and stored as tsvectors, so bulk writes INSERT instead of COPY."""
+
+    copyable = False
+
+    def sent_types(self) -> list[str]:
+        return ["text" for _ in self.columns]
+
+    def insert_select(self, args: list[str]) -> str:
+        return f"SELECT u.i, u.p, {document_sql('u.d')} FROM unnest({', '.join(args)}) AS u(i, p, d)"
+
+
+def as_text_search(param: SearchParam, modifier: str | None) -> tuple[SearchParam, str | None]:
+    """The parameter and modifier a search runs with: ``_content``, ``_text`` and ``:text`` on a
+    string or token parameter become searches of the ``text`` type (``:text`` then dropped)."""
+    if param.code in WHOLE_RESOURCE and not param.expression:
+        return replace(param, type=TextType.name), modifier
+    if modifier == "text" and param.type in TEXT_MODIFIED:
+        return replace(param, type=TextType.name), None
+    return param, modifier
+
+
+class TextType(SearchType):
+    """Not an R4 parameter type: the criteria :func:`as_text_search` rewrites use it."""
+
+    name = "text"
+    tables = (TextTable("text", (("doc", "tsvector"),), extra=(("doc", "USING gin (doc)"),)),)
+    modifiers = frozenset({"missing"})
+
+    def add_rows(self, code: str, values: list, out: Rows) -> None:
+        return None  # rows come from text_document.text_rows, not from an expression's values
+
+    def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
+        tree = parse_text_query(code, value, bare_prefix=code not in WHOLE_RESOURCE)
+        return f"s.doc @@ {tsquery_sql(tree, text_config(), args, fold)}"
+
+
+TEXT = TextType()

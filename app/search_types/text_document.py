@@ -1,0 +1,113 @@
+"""The text full-text search indexes for one resource: rows ``(param, folded text)`` of the
+``text`` side table (:mod:`app.search_types.text`).
+
+- ``_content``: every string of the resource but those that are not prose (ids, references,
+  systems and other URIs, dates, base64 data, ``meta``, and the narrative, which ``_text``
+  holds), in document order, as HAPI FHIR indexes it;
+- ``_text``: the narrative (``text.div``) without its XHTML markup;
+- per string parameter its values, per token parameter the texts of its values (for ``:text``).
+
+Texts are folded (case and accents) like string search values and cut at :data:`MAX_CHARS`
+characters: words further into one huge resource are not found by text search."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+
+from app.search_types.string import StringValue
+from app.search_types.token import TokenValue
+
+MAX_CHARS = 100_000
+"""Characters of one document indexed (PostgreSQL's tsvector holds at most 1 MB)."""
+WHOLE_RESOURCE = frozenset({"_content", "_text"})
+
+_SKIPPED_KEYS = frozenset(
+    {
+        "resourceType",
+        "id",
+        "reference",
+        "system",
+        "url",
+        "data",
+        "versionId",
+        "lastUpdated",
+        "fullUrl",
+        "profile",
+        "contentType",
+        "hash",
+    }
+)
+_NOT_PROSE = re.compile(r"\d{4}(-\d\d(-\d\d([T ][\d:.]+(Z|[+-]\d\d:\d\d)?)?)?)?|(https?|urn|ftp|file):\S*")
+_TAG = re.compile(r"<[^>]*>")
+
+
+def fold(text: str) -> str:
+    """Case- and accent-folded text (as string search folds; not cached: documents are large)."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        if value and not ((value[0].isdigit() or ":" in value) and _NOT_PROSE.fullmatch(value)):
+            yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _SKIPPED_KEYS:
+                yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def content_text(resource: dict) -> str:
+    """The prose of a resource for ``_content`` (its narrative left out)."""
+    parts: list[str] = []
+    size = 0
+    for key, value in resource.items():
+        if key in ("text", "meta") or key in _SKIPPED_KEYS:
+            continue
+        for text in _strings(value):
+            parts.append(text)
+            size += len(text) + 1
+            if size > MAX_CHARS:
+                return "\n".join(parts)[:MAX_CHARS]
+    return "\n".join(parts)
+
+
+def narrative_text(resource: dict) -> str:
+    """The narrative's text without markup (empty without a narrative)."""
+    text = resource.get("text")
+    div = text.get("div") if isinstance(text, dict) else None
+    if not isinstance(div, str):
+        return ""
+    return " ".join(html.unescape(_TAG.sub(" ", div[: MAX_CHARS * 4])).split())[:MAX_CHARS]
+
+
+def _param_text(values: list) -> str:
+    """The folded text of one parameter's values: strings, or the texts of tokens."""
+    parts = [v.normalized if isinstance(v, StringValue) else v.text for v in values]
+    return "\n".join(p for p in parts if p)[:MAX_CHARS]
+
+
+def text_rows(resource: dict, extracted: dict[str, list], codes: frozenset[str] | None, out: list[tuple]) -> None:
+    """Append the rows ``(param, text)`` of a resource (only the parameters ``codes`` if given);
+    ``extracted``: the values of its string and token parameters (among others), by code."""
+    if codes is None:
+        content = content_text(resource)
+        if content:
+            out.append(("_content", fold(content)))
+        narrative = narrative_text(resource)
+        if narrative:
+            out.append(("_text", fold(narrative)))
+    for code, values in extracted.items():
+        if values and isinstance(values[0], StringValue | TokenValue) and (codes is None or code in codes):
+            text = _param_text(values)
+            if text:
+                out.append((code, text))
