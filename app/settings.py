@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     """A request header naming the user (set by an authenticating proxy), e.g. ``X-User``; it wins
     over the ``sub`` of an ``Authorization: Bearer`` JWT. See app/api/actor.py."""
 
+    import_dir: Path | None = None
+    """``$import`` reads ``file://`` URLs only under this directory (unset: ``file://`` is refused)."""
+    import_max_bytes: int = 4 * 1024**3
+    """Most bytes ``$import`` downloads from one ``http(s)://`` URL."""
+    import_fetch_timeout_seconds: float = 600.0
+    """Longest download of one ``$import`` URL."""
+
     auth_issuer: str | None = None
     """The token issuer (``iss``). Set: every request needs a valid bearer JWT (see app/auth/)."""
     auth_audience: str | None = None

@@ -16,7 +16,7 @@ from app.api.auth import Authentication
 from app.api.disconnect import CancelOnDisconnect
 from app.api.guards import RequestGuards
 from app.api.limits import RequestLimits
-from app.api.routes import bundles, discovery, events, instance, operations, root, system, type_level
+from app.api.routes import bulk_import, bundles, discovery, events, instance, operations, root, system, type_level
 from app.db.migrations import migrate
 from app.db.pool import create_jobs_pool, create_pool
 from app.jobs import scheduler
@@ -96,5 +96,5 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
 
 def _include_routers(app: FastAPI, base: str) -> None:
     app.include_router(root.router)
-    for module in (system, discovery, events, bundles, operations, type_level, instance):
+    for module in (system, discovery, events, bundles, operations, bulk_import, type_level, instance):
         app.include_router(module.router, prefix=base)

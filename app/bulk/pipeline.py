@@ -20,7 +20,7 @@ import asyncpg
 
 from app.bulk.batch import write_batch
 from app.bulk.prepare import Prepared, Problem, prepare_document, prepare_lines
-from app.bulk.sources import Document, SourceError, Unit, read_document, units
+from app.bulk.sources import Document, Source, SourceError, Unit, read_document, units
 from app.errors import Issue
 from app.events.model import RequestContext
 
@@ -65,7 +65,7 @@ def run_unit(unit: Unit, context: RequestContext, lenient: bool) -> Prepared:
         except (SourceError, OSError, EOFError) as exc:
             return Prepared(problems=[Problem(unit.path, (Issue("error", "structure", str(exc)),))], inputs=1)
         return prepare_document(unit.path, raw, context, lenient)
-    return prepare_lines(unit.path, unit.first_line, unit.lines, context, lenient)
+    return prepare_lines(unit.path, unit.first_line, unit.lines, context, lenient, unit.resource_type)
 
 
 @dataclass
@@ -111,7 +111,7 @@ class _Run:
 
 async def import_files(
     pool: asyncpg.Pool,
-    files: list[Path],
+    files: list[Path | Source],
     context: RequestContext,
     *,
     executor: Executor | None = None,
@@ -127,7 +127,7 @@ async def import_files(
     started = time.monotonic()
     run = _Run(pool, context, batch, ImportSummary(files=len(files)), progress, on_problem)
     loop = asyncio.get_running_loop()
-    source = units(files)
+    source = units([f if isinstance(f, Source) else Source(f, str(f)) for f in files])
     pending: deque[tuple[asyncio.Future, int]] = deque()
 
     def submit() -> None:

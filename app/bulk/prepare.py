@@ -152,8 +152,16 @@ def _finish(out: Prepared) -> Prepared:
     return out
 
 
-def prepare_lines(path: str, first_line: int, lines: list[bytes], context: RequestContext, lenient: bool) -> Prepared:
-    """The events of ndjson lines (``first_line`` is the number of the first); blank lines are skipped."""
+def prepare_lines(
+    path: str,
+    first_line: int,
+    lines: list[bytes],
+    context: RequestContext,
+    lenient: bool,
+    resource_type: str | None = None,
+) -> Prepared:
+    """The events of ndjson lines (``first_line`` is the number of the first; each of
+    ``resource_type`` when given); blank lines are skipped."""
     out = Prepared(inputs=len(lines))
     now = now_millis()
     for n, line in enumerate(lines, first_line):
@@ -163,6 +171,10 @@ def prepare_lines(path: str, first_line: int, lines: list[bytes], context: Reque
             resource = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             out.problems.append(Problem(f"{path}:{n}", (Issue("error", "structure", f"not JSON: {exc}"),)))
+            continue
+        if resource_type is not None and isinstance(resource, dict) and resource.get("resourceType") != resource_type:
+            text = f"a {resource.get('resourceType')!r:.40} where the input's type is {resource_type}"
+            out.problems.append(Problem(f"{path}:{n}", (Issue("error", "invalid", text),)))
             continue
         _add(out, f"{path}:{n}", resource, context, now, lenient)
     return _finish(out)

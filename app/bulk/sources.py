@@ -28,10 +28,11 @@ class SourceError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Lines:
-    path: str
+    path: str  # as reported (the file's path, or the URL it was downloaded from)
     first_line: int
     lines: list[bytes]
     weight: int
+    resource_type: str | None = None  # every line must hold one of this type, when given
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +85,7 @@ def read_document(path: Path) -> bytes:
     return raw
 
 
-def _lines(path: Path, label: str, per_unit: int) -> Iterator[Lines]:
+def _lines(path: Path, label: str, per_unit: int, resource_type: str | None) -> Iterator[Lines]:
     with path.open("rb") as raw:
         stream: BinaryIO = gzip.GzipFile(fileobj=raw) if _is_gzip(path) else raw  # type: ignore[assignment]
         first, chunk, offset = 1, [], 0
@@ -92,15 +93,25 @@ def _lines(path: Path, label: str, per_unit: int) -> Iterator[Lines]:
             chunk.append(line)
             if len(chunk) >= per_unit:
                 at = raw.tell()
-                yield Lines(label, first, chunk, at - offset)
+                yield Lines(label, first, chunk, at - offset, resource_type)
                 first, chunk, offset = first + len(chunk), [], at
-        yield Lines(label, first, chunk, path.stat().st_size - offset)
+        yield Lines(label, first, chunk, path.stat().st_size - offset, resource_type)
 
 
-def units(files: list[Path], per_unit: int = LINES_PER_UNIT) -> Iterator[Unit]:
-    """The units of work of ``files``, in order."""
-    for path in files:
-        if is_document(path):
-            yield Document(str(path), path.stat().st_size)
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A file to import, named as reported (``label``), with the type its lines must have, if any."""
+
+    path: Path
+    label: str
+    resource_type: str | None = None
+    ndjson: bool = False  # read as ndjson whatever its name
+
+
+def units(sources: list[Source], per_unit: int = LINES_PER_UNIT) -> Iterator[Unit]:
+    """The units of work of ``sources``, in order."""
+    for s in sources:
+        if is_document(s.path) and not s.ndjson:
+            yield Document(str(s.path), s.path.stat().st_size)
         else:
-            yield from _lines(path, str(path), per_unit)
+            yield from _lines(s.path, s.label, per_unit, s.resource_type)

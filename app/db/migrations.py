@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from app.events.schema import EVENT_LOG_DDL, EVENT_LOG_TYPE_TX_INDEX
+from app.jobs.import_state import IMPORT_JOBS_DDL
 from app.jobs.schema import JOBS_DDL
 from app.projections.audit import AUDIT_DDL
 from app.projections.current_state import current_state_ddl
@@ -87,6 +88,10 @@ async def _m012_event_type_tx(conn: asyncpg.Connection) -> None:
     await conn.execute(EVENT_LOG_TYPE_TX_INDEX)
 
 
+async def _m017_import_jobs(conn: asyncpg.Connection) -> None:
+    await conn.execute(IMPORT_JOBS_DDL)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -100,6 +105,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "custom search parameter registry version", _m010_search_param_version),
     (11, "event log client and scope kind columns", _m011_event_client),
     (12, "event log index for the gap-free reader of one type", _m012_event_type_tx),
+    (17, "bulk $import job state", _m017_import_jobs),
 ]
 
 

@@ -9,6 +9,7 @@ import logging
 import asyncpg
 import orjson
 
+from app.jobs.bulk_import import run_import_job
 from app.jobs.reindex import drop_param, rebuild_types, reindex_param
 
 log = logging.getLogger("fhirledger.jobs")
@@ -48,6 +49,8 @@ async def run_pending(pool: asyncpg.Pool, limit: int = 10) -> int:
                 await drop_param(pool, params["url"], params.get("definition"), report)
             elif kind == "rebuild-types":
                 await rebuild_types(pool, params["types"], report)
+            elif kind == "bulk-import":
+                await run_import_job(pool, job_id, params, report)
             else:
                 raise ValueError(f"unknown job kind {kind!r}")
         except Exception as exc:  # a failed job is recorded, never crashes the server

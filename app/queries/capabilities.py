@@ -35,7 +35,14 @@ REINDEX = {
     "documentation": "POST [base]/$reindex or [base]/[type]/$reindex: schedules a rebuild of the projections "
     "(current state and search index) from the event log; answers 202 with the job in Content-Location",
 }
-OPERATIONS = [VALIDATE, REINDEX]
+IMPORT = {
+    "name": "import",
+    "definition": "http://fhirledger.org/fhir/OperationDefinition/import",
+    "documentation": "POST [base]/$import with Prefer: respond-async and Parameters (inputFormat "
+    "application/fhir+ndjson, input with type and url: file:// under FHIRLEDGER_IMPORT_DIR, http(s)://): a "
+    "background bulk import; answers 202 with the status URL in Content-Location",
+}
+OPERATIONS = [VALIDATE, REINDEX, IMPORT]
 PREFIXED = ("number", "date", "quantity")
 COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
 
