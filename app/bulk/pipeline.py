@@ -123,7 +123,8 @@ async def import_files(
     should_stop: StopCheck | None = None,
 ) -> ImportSummary:
     """Import ``files`` (see :mod:`app.bulk.sources`); ``executor`` prepares the units (None: a
-    thread of this process) with ``workers`` workers (three units each are kept in flight)."""
+    thread of this process) with ``workers`` workers; six units per worker are kept in flight, so the
+    workers carry on while a batch is written."""
     started = time.monotonic()
     run = _Run(pool, context, batch, ImportSummary(files=len(files)), progress, on_problem)
     loop = asyncio.get_running_loop()
@@ -135,7 +136,7 @@ async def import_files(
         if unit is not None:
             pending.append((loop.run_in_executor(executor, run_unit, unit, context, lenient), unit.weight))
 
-    for _ in range(max(2, workers * 3)):
+    for _ in range(max(4, workers * 6)):
         submit()
     try:
         while pending:

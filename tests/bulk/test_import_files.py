@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 from rich.console import Console
 
 from app.cli import main
@@ -132,3 +133,29 @@ async def test_rerun_skips_what_is_there_and_reports_changed_content(
 def test_missing_path_is_a_usage_error(capsys) -> None:
     assert main(["import", "/nonexistent/file.ndjson", "--database-url", "postgresql://x@/y"]) == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+SYNTHEA = next(
+    (p / "shared" / "synthea-r4" for p in Path(__file__).resolve().parents if (p / "shared" / "synthea-r4").is_dir()),
+    Path("shared/synthea-r4"),
+)
+
+
+async def test_synthea_bundles_load_whole(tmp_path: Path, database_dsn: str, client: httpx.AsyncClient) -> None:
+    """Two real Synthea transaction Bundles (gzip): every entry imported, their urn:uuid links
+    resolved to the ids the files give, the patient's compartment searchable."""
+    bundles = sorted(SYNTHEA.glob("*.json.gz"))[:2] if SYNTHEA.is_dir() else []
+    if not bundles:
+        pytest.skip(f"no Synthea Bundles under {SYNTHEA}")
+    entries = [orjson.loads(gzip.decompress(b.read_bytes()))["entry"] for b in bundles]
+    for b in bundles:
+        (tmp_path / b.name).write_bytes(b.read_bytes())
+    summary, output = await _import(database_dsn, tmp_path)
+    assert summary.rejected == 0 and summary.conflicts == 0, output
+    assert summary.imported + summary.skipped == sum(len(e) for e in entries)
+    patient = next(e["resource"]["id"] for e in entries[0] if e["resource"]["resourceType"] == "Patient")
+    observations = [e["resource"] for e in entries[0] if e["resource"]["resourceType"] == "Observation"]
+    found = (await client.get(f"/fhir/Observation?subject=Patient/{patient}&_summary=count")).json()
+    assert found["total"] == len(observations)
+    stored = (await client.get(f"/fhir/Observation/{observations[0]['id']}")).json()
+    assert stored["subject"] == {"reference": f"Patient/{patient}"}
