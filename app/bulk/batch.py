@@ -75,7 +75,10 @@ def _first_occurrences(parts: list[Prepared]) -> tuple[list[tuple[int, str, Vers
             elif content(seen.resource) == content(e.resource):
                 skipped += 1
             else:
-                conflicts.append(_conflict(where, e, Head(seen.version, False, seen.recorded_at, seen.resource)))
+                text = (
+                    f"{e.resource_type}/{e.resource_id} appears earlier in this import with other content; not imported"
+                )
+                conflicts.append(Problem(where, (Issue("error", "conflict", text, (e.resource_type,)),)))
     return out, conflicts, skipped
 
 

@@ -159,3 +159,13 @@ async def test_synthea_bundles_load_whole(tmp_path: Path, database_dsn: str, cli
     assert found["total"] == len(observations)
     stored = (await client.get(f"/fhir/Observation/{observations[0]['id']}")).json()
     assert stored["subject"] == {"reference": f"Patient/{patient}"}
+
+
+async def test_repeated_ids_in_one_import(tmp_path: Path, database_dsn: str, client: httpx.AsyncClient) -> None:
+    pid, other = new_id(), new_id()
+    path = tmp_path / "dups.ndjson"
+    path.write_bytes(_ndjson([_patient(pid), _patient(other), _patient(pid), _patient(pid, "Changed")]))
+    summary, output = await _import(database_dsn, path)
+    assert (summary.imported, summary.skipped, summary.conflicts) == (2, 1, 1)
+    assert f"{path}:4:" in output and "appears earlier in this import with other content" in output
+    assert (await client.get(f"/fhir/Patient/{pid}")).json()["name"][0]["family"] == "Importson"
