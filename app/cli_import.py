@@ -52,7 +52,8 @@ def cli_context() -> RequestContext:
 def print_problem(console: Console, problem: Problem) -> None:
     for issue in problem.issues:
         where = f" at {issue.expression[0]}" if issue.expression else ""
-        console.print(escape(f"{problem.where}: {issue.severity} {issue.code}{where}: {issue.diagnostics}"))
+        text = f"{problem.where}: {issue.severity} {issue.code}{where}: {issue.diagnostics}"
+        console.print(escape(text), soft_wrap=True)  # one line per issue, whatever the width
 
 
 def summary_text(s: ImportSummary) -> str:
@@ -107,7 +108,7 @@ async def run_import(
                     executor.shutdown(cancel_futures=True)
     finally:
         await pool.close()
-    console.print(summary_text(summary))
+    console.print(summary_text(summary), soft_wrap=True)
     return summary
 
 

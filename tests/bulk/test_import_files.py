@@ -169,3 +169,17 @@ async def test_repeated_ids_in_one_import(tmp_path: Path, database_dsn: str, cli
     assert (summary.imported, summary.skipped, summary.conflicts) == (2, 1, 1)
     assert f"{path}:4:" in output and "appears earlier in this import with other content" in output
     assert (await client.get(f"/fhir/Patient/{pid}")).json()["name"][0]["family"] == "Importson"
+
+
+def test_command_line_with_worker_processes(tmp_path: Path, database_dsn: str, capsys) -> None:
+    """``fhirledger import`` as typed: worker processes prepare the resources, every problem is
+    printed as file:line, and the exit status says some were not imported."""
+    ids = [new_id() for _ in range(40)]
+    path = tmp_path / "cli.ndjson.gz"
+    lines = [orjson.dumps(_patient(i)) for i in ids] + [b'{"resourceType": "Patient", "id": "no good"}']
+    path.write_bytes(gzip.compress(b"\n".join(lines)))
+    assert main(["import", str(path), "--database-url", database_dsn, "--batch", "16", "--workers", "2"]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:41:" in out and "imported 40 resources" in out and "1 rejected" in out
+    assert main(["import", str(tmp_path), "--database-url", database_dsn, "--workers", "2"]) == 1
+    assert "40 already there" in capsys.readouterr().out
