@@ -42,7 +42,8 @@ IMPORT = {
     "application/fhir+ndjson, input with type and url: file:// under FHIRLEDGER_IMPORT_DIR, http(s)://): a "
     "background bulk import; answers 202 with the status URL in Content-Location",
 }
-OPERATIONS = [VALIDATE, REINDEX, IMPORT]
+OPERATIONS = [VALIDATE, REINDEX]
+SYSTEM_OPERATIONS = [*OPERATIONS, IMPORT]
 PREFIXED = ("number", "date", "quantity")
 COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source")
 
@@ -142,7 +143,7 @@ def capability_statement(base: str, building: frozenset[str] = frozenset(), secu
                 "resource": [_resource(t, building, rev) for t in resource_types()],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "searchParam": [p for p in _search_params("Patient") if p["name"] in COMMON],
-                "operation": OPERATIONS,
+                "operation": SYSTEM_OPERATIONS,
             }
         ],
     }

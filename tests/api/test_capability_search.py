@@ -48,7 +48,9 @@ def test_search_params_document_modifiers_and_prefixes(statement: dict) -> None:
 def test_operations_at_system_and_type_level(statement: dict) -> None:
     rest = statement["rest"][0]
     for operations in (rest["operation"], _type(statement, "Observation")["operation"]):
-        assert {(o["name"], o["definition"]) for o in operations} == {("validate", VALIDATE), ("reindex", REINDEX)}
+        assert {("validate", VALIDATE), ("reindex", REINDEX)} <= {(o["name"], o["definition"]) for o in operations}
+    assert "import" in {o["name"] for o in rest["operation"]}
+    assert "import" not in {o["name"] for o in _type(statement, "Observation")["operation"]}
 
 
 def test_the_statement_describes_a_server(statement: dict) -> None:
