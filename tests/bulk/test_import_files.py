@@ -183,3 +183,26 @@ def test_command_line_with_worker_processes(tmp_path: Path, database_dsn: str, c
     assert f"{path}:41:" in out and "imported 40 resources" in out and "1 rejected" in out
     assert main(["import", str(tmp_path), "--database-url", database_dsn, "--workers", "2"]) == 1
     assert "40 already there" in capsys.readouterr().out
+
+
+async def test_meta_kept_or_refused(tmp_path: Path, database_dsn: str, client: httpx.AsyncClient) -> None:
+    """meta.versionId (digits) and meta.lastUpdated are kept; an opaque versionId gives version 1;
+    a lastUpdated in the future is refused (the event would be recorded after every later write)."""
+    kept, opaque, future = new_id(), new_id(), new_id()
+    meta = {"versionId": "4", "lastUpdated": "2020-02-03T04:05:06.789Z"}
+    resources = [
+        {**_patient(kept), "meta": meta},
+        {**_patient(opaque), "meta": {"versionId": "abc-x"}},
+        {**_patient(future), "meta": {"versionId": "1", "lastUpdated": "2999-01-01T00:00:00.000Z"}},
+    ]
+    path = tmp_path / "meta.ndjson"
+    path.write_bytes(_ndjson(resources))
+    summary, output = await _import(database_dsn, path)
+    assert (summary.imported, summary.rejected) == (2, 1)
+    assert f"{path}:3:" in output and "in the future" in output
+    r = await client.get(f"/fhir/Patient/{kept}")
+    assert r.json()["meta"] == meta and r.headers["ETag"] == 'W/"4"'
+    assert (await client.get(f"/fhir/Patient/{kept}/_history/4")).status_code == 200
+    assert (await client.get(f"/fhir/Patient/{opaque}")).json()["meta"]["versionId"] == "1"
+    updated = await client.put(f"/fhir/Patient/{kept}", json=_patient(kept, "Later"))
+    assert updated.headers["ETag"] == 'W/"5"'
