@@ -112,8 +112,16 @@ async def run_import(
     return summary
 
 
+MAX_BATCH = 5000
+"""Each batch holds one advisory lock per resource until it commits; PostgreSQL's shared lock table
+(``max_locks_per_transaction`` x connections, 6,400 by default) bounds how many."""
+
+
 def _import_command(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
+    if not 1 <= args.batch <= MAX_BATCH:
+        print(f"fhirledger import: --batch must be 1 to {MAX_BATCH} (found {args.batch})", file=sys.stderr)
+        return 2
     try:
         find_files(args.paths)  # a missing path is a usage error before any database is touched
         with database(args.database_url, args.data_dir) as dsn:
