@@ -28,12 +28,14 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import psutil
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.cli_import import run_import, summary_text
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import migrate
+from app.db.postmaster import live_postmaster
 from app.events.feed import cursor_of, read_after
 from app.projections.state import check_projections
 
@@ -87,19 +89,41 @@ async def raw_copy_baseline(dsn: str) -> tuple[int, float]:
         await conn.close()
 
 
+def cpu_seconds(data_dir: Path) -> tuple[float, float, float]:
+    """CPU seconds so far of this process, of its ended children (the workers) and of the
+    embedded PostgreSQL (the postmaster, the backends it reaped and the live ones)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    postgres = 0.0
+    proc = live_postmaster(data_dir / "pgdata")
+    if proc is not None:
+        t = proc.cpu_times()
+        postgres = t.user + t.system + t.children_user + t.children_system
+        for child in proc.children(recursive=True):
+            try:
+                c = child.cpu_times()
+                postgres += c.user + c.system
+            except psutil.Error:
+                pass
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime, postgres
+
+
 def peak_rss_mib() -> tuple[float, float]:
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child
     return me, children
 
 
-async def run(args: argparse.Namespace, dsn: str, inputs: list[str]) -> None:
+async def run(args: argparse.Namespace, dsn: str, inputs: list[str], data_dir: Path) -> None:
     conn = await asyncpg.connect(dsn)
     await migrate(conn)
     await check_projections(conn)
     await conn.close()
     console = Console(file=sys.stderr)
+    before = cpu_seconds(data_dir)
     first = await run_import(dsn, inputs, console, batch=args.batch, workers=args.workers)
+    after = cpu_seconds(data_dir)
+    cpu = [(a - b) * 1000 / max(first.imported, 1) for a, b in zip(after, before, strict=True)]
     rss_main, rss_worker = peak_rss_mib()
     again = await run_import(dsn, inputs, Console(file=io.StringIO()), batch=args.batch, workers=args.workers)
     count, raw_seconds = await raw_copy_baseline(dsn)
@@ -111,6 +135,10 @@ async def run(args: argparse.Namespace, dsn: str, inputs: list[str]) -> None:
     print(f"raw COPY    : {count:,} events in {raw_seconds:.1f} s = {raw_rate:,.0f} events/s")
     print(f"ratio       : import runs at {rate / raw_rate:.1%} of a raw COPY of the same events")
     print(f"peak RSS    : importer {rss_main:,.0f} MiB, largest worker {rss_worker:,.0f} MiB")
+    print(
+        f"CPU/resource: importer {cpu[0]:.2f} ms, workers {cpu[1]:.2f} ms, PostgreSQL {cpu[2]:.2f} ms;"
+        f" {os.cpu_count()} idle cores would give at most {os.cpu_count() * 1000 / sum(cpu):,.0f} resources/s"
+    )
     print(f"machine     : {os.cpu_count()} CPUs (shared with other work: figures are noisy)")
 
 
@@ -128,7 +156,7 @@ def main() -> None:
     try:
         inputs = make_inputs(Path(args.dir), work, args.copies)
         dsn = embedded.start()
-        asyncio.run(run(args, dsn, inputs))
+        asyncio.run(run(args, dsn, inputs, data_dir))
     finally:
         embedded.stop()
         shutil.rmtree(work, ignore_errors=True)
