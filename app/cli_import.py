@@ -19,27 +19,23 @@ import sys
 import asyncpg
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 
-from app.bulk.pipeline import BATCH, ImportSummary, import_files
+from app.bulk.pipeline import BATCH, ImportSummary, import_executor, import_files
 from app.bulk.prepare import Problem
 from app.bulk.sources import SourceError, find_files
 from app.cli_common import CommandError, database
 from app.db.migrations import migrate
 from app.events.model import RequestContext
-from app.projections.rebuild import custom_definitions, replay_executor
+from app.projections.rebuild import custom_definitions
 from app.projections.state import check_projections
 
 IMPORTER = "fhirledger-import"
 COLUMNS = (
     SpinnerColumn(),
-    TextColumn("importing"),
-    BarColumn(),
+    BarColumn(bar_width=24),
     TextColumn("{task.percentage:>3.0f}%"),
-    TextColumn("{task.fields[resources]:>10} resources"),
-    TextColumn("{task.fields[rate]:>8} resources/s"),
-    TextColumn("{task.fields[others]}"),
-    TimeElapsedColumn(),
+    TextColumn("{task.fields[resources]} resources, {task.fields[rate]}/s{task.fields[others]}"),
     TimeRemainingColumn(),
 )
 
@@ -80,7 +76,7 @@ async def run_import(
             await migrate(conn)
             await check_projections(conn)
         definitions = await custom_definitions(pool)
-        executor = replay_executor(definitions) if workers > 1 else None
+        executor = import_executor(definitions, workers) if workers > 1 else None
         with Progress(*COLUMNS, console=console, transient=False) as progress:
             task = progress.add_task("import", total=max(total, 1), resources="0", rate="-", others="")
 
@@ -88,7 +84,9 @@ async def run_import(
                 progress.update(task, completed=s.weight_done)
                 elapsed = progress.tasks[0].elapsed or 0
                 rate = f"{s.imported / elapsed:,.0f}" if elapsed else "-"
-                others = f"{s.skipped:,} there, {s.rejected + s.conflicts:,} not imported"
+                not_imported = s.rejected + s.conflicts
+                others = f", {s.skipped:,} there" if s.skipped else ""
+                others += f", {not_imported:,} not imported" if not_imported else ""
                 progress.update(task, resources=f"{s.imported:,}", rate=rate, others=others)
 
             try:

@@ -12,8 +12,9 @@ import asyncio
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +24,7 @@ from app.bulk.prepare import Prepared, Problem, prepare_document, prepare_lines
 from app.bulk.sources import Document, Source, SourceError, Unit, read_document, units
 from app.errors import Issue
 from app.events.model import RequestContext
+from app.projections.custom_params import load_definitions
 
 BATCH = 2000
 """Resources per transaction (each holds this many per-resource locks until it commits)."""
@@ -55,6 +57,18 @@ class ImportCancelled(Exception):
 Progress = Callable[[ImportSummary], None]
 ProblemSink = Callable[[Problem], None]
 StopCheck = Callable[[], Awaitable[bool]]
+
+
+def _init_worker(definitions: list[bytes]) -> None:
+    """A worker process: the same search parameters as the database, custom ones included."""
+    load_definitions(definitions)
+
+
+def import_executor(definitions: list[bytes], workers: int) -> ProcessPoolExecutor:
+    """``workers`` processes preparing units (``definitions``: the custom SearchParameters in use)."""
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(definitions,)
+    )
 
 
 def run_unit(unit: Unit, context: RequestContext, lenient: bool) -> Prepared:

@@ -10,6 +10,7 @@ stops after the batch it is writing; what was written stays (a new ``$import`` s
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 import httpx
 
-from app.bulk.pipeline import ImportCancelled, ImportSummary, import_files
+from app.bulk.pipeline import ImportCancelled, ImportSummary, import_executor, import_files
 from app.bulk.prepare import Problem
 from app.bulk.sources import Source
 from app.errors import Issue
@@ -27,7 +28,7 @@ from app.events.model import RequestContext
 from app.fhirtime import format_instant
 from app.jobs import import_state
 from app.jobs.reindex import Report
-from app.projections.rebuild import custom_definitions, replay_executor
+from app.projections.rebuild import custom_definitions
 
 MAX_LISTED = 1000
 
@@ -133,14 +134,15 @@ async def run_import_job(pool: asyncpg.Pool, job_id: int, params: dict, report: 
 
     with tempfile.TemporaryDirectory(prefix="fhirledger-import-") as scratch:
         sources, input_problems = await _sources(params, Path(scratch))
-        with replay_executor(await custom_definitions(pool)) as executor:
+        workers = os.cpu_count() or 2
+        with import_executor(await custom_definitions(pool), workers) as executor:
             try:
                 summary = await import_files(
                     pool,
                     list(sources),
                     context,
                     executor=executor,
-                    workers=executor._max_workers,
+                    workers=workers,
                     progress=latest.append,
                     should_stop=should_stop,
                 )
