@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli_events import register as register_events
+from app.cli_import import register as register_import
 from app.cli_projections import register as register_projections
 from app.cli_schema import register as register_schema
 from app.settings import Settings
@@ -144,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     register_events(sub)
     register_projections(sub)
     register_schema(sub)
+    register_import(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     """Where bulk export files are written (one directory per export); unset: ``<data_dir>/exports``."""
     export_ttl_hours: float = 24.0
     """How long a finished bulk export's files stay downloadable; then they are removed."""
+    import_dir: Path | None = None
+    """``$import`` reads ``file://`` URLs only under this directory (unset: ``file://`` is refused)."""
+    import_max_bytes: int = 4 * 1024**3
+    """Most bytes ``$import`` downloads from one ``http(s)://`` URL."""
+    import_fetch_timeout_seconds: float = 600.0
+    """Longest download of one ``$import`` URL."""
 
     auth_issuer: str | None = None
     """The token issuer (``iss``). Set: every request needs a valid bearer JWT (see app/auth/)."""

@@ -18,6 +18,7 @@ from app.api.guards import RequestGuards
 from app.api.limits import RequestLimits
 from app.api.routes import (
     bulk_export,
+    bulk_import,
     bulk_status,
     bundles,
     compartment,
@@ -110,5 +111,5 @@ def _include_routers(app: FastAPI, base: str) -> None:
     app.include_router(root.router)
     # compartment last: its [type]/[id]/[type] must not shadow [type]/[id]/_history
     first = (system, discovery, events, bundles, bulk_export, bulk_status)
-    for module in (*first, operations, type_level, instance, compartment):
+    for module in (*first, operations, bulk_import, type_level, instance, compartment):
         app.include_router(module.router, prefix=base)

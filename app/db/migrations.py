@@ -13,6 +13,7 @@ import asyncpg
 
 from app.events.schema import EVENT_LOG_DDL, EVENT_LOG_TYPE_TX_INDEX
 from app.jobs.export_store import BULK_EXPORT_DDL
+from app.jobs.import_state import IMPORT_JOBS_DDL
 from app.jobs.schema import JOBS_DDL
 from app.projections.audit import AUDIT_DDL
 from app.projections.current_state import current_state_ddl
@@ -96,6 +97,10 @@ async def _m015_bulk_export(conn: asyncpg.Connection) -> None:
     await conn.execute(BULK_EXPORT_DDL)
 
 
+async def _m017_import_jobs(conn: asyncpg.Connection) -> None:
+    await conn.execute(IMPORT_JOBS_DDL)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -111,6 +116,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (12, "event log index for the gap-free reader of one type", _m012_event_type_tx),
     (14, "full-text search side tables", _m014_text_search),
     (15, "bulk export records", _m015_bulk_export),
+    (17, "bulk $import job state", _m017_import_jobs),
 ]
 
 

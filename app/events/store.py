@@ -111,6 +111,16 @@ async def version_count(conn: Conn, resource_type: str, resource_id: str) -> int
     )
 
 
+async def last_version(conn: Conn, resource_type: str, resource_id: str) -> int:
+    """The newest version of a resource (0: never written). Equal to :func:`version_count` except
+    for a resource imported with its versionId (its history here starts at that version)."""
+    return await conn.fetchval(
+        "SELECT coalesce(max(version), 0) FROM event_log WHERE resource_type = $1 AND resource_id = $2",
+        resource_type,
+        resource_id,
+    )
+
+
 async def max_position(conn: Conn, resource_type: str) -> int:
     """The position of the last event of a type (0: none)."""
     return await conn.fetchval(

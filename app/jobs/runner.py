@@ -11,6 +11,7 @@ import orjson
 
 from app.jobs.export import run_export
 from app.jobs.export_store import JOB_KIND as EXPORT_JOB
+from app.jobs.bulk_import import run_import_job
 from app.jobs.reindex import drop_param, rebuild_types, reindex_param
 
 log = logging.getLogger("fhirledger.jobs")
@@ -52,6 +53,8 @@ async def run_pending(pool: asyncpg.Pool, limit: int = 10) -> int:
                 await rebuild_types(pool, params["types"], report)
             elif kind == EXPORT_JOB:
                 await run_export(pool, params["export"], report)
+            elif kind == "bulk-import":
+                await run_import_job(pool, job_id, params, report)
             else:
                 raise ValueError(f"unknown job kind {kind!r}")
         except Exception as exc:  # a failed job is recorded, never crashes the server

@@ -39,6 +39,13 @@ REINDEX = {
     "documentation": "POST [base]/$reindex or [base]/[type]/$reindex: schedules a rebuild of the projections "
     "(current state and search index) from the event log; answers 202 with the job in Content-Location",
 }
+IMPORT = {
+    "name": "import",
+    "definition": "http://fhirledger.org/fhir/OperationDefinition/import",
+    "documentation": "POST [base]/$import with Prefer: respond-async and Parameters (inputFormat "
+    "application/fhir+ndjson, input with type and url: file:// under FHIRLEDGER_IMPORT_DIR, http(s)://): a "
+    "background bulk import; answers 202 with the status URL in Content-Location",
+}
 OPERATIONS = [VALIDATE, REINDEX]
 EVERYTHING = {  # [base]/Patient/[id]/$everything, [base]/Encounter/[id]/$everything (app/queries/everything.py)
     t: [{"name": "everything", "definition": f"http://hl7.org/fhir/OperationDefinition/{t}-everything"}]
@@ -51,6 +58,7 @@ TYPE_OPERATIONS = {
     "Patient": [{"name": "export", "definition": f"{BULK_DATA}/OperationDefinition/patient-export"}],
     "Group": [{"name": "export", "definition": f"{BULK_DATA}/OperationDefinition/group-export"}],
 }
+SYSTEM_OPERATIONS = [*OPERATIONS, SYSTEM_EXPORT, IMPORT]
 PREFIXED = ("number", "date", "quantity")
 COMMON = ("_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_content")
 
@@ -156,7 +164,7 @@ def capability_statement(base: str, building: frozenset[str] = frozenset(), secu
                 "resource": [_resource(t, building, rev) for t in resource_types()],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "searchParam": [p for p in _search_params("Patient") if p["name"] in COMMON],
-                "operation": [*OPERATIONS, SYSTEM_EXPORT],
+                "operation": SYSTEM_OPERATIONS,
                 "compartment": [definition_url(c) for c in compartments()],
             }
         ],

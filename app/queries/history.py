@@ -21,7 +21,7 @@ from app.auth import OPEN, Principal
 from app.errors import invalid, not_found
 from app.events.history import HistoryFilter, read_history
 from app.events.model import EventKind, StoredEvent
-from app.events.store import read_version, version_count
+from app.events.store import last_version, read_version, version_count
 from app.fhirtime import FhirDateError, format_instant, parse_range
 from app.identity import require_id, require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
@@ -103,9 +103,9 @@ async def _require_instance_visible(pool: asyncpg.Pool, req: HistoryRequest, pri
     """403 unless the token may see the resource's latest version (or, if deleted, the one before)."""
     assert req.resource_type is not None and req.resource_id is not None
     decision = principal.allows(req.resource_type, "history-instance")
-    latest = await read_version(
-        pool, req.resource_type, req.resource_id, await _versions(pool, req.resource_type, req.resource_id)
-    )
+    await _versions(pool, req.resource_type, req.resource_id)  # 404 when never written
+    newest = await last_version(pool, req.resource_type, req.resource_id)
+    latest = await read_version(pool, req.resource_type, req.resource_id, newest)
     if latest is not None:
         await require_version_visible(pool, decision, latest)
 
