@@ -9,9 +9,9 @@ import logging
 import asyncpg
 import orjson
 
+from app.jobs.bulk_import import run_import_job
 from app.jobs.export import run_export
 from app.jobs.export_store import JOB_KIND as EXPORT_JOB
-from app.jobs.bulk_import import run_import_job
 from app.jobs.reindex import drop_param, rebuild_types, reindex_param
 
 log = logging.getLogger("fhirledger.jobs")
