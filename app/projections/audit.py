@@ -15,7 +15,7 @@ from app.events.latest import last_events
 from app.events.store import resource_types
 from app.fhirspec.resource_types import is_resource_type
 from app.projections.current_state import current_table
-from app.projections.search_index import KINDS, rows_of, search_table
+from app.projections.search_index import COLUMNS, KINDS, rows_of, search_table
 
 log = logging.getLogger("fhirledger.audit")
 
@@ -40,8 +40,9 @@ async def _search_drifted(conn: asyncpg.Connection, resource_type: str, row: asy
     if not row["deleted"] and row["resource"]:
         expected = rows_of(orjson.loads(row["resource"]))
     for kind in KINDS:
-        stored = await conn.fetch(f"SELECT * FROM {search_table(resource_type, kind)} WHERE id = $1", row["id"])
-        if _norm([tuple(r)[1:] for r in stored]) != _norm(expected[kind]):
+        columns = ", ".join(["param", *(c for c, _ in COLUMNS[kind])])  # not the generated ones
+        stored = await conn.fetch(f"SELECT {columns} FROM {search_table(resource_type, kind)} WHERE id = $1", row["id"])
+        if _norm([tuple(r) for r in stored]) != _norm(expected[kind]):
             return True
     return False
 

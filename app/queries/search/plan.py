@@ -1,4 +1,11 @@
-"""Turning a parsed search into SQL: filters, sort keys, keyset paging (never OFFSET)."""
+"""Turning a parsed search into SQL: filters, sort keys, keyset paging (never OFFSET).
+
+A page is chosen as ids first (with their sort keys), limited, and only then joined to the
+current-state rows whose resources it returns, so a search never carries more resource bytes
+than its page. When every criterion is positive (a match has a side-table row; a deleted
+resource has none), the search sorts by id and the token sees everything, the ids come from the
+side tables alone (:func:`_side_ids`), one of them driving and the others probed, in whatever
+order PostgreSQL's per-parameter statistics make cheapest."""
 
 from __future__ import annotations
 
@@ -44,23 +51,41 @@ def _groups(q: SearchQuery) -> list[list[Criterion]]:
 
 def _positive(q: SearchQuery, group: list[Criterion], args: Args, base: str) -> str:
     """``SELECT s.id`` of the resources a positive group matches (side table alone)."""
-    c = group[0]
-    table = search_table(q.resource_type, c.param.type)
+    table = search_table(q.resource_type, group[0].param.type)
     conds = " AND ".join(value_condition(g, args, base) for g in group)
-    return f"SELECT s.id FROM {table} s WHERE s.param = {args.add(c.code)} AND {conds}"
+    return f"SELECT s.id FROM {table} s WHERE {conds}"
+
+
+def _group_sql(q: SearchQuery, group: list[Criterion], args: Args, base: str, row: str) -> str:
+    if len(group) == 1:
+        return criterion_sql(q.resource_type, group[0], args, base, row)
+    return f"EXISTS ({_positive(q, group, args, base)} AND s.id = {row}.id)"
 
 
 def where_clause(q: SearchQuery, args: Args, base: str) -> str:
     parts = ["NOT r.deleted"]
-    for group in _groups(q):
-        if len(group) == 1:
-            parts.append(criterion_sql(q.resource_type, group[0], args, base))
-        else:
-            sub = _positive(q, group, args, base)
-            parts.append(f"EXISTS ({sub} AND s.id = r.id)")
+    parts += [_group_sql(q, group, args, base, "r") for group in _groups(q)]
     if q.restriction is not None:
         parts.append(restriction_sql(q.restriction, args, base))
     return " AND ".join(parts)
+
+
+def side_driven(q: SearchQuery) -> bool:
+    """Whether the ids of a page can come from the side tables alone (see the module docstring)."""
+    groups = _groups(q)
+    return bool(groups) and q.restriction is None and not q.sort and all(is_positive(g[0]) for g in groups)
+
+
+def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool) -> str:
+    """The page's ids from the side tables: the first group's rows as a plain subquery (PostgreSQL
+    pulls it up, so it may drive or be probed), the other groups as ``EXISTS`` on its id."""
+    first, *rest = _groups(q)
+    parts = [_group_sql(q, group, args, base, "d") for group in rest] + [keyset]
+    order = "ASC" if forward else "DESC"
+    return (
+        f"SELECT DISTINCT d.id FROM ({_positive(q, first, args, base)}) d WHERE {' AND '.join(parts)}"
+        f" ORDER BY d.id {order} LIMIT {args.add(q.count + 1, 'int')}"
+    )
 
 
 def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
@@ -188,29 +213,40 @@ def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
     return PageSql(head, head_args.values, 1, True, (tail, tail_args.values))
 
 
+def _cursor(q: SearchQuery, keys: list[Key]) -> tuple[list, str | None, bool]:
+    if q.cursor is None:
+        return [], None, True
+    values, last_id = q.cursor.get("v", []), q.cursor.get("id")
+    if not isinstance(values, list) or len(values) != len(keys) or not isinstance(last_id, str):
+        raise invalid("The paging cursor _page does not belong to this search (were _sort parameters changed?)")
+    return values, last_id, q.cursor.get("d", "next") == "next"
+
+
 def page_sql(q: SearchQuery, base: str) -> PageSql:
-    """The page query: rows (id, resource, last_updated, s0..sn) in the page's order, limit+1."""
+    """The page query: rows (id, s0..sn, resource) in the page's order, limit+1; the ids (and sort
+    keys) are chosen and limited first, the resources of those alone are fetched."""
     fast = _date_sort_page(q, base)
     if fast is not None:
         return fast
     args = Args()
+    table = current_table(q.resource_type)
+    if side_driven(q):
+        _, last_id, forward = _cursor(q, [])
+        keyset = "TRUE" if last_id is None else f"d.id {'>' if forward else '<'} {args.add(last_id, 'text')}"
+        ids = _side_ids(q, args, base, keyset, forward)
+        order = f"r.id {'ASC' if forward else 'DESC'}"
+        sql = f"SELECT r.id, c.resource FROM ({ids}) r JOIN {table} c ON c.id = r.id ORDER BY {order}"
+        return PageSql(sql, args.values, 0, forward)
     where = where_clause(q, args, base)
     keys = [_sort_key(q.resource_type, k, args) for k in q.sort]
     cols = [f"r.s{i}" for i in range(len(keys))]
-    forward = True
-    keyset = "TRUE"
-    if q.cursor is not None:
-        values = q.cursor.get("v", [])
-        last_id = q.cursor.get("id")
-        forward = q.cursor.get("d", "next") == "next"
-        if not isinstance(values, list) or len(values) != len(keys) or not isinstance(last_id, str):
-            raise invalid("The paging cursor _page does not belong to this search (were _sort parameters changed?)")
-        keyset = _keyset(cols, keys, values, last_id, args, forward)
+    values, last_id, forward = _cursor(q, keys)
+    keyset = "TRUE" if last_id is None else _keyset(cols, keys, values, last_id, args, forward)
     select_keys = "".join(f", {k.expr} AS s{i}" for i, k in enumerate(keys))
-    table = current_table(q.resource_type)
-    inner = f"SELECT r.id, r.resource, r.last_updated{select_keys} FROM {table} r WHERE {where}"
-    limit = args.add(q.count + 1, "int")
-    sql = f"SELECT * FROM ({inner}) r WHERE {keyset} ORDER BY {_order(cols, keys, forward)} LIMIT {limit}"
+    inner = f"SELECT r.id{select_keys} FROM {table} r WHERE {where}"
+    order = _order(cols, keys, forward)
+    ids = f"SELECT * FROM ({inner}) r WHERE {keyset} ORDER BY {order} LIMIT {args.add(q.count + 1, 'int')}"
+    sql = f"SELECT r.*, c.resource FROM ({ids}) r JOIN {table} c ON c.id = r.id ORDER BY {order}"
     return PageSql(sql, args.values, len(keys), forward)
 
 
@@ -227,6 +263,13 @@ def count_sql(q: SearchQuery, base: str) -> tuple[str, list]:
         return f"SELECT count({distinct}m.id) FROM ({sets}) m", args.values
     where = where_clause(q, args, base)
     return f"SELECT count(*) FROM {current_table(q.resource_type)} r WHERE {where}", args.values
+
+
+def estimate_sql(q: SearchQuery, base: str) -> tuple[str, list]:
+    """The matches as one row each, for PostgreSQL to estimate (``EXPLAIN``), never to run."""
+    args = Args()
+    where = where_clause(q, args, base)
+    return f"SELECT r.id FROM {current_table(q.resource_type)} r WHERE {where}", args.values
 
 
 def cursor_state(row: dict, sort_count: int, direction: str) -> dict:
