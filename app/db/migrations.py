@@ -17,6 +17,7 @@ from app.projections.audit import AUDIT_DDL
 from app.projections.current_state import current_state_ddl
 from app.projections.custom_params import SEARCH_PARAM_STATE_DDL, SEARCH_PARAM_VERSION_DDL
 from app.projections.search_index import all_search_index_ddl
+from app.projections.search_layout import upgrade_search_layout
 from app.projections.state import PROJECTION_STATE_DDL
 
 log = logging.getLogger("fhirledger.migrations")
@@ -87,6 +88,11 @@ async def _m012_event_type_tx(conn: asyncpg.Connection) -> None:
     await conn.execute(EVENT_LOG_TYPE_TX_INDEX)
 
 
+async def _m013_search_statistics(conn: asyncpg.Connection) -> None:
+    # per-parameter hash columns, the parameter's band in the date range index (issue 12)
+    await upgrade_search_layout(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -100,6 +106,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "custom search parameter registry version", _m010_search_param_version),
     (11, "event log client and scope kind columns", _m011_event_client),
     (12, "event log index for the gap-free reader of one type", _m012_event_type_tx),
+    (13, "search side tables: per-parameter hashes, parameter in the date index", _m013_search_statistics),
 ]
 
 

@@ -256,6 +256,8 @@ async def rebuild_type(
     replayed, cursor = await replay_batches(pool, resource_type, start, batch, progress, stop_after_batches, executor)
     async with pool.acquire() as conn:  # one index build is cheaper than maintaining it row by row
         await conn.execute(lookup_index_ddl(resource_type, SHADOW))
+        # statistics (the planner's per-parameter counts) and the visibility map (index-only scans)
+        await conn.execute(f"VACUUM (ANALYZE) {', '.join(t + SHADOW for t in live_tables(resource_type))}")
     async with pool.acquire() as conn, conn.transaction():
         caught_up = await _swap(conn, resource_type, cursor, batch)
     if progress and caught_up:

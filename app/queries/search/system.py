@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from app.auth import Principal, forbidden
-from app.errors import FhirError, invalid
+from app.errors import FhirError, Issue, invalid
 from app.fhirspec.resource_types import resource_types
 from app.identity import require_type
 from app.projections.current_state import current_table
@@ -26,6 +26,7 @@ from app.queries.search.parse import SearchQuery, parse_search, strict_failure
 from app.queries.search.plan import where_clause
 from app.queries.search.restriction import restriction_for
 from app.queries.search.sql import Args
+from app.queries.search.totals import ESTIMATED, counts_exactly, estimated_total
 from app.queries.subset import subset
 
 Row = tuple[str, str, bytes]  # type, id, stored resource
@@ -104,6 +105,19 @@ async def _page(
     return rows
 
 
+async def _uncounted_total(
+    pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], base: str, page_rows: int, complete: bool
+) -> tuple[int | None, list[Issue]]:
+    """As :func:`app.queries.search.totals.page_total`, over the types searched."""
+    first = queries[types[0]] if types else None
+    if first is None or (complete and first.cursor is None):
+        return page_rows, []
+    if first.total == "estimate":
+        estimates = [await estimated_total(pool, queries[t], base) for t in types]
+        return max(sum(estimates), page_rows), [ESTIMATED]
+    return None, []
+
+
 def _position(q: SearchQuery) -> _Position:
     check_cursor(q.cursor, ("t", "id"))
     if q.cursor is None:
@@ -134,11 +148,14 @@ async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         raise invalid("_sort is not supported on a search across types; results come ordered by type and id")
     at = _position(first)
     links = [{"relation": "self", "url": page_url(req.base, params, {})}]
-    total = await _count(pool, usable, queries, req.base) if first.total != "none" or first.summary == "count" else None
+    total = await _count(pool, usable, queries, req.base) if counts_exactly(first) else None
     rows: list[Row] = []
     if first.summary != "count" and first.count > 0:
         rows = await _page(pool, usable, queries, at, first.count + 1, req.base)
     more = len(rows) > first.count
+    notes: list[Issue] = []
+    if total is None and first.total != "none" and first.count > 0:
+        total, notes = await _uncounted_total(pool, usable, queries, req.base, len(rows[: first.count]), not more)
     rows = rows[: first.count]
     if not at.forward:
         rows.reverse()
@@ -156,7 +173,7 @@ async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         )
         for t, rid, resource in rows
     ]
-    if first.warnings:
-        outcome = {"resourceType": "OperationOutcome", "issue": [w.to_json() for w in first.warnings]}
+    if first.warnings or notes:
+        outcome = {"resourceType": "OperationOutcome", "issue": [w.to_json() for w in first.warnings + notes]}
         entries.append(entry_bytes({"search": {"mode": "outcome"}}, orjson.dumps(outcome)))
     return bundle_bytes("searchset", links, entries, total)

@@ -48,7 +48,12 @@ async def page_total(
     if complete and q.cursor is None:
         return page_rows, None
     if q.total == "estimate":
-        sql, args = estimate_sql(q, base)
-        plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))
-        return max(int(plan[0]["Plan"]["Plan Rows"]), page_rows), ESTIMATED
+        return max(await estimated_total(conn, q, base), page_rows), ESTIMATED
     return None, None
+
+
+async def estimated_total(conn: asyncpg.Connection | asyncpg.Pool, q: SearchQuery, base: str) -> int:
+    """The planner's estimate of the matches (``EXPLAIN``: planned, never run)."""
+    sql, args = estimate_sql(q, base)
+    plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))
+    return int(plan[0]["Plan"]["Plan Rows"])
