@@ -82,8 +82,13 @@ async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> Non
         try:
             for copy, path in queue:
                 body = copy_bytes(gzip.decompress(path.read_bytes()), copy)
-                for attempt in range(3):
-                    status, _, answer = await conn.request("POST", "", body, headers)
+                for attempt in range(5):
+                    try:
+                        status, _, answer = await conn.request("POST", "", body, headers)
+                    except (ConnectionError, asyncio.IncompleteReadError) as exc:  # a transaction is all or nothing
+                        status, answer = 0, repr(exc).encode()
+                        await conn.close()
+                        conn = RawConnection(base)
                     if status == 200:
                         break
                     print(f"  {path.name} copy {copy}: {status} {answer[:200]!r} (attempt {attempt + 1})", flush=True)

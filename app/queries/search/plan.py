@@ -5,7 +5,11 @@ current-state rows whose resources it returns, so a search never carries more re
 than its page. When every criterion is positive (a match has a side-table row; a deleted
 resource has none), the search sorts by id and the token sees everything, the ids come from the
 side tables alone (:func:`_side_ids`), one of them driving and the others probed, in whatever
-order PostgreSQL's per-parameter statistics make cheapest."""
+order PostgreSQL's per-parameter statistics make cheapest.
+
+Every statement names the type's current-state table before its side tables, so it locks them in
+the order a rebuild's swap does (``projections/rebuild.py``: the current-state table first, then
+the side tables), and the two can never wait on each other in a cycle."""
 
 from __future__ import annotations
 
@@ -197,7 +201,7 @@ def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
             v, i = head_args.add(after_value, "timestamptz"), head_args.add(after_id, "text")
             keyset = f"(k.{col} {'<' if key.descending else '>'} {v} OR (k.{col} = {v} AND k.id > {i}))"
         head = (
-            f"SELECT r.id, r.resource, r.last_updated, k.{col} AS s0 FROM {sort_table} k JOIN {cur} r ON r.id = k.id"
+            f"SELECT r.id, r.resource, r.last_updated, k.{col} AS s0 FROM {cur} r JOIN {sort_table} k ON r.id = k.id"
             f" WHERE k.param = {param} AND {keyset} AND {where}"
             f" ORDER BY k.{col} {direction}, k.id LIMIT {head_args.add(q.count + 1, 'int')}"
         )
@@ -235,7 +239,7 @@ def page_sql(q: SearchQuery, base: str) -> PageSql:
         keyset = "TRUE" if last_id is None else f"d.id {'>' if forward else '<'} {args.add(last_id, 'text')}"
         ids = _side_ids(q, args, base, keyset, forward)
         order = f"r.id {'ASC' if forward else 'DESC'}"
-        sql = f"SELECT r.id, c.resource FROM ({ids}) r JOIN {table} c ON c.id = r.id ORDER BY {order}"
+        sql = f"SELECT r.id, c.resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
         return PageSql(sql, args.values, 0, forward)
     where = where_clause(q, args, base)
     keys = [_sort_key(q.resource_type, k, args) for k in q.sort]
@@ -246,7 +250,7 @@ def page_sql(q: SearchQuery, base: str) -> PageSql:
     inner = f"SELECT r.id{select_keys} FROM {table} r WHERE {where}"
     order = _order(cols, keys, forward)
     ids = f"SELECT * FROM ({inner}) r WHERE {keyset} ORDER BY {order} LIMIT {args.add(q.count + 1, 'int')}"
-    sql = f"SELECT r.*, c.resource FROM ({ids}) r JOIN {table} c ON c.id = r.id ORDER BY {order}"
+    sql = f"SELECT r.*, c.resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
     return PageSql(sql, args.values, len(keys), forward)
 
 
@@ -260,7 +264,8 @@ def count_sql(q: SearchQuery, base: str) -> tuple[str, list]:
         # INTERSECT drops duplicates; one set alone has a row per matching value, so DISTINCT
         sets = " INTERSECT ".join(f"({_positive(q, g, args, base)})" for g in groups)
         distinct = "DISTINCT " if len(groups) == 1 else ""
-        return f"SELECT count({distinct}m.id) FROM ({sets}) m", args.values
+        first = f"WITH lock_order AS (SELECT FROM {current_table(q.resource_type)} WHERE FALSE) "
+        return f"{first}SELECT count({distinct}m.id) FROM ({sets}) m", args.values
     where = where_clause(q, args, base)
     return f"SELECT count(*) FROM {current_table(q.resource_type)} r WHERE {where}", args.values
 
