@@ -33,6 +33,7 @@ def main() -> None:
     b.add_argument("--copies", type=int, required=True, help="copy 0 is the files as they are")
     b.add_argument("--concurrency", type=int, default=4)
     b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--base", help="post to this running server's FHIR base instead of starting one")
     m = sub.add_parser("measure", help="run the mix on each data directory, side by side")
     m.add_argument("--data-dir", action="append", required=True)
     m.add_argument("--repeat", type=int, default=30, help="runs of each template one at a time")
@@ -42,8 +43,11 @@ def main() -> None:
     if a.command == "build":
         data_dir = Path(a.data_dir).resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
-        with ServerProcess(str(data_dir), workers=a.workers) as server:
-            asyncio.run(build(server.base, data_dir, a.copies, a.concurrency))
+        if a.base:
+            asyncio.run(build(a.base, data_dir, a.copies, a.concurrency))
+        else:
+            with ServerProcess(str(data_dir), workers=a.workers) as server:
+                asyncio.run(build(server.base, data_dir, a.copies, a.concurrency))
     else:
         from bench.scale_measure import measure_all
 

@@ -133,7 +133,7 @@ async def sample_templates(pool: asyncpg.Pool, per_template: int = 12, seed: int
     values |= _others(
         await _resources(pool, "cur_condition", 1000),
         await _resources(pool, "cur_encounter", 1000),
-        await _resources(pool, "cur_medicationrequest", 1000),
+        await _resources(pool, "cur_medication_request", 1000),
         per_template,
         rng,
     )

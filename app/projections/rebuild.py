@@ -216,6 +216,11 @@ async def _rename_shadows(conn: asyncpg.Connection, resource_type: str) -> None:
             index = row["indexname"]
             if index.startswith(table + SHADOW):
                 await conn.execute(f'ALTER INDEX "{index}" RENAME TO "{table}{index[len(table) + len(SHADOW) :]}"')
+        objects = await conn.fetch("SELECT stxname FROM pg_statistic_ext WHERE stxrelid = $1::regclass", table)
+        for row in objects:  # the planner's extended statistics (app/search_types/protocol.py)
+            name = row["stxname"]
+            if name.startswith(table + SHADOW):
+                await conn.execute(f'ALTER STATISTICS "{name}" RENAME TO "{table}{name[len(table) + len(SHADOW) :]}"')
 
 
 async def _swap(conn: asyncpg.Connection, resource_type: str, cursor: FeedCursor | None, batch: int) -> int:

@@ -4,7 +4,8 @@ A table that lacks a generated column of its kind (the parameter hashes, the dat
 emptied and given it: computing the column would rewrite every row, and the projection is stale
 anyway (its layout version changed, so searches of the type answer 503 until ``fhirledger
 projections rebuild`` has replayed the log into it). Lookup indexes the layout no longer has are
-dropped, missing ones created. A database created by this code has nothing to change."""
+dropped, missing ones (and the dependency statistics) created. A database created by this code
+has nothing to change."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ _COLUMNS = (
     "SELECT table_name, column_name FROM information_schema.columns"
     " WHERE table_schema = current_schema() AND table_name LIKE 'sp\\_%'"
 )
+_STATISTICS = "SELECT stxname FROM pg_statistic_ext WHERE stxnamespace = current_schema()::regnamespace"
 _INDEXES = "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename LIKE 'sp\\_%'"
 
 
@@ -26,6 +28,7 @@ async def upgrade_search_layout(conn: asyncpg.Connection) -> list[str]:
     indexes: dict[str, set[str]] = {}
     for r in await conn.fetch(_INDEXES):
         indexes.setdefault(r["tablename"], set()).add(r["indexname"])
+    statistics = {r["stxname"] for r in await conn.fetch(_STATISTICS)}
     ddl: list[str] = []
     for resource_type in resource_types():
         for kind, table in TABLES.items():
@@ -38,6 +41,8 @@ async def upgrade_search_layout(conn: asyncpg.Connection) -> list[str]:
             ddl += [f"DROP INDEX IF EXISTS {index};" for index in sorted(have - wanted)]
             if not wanted <= have:
                 ddl += table.lookup_ddl(name)
+            if table.depends and f"{name}_deps" not in statistics:
+                ddl += table.statistics_ddl(name)
     if ddl:
         await conn.execute("\n".join(ddl))
     return ddl

@@ -72,7 +72,7 @@ class CompositeType(SearchType):
                 ("b_str", "text"),
                 ("c_num", "numeric"),
             ),
-            (("hash_b_code", "(hash, b_code) INCLUDE (id)"), ("hash_b_num", "(hash, b_num) INCLUDE (id)")),
+            (("b_code", "(hash, b_code) INCLUDE (id)"), ("b_num", "(hash, b_num) INCLUDE (id)")),
             hash="a_code",
         ),
     )

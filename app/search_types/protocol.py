@@ -43,13 +43,17 @@ class SideTable:
     :func:`param_hash` of the row's parameter and that value, so that one column's statistics
     count each parameter's values apart (``code`` and ``component-code`` of Observation share the
     token table; two correlated columns ``param`` and ``code`` made the planner multiply their
-    selectivities). PostgreSQL computes it, so writers never send it."""
+    selectivities). PostgreSQL computes it, so writers never send it. ``depends``: columns whose
+    value the hash all but decides (a code's system), for which the table gets functional
+    dependency statistics (``CREATE STATISTICS … (dependencies)``, object ``<table>_deps``), so the
+    planner does not multiply ``hash = … AND system = …`` as if they were independent."""
 
     kind: str
     columns: tuple[tuple[str, str], ...]
     indexes: tuple[tuple[str, str], ...] = ()
     hash: str | None = None
     generated: tuple[tuple[str, str, str], ...] = ()
+    depends: tuple[str, ...] = ()
 
     def create_ddl(self, table: str) -> list[str]:
         columns = ", ".join(f"{c} {t}" for c, t in self.columns) + self._generated_sql()
@@ -59,7 +63,13 @@ class SideTable:
         ]
         if self.hash is not None:
             out.append(f"ALTER TABLE {table} ALTER COLUMN hash SET STATISTICS {HASH_STATISTICS};")
-        return out
+        return out + self.statistics_ddl(table)
+
+    def statistics_ddl(self, table: str) -> list[str]:
+        if not self.depends:
+            return []
+        columns = ", ".join(("hash", *self.depends))
+        return [f"CREATE STATISTICS IF NOT EXISTS {table}_deps (dependencies) ON {columns} FROM {table};"]
 
     def generated_columns(self) -> list[tuple[str, str, str]]:
         """(name, SQL type, expression) of the columns PostgreSQL computes."""

@@ -74,6 +74,7 @@ class QuantityType(SearchType):
             (("value", "numeric"), ("system", "text"), ("code", "text"), ("unit", "text")),
             (("hash_value", "(hash, value) INCLUDE (id)"), ("value", "(param, value) INCLUDE (id)")),
             hash="code",
+            depends=("system",),
         ),
     )
     sort_columns = SortColumns("value", "value", "numeric")

