@@ -18,6 +18,7 @@ from app.identity import require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.page_tokens import PageLinks, resolve_page_token
 from app.queries.paging import cursor_error, encode_cursor
+from app.queries.search.driver import choose_driver
 from app.queries.search.includes import included
 from app.queries.search.model import SearchQuery
 from app.queries.search.parse import parse_search
@@ -90,7 +91,7 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
 
 async def _page(conn: asyncpg.Connection, q: SearchQuery, base: str) -> tuple[list, bool, PageSql]:
     """The page's rows in display order, whether more matches lie beyond it, and its plan."""
-    page = page_sql(q, base)
+    page = page_sql(q, base, await choose_driver(conn, q, base))
     rows = list(await conn.fetch(page.sql, *page.args)) if page.sql else []
     if page.tail is not None and len(rows) <= q.count:
         rows += (await conn.fetch(page.tail[0], *page.tail[1]))[: q.count + 1 - len(rows)]

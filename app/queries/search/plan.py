@@ -4,8 +4,12 @@ A page is chosen as ids first (with their sort keys), limited, and only then joi
 current-state rows whose resources it returns, so a search never carries more resource bytes
 than its page. When every criterion is positive (a match has a side-table row; a deleted
 resource has none), the search sorts by id and the token sees everything, the ids come from the
-side tables alone (:func:`_side_ids`), one of them driving and the others probed, in whatever
-order PostgreSQL's per-parameter statistics make cheapest.
+side tables alone (:func:`_side_ids`): the group the planner expects fewest rows of drives, in id
+order where its index gives it, and each other group is probed per id (``OFFSET 0`` keeps the
+probe a correlated subplan: matches of different parameters are correlated, e.g. every
+Observation of a code has a quantity, which no statistics tell the planner, and a join it would
+choose instead reads every match of both where the page needs twenty), so a page costs about the
+rows it skips, not the size of the database.
 
 Every statement names the type's current-state table before its side tables, so it locks them in
 the order a rebuild's swap does (``projections/rebuild.py``: the current-state table first, then
@@ -80,14 +84,28 @@ def side_driven(q: SearchQuery) -> bool:
     return bool(groups) and q.restriction is None and not q.sort and all(is_positive(g[0]) for g in groups)
 
 
-def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool) -> str:
-    """The page's ids from the side tables: the first group's rows as a plain subquery (PostgreSQL
-    pulls it up, so it may drive or be probed), the other groups as ``EXISTS`` on its id."""
-    first, *rest = _groups(q)
-    parts = [_group_sql(q, group, args, base, "d") for group in rest] + [keyset]
+def group_sql(q: SearchQuery, base: str) -> list[tuple[str, list]]:
+    """Each group's ``SELECT s.id`` over its side table, for the planner to estimate (side-driven)."""
+    out = []
+    for group in _groups(q):
+        args = Args()
+        out.append((_positive(q, group, args, base), args.values))
+    return out
+
+
+def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool, driver: int) -> str:
+    """The page's ids from the side tables: group ``driver``'s rows as a plain subquery, the other
+    groups probed per id (see the module docstring)."""
+    groups = _groups(q)
+    probes = [
+        f"EXISTS ({_positive(q, group, args, base)} AND s.id = d.id OFFSET 0)"
+        for i, group in enumerate(groups)
+        if i != driver
+    ]
     order = "ASC" if forward else "DESC"
     return (
-        f"SELECT DISTINCT d.id FROM ({_positive(q, first, args, base)}) d WHERE {' AND '.join(parts)}"
+        f"SELECT DISTINCT d.id FROM ({_positive(q, groups[driver], args, base)}) d"
+        f" WHERE {' AND '.join([*probes, keyset])}"
         f" ORDER BY d.id {order} LIMIT {args.add(q.count + 1, 'int')}"
     )
 
@@ -226,7 +244,7 @@ def _cursor(q: SearchQuery, keys: list[Key]) -> tuple[list, str | None, bool]:
     return values, last_id, q.cursor.get("d", "next") == "next"
 
 
-def page_sql(q: SearchQuery, base: str) -> PageSql:
+def page_sql(q: SearchQuery, base: str, driver: int = 0) -> PageSql:
     """The page query: rows (id, s0..sn, resource) in the page's order, limit+1; the ids (and sort
     keys) are chosen and limited first, the resources of those alone are fetched."""
     fast = _date_sort_page(q, base)
@@ -237,7 +255,7 @@ def page_sql(q: SearchQuery, base: str) -> PageSql:
     if side_driven(q):
         _, last_id, forward = _cursor(q, [])
         keyset = "TRUE" if last_id is None else f"d.id {'>' if forward else '<'} {args.add(last_id, 'text')}"
-        ids = _side_ids(q, args, base, keyset, forward)
+        ids = _side_ids(q, args, base, keyset, forward, driver)
         order = f"r.id {'ASC' if forward else 'DESC'}"
         sql = f"SELECT r.id, c.resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
         return PageSql(sql, args.values, 0, forward)
