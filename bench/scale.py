@@ -7,10 +7,12 @@ realistic 38-query search mix measured at two sizes side by side in one run.
 
 ``build`` starts ``fhirledger serve`` on the data directory and posts the Bundles not loaded yet
 (:mod:`bench.scale_build`); a data directory copied from a smaller build grows to more copies.
-``measure`` starts the server on each data directory in turn and prints, per size: each
-template's p50/p99 one at a time, the mix's throughput and p99 at concurrency 8 and p99 at
-concurrency 1, a raw-asyncpg baseline (a read by primary key) measured in the same run, and then
-the ratios of the sizes against the targets (:mod:`bench.scale_measure`).
+``measure`` starts a server on every data directory at once and lets the sizes take turns round
+by round (a shared machine's load then falls on all alike); it prints, per size: each template's
+p50/p99 one at a time, the mix's throughput and p99 at concurrency 8 and p50/p99 at concurrency 1,
+a raw-asyncpg baseline (a read by primary key) measured in the same run, and then the ratios of
+the sizes against the targets (:mod:`bench.scale_measure`). ``--explain`` prints EXPLAIN ANALYZE of
+each template's page query at each size first.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def main() -> None:
     m = sub.add_parser("measure", help="run the mix on each data directory, side by side")
     m.add_argument("--data-dir", action="append", required=True)
     m.add_argument("--repeat", type=int, default=30, help="runs of each template one at a time")
-    m.add_argument("--mix-rounds", type=int, default=8, help="rounds of the 38-query mix at c=8")
+    m.add_argument("--mix-rounds", type=int, default=8, help="rounds of the 38-query mix (c=1, c=8, baseline)")
     m.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of each template")
     a = parser.parse_args()
     if a.command == "build":
