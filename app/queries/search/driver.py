@@ -1,14 +1,15 @@
 """Which criterion drives a search whose ids come from the side tables alone, the others being
 probed per id (:func:`app.queries.search.plan.page_sql`).
 
-PostgreSQL's per-parameter statistics estimate each criterion's rows (``EXPLAIN`` of its id set
-in id order: planned, never run). A criterion its index hands over in id order (a hash equality
-on ``(hash, id)``: a code, a reference, a uri) stops after the page's ids; any other must be read
-whole and sorted. So the smallest in-order criterion drives unless another is expected to be
-:data:`ORDERED_ADVANTAGE` times smaller: matches of different parameters are mostly correlated
-(an Observation of a code has its quantity, a patient's vital signs their dates), and the
-estimates, which assume independence, undercount them; an in-order driver then finds the page
-within its first few dozen rows."""
+Each criterion's rows are first counted up to :data:`ENOUGH` (a bounded probe of its index, not an
+estimate: the planner's estimates of a range within a parameter, ``value-quantity=gt…`` of one
+code, multiply independent selectivities and fall short tenfold). If some criterion has fewer, the
+smallest drives: the page then costs at most that many rows and their probes, at any size. If all
+have more, one that its index hands over in id order (a hash equality on ``(hash, id)``: a code, a
+reference, a uri; ``EXPLAIN`` shows no sort) drives and stops after the page's ids: matches of
+different parameters are mostly correlated (an Observation of a code has its quantity, a patient's
+vital signs their dates), so it finds the page within its first few dozen rows. Otherwise the one
+PostgreSQL expects fewest rows of drives."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ import orjson
 from app.queries.search.model import SearchQuery
 from app.queries.search.plan import group_sql, side_driven
 
-ORDERED_ADVANTAGE = 10
+ENOUGH = 500
+
+
+async def _count(conn: asyncpg.Connection, sql: str, args: list) -> int:
+    return await conn.fetchval(f"SELECT count(*) FROM ({sql} LIMIT {ENOUGH}) g", *args)
 
 
 async def _estimate(conn: asyncpg.Connection, sql: str, args: list) -> tuple[float, bool]:
@@ -34,11 +39,10 @@ async def choose_driver(conn: asyncpg.Connection, q: SearchQuery, base: str) -> 
     groups = group_sql(q, base)
     if len(groups) < 2:
         return 0
+    counts = [await _count(conn, sql, args) for sql, args in groups]
+    smallest = min(range(len(counts)), key=lambda i: counts[i])
+    if counts[smallest] < ENOUGH:
+        return smallest
     estimates = [await _estimate(conn, sql, args) for sql, args in groups]
-    smallest = min(range(len(estimates)), key=lambda i: estimates[i][0])
     ordered = [i for i, (_, in_order) in enumerate(estimates) if in_order]
-    if ordered:
-        best = min(ordered, key=lambda i: estimates[i][0])
-        if estimates[best][0] <= ORDERED_ADVANTAGE * max(estimates[smallest][0], 1.0):
-            return best
-    return smallest
+    return min(ordered or range(len(groups)), key=lambda i: estimates[i][0])
