@@ -24,7 +24,10 @@ _INDEXES = "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = curre
 
 async def upgrade_search_layout(conn: asyncpg.Connection) -> list[str]:
     """Apply what the live side tables lack; returns the statements run."""
-    columns = {(r["table_name"], r["column_name"]) for r in await conn.fetch(_COLUMNS)}
+    found = await conn.fetch(_COLUMNS)
+    if found is None:  # the schema printer (app/cli_schema.py): a database this code creates is current
+        return []
+    columns = {(r["table_name"], r["column_name"]) for r in found}
     indexes: dict[str, set[str]] = {}
     for r in await conn.fetch(_INDEXES):
         indexes.setdefault(r["tablename"], set()).add(r["indexname"])

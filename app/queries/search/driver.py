@@ -1,7 +1,8 @@
 """Which criterion drives a search whose ids come from the side tables alone, the others being
 probed per id (:func:`app.queries.search.plan.page_sql`).
 
-Each criterion's rows are first counted up to :data:`ENOUGH` (a bounded probe of its index, not an
+Each criterion's rows are first counted up to :data:`ENOUGH` (a bounded probe of its index, plain
+index scans only, which stop at the limit where a bitmap would read every match first; not an
 estimate: the planner's estimates of a range within a parameter, ``value-quantity=gt…`` of one
 code, multiply independent selectivities and fall short tenfold). If some criterion has fewer, the
 smallest drives: the page then costs at most that many rows and their probes, at any size. If all
@@ -39,7 +40,11 @@ async def choose_driver(conn: asyncpg.Connection, q: SearchQuery, base: str) -> 
     groups = group_sql(q, base)
     if len(groups) < 2:
         return 0
-    counts = [await _count(conn, sql, args) for sql, args in groups]
+    await conn.execute("SET enable_bitmapscan = off")  # a bitmap reads every match before the first
+    try:
+        counts = [await _count(conn, sql, args) for sql, args in groups]
+    finally:
+        await conn.execute("RESET enable_bitmapscan")
     smallest = min(range(len(counts)), key=lambda i: counts[i])
     if counts[smallest] < ENOUGH:
         return smallest
