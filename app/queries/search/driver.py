@@ -18,13 +18,9 @@ import asyncpg
 import orjson
 
 from app.queries.search.model import SearchQuery
-from app.queries.search.plan import group_sql, side_driven
+from app.queries.search.plan import bounded_counts_sql, group_sql, side_driven
 
 ENOUGH = 500
-
-
-async def _count(conn: asyncpg.Connection, sql: str, args: list) -> int:
-    return await conn.fetchval(f"SELECT count(*) FROM ({sql} LIMIT {ENOUGH}) g", *args)
 
 
 async def _estimate(conn: asyncpg.Connection, sql: str, args: list) -> tuple[float, bool]:
@@ -40,9 +36,10 @@ async def choose_driver(conn: asyncpg.Connection, q: SearchQuery, base: str) -> 
     groups = group_sql(q, base)
     if len(groups) < 2:
         return 0
+    sql, args = bounded_counts_sql(q, base, ENOUGH)
     await conn.execute("SET enable_bitmapscan = off")  # a bitmap reads every match before the first
     try:
-        counts = [await _count(conn, sql, args) for sql, args in groups]
+        counts = list(await conn.fetchval(sql, *args))
     finally:
         await conn.execute("RESET enable_bitmapscan")
     smallest = min(range(len(counts)), key=lambda i: counts[i])

@@ -93,6 +93,13 @@ def group_sql(q: SearchQuery, base: str) -> list[tuple[str, list]]:
     return out
 
 
+def bounded_counts_sql(q: SearchQuery, base: str, enough: int) -> tuple[str, list]:
+    """One statement counting each group's side-table rows up to ``enough`` (an array, in order)."""
+    args = Args()
+    counts = [f"(SELECT count(*) FROM ({_positive(q, g, args, base)} LIMIT {enough}) g)" for g in _groups(q)]
+    return f"SELECT ARRAY[{', '.join(counts)}]", args.values
+
+
 def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool, driver: int) -> str:
     """The page's ids from the side tables: group ``driver``'s rows as a plain subquery, the other
     groups probed per id (see the module docstring)."""
