@@ -56,7 +56,7 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 300  # a large data directory on a loaded machine starts slowly
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.base}/metadata", timeout=2).status_code == 200:

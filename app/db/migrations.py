@@ -19,6 +19,7 @@ from app.projections.audit import AUDIT_DDL
 from app.projections.current_state import current_state_ddl
 from app.projections.custom_params import SEARCH_PARAM_STATE_DDL, SEARCH_PARAM_VERSION_DDL
 from app.projections.search_index import all_search_index_ddl
+from app.projections.search_layout import upgrade_search_layout
 from app.projections.state import PROJECTION_STATE_DDL
 
 log = logging.getLogger("fhirledger.migrations")
@@ -89,6 +90,11 @@ async def _m012_event_type_tx(conn: asyncpg.Connection) -> None:
     await conn.execute(EVENT_LOG_TYPE_TX_INDEX)
 
 
+async def _m013_search_statistics(conn: asyncpg.Connection) -> None:
+    # per-parameter hash columns, the parameter's band in the date range index (issue 12)
+    await upgrade_search_layout(conn)
+
+
 async def _m014_text_search(conn: asyncpg.Connection) -> None:
     await conn.execute(all_search_index_ddl())  # idempotent: adds the full-text tables (sp_<type>_text)
 
@@ -114,6 +120,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "custom search parameter registry version", _m010_search_param_version),
     (11, "event log client and scope kind columns", _m011_event_client),
     (12, "event log index for the gap-free reader of one type", _m012_event_type_tx),
+    (13, "search side tables: per-parameter hashes, parameter in the date index", _m013_search_statistics),
     (14, "full-text search side tables", _m014_text_search),
     (15, "bulk export records", _m015_bulk_export),
     (17, "bulk $import job state", _m017_import_jobs),

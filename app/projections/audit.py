@@ -15,7 +15,7 @@ from app.events.latest import last_events
 from app.events.store import resource_types
 from app.fhirspec.resource_types import is_resource_type
 from app.projections.current_state import current_table
-from app.projections.search_index import KINDS, rows_of, search_table
+from app.projections.search_index import COLUMNS, KINDS, rows_of, search_table
 from app.search_types.registry import TABLES
 
 log = logging.getLogger("fhirledger.audit")
@@ -41,14 +41,15 @@ async def _search_drifted(conn: asyncpg.Connection, resource_type: str, row: asy
     if not row["deleted"] and row["resource"]:
         expected = rows_of(orjson.loads(row["resource"]))
     for kind in KINDS:
-        stored = await conn.fetch(f"SELECT * FROM {search_table(resource_type, kind)} WHERE id = $1", row["id"])
+        columns = ", ".join(["param", *(c for c, _ in COLUMNS[kind])])  # not the generated ones
+        stored = await conn.fetch(f"SELECT {columns} FROM {search_table(resource_type, kind)} WHERE id = $1", row["id"])
         want = expected[kind]
         if want and not TABLES[kind].copyable:  # stored as PostgreSQL computes it from what is sent
             types = ["text", "text", *TABLES[kind].sent_types()]
             sql = TABLES[kind].insert_select([f"${i}::{t}[]" for i, t in enumerate(types, 1)])
-            columns = zip(*[(row["id"], *r) for r in want], strict=True)
-            want = [tuple(r)[1:] for r in await conn.fetch(sql, *(list(c) for c in columns))]
-        if _norm([tuple(r)[1:] for r in stored]) != _norm(want):
+            columns_sent = zip(*[(row["id"], *r) for r in want], strict=True)
+            want = [tuple(r)[1:] for r in await conn.fetch(sql, *(list(c) for c in columns_sent))]
+        if _norm([tuple(r) for r in stored]) != _norm(want):
             return True
     return False
 

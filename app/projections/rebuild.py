@@ -216,6 +216,11 @@ async def _rename_shadows(conn: asyncpg.Connection, resource_type: str) -> None:
             index = row["indexname"]
             if index.startswith(table + SHADOW):
                 await conn.execute(f'ALTER INDEX "{index}" RENAME TO "{table}{index[len(table) + len(SHADOW) :]}"')
+        objects = await conn.fetch("SELECT stxname FROM pg_statistic_ext WHERE stxrelid = $1::regclass", table)
+        for row in objects:  # the planner's extended statistics (app/search_types/protocol.py)
+            name = row["stxname"]
+            if name.startswith(table + SHADOW):
+                await conn.execute(f'ALTER STATISTICS "{name}" RENAME TO "{table}{name[len(table) + len(SHADOW) :]}"')
 
 
 async def _swap(conn: asyncpg.Connection, resource_type: str, cursor: FeedCursor | None, batch: int) -> int:
@@ -256,6 +261,8 @@ async def rebuild_type(
     replayed, cursor = await replay_batches(pool, resource_type, start, batch, progress, stop_after_batches, executor)
     async with pool.acquire() as conn:  # one index build is cheaper than maintaining it row by row
         await conn.execute(lookup_index_ddl(resource_type, SHADOW))
+        # statistics (the planner's per-parameter counts) and the visibility map (index-only scans)
+        await conn.execute(f"VACUUM (ANALYZE) {', '.join(t + SHADOW for t in live_tables(resource_type))}")
     async with pool.acquire() as conn, conn.transaction():
         caught_up = await _swap(conn, resource_type, cursor, batch)
     if progress and caught_up:

@@ -160,7 +160,9 @@ def capability_statement(base: str, building: frozenset[str] = frozenset(), secu
             {
                 "mode": "server",
                 "documentation": "Every FHIR R4 resource type, stored as an event log; reads and searches are "
-                "served from projections of it",
+                "served from projections of it. Search Bundle.total: counted with _total=accurate, _summary=count "
+                "or _count=0, or when the first page holds every match; _total=estimate gives the database's "
+                "estimate (said so in an information issue); otherwise it is left out",
                 "resource": [_resource(t, building, rev) for t in resource_types()],
                 "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
                 "searchParam": [p for p in _search_params("Patient") if p["name"] in COMMON],

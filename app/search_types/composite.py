@@ -4,8 +4,8 @@ component's type (https://hl7.org/fhir/R4/search.html#composite).
 For each node of the composite's expression, every combination of its components' values (each
 component expression evaluated on that node) is one value. Stored in ``sp_<type>_composite``:
 the first component as ``a_system``/``a_code`` (token, or a reference as ``Type/id``), the second
-as ``b_*`` by its type (system, code, num, low, high, str), the third's number as ``c_num``;
-indexed on ``(param, a_code, b_code)`` and ``(param, a_code, b_num)``."""
+as ``b_*`` by its type (system, code, num, low, high, str), the third's number as ``c_num``; the
+generated ``hash`` of (param, a_code) indexed on ``(hash, b_code)`` and ``(hash, b_num)``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from app.fhirspec.search_parameters import SearchParam
 from app.search_types.date import DATE, date_condition
 from app.search_types.nodes import normalize_string
 from app.search_types.number import NUMBER, number_condition
-from app.search_types.protocol import NO_COMPONENT, Nodes, Rows, SearchType, SideTable
+from app.search_types.protocol import NO_COMPONENT, Nodes, Rows, SearchType, SideTable, hash_condition
 from app.search_types.quantity import QUANTITY, quantity_condition
 from app.search_types.reference import REFERENCE
 from app.search_types.sql import Args, all_of, like_prefix
@@ -43,9 +43,9 @@ def _component(value: object) -> tuple:
 def _second(code: str, kind: str, part: str, args: Args) -> str:
     """The condition of the second component, by its type, on the ``b_*`` columns."""
     if kind == "token":
-        return token_condition(code, part, None, args, ("s.b_system", "s.b_code"))
+        return token_condition(code, part, None, args, ("s.b_system", "s.b_code"), hashed=None)
     if kind == "quantity":
-        return quantity_condition(code, part, args, ("s.b_num", "s.b_system", "s.b_code", "s.b_code"))
+        return quantity_condition(code, part, args, ("s.b_num", "s.b_system", "s.b_code", "s.b_code"), hashed=False)
     if kind == "number":
         return number_condition(code, part, args, "s.b_num")
     if kind == "date":
@@ -72,7 +72,8 @@ class CompositeType(SearchType):
                 ("b_str", "text"),
                 ("c_num", "numeric"),
             ),
-            ("param, a_code, b_code", "param, a_code, b_num"),
+            (("b_code", "(hash, b_code) INCLUDE (id)"), ("b_num", "(hash, b_num) INCLUDE (id)")),
+            hash="a_code",
         ),
     )
 
@@ -117,7 +118,7 @@ class CompositeType(SearchType):
         for i, (part, comp) in enumerate(zip(parts, components, strict=True)):
             kind = comp.param.type if comp.param else "token"
             if i == 0 and kind == "reference":
-                conds.append(f"s.a_code = {args.add(unescape(part))}")
+                conds.append(hash_condition(code, unescape(part), args))
             elif i == 0:
                 conds.append(token_condition(code, part, None, args, ("s.a_system", "s.a_code")))
             elif i == 1:

@@ -3,12 +3,20 @@
 A value is the half-open UTC range ``[low, high)`` it denotes; a Period without start/end is open
 on that side (:data:`DATE_MIN` / :data:`DATE_MAX`); a Timing spans its events, else its
 ``repeat.boundsPeriod``; strings that parse as dates count. Stored in ``sp_<type>_date (low,
-high)`` with a GiST index on ``tstzrange(low, high)`` serving every prefix, and per resource and
-date parameter one row of sort keys ``sp_<type>_sort (d_min, d_max)`` (earliest start, latest
-end) so that ``_sort=[-]date`` can walk an index instead of computing a key for every match."""
+high)``, and per resource and date parameter one row of sort keys ``sp_<type>_sort (d_min,
+d_max)`` (earliest start, latest end) so that ``_sort=[-]date`` can walk an index instead of
+computing a key for every match.
+
+The parameter is part of the range index: the generated column ``span`` is the row's range in
+whole seconds, shifted into a band of its own per parameter (16 bits of the parameter's hash
+above 2^40 seconds, wider than the years 1 to 9999), and a GiST index on it serves every prefix
+(core PostgreSQL has no GiST operator class for a text column beside a range); the range
+statistics of ``span`` are thereby the parameter's own. The band only narrows the scan: the
+condition still tests ``param`` and the exact bounds."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -22,7 +30,34 @@ from app.search_types.syntax import approx_range, date_range, split_prefix
 
 DATE_MIN = datetime.min.replace(tzinfo=UTC)
 DATE_MAX = datetime.max.replace(tzinfo=UTC)
-RANGE = "tstzrange(s.low, s.high, '[)')"  # the GiST-indexed expression of the date side tables
+_EPOCH = "timestamptz 'epoch'"
+
+
+def _band(param_sql: str) -> str:
+    """The first second of a parameter's band of ``span`` values."""
+    return f"((hashtext({param_sql}) & 65535)::bigint << 40)"
+
+
+def _seconds(column: str, rounding: str) -> str:
+    """Whole seconds since the epoch of a bound (``±infinity``, as asyncpg stores the open ends,
+    beyond the years 1 and 9999)."""
+    return (
+        f"CASE WHEN isfinite({column}) THEN {rounding}(extract(epoch from ({column} - {_EPOCH})))::bigint"
+        f" WHEN {column} < {_EPOCH} THEN {_FAR_PAST} ELSE {_FAR_FUTURE} END"
+    )
+
+
+_FAR_PAST, _FAR_FUTURE = -62135596801, 253402300801  # a second beyond the years 1 and 9999
+SPAN = f"int8range({_band('param')} + {_seconds('low', 'floor')}, {_band('param')} + {_seconds('high', 'ceil')}, '[]')"
+
+
+def _span_window(code: str, start: datetime | None, end: datetime | None, args: Args) -> str:
+    """``s.span`` overlaps the window [start, end) of parameter ``code`` (None: open), widened by
+    a second on each side (float seconds round)."""
+    lo = math.floor(start.timestamp()) - 1 if start is not None else _FAR_PAST
+    hi = math.ceil(end.timestamp()) + 1 if end is not None else _FAR_FUTURE
+    band = _band(args.add(code, "text"))
+    return f"s.span && int8range({band} + {args.add(lo, 'bigint')}, {band} + {args.add(hi, 'bigint')}, '[]')"
 
 
 class DateValue(NamedTuple):
@@ -96,8 +131,9 @@ def _range_condition(prefix: str, low: str, high: str, vl: str, vh: str) -> str:
 def date_condition(
     code: str, value: str, args: Args, low: str = "s.low", high: str = "s.high", indexed: bool = False
 ) -> str:
-    """The condition of ``[prefix]date`` on the range columns ``low``/``high``; ``indexed`` adds
-    the overlap with :data:`RANGE` that lets the GiST index bound the scan."""
+    """The condition of ``[prefix]date`` on the range columns ``low``/``high``; ``indexed`` (a row
+    of the date table) adds the parameter and the overlap of ``span`` that lets the GiST index
+    bound the scan."""
     prefix, text = split_prefix(code, value)
     vl, vh = date_range(code, text)
     if prefix == "ap":
@@ -109,15 +145,20 @@ def date_condition(
     vl_ref = args.add(vl, "timestamptz") if "l" in uses else ""
     vh_ref = args.add(vh, "timestamptz") if "h" in uses else ""
     cond = _range_condition(prefix, low, high, vl_ref, vh_ref)
-    if not indexed or prefix == "ne":
+    if not indexed:
         return cond
-    refs = {"l": vl_ref, "h": vh_ref, None: "NULL"}
+    of_param = f"s.param = {args.add(code)}"
+    if prefix == "ne":
+        return f"({of_param} AND {cond})"
+    bounds = {"l": vl, "h": vh, None: None}
     start, end = _WINDOW[prefix]
-    return f"({RANGE} && tstzrange({refs[start]}, {refs[end]}, '[)') AND {cond})"
+    return f"({_span_window(code, bounds[start], bounds[end], args)} AND {of_param} AND {cond})"
 
 
 SORT_TABLE = SideTable(
-    "sort", (("d_min", "timestamptz"), ("d_max", "timestamptz")), ("param, d_min, id", "param, d_max DESC, id")
+    "sort",
+    (("d_min", "timestamptz"), ("d_max", "timestamptz")),
+    (("min", "(param, d_min, id)"), ("max", "(param, d_max DESC, id)")),
 )
 
 
@@ -128,8 +169,8 @@ class DateType(SearchType):
         SideTable(
             "date",
             (("low", "timestamptz"), ("high", "timestamptz")),
-            (),  # the GiST index on the range serves every prefix
-            (("range", "USING gist (tstzrange(low, high, '[)'))"),),
+            (("span", "USING gist (span)"),),  # serves every prefix
+            generated=(("span", "int8range", SPAN),),
         ),
         SORT_TABLE,
     )

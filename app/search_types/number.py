@@ -1,6 +1,7 @@
 """The ``number`` search type: every prefix, ``eq``/``ne`` over the value's implicit precision
 range (``100`` → [99.5, 100.5)), ``ap`` within 10%. A value is a Decimal; a Range gives its low
-and high values. Stored in ``sp_<type>_number (value)``, indexed on ``(param, value)``."""
+and high values. Stored in ``sp_<type>_number (value)``, indexed on ``(param, value)`` (a range on the parameter's
+values; number parameters are few and their values ranges, where a hash would not help)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def number_condition(code: str, value: str, args: Args, column: str = "s.value")
 class NumberType(SearchType):
     name = "number"
     value_class = NumberValue
-    tables = (SideTable("number", (("value", "numeric"),), ("param, value",)),)
+    tables = (SideTable("number", (("value", "numeric"),), (("value", "(param, value) INCLUDE (id)"),)),)
     sort_columns = SortColumns("value", "value", "numeric")
 
     def convert(self, typ: str | None, value: Any, root: dict) -> Iterator[NumberValue]:
@@ -65,7 +66,7 @@ class NumberType(SearchType):
         return (None, None, value.value, None, None, None)
 
     def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
-        return number_condition(code, value, args)
+        return f"(s.param = {args.add(code)} AND {number_condition(code, value, args)})"
 
 
 NUMBER = NumberType()

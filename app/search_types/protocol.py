@@ -18,23 +18,84 @@ Nodes = list[tuple[str | None, Any]]
 NO_COMPONENT = (None, None, None, None, None, None)
 
 
+HASH_STATISTICS = 1000  # statistics target of the hash columns: the 1,000 most common values are counted
+
+
+def param_hash(param_sql: str, value_sql: str) -> str:
+    """The SQL of a parameter-and-value hash: PostgreSQL's ``hashtextextended`` of ``param``, a unit
+    separator and the value (immutable, so over constants the planner folds it to the constant
+    its statistics are looked up with; NULL when the value is NULL)."""
+    return f"hashtextextended({param_sql} || E'\\x1f' || {value_sql}, 0)"
+
+
+def hash_condition(code: str, value: str, args: Args, column: str = "s.hash") -> str:
+    """``column`` equals the hash of parameter ``code`` with ``value`` (both bound, never spliced)."""
+    return f"{column} = {param_hash(args.add(code, 'text'), args.add(value, 'text'))}"
+
+
 @dataclass(frozen=True)
 class SideTable:
     """One side table per resource type, ``sp_<type>_<kind>``: ``(id, param, *columns)``, an index
-    on ``id``, B-tree lookup indexes ``<table>_<n>`` on ``indexes`` (each the text between the
-    parentheses of ``ON table (...)``) and ``extra`` indexes ``<table>_<name> ON table <body>``."""
+    on ``id``, and lookup indexes.
+
+    ``indexes``: (name, body) of the lookup indexes ``<table>_<name> ON <table> <body>``.
+    ``hash`` (an SQL expression over the row's columns) adds the generated column ``hash``: the
+    :func:`param_hash` of the row's parameter and that value, so that one column's statistics
+    count each parameter's values apart (``code`` and ``component-code`` of Observation share the
+    token table; two correlated columns ``param`` and ``code`` made the planner multiply their
+    selectivities). PostgreSQL computes it, so writers never send it. ``depends``: columns whose
+    value the hash all but decides (a code's system), for which the table gets functional
+    dependency statistics (``CREATE STATISTICS … (dependencies)``, object ``<table>_deps``), so the
+    planner does not multiply ``hash = … AND system = …`` as if they were independent."""
 
     kind: str
     columns: tuple[tuple[str, str], ...]
-    indexes: tuple[str, ...] = ()
-    extra: tuple[tuple[str, str], ...] = ()
+    indexes: tuple[tuple[str, str], ...] = ()
+    hash: str | None = None
+    generated: tuple[tuple[str, str, str], ...] = ()
+    depends: tuple[str, ...] = ()
 
     def create_ddl(self, table: str) -> list[str]:
-        columns = ", ".join(f"{c} {t}" for c, t in self.columns)
-        return [
+        columns = ", ".join(f"{c} {t}" for c, t in self.columns) + self._generated_sql()
+        out = [
             f"CREATE TABLE IF NOT EXISTS {table} (id text NOT NULL, param text NOT NULL, {columns});",
             f"CREATE INDEX IF NOT EXISTS {table}_id ON {table} (id);",
         ]
+        if self.hash is not None:
+            out.append(f"ALTER TABLE {table} ALTER COLUMN hash SET STATISTICS {HASH_STATISTICS};")
+        return out + self.statistics_ddl(table)
+
+    def statistics_ddl(self, table: str) -> list[str]:
+        if not self.depends:
+            return []
+        columns = ", ".join(("hash", *self.depends))
+        return [f"CREATE STATISTICS IF NOT EXISTS {table}_deps (dependencies) ON {columns} FROM {table};"]
+
+    def generated_columns(self) -> list[tuple[str, str, str]]:
+        """(name, SQL type, expression) of the columns PostgreSQL computes."""
+        out = [("hash", "bigint", param_hash("param", self.hash))] if self.hash is not None else []
+        return out + list(self.generated)
+
+    def _generated_sql(self) -> str:
+        return "".join(f", {n} {t} GENERATED ALWAYS AS ({e}) STORED" for n, t, e in self.generated_columns())
+
+    def add_generated_ddl(self, table: str) -> list[str]:
+        """Bringing a table of the layout before the hash column up to date (empty it first: the
+        column is computed for every row by rewriting the table, and the projection is rebuilt)."""
+        out = [
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {n} {t} GENERATED ALWAYS AS ({e}) STORED;"
+            for n, t, e in self.generated_columns()
+        ]
+        if self.hash is not None:
+            out.append(f"ALTER TABLE {table} ALTER COLUMN hash SET STATISTICS {HASH_STATISTICS};")
+        return out
+
+    @property
+    def generated_names(self) -> tuple[str, ...]:
+        return tuple(n for n, _, _ in self.generated_columns())
+
+    def index_names(self, table: str) -> list[str]:
+        return [f"{table}_{name}" for name, _ in self.indexes]
 
     copyable: ClassVar[bool] = True
     """Whether bulk writes may COPY rows in as sent (else they INSERT through :meth:`insert_select`)."""
@@ -48,9 +109,7 @@ class SideTable:
         return f"SELECT * FROM unnest({', '.join(args)})"
 
     def lookup_ddl(self, table: str) -> list[str]:
-        out = [f"CREATE INDEX IF NOT EXISTS {table}_{i} ON {table} ({spec});" for i, spec in enumerate(self.indexes)]
-        out += [f"CREATE INDEX IF NOT EXISTS {table}_{name} ON {table} {body};" for name, body in self.extra]
-        return out
+        return [f"CREATE INDEX IF NOT EXISTS {table}_{name} ON {table} {body};" for name, body in self.indexes]
 
 
 class SortColumns(NamedTuple):
@@ -98,5 +157,7 @@ class SearchType(ABC):
 
     @abstractmethod
     def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
-        """The SQL condition on side-table row ``s`` of one search value (``modifier`` None for
-        none or ``:not``); values go through ``args``, never into the SQL text."""
+        """The SQL condition on side-table row ``s`` that it is a row of parameter ``code`` matching
+        one search value (``modifier`` None for none or ``:not``): the type's :func:`hash_condition`
+        where its table has one and the value allows it, else ``s.param`` and the value's columns.
+        Values go through ``args``, never into the SQL text."""

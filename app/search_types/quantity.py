@@ -2,8 +2,8 @@
 unit when no system is given). A value is ``(value, system, code, unit)`` from Quantity and its
 profiles (Age, Duration, Count, Distance, SimpleQuantity), Money (system ``urn:iso:std:iso:4217``,
 the currency as code), Range (low and high as two values) and SampledData (its origin). Stored in
-``sp_<type>_quantity (value, system, code, unit)``, indexed on ``(param, code, value)`` and
-``(param, value)``."""
+``sp_<type>_quantity (value, system, code, unit)`` with the generated ``hash`` of (param, code),
+indexed on ``(hash, value)`` (a search with a unit code) and ``(param, value)`` (one without)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from app.fhirspec.search_parameters import SearchParam
 from app.search_types.nodes import decimal_of, is_subtype, text_of
 from app.search_types.number import prefixed_number_condition
-from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition
 from app.search_types.sql import Args, all_of
 from app.search_types.syntax import split_pipe, split_prefix
 
@@ -38,18 +38,30 @@ def _quantity_of(value: object) -> QuantityValue | None:
     return QuantityValue(found, text_of(value.get("system")), text_of(value.get("code")), text_of(value.get("unit")))
 
 
-def quantity_condition(code: str, value: str, args: Args, cols: tuple[str, str, str, str] = COLUMNS) -> str:
-    """``cols``: the (value, system, code, unit) columns."""
+def quantity_condition(
+    code: str, value: str, args: Args, cols: tuple[str, str, str, str] = COLUMNS, hashed: bool = True
+) -> str:
+    """``cols``: the (value, system, code, unit) columns; ``hashed``: the parameter is tested too,
+    with the hash of (param, code) where the unit code is given (a composite's component is not:
+    its first component tests the parameter)."""
     num, system, unit_code = (split_pipe(value, 3) + ["", ""])[:3]
     prefix, text = split_prefix(code, num)
     parts = [prefixed_number_condition(code, prefix, text, args, cols[0])]
     if system and unit_code:
-        parts += [f"{cols[1]} = {args.add(system)}", f"{cols[2]} = {args.add(unit_code)}"]
+        unit = hash_condition(code, unit_code, args) if hashed else f"{cols[2]} = {args.add(unit_code)}"
+        parts = [unit, *parts, f"{cols[1]} = {args.add(system)}"]
     elif unit_code:
         ref = args.add(unit_code)
-        parts.append(f"({cols[2]} = {ref} OR {cols[3]} = {ref})")
-    elif system:
-        parts.append(f"{cols[1]} = {args.add(system)}")
+        if hashed:
+            of_param = f"s.param = {args.add(code)}"
+            parts.append(f"({hash_condition(code, unit_code, args)} OR ({of_param} AND {cols[3]} = {ref}))")
+        else:
+            parts.append(f"({cols[2]} = {ref} OR {cols[3]} = {ref})")
+    else:
+        if system:
+            parts.append(f"{cols[1]} = {args.add(system)}")
+        if hashed:
+            parts.insert(0, f"s.param = {args.add(code)}")
     return all_of(parts)
 
 
@@ -60,7 +72,9 @@ class QuantityType(SearchType):
         SideTable(
             "quantity",
             (("value", "numeric"), ("system", "text"), ("code", "text"), ("unit", "text")),
-            ("param, code, value) INCLUDE (id", "param, value) INCLUDE (id"),
+            (("hash_value", "(hash, value) INCLUDE (id)"), ("value", "(param, value) INCLUDE (id)")),
+            hash="code",
+            depends=("system",),
         ),
     )
     sort_columns = SortColumns("value", "value", "numeric")

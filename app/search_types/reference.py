@@ -5,8 +5,10 @@ A value is ``(type, id, reference, version, identifier_system, identifier_value)
 (the string parsed as relative, absolute, contained ``#id`` or URN; ``Reference.type`` when the
 string has no type; ``Reference.identifier`` for ``:identifier``), canonical/uri strings
 (``url|version``) and resources (``Bundle.entry[0].resource``). Stored in ``sp_<type>_reference
-(target_type, target_id, reference, ident_system, ident_value)``, indexed on ``(param,
-target_id)``, ``(param, reference)`` and ``(param, ident_value)``."""
+(target_type, target_id, reference, ident_system, ident_value)`` with the generated ``hash`` of
+(param, target_id), indexed on ``(hash, id) INCLUDE (target_type)`` (a reference search, a chain
+and ``_has`` probe it with the hash of the id they look for), ``(param, reference)`` and
+``(param, ident_value)``."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from app.errors import invalid
 from app.fhirpath.references import parse_reference, reference_target
 from app.fhirspec.search_parameters import SearchParam
 from app.search_types.nodes import text_of
-from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, param_hash
 from app.search_types.sql import Args
 from app.search_types.syntax import split_pipe, unescape
 
@@ -42,27 +44,44 @@ def _identifier_condition(value: str, args: Args) -> str:
     return f"(s.ident_system = {args.add(system)} AND s.ident_value = {args.add(ident)})"
 
 
+def target_condition(code: str, target_type: str | None, target_id: str, args: Args) -> str:
+    """A row of parameter ``code`` pointing at ``[target_type/]target_id`` (``target_id`` an SQL
+    expression, e.g. a chain's ``r.id``, or a bound value's reference)."""
+    cond = f"s.hash = {param_hash(args.add(code, 'text'), target_id)}"
+    return f"({cond} AND s.target_type = {args.add(target_type)})" if target_type else cond
+
+
+def targets_in(code: str, target_type: str, ids_sql: str, args: Args) -> str:
+    """A row of ``code`` pointing at a ``target_type`` resource among the ids ``ids_sql`` selects
+    (``SELECT r.id …``): the hashes of those ids probe the hash index."""
+    param = args.add(code, "text")
+    hashes = f"SELECT {param_hash(param, 'i.id')} FROM ({ids_sql}) i"
+    return f"(s.hash IN ({hashes}) AND s.target_type = {args.add(target_type)})"
+
+
 def reference_condition(code: str, value: str, modifier: str | None, args: Args, base: str) -> str:
     """The condition of one reference search value; ``base``: this server's FHIR base URL, whose
     absolute references count as relative ones."""
     text = unescape(value)
     if modifier == "identifier":
-        return _identifier_condition(value, args)
+        return f"(s.param = {args.add(code)} AND {_identifier_condition(value, args)})"
     if modifier is not None:  # :[type]
         if "/" in text:
             raise invalid(f"{code}:{modifier}='{text[:60]}' takes a plain id, e.g. {code}:{modifier}=123")
-        return f"(s.target_type = {args.add(modifier)} AND s.target_id = {args.add(text)})"
+        return target_condition(code, modifier, args.add(text, "text"), args)
     if base and text.startswith(base + "/"):
         text = text[len(base) + 1 :]
     if "://" in text or text.startswith("urn:"):
         url, _, version = text.partition("|")
         cond = f"s.reference = {args.add(url)}"
-        return f"({cond} OR s.reference = {args.add(text)})" if version else cond
+        if version:
+            cond = f"({cond} OR s.reference = {args.add(text)})"
+        return f"(s.param = {args.add(code)} AND {cond})"
     segments = text.split("/")
     if len(segments) >= 2 and segments[-2][:1].isupper():
-        return f"(s.target_type = {args.add(segments[-2])} AND s.target_id = {args.add(segments[-1])})"
+        return target_condition(code, segments[-2], args.add(segments[-1], "text"), args)
     if len(segments) == 1:
-        return f"s.target_id = {args.add(text)}"
+        return target_condition(code, None, args.add(text, "text"), args)
     raise invalid(f"Search parameter '{code}': '{text[:60]}' is not a reference (Type/id, id or an absolute URL)")
 
 
@@ -79,7 +98,13 @@ class ReferenceType(SearchType):
                 ("ident_system", "text"),
                 ("ident_value", "text"),
             ),
-            ("param, target_id) INCLUDE (id", "param, reference) INCLUDE (id", "param, ident_value"),
+            (
+                ("hash", "(hash, id) INCLUDE (target_type)"),
+                ("reference", "(param, reference) INCLUDE (id)"),
+                ("ident", "(param, ident_value)"),
+            ),
+            hash="target_id",
+            depends=("target_type",),
         ),
     )
     modifiers = frozenset({"missing", "identifier"})  # and :[type], one of the parameter's targets

@@ -2,8 +2,9 @@
 
 :data:`SEARCH_TYPES` maps each R4 type name to its :class:`SearchType`; :data:`TABLES` lists the
 side tables in DDL order (each type's own table, then derived ones: the date sort keys);
-:data:`COLUMNS` / :data:`INDEXES` describe them by kind (part of the search projection's layout
-version, :func:`app.projections.state.expected_version`)."""
+:data:`COLUMNS` / :data:`INDEXES` describe them by kind (the written columns; the lookup indexes
+and the columns PostgreSQL generates), part of the search projection's layout version
+(:func:`app.projections.state.expected_version`)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ TABLES: dict[str, SideTable] = {t.tables[0].kind: t.tables[0] for t in SEARCH_TY
 TABLES.update({table.kind: table for t in SEARCH_TYPES.values() for table in t.tables[1:]})
 KINDS = tuple(TABLES)
 COLUMNS: dict[str, list[tuple[str, str]]] = {kind: list(table.columns) for kind, table in TABLES.items()}
-INDEXES: dict[str, list[str]] = {kind: list(table.indexes) for kind, table in TABLES.items()}
+INDEXES: dict[str, list[list[str]]] = {
+    kind: [list(index) for index in table.indexes] + [list(column) for column in table.generated_columns()]
+    for kind, table in TABLES.items()
+}
 _BY_VALUE: dict[type, SearchType] = {t.value_class: t for t in SEARCH_TYPES.values() if t.value_class is not None}
 
 

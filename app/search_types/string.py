@@ -3,7 +3,9 @@
 
 A value is ``(normalized, exact)``: ``normalized`` is NFKD without combining marks, case-folded;
 ``exact`` the raw text. HumanName and Address give one value per part. Stored in
-``sp_<type>_string (norm, exact)``, indexed on ``(param, norm text_pattern_ops)``."""
+``sp_<type>_string (norm, exact)`` with the generated ``hash`` of (param, the first character of
+``norm``), as HAPI's hash of the normalised prefix: indexed on ``(hash, norm text_pattern_ops)``,
+so a starts-with search is one index range and the hash's statistics are the parameter's own."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any, NamedTuple
 
 from app.fhirspec.search_parameters import SearchParam
 from app.search_types.nodes import normalize_string, texts_of
-from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition
 from app.search_types.sql import Args, escape_like, like_prefix
 from app.search_types.syntax import unescape
 
@@ -26,22 +28,32 @@ _NAME_PARTS = ("text", "family", "given", "prefix", "suffix")
 _ADDRESS_PARTS = ("text", "line", "city", "district", "state", "postalCode", "country")
 
 
-def string_condition(value: str, modifier: str | None, args: Args, norm: str = "s.norm") -> str:
-    """Starts-with on the folded text; ``:contains`` anywhere; ``:exact`` on the raw text."""
+def string_condition(code: str, value: str, modifier: str | None, args: Args) -> str:
+    """Starts-with on the folded text; ``:contains`` anywhere; ``:exact`` on the raw text; each
+    with the hash of the parameter and the folded text's first character where it has one."""
     text = unescape(value)
-    if modifier == "exact":
-        return f"s.exact = {args.add(text)}"
     folded = normalize_string(text)
-    if modifier == "contains":
-        return f"{norm} LIKE {args.add('%' + escape_like(folded) + '%')}"
-    return f"{norm} LIKE {args.add(like_prefix(folded))}"
+    if modifier == "contains" or not folded:
+        of_param = f"s.param = {args.add(code)}"
+        if modifier == "exact":
+            return f"({of_param} AND s.exact = {args.add(text)})"
+        return f"({of_param} AND s.norm LIKE {args.add('%' + escape_like(folded) + '%')})"
+    prefix = hash_condition(code, folded[:1], args)
+    if modifier == "exact":
+        return f"({prefix} AND s.exact = {args.add(text)})"
+    return f"({prefix} AND s.norm LIKE {args.add(like_prefix(folded))})"
 
 
 class StringType(SearchType):
     name = "string"
     value_class = StringValue
     tables = (
-        SideTable("string", (("norm", "text"), ("exact", "text")), ("param, norm text_pattern_ops) INCLUDE (id",)),
+        SideTable(
+            "string",
+            (("norm", "text"), ("exact", "text")),
+            (("hash_norm", "(hash, norm text_pattern_ops) INCLUDE (id)"),),
+            hash="left(norm, 1)",
+        ),
     )
     modifiers = frozenset({"exact", "contains", "missing", "text"})  # :text: app/search_types/text.py
     sort_columns = SortColumns("norm", "norm", "text")
@@ -67,7 +79,7 @@ class StringType(SearchType):
         return (None, None, None, None, None, value.normalized)
 
     def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
-        return string_condition(value, modifier, args)
+        return string_condition(code, value, modifier, args)
 
 
 STRING = StringType()

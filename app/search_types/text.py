@@ -73,7 +73,7 @@ class TextType(SearchType):
     """Not an R4 parameter type: the criteria :func:`as_text_search` rewrites use it."""
 
     name = "text"
-    tables = (TextTable("text", (("doc", "tsvector"),), extra=(("doc", "USING gin (doc)"),)),)
+    tables = (TextTable("text", (("doc", "tsvector"),), indexes=(("doc", "USING gin (doc)"),)),)
     modifiers = frozenset({"missing"})
 
     def add_rows(self, code: str, values: list, out: Rows) -> None:
@@ -81,7 +81,7 @@ class TextType(SearchType):
 
     def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
         tree = parse_text_query(code, value, bare_prefix=code not in WHOLE_RESOURCE)
-        return f"s.doc @@ {tsquery_sql(tree, text_config(), args, fold)}"
+        return f"(s.param = {args.add(code)} AND s.doc @@ {tsquery_sql(tree, text_config(), args, fold)})"
 
 
 TEXT = TextType()

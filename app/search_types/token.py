@@ -6,7 +6,10 @@ search of ``:text``, :mod:`app.search_types.text`, indexes it),
 (system, code, display); CodeableConcept (each coding, plus one value with only the text);
 Identifier (system, value, type.text); ContactPoint (no system, value); boolean ("true"/"false"),
 code, uri, id, string (no system, the value). Stored in ``sp_<type>_token (system, code, text,
-of_type)``, one row per type coding, indexed on ``(param, code, system) INCLUDE (id)``."""
+of_type)``, one row per type coding, with the generated ``hash`` of (param, code) indexed on
+``(hash, id) INCLUDE (system)``: a code search is one index range in id order, and the hash's
+statistics count each parameter's codes apart. ``[system]|`` alone (no code) tests
+``param`` with the column."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from typing import Any, NamedTuple
 from app.errors import invalid
 from app.fhirspec.search_parameters import SearchParam
 from app.search_types.nodes import dicts_of, folded_text, text_of
-from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition
 from app.search_types.sql import Args
 from app.search_types.syntax import split_pipe, unescape
 
@@ -74,23 +77,37 @@ def _object_values(typ: str, value: dict) -> Iterator[TokenValue]:
             yield TokenValue(None, code)
 
 
-def token_condition(code: str, value: str, modifier: str | None, args: Args, cols: tuple[str, str]) -> str:
+def token_condition(
+    code: str, value: str, modifier: str | None, args: Args, cols: tuple[str, str], hashed: str | None = "s.hash"
+) -> str:
     """``[code]``, ``|[code]`` (no system), ``[system]|``, ``[system]|[code]``; ``:of-type`` on an
-    Identifier's type and value (``:text`` is a full-text search: :mod:`app.search_types.text`)."""
+    Identifier's type and value (``:text`` is a full-text search: :mod:`app.search_types.text`).
+    ``cols``: the (system, code) columns; ``hashed``: the hash column of (param, code) (the parameter is tested
+    with it; where a value has no code, with ``s.param``), or None for a composite's later
+    component, whose parameter its first component tests."""
     system_col, code_col = cols
+
+    def match(token: str) -> str:
+        if hashed is None:
+            return f"{code_col} = {args.add(token)}"
+        return hash_condition(code, token, args, hashed)
+
+    def of_param(cond: str) -> str:
+        return cond if hashed is None else f"(s.param = {args.add(code)} AND {cond})"
+
     if modifier == "of-type":
         parts = split_pipe(value, 3)
         if len(parts) != 3 or not parts[1] or not parts[2]:
             raise invalid(f"{code}:of-type='{value[:60]}' must be [type-system]|[type-code]|[value]")
-        return f"(s.of_type = {args.add(parts[0] + '|' + parts[1])} AND {code_col} = {args.add(parts[2])})"
+        return f"({match(parts[2])} AND s.of_type = {args.add(parts[0] + '|' + parts[1])})"
     if "|" not in value.replace("\\|", ""):
-        return f"{code_col} = {args.add(unescape(value))}"
+        return match(unescape(value))
     system, token = split_pipe(value, 2)
-    if system == "":
-        return f"({system_col} IS NULL AND {code_col} = {args.add(token)})"
     if token == "":
-        return f"{system_col} = {args.add(system)}"
-    return f"({system_col} = {args.add(system)} AND {code_col} = {args.add(token)})"
+        return of_param(f"{system_col} = {args.add(system)}")
+    if system == "":
+        return f"({match(token)} AND {system_col} IS NULL)"
+    return f"({match(token)} AND {system_col} = {args.add(system)})"
 
 
 class TokenType(SearchType):
@@ -100,7 +117,9 @@ class TokenType(SearchType):
         SideTable(
             "token",
             (("system", "text"), ("code", "text"), ("text", "text"), ("of_type", "text")),
-            ("param, code, system) INCLUDE (id",),
+            (("hash", "(hash, id) INCLUDE (system)"),),
+            hash="code",
+            depends=("system",),
         ),
     )
     modifiers = frozenset({"missing", "not", "text", "of-type"})

@@ -1,5 +1,6 @@
 """The ``uri`` search type: exact match, ``:below`` (starts with) and ``:above`` (a prefix of the
-search value). Stored in ``sp_<type>_uri (uri)``, indexed on ``(param, uri text_pattern_ops)``."""
+search value). Stored in ``sp_<type>_uri (uri)`` with the generated ``hash`` of (param, uri):
+indexed on ``(hash, id)`` (exact) and ``(param, uri text_pattern_ops)`` (``:below``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from app.fhirspec.search_parameters import SearchParam
-from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition
 from app.search_types.sql import Args, like_prefix
 from app.search_types.syntax import unescape
 
@@ -19,7 +20,14 @@ class UriValue(NamedTuple):
 class UriType(SearchType):
     name = "uri"
     value_class = UriValue
-    tables = (SideTable("uri", (("uri", "text"),), ("param, uri text_pattern_ops",)),)
+    tables = (
+        SideTable(
+            "uri",
+            (("uri", "text"),),
+            (("hash", "(hash, id)"), ("prefix", "(param, uri text_pattern_ops)")),
+            hash="uri",
+        ),
+    )
     modifiers = frozenset({"missing", "below", "above"})
     sort_columns = SortColumns("uri", "uri", "text")
 
@@ -33,10 +41,11 @@ class UriType(SearchType):
     def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
         text = unescape(value)
         if modifier == "below":
-            return f"s.uri LIKE {args.add(like_prefix(text))}"
+            return f"(s.param = {args.add(code)} AND s.uri LIKE {args.add(like_prefix(text))})"
         if modifier == "above":
-            return f"{args.add(text)} LIKE (replace(replace(s.uri, '%', '\\%'), '_', '\\_') || '%')"
-        return f"s.uri = {args.add(text)}"
+            pattern = "(replace(replace(s.uri, '%', '\\%'), '_', '\\_') || '%')"
+            return f"(s.param = {args.add(code)} AND {args.add(text)} LIKE {pattern})"
+        return hash_condition(code, text, args)
 
 
 URI = UriType()

@@ -13,44 +13,53 @@ from app.search_types.protocol import SearchType
 from app.search_types.registry import KINDS, SEARCH_TYPES, search_table
 from app.search_types.sql import Args
 
-# search_index_ddl("Patient") as the migrations applied it before the types had a module each, plus
-# the full-text table of migration 14
+# search_index_ddl("Patient") as migrations 13 (per-parameter hashes, the date span) and 14 (full text) leave it
 PATIENT_DDL = [
-    "CREATE TABLE IF NOT EXISTS sp_patient_string (id text NOT NULL, param text NOT NULL, norm text, exact text);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_string (id text NOT NULL, param text NOT NULL, norm text, exact text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || left(norm, 1), 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_string_id ON sp_patient_string (id);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_token (id text NOT NULL, param text NOT NULL, system text, code text, text text, of_type text);",
+    "ALTER TABLE sp_patient_string ALTER COLUMN hash SET STATISTICS 1000;",
+    "CREATE TABLE IF NOT EXISTS sp_patient_token (id text NOT NULL, param text NOT NULL, system text, code text, text text, of_type text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_token_id ON sp_patient_token (id);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_date (id text NOT NULL, param text NOT NULL, low timestamptz, high timestamptz);",
+    "ALTER TABLE sp_patient_token ALTER COLUMN hash SET STATISTICS 1000;",
+    "CREATE STATISTICS IF NOT EXISTS sp_patient_token_deps (dependencies) ON hash, system FROM sp_patient_token;",
+    "CREATE TABLE IF NOT EXISTS sp_patient_date (id text NOT NULL, param text NOT NULL, low timestamptz, high timestamptz, span int8range GENERATED ALWAYS AS (int8range(((hashtext(param) & 65535)::bigint << 40) + CASE WHEN isfinite(low) THEN floor(extract(epoch from (low - timestamptz 'epoch')))::bigint WHEN low < timestamptz 'epoch' THEN -62135596801 ELSE 253402300801 END, ((hashtext(param) & 65535)::bigint << 40) + CASE WHEN isfinite(high) THEN ceil(extract(epoch from (high - timestamptz 'epoch')))::bigint WHEN high < timestamptz 'epoch' THEN -62135596801 ELSE 253402300801 END, '[]')) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_date_id ON sp_patient_date (id);",
     "CREATE TABLE IF NOT EXISTS sp_patient_number (id text NOT NULL, param text NOT NULL, value numeric);",
     "CREATE INDEX IF NOT EXISTS sp_patient_number_id ON sp_patient_number (id);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_quantity (id text NOT NULL, param text NOT NULL, value numeric, system text, code text, unit text);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_quantity (id text NOT NULL, param text NOT NULL, value numeric, system text, code text, unit text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_quantity_id ON sp_patient_quantity (id);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_reference (id text NOT NULL, param text NOT NULL, target_type text, target_id text, reference text, ident_system text, ident_value text);",
+    "ALTER TABLE sp_patient_quantity ALTER COLUMN hash SET STATISTICS 1000;",
+    "CREATE STATISTICS IF NOT EXISTS sp_patient_quantity_deps (dependencies) ON hash, system FROM sp_patient_quantity;",
+    "CREATE TABLE IF NOT EXISTS sp_patient_reference (id text NOT NULL, param text NOT NULL, target_type text, target_id text, reference text, ident_system text, ident_value text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || target_id, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_reference_id ON sp_patient_reference (id);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_uri (id text NOT NULL, param text NOT NULL, uri text);",
+    "ALTER TABLE sp_patient_reference ALTER COLUMN hash SET STATISTICS 1000;",
+    "CREATE STATISTICS IF NOT EXISTS sp_patient_reference_deps (dependencies) ON hash, target_type FROM sp_patient_reference;",
+    "CREATE TABLE IF NOT EXISTS sp_patient_uri (id text NOT NULL, param text NOT NULL, uri text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || uri, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_id ON sp_patient_uri (id);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_composite (id text NOT NULL, param text NOT NULL, a_system text, a_code text, b_system text, b_code text, b_num numeric, b_low timestamptz, b_high timestamptz, b_str text, c_num numeric);",
+    "ALTER TABLE sp_patient_uri ALTER COLUMN hash SET STATISTICS 1000;",
+    "CREATE TABLE IF NOT EXISTS sp_patient_composite (id text NOT NULL, param text NOT NULL, a_system text, a_code text, b_system text, b_code text, b_num numeric, b_low timestamptz, b_high timestamptz, b_str text, c_num numeric, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || a_code, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_composite_id ON sp_patient_composite (id);",
+    "ALTER TABLE sp_patient_composite ALTER COLUMN hash SET STATISTICS 1000;",
     "CREATE TABLE IF NOT EXISTS sp_patient_text (id text NOT NULL, param text NOT NULL, doc tsvector);",
     "CREATE INDEX IF NOT EXISTS sp_patient_text_id ON sp_patient_text (id);",
     "CREATE TABLE IF NOT EXISTS sp_patient_sort (id text NOT NULL, param text NOT NULL, d_min timestamptz, d_max timestamptz);",
     "CREATE INDEX IF NOT EXISTS sp_patient_sort_id ON sp_patient_sort (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_string_0 ON sp_patient_string (param, norm text_pattern_ops) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_token_0 ON sp_patient_token (param, code, system) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_date_range ON sp_patient_date USING gist (tstzrange(low, high, '[)'));",
-    "CREATE INDEX IF NOT EXISTS sp_patient_number_0 ON sp_patient_number (param, value);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_0 ON sp_patient_quantity (param, code, value) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_1 ON sp_patient_quantity (param, value) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_reference_0 ON sp_patient_reference (param, target_id) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_reference_1 ON sp_patient_reference (param, reference) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_reference_2 ON sp_patient_reference (param, ident_value);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_uri_0 ON sp_patient_uri (param, uri text_pattern_ops);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_composite_0 ON sp_patient_composite (param, a_code, b_code);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_composite_1 ON sp_patient_composite (param, a_code, b_num);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_string_hash_norm ON sp_patient_string (hash, norm text_pattern_ops) INCLUDE (id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_token_hash ON sp_patient_token (hash, id) INCLUDE (system);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_date_span ON sp_patient_date USING gist (span);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_number_value ON sp_patient_number (param, value) INCLUDE (id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_hash_value ON sp_patient_quantity (hash, value) INCLUDE (id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_value ON sp_patient_quantity (param, value) INCLUDE (id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_reference_hash ON sp_patient_reference (hash, id) INCLUDE (target_type);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_reference_reference ON sp_patient_reference (param, reference) INCLUDE (id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_reference_ident ON sp_patient_reference (param, ident_value);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_uri_hash ON sp_patient_uri (hash, id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_uri_prefix ON sp_patient_uri (param, uri text_pattern_ops);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_code ON sp_patient_composite (hash, b_code) INCLUDE (id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_num ON sp_patient_composite (hash, b_num) INCLUDE (id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_text_doc ON sp_patient_text USING gin (doc);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_sort_0 ON sp_patient_sort (param, d_min, id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_sort_1 ON sp_patient_sort (param, d_max DESC, id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_sort_min ON sp_patient_sort (param, d_min, id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_sort_max ON sp_patient_sort (param, d_max DESC, id);",
 ]
 
 
@@ -59,10 +68,10 @@ def test_side_table_ddl_is_unchanged():
 
 
 def test_layout_version_is_unchanged_so_existing_projections_stay_ready():
-    """A changed version would mark every existing search projection stale and demand a rebuild (the
-    full-text tables changed it once: sp-1-8b67e4e27f3f and sp-1-84bbf593f5a8 before)."""
-    assert expected_version("search_index", "Observation") == "sp-1-53d51d12793c"
-    assert expected_version("search_index", "Patient") == "sp-1-39e7daec2f8a"
+    """A changed version marks every existing search projection stale and demands a rebuild (as
+    migration 13's layout did, on purpose)."""
+    assert expected_version("search_index", "Observation") == "sp-1-c33913843880"
+    assert expected_version("search_index", "Patient") == "sp-1-8f13a5139a2d"
 
 
 def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():

@@ -1,7 +1,9 @@
 """One SQL condition per search criterion (https://hl7.org/fhir/R4/search.html): the parameter's
 search type (:mod:`app.search_types`) gives the condition on the side-table alias ``s`` for one
-value; the criterion's values are ORed inside one ``EXISTS``, ``:not`` / ``:missing`` wrap it,
-chains and ``_has`` nest it. ``_id`` and ``_lastUpdated`` test the current-state row ``r``."""
+value, the parameter included (mostly by the hash of parameter and value); the criterion's values
+are ORed inside one ``EXISTS``, ``:not`` / ``:missing`` wrap it, chains and ``_has`` nest it.
+``_id`` and ``_lastUpdated`` test the current-state row; ``row`` names the alias whose ``id`` the
+conditions correlate with (``r``, the current-state row, unless a side table drives the search)."""
 
 from __future__ import annotations
 
@@ -10,31 +12,29 @@ from app.projections.search_index import search_table
 from app.queries.search.model import Criterion
 from app.queries.search.sql import Args, any_of
 from app.search_types.date import date_condition
+from app.search_types.reference import target_condition, targets_in
 from app.search_types.registry import search_type
 
 
-def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str) -> str:
-    """The condition of one criterion on current-state row ``r``."""
+def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str, row: str = "r") -> str:
+    """The condition of one criterion on the row ``row`` (its ``id``)."""
     if c.code == "_id":
-        return _id_condition(c, args)
+        return _id_condition(c, args, row)
     if c.code == "_lastUpdated":
         return _last_updated_condition(c, args)
     if c.reverse:
         source, inner = c.chain[0]
         where = criterion_sql(source, inner, args, base)
         sub = f"SELECT r.id FROM {current_table(source)} r WHERE NOT r.deleted AND {where}"
-        return (
-            f"EXISTS (SELECT 1 FROM {search_table(source, 'reference')} s WHERE s.param = {args.add(c.param.code)}"
-            f" AND s.target_type = {args.add(resource_type)} AND s.target_id = r.id AND s.id IN ({sub}))"
-        )
+        target = target_condition(c.param.code, resource_type, f"{row}.id", args)
+        return f"EXISTS (SELECT 1 FROM {search_table(source, 'reference')} s WHERE {target} AND s.id IN ({sub}))"
     table = search_table(resource_type, c.param.type)
-    param_ref = args.add(c.code)
     if c.modifier == "missing":
-        exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = r.id AND s.param = {param_ref})"
+        exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = {row}.id AND s.param = {args.add(c.code)})"
         return f"NOT {exists}" if c.values[0] == "true" else exists
     negate = c.modifier == "not"
     inner = value_condition(c, args, base)
-    exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = r.id AND s.param = {param_ref} AND {inner})"
+    exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = {row}.id AND {inner})"
     return f"NOT {exists}" if negate else exists
 
 
@@ -45,7 +45,7 @@ def value_condition(c: Criterion, args: Args, base: str) -> str:
         for target, inner in c.chain:
             where = criterion_sql(target, inner, args, base)
             sub = f"SELECT r.id FROM {current_table(target)} r WHERE NOT r.deleted AND {where}"
-            ors.append(f"(s.target_type = {args.add(target)} AND s.target_id IN ({sub}))")
+            ors.append(targets_in(c.code, target, sub, args))
         return any_of(ors)
     kind = search_type(c.param.type)
     modifier = None if c.modifier == "not" else c.modifier
@@ -57,10 +57,10 @@ def is_positive(c: Criterion) -> bool:
     return c.code not in ("_id", "_lastUpdated") and c.modifier not in ("not", "missing") and not c.reverse
 
 
-def _id_condition(c: Criterion, args: Args) -> str:
+def _id_condition(c: Criterion, args: Args, row: str) -> str:
     if c.modifier == "missing":
         return "FALSE" if c.values[0] == "true" else "TRUE"
-    cond = f"r.id = ANY({args.add(list(c.values), 'text[]')})"
+    cond = f"{row}.id = ANY({args.add(list(c.values), 'text[]')})"
     return f"NOT {cond}" if c.modifier == "not" else cond
 
 

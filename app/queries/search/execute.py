@@ -14,16 +14,20 @@ import asyncpg
 import orjson
 
 from app.auth import OPEN, Principal
-from app.errors import operation_outcome
+from app.errors import Issue, operation_outcome
 from app.identity import require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.page_tokens import PageLinks, resolve_page_token
 from app.queries.paging import cursor_error, encode_cursor
 from app.queries.search.compartment import compartment_restriction, require_reach
+from app.queries.search.driver import choose_driver
 from app.queries.search.includes import included
+from app.queries.search.model import SearchQuery
 from app.queries.search.parse import parse_search
-from app.queries.search.plan import count_sql, cursor_state, page_sql
+from app.queries.search.plan import PageSql, cursor_state, page_sql
 from app.queries.search.restriction import restriction_for
+from app.queries.search.session import search_session
+from app.queries.search.totals import counts_exactly, exact_total, page_total
 from app.queries.subset import subset
 
 
@@ -69,39 +73,60 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     url = f"{req.base}/{path}"
     links = [{"relation": "self", "url": page_url(url, q.applied, {})}]
     pager = PageLinks(pool, url, path, params, token)
-    total = None
-    if q.total != "none" or q.summary == "count":
-        sql, args = count_sql(q, req.base)
-        total = await pool.fetchval(sql, *args)
     entries: list[bytes] = []
-    if q.summary != "count" and q.count > 0:
-        page = page_sql(q, req.base)
-        rows = list(await pool.fetch(page.sql, *page.args)) if page.sql else []
-        if page.tail is not None and len(rows) <= q.count:
-            rows += (await pool.fetch(page.tail[0], *page.tail[1]))[: q.count + 1 - len(rows)]
-        more = len(rows) > q.count
-        rows = rows[: q.count]
-        if not page.forward:
-            rows.reverse()
-        has_next = more if page.forward else True
-        has_previous = q.cursor is not None and (page.forward or more)
-        if rows and has_next:
-            state = encode_cursor(cursor_state(rows[-1], page.sort_count, "next"))
-            links.append({"relation": "next", "url": await pager.link(state)})
-        if rows and has_previous:
-            state = encode_cursor(cursor_state(rows[0], page.sort_count, "prev"))
-            links.append({"relation": "previous", "url": await pager.link(state)})
+    notes: list[Issue] = []
+    async with search_session(pool) as conn:
+        total = await exact_total(conn, q, req.base) if counts_exactly(q) else None
+        rows: list = []
+        more = False
+        if q.summary != "count" and q.count > 0:
+            rows, more, page = await _page(conn, q, req.base)
+        if total is None and q.summary != "count" and q.count > 0:
+            total, note = await page_total(conn, q, req.base, len(rows), not more)
+            notes += [note] if note else []
+    if rows:
+        links += await _paging_links(pager, q, rows, more, page)
         for row in rows:
             entry = {"fullUrl": f"{req.base}/{req.resource_type}/{row['id']}", "search": {"mode": "match"}}
             entries.append(entry_bytes(entry, subset(row["resource"], q.resource_type, q.summary, q.elements)))
-        if rows and (q.includes or q.revincludes):
-            page = {(req.resource_type, row["id"]) for row in rows}
-            for t, rid, resource in await included(pool, q, [row["id"] for row in rows], req.principal, req.base):
-                if (t, rid) not in page:
-                    page.add((t, rid))
-                    entry = {"fullUrl": f"{req.base}/{t}/{rid}", "search": {"mode": "include"}}
-                    entries.append(entry_bytes(entry, resource))
-    if q.warnings:
+        if q.includes or q.revincludes:
+            entries += await _included(pool, q, rows, req)
+    if q.warnings or notes:
         outcome = {"search": {"mode": "outcome"}}
-        entries.append(entry_bytes(outcome, orjson.dumps(operation_outcome(q.warnings))))
+        entries.append(entry_bytes(outcome, orjson.dumps(operation_outcome(q.warnings + notes))))
     return bundle_bytes("searchset", links, entries, total)
+
+
+async def _page(conn: asyncpg.Connection, q: SearchQuery, base: str) -> tuple[list, bool, PageSql]:
+    """The page's rows in display order, whether more matches lie beyond it, and its plan."""
+    page = page_sql(q, base, await choose_driver(conn, q, base))
+    rows = list(await conn.fetch(page.sql, *page.args)) if page.sql else []
+    if page.tail is not None and len(rows) <= q.count:
+        rows += (await conn.fetch(page.tail[0], *page.tail[1]))[: q.count + 1 - len(rows)]
+    more = len(rows) > q.count
+    rows = rows[: q.count]
+    if not page.forward:
+        rows.reverse()
+    return rows, more, page
+
+
+async def _paging_links(pager: PageLinks, q: SearchQuery, rows: list, more: bool, page: PageSql) -> list[dict]:
+    out = []
+    if more if page.forward else True:
+        state = encode_cursor(cursor_state(rows[-1], page.sort_count, "next"))
+        out.append({"relation": "next", "url": await pager.link(state)})
+    if q.cursor is not None and (page.forward or more):
+        state = encode_cursor(cursor_state(rows[0], page.sort_count, "prev"))
+        out.append({"relation": "previous", "url": await pager.link(state)})
+    return out
+
+
+async def _included(pool: asyncpg.Pool, q: SearchQuery, rows: list, req: SearchRequest) -> list[bytes]:
+    out: list[bytes] = []
+    page = {(req.resource_type, row["id"]) for row in rows}
+    for t, rid, resource in await included(pool, q, [row["id"] for row in rows], req.principal, req.base):
+        if (t, rid) not in page:
+            page.add((t, rid))
+            entry = {"fullUrl": f"{req.base}/{t}/{rid}", "search": {"mode": "include"}}
+            out.append(entry_bytes(entry, resource))
+    return out

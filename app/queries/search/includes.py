@@ -26,6 +26,7 @@ from app.projections.search_index import search_table
 from app.queries.search.model import Include, Restriction, SearchQuery
 from app.queries.search.restriction import readable, restriction_for, restriction_sql
 from app.queries.search.sql import Args
+from app.search_types.protocol import param_hash
 
 INCLUDE_LIMIT = 1000  # included resources per page, over every _include/_revinclude and round
 ITERATE_ROUNDS = 10  # rounds in all, the first (every rule on the matches) included
@@ -125,8 +126,9 @@ class _Fetch:
                 continue
             known = [rid for st, rid in self.seen if st == source]
             rows = await self.pool.fetch(
-                f"SELECT DISTINCT id FROM {search_table(source, 'reference')} WHERE param = ANY($1)"
-                " AND target_type = $2 AND target_id = ANY($3) AND NOT (id = ANY($4)) ORDER BY id LIMIT $5",
+                f"SELECT DISTINCT id FROM {search_table(source, 'reference')} WHERE hash IN"
+                f" (SELECT {param_hash('p', 't')} FROM unnest($1::text[]) p, unnest($3::text[]) t)"
+                " AND target_type = $2 AND NOT (id = ANY($4)) ORDER BY id LIMIT $5",
                 codes,
                 t,
                 ids,

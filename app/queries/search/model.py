@@ -77,7 +77,7 @@ class SearchQuery:
     criteria: list[Criterion] = field(default_factory=list)
     sort: list[SortKey] = field(default_factory=list)
     count: int = 20
-    total: str = "accurate"
+    total: str | None = None  # _total as asked (none, estimate, accurate), None when not asked
     summary: str | None = None
     elements: tuple[str, ...] | None = None
     cursor: dict | None = None

@@ -1,4 +1,19 @@
-"""Turning a parsed search into SQL: filters, sort keys, keyset paging (never OFFSET)."""
+"""Turning a parsed search into SQL: filters, sort keys, keyset paging (never OFFSET).
+
+A page is chosen as ids first (with their sort keys), limited, and only then joined to the
+current-state rows whose resources it returns, so a search never carries more resource bytes
+than its page. When every criterion is positive (a match has a side-table row; a deleted
+resource has none), the search sorts by id and the token sees everything, the ids come from the
+side tables alone (:func:`_side_ids`): the group the planner expects fewest rows of drives, in id
+order where its index gives it, and each other group is probed per id (``OFFSET 0`` keeps the
+probe a correlated subplan: matches of different parameters are correlated, e.g. every
+Observation of a code has a quantity, which no statistics tell the planner, and a join it would
+choose instead reads every match of both where the page needs twenty), so a page costs about the
+rows it skips, not the size of the database.
+
+Every statement names the type's current-state table before its side tables, so it locks them in
+the order a rebuild's swap does (``projections/rebuild.py``: the current-state table first, then
+the side tables), and the two can never wait on each other in a cycle."""
 
 from __future__ import annotations
 
@@ -44,25 +59,65 @@ def _groups(q: SearchQuery) -> list[list[Criterion]]:
 
 def _positive(q: SearchQuery, group: list[Criterion], args: Args, base: str) -> str:
     """``SELECT s.id`` of the resources a positive group matches (side table alone)."""
-    c = group[0]
-    table = search_table(q.resource_type, c.param.type)
+    table = search_table(q.resource_type, group[0].param.type)
     conds = " AND ".join(value_condition(g, args, base) for g in group)
-    return f"SELECT s.id FROM {table} s WHERE s.param = {args.add(c.code)} AND {conds}"
+    return f"SELECT s.id FROM {table} s WHERE {conds}"
+
+
+def _group_sql(q: SearchQuery, group: list[Criterion], args: Args, base: str, row: str) -> str:
+    if len(group) == 1:
+        return criterion_sql(q.resource_type, group[0], args, base, row)
+    return f"EXISTS ({_positive(q, group, args, base)} AND s.id = {row}.id)"
 
 
 def where_clause(q: SearchQuery, args: Args, base: str) -> str:
     parts = ["NOT r.deleted"]
-    for group in _groups(q):
-        if len(group) == 1:
-            parts.append(criterion_sql(q.resource_type, group[0], args, base))
-        else:
-            sub = _positive(q, group, args, base)
-            parts.append(f"EXISTS ({sub} AND s.id = r.id)")
+    parts += [_group_sql(q, group, args, base, "r") for group in _groups(q)]
     if q.restriction is not None:
         parts.append(restriction_sql(q.restriction, args, base))
     if q.compartment is not None:
         parts.append(restriction_sql(q.compartment, args, base))
     return " AND ".join(parts)
+
+
+def side_driven(q: SearchQuery) -> bool:
+    """Whether the ids of a page can come from the side tables alone (see the module docstring)."""
+    groups = _groups(q)
+    confined = q.restriction is not None or q.compartment is not None
+    return bool(groups) and not confined and not q.sort and all(is_positive(g[0]) for g in groups)
+
+
+def group_sql(q: SearchQuery, base: str) -> list[tuple[str, list]]:
+    """Each group's ``SELECT s.id`` over its side table, for the planner to estimate (side-driven)."""
+    out = []
+    for group in _groups(q):
+        args = Args()
+        out.append((_positive(q, group, args, base), args.values))
+    return out
+
+
+def bounded_counts_sql(q: SearchQuery, base: str, enough: int) -> tuple[str, list]:
+    """One statement counting each group's side-table rows up to ``enough`` (an array, in order)."""
+    args = Args()
+    counts = [f"(SELECT count(*) FROM ({_positive(q, g, args, base)} LIMIT {enough}) g)" for g in _groups(q)]
+    return f"SELECT ARRAY[{', '.join(counts)}]", args.values
+
+
+def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool, driver: int) -> str:
+    """The page's ids from the side tables: group ``driver``'s rows as a plain subquery, the other
+    groups probed per id (see the module docstring)."""
+    groups = _groups(q)
+    probes = [
+        f"EXISTS ({_positive(q, group, args, base)} AND s.id = d.id OFFSET 0)"
+        for i, group in enumerate(groups)
+        if i != driver
+    ]
+    order = "ASC" if forward else "DESC"
+    return (
+        f"SELECT DISTINCT d.id FROM ({_positive(q, groups[driver], args, base)}) d"
+        f" WHERE {' AND '.join([*probes, keyset])}"
+        f" ORDER BY d.id {order} LIMIT {args.add(q.count + 1, 'int')}"
+    )
 
 
 def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
@@ -174,7 +229,7 @@ def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
             v, i = head_args.add(after_value, "timestamptz"), head_args.add(after_id, "text")
             keyset = f"(k.{col} {'<' if key.descending else '>'} {v} OR (k.{col} = {v} AND k.id > {i}))"
         head = (
-            f"SELECT r.id, r.resource, r.last_updated, k.{col} AS s0 FROM {sort_table} k JOIN {cur} r ON r.id = k.id"
+            f"SELECT r.id, r.resource, r.last_updated, k.{col} AS s0 FROM {cur} r JOIN {sort_table} k ON r.id = k.id"
             f" WHERE k.param = {param} AND {keyset} AND {where}"
             f" ORDER BY k.{col} {direction}, k.id LIMIT {head_args.add(q.count + 1, 'int')}"
         )
@@ -190,29 +245,40 @@ def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
     return PageSql(head, head_args.values, 1, True, (tail, tail_args.values))
 
 
-def page_sql(q: SearchQuery, base: str) -> PageSql:
-    """The page query: rows (id, resource, last_updated, s0..sn) in the page's order, limit+1."""
+def _cursor(q: SearchQuery, keys: list[Key]) -> tuple[list, str | None, bool]:
+    if q.cursor is None:
+        return [], None, True
+    values, last_id = q.cursor.get("v", []), q.cursor.get("id")
+    if not isinstance(values, list) or len(values) != len(keys) or not isinstance(last_id, str):
+        raise invalid("The paging cursor _page does not belong to this search (were _sort parameters changed?)")
+    return values, last_id, q.cursor.get("d", "next") == "next"
+
+
+def page_sql(q: SearchQuery, base: str, driver: int = 0) -> PageSql:
+    """The page query: rows (id, s0..sn, resource) in the page's order, limit+1; the ids (and sort
+    keys) are chosen and limited first, the resources of those alone are fetched."""
     fast = _date_sort_page(q, base)
     if fast is not None:
         return fast
     args = Args()
+    table = current_table(q.resource_type)
+    if side_driven(q):
+        _, last_id, forward = _cursor(q, [])
+        keyset = "TRUE" if last_id is None else f"d.id {'>' if forward else '<'} {args.add(last_id, 'text')}"
+        ids = _side_ids(q, args, base, keyset, forward, driver)
+        order = f"r.id {'ASC' if forward else 'DESC'}"
+        sql = f"SELECT r.id, c.resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
+        return PageSql(sql, args.values, 0, forward)
     where = where_clause(q, args, base)
     keys = [_sort_key(q.resource_type, k, args) for k in q.sort]
     cols = [f"r.s{i}" for i in range(len(keys))]
-    forward = True
-    keyset = "TRUE"
-    if q.cursor is not None:
-        values = q.cursor.get("v", [])
-        last_id = q.cursor.get("id")
-        forward = q.cursor.get("d", "next") == "next"
-        if not isinstance(values, list) or len(values) != len(keys) or not isinstance(last_id, str):
-            raise invalid("The paging cursor _page does not belong to this search (were _sort parameters changed?)")
-        keyset = _keyset(cols, keys, values, last_id, args, forward)
+    values, last_id, forward = _cursor(q, keys)
+    keyset = "TRUE" if last_id is None else _keyset(cols, keys, values, last_id, args, forward)
     select_keys = "".join(f", {k.expr} AS s{i}" for i, k in enumerate(keys))
-    table = current_table(q.resource_type)
-    inner = f"SELECT r.id, r.resource, r.last_updated{select_keys} FROM {table} r WHERE {where}"
-    limit = args.add(q.count + 1, "int")
-    sql = f"SELECT * FROM ({inner}) r WHERE {keyset} ORDER BY {_order(cols, keys, forward)} LIMIT {limit}"
+    inner = f"SELECT r.id{select_keys} FROM {table} r WHERE {where}"
+    order = _order(cols, keys, forward)
+    ids = f"SELECT * FROM ({inner}) r WHERE {keyset} ORDER BY {order} LIMIT {args.add(q.count + 1, 'int')}"
+    sql = f"SELECT r.*, c.resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
     return PageSql(sql, args.values, len(keys), forward)
 
 
@@ -227,9 +293,17 @@ def count_sql(q: SearchQuery, base: str) -> tuple[str, list]:
         # INTERSECT drops duplicates; one set alone has a row per matching value, so DISTINCT
         sets = " INTERSECT ".join(f"({_positive(q, g, args, base)})" for g in groups)
         distinct = "DISTINCT " if len(groups) == 1 else ""
-        return f"SELECT count({distinct}m.id) FROM ({sets}) m", args.values
+        first = f"WITH lock_order AS (SELECT FROM {current_table(q.resource_type)} WHERE FALSE) "
+        return f"{first}SELECT count({distinct}m.id) FROM ({sets}) m", args.values
     where = where_clause(q, args, base)
     return f"SELECT count(*) FROM {current_table(q.resource_type)} r WHERE {where}", args.values
+
+
+def estimate_sql(q: SearchQuery, base: str) -> tuple[str, list]:
+    """The matches as one row each, for PostgreSQL to estimate (``EXPLAIN``), never to run."""
+    args = Args()
+    where = where_clause(q, args, base)
+    return f"SELECT r.id FROM {current_table(q.resource_type)} r WHERE {where}", args.values
 
 
 def cursor_state(row: dict, sort_count: int, direction: str) -> dict:

@@ -89,10 +89,9 @@ def _compartment_sql(kind: str, criteria: tuple[Criterion, ...], args: Args, bas
     refs = [c for c in criteria if c.param.type == "reference"]
     if refs:
         assert len({c.values for c in refs}) == 1
-        codes = args.add([c.code for c in refs], "text[]")
-        value = REFERENCE.condition(refs[0].code, refs[0].values[0], None, refs[0].param, args, base)
+        value = any_of([REFERENCE.condition(c.code, c.values[0], None, c.param, args, base) for c in refs])
         table = search_table(kind, "reference")
-        conds.append(f"r.id IN (SELECT s.id FROM {table} s WHERE s.param = ANY({codes}) AND {value})")
+        conds.append(f"r.id IN (SELECT s.id FROM {table} s WHERE {value})")
     return any_of(conds)
 
 

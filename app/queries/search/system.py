@@ -31,6 +31,7 @@ from app.queries.search.parse import SearchQuery, parse_search, strict_failure
 from app.queries.search.plan import where_clause
 from app.queries.search.restriction import restriction_for
 from app.queries.search.sql import Args
+from app.queries.search.totals import ESTIMATED, counts_exactly, estimated_total
 from app.queries.subset import subset
 
 Row = tuple[str, str, bytes]  # type, id, stored resource
@@ -125,6 +126,19 @@ async def page_rows(
         sql = f"SELECT * FROM ({' UNION ALL '.join(branches)}) u ORDER BY k, id {order} LIMIT {most}"
         rows += [(batch[r["k"]], r["id"], r["resource"]) for r in await pool.fetch(sql, *args.values)]
     return rows
+
+
+async def _uncounted_total(
+    pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], base: str, page_rows: int, complete: bool
+) -> tuple[int | None, list[Issue]]:
+    """As :func:`app.queries.search.totals.page_total`, over the types searched."""
+    first = queries[types[0]] if types else None
+    if first is None or (complete and first.cursor is None):
+        return page_rows, []
+    if first.total == "estimate":
+        estimates = [await estimated_total(pool, queries[t], base) for t in types]
+        return max(sum(estimates), page_rows), [ESTIMATED]
+    return None, []
 
 
 def position(q: SearchQuery) -> Position:
@@ -235,13 +249,14 @@ async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     at = position(first)
     url = f"{req.base}/{path}" if path else req.base
     links = [{"relation": "self", "url": page_url(url, params, {})}]
-    total = (
-        await count_rows(pool, usable, queries, req.base) if first.total != "none" or first.summary == "count" else None
-    )
+    total = await count_rows(pool, usable, queries, req.base) if counts_exactly(first) else None
     rows: list[Row] = []
     if first.summary != "count" and first.count > 0:
         rows = await page_rows(pool, usable, queries, at, first.count + 1, req.base)
     more = len(rows) > first.count
+    notes: list[Issue] = []
+    if total is None and first.total != "none" and first.count > 0:
+        total, notes = await _uncounted_total(pool, usable, queries, req.base, len(rows[: first.count]), not more)
     rows = rows[: first.count]
     if not at.forward:
         rows.reverse()
@@ -259,7 +274,7 @@ async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         )
         for t, rid, resource in rows
     ]
-    if first.warnings:
-        outcome = {"resourceType": "OperationOutcome", "issue": [w.to_json() for w in first.warnings]}
+    if first.warnings or notes:
+        outcome = {"resourceType": "OperationOutcome", "issue": [w.to_json() for w in first.warnings + notes]}
         entries.append(entry_bytes({"search": {"mode": "outcome"}}, orjson.dumps(outcome)))
     return bundle_bytes("searchset", links, entries, total)

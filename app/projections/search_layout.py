@@ -1,0 +1,51 @@
+"""Bringing the search side tables of an older layout to the current one (migration 13).
+
+A table that lacks a generated column of its kind (the parameter hashes, the date ``span``) is
+emptied and given it: computing the column would rewrite every row, and the projection is stale
+anyway (its layout version changed, so searches of the type answer 503 until ``fhirledger
+projections rebuild`` has replayed the log into it). Lookup indexes the layout no longer has are
+dropped, missing ones (and the dependency statistics) created. A database created by this code
+has nothing to change."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.fhirspec.resource_types import resource_types
+from app.search_types.registry import TABLES, search_table
+
+_COLUMNS = (
+    "SELECT table_name, column_name FROM information_schema.columns"
+    " WHERE table_schema = current_schema() AND table_name LIKE 'sp\\_%'"
+)
+_STATISTICS = "SELECT stxname FROM pg_statistic_ext WHERE stxnamespace = current_schema()::regnamespace"
+_INDEXES = "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename LIKE 'sp\\_%'"
+
+
+async def upgrade_search_layout(conn: asyncpg.Connection) -> list[str]:
+    """Apply what the live side tables lack; returns the statements run."""
+    found = await conn.fetch(_COLUMNS)
+    if found is None:  # the schema printer (app/cli_schema.py): a database this code creates is current
+        return []
+    columns = {(r["table_name"], r["column_name"]) for r in found}
+    indexes: dict[str, set[str]] = {}
+    for r in await conn.fetch(_INDEXES):
+        indexes.setdefault(r["tablename"], set()).add(r["indexname"])
+    statistics = {r["stxname"] for r in await conn.fetch(_STATISTICS)}
+    ddl: list[str] = []
+    for resource_type in resource_types():
+        for kind, table in TABLES.items():
+            name = search_table(resource_type, kind)
+            if any((name, column) not in columns for column in table.generated_names):
+                ddl.append(f"TRUNCATE {name};")
+                ddl += table.add_generated_ddl(name)
+            have = indexes.get(name, set())
+            wanted = set(table.index_names(name)) | {f"{name}_id"}
+            ddl += [f"DROP INDEX IF EXISTS {index};" for index in sorted(have - wanted)]
+            if not wanted <= have:
+                ddl += table.lookup_ddl(name)
+            if table.depends and f"{name}_deps" not in statistics:
+                ddl += table.statistics_ddl(name)
+    if ddl:
+        await conn.execute("\n".join(ddl))
+    return ddl

@@ -1,0 +1,60 @@
+"""Scale benchmark: a ~1M-resource database built once from real Synthea Bundles, and a
+realistic 38-query search mix measured at two sizes side by side in one run.
+
+    python bench/scale.py build --data-dir /work/scale-db/a --copies 3    # ~190k resources
+    python bench/scale.py build --data-dir /work/scale-db/b --copies 16   # ~1M resources
+    python bench/scale.py measure --data-dir /work/scale-db/a --data-dir /work/scale-db/b
+
+``build`` starts ``fhirledger serve`` on the data directory and posts the Bundles not loaded yet
+(:mod:`bench.scale_build`); a data directory copied from a smaller build grows to more copies.
+``measure`` starts a server on every data directory at once and lets the sizes take turns round
+by round (a shared machine's load then falls on all alike); it prints, per size: each template's
+p50/p99 one at a time, the mix's throughput and p99 at concurrency 8 and p50/p99 at concurrency 1,
+a raw-asyncpg baseline (a read by primary key) measured in the same run, and then the ratios of
+the sizes against the targets (:mod:`bench.scale_measure`). ``--explain`` prints EXPLAIN ANALYZE of
+each template's page query at each size first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ServerProcess
+from bench.scale_build import build
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="load Synthea copies into a data directory (resumable)")
+    b.add_argument("--data-dir", required=True)
+    b.add_argument("--copies", type=int, required=True, help="copy 0 is the files as they are")
+    b.add_argument("--concurrency", type=int, default=4)
+    b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--base", help="post to this running server's FHIR base instead of starting one")
+    m = sub.add_parser("measure", help="run the mix on each data directory, side by side")
+    m.add_argument("--data-dir", action="append", required=True)
+    m.add_argument("--repeat", type=int, default=30, help="runs of each template one at a time")
+    m.add_argument("--mix-rounds", type=int, default=8, help="rounds of the 38-query mix (c=1, c=8, baseline)")
+    m.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of each template")
+    a = parser.parse_args()
+    if a.command == "build":
+        data_dir = Path(a.data_dir).resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if a.base:
+            asyncio.run(build(a.base, data_dir, a.copies, a.concurrency))
+        else:
+            with ServerProcess(str(data_dir), workers=a.workers) as server:
+                asyncio.run(build(server.base, data_dir, a.copies, a.concurrency))
+    else:
+        from bench.scale_measure import measure_all
+
+        asyncio.run(measure_all([Path(d).resolve() for d in a.data_dir], a.repeat, a.mix_rounds, a.explain))
+
+
+if __name__ == "__main__":
+    main()

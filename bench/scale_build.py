@@ -1,0 +1,111 @@
+"""Building the scale benchmark's database once: the real Synthea R4 patient Bundles
+(``/work/shared/synthea-r4``, 193 patients, 62,676 resources) and copies of them with fresh ids,
+posted as transaction Bundles through the server's API at some concurrency.
+
+Copy 0 is the files as they are; copy ``k`` rewrites every UUID of a file (resource ids, the
+``urn:uuid:`` of fullUrls and references, identifiers that carry one) to
+``uuid5(NAMESPACE, "k:<old uuid>")``: the same old UUID maps to the same new one within a copy,
+so each copy is a self-consistent new set of patients, and the build is deterministic.
+
+Progress is recorded in ``<data-dir>/scale-progress.txt`` (one ``copy file`` line per committed
+Bundle), so an interrupted build resumes where it stopped and a grown build (more copies) adds
+only the new Bundles. A transaction Bundle is all-or-nothing, so a Bundle that failed or was cut
+off is simply posted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import re
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+from bench.rawhttp import RawConnection
+
+SYNTHEA = Path("/work/shared/synthea-r4")
+NAMESPACE = uuid.UUID("6f1c9a52-8a1e-4d2e-9b8e-5b2c1f0e7a31")
+_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+PROGRESS = "scale-progress.txt"
+
+
+def synthea_files(source: Path = SYNTHEA) -> list[Path]:
+    return sorted(source.glob("*.json.gz"))
+
+
+def copy_bytes(raw: bytes, copy: int) -> bytes:
+    """The Bundle of one copy: every UUID replaced consistently (copy 0 unchanged)."""
+    if copy == 0:
+        return raw
+    mapping: dict[bytes, bytes] = {}
+
+    def fresh(m: re.Match[bytes]) -> bytes:
+        old = m.group(0)
+        new = mapping.get(old)
+        if new is None:
+            new = mapping[old] = str(uuid.uuid5(NAMESPACE, f"{copy}:{old.decode()}")).encode()
+        return new
+
+    return _UUID.sub(fresh, raw)
+
+
+def done_units(data_dir: Path) -> set[tuple[int, str]]:
+    path = data_dir / PROGRESS
+    if not path.exists():
+        return set()
+    out = set()
+    for line in path.read_text().splitlines():
+        copy, _, name = line.partition(" ")
+        if name:
+            out.add((int(copy), name))
+    return out
+
+
+async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> None:
+    """Post every (copy, file) Bundle not yet recorded, ``concurrency`` at a time."""
+    files = synthea_files()
+    done = done_units(data_dir)
+    units = [(c, f) for c in range(copies) for f in files if (c, f.name) not in done]
+    print(f"{len(done)} Bundles already loaded; {len(units)} to post ({copies} copies of {len(files)})", flush=True)
+    log = (data_dir / PROGRESS).open("a")
+    headers = {"Content-Type": "application/fhir+json"}
+    queue = iter(units)
+    posted = resources = 0
+    start = time.perf_counter()
+
+    async def worker() -> None:
+        nonlocal posted, resources
+        conn = RawConnection(base)
+        try:
+            for copy, path in queue:
+                body = copy_bytes(gzip.decompress(path.read_bytes()), copy)
+                for attempt in range(5):
+                    try:
+                        status, _, answer = await conn.request("POST", "", body, headers)
+                    except (ConnectionError, asyncio.IncompleteReadError) as exc:  # a transaction is all or nothing
+                        status, answer = 0, repr(exc).encode()
+                        await conn.close()
+                        conn = RawConnection(base)
+                    if status == 200:
+                        break
+                    print(f"  {path.name} copy {copy}: {status} {answer[:200]!r} (attempt {attempt + 1})", flush=True)
+                    await asyncio.sleep(2)
+                else:
+                    raise RuntimeError(f"{path.name} copy {copy} failed")
+                log.write(f"{copy} {path.name}\n")
+                log.flush()
+                posted += 1
+                resources += len(orjson.loads(body)["entry"])
+                if posted % 50 == 0:
+                    rate = resources / (time.perf_counter() - start)
+                    print(f"  {posted}/{len(units)} Bundles, {resources} resources, {rate:.0f} resources/s", flush=True)
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*[worker() for _ in range(concurrency)])
+    log.close()
+    seconds = time.perf_counter() - start
+    print(f"posted {posted} Bundles, {resources} resources in {seconds:.0f} s ({resources / max(seconds, 1e-9):.0f}/s)")
