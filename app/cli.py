@@ -127,7 +127,7 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     }
     if workers > 1:  # each worker process builds its app from the environment
         os.environ["FHIRLEDGER_DATABASE_URL"] = settings.database_url or ""
-        uvicorn.run("app.api.app:create_app", factory=True, workers=workers, **common)
+        uvicorn.run("app.api.worker:create_worker_app", factory=True, workers=workers, **common)
     else:
         uvicorn.run(create_app(settings), **common)
 

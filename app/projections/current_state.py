@@ -38,16 +38,30 @@ def current_state_ddl() -> str:
     return "\n".join(table_ddl(t) for t in resource_types())
 
 
+def _on_conflict(table: str) -> str:
+    return (
+        " ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,"
+        " deleted = EXCLUDED.deleted, last_updated = EXCLUDED.last_updated,"
+        " position = EXCLUDED.position, resource = EXCLUDED.resource"
+        f" WHERE {table}.version < EXCLUDED.version"
+    )
+
+
 @cache
 def _upsert_sql(resource_type: str, suffix: str = "") -> str:
     table = current_table(resource_type) + suffix
     return (
         f"INSERT INTO {table} (id, version, deleted, last_updated, position, resource)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,"
-        " deleted = EXCLUDED.deleted, last_updated = EXCLUDED.last_updated,"
-        " position = EXCLUDED.position, resource = EXCLUDED.resource"
-        f" WHERE {table}.version < EXCLUDED.version"
+        " VALUES ($1, $2, $3, $4, $5, $6)" + _on_conflict(table)
     )
+
+
+def upsert_from_sql(resource_type: str, values: Sequence[str], source: str) -> str:
+    """The upsert of one row as the body of a data-modifying CTE: ``values`` are SQL expressions of
+    the columns in :data:`COLUMNS` order (the position one may name a column of ``source``, the
+    FROM clause the row comes from, e.g. the CTE that appended its event)."""
+    table = current_table(resource_type)
+    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {', '.join(values)} FROM {source}" + _on_conflict(table)
 
 
 CurrentRows = dict[str, list[tuple]]
