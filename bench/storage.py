@@ -96,16 +96,20 @@ def report(rows: list[asyncpg.Record], resources: int) -> None:
     print(f"{'all':<24} {'':>10} {'':>10} {'':>10} {total / 2**20:8.1f}MB   {total / resources:8.0f}")
     print("\nlargest tables:")
     for r in rows[:12]:
-        print(f"  {r['name']:<36} {r['total'] / 2**20:8.1f} MB (heap {r['heap'] / 2**20:.1f}, "
-              f"toast {r['toast'] / 2**20:.1f}, indexes {r['indexes'] / 2**20:.1f})")
+        print(
+            f"  {r['name']:<36} {r['total'] / 2**20:8.1f} MB (heap {r['heap'] / 2**20:.1f}, "
+            f"toast {r['toast'] / 2**20:.1f}, indexes {r['indexes'] / 2**20:.1f})"
+        )
 
 
 async def main(directory: str, limit: int, concurrency: int, workers: int) -> None:
     files = sorted(Path(directory).glob("*.json*"))[: limit or None]
     with ServerProcess(workers=workers) as server:
         stored, seconds, rejected = await ingest(server.base, files, concurrency)
-        print(f"ingested {len(files) - len(rejected)}/{len(files)} bundles, {stored} resources in {seconds:.1f} s: "
-              f"{stored / seconds:,.0f} resources/s (concurrency {concurrency}, server workers {workers})")
+        print(
+            f"ingested {len(files) - len(rejected)}/{len(files)} bundles, {stored} resources in {seconds:.1f} s: "
+            f"{stored / seconds:,.0f} resources/s (concurrency {concurrency}, server workers {workers})"
+        )
         for line in rejected[:10]:
             print("  REJECTED", line)
         report(await sizes(server.dsn), stored)

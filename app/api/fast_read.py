@@ -60,7 +60,7 @@ class FastRead:
             if answer is not None:
                 status, headers, body = answer
                 await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
                 return
         await self.app(scope, receive, send)
 
