@@ -28,7 +28,7 @@ from app.errors import FhirError
 from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
 from app.fhirtime import now_millis
-from app.projections.current_state import Head, read_head, read_heads
+from app.projections.current_state import Head, lock_then_read_head, read_head, read_heads
 from app.projections.inline import project
 from app.projections.one_statement import append_and_project
 
@@ -59,6 +59,7 @@ class WriteTransaction:
         self._transaction: Transaction | None = None
         self._begun = conn.is_in_transaction()
         self._committed = False  # by a single autocommitted statement (see record)
+        self._pending_lock: tuple[str, str] | None = None  # asked for, taken by the next database work
 
     @property
     def conn(self) -> asyncpg.Connection:
@@ -66,6 +67,8 @@ class WriteTransaction:
         begins it; using the connection before that would run outside any transaction)."""
         if not self._begun:
             raise RuntimeError("WriteTransaction.conn used before the transaction began; call tx.begin() first")
+        if self._pending_lock is not None:
+            raise RuntimeError("WriteTransaction.conn used while a lock is pending; call tx.head() or tx.begin()")
         return self._conn
 
     async def begin(self) -> asyncpg.Connection:
@@ -78,6 +81,12 @@ class WriteTransaction:
             self._begun = True
         return self._conn
 
+    async def connection(self) -> asyncpg.Connection:
+        """The connection inside the transaction, with every lock asked for taken."""
+        conn = await self.begin()
+        await self._take_lock()
+        return conn
+
     async def finish(self, ok: bool) -> None:
         """Commit (``ok``) or roll back the transaction this handle began."""
         transaction, self._transaction = self._transaction, None
@@ -85,13 +94,24 @@ class WriteTransaction:
             await (transaction.commit() if ok else transaction.rollback())
 
     async def lock(self, resource_type: str, resource_id: str) -> None:
-        await (await self.begin()).execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{resource_type}/{resource_id}"
-        )
+        """Lock one resource for this transaction. The lock is taken by the next database work:
+        when that is :meth:`head` of the same resource, lock and read are one round trip."""
+        await self.begin()
+        await self._take_lock()
+        self._pending_lock = (resource_type, resource_id)
+
+    async def _take_lock(self) -> None:
+        if self._pending_lock is not None:
+            resource_type, resource_id = self._pending_lock
+            self._pending_lock = None
+            await self._conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{resource_type}/{resource_id}"
+            )
 
     async def lock_keys(self, keys: list[str]) -> None:
         """Take several advisory locks in one sorted order (so two writers cannot deadlock)."""
         conn = await self.begin()
+        await self._take_lock()
         if keys:
             await conn.execute(_LOCK_MANY, sorted(set(keys)))
 
@@ -99,13 +119,22 @@ class WriteTransaction:
         """Ids of the current resources matching ``query``; the caller holds the criteria lock."""
         if self._matcher is None:
             raise FhirError(400, "not-supported", "Conditional operations need the search engine, not configured")
-        return await self._matcher(await self.begin(), resource_type, query)
+        conn = await self.begin()
+        await self._take_lock()
+        return await self._matcher(conn, resource_type, query)
 
     async def heads(self, resource_type: str, ids: list[str]) -> dict[str, Head]:
-        return await read_heads(await self.begin(), resource_type, ids)
+        conn = await self.begin()
+        await self._take_lock()
+        return await read_heads(conn, resource_type, ids)
 
     async def head(self, resource_type: str, resource_id: str) -> Head | None:
-        return await read_head(await self.begin(), resource_type, resource_id)
+        conn = await self.begin()
+        if self._pending_lock == (resource_type, resource_id):
+            self._pending_lock = None
+            return await lock_then_read_head(conn, f"{resource_type}/{resource_id}", resource_type, resource_id)
+        await self._take_lock()
+        return await read_head(conn, resource_type, resource_id)
 
     def recorded_at(self, head: Head | None) -> datetime:
         """The time of a new version: now, but never before the version it follows."""
@@ -121,12 +150,13 @@ class WriteTransaction:
             # one statement; when it is the write's only database work (a create), without
             # BEGIN and COMMIT: a single statement is a transaction of its own
             alone = not self._begun
+            await self._take_lock()
             position = await append_and_project(self._conn, events[0])
             if position is not None:
                 self._committed = alone
                 return [position]
             # the custom parameters changed since this process loaded them: the long way loads them
-        await self.begin()
+        await self.connection()
         if check is not None:
             await check(self, events, False)
         definitions = await search_parameters.before_append(self.conn, events)

@@ -14,7 +14,7 @@ import asyncpg
 from app.events.schema import EVENT_LOG_DDL, EVENT_LOG_TYPE_TX_INDEX
 from app.jobs.schema import JOBS_DDL
 from app.projections.audit import AUDIT_DDL
-from app.projections.current_state import current_state_ddl
+from app.projections.current_state import LOCK_THEN_HEAD_DDL, current_state_ddl
 from app.projections.custom_params import SEARCH_PARAM_STATE_DDL, SEARCH_PARAM_VERSION_DDL
 from app.projections.search_index import all_search_index_ddl
 from app.projections.state import PROJECTION_STATE_DDL
@@ -87,6 +87,11 @@ async def _m012_event_type_tx(conn: asyncpg.Connection) -> None:
     await conn.execute(EVENT_LOG_TYPE_TX_INDEX)
 
 
+async def _m016_lock_then_head(conn: asyncpg.Connection) -> None:
+    # a write's lock and its read of the current version in one round trip (app/commands/unit_of_work.py)
+    await conn.execute(LOCK_THEN_HEAD_DDL)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -100,6 +105,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (10, "custom search parameter registry version", _m010_search_param_version),
     (11, "event log client and scope kind columns", _m011_event_client),
     (12, "event log index for the gap-free reader of one type", _m012_event_type_tx),
+    (16, "lock then read the current version in one round trip", _m016_lock_then_head),
 ]
 
 

@@ -124,6 +124,33 @@ async def read_head(conn: asyncpg.Connection | asyncpg.Pool, resource_type: str,
     return Head(row["version"], row["deleted"], row["last_updated"], row["resource"])
 
 
+# Take a write's per-resource advisory lock, then read the resource's current row: one round trip.
+# A VOLATILE plpgsql function runs each statement in a new snapshot, so the read sees every write
+# that committed while the lock was awaited (the statement's own snapshot predates the wait).
+LOCK_THEN_HEAD_DDL = """
+CREATE OR REPLACE FUNCTION lock_then_head(lock_key text, cur_table regclass, rid text)
+RETURNS TABLE (version integer, deleted boolean, last_updated timestamptz, resource bytea)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(lock_key, 0));
+    RETURN QUERY EXECUTE format('SELECT version, deleted, last_updated, resource FROM %s WHERE id = $1', cur_table)
+        USING rid;
+END $$;
+"""
+
+
+async def lock_then_read_head(
+    conn: asyncpg.Connection, lock_key: str, resource_type: str, resource_id: str
+) -> Head | None:
+    """Inside a transaction: take the advisory lock ``lock_key``, then read the current row."""
+    row = await conn.fetchrow(
+        "SELECT * FROM lock_then_head($1, $2::regclass, $3)", lock_key, current_table(resource_type), resource_id
+    )
+    if row is None:
+        return None
+    return Head(row["version"], row["deleted"], row["last_updated"], row["resource"])
+
+
 async def read_heads(conn: asyncpg.Connection, resource_type: str, ids: list[str]) -> dict[str, Head]:
     rows = await conn.fetch(
         f"SELECT id, version, deleted, last_updated, resource FROM {current_table(resource_type)} WHERE id = ANY($1)",
