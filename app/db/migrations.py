@@ -111,14 +111,15 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
 
 async def migrate(conn: asyncpg.Connection) -> list[int]:
     """Apply the migrations not yet applied; returns the versions applied now."""
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version integer PRIMARY KEY, name text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())"
-    )
     applied_now: list[int] = []
+    # the lock first: concurrent starters (the workers of one server) would race on CREATE TABLE
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for version, name, step in MIGRATIONS:
             if version in done:
