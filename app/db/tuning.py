@@ -50,7 +50,6 @@ def tuned_settings(memory: int, cores: int, lz4: bool) -> dict[str, str]:
         "max_wal_size": "4GB",
         "min_wal_size": "512MB",
         "checkpoint_completion_target": "0.9",
-        "wal_compression": "lz4" if lz4 else "on",
         "random_page_cost": "1.1",  # an SSD: random reads cost little more than sequential ones
         "effective_io_concurrency": "200",
         "jit": "off",  # compiling a large search's plan costs more than it saves on short queries
