@@ -48,33 +48,35 @@ def _statement(resource_type: str, kinds: tuple[str, ...], clear: bool) -> str:
         for kind in SEARCH_COLUMNS:
             parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)} WHERE id = $2 AND {_GUARD})")
     for kind in kinds:
-        columns = SEARCH_COLUMNS[kind]
-        names = ["id", "param", *[c for c, _ in columns]]
-        types = ["text", "text", *[t for _, t in columns]]
-        arrays = []
-        for t in types:
-            n += 1
-            arrays.append(f"${n}::{t}[]")
+        types = _sent_types(kind)
+        arrays = [f"${n + i}::{t}[]" for i, t in enumerate(types, 1)]
+        n += len(types)
+        names = ["id", "param", *[c for c, _ in SEARCH_COLUMNS[kind]]]
         table = search_table(resource_type, kind)
         parts.append(
             f"i_{kind} AS (INSERT INTO {table} ({', '.join(names)})"
-            f" SELECT * FROM unnest({', '.join(arrays)}) WHERE {_GUARD})"
+            f" SELECT * FROM ({_select_rows(arrays)}) r WHERE {_GUARD})"
         )
     sql = "WITH " + ",\n".join(parts) + "\nSELECT position FROM ev"
     _statements[key] = sql
     return sql
 
 
+def _sent_types(kind: str) -> list[str]:
+    """The types of the arrays a search kind's rows are sent as: ``id``, ``param``, its columns."""
+    return ["text", "text", *[t for _, t in SEARCH_COLUMNS[kind]]]
+
+
+def _select_rows(arrays: list[str]) -> str:
+    """The SELECT turning the column arrays of a kind's rows into rows of its table."""
+    return f"SELECT * FROM unnest({', '.join(arrays)})"
+
+
 def _search_arrays(tr: TypeRows | None, kinds: tuple[str, ...]) -> list[list]:
     out: list[list] = []
     for kind in kinds:
         assert tr is not None
-        width = 2 + len(SEARCH_COLUMNS[kind])
-        columns: list[list] = [[] for _ in range(width)]
-        for row in tr.rows[kind]:
-            for i in range(width):
-                columns[i].append(row[i])
-        out.extend(columns)
+        out.extend(list(column) for column in zip(*tr.rows[kind], strict=True))
     return out
 
 
