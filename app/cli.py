@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.cli_doctor import register as register_doctor
 from app.cli_events import register as register_events
 from app.cli_import import register as register_import
 from app.cli_projections import register as register_projections
@@ -104,12 +105,20 @@ def _start_embedded(settings: Settings) -> tuple[EmbeddedPostgres, Settings] | i
     return embedded, settings.model_copy(update={"database_url": dsn, "data_dir": data_dir})
 
 
+def default_workers() -> int:
+    """One HTTP worker process per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from app.api.app import create_app
 
-    workers = args.workers or 1
+    workers = args.workers or default_workers()
     common = {
         "host": settings.host,
         "port": settings.port,
@@ -119,7 +128,7 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     }
     if workers > 1:  # each worker process builds its app from the environment
         os.environ["FHIRLEDGER_DATABASE_URL"] = settings.database_url or ""
-        uvicorn.run("app.api.app:create_app", factory=True, workers=workers, **common)
+        uvicorn.run("app.api.worker:create_worker_app", factory=True, workers=workers, **common)
     else:
         uvicorn.run(create_app(settings), **common)
 
@@ -133,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--data-dir", default=None, help="data directory of the embedded database (default ./.fhirledger)"
     )
-    serve.add_argument("--workers", type=int, default=None, help="HTTP worker processes (default 1)")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="HTTP worker processes (default: one per core available)"
+    )
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
@@ -146,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     register_projections(sub)
     register_schema(sub)
     register_import(sub)
+    register_doctor(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

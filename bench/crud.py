@@ -1,8 +1,10 @@
 """CRUD benchmark: create, read and update through the HTTP server on its embedded database, at
 concurrency 1 and 16, against a raw-asyncpg baseline doing the same SQL work (append the event,
-upsert the current-state row; read the current-state row) without HTTP, in the same run.
+upsert the current-state row; read the current-state row) without HTTP, in the same run; then a
+CRUD mix (create 10%, read 60%, update 25%, delete 5% over Patient, Observation, Condition,
+Encounter and MedicationRequest) at 64 clients, in requests/s.
 
-    python bench/crud.py [--ops 2000]
+    python bench/crud.py [--ops 2000] [--mix-ops 6000] [--workers 1]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Result, ServerProcess, run_load
+from bench.crud_mix import mix_phase
 from bench.rawhttp import RawConnection
 
 PATIENT = {
@@ -119,7 +122,7 @@ async def baseline_phase(dsn: str, concurrency: int, ops: int) -> list[Result]:
         await pool.close()
 
 
-async def main(ops: int, workers: int = 1) -> None:
+async def main(ops: int, workers: int = 1, mix_ops: int = 6000) -> None:
     with ServerProcess(workers=workers) as server:
         rows: list[tuple[Result, Result]] = []
         for concurrency in (1, 16):
@@ -127,16 +130,22 @@ async def main(ops: int, workers: int = 1) -> None:
             base = await baseline_phase(server.dsn, concurrency, n)
             http = await http_phase(server.base, concurrency, n)
             rows += list(zip(http, base, strict=True))
+        mix = await mix_phase(server.base, 64, mix_ops) if mix_ops else None
+    print(f"\nserver workers: {workers}")
     print(f"\n{'operation':<28} {'':<5} {'':>10} {'throughput':>13}")
     for http, base in rows:
         print(http.row())
         print(base.row())
         print(f"{'  ratio http/baseline':<34} {http.throughput / base.throughput:>28.0%}")
+    if mix is not None:
+        print(f"\nCRUD mix C10 R60 U25 D5 over 5 types, 64 clients: {mix.throughput:,.0f} requests/s")
+        print(mix.row())
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
+    parser.add_argument("--mix-ops", type=int, default=6000, help="requests of the CRUD mix (0: skip it)")
     a = parser.parse_args()
-    asyncio.run(main(a.ops, a.workers))
+    asyncio.run(main(a.ops, a.workers, a.mix_ops))

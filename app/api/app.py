@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from app.api import errors, staleness
 from app.api.auth import Authentication
 from app.api.disconnect import CancelOnDisconnect
+from app.api.fast_read import FastRead
 from app.api.guards import RequestGuards
 from app.api.limits import RequestLimits
 from app.api.routes import (
@@ -102,6 +103,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # custom-parameter version check (no database work for refused requests), then the request
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(staleness.CustomParamsCheck)
+    app.add_middleware(FastRead, base_path=settings.base_path)  # plain reads answered here (after auth)
     app.add_middleware(Authentication, settings=settings)
     app.add_middleware(RequestGuards, allowed_hosts=settings.allowed_hosts, base_path=settings.base_path)
     app.add_middleware(RequestLimits, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes)

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from app.api.errors import outcome_response
 from app.errors import FhirError
+from app.fhirspec.resource_types import is_resource_type
 from app.projections import custom_params
 from app.projections.state import projection_name
 
@@ -32,7 +33,8 @@ async def sync_params(app: FastAPI, pool: asyncpg.Pool) -> None:
 
 class CustomParamsCheck:
     """ASGI middleware: before a GET, HEAD or POST under the FHIR base (reads, searches,
-    ``_search``, Bundles), make this process's custom SearchParameters those of the stored version."""
+    ``_search``, Bundles; not a create), make this process's custom SearchParameters those of the
+    stored version (the health endpoints are outside the base)."""
 
     def __init__(self, app: Callable[..., Awaitable[None]]) -> None:
         self.app = app
@@ -42,7 +44,7 @@ class CustomParamsCheck:
             fastapi_app = scope.get("app")
             pool = getattr(fastapi_app.state, "pool", None) if fastapi_app is not None else None
             base = fastapi_app.state.settings.base_path if fastapi_app is not None else ""
-            if pool is not None and scope["path"].startswith(base):  # not the health endpoints
+            if pool is not None and scope["path"].startswith(base) and not _is_create(scope, base):
                 try:
                     await sync_params(fastapi_app, pool)
                 except FhirError as exc:  # e.g. no pool connection in time: outside the routes' handlers
@@ -50,6 +52,15 @@ class CustomParamsCheck:
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
+
+
+def _is_create(scope: dict, base: str) -> bool:
+    """``POST [base]/[type]``: a create loads the parameters inside its own transaction (every write
+    does, see ``custom_params.sync_for_write``), so the check here would be one more round trip."""
+    if scope["method"] != "POST":
+        return False
+    rest = scope["path"][len(base) :].strip("/")
+    return bool(rest) and "/" not in rest and is_resource_type(rest)
 
 
 def require_fresh(app: FastAPI, kind: str, resource_type: str) -> None:

@@ -5,6 +5,11 @@ serialisation failure, a deadlock, or a lost race on the (type, id, version) con
 contention is never the client's error. Resources are serialised per (type, id) with a
 transaction-scoped advisory lock taken before the current version is read, so the version
 sequence has no gaps and no duplicates; the unique constraint is the last guard.
+
+The transaction begins with the write's first database work. Recording one version is one
+statement (:mod:`app.projections.one_statement`: append and every inline projection); when that
+statement is all a write does (a create), it runs without BEGIN and COMMIT, a transaction of its
+own, and the handle refuses any database work after it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 import asyncpg
+from asyncpg.transaction import Transaction
 
 from app.commands import search_parameters
 from app.commands.result import WriteResult, written
@@ -23,8 +29,9 @@ from app.errors import FhirError
 from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
 from app.fhirtime import now_millis
-from app.projections.current_state import Head, read_head, read_heads
+from app.projections.current_state import Head, lock_then_read_head, read_head, read_heads
 from app.projections.inline import project
+from app.projections.one_statement import append_and_project
 
 T = TypeVar("T")
 
@@ -45,32 +52,90 @@ class WriteTransaction:
     """The handle a command works with inside its transaction."""
 
     def __init__(self, conn: asyncpg.Connection, context: RequestContext, matcher: Matcher | None = None) -> None:
-        self.conn = conn
+        self._conn = conn
         self.context = context
         self.now = now_millis()
         self._matcher = matcher
+        # begun by the caller (tests hold one open), else begun by the first database work
+        self._transaction: Transaction | None = None
+        self._begun = conn.is_in_transaction()
+        self._committed = False  # by a single autocommitted statement (see record)
+        self._pending_lock: tuple[str, str] | None = None  # asked for, taken by the next database work
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        """The connection, inside the transaction (a method such as :meth:`lock` or :meth:`head`
+        begins it; using the connection before that would run outside any transaction)."""
+        if not self._begun:
+            raise RuntimeError("WriteTransaction.conn used before the transaction began; call tx.begin() first")
+        if self._pending_lock is not None:
+            raise RuntimeError("WriteTransaction.conn used while a lock is pending; call tx.head() or tx.begin()")
+        return self._conn
+
+    async def begin(self) -> asyncpg.Connection:
+        """Begin the transaction if not yet begun; returns the connection."""
+        if self._committed:
+            raise RuntimeError("the write was already committed as one statement; nothing may follow it")
+        if not self._begun:
+            self._transaction = self._conn.transaction()
+            await self._transaction.start()
+            self._begun = True
+        return self._conn
+
+    async def connection(self) -> asyncpg.Connection:
+        """The connection inside the transaction, with every lock asked for taken."""
+        conn = await self.begin()
+        await self._take_lock()
+        return conn
+
+    async def finish(self, ok: bool) -> None:
+        """Commit (``ok``) or roll back the transaction this handle began."""
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            await (transaction.commit() if ok else transaction.rollback())
 
     async def lock(self, resource_type: str, resource_id: str) -> None:
-        await self.conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{resource_type}/{resource_id}"
-        )
+        """Lock one resource for this transaction. The lock is taken by the next database work:
+        when that is :meth:`head` of the same resource, lock and read are one round trip."""
+        await self.begin()
+        await self._take_lock()
+        self._pending_lock = (resource_type, resource_id)
+
+    async def _take_lock(self) -> None:
+        if self._pending_lock is not None:
+            resource_type, resource_id = self._pending_lock
+            self._pending_lock = None
+            await self._conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{resource_type}/{resource_id}"
+            )
 
     async def lock_keys(self, keys: list[str]) -> None:
         """Take several advisory locks in one sorted order (so two writers cannot deadlock)."""
+        conn = await self.begin()
+        await self._take_lock()
         if keys:
-            await self.conn.execute(_LOCK_MANY, sorted(set(keys)))
+            await conn.execute(_LOCK_MANY, sorted(set(keys)))
 
     async def match(self, resource_type: str, query: str) -> list[str]:
         """Ids of the current resources matching ``query``; the caller holds the criteria lock."""
         if self._matcher is None:
             raise FhirError(400, "not-supported", "Conditional operations need the search engine, not configured")
-        return await self._matcher(self.conn, resource_type, query)
+        conn = await self.begin()
+        await self._take_lock()
+        return await self._matcher(conn, resource_type, query)
 
     async def heads(self, resource_type: str, ids: list[str]) -> dict[str, Head]:
-        return await read_heads(self.conn, resource_type, ids)
+        conn = await self.begin()
+        await self._take_lock()
+        return await read_heads(conn, resource_type, ids)
 
     async def head(self, resource_type: str, resource_id: str) -> Head | None:
-        return await read_head(self.conn, resource_type, resource_id)
+        conn = await self.begin()
+        if self._pending_lock == (resource_type, resource_id):
+            self._pending_lock = None
+            return await lock_then_read_head(conn, f"{resource_type}/{resource_id}", resource_type, resource_id)
+        await self._take_lock()
+        return await read_head(conn, resource_type, resource_id)
 
     def recorded_at(self, head: Head | None) -> datetime:
         """The time of a new version: now, but never before the version it follows."""
@@ -82,6 +147,17 @@ class WriteTransaction:
         """Append and project ``events``; the request's authorization check (``context.check``)
         sees the state they replace before, and the state they make after (a refusal rolls back)."""
         check = self.context.check
+        if check is None and len(events) == 1 and events[0].resource_type != "SearchParameter":
+            # one statement; when it is the write's only database work (a create), without
+            # BEGIN and COMMIT: a single statement is a transaction of its own
+            alone = not self._begun
+            await self._take_lock()
+            position = await append_and_project(self._conn, events[0])
+            if position is not None:
+                self._committed = alone
+                return [position]
+            # the custom parameters changed since this process loaded them: the long way loads them
+        await self.connection()
         if check is not None:
             await check(self, events, False)
         definitions = await search_parameters.before_append(self.conn, events)
@@ -107,6 +183,17 @@ def _is_contention(exc: BaseException) -> bool:
     return False
 
 
+async def _attempt(tx: WriteTransaction, work: Callable[[WriteTransaction], Awaitable[T]]) -> T:
+    """Run ``work`` and commit what it began; roll it back on any error or cancellation."""
+    try:
+        result = await work(tx)
+    except BaseException:
+        await tx.finish(ok=False)
+        raise
+    await tx.finish(ok=True)
+    return result
+
+
 async def run_write(
     pool: asyncpg.Pool,
     context: RequestContext,
@@ -116,8 +203,7 @@ async def run_write(
     for attempt in range(1, MAX_ATTEMPTS + 1):
         async with pool.acquire() as conn:
             try:
-                async with conn.transaction():
-                    return await work(WriteTransaction(conn, context, matcher))
+                return await _attempt(WriteTransaction(conn, context, matcher), work)
             except asyncpg.PostgresError as exc:
                 if not _is_contention(exc) or attempt == MAX_ATTEMPTS:
                     if _is_contention(exc):

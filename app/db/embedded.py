@@ -5,7 +5,8 @@ process, so it outlives a SIGKILLed server. Every user of the data directory (th
 operator command) holds ``users.lock`` shared; starting, adopting and stopping happen under
 ``lifecycle.lock`` (see :mod:`app.db.datadir_lock`):
 
-- start: adopt the live postmaster of the data directory, waiting while it is still starting; or,
+- start: write the settings for this machine once (:mod:`app.db.tuning`); adopt the live
+  postmaster of the data directory, waiting while it is still starting; or,
   after a crash, end the processes a killed postmaster left attached to its shared memory, start a
   new one and wait for its crash recovery as long as it takes;
 - while a server runs, a watchdog thread starts a new postmaster when the postmaster dies;
@@ -34,6 +35,7 @@ from app.db.postmaster import (
     terminate,
     wait_ready,
 )
+from app.db.tuning import ensure_tuning
 
 log = logging.getLogger("fhirledger.embedded")
 
@@ -57,6 +59,7 @@ class EmbeddedPostgres:
             with lifecycle(self.data_dir):
                 if not (self.pgdata / "PG_VERSION").exists():
                     self._initdb()
+                ensure_tuning(self.pgdata, bin_path())  # read by the postmaster when it starts
                 info = self._running()
             self._started = True
             self._ensure_database(info)

@@ -16,7 +16,7 @@ from app.jobs.export_store import BULK_EXPORT_DDL
 from app.jobs.import_state import IMPORT_JOBS_DDL
 from app.jobs.schema import JOBS_DDL
 from app.projections.audit import AUDIT_DDL
-from app.projections.current_state import current_state_ddl
+from app.projections.current_state import LOCK_THEN_HEAD_DDL, current_state_ddl
 from app.projections.custom_params import SEARCH_PARAM_STATE_DDL, SEARCH_PARAM_VERSION_DDL
 from app.projections.search_index import all_search_index_ddl
 from app.projections.search_layout import upgrade_search_layout
@@ -103,6 +103,11 @@ async def _m015_bulk_export(conn: asyncpg.Connection) -> None:
     await conn.execute(BULK_EXPORT_DDL)
 
 
+async def _m016_lock_then_head(conn: asyncpg.Connection) -> None:
+    # a write's lock and its read of the current version in one round trip (app/commands/unit_of_work.py)
+    await conn.execute(LOCK_THEN_HEAD_DDL)
+
+
 async def _m017_import_jobs(conn: asyncpg.Connection) -> None:
     await conn.execute(IMPORT_JOBS_DDL)
 
@@ -123,20 +128,22 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (13, "search side tables: per-parameter hashes, parameter in the date index", _m013_search_statistics),
     (14, "full-text search side tables", _m014_text_search),
     (15, "bulk export records", _m015_bulk_export),
+    (16, "lock then read the current version in one round trip", _m016_lock_then_head),
     (17, "bulk $import job state", _m017_import_jobs),
 ]
 
 
 async def migrate(conn: asyncpg.Connection) -> list[int]:
     """Apply the migrations not yet applied; returns the versions applied now."""
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version integer PRIMARY KEY, name text NOT NULL,"
-        " applied_at timestamptz NOT NULL DEFAULT now())"
-    )
     applied_now: list[int] = []
+    # the lock first: concurrent starters (the workers of one server) would race on CREATE TABLE
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for version, name, step in MIGRATIONS:
             if version in done:

@@ -31,12 +31,42 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING position
 """
 
+APPEND_COLUMNS = (
+    "resource_type, resource_id, version, kind, resource, recorded_at,"
+    " method, url, actor, client_addr, request_id, client_id, scope_kind"
+)
+APPEND_TYPES = (
+    "text",
+    "text",
+    "int",
+    "text",
+    "bytea",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+)
+
+
+def append_one_sql(first: int, source: str) -> str:
+    """The INSERT of one event as the body of a data-modifying CTE (for a statement that appends and
+    projects at once, :mod:`app.projections.one_statement`): its values are the parameters
+    ``$first`` … in the order of :func:`event_values`, inserted once per row of ``source`` (a FROM
+    clause: a guard that yields one row, or none to append nothing); ``RETURNING position``."""
+    values = ", ".join(f"${first + i}::{t}" for i, t in enumerate(APPEND_TYPES))
+    return f"INSERT INTO event_log ({APPEND_COLUMNS}) SELECT {values} FROM {source} RETURNING position"
+
+
 COLUMNS = "position, resource_type, resource_id, version, kind, resource, recorded_at, method, url"
 # with the writing transaction and the whole request context (feed and audit)
 EVENT_COLUMNS = COLUMNS + ", tx_id::text AS tx, actor, client_addr, request_id, client_id, scope_kind"
 
 
-def _values(e: VersionEvent) -> tuple:
+def event_values(e: VersionEvent) -> tuple:
     c = e.context
     return (
         e.resource_type,
@@ -63,10 +93,10 @@ of 10,000 entries is appended in steps that let other requests run in between.""
 async def append(conn: asyncpg.Connection, events: Sequence[VersionEvent]) -> list[int]:
     """Append events inside the caller's transaction; returns their positions in order."""
     if len(events) == 1:
-        return [await conn.fetchval(_APPEND_ONE, *_values(events[0]))]
+        return [await conn.fetchval(_APPEND_ONE, *event_values(events[0]))]
     positions: list[int] = []
     for start in range(0, len(events), APPEND_CHUNK):  # each statement's arguments encode quickly
-        columns = list(zip(*(_values(e) for e in events[start : start + APPEND_CHUNK]), strict=True))
+        columns = list(zip(*(event_values(e) for e in events[start : start + APPEND_CHUNK]), strict=True))
         positions += [r["position"] for r in await conn.fetch(_APPEND, *[list(c) for c in columns])]
     return positions
 

@@ -38,16 +38,30 @@ def current_state_ddl() -> str:
     return "\n".join(table_ddl(t) for t in resource_types())
 
 
+def _on_conflict(table: str) -> str:
+    return (
+        " ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,"
+        " deleted = EXCLUDED.deleted, last_updated = EXCLUDED.last_updated,"
+        " position = EXCLUDED.position, resource = EXCLUDED.resource"
+        f" WHERE {table}.version < EXCLUDED.version"
+    )
+
+
 @cache
 def _upsert_sql(resource_type: str, suffix: str = "") -> str:
     table = current_table(resource_type) + suffix
     return (
         f"INSERT INTO {table} (id, version, deleted, last_updated, position, resource)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,"
-        " deleted = EXCLUDED.deleted, last_updated = EXCLUDED.last_updated,"
-        " position = EXCLUDED.position, resource = EXCLUDED.resource"
-        f" WHERE {table}.version < EXCLUDED.version"
+        " VALUES ($1, $2, $3, $4, $5, $6)" + _on_conflict(table)
     )
+
+
+def upsert_from_sql(resource_type: str, values: Sequence[str], source: str) -> str:
+    """The upsert of one row as the body of a data-modifying CTE: ``values`` are SQL expressions of
+    the columns in :data:`COLUMNS` order (the position one may name a column of ``source``, the
+    FROM clause the row comes from, e.g. the CTE that appended its event)."""
+    table = current_table(resource_type)
+    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {', '.join(values)} FROM {source}" + _on_conflict(table)
 
 
 CurrentRows = dict[str, list[tuple]]
@@ -104,6 +118,33 @@ async def read_head(conn: asyncpg.Connection | asyncpg.Pool, resource_type: str,
     row = await conn.fetchrow(
         f"SELECT version, deleted, last_updated, resource FROM {current_table(resource_type)} WHERE id = $1",
         resource_id,
+    )
+    if row is None:
+        return None
+    return Head(row["version"], row["deleted"], row["last_updated"], row["resource"])
+
+
+# Take a write's per-resource advisory lock, then read the resource's current row: one round trip.
+# A VOLATILE plpgsql function runs each statement in a new snapshot, so the read sees every write
+# that committed while the lock was awaited (the statement's own snapshot predates the wait).
+LOCK_THEN_HEAD_DDL = """
+CREATE OR REPLACE FUNCTION lock_then_head(lock_key text, cur_table regclass, rid text)
+RETURNS TABLE (version integer, deleted boolean, last_updated timestamptz, resource bytea)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(lock_key, 0));
+    RETURN QUERY EXECUTE format('SELECT version, deleted, last_updated, resource FROM %s WHERE id = $1', cur_table)
+        USING rid;
+END $$;
+"""
+
+
+async def lock_then_read_head(
+    conn: asyncpg.Connection, lock_key: str, resource_type: str, resource_id: str
+) -> Head | None:
+    """Inside a transaction: take the advisory lock ``lock_key``, then read the current row."""
+    row = await conn.fetchrow(
+        "SELECT * FROM lock_then_head($1, $2::regclass, $3)", lock_key, current_table(resource_type), resource_id
     )
     if row is None:
         return None

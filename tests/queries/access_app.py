@@ -59,7 +59,8 @@ class World:
     key: SigningKey
     tag: str = field(default_factory=lambda: uuid.uuid4().hex)
     ids: dict[str, str] = field(default_factory=dict)
-    since: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    # to the millisecond, as the server stamps versions: a create within the same millisecond is "since"
+    since: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
 
     async def add(self, name: str, resource: dict) -> str:
         resource = {**resource, "meta": {"tag": [{"system": TAG_SYSTEM, "code": self.tag}]}}

@@ -1,0 +1,112 @@
+"""The fast path of the most frequent request, ``GET [base]/[type]/[id]``: a raw ASGI middleware
+that answers a plain read from the current-state projection in one query, without FastAPI's
+routing, dependency solving and the per-request middleware that a read does not need (the custom
+SearchParameter check, the disconnect watcher).
+
+It answers only what it can answer exactly as the route in ``app/api/routes/instance.py`` would:
+a GET or HEAD without query string or conditional headers, on a type other than Binary and
+SearchParameter (their reads carry extra headers), for a caller whose scopes allow reading the
+type without restriction, with an ``Accept`` it can serve, of a resource that exists and whose
+projection is ready. Anything else (a missing or deleted resource, a 304, a 406, a restricted
+token …) goes on to the full application, which answers it and every error.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.errors import outcome_response
+from app.api.http import FHIR_JSON, version_headers
+from app.auth import OPEN
+from app.errors import FhirError
+from app.fhirspec.resource_types import is_resource_type
+from app.identity import ID_PATTERN
+from app.projections.state import projection_name
+from app.queries.read import read
+
+SPECIAL_TYPES = frozenset({"Binary", "SearchParameter"})
+_CONDITIONAL = (b"if-none-match", b"if-modified-since", b"if-match")
+
+
+def media_for(accept: bytes | None) -> str | None:
+    """The response type for an ``Accept`` header (as ``response_media_type`` picks it), or None
+    when the full route must decide (it answers 406 where nothing fits)."""
+    if not accept:
+        return FHIR_JSON
+    kinds = [part.split(";")[0].strip().lower() for part in accept.decode("latin-1").split(",")]
+    if any(k in (FHIR_JSON, "application/json+fhir") for k in kinds):
+        return FHIR_JSON
+    if "application/json" in kinds:
+        return "application/json"
+    if any(k.endswith("/*") or k == "*/*" or "json" in k for k in kinds):
+        return FHIR_JSON
+    return None
+
+
+class FastRead:
+    """ASGI middleware placed after authentication (``scope["state"]["principal"]`` is set)."""
+
+    def __init__(self, app: ASGIApp, base_path: str) -> None:
+        self.app = app
+        self.prefix = base_path.rstrip("/") + "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and not scope.get("query_string"):
+            try:
+                answer = await self._answer(scope)
+            except FhirError as exc:  # no connection in time, a statement timeout
+                await outcome_response(exc.status, exc.all_issues(), exc.headers or None)(scope, receive, send)
+                return
+            if answer is not None:
+                status, headers, body = answer
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        path: str = scope["path"]
+        if not path.startswith(self.prefix):
+            return None
+        parts = path[len(self.prefix) :].split("/")
+        if len(parts) != 2:
+            return None
+        resource_type, resource_id = parts
+        if (
+            resource_type in SPECIAL_TYPES
+            or not is_resource_type(resource_type)
+            or not ID_PATTERN.fullmatch(resource_id)
+        ):
+            return None
+        accept: bytes | None = None
+        for key, value in scope["headers"]:
+            if key in _CONDITIONAL:
+                return None
+            if key == b"accept":
+                accept = value
+        media = media_for(accept)
+        app = scope.get("app")
+        principal = scope.get("state", {}).get("principal")
+        if media is None or app is None or principal is None or not _unrestricted(principal, resource_type):
+            return None
+        if projection_name("current_state", resource_type) in app.state.stale_projections:
+            return None
+        try:
+            found = await read(app.state.pool, resource_type, resource_id, principal)
+        except FhirError as exc:
+            if exc.status in (404, 410):  # answered, with its OperationOutcome, by the route
+                return None
+            raise
+        stamp = version_headers(found.version, found.last_updated)
+        headers = [(k.lower().encode(), v.encode()) for k, v in stamp.items()]
+        headers += [(b"content-length", str(len(found.resource)).encode()), (b"content-type", media.encode())]
+        return 200, headers, found.resource
+
+
+def _unrestricted(principal: object, resource_type: str) -> bool:
+    if principal is OPEN:
+        return True
+    try:
+        return principal.allows(resource_type, "read").unrestricted  # type: ignore[attr-defined]
+    except Exception:
+        return False

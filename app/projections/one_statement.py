@@ -1,0 +1,88 @@
+"""A write of one resource version as ONE statement: append the event, upsert the current-state
+row and replace the resource's search rows, in data-modifying CTEs of a single round trip.
+
+The rows are those of the inline projectors' ``rows`` (the same pure functions replay runs), so
+the statement writes exactly what :func:`app.projections.inline.project` would. The search rows
+depend on the custom SearchParameters this process has loaded, so the statement first takes the
+shared lock on the registry version (as every write does, ``custom_params.sync_for_write``) and
+appends nothing unless the stored version is the one loaded: then it returns no position and the
+caller loads the registry and takes the long way. Every other CTE writes only when the event was
+appended (they read its ``position``, or are guarded by ``EXISTS (SELECT 1 FROM ev)``);
+data-modifying CTEs share one snapshot, so the DELETE of old search rows never sees the new ones.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from app.events.model import EventKind, VersionEvent
+from app.events.store import APPEND_TYPES, append_one_sql, event_values
+from app.projections import custom_params
+from app.projections.current_state import upsert_from_sql
+from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
+from app.projections.search_index import SearchIndexProjector, TypeRows, search_table
+from app.search_types.registry import TABLES
+
+_GUARD = "EXISTS (SELECT 1 FROM ev)"
+_statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
+
+
+def _statement(resource_type: str, kinds: tuple[str, ...], clear: bool) -> str:
+    """The statement for one event of ``resource_type`` with search rows of ``kinds``; ``clear``:
+    the resource may have rows from an earlier version. Parameters: the event's values ($1…$13),
+    the loaded registry version, ``deleted``, then one array per search column of each kind."""
+    key = (resource_type, kinds, clear)
+    cached = _statements.get(key)
+    if cached is not None:
+        return cached
+    n_event = len(APPEND_TYPES)
+    version_arg, deleted_arg = n_event + 1, n_event + 2
+    # (id, version, deleted, last_updated, position, resource) from the event's own parameters
+    current = ["$2", "$3", f"${deleted_arg}::boolean", "$6", "ev.position", "$5"]
+    parts = [
+        "v AS (SELECT search_param_version_locked(false) AS version)",
+        f"ev AS ({append_one_sql(1, f'v WHERE v.version = ${version_arg}::bigint')})",
+        f"cur AS ({upsert_from_sql(resource_type, current, 'ev')})",
+    ]
+    n = deleted_arg
+    if clear:
+        for kind in SEARCH_COLUMNS:
+            parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)} WHERE id = $2 AND {_GUARD})")
+    for kind in kinds:
+        types = _sent_types(kind)
+        arrays = [f"${n + i}::{t}[]" for i, t in enumerate(types, 1)]
+        n += len(types)
+        names = ["id", "param", *[c for c, _ in SEARCH_COLUMNS[kind]]]
+        table = search_table(resource_type, kind)
+        parts.append(
+            f"i_{kind} AS (INSERT INTO {table} ({', '.join(names)})"
+            f" SELECT * FROM ({TABLES[kind].insert_select(arrays)}) r WHERE {_GUARD})"
+        )
+    sql = "WITH " + ",\n".join(parts) + "\nSELECT position FROM ev"
+    _statements[key] = sql
+    return sql
+
+
+def _sent_types(kind: str) -> list[str]:
+    """The types of the arrays a search kind's rows are sent as: ``id``, ``param``, its columns
+    (as the kind's table takes them: the full-text table takes text and stores tsvectors)."""
+    return ["text", "text", *TABLES[kind].sent_types()]
+
+
+def _search_arrays(tr: TypeRows | None, kinds: tuple[str, ...]) -> list[list]:
+    out: list[list] = []
+    for kind in kinds:
+        assert tr is not None
+        out.extend(list(column) for column in zip(*tr.rows[kind], strict=True))
+    return out
+
+
+async def append_and_project(conn: asyncpg.Connection, event: VersionEvent) -> int | None:
+    """Append ``event`` and project it in one statement; its position, or None when the stored
+    custom-parameter version is not the loaded one (nothing was written; the lock is held)."""
+    search = SearchIndexProjector().rows([event]).get(event.resource_type)
+    kinds = tuple(k for k in SEARCH_COLUMNS if search is not None and search.rows.get(k))
+    sql = _statement(event.resource_type, kinds, event.version > 1)
+    deleted = event.kind is EventKind.DELETED
+    args = [*event_values(event), custom_params.loaded().version, deleted, *_search_arrays(search, kinds)]
+    return await conn.fetchval(sql, *args)
