@@ -203,8 +203,11 @@ async def replay_batches(
         stored, extraction = upcoming
         if not stored:
             return total, cursor
+        # a short batch means caught up to the writers: the swap replays what came after, under
+        # its lock (waiting for an empty read would chase writers that are as fast as the replay)
+        short = len(stored) < batch
         # the next batch is read and its extraction started while this one is written
-        upcoming = await fetch(cursor_of(stored[-1]))
+        upcoming = ([], None) if short else await fetch(cursor_of(stored[-1]))
         async with pool.acquire() as conn, conn.transaction():
             await _write(
                 conn, *version_events(stored), _from_wire(await extraction) if extraction is not None else None
@@ -219,6 +222,8 @@ async def replay_batches(
             if upcoming[1] is not None:
                 await upcoming[1]
             raise RebuildInterrupted(cursor.position)
+        if short:
+            return total, cursor
 
 
 class RebuildInterrupted(Exception):
