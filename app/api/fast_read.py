@@ -16,7 +16,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import outcome_response
-from app.api.http import FHIR_JSON, version_headers
+from app.api.http import accepted_media, version_headers
 from app.auth import OPEN
 from app.errors import FhirError
 from app.fhirspec.resource_types import is_resource_type
@@ -31,16 +31,7 @@ _CONDITIONAL = (b"if-none-match", b"if-modified-since", b"if-match")
 def media_for(accept: bytes | None) -> str | None:
     """The response type for an ``Accept`` header (as ``response_media_type`` picks it), or None
     when the full route must decide (it answers 406 where nothing fits)."""
-    if not accept:
-        return FHIR_JSON
-    kinds = [part.split(";")[0].strip().lower() for part in accept.decode("latin-1").split(",")]
-    if any(k in (FHIR_JSON, "application/json+fhir") for k in kinds):
-        return FHIR_JSON
-    if "application/json" in kinds:
-        return "application/json"
-    if any(k.endswith("/*") or k == "*/*" or "json" in k for k in kinds):
-        return FHIR_JSON
-    return None
+    return accepted_media(accept.decode("latin-1") if accept else "")
 
 
 class FastRead:

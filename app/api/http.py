@@ -44,6 +44,20 @@ def request_url(request: Request) -> str:
     return f"{url.scheme}://{url.netloc}{url.path}"
 
 
+def accepted_media(accept: str) -> str | None:
+    """The JSON media type an ``Accept`` header allows (``application/fhir+json`` first), or None."""
+    if not accept:
+        return FHIR_JSON
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    if any(k in (FHIR_JSON, "application/json+fhir") for k in kinds):
+        return FHIR_JSON
+    if "application/json" in kinds:
+        return "application/json"
+    if any(k.endswith("/*") or k == "*/*" or "json" in k for k in kinds):
+        return FHIR_JSON
+    return None
+
+
 def response_media_type(request: Request) -> str:
     fmt = request.query_params.get("_format")
     if fmt:
@@ -56,15 +70,9 @@ def response_media_type(request: Request) -> str:
             )
         return chosen
     accept = request.headers.get("accept", "")
-    if not accept:
-        return FHIR_JSON
-    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
-    if any(k in (FHIR_JSON, "application/json+fhir") for k in kinds):
-        return FHIR_JSON
-    if "application/json" in kinds:
-        return "application/json"
-    if any(k.endswith("/*") or k == "*/*" or "json" in k for k in kinds):
-        return FHIR_JSON
+    chosen = accepted_media(accept)
+    if chosen is not None:
+        return chosen
     raise FhirError(
         406,
         "not-supported",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from app.events.model import VersionEvent
+from app.events.store import event_values
 
 _COLUMNS = [
     "resource_type",
@@ -35,32 +36,13 @@ _POSITIONS = (
 )
 
 
-def _record(e: VersionEvent) -> tuple:
-    c = e.context
-    return (
-        e.resource_type,
-        e.resource_id,
-        e.version,
-        e.kind.value,
-        e.resource,
-        e.recorded_at,
-        c.method,
-        c.url,
-        c.actor,
-        c.client_addr,
-        c.request_id,
-        c.client_id,
-        c.scope_kind,
-    )
-
-
 async def copy_append(conn: asyncpg.Connection, events: Sequence[VersionEvent]) -> list[int]:
     """Append ``events`` with one COPY inside the caller's transaction; returns their positions in
     the order of ``events``. The (type, id, version) constraint still guards every row."""
     if not events:
         return []
     floor = await conn.fetchval("SELECT coalesce(max(position), 0) FROM event_log WHERE tx_id = pg_current_xact_id()")
-    await conn.copy_records_to_table("event_log", records=[_record(e) for e in events], columns=_COLUMNS)
+    await conn.copy_records_to_table("event_log", records=[event_values(e) for e in events], columns=_COLUMNS)
     rows = await conn.fetch(_POSITIONS, floor)
     found = {(r["resource_type"], r["resource_id"], r["version"]): r["position"] for r in rows}
     return [found[(e.resource_type, e.resource_id, e.version)] for e in events]
