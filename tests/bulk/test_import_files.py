@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 from rich.console import Console
 
 from app.cli import main
@@ -135,18 +134,14 @@ def test_missing_path_is_a_usage_error(capsys) -> None:
     assert "no such file or directory" in capsys.readouterr().err
 
 
-SYNTHEA = next(
-    (p / "shared" / "synthea-r4" for p in Path(__file__).resolve().parents if (p / "shared" / "synthea-r4").is_dir()),
-    Path("shared/synthea-r4"),
-)
+SYNTHEA = Path(__file__).resolve().parents[1] / "data" / "synthea"  # two real patients, in the repo
 
 
 async def test_synthea_bundles_load_whole(tmp_path: Path, database_dsn: str, client: httpx.AsyncClient) -> None:
     """Two real Synthea transaction Bundles (gzip): every entry imported, their urn:uuid links
     resolved to the ids the files give, the patient's compartment searchable."""
-    bundles = sorted(SYNTHEA.glob("*.json.gz"))[:2] if SYNTHEA.is_dir() else []
-    if not bundles:
-        pytest.skip(f"no Synthea Bundles under {SYNTHEA}")
+    bundles = sorted(SYNTHEA.glob("*.json.gz"))
+    assert len(bundles) == 2
     entries = [orjson.loads(gzip.decompress(b.read_bytes()))["entry"] for b in bundles]
     for b in bundles:
         (tmp_path / b.name).write_bytes(b.read_bytes())
