@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.cli_common import database_options, run_with_database
+from app.events.store import last_position, log_bytes, log_exists
 
 MB = 1024 * 1024
 
@@ -90,8 +91,7 @@ NAMES = (
 )
 
 SIZES = """
-SELECT CASE WHEN c.relname = 'event_log' THEN 'event log'
-            WHEN c.relname LIKE 'cur\\_%' THEN 'current state'
+SELECT CASE WHEN c.relname LIKE 'cur\\_%' THEN 'current state'
             WHEN c.relname LIKE 'sp\\_%' THEN 'search index'
             ELSE 'other' END AS part,
        sum(pg_total_relation_size(c.oid))::bigint AS bytes
@@ -110,14 +110,17 @@ async def gather(conn: asyncpg.Connection) -> dict:
     if not await conn.fetchval("SELECT pg_jit_available()"):
         settings.pop("jit", None)  # a server built without JIT: the setting does nothing
     tables = {r["part"]: r["bytes"] for r in await conn.fetch(SIZES)}
-    has = await conn.fetchval(
-        "SELECT to_regclass('event_log') IS NOT NULL AND to_regclass('projection_state') IS NOT NULL"
-    )
+    if log := await log_bytes(conn):  # the event log is counted apart from the "other" tables
+        tables["event log"] = log
+        tables["other"] -= log
+        if not tables["other"]:
+            del tables["other"]
+    has = await log_exists(conn) and await conn.fetchval("SELECT to_regclass('projection_state') IS NOT NULL")
     events = resources = 0
     stale: list[tuple[str, str]] = []
     applied: set[int] = set()
     if has:
-        events = await conn.fetchval("SELECT coalesce(max(position), 0) FROM event_log")  # cheap: no count(*)
+        events = await last_position(conn)
         resources = await conn.fetchval(
             "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint FROM pg_class c"
             " WHERE c.relname LIKE 'cur\\_%' AND c.relkind = 'r'"

@@ -151,6 +151,21 @@ async def last_version(conn: Conn, resource_type: str, resource_id: str) -> int:
     )
 
 
+async def log_exists(conn: Conn) -> bool:
+    """Whether this database holds an event log (a database the migrations have not touched does not)."""
+    return await conn.fetchval("SELECT to_regclass('event_log') IS NOT NULL")
+
+
+async def last_position(conn: Conn) -> int:
+    """The position of the newest event (0: none); cheap, unlike a count (positions may have gaps)."""
+    return await conn.fetchval("SELECT coalesce(max(position), 0) FROM event_log")
+
+
+async def log_bytes(conn: Conn) -> int:
+    """The event log's size on disk, with its indexes and TOAST (0 when there is none)."""
+    return await conn.fetchval("SELECT coalesce(pg_total_relation_size(to_regclass('event_log')), 0)")
+
+
 async def max_position(conn: Conn, resource_type: str) -> int:
     """The position of the last event of a type (0: none)."""
     return await conn.fetchval(
