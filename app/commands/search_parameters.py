@@ -31,7 +31,7 @@ from app.fhirpath import compile_expression
 from app.fhirpath.regex_guard import refusal as regex_refusal
 from app.fhirspec.resource_types import is_resource_type
 from app.fhirspec.search_parameters import SearchParam, get_param, registry
-from app.jobs.queue import queue_job
+from app.job_queue import queue_job
 from app.projections.custom_params import bump_version, is_custom_definition, parse_definition, sync_for_write
 
 

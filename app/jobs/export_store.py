@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 import orjson
 
-from app.jobs.queue import queue_job
+from app.job_queue import queue_job
 
 Conn = asyncpg.Connection | asyncpg.Pool
 JOB_KIND = "bulk-export"

@@ -1,4 +1,4 @@
-"""DDL of the background jobs table (queued by app/jobs/queue.py, run by app/jobs/runner.py)."""
+"""DDL of the background jobs table (queued by app/job_queue.py, run by app/jobs/runner.py)."""
 
 JOBS_DDL = """
 CREATE TABLE IF NOT EXISTS jobs (

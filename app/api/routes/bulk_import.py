@@ -22,9 +22,9 @@ from app.api.http import base_url, fhir_response, outcome_bytes, prefer, read_bo
 from app.api.json_body import parse_json_body
 from app.errors import FhirError, Issue, invalid, not_found
 from app.fhirspec.resource_types import is_resource_type
+from app.job_queue import queue_job
 from app.jobs import import_state
 from app.jobs.bulk_import import InputError, local_path
-from app.jobs.queue import queue_job
 from app.jobs.status import job_status
 
 router = APIRouter()

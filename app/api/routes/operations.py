@@ -19,7 +19,7 @@ from app.errors import Issue, invalid, not_found
 from app.fhirspec.resource_types import resource_types
 from app.fhirtime import format_instant
 from app.identity import require_type
-from app.jobs.queue import queue_or_join
+from app.job_queue import queue_or_join
 from app.jobs.status import JobStatus, job_status
 from app.validation import validate_resource
 

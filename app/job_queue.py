@@ -1,4 +1,5 @@
-"""Queueing a background job (run by app/jobs/runner.py)."""
+"""Queueing a background job: a row in the jobs table (run by app/jobs/runner.py). It sits below
+every layer, so that a command can queue work without importing the jobs that run it."""
 
 from __future__ import annotations
 
