@@ -4,8 +4,10 @@ the server with a non-zero exit status. A real server subprocess each time."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +23,15 @@ SLOW_START = 8  # seconds a worker's interpreter takes to start (more than uvico
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("workers") / "data"
+def data_dir() -> Iterator[Path]:
+    """One data directory for the module's servers (one at a time), outside pytest's ``tmp_path``
+    as ``embedded_dir`` (tests/db/conftest.py) says why."""
+    root = Path(tempfile.mkdtemp(prefix="fhirledger-embedded-"))
+    root.chmod(0o755)
+    try:
+        yield root / "data"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
