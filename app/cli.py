@@ -75,11 +75,10 @@ def _serve(args: argparse.Namespace) -> int:
     # SIGTERM behaves like Ctrl-C: uvicorn shuts down, then we stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     try:
-        _run_uvicorn(settings, args)
+        return _run_uvicorn(settings, args)
     finally:
         if embedded is not None:
             embedded.stop()
-    return 0
 
 
 def _start_embedded(settings: Settings) -> tuple[EmbeddedPostgres, Settings] | int:
@@ -113,10 +112,12 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
+def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve until stopped; the exit status (non-zero when the workers' supervisor gave up)."""
     import uvicorn
 
     from app.api.app import create_app
+    from app.api.supervisor import run_workers
 
     workers = args.workers or default_workers()
     common = {
@@ -128,9 +129,9 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     }
     if workers > 1:  # each worker process builds its app from the environment
         os.environ["FHIRLEDGER_DATABASE_URL"] = settings.database_url or ""
-        uvicorn.run("app.api.worker:create_worker_app", factory=True, workers=workers, **common)
-    else:
-        uvicorn.run(create_app(settings), **common)
+        return run_workers("app.api.worker:create_worker_app", workers, **common)
+    uvicorn.run(create_app(settings), **common)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,13 +30,21 @@ def log_tail(data_dir: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
-def spawn_server(data_dir: Path, port: int, cwd: Path | None = None) -> subprocess.Popen:
-    """Start `python -m app.cli serve` (ignoring FHIRLEDGER_DATABASE_URL) without waiting for it."""
-    env = {k: v for k, v in os.environ.items() if k != "FHIRLEDGER_DATABASE_URL"}
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+def spawn_server(
+    data_dir: Path,
+    port: int,
+    cwd: Path | None = None,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
+    """Start `python -m app.cli serve [args]` without waiting for it; FHIRLEDGER_DATABASE_URL is
+    ignored unless ``env`` (added to this process's environment) sets it."""
+    env = {**{k: v for k, v in os.environ.items() if k != "FHIRLEDGER_DATABASE_URL"}, **(env or {})}
+    paths = [str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     with open(server_log(((cwd or Path.cwd()) / data_dir).resolve()), "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--data-dir", str(data_dir), *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -59,8 +67,15 @@ def wait_until_serving(proc: subprocess.Popen, data_dir: Path, port: int, timeou
     raise AssertionError(f"server did not start within {timeout:.0f} s:\n{log_tail(data_dir)}")
 
 
-def start_server(data_dir: Path, port: int, timeout: float = 120, cwd: Path | None = None) -> subprocess.Popen:
+def start_server(
+    data_dir: Path,
+    port: int,
+    timeout: float = 120,
+    cwd: Path | None = None,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen:
     """Start the server and wait until it answers /metadata."""
-    proc = spawn_server(data_dir, port, cwd)
+    proc = spawn_server(data_dir, port, cwd, args, env)
     wait_until_serving(proc, (cwd or Path.cwd()) / data_dir, port, timeout)
     return proc

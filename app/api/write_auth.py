@@ -14,6 +14,11 @@ transaction entries alike:
 
 A refusal raises the 403 and the transaction rolls back: nothing is written.
 
+What a conditional write's criteria match (``If-None-Exist``, ``PUT/PATCH/DELETE [type]?criteria``,
+conditional references, in single writes and Bundle entries alike) is confined by
+:func:`matcher_for` to what the token could find by searching the type: a resource it cannot see
+does not exist for it, so 404/201 vs 200 vs 412 never tells it about resources beyond its reach.
+
 ``Patient`` resources under ``patient/`` scopes: only the patient in context may be written
 (``PUT Patient/<its id>``). A Patient created by ``POST`` gets a new id, so it is refused: a
 patient-context app cannot mint patients, nor other Patients that ``link`` to its own.
@@ -24,16 +29,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlencode
 
+import asyncpg
 import orjson
 from fastapi import Request
 
 from app.api.actor import actor_of
 from app.auth import OPEN, Access, Decision, Principal, forbidden, in_compartment
 from app.auth.outcomes import challenge
-from app.commands.unit_of_work import WriteTransaction
+from app.commands.unit_of_work import Matcher, WriteTransaction
 from app.errors import FhirError
 from app.events.model import VersionEvent
+from app.identity import require_type
 from app.queries.search.match import match_ids
+from app.queries.search.restriction import restriction_for
 
 INTERACTION_OF_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -62,6 +70,26 @@ def write_identity(request: Request) -> dict:
         "scope_kind": principal.kind,
         "check": WriteCheck(principal) if confined else None,
     }
+
+
+def matcher_for(principal: Principal) -> Matcher:
+    """The matcher of a write's conditional criteria: every current resource for the open principal,
+    else only those a search of the type with the token would return (403 when it may not search
+    the type at all)."""
+    if principal.is_open:
+        return match_ids
+
+    async def visible_ids(conn: asyncpg.Connection, resource_type: str, query: str) -> list[str]:
+        require_type(resource_type)
+        restriction = restriction_for(principal.allows(resource_type, "search-type"))
+        return await match_ids(conn, resource_type, query, restriction)
+
+    return visible_ids
+
+
+def matcher_of(request: Request) -> Matcher:
+    """:func:`matcher_for` the request's caller."""
+    return matcher_for(principal_of(request))
 
 
 def _refusal(event: VersionEvent, decision: Decision, stored: bool) -> FhirError:

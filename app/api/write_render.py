@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from app.api.http import base_url, fhir_response, outcome_bytes, prefer, version_headers, write_context
+from app.api.write_auth import matcher_of
 from app.commands.bundle_entries import BundleEntry
 from app.commands.create import Create
 from app.commands.patch import Patch
@@ -23,13 +24,12 @@ from app.commands.write import WriteCommand
 from app.errors import FhirError, Issue, operation_outcome
 from app.fhirtime import format_instant
 from app.queries.bundle import entry_bytes
-from app.queries.search.match import match_ids
 
 
 async def perform_write(request: Request, command: WriteCommand, warnings: list[Issue] | None = None) -> Response:
     """Run ``command`` in a write transaction of its own and answer the request with its result."""
     context = write_context(request, command.method, command.url)
-    out = await run_write(request.app.state.pool, context, command, match_ids)
+    out = await run_write(request.app.state.pool, context, command, matcher_of(request))
     return render_write(request, command, out, warnings)
 
 
@@ -37,7 +37,7 @@ async def perform_entries(request: Request, entries: list[BundleEntry], method: 
     """Run Bundle entries in one write transaction (a transaction, or one entry of a batch);
     ``method`` and ``url`` are what the events record of the request."""
     context = write_context(request, method, url)
-    return await run_write(request.app.state.pool, context, lambda tx: run_entries(tx, entries), match_ids)
+    return await run_write(request.app.state.pool, context, lambda tx: run_entries(tx, entries), matcher_of(request))
 
 
 def write_message(command: WriteCommand, out: WriteResult) -> str:

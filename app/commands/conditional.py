@@ -6,7 +6,12 @@ A write command that runs on its own calls ``aim`` (lock the criteria, so two id
 creates make one resource; match them inside the transaction; decide) and reports errors in terms
 of the request the client sent (``speaking_of``: ``PUT Patient?identifier=x: 2 resources match
 ...``). A transaction Bundle locks every entry's criteria first and calls ``conditional_target``
-for each entry before any entry writes, then hands each command its target."""
+for each entry before any entry writes, then hands each command its target.
+
+What criteria match is what the transaction's matcher (``tx.match``) finds: under a token with
+confining scopes, only resources a search with that token would return
+(:func:`app.api.write_auth.matcher_for`), so a resource the token cannot see does not exist for it
+here either (none matching: create; several: 412, counting only those it can see)."""
 
 from __future__ import annotations
 

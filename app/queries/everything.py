@@ -11,9 +11,13 @@ whose types are in no such compartment (Practitioner, Organization, Location, Me
 referenced resources of compartment types (another patient, another patient's Encounter) are not
 added: what is in the compartment comes as a match on some page.
 
-Parameters: ``_since`` (only resources last updated at or after it; referenced resources are added
-whatever their date, so every reference of the page resolves), ``_type`` (only those types, for
-matches and referenced resources alike), ``_count`` (page size, capped as for searches). ``start``
+Parameters: ``_since`` (only resources last updated at or after it, for matches and referenced
+resources alike: the spec's "resources updated after this period will be included", and what HAPI
+does; a client syncing with ``_since`` keeps what earlier answers gave it), ``_type`` (only those
+types, for matches and referenced resources alike), ``_count`` (page size, capped as for
+searches). A referenced resource comes with every page whose matches reference it, so it can
+appear on several pages: an ``information`` issue in the page's OperationOutcome says so whenever
+the page has referenced resources (a client keeps one copy per ``fullUrl``). ``start``
 and ``end`` (care dates) are not supported: 400 under strict handling, ignored with a warning
 under lenient handling. ``Bundle.total`` is not given.
 
@@ -25,6 +29,7 @@ is a 403, others are left out with a warning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 import orjson
@@ -34,6 +39,7 @@ from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.fhirspec.compartments import member_types
 from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.fhirtime import FhirDateError, format_instant, parse_range
+from app.projections.current_state import current_table
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.page_tokens import TOKEN_PARAM, PageLinks, resolve_page_token
 from app.queries.paging import CURSOR_PARAM, encode_cursor
@@ -72,15 +78,16 @@ class _Ask:
     """What the request asks for, parsed."""
 
     since: str | None = None  # an instant, formatted
+    since_at: datetime | None = None  # the same instant
     types: set[str] | None = None  # _type
     paging: list[tuple[str, str]] = field(default_factory=list)  # _count, _page
     applied: list[tuple[str, str]] = field(default_factory=list)  # for the links
     warnings: list[Issue] = field(default_factory=list)
 
 
-def _since(value: str) -> str:
+def _since(value: str) -> datetime:
     try:
-        return format_instant(parse_range(value)[0])
+        return parse_range(value)[0]
     except FhirDateError as exc:
         raise invalid(f"{OPERATION}: _since='{value[:40]}' is not an instant ({exc})") from None
 
@@ -103,7 +110,8 @@ def _parse(params: list[tuple[str, str]], strict: bool) -> _Ask:
             raise invalid(f"{OPERATION}: {name} may be given only once")
         seen.add(name)
         if name == "_since":
-            ask.since = _since(value)
+            ask.since_at = _since(value)
+            ask.since = format_instant(ask.since_at)
         elif name == "_type":
             ask.types = (ask.types or set()) | _types(value)
         elif name in ("_count", CURSOR_PARAM):
@@ -176,6 +184,28 @@ async def _referenced(
     return out[:INCLUDE_LIMIT]
 
 
+async def _changed_since(pool: asyncpg.Pool, rows: list[Row], since: datetime) -> list[Row]:
+    """Those of ``rows`` last updated at or after ``since`` (as ``_lastUpdated=ge`` finds them)."""
+    ids: dict[str, list[str]] = {}
+    for t, rid, _ in rows:
+        ids.setdefault(t, []).append(rid)
+    recent: set[tuple[str, str]] = set()
+    for t, wanted in ids.items():
+        found = await pool.fetch(
+            f"SELECT id FROM {current_table(t)} WHERE id = ANY($1::text[]) AND last_updated >= $2", wanted, since
+        )
+        recent.update((t, r["id"]) for r in found)
+    return [row for row in rows if (row[0], row[1]) in recent]
+
+
+REPEATS = Issue(
+    "information",
+    "informational",
+    "Resources the matches reference (search.mode = include) come with every page whose matches reference "
+    "them, so one can appear on several pages of this $everything; keep one copy per fullUrl",
+)
+
+
 def _withheld_issue(withheld: list[str]) -> Issue:
     return Issue(
         "warning",
@@ -222,6 +252,10 @@ async def everything(pool: asyncpg.Pool, req: EverythingRequest) -> bytes:
     if rows and first.cursor is not None and (at.forward or more):
         links.append({"relation": "previous", "url": await pager.link(_cursor(rows[0], "prev"))})
     extra = await _referenced(pool, req, rows, targets, warnings) if targets and rows else []
+    if extra and ask.since_at is not None:
+        extra = await _changed_since(pool, extra, ask.since_at)
+    if extra:
+        warnings.append(REPEATS)
     entries = [_entry(req.base, row, "match") for row in rows] + [_entry(req.base, row, "include") for row in extra]
     if warnings:
         entries.append(entry_bytes({"search": {"mode": "outcome"}}, orjson.dumps(operation_outcome(warnings))))

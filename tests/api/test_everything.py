@@ -209,3 +209,39 @@ async def test_long_requests_page_through_a_token_bound_to_the_operation(client:
     query = url.split("?", 1)[1]
     r = await client.get(f"/fhir/Patient/{w['p2']}/$everything?{query}")
     assert_refused(r, 400, "invalid", f"Patient/{w['p1']}/$everything")
+
+
+async def test_since_applies_to_referenced_resources_too(client: httpx.AsyncClient, w: World) -> None:
+    await asyncio.sleep(0.01)
+    o1 = _obs_of(w, "o1", "changed")
+    since = (await put(client, o1))["meta"]["lastUpdated"].replace("+", "%2B")
+    got = await _everything(client, w, f"?_since={since}")
+    assert matches(got) == [f"Observation/{w['o1']}"]
+    assert included(got) == [], "the Practitioner o1 references has not changed since"
+    await put(client, {"resourceType": "Practitioner", "id": w["pr"], "name": [{"family": "Changed"}]})
+    got = await _everything(client, w, f"?_since={since}")
+    assert matches(got) == [f"Observation/{w['o1']}"]
+    assert included(got) == [f"Practitioner/{w['pr']}"]
+    whole = await _everything(client, w)
+    assert sorted(included(whole)) == sorted([f"Practitioner/{w['pr']}", f"Organization/{w['org']}"])
+
+
+async def test_pages_say_that_referenced_resources_can_repeat(client: httpx.AsyncClient, w: World) -> None:
+    pages = await all_pages(client, await _everything(client, w, "?_count=1"))
+    with_practitioner = [p for p in pages if f"Practitioner/{w['pr']}" in included(p)]
+    assert len(with_practitioner) >= 2, "e1 and o1 are on different pages and both reference pr"
+    for page in pages:
+        told = any("can appear on several pages" in text for text in outcome(page))
+        assert told == bool(included(page)), (matches(page), included(page), outcome(page))
+
+
+def _obs_of(w: World, name: str, text: str) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": w[name],
+        "status": "final",
+        "code": {"text": text},
+        "subject": w.ref("p1"),
+        "encounter": w.ref("e1"),
+        "performer": [w.ref("pr")],
+    }

@@ -10,7 +10,13 @@ have more, one that its index hands over in id order (a hash equality on ``(hash
 reference, a uri; ``EXPLAIN`` shows no sort) drives and stops after the page's ids: matches of
 different parameters are mostly correlated (an Observation of a code has its quantity, a patient's
 vital signs their dates), so it finds the page within its first few dozen rows. Otherwise the one
-PostgreSQL expects fewest rows of drives."""
+PostgreSQL expects fewest rows of drives.
+
+Full-text criteria (``_content``, ``_text``, ``:text``) are counted too, in a statement of their
+own: their GIN index answers only through a bitmap, so with bitmaps off their count walked the whole
+text table (every row's tsvector tested) exactly when the words were rare, the case where the text
+criterion should drive. Their count runs with sequential scans off instead, so it always reads the
+GIN index (:data:`COUNT_SETTINGS`)."""
 
 from __future__ import annotations
 
@@ -18,9 +24,41 @@ import asyncpg
 import orjson
 
 from app.queries.search.model import SearchQuery
-from app.queries.search.plan import bounded_counts_sql, group_sql, side_driven
+from app.queries.search.plan import bounded_counts_sql, group_sql, group_types, side_driven
 
 ENOUGH = 500
+TEXT = "text"
+COUNT_SETTINGS = {
+    False: "enable_bitmapscan",  # a bitmap reads every match before the first: plain index scans
+    True: "enable_seqscan",  # a GIN index answers only through a bitmap: never a walk of the table
+}
+"""The planner setting turned off while counting the groups that are (True) or are not full text."""
+
+
+def count_statements(q: SearchQuery, base: str) -> list[tuple[str, list[int], str, list]]:
+    """The bounded counts to run: (planner setting to turn off, the groups counted, SQL, args)."""
+    types = group_types(q)
+    out = []
+    for text in (False, True):
+        which = [i for i, t in enumerate(types) if (t == TEXT) == text]
+        if which:
+            sql, args = bounded_counts_sql(q, base, ENOUGH, which)
+            out.append((COUNT_SETTINGS[text], which, sql, args))
+    return out
+
+
+async def bounded_counts(conn: asyncpg.Connection, q: SearchQuery, base: str) -> list[int]:
+    """Each group's side-table rows, counted up to :data:`ENOUGH` through its index."""
+    counts = [0] * len(group_types(q))
+    for setting, which, sql, args in count_statements(q, base):
+        await conn.execute(f"SET {setting} = off")
+        try:
+            found = await conn.fetchval(sql, *args)
+        finally:
+            await conn.execute(f"RESET {setting}")
+        for i, n in zip(which, found, strict=True):
+            counts[i] = n
+    return counts
 
 
 async def _estimate(conn: asyncpg.Connection, sql: str, args: list) -> tuple[float, bool]:
@@ -36,12 +74,7 @@ async def choose_driver(conn: asyncpg.Connection, q: SearchQuery, base: str) -> 
     groups = group_sql(q, base)
     if len(groups) < 2:
         return 0
-    sql, args = bounded_counts_sql(q, base, ENOUGH)
-    await conn.execute("SET enable_bitmapscan = off")  # a bitmap reads every match before the first
-    try:
-        counts = list(await conn.fetchval(sql, *args))
-    finally:
-        await conn.execute("RESET enable_bitmapscan")
+    counts = await bounded_counts(conn, q, base)
     smallest = min(range(len(counts)), key=lambda i: counts[i])
     if counts[smallest] < ENOUGH:
         return smallest

@@ -96,10 +96,18 @@ def group_sql(q: SearchQuery, base: str) -> list[tuple[str, list]]:
     return out
 
 
-def bounded_counts_sql(q: SearchQuery, base: str, enough: int) -> tuple[str, list]:
-    """One statement counting each group's side-table rows up to ``enough`` (an array, in order)."""
+def group_types(q: SearchQuery) -> list[str]:
+    """The search type of each criterion group (the order of :func:`group_sql`)."""
+    return [group[0].param.type for group in _groups(q)]
+
+
+def bounded_counts_sql(q: SearchQuery, base: str, enough: int, which: list[int] | None = None) -> tuple[str, list]:
+    """One statement counting the side-table rows of each group (of those ``which`` names, else
+    all) up to ``enough``: an array, in order."""
     args = Args()
-    counts = [f"(SELECT count(*) FROM ({_positive(q, g, args, base)} LIMIT {enough}) g)" for g in _groups(q)]
+    groups = _groups(q)
+    chosen = [groups[i] for i in which] if which is not None else groups
+    counts = [f"(SELECT count(*) FROM ({_positive(q, g, args, base)} LIMIT {enough}) g)" for g in chosen]
     return f"SELECT ARRAY[{', '.join(counts)}]", args.values
 
 

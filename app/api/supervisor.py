@@ -1,0 +1,133 @@
+"""The parent process of ``fhirledger serve --workers N`` (N > 1): uvicorn's worker supervisor,
+with deaths that are reported and never leave the server silently degraded.
+
+uvicorn's own supervisor pings each worker every half second and kills one that does not answer
+within its health-check timeout, then starts another, saying only ``Child process [pid] died`` at
+INFO level (hidden under ``--log-level warning``). A worker cannot answer before its interpreter
+has started and re-imported the command line (``multiprocessing`` spawn): on a loaded machine that
+takes longer than uvicorn's 5 seconds, so workers were killed while starting, without a word. And
+when a worker failed to start, the parent stopped serving but exited 0. Here:
+
+- a new worker has :data:`STARTUP_GRACE` seconds to answer its first health check; once it has
+  answered, one that stops answering for :data:`HEALTHCHECK_TIMEOUT` seconds is killed as hung;
+- every death is logged at WARNING with its cause (exit status, signal, or the unanswered check),
+  and the worker is replaced;
+- a worker that fails to start (its error is logged above by the worker), or deaths piling up
+  (:data:`MAX_DEATHS` within :data:`DEATH_WINDOW` seconds), stop the server with an ERROR, and
+  :func:`run_workers` returns a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import deque
+from typing import Any
+
+from uvicorn import Config
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+log = logging.getLogger("fhirledger.workers")
+
+STARTUP_FAILURE = 3  # a uvicorn worker's exit status when its application did not start
+STARTUP_GRACE = 120.0
+HEALTHCHECK_TIMEOUT = 30
+MAX_DEATHS = 4
+DEATH_WINDOW = 60.0
+_POLL = 0.2  # how long one look at a worker that has not answered yet may wait
+
+
+def death_cause(exitcode: int | None) -> str:
+    """What a worker's exit status says about how it ended."""
+    if exitcode is None:
+        return "ended (no exit status)"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (sent by an operator or by the kernel when memory runs out)" if name == "SIGKILL" else ""
+        return f"was killed by {name}{hint}"
+    if exitcode == STARTUP_FAILURE:
+        return "failed to start its application (its error is logged above)"
+    return f"exited with status {exitcode}"
+
+
+class WorkerSupervisor(Multiprocess):
+    """uvicorn's :class:`Multiprocess` with the health checks and death handling described above;
+    ``exit_status`` is 0 unless it stopped the server because of its workers."""
+
+    def __init__(self, config: Config, sockets: list[Any], grace: float = STARTUP_GRACE) -> None:
+        super().__init__(config, sockets)
+        self.grace = grace
+        self.exit_status = 0
+        self._first_seen: dict[int, float] = {}
+        self._answered: set[int] = set()
+        self._deaths: deque[float] = deque()
+
+    def keep_subprocess_alive(self) -> None:
+        for idx, process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            cause = self._failure(process)
+            if cause is not None:
+                self._replace(idx, process, cause)
+
+    def _failure(self, process: Process) -> str | None:
+        """None while ``process`` is alive (or still starting), else why it is gone (killing it
+        when it has stopped answering)."""
+        pid = process.pid or 0
+        if not process.process.is_alive():
+            process.join()
+            return death_cause(process.exitcode)
+        first = self._first_seen.setdefault(pid, time.monotonic())
+        if pid in self._answered:
+            if process.ping(self.config.timeout_worker_healthcheck):
+                return None
+            why = f"stopped answering health checks for {self.config.timeout_worker_healthcheck} s (hung)"
+        else:
+            if process.ping(_POLL):
+                self._answered.add(pid)
+                return None
+            if time.monotonic() - first < self.grace:
+                return None
+            why = f"did not answer a health check within {self.grace:.0f} s of starting"
+        process.kill()
+        process.join()
+        return f"{why}; killed it"
+
+    def _replace(self, idx: int, process: Process, cause: str) -> None:
+        self._first_seen.pop(process.pid or 0, None)
+        self._answered.discard(process.pid or 0)
+        now = time.monotonic()
+        self._deaths.append(now)
+        while self._deaths and now - self._deaths[0] > DEATH_WINDOW:
+            self._deaths.popleft()
+        if process.exitcode == STARTUP_FAILURE:
+            self._stop(f"worker process [{process.pid}] {cause}; stopping the server")
+            return
+        if len(self._deaths) >= MAX_DEATHS:
+            self._stop(
+                f"worker process [{process.pid}] {cause}; {len(self._deaths)} workers died within "
+                f"{DEATH_WINDOW:.0f} s, stopping the server instead of restarting them"
+            )
+            return
+        log.warning("worker process [%s] %s; starting another", process.pid, cause)
+        replacement = Process(self.config, self.sockets)
+        replacement.start()
+        self.processes[idx] = replacement
+
+    def _stop(self, message: str) -> None:
+        log.error(message)
+        self.exit_status = 1
+        self.should_exit.set()
+
+
+def run_workers(app: str, workers: int, **options: Any) -> int:
+    """Serve the application factory ``app`` (``module:function``) with ``workers`` processes
+    under :class:`WorkerSupervisor`, until stopped; returns the exit status for the command line."""
+    config = Config(app, factory=True, workers=workers, timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT, **options)
+    supervisor = WorkerSupervisor(config, [config.bind_socket()])
+    supervisor.run()
+    return supervisor.exit_status
