@@ -113,8 +113,11 @@ async def _m017_import_jobs(conn: asyncpg.Connection) -> None:
 
 
 async def _m018_storage(conn: asyncpg.Connection) -> None:
-    # issue 12: the current state reads the resource bytes from the log instead of a copy
+    # issue 12, fewer bytes per resource: the current state reads the resource bytes from the log
+    # instead of a copy; the side tables lose the token text column (the full-text table has it)
+    # and index only the reference rows that have a value (the layout version changes: rebuild)
     await drop_resource_copies(conn)
+    await upgrade_search_layout(conn)
 
 
 MIGRATIONS: list[tuple[int, str, Migration]] = [
@@ -135,7 +138,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (15, "bulk export records", _m015_bulk_export),
     (16, "lock then read the current version in one round trip", _m016_lock_then_head),
     (17, "bulk $import job state", _m017_import_jobs),
-    (18, "storage: the current state reads the resource bytes from the log", _m018_storage),
+    (18, "storage: no copy of the resource bytes in the current state, narrower side tables", _m018_storage),
 ]
 
 

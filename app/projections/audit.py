@@ -64,12 +64,12 @@ async def audit_type(pool: asyncpg.Pool, resource_type: str, sample: int = 20) -
             " ORDER BY random() LIMIT $1",
             sample,
         )
-        logged, _ = await last_events(conn, resource_type, [r["id"] for r in rows])
-        last = {e.resource_id: e for e in logged}
+        logged, positions = await last_events(conn, resource_type, [r["id"] for r in rows])
+        last = {e.resource_id: (e, pos) for e, pos in zip(logged, positions, strict=True)}
         drifted: list[str] = []
         for r in rows:
-            e = last.get(r["id"])
-            if e is None or r["version"] != e.version or r["position"] != e.position:
+            e, pos = last.get(r["id"], (None, None))
+            if e is None or r["version"] != e.version or r["position"] != pos:
                 drifted.append(r["id"])
             elif await _search_drifted(conn, resource_type, r):
                 drifted.append(r["id"])

@@ -127,11 +127,11 @@ def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
         return Key("r.last_updated", "timestamptz", key.descending, True)
     columns = search_type(key.param.type).sort_columns
     assert columns is not None, key.param.type  # the parser keeps unsortable types out of _sort
-    asc_col, desc_col, cast = columns
     table = search_table(resource_type, key.param.type)
-    fn, col = ("max", desc_col) if key.descending else ("min", asc_col)
-    expr = f"(SELECT {fn}(s.{col}) FROM {table} s WHERE s.id = r.id AND s.param = {args.add(key.code)})"
-    return Key(expr, cast, key.descending)
+    fn = "max" if key.descending else "min"
+    value = columns.sql(key.descending)
+    expr = f"(SELECT {fn}({value}) FROM {table} s WHERE s.id = r.id AND s.param = {args.add(key.code)})"
+    return Key(expr, columns.cast, key.descending)
 
 
 def _encode(value: object) -> object:
