@@ -135,11 +135,17 @@ class TokenType(SearchType):
             yield from _object_values(typ or _guess_type(value), value)
 
     def add_rows(self, code: str, values: list[TokenValue], out: Rows) -> None:
+        """One row per value and type coding; a value with only a text (searched in the full-text
+        table) leaves an empty row only when the parameter has no other, so ``:missing`` sees it."""
         rows = out["token"]
+        start = len(rows)
         for v in values:
             types = [f"{s or ''}|{c or ''}" for s, c in v.of_type] or [None]
             for of_type in types:
-                rows.append((code, v.system, v.code, of_type))
+                if v.system is not None or v.code is not None or of_type is not None:
+                    rows.append((code, v.system, v.code, of_type))
+        if len(rows) == start and values:
+            rows.append((code, None, None, None))
 
     def component(self, value: TokenValue) -> tuple:
         return (value.system, value.code, None, None, None, None)
