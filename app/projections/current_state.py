@@ -17,6 +17,7 @@ from functools import cache
 
 import asyncpg
 
+from app.events.by_position import resource_at
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types, table_suffix
 
@@ -25,7 +26,7 @@ COLUMNS = ("id", "version", "deleted", "last_updated", "position")
 
 def resource_sql(alias: str) -> str:
     """The resource bytes of the current-state row ``alias``: its event's, from the log."""
-    return f"(SELECT e.resource FROM event_log e WHERE e.position = {alias}.position)"
+    return resource_at(f"{alias}.position")
 
 
 def current_table(resource_type: str) -> str:
@@ -134,14 +135,14 @@ async def read_head(conn: asyncpg.Connection | asyncpg.Pool, resource_type: str,
 # Take a write's per-resource advisory lock, then read the resource's current row: one round trip.
 # A VOLATILE plpgsql function runs each statement in a new snapshot, so the read sees every write
 # that committed while the lock was awaited (the statement's own snapshot predates the wait).
-LOCK_THEN_HEAD_DDL = """
+LOCK_THEN_HEAD_DDL = f"""
 CREATE OR REPLACE FUNCTION lock_then_head(lock_key text, cur_table regclass, rid text)
 RETURNS TABLE (version integer, deleted boolean, last_updated timestamptz, resource bytea)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(lock_key, 0));
-    RETURN QUERY EXECUTE format('SELECT c.version, c.deleted, c.last_updated,'
-        ' (SELECT e.resource FROM event_log e WHERE e.position = c.position) FROM %s c WHERE c.id = $1', cur_table)
+    RETURN QUERY EXECUTE format('SELECT c.version, c.deleted, c.last_updated, {resource_sql("c")}'
+        ' FROM %s c WHERE c.id = $1', cur_table)
         USING rid;
 END $$;
 """
