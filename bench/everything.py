@@ -43,14 +43,15 @@ def baseline_queries() -> list[str]:
     """One SQL per Patient-compartment type: its current resources referencing the patient by any
     of the type's compartment parameters (and the Patient itself by id)."""
     from app.fhirspec.compartments import member_params, member_types
-    from app.projections.current_state import current_table
+    from app.projections.current_state import current_table, resource_sql
     from app.projections.search_index import search_table
 
-    out = [f"SELECT r.resource FROM {current_table('Patient')} r WHERE r.id = $1 AND NOT r.deleted"]
+    resource = resource_sql("r")
+    out = [f"SELECT {resource} FROM {current_table('Patient')} r WHERE r.id = $1 AND NOT r.deleted"]
     for t in member_types("Patient")[1:]:
         codes = ", ".join(f"'{p}'" for p in member_params("Patient", t))
         out.append(
-            f"SELECT r.resource FROM {current_table(t)} r WHERE NOT r.deleted AND r.id IN (SELECT s.id FROM"
+            f"SELECT {resource} FROM {current_table(t)} r WHERE NOT r.deleted AND r.id IN (SELECT s.id FROM"
             f" {search_table(t, 'reference')} s WHERE s.param IN ({codes}) AND s.target_type = 'Patient'"
             " AND s.target_id = $1) ORDER BY r.id"
         )

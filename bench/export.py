@@ -1,6 +1,6 @@
 """Bulk export benchmark: a full system export (every type, the export job exactly as the server
 runs it: snapshot reader, chunks, ndjson files) of N generated events, against a raw baseline in
-the same run: ``COPY (SELECT resource FROM cur_<type> WHERE NOT deleted) TO STDOUT`` of every type
+the same run: ``COPY (SELECT resource FROM cur_<type> JOIN event_log …) TO STDOUT`` of every type
 into files (what dumping the current state costs with no snapshot, no job and no API).
 
 Each side runs in a subprocess of its own, so its peak RSS (``ru_maxrss``) is its own; the export's
@@ -66,8 +66,8 @@ async def _load(dsn: str, events: int) -> list[str]:
     del rows
     for kind in types:
         await conn.execute(
-            f"INSERT INTO {current_table(kind)} (id, version, deleted, last_updated, position, resource)"
-            " SELECT DISTINCT ON (resource_id) resource_id, version, kind = 'deleted', recorded_at, position, resource"
+            f"INSERT INTO {current_table(kind)} (id, version, deleted, last_updated, position)"
+            " SELECT DISTINCT ON (resource_id) resource_id, version, kind = 'deleted', recorded_at, position"
             " FROM event_log WHERE resource_type = $1 ORDER BY resource_id, version DESC",
             kind,
         )
@@ -121,7 +121,9 @@ async def run_copy(dsn: str, out: str, types: list[str]) -> dict:
         path = Path(out) / f"{kind}.raw"
         with path.open("wb") as f:
             await conn.copy_from_query(
-                f"SELECT convert_from(resource, 'UTF8') FROM {current_table(kind)} WHERE NOT deleted", output=f
+                f"SELECT convert_from(e.resource, 'UTF8') FROM {current_table(kind)} c"
+                " JOIN event_log e ON e.position = c.position WHERE NOT c.deleted",
+                output=f,
             )
         count += await conn.fetchval(f"SELECT count(*) FROM {current_table(kind)} WHERE NOT deleted")
     seconds = time.perf_counter() - t0

@@ -68,7 +68,10 @@ async def _mix(base: str, paths: list[str], concurrency: int) -> Result:
 async def _baseline(pool: asyncpg.Pool, ids: list[str], ops: int) -> Result:
     async def op(i: int) -> None:
         async with pool.acquire() as conn:
-            await conn.fetchval("SELECT resource FROM cur_patient WHERE id = $1", ids[i % len(ids)])
+            await conn.fetchval(
+                "SELECT e.resource FROM cur_patient c JOIN event_log e ON e.position = c.position WHERE c.id = $1",
+                ids[i % len(ids)],
+            )
 
     return await run_load("raw asyncpg read by PK", 8, ops, op)
 

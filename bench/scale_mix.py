@@ -26,7 +26,11 @@ class Template:
 
 
 async def _resources(pool: asyncpg.Pool, table: str, limit: int) -> list[dict]:
-    rows = await pool.fetch(f"SELECT resource FROM {table} WHERE NOT deleted ORDER BY id LIMIT $1", limit)
+    rows = await pool.fetch(
+        f"SELECT e.resource FROM {table} c JOIN event_log e ON e.position = c.position"
+        " WHERE NOT c.deleted ORDER BY c.id LIMIT $1",
+        limit,
+    )
     return [orjson.loads(r["resource"]) for r in rows]
 
 

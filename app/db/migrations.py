@@ -16,7 +16,7 @@ from app.jobs.export_store import BULK_EXPORT_DDL
 from app.jobs.import_state import IMPORT_JOBS_DDL
 from app.jobs.schema import JOBS_DDL
 from app.projections.audit import AUDIT_DDL
-from app.projections.current_state import LOCK_THEN_HEAD_DDL, current_state_ddl
+from app.projections.current_state import LOCK_THEN_HEAD_DDL, current_state_ddl, drop_resource_copies
 from app.projections.custom_params import SEARCH_PARAM_STATE_DDL, SEARCH_PARAM_VERSION_DDL
 from app.projections.search_index import all_search_index_ddl
 from app.projections.search_layout import upgrade_search_layout
@@ -112,6 +112,14 @@ async def _m017_import_jobs(conn: asyncpg.Connection) -> None:
     await conn.execute(IMPORT_JOBS_DDL)
 
 
+async def _m018_storage(conn: asyncpg.Connection) -> None:
+    # issue 12, fewer bytes per resource: the current state reads the resource bytes from the log
+    # instead of a copy; the side tables lose the token text column (the full-text table has it)
+    # and index only the reference rows that have a value (the layout version changes: rebuild)
+    await drop_resource_copies(conn)
+    await upgrade_search_layout(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -130,6 +138,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (15, "bulk export records", _m015_bulk_export),
     (16, "lock then read the current version in one round trip", _m016_lock_then_head),
     (17, "bulk $import job state", _m017_import_jobs),
+    (18, "storage: no copy of the resource bytes in the current state, narrower side tables", _m018_storage),
 ]
 
 

@@ -14,7 +14,7 @@ import orjson
 from app.events.latest import last_events
 from app.events.store import resource_types
 from app.fhirspec.resource_types import is_resource_type
-from app.projections.current_state import current_table
+from app.projections.current_state import current_table, resource_sql
 from app.projections.search_index import COLUMNS, KINDS, rows_of, search_table
 from app.search_types.registry import TABLES
 
@@ -59,13 +59,17 @@ async def audit_type(pool: asyncpg.Pool, resource_type: str, sample: int = 20) -
     is no drift); returns (checked, ids that drifted)."""
     cur = current_table(resource_type)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await conn.fetch(f"SELECT id, version, deleted, resource FROM {cur} ORDER BY random() LIMIT $1", sample)
-        logged, _ = await last_events(conn, resource_type, [r["id"] for r in rows])
-        last = {e.resource_id: e for e in logged}
+        rows = await conn.fetch(
+            f"SELECT id, version, deleted, position, {resource_sql('c')} AS resource FROM {cur} c"
+            " ORDER BY random() LIMIT $1",
+            sample,
+        )
+        logged, positions = await last_events(conn, resource_type, [r["id"] for r in rows])
+        last = {e.resource_id: (e, pos) for e, pos in zip(logged, positions, strict=True)}
         drifted: list[str] = []
         for r in rows:
-            e = last.get(r["id"])
-            if e is None or r["version"] != e.version or r["resource"] != e.resource:
+            e, pos = last.get(r["id"], (None, None))
+            if e is None or r["version"] != e.version or r["position"] != pos:
                 drifted.append(r["id"])
             elif await _search_drifted(conn, resource_type, r):
                 drifted.append(r["id"])

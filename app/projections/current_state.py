@@ -1,9 +1,11 @@
 """The current-state projection: one table per resource type holding the current version.
 
 Columns: ``id``, ``version``, ``deleted`` (a tombstone row keeps "gone" distinguishable from
-"never existed"), ``last_updated``, ``position`` (of the event that built the row) and ``resource``
-(the JSON bytes exactly as served; NULL for a tombstone). Fed only by this projector, which is a
-pure function of the events: replaying the log rebuilds the same rows.
+"never existed"), ``last_updated`` and ``position`` (of the event that built the row). The JSON
+bytes exactly as served are not copied here: they are the event's, read from the log by position
+(:func:`resource_sql`, one probe of the log's primary key; NULL for a tombstone), so each version
+is stored once. Fed only by this projector, which is a pure function of the events: replaying the
+log rebuilds the same rows.
 """
 
 from __future__ import annotations
@@ -15,10 +17,16 @@ from functools import cache
 
 import asyncpg
 
+from app.events.by_position import resource_at
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types, table_suffix
 
-COLUMNS = ("id", "version", "deleted", "last_updated", "position", "resource")
+COLUMNS = ("id", "version", "deleted", "last_updated", "position")
+
+
+def resource_sql(alias: str) -> str:
+    """The resource bytes of the current-state row ``alias``: its event's, from the log."""
+    return resource_at(f"{alias}.position")
 
 
 def current_table(resource_type: str) -> str:
@@ -30,7 +38,7 @@ def table_ddl(resource_type: str, suffix: str = "") -> str:
     return (
         f"CREATE TABLE IF NOT EXISTS {current_table(resource_type)}{suffix} ("
         " id text PRIMARY KEY, version integer NOT NULL, deleted boolean NOT NULL,"
-        " last_updated timestamptz NOT NULL, position bigint NOT NULL, resource bytea);"
+        " last_updated timestamptz NOT NULL, position bigint NOT NULL);"
     )
 
 
@@ -41,8 +49,7 @@ def current_state_ddl() -> str:
 def _on_conflict(table: str) -> str:
     return (
         " ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,"
-        " deleted = EXCLUDED.deleted, last_updated = EXCLUDED.last_updated,"
-        " position = EXCLUDED.position, resource = EXCLUDED.resource"
+        " deleted = EXCLUDED.deleted, last_updated = EXCLUDED.last_updated, position = EXCLUDED.position"
         f" WHERE {table}.version < EXCLUDED.version"
     )
 
@@ -50,10 +57,7 @@ def _on_conflict(table: str) -> str:
 @cache
 def _upsert_sql(resource_type: str, suffix: str = "") -> str:
     table = current_table(resource_type) + suffix
-    return (
-        f"INSERT INTO {table} (id, version, deleted, last_updated, position, resource)"
-        " VALUES ($1, $2, $3, $4, $5, $6)" + _on_conflict(table)
-    )
+    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ($1, $2, $3, $4, $5)" + _on_conflict(table)
 
 
 def upsert_from_sql(resource_type: str, values: Sequence[str], source: str) -> str:
@@ -65,7 +69,7 @@ def upsert_from_sql(resource_type: str, values: Sequence[str], source: str) -> s
 
 
 CurrentRows = dict[str, list[tuple]]
-"""resource type -> rows ``(id, version, deleted, last_updated, position, resource)``."""
+"""resource type -> rows ``(id, version, deleted, last_updated, position)``."""
 
 
 class CurrentStateProjector:
@@ -75,7 +79,7 @@ class CurrentStateProjector:
     the one writer of the tables: the inline path, replay and its catch-up all call these two."""
 
     name = "current_state"
-    version = "cs-1"  # bump when the table's shape or what this projector writes changes
+    version = "cs-1"  # bump when what this projector writes changes (cs-1 rows stay valid without ``resource``)
 
     def __init__(self, suffix: str = "") -> None:
         self.suffix = suffix
@@ -83,7 +87,7 @@ class CurrentStateProjector:
     def rows(self, events: Sequence[VersionEvent], positions: Sequence[int]) -> CurrentRows:
         last: dict[tuple[str, str], tuple] = {}
         for e, pos in zip(events, positions, strict=True):
-            row = (e.resource_id, e.version, e.kind is EventKind.DELETED, e.recorded_at, pos, e.resource)
+            row = (e.resource_id, e.version, e.kind is EventKind.DELETED, e.recorded_at, pos)
             last[(e.resource_type, e.resource_id)] = row
         out: CurrentRows = {}
         for (resource_type, _), row in last.items():
@@ -114,11 +118,15 @@ class Head:
     resource: bytes | None
 
 
-async def read_head(conn: asyncpg.Connection | asyncpg.Pool, resource_type: str, resource_id: str) -> Head | None:
-    row = await conn.fetchrow(
-        f"SELECT version, deleted, last_updated, resource FROM {current_table(resource_type)} WHERE id = $1",
-        resource_id,
+def _head_sql(resource_type: str, where: str) -> str:
+    return (
+        f"SELECT c.id, c.version, c.deleted, c.last_updated, {resource_sql('c')} AS resource"
+        f" FROM {current_table(resource_type)} c WHERE {where}"
     )
+
+
+async def read_head(conn: asyncpg.Connection | asyncpg.Pool, resource_type: str, resource_id: str) -> Head | None:
+    row = await conn.fetchrow(_head_sql(resource_type, "c.id = $1"), resource_id)
     if row is None:
         return None
     return Head(row["version"], row["deleted"], row["last_updated"], row["resource"])
@@ -127,13 +135,14 @@ async def read_head(conn: asyncpg.Connection | asyncpg.Pool, resource_type: str,
 # Take a write's per-resource advisory lock, then read the resource's current row: one round trip.
 # A VOLATILE plpgsql function runs each statement in a new snapshot, so the read sees every write
 # that committed while the lock was awaited (the statement's own snapshot predates the wait).
-LOCK_THEN_HEAD_DDL = """
+LOCK_THEN_HEAD_DDL = f"""
 CREATE OR REPLACE FUNCTION lock_then_head(lock_key text, cur_table regclass, rid text)
 RETURNS TABLE (version integer, deleted boolean, last_updated timestamptz, resource bytea)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(lock_key, 0));
-    RETURN QUERY EXECUTE format('SELECT version, deleted, last_updated, resource FROM %s WHERE id = $1', cur_table)
+    RETURN QUERY EXECUTE format('SELECT c.version, c.deleted, c.last_updated, {resource_sql("c")}'
+        ' FROM %s c WHERE c.id = $1', cur_table)
         USING rid;
 END $$;
 """
@@ -152,8 +161,21 @@ async def lock_then_read_head(
 
 
 async def read_heads(conn: asyncpg.Connection, resource_type: str, ids: list[str]) -> dict[str, Head]:
-    rows = await conn.fetch(
-        f"SELECT id, version, deleted, last_updated, resource FROM {current_table(resource_type)} WHERE id = ANY($1)",
-        ids,
-    )
+    rows = await conn.fetch(_head_sql(resource_type, "c.id = ANY($1)"), ids)
     return {r["id"]: Head(r["version"], r["deleted"], r["last_updated"], r["resource"]) for r in rows}
+
+
+async def drop_resource_copies(conn: asyncpg.Connection) -> list[str]:
+    """Migration 18: the current-state tables (shadows of an unfinished rebuild too) of the layout
+    that copied the resource bytes lose that column. Dropping it only hides it (no rewrite): the
+    bytes' space is reclaimed when the table is next rebuilt (``fhirledger projections rebuild``)
+    or rewritten. Returns the tables changed."""
+    rows = await conn.fetch(
+        "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema()"
+        " AND table_name LIKE 'cur\\_%' AND column_name = 'resource' ORDER BY table_name"
+    )
+    tables = [r["table_name"] for r in rows or ()]  # none from the schema printer (app/cli_schema.py)
+    if tables:
+        await conn.execute("".join(f'ALTER TABLE "{t}" DROP COLUMN resource;' for t in tables))
+    await conn.execute(LOCK_THEN_HEAD_DDL)
+    return tables

@@ -21,7 +21,7 @@ import asyncpg
 import orjson
 
 from app.fhirspec.search_parameters import SearchParam, register, registry, unregister
-from app.projections.current_state import current_table
+from app.projections.current_state import current_table, resource_sql
 
 log = logging.getLogger("fhirledger.search_params")
 
@@ -106,7 +106,7 @@ def load_definitions(definitions: Iterable[bytes]) -> dict[str, bytes]:
 async def current_definitions(conn: asyncpg.Connection | asyncpg.Pool) -> list[bytes]:
     """The JSON of every current SearchParameter resource that defines a custom parameter."""
     rows = await conn.fetch(
-        f"SELECT resource FROM {current_table('SearchParameter')} WHERE NOT deleted AND resource IS NOT NULL"
+        f"SELECT {resource_sql('c')} AS resource FROM {current_table('SearchParameter')} c WHERE NOT c.deleted"
     )
     return [r["resource"] for r in rows if is_custom_definition(orjson.loads(r["resource"]))]
 

@@ -37,8 +37,8 @@ def _statement(resource_type: str, kinds: tuple[str, ...], clear: bool) -> str:
         return cached
     n_event = len(APPEND_TYPES)
     version_arg, deleted_arg = n_event + 1, n_event + 2
-    # (id, version, deleted, last_updated, position, resource) from the event's own parameters
-    current = ["$2", "$3", f"${deleted_arg}::boolean", "$6", "ev.position", "$5"]
+    # (id, version, deleted, last_updated, position) from the event's own parameters
+    current = ["$2", "$3", f"${deleted_arg}::boolean", "$6", "ev.position"]
     parts = [
         "v AS (SELECT search_param_version_locked(false) AS version)",
         f"ev AS ({append_one_sql(1, f'v WHERE v.version = ${version_arg}::bigint')})",

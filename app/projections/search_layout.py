@@ -1,7 +1,8 @@
 """Bringing the search side tables of an older layout to the current one (migration 13).
 
-A table that lacks a generated column of its kind (the parameter hashes, the date ``span``) is
-emptied and given it: computing the column would rewrite every row, and the projection is stale
+Columns the layout no longer has (the token table's ``text``, migration 18) are dropped. A table
+that lacks a generated column of its kind (the parameter hashes, the date ``span``) is emptied and
+given it: computing the column would rewrite every row, and the projection is stale
 anyway (its layout version changed, so searches of the type answer 503 until ``fhirledger
 projections rebuild`` has replayed the log into it). Lookup indexes the layout no longer has are
 dropped, missing ones (and the dependency statistics) created. A database created by this code
@@ -28,6 +29,9 @@ async def upgrade_search_layout(conn: asyncpg.Connection) -> list[str]:
     if found is None:  # the schema printer (app/cli_schema.py): a database this code creates is current
         return []
     columns = {(r["table_name"], r["column_name"]) for r in found}
+    by_table: dict[str, list[str]] = {}
+    for r in found:
+        by_table.setdefault(r["table_name"], []).append(r["column_name"])
     indexes: dict[str, set[str]] = {}
     for r in await conn.fetch(_INDEXES):
         indexes.setdefault(r["tablename"], set()).add(r["indexname"])
@@ -36,6 +40,8 @@ async def upgrade_search_layout(conn: asyncpg.Connection) -> list[str]:
     for resource_type in resource_types():
         for kind, table in TABLES.items():
             name = search_table(resource_type, kind)
+            kept = {"id", "param", *(c for c, _ in table.columns), *table.generated_names}
+            ddl += [f"ALTER TABLE {name} DROP COLUMN {c};" for c in sorted(by_table.get(name, ())) if c not in kept]
             if any((name, column) not in columns for column in table.generated_names):
                 ddl.append(f"TRUNCATE {name};")
                 ddl += table.add_generated_ddl(name)

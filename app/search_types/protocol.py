@@ -113,11 +113,17 @@ class SideTable:
 
 
 class SortColumns(NamedTuple):
-    """The side-table columns ``_sort`` orders by: min(ascending) or max(descending), and their SQL type."""
+    """The side-table values ``_sort`` orders by: min(ascending) or max(descending), and their SQL
+    type. Each is a column of the side-table row ``s`` or an SQL expression over ``s.<column>``."""
 
     ascending: str
     descending: str
     cast: str
+
+    def sql(self, descending: bool) -> str:
+        """The value over row ``s`` a sort in that direction takes the min or max of."""
+        value = self.descending if descending else self.ascending
+        return f"s.{value}" if value.isidentifier() else value
 
 
 class SearchType(ABC):

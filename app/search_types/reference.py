@@ -8,7 +8,11 @@ string has no type; ``Reference.identifier`` for ``:identifier``), canonical/uri
 (target_type, target_id, reference, ident_system, ident_value)`` with the generated ``hash`` of
 (param, target_id), indexed on ``(hash, id) INCLUDE (target_type)`` (a reference search, a chain
 and ``_has`` probe it with the hash of the id they look for), ``(param, reference)`` and
-``(param, ident_value)``."""
+``(param, ident_value)``. ``reference`` holds the reference as written only where it is not
+``target_type/target_id`` (an absolute URL, a canonical, a contained ``#id``): the relative ones,
+nearly all, are not stored twice, and both lookup indexes hold only the rows with a value
+(absolute URL searches and ``:identifier`` test the column, so they use them).
+:data:`REFERENCE_SQL` is the reference as written either way (``_sort``)."""
 
 from __future__ import annotations
 
@@ -85,6 +89,16 @@ def reference_condition(code: str, value: str, modifier: str | None, args: Args,
     raise invalid(f"Search parameter '{code}': '{text[:60]}' is not a reference (Type/id, id or an absolute URL)")
 
 
+REFERENCE_SQL = "coalesce(s.reference, s.target_type || '/' || s.target_id)"
+
+
+def stored_reference(value: ReferenceValue) -> str | None:
+    """The ``reference`` column of a value: None where the target's type and id spell it."""
+    if value.type and value.id and value.reference == f"{value.type}/{value.id}":
+        return None
+    return value.reference
+
+
 class ReferenceType(SearchType):
     name = "reference"
     value_class = ReferenceValue
@@ -100,15 +114,15 @@ class ReferenceType(SearchType):
             ),
             (
                 ("hash", "(hash, id) INCLUDE (target_type)"),
-                ("reference", "(param, reference) INCLUDE (id)"),
-                ("ident", "(param, ident_value)"),
+                ("written", "(param, reference) INCLUDE (id) WHERE reference IS NOT NULL"),
+                ("ident_value", "(param, ident_value) WHERE ident_value IS NOT NULL"),
             ),
             hash="target_id",
             depends=("target_type",),
         ),
     )
     modifiers = frozenset({"missing", "identifier"})  # and :[type], one of the parameter's targets
-    sort_columns = SortColumns("reference", "reference", "text")
+    sort_columns = SortColumns(REFERENCE_SQL, REFERENCE_SQL, "text")
 
     def convert(self, typ: str | None, value: Any, root: dict) -> Iterator[ReferenceValue]:
         if isinstance(value, str):
@@ -133,7 +147,7 @@ class ReferenceType(SearchType):
 
     def add_rows(self, code: str, values: list[ReferenceValue], out: Rows) -> None:
         out["reference"].extend(
-            (code, v.type, v.id, v.reference, v.identifier_system, v.identifier_value) for v in values
+            (code, v.type, v.id, stored_reference(v), v.identifier_system, v.identifier_value) for v in values
         )
 
     def component(self, value: ReferenceValue) -> tuple:

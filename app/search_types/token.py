@@ -5,11 +5,11 @@ search of ``:text``, :mod:`app.search_types.text`, indexes it),
 ``of_type`` holds an Identifier's type codings (for ``:of-type``). Per the R4 token table: Coding
 (system, code, display); CodeableConcept (each coding, plus one value with only the text);
 Identifier (system, value, type.text); ContactPoint (no system, value); boolean ("true"/"false"),
-code, uri, id, string (no system, the value). Stored in ``sp_<type>_token (system, code, text,
-of_type)``, one row per type coding, with the generated ``hash`` of (param, code) indexed on
-``(hash, id) INCLUDE (system)``: a code search is one index range in id order, and the hash's
-statistics count each parameter's codes apart. ``[system]|`` alone (no code) tests
-``param`` with the column."""
+code, uri, id, string (no system, the value). Stored in ``sp_<type>_token (system, code,
+of_type)`` (the text only in the full-text table), one row per type coding, with the generated
+``hash`` of (param, code) indexed on ``(hash, id) INCLUDE (system)``: a code search is one index
+range in id order, and the hash's statistics count each parameter's codes apart. ``[system]|``
+alone (no code) tests ``param`` with the column."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ class TokenType(SearchType):
     tables = (
         SideTable(
             "token",
-            (("system", "text"), ("code", "text"), ("text", "text"), ("of_type", "text")),
+            (("system", "text"), ("code", "text"), ("of_type", "text")),
             (("hash", "(hash, id) INCLUDE (system)"),),
             hash="code",
             depends=("system",),
@@ -135,11 +135,17 @@ class TokenType(SearchType):
             yield from _object_values(typ or _guess_type(value), value)
 
     def add_rows(self, code: str, values: list[TokenValue], out: Rows) -> None:
+        """One row per value and type coding; a value with only a text (searched in the full-text
+        table) leaves an empty row only when the parameter has no other, so ``:missing`` sees it."""
         rows = out["token"]
+        start = len(rows)
         for v in values:
             types = [f"{s or ''}|{c or ''}" for s, c in v.of_type] or [None]
             for of_type in types:
-                rows.append((code, v.system, v.code, v.text, of_type))
+                if v.system is not None or v.code is not None or of_type is not None:
+                    rows.append((code, v.system, v.code, of_type))
+        if len(rows) == start and values:
+            rows.append((code, None, None, None))
 
     def component(self, value: TokenValue) -> tuple:
         return (value.system, value.code, None, None, None, None)

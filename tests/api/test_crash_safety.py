@@ -40,7 +40,10 @@ WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.backend
 LIMIT 1
 """
 _EVENTS_WITH = "SELECT count(*) FROM event_log WHERE position(convert_to($1, 'UTF8') in resource) > 0"
-_CURRENT_WITH = "SELECT count(*) FROM cur_observation WHERE position(convert_to($1, 'UTF8') in resource) > 0"
+_CURRENT_WITH = (
+    "SELECT count(*) FROM cur_observation c JOIN event_log e ON e.position = c.position"
+    " WHERE position(convert_to($1, 'UTF8') in e.resource) > 0"
+)
 
 
 def _kill(proc: subprocess.Popen | None) -> None:

@@ -162,7 +162,9 @@ async def test_large_transaction_with_internal_references(client: httpx.AsyncCli
     assert len(out) == 1201
     pref = out[0]["response"]["location"].split("/_history")[0]
     ids = [e["response"]["location"].split("/")[1] for e in out[1:]]
-    refs = await pool.fetch("SELECT resource FROM cur_observation WHERE id = ANY($1)", ids)
+    refs = await pool.fetch(
+        "SELECT e.resource FROM cur_observation c JOIN event_log e ON e.position = c.position WHERE c.id = ANY($1)", ids
+    )
     assert len(refs) == 1200
     assert all(pref.encode() in row["resource"] for row in refs)
 

@@ -18,7 +18,7 @@ PATIENT_DDL = [
     "CREATE TABLE IF NOT EXISTS sp_patient_string (id text NOT NULL, param text NOT NULL, norm text, exact text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || left(norm, 1), 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_string_id ON sp_patient_string (id);",
     "ALTER TABLE sp_patient_string ALTER COLUMN hash SET STATISTICS 1000;",
-    "CREATE TABLE IF NOT EXISTS sp_patient_token (id text NOT NULL, param text NOT NULL, system text, code text, text text, of_type text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_token (id text NOT NULL, param text NOT NULL, system text, code text, of_type text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_token_id ON sp_patient_token (id);",
     "ALTER TABLE sp_patient_token ALTER COLUMN hash SET STATISTICS 1000;",
     "CREATE STATISTICS IF NOT EXISTS sp_patient_token_deps (dependencies) ON hash, system FROM sp_patient_token;",
@@ -51,8 +51,8 @@ PATIENT_DDL = [
     "CREATE INDEX IF NOT EXISTS sp_patient_quantity_hash_value ON sp_patient_quantity (hash, value) INCLUDE (id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_quantity_value ON sp_patient_quantity (param, value) INCLUDE (id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_reference_hash ON sp_patient_reference (hash, id) INCLUDE (target_type);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_reference_reference ON sp_patient_reference (param, reference) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_reference_ident ON sp_patient_reference (param, ident_value);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_reference_written ON sp_patient_reference (param, reference) INCLUDE (id) WHERE reference IS NOT NULL;",
+    "CREATE INDEX IF NOT EXISTS sp_patient_reference_ident_value ON sp_patient_reference (param, ident_value) WHERE ident_value IS NOT NULL;",
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_hash ON sp_patient_uri (hash, id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_prefix ON sp_patient_uri (param, uri text_pattern_ops);",
     "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_code ON sp_patient_composite (hash, b_code) INCLUDE (id);",
@@ -69,9 +69,9 @@ def test_side_table_ddl_is_unchanged():
 
 def test_layout_version_is_unchanged_so_existing_projections_stay_ready():
     """A changed version marks every existing search projection stale and demands a rebuild (as
-    migration 13's layout did, on purpose)."""
-    assert expected_version("search_index", "Observation") == "sp-1-c33913843880"
-    assert expected_version("search_index", "Patient") == "sp-1-8f13a5139a2d"
+    migration 13's and 18's layouts did, on purpose)."""
+    assert expected_version("search_index", "Observation") == "sp-1-db489bddbd1f"
+    assert expected_version("search_index", "Patient") == "sp-1-c4a9f35f4cd0"
 
 
 def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():

@@ -21,7 +21,7 @@ from app.auth import OPEN, Principal
 from app.errors import Issue
 from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.fhirspec.search_parameters import params_for
-from app.projections.current_state import current_table
+from app.projections.current_state import current_table, resource_sql
 from app.projections.search_index import search_table
 from app.queries.search.model import Include, Restriction, SearchQuery
 from app.queries.search.restriction import readable, restriction_for, restriction_sql
@@ -79,7 +79,7 @@ class _Fetch:
         ids_ref = args.add(ids)
         visible = "TRUE" if restriction is None else restriction_sql(restriction, args, self.base)
         rows = await self.pool.fetch(
-            f"SELECT r.id, CASE WHEN {visible} THEN r.resource END AS resource FROM {current_table(t)} r"
+            f"SELECT r.id, CASE WHEN {visible} THEN {resource_sql('r')} END AS resource FROM {current_table(t)} r"
             f" WHERE r.id = ANY({ids_ref}) AND NOT r.deleted ORDER BY r.id",
             *args.values,
         )

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from app.errors import invalid
-from app.projections.current_state import current_table
+from app.projections.current_state import current_table, resource_sql
 from app.projections.search_index import search_table
 from app.queries.paging import cursor_error
 from app.queries.search.conditions import criterion_sql, is_positive, value_condition
@@ -135,11 +135,11 @@ def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
         return Key("r.last_updated", "timestamptz", key.descending, True)
     columns = search_type(key.param.type).sort_columns
     assert columns is not None, key.param.type  # the parser keeps unsortable types out of _sort
-    asc_col, desc_col, cast = columns
     table = search_table(resource_type, key.param.type)
-    fn, col = ("max", desc_col) if key.descending else ("min", asc_col)
-    expr = f"(SELECT {fn}(s.{col}) FROM {table} s WHERE s.id = r.id AND s.param = {args.add(key.code)})"
-    return Key(expr, cast, key.descending)
+    fn = "max" if key.descending else "min"
+    value = columns.sql(key.descending)
+    expr = f"(SELECT {fn}({value}) FROM {table} s WHERE s.id = r.id AND s.param = {args.add(key.code)})"
+    return Key(expr, columns.cast, key.descending)
 
 
 def _encode(value: object) -> object:
@@ -237,7 +237,8 @@ def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
             v, i = head_args.add(after_value, "timestamptz"), head_args.add(after_id, "text")
             keyset = f"(k.{col} {'<' if key.descending else '>'} {v} OR (k.{col} = {v} AND k.id > {i}))"
         head = (
-            f"SELECT r.id, r.resource, r.last_updated, k.{col} AS s0 FROM {cur} r JOIN {sort_table} k ON r.id = k.id"
+            f"SELECT r.id, {resource_sql('r')} AS resource, r.last_updated, k.{col} AS s0"
+            f" FROM {cur} r JOIN {sort_table} k ON r.id = k.id"
             f" WHERE k.param = {param} AND {keyset} AND {where}"
             f" ORDER BY k.{col} {direction}, k.id LIMIT {head_args.add(q.count + 1, 'int')}"
         )
@@ -246,7 +247,8 @@ def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
     param = tail_args.add(key.code)
     keyset = f"r.id > {tail_args.add(after_id, 'text')}" if in_tail else "TRUE"
     tail = (
-        f"SELECT r.id, r.resource, r.last_updated, NULL::timestamptz AS s0 FROM {cur} r WHERE {where}"
+        f"SELECT r.id, {resource_sql('r')} AS resource, r.last_updated, NULL::timestamptz AS s0 FROM {cur} r"
+        f" WHERE {where}"
         f" AND NOT EXISTS (SELECT 1 FROM {sort_table} k WHERE k.id = r.id AND k.param = {param}) AND {keyset}"
         f" ORDER BY r.id LIMIT {tail_args.add(q.count + 1, 'int')}"
     )
@@ -275,7 +277,8 @@ def page_sql(q: SearchQuery, base: str, driver: int = 0) -> PageSql:
         keyset = "TRUE" if last_id is None else f"d.id {'>' if forward else '<'} {args.add(last_id, 'text')}"
         ids = _side_ids(q, args, base, keyset, forward, driver)
         order = f"r.id {'ASC' if forward else 'DESC'}"
-        sql = f"SELECT r.id, c.resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
+        resource = resource_sql("c")
+        sql = f"SELECT r.id, {resource} AS resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
         return PageSql(sql, args.values, 0, forward)
     where = where_clause(q, args, base)
     keys = [_sort_key(q.resource_type, k, args) for k in q.sort]
@@ -286,7 +289,7 @@ def page_sql(q: SearchQuery, base: str, driver: int = 0) -> PageSql:
     inner = f"SELECT r.id{select_keys} FROM {table} r WHERE {where}"
     order = _order(cols, keys, forward)
     ids = f"SELECT * FROM ({inner}) r WHERE {keyset} ORDER BY {order} LIMIT {args.add(q.count + 1, 'int')}"
-    sql = f"SELECT r.*, c.resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
+    sql = f"SELECT r.*, {resource_sql('c')} AS resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
     return PageSql(sql, args.values, len(keys), forward)
 
 

@@ -21,7 +21,7 @@ from app.errors import FhirError, Issue, invalid
 from app.fhirspec.compartments import member_types
 from app.fhirspec.resource_types import resource_types
 from app.identity import require_type
-from app.projections.current_state import current_table
+from app.projections.current_state import current_table, resource_sql
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.page_tokens import PageLinks, resolve_page_token
 from app.queries.paging import cursor_error, encode_cursor
@@ -120,7 +120,7 @@ async def page_rows(
         for k, t in enumerate(batch):
             where = where_clause(queries[t], args, base) + at.keyset(t, args)
             branches.append(
-                f"(SELECT {k} AS k, r.id, r.resource FROM {current_table(t)} r WHERE {where}"
+                f"(SELECT {k} AS k, r.id, {resource_sql('r')} AS resource FROM {current_table(t)} r WHERE {where}"
                 f" ORDER BY r.id {order} LIMIT {most})"
             )
         sql = f"SELECT * FROM ({' UNION ALL '.join(branches)}) u ORDER BY k, id {order} LIMIT {most}"

@@ -1,0 +1,67 @@
+"""Side-table rows hold each value once. A relative reference is its target's type and id (the
+``reference`` column holds only what they do not spell: absolute URLs, canonicals), and every
+reference search and ``_sort`` still sees the reference as written. A token value with only a text
+(searched in the full-text table) leaves no empty row beside the parameter's codings, yet
+``:missing`` still sees the parameter."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import httpx
+
+TAG = "http://fhirledger.test/tag"
+
+
+async def _post(client: httpx.AsyncClient, resource: dict, tag: str) -> str:
+    r = await client.post(
+        f"/fhir/{resource['resourceType']}", json={**resource, "meta": {"tag": [{"system": TAG, "code": tag}]}}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def _ids(client: httpx.AsyncClient, query: str, tag: str, resource_type: str = "Observation") -> list[str]:
+    r = await client.get(f"/fhir/{resource_type}?{query}&_tag={TAG}|{tag}")
+    assert r.status_code == 200, r.text
+    return [e["resource"]["id"] for e in r.json().get("entry", []) if e["search"]["mode"] == "match"]
+
+
+async def test_sort_and_search_by_reference_as_written(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    tag = uuid.uuid4().hex
+    obs = {"resourceType": "Observation", "status": "final", "code": {"text": "ref"}}
+    b = await _post(client, {**obs, "subject": {"reference": "Patient/b-sort"}}, tag)
+    a = await _post(client, {**obs, "subject": {"reference": "Group/a-sort"}}, tag)
+    c = await _post(client, {**obs, "subject": {"reference": "http://elsewhere.org/fhir/Patient/7"}}, tag)
+    assert await _ids(client, "_sort=subject", tag) == [a, b, c]  # Group/… < Patient/… < http… (byte order)
+    assert await _ids(client, "_sort=-subject", tag) == [c, b, a]
+    assert await _ids(client, "subject=Patient/b-sort", tag) == [b]
+    assert await _ids(client, "subject=http://elsewhere.org/fhir/Patient/7", tag) == [c]
+    stored = await pool.fetch(
+        "SELECT id, reference FROM sp_observation_reference WHERE param = 'subject' AND id = ANY($1)", [a, b, c]
+    )
+    assert {r["id"]: r["reference"] for r in stored} == {a: None, b: None, c: "http://elsewhere.org/fhir/Patient/7"}
+
+
+async def test_token_text_alone_is_no_row_beside_codings(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    tag = uuid.uuid4().hex
+    cond = {"resourceType": "Condition", "subject": {"reference": "Patient/t1"}}
+    coded = await _post(
+        client,
+        {**cond, "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}], "text": "Diabetes"}},
+        tag,
+    )
+    text_only = await _post(client, {**cond, "code": {"text": "Diabetes, type unknown"}}, tag)
+    none = await _post(client, cond, tag)
+    rows = await pool.fetch(
+        "SELECT id, system, code FROM sp_condition_token WHERE param = 'code' AND id = ANY($1)",
+        [coded, text_only, none],
+    )
+    assert sorted((r["id"], r["system"], r["code"]) for r in rows) == sorted(
+        [(coded, "http://snomed.info/sct", "44054006"), (text_only, None, None)]
+    )
+    assert set(await _ids(client, "code:missing=false", tag, "Condition")) == {coded, text_only}
+    assert await _ids(client, "code:missing=true", tag, "Condition") == [none]
+    assert set(await _ids(client, "code:text=diabetes", tag, "Condition")) == {coded, text_only}
+    assert await _ids(client, "code=44054006", tag, "Condition") == [coded]
