@@ -159,7 +159,14 @@ async def main(ops: int, workers: int = 1, mix_ops: int = 6000) -> None:
             base = await baseline_phase(server.dsn, concurrency, n)
             http = await http_phase(server.base, concurrency, n, server.proc.pid if server.proc else None)
             rows += list(zip(http, base, strict=True))
+        print_rows(workers, rows)  # before the mix, which a busy machine can fail (pool timeouts)
         mix = await mix_phase(server.base, 64, mix_ops) if mix_ops else None
+    if mix is not None:
+        print(f"\nCRUD mix C10 R60 U25 D5 over 5 types, 64 clients: {mix.throughput:,.0f} requests/s")
+        print(mix.row())
+
+
+def print_rows(workers: int, rows: list[tuple[Result, Result]]) -> None:
     print(f"\nserver workers: {workers}")
     print(f"\n{'operation':<28} {'':<5} {'':>10} {'throughput':>13}")
     for http, base in rows:
@@ -167,9 +174,7 @@ async def main(ops: int, workers: int = 1, mix_ops: int = 6000) -> None:
         print(http.row() + cpu)
         print(base.row())
         print(f"{'  ratio http/baseline':<34} {http.throughput / base.throughput:>28.0%}")
-    if mix is not None:
-        print(f"\nCRUD mix C10 R60 U25 D5 over 5 types, 64 clients: {mix.throughput:,.0f} requests/s")
-        print(mix.row())
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
