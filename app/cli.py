@@ -113,6 +113,10 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+WORKER_HEALTHCHECK_S = 60
+"""Seconds a worker process may take to answer the supervisor's health ping before it is killed."""
+
+
 def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -128,7 +132,16 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     }
     if workers > 1:  # each worker process builds its app from the environment
         os.environ["FHIRLEDGER_DATABASE_URL"] = settings.database_url or ""
-        uvicorn.run("app.api.worker:create_worker_app", factory=True, workers=workers, **common)
+        # a worker answers the supervisor's health ping from a thread; on a machine loaded many
+        # times over its cores, importing and warming the app can keep it from answering within
+        # uvicorn's default 5 s, and the supervisor would kill and restart it, again and again
+        uvicorn.run(
+            "app.api.worker:create_worker_app",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+            **common,
+        )
     else:
         uvicorn.run(create_app(settings), **common)
 
