@@ -13,11 +13,13 @@ import argparse
 import asyncio
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import orjson
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Result, ServerProcess, run_load
@@ -44,7 +46,34 @@ last_updated = EXCLUDED.last_updated, position = EXCLUDED.position"""
 READ = "SELECT e.resource FROM cur_patient c JOIN event_log e ON e.position = c.position WHERE c.id = $1"
 
 
-async def http_phase(base: str, concurrency: int, ops: int) -> list[Result]:
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the server process and its workers so far."""
+    processes = [psutil.Process(pid)]
+    processes += [p for p in processes[0].children(recursive=True) if "postgres" not in p.name()]
+    total = 0.0
+    for p in processes:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+CPU_MS: dict[int, float] = {}
+"""id of an HTTP phase's Result -> the server's CPU milliseconds per request in it."""
+
+
+async def measured(pid: int | None, phase: Callable[[], Awaitable[Result]]) -> Result:
+    """``phase()``, noting the server's CPU time per request in :data:`CPU_MS` when ``pid`` is given."""
+    before = server_cpu(pid) if pid else 0.0
+    result = await phase()
+    if pid:
+        CPU_MS[id(result)] = (server_cpu(pid) - before) * 1000 / result.ops
+    return result
+
+
+async def http_phase(base: str, concurrency: int, ops: int, pid: int | None = None) -> list[Result]:
     idle = [RawConnection(base) for _ in range(concurrency)]
     ids: list[str] = []
     body = orjson.dumps(PATIENT)
@@ -73,9 +102,9 @@ async def http_phase(base: str, concurrency: int, ops: int) -> list[Result]:
 
     try:
         return [
-            await run_load("http create", concurrency, ops, create),
-            await run_load("http read", concurrency, ops, read),
-            await run_load("http update", concurrency, ops, update),
+            await measured(pid, lambda: run_load("http create", concurrency, ops, create)),
+            await measured(pid, lambda: run_load("http read", concurrency, ops, read)),
+            await measured(pid, lambda: run_load("http update", concurrency, ops, update)),
         ]
     finally:
         for conn in idle:
@@ -130,18 +159,24 @@ async def main(ops: int, workers: int = 1, mix_ops: int = 6000) -> None:
         for concurrency in (1, 16):
             n = ops if concurrency > 1 else max(200, ops // 4)
             base = await baseline_phase(server.dsn, concurrency, n)
-            http = await http_phase(server.base, concurrency, n)
+            http = await http_phase(server.base, concurrency, n, server.proc.pid if server.proc else None)
             rows += list(zip(http, base, strict=True))
+        print_rows(workers, rows)  # before the mix, which a busy machine can fail (pool timeouts)
         mix = await mix_phase(server.base, 64, mix_ops) if mix_ops else None
-    print(f"\nserver workers: {workers}")
-    print(f"\n{'operation':<28} {'':<5} {'':>10} {'throughput':>13}")
-    for http, base in rows:
-        print(http.row())
-        print(base.row())
-        print(f"{'  ratio http/baseline':<34} {http.throughput / base.throughput:>28.0%}")
     if mix is not None:
         print(f"\nCRUD mix C10 R60 U25 D5 over 5 types, 64 clients: {mix.throughput:,.0f} requests/s")
         print(mix.row())
+
+
+def print_rows(workers: int, rows: list[tuple[Result, Result]]) -> None:
+    print(f"\nserver workers: {workers}")
+    print(f"\n{'operation':<28} {'':<5} {'':>10} {'throughput':>13}")
+    for http, base in rows:
+        cpu = f"  server cpu {CPU_MS[id(http)]:.2f} ms/request" if id(http) in CPU_MS else ""
+        print(http.row() + cpu)
+        print(base.row())
+        print(f"{'  ratio http/baseline':<34} {http.throughput / base.throughput:>28.0%}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from app.api import errors, staleness
 from app.api.auth import Authentication
 from app.api.disconnect import CancelOnDisconnect
 from app.api.fast_read import FastRead
+from app.api.fast_write import FastWrite
 from app.api.guards import RequestGuards
 from app.api.limits import RequestLimits
 from app.api.routes import (
@@ -100,7 +101,9 @@ async def _open_database(settings: Settings) -> tuple[asyncpg.Pool, asyncpg.Pool
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     # the last added runs first: limits, guards (Host, cross-site forms), authentication, then the
-    # custom-parameter version check (no database work for refused requests), then the request
+    # custom-parameter version check (no database work for refused requests), the disconnect
+    # watcher, then the request: plain creates and updates straight to their route functions
+    app.add_middleware(FastWrite, base_path=settings.base_path)
     app.add_middleware(CancelOnDisconnect)
     app.add_middleware(staleness.CustomParamsCheck)
     app.add_middleware(FastRead, base_path=settings.base_path)  # plain reads answered here (after auth)

@@ -27,7 +27,8 @@ async def _fhir_error(_: Request, exc: Exception) -> Response:
     return outcome_response(exc.status, exc.all_issues(), exc.headers or None)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
+    """An HTTP error (404, 405 …) as its OperationOutcome."""
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         text = f"No FHIR endpoint at {request.url.path}; the FHIR base is {request.app.state.settings.base_path}"
@@ -50,6 +51,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(FhirError, _fhir_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

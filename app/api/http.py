@@ -33,9 +33,23 @@ _FORMAT_ALIASES = {
 }
 
 
+_BASES: dict[tuple, str] = {}
+_MAX_BASES = 256  # the Host header is the client's: a bounded memo, cleared when full
+
+
 def base_url(request: Request) -> str:
-    """The absolute FHIR base of this request (scheme, host and base path as the client used them)."""
-    return str(request.base_url).rstrip("/") + request.app.state.settings.base_path
+    """The absolute FHIR base of this request (scheme, host and base path as the client used them).
+    Starlette builds it from the scope's scheme, server, root path and ``Host`` header, the same
+    for most requests: remembered per those, it is not parsed and rebuilt for each one."""
+    scope = request.scope
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    key = (scope.get("scheme"), scope.get("server"), scope.get("app_root_path", scope.get("root_path")), host)
+    found = _BASES.get(key)
+    if found is None:
+        if len(_BASES) >= _MAX_BASES:
+            _BASES.clear()
+        found = _BASES[key] = str(request.base_url).rstrip("/")
+    return found + request.app.state.settings.base_path
 
 
 def request_url(request: Request) -> str:
