@@ -66,19 +66,54 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def _object_strings(value: dict, parts: list[str]) -> None:
+    """Append the prose strings of an object (what :func:`_strings` yields), recursively."""
+    for key, item in value.items():
+        if key in _SKIPPED_KEYS:
+            continue
+        cls = type(item)
+        if cls is str:
+            if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+                parts.append(item)
+        elif cls is dict:
+            _object_strings(item, parts)
+        elif cls is list:
+            _list_strings(item, parts)
+        elif cls not in _SCALARS:
+            parts.extend(_strings(item))
+
+
+def _list_strings(value: list, parts: list[str]) -> None:
+    for item in value:
+        cls = type(item)
+        if cls is dict:
+            _object_strings(item, parts)
+        elif cls is str:
+            if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+                parts.append(item)
+        elif cls is list:
+            _list_strings(item, parts)
+        elif cls not in _SCALARS:
+            parts.extend(_strings(item))
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def content_text(resource: dict) -> str:
     """The prose of a resource for ``_content`` (its narrative left out)."""
     parts: list[str] = []
-    size = 0
+    size = counted = 0
     for key, value in resource.items():
         if key in ("text", "meta") or key in _SKIPPED_KEYS:
             continue
-        for text in _strings(value):
-            parts.append(text)
-            size += len(text) + 1
+        _list_strings([value], parts)
+        if len(parts) - counted > 64:
+            size += sum(map(len, parts[counted:])) + len(parts) - counted
+            counted = len(parts)
             if size > MAX_CHARS:
-                return "\n".join(parts)[:MAX_CHARS]
-    return "\n".join(parts)
+                break  # the rest would be cut off
+    return "\n".join(parts)[:MAX_CHARS]
 
 
 def narrative_text(resource: dict) -> str:
@@ -96,16 +131,23 @@ def _param_text(values: list) -> str:
     return "\n".join(p for p in parts if p)[:MAX_CHARS]
 
 
+def document_rows(resource: dict) -> list[tuple]:
+    """The rows ``(param, text)`` of the whole resource: ``_content``, then ``_text``."""
+    out = []
+    content = content_text(resource)
+    if content:
+        out.append(("_content", fold(content)))
+    narrative = narrative_text(resource)
+    if narrative:
+        out.append(("_text", fold(narrative)))
+    return out
+
+
 def text_rows(resource: dict, extracted: dict[str, list], codes: frozenset[str] | None, out: list[tuple]) -> None:
     """Append the rows ``(param, text)`` of a resource (only the parameters ``codes`` if given);
     ``extracted``: the values of its string and token parameters (among others), by code."""
     if codes is None:
-        content = content_text(resource)
-        if content:
-            out.append(("_content", fold(content)))
-        narrative = narrative_text(resource)
-        if narrative:
-            out.append(("_text", fold(narrative)))
+        out.extend(document_rows(resource))
     for code, values in extracted.items():
         if values and isinstance(values[0], StringValue | TokenValue) and (codes is None or code in codes):
             text = _param_text(values)
