@@ -24,6 +24,7 @@ class Source:
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
         self.hoisted: dict[str, str] = {}  # top-level element -> local variable
+        self.memos: dict[tuple, str] = {}  # what a memo holds -> local variable (None until computed)
         self.depth = 1
         self._count = 0
 
@@ -52,16 +53,32 @@ class Source:
             self.hoisted[key] = f"R_{len(self.hoisted)}"
         return self.hoisted[key]
 
+    def memo(self, key: tuple) -> str:
+        """The variable memoizing ``key`` in one call (None until computed)."""
+        if key not in self.memos:
+            self.memos[key] = f"M_{len(self.memos)}"
+        return self.memos[key]
+
     def function(self, name: str, args: str) -> str:
         """The source of ``def name(args)``: the hoisted reads, then the lines."""
         head = [f"def {name}({args}):"]
         head += [f"    {var} = r.get({key!r})" for key, var in self.hoisted.items()]
+        head += [f"    {var} = None" for var in self.memos.values()]
         return "\n".join(head + (self.lines or ["    pass"])) + "\n"
 
     def compile(self, name: str, args: str, filename: str) -> Callable:
         namespace: dict[str, Any] = dict(self.consts)
         exec(compile(self.function(name, args), filename, "exec"), namespace)  # noqa: S102 - our own source
         return namespace[name]
+
+
+def resolve_stub_fast(value: object, root: dict) -> dict | None:
+    """:func:`resolve_stub`, answering at once for a reference that names no type (a URN)."""
+    if type(value) is dict:
+        ref = value.get("reference")
+        if type(ref) is str and ref and "/" not in ref and ref[0] != "#" and "type" not in value:
+            return None
+    return resolve_stub(value, root)
 
 
 def _inlined(step: Step) -> bool:
@@ -79,6 +96,17 @@ def first_root_keys(branches: Iterable[tuple[tuple[Step, ...], Any]]) -> list[st
         if key not in keys:
             keys.append(key)
     return keys
+
+
+def element_path(steps: tuple[Step, ...]) -> tuple[str, ...] | None:
+    """The element keys of a branch made of element access only (None otherwise)."""
+    keys = []
+    for step in steps:
+        if hasattr(step, "key"):
+            keys.append(step.key)  # type: ignore[attr-defined]
+        elif not getattr(step, "passes", False) or hasattr(step, "resource_type"):
+            return None
+    return tuple(keys) if keys else None
 
 
 def emit_path(src: Source, steps: tuple[Step, ...], focus: str, root_focus: bool, leaf: Callable[[str], None]) -> None:
@@ -108,6 +136,7 @@ def _emit_step(src: Source, step: Step, cur: str, is_dict: bool, at_root: bool) 
     if key is not None:
         if at_root:
             got = src.root_element(key)
+            src.open(f"if {got} is not None:")
         else:
             if not is_dict:
                 src.open(f"if type({cur}) is dict:")
@@ -131,7 +160,7 @@ def _emit_step(src: Source, step: Step, cur: str, is_dict: bool, at_root: bool) 
     test = getattr(step, "resolve_test", None)
     if test is not None:
         stub = src.name("s")
-        src.add(f"{stub} = {src.const(resolve_stub, 'RESOLVE')}({cur}, r)")
+        src.add(f"{stub} = {src.const(resolve_stub_fast, 'RESOLVE')}({cur}, r)")
         src.open(f"if {stub} is not None and {src.const(test, 'T')}({stub}):")
         return cur, is_dict
     preds = step.preds  # type: ignore[attr-defined]

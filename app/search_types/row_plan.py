@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from app.fhirpath import Extractor, compile_expression
-from app.fhirpath.codegen import Source, emit_path, first_root_keys
+from app.fhirpath.codegen import Source, element_path, emit_path, first_root_keys
 from app.fhirpath.model import type_model
 from app.fhirspec.search_parameters import SearchParam, params_for
 from app.search_types.composite import COMPONENT_TYPES
@@ -98,10 +98,9 @@ def _emit_param(src: Source, code: str, param: SearchParam, extractor: Extractor
     src.add("d = {}")
     for steps, typ in branches:
         if components is not None:
-            leaf = _composite_leaf(src, components[typ], param)
+            emit_path(src, steps, "r", True, _composite_leaf(src, components[typ], param))
         else:
-            leaf = _convert_leaf(src, param.type, typ, "d")
-        emit_path(src, steps, "r", True, leaf)
+            emit_values(src, steps, "r", param.type, typ, "d")
     if composite:
         writer = src.const(composite_rows(tuple(c.param.type for c in param.components)), "COMP")  # type: ignore[union-attr]
     else:
@@ -124,6 +123,25 @@ def _components(param: SearchParam, branches: list) -> dict[str | None, list[Ext
             return None
         out[typ] = subs
     return out
+
+
+def emit_values(src: Source, steps: tuple, focus: str, param_type: str, typ: str | None, into: str) -> None:
+    """The code adding to ``into`` the values of the nodes ``steps`` yield from ``focus``; the
+    values of a path of elements from the resource are computed once per call (``code`` is read
+    by half a dozen parameters of an Observation)."""
+    path = element_path(steps) if focus == "r" else None
+    if path is None:
+        emit_path(src, steps, focus, focus == "r", _convert_leaf(src, param_type, typ, into))
+        return
+    memo = src.memo((path, param_type, typ))
+    start = src.depth
+    src.open(f"if {src.root_element(path[0])} is not None:")
+    src.open(f"if {memo} is None:")  # at each use: the first may sit in a branch not taken
+    src.add(f"{memo} = {{}}")
+    emit_path(src, steps, focus, True, _convert_leaf(src, param_type, typ, memo))
+    src.depth -= 1
+    src.add(f"{into}.update({memo})")
+    src.depth = start
 
 
 def _convert_leaf(src: Source, param_type: str, typ: str | None, into: str) -> Callable[[str], None]:
@@ -179,9 +197,9 @@ def _composite_leaf(src: Source, subs: list[Extractor], param: SearchParam) -> C
         for i in reversed(range(len(subs))):
             src.add(f"{names[i]} = {{}}")
             for steps, typ in subs[i].branches or ():
-                emit_path(src, steps, node, False, _convert_leaf(src, comp_types[i], typ, names[i]))
+                emit_values(src, steps, node, comp_types[i], typ, names[i])
             if comp_types[i] == "token":  # a CodeableConcept's text-only value is for :text only
-                src.add(f"{names[i]} = {{v: None for v in {names[i]} if v[1] is not None}}")
+                src.add(f"if {names[i]}: {names[i]} = {{v: None for v in {names[i]} if v[1] is not None}}")
             src.open(f"if {names[i]}:")
         items = [src.name("a") for _ in subs]
         for item, name in zip(items, names, strict=True):

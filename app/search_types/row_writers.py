@@ -34,13 +34,17 @@ def no_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
 
 def token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
     rows = o["token"]
+    parts = []
     for system, value, text, of_type in d:
         if of_type:
             for s, c in of_type:
                 rows.append((code, system, value, text, f"{s or ''}|{c or ''}"))
         else:
             rows.append((code, system, value, text, None))
-    token_text(code, d, o, texts)
+        if text:
+            parts.append(text)
+    if parts:
+        param_text(code, parts, texts)
 
 
 def string_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:

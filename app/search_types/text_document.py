@@ -143,11 +143,32 @@ def document_rows(resource: dict) -> list[tuple]:
     return out
 
 
+def reference_content_text(resource: dict) -> str:
+    """:func:`content_text` by a recursive generator (the reference it is tested against)."""
+    parts: list[str] = []
+    size = 0
+    for key, value in resource.items():
+        if key in ("text", "meta") or key in _SKIPPED_KEYS:
+            continue
+        for text in _strings(value):
+            parts.append(text)
+            size += len(text) + 1
+            if size > MAX_CHARS:
+                return "\n".join(parts)[:MAX_CHARS]
+    return "\n".join(parts)
+
+
 def text_rows(resource: dict, extracted: dict[str, list], codes: frozenset[str] | None, out: list[tuple]) -> None:
     """Append the rows ``(param, text)`` of a resource (only the parameters ``codes`` if given);
-    ``extracted``: the values of its string and token parameters (among others), by code."""
+    ``extracted``: the values of its string and token parameters (among others), by code. (The
+    reference path: :func:`app.projections.search_index.rows_of` appends the same rows faster.)"""
     if codes is None:
-        out.extend(document_rows(resource))
+        content = reference_content_text(resource)
+        if content:
+            out.append(("_content", fold(content)))
+        narrative = narrative_text(resource)
+        if narrative:
+            out.append(("_text", fold(narrative)))
     for code, values in extracted.items():
         if values and isinstance(values[0], StringValue | TokenValue) and (codes is None or code in codes):
             text = _param_text(values)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.fhirpath.references import parse_reference, reference_target
+from app.fhirspec.resource_types import resource_type_set
 from app.search_types.date import DATE_MAX, DATE_MIN, _range
 from app.search_types.nodes import decimal_of, is_subtype, normalize_string
 from app.search_types.quantity import ISO_4217
@@ -22,30 +23,36 @@ from app.search_types.quantity import ISO_4217
 Converter = Callable[[Any, dict, dict], None]
 """(node, values, resource): add the node's values to ``values``."""
 
-_DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:Z|\+00:00)?)?")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
 _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
+_STEPS = [_SECOND] + [timedelta(microseconds=10 ** (6 - min(n, 6))) for n in range(1, 7)]
 
 
 def date_range(text: str) -> tuple[datetime, datetime] | None:
-    """:func:`app.fhirtime.parse_range` (None where it raises), directly for a UTC dateTime to the
-    second or finer and for a date, the forms nearly every resource holds."""
+    """:func:`app.fhirtime.parse_range` (None where it raises), by :meth:`datetime.fromisoformat`
+    for a date and for a dateTime to the second or finer, the forms nearly every resource holds."""
     m = _DATE_TIME.fullmatch(text)
     if m is None:
         return _range(text)
-    y, mo, d, hh, mi, ss, frac = m.groups()
     try:
-        if hh is None:
-            low = datetime(int(y), int(mo), int(d), tzinfo=UTC)
-            try:
-                return low, low + _DAY
-            except OverflowError:
-                return low, DATE_MAX
-        micro = int((frac + "000000")[:6]) if frac else 0
-        low = datetime(int(y), int(mo), int(d), int(hh), int(mi), min(int(ss), 59), micro, tzinfo=UTC)
-        step = timedelta(microseconds=10 ** (6 - min(len(frac), 6))) if frac else _SECOND
-        return low, low + step
-    except (ValueError, OverflowError):
+        low = datetime.fromisoformat(text)
+    except ValueError:  # out of range (a 13th month, second 60): parse_range knows
+        return _range(text)
+    if low.tzinfo is None:
+        low = low.replace(tzinfo=UTC)
+    if m.group(1) is None:
+        try:
+            return low, low + _DAY
+        except OverflowError:
+            return low, DATE_MAX
+    frac = m.group(2)
+    step = _STEPS[min(len(frac), 6) if frac else 0]
+    try:
+        if low.tzinfo is UTC:
+            return low, low + step
+        return low.astimezone(UTC), (low + step).astimezone(UTC)  # as parse_range, in that order
+    except OverflowError:
         return None
 
 
@@ -224,10 +231,15 @@ def reference_object(v: dict, d: dict, r: dict) -> None:
         if kind:
             d[(kind, rid, f"{kind}/{rid}" if rid else None, None, None, None)] = None
         return
-    parsed = reference_target(v, r)
     ref = _text(v.get("reference"))
     identifier = v.get("identifier") if isinstance(v.get("identifier"), dict) else {}
     id_system, id_value = _text(identifier.get("system")), _text(identifier.get("value"))
+    if ref is not None and "/" not in ref and ref[0] != "#":  # a URN, or no type/id to read
+        declared = v.get("type")
+        kind = declared if isinstance(declared, str) and declared in resource_type_set() else None
+        d[(kind, None, ref, ref.partition("|")[2] or None, id_system, id_value)] = None
+        return
+    parsed = reference_target(v, r)
     if parsed is None or (ref is None and id_value is None and parsed.type is None):
         return
     d[(parsed.type, parsed.id, ref, parsed.version, id_system, id_value)] = None
