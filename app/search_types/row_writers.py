@@ -82,7 +82,7 @@ ROWS: dict[str, Writer] = {
     "reference": reference_rows,
     "uri": uri_rows,
 }
-TEXTS: dict[str, Writer] = {t: (token_text if t == "token" else string_text if t == "string" else no_text) for t in ROWS}
+TEXTS: dict[str, Writer] = {t: no_text for t in ROWS} | {"token": token_text, "string": string_text}
 """The text rows alone (parameters answered without index rows: ``_id``)."""
 
 COMPONENT: dict[str, Callable[[tuple], tuple]] = {

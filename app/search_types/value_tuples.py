@@ -23,7 +23,9 @@ from app.search_types.quantity import ISO_4217
 Converter = Callable[[Any, dict, dict], None]
 """(node, values, resource): add the node's values to ``values``."""
 
-_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
 _DAY = timedelta(days=1)
 _SECOND = timedelta(seconds=1)
 _STEPS = [_SECOND] + [timedelta(microseconds=10 ** (6 - min(n, 6))) for n in range(1, 7)]
@@ -272,6 +274,8 @@ _PRIMITIVE: dict[str, Converter] = {
     "reference": reference_primitive,
     "uri": uri_primitive,
 }
+
+
 def converter(param_type: str, node_type: str, primitive: bool) -> Converter | None:
     """The converter of nodes of ``node_type`` for a parameter of ``param_type`` (a primitive
     node: its JSON value; else an object), or None where the type's own ``convert`` must run."""
