@@ -9,6 +9,7 @@ the same lists the closures build breadth-first."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,7 +21,9 @@ class Source:
     """The lines of one generated function, its constants (objects the code refers to by name)
     and the top-level elements of the resource ``r`` read once at its start (``R_<n>``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: set[tuple] | frozenset[tuple] = frozenset()) -> None:
+        self.shared = shared  # what to memoize (see :meth:`memo`)
+        self.uses: Counter[tuple] = Counter()  # how often each memoizable value is read
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
         self.hoisted: dict[str, str] = {}  # top-level element -> local variable

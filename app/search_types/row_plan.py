@@ -50,7 +50,16 @@ def row_function(resource_type: str) -> RowFunction:
 
 
 def _build(resource_type: str, params: Mapping[str, SearchParam]) -> RowFunction:
-    src = Source()
+    """Twice: the first pass counts the element paths read, the second memoizes those read more
+    than once."""
+    counting = Source()
+    _emit_all(counting, resource_type, params)
+    src = Source(shared={key for key, n in counting.uses.items() if n > 1})
+    _emit_all(src, resource_type, params)
+    return src.compile("rows", "r, o, texts", f"<search rows of {resource_type}>")
+
+
+def _emit_all(src: Source, resource_type: str, params: Mapping[str, SearchParam]) -> None:
     for code, param in params.items():
         expression = param.expression_for(resource_type)
         if not expression or not _indexed(param):
@@ -59,7 +68,6 @@ def _build(resource_type: str, params: Mapping[str, SearchParam]) -> RowFunction
         if code in SKIPPED and not _may_have_text(param, extractor):
             continue
         _emit_param(src, code, param, extractor, rows=code not in SKIPPED)
-    return src.compile("rows", "r, o, texts", f"<search rows of {resource_type}>")
 
 
 def _may_have_text(param: SearchParam, extractor: Extractor) -> bool:
@@ -130,10 +138,13 @@ def emit_values(src: Source, steps: tuple, focus: str, param_type: str, typ: str
     values of a path of elements from the resource are computed once per call (``code`` is read
     by half a dozen parameters of an Observation)."""
     path = element_path(steps) if focus == "r" else None
-    if path is None:
+    key = (path, param_type, typ)
+    if path is not None:
+        src.uses[key] += 1
+    if path is None or key not in src.shared:
         emit_path(src, steps, focus, focus == "r", _convert_leaf(src, param_type, typ, into))
         return
-    memo = src.memo((path, param_type, typ))
+    memo = src.memo(key)
     start = src.depth
     src.open(f"if {src.root_element(path[0])} is not None:")
     src.open(f"if {memo} is None:")  # at each use: the first may sit in a branch not taken

@@ -233,7 +233,11 @@ def reference_object(v: dict, d: dict, r: dict) -> None:
         if kind:
             d[(kind, rid, f"{kind}/{rid}" if rid else None, None, None, None)] = None
         return
-    ref = _text(v.get("reference"))
+    ref = v.get("reference")
+    if type(ref) is str and ref and "/" not in ref and ref[0] != "#" and len(v) == 1:  # {"reference": URN}
+        d[(None, None, ref, ref.partition("|")[2] or None, None, None)] = None
+        return
+    ref = _text(ref)
     identifier = v.get("identifier") if isinstance(v.get("identifier"), dict) else {}
     id_system, id_value = _text(identifier.get("system")), _text(identifier.get("value"))
     if ref is not None and "/" not in ref and ref[0] != "#":  # a URN, or no type/id to read
