@@ -145,6 +145,7 @@ def _emit_step(src: Source, step: Step, cur: str, is_dict: bool, at_root: bool) 
                 src.open(f"if type({cur}) is dict:")
             got = src.name("x")
             src.add(f"{got} = {cur}.get({key!r})")
+            src.open(f"if {got} is not None:")
         src.open(f"for {var} in ({got} if type({got}) is list else ({got},)):")
         src.open(f"if {var} is not None:")
         return var, False

@@ -22,7 +22,7 @@ from app.fhirspec.search_parameters import SearchParam, params_for
 from app.search_types.composite import COMPONENT_TYPES
 from app.search_types.extraction import _extract, _indexed
 from app.search_types.registry import SEARCH_TYPES, type_of_value
-from app.search_types.row_writers import COMPONENT, ROWS, TEXTS, composite_rows, param_text
+from app.search_types.row_writers import ROWS, TEXTS, composite_rows, param_text
 from app.search_types.string import StringValue
 from app.search_types.token import TokenValue
 from app.search_types.value_tuples import converter
@@ -220,4 +220,4 @@ def _composite_leaf(src: Source, subs: list[Extractor], param: SearchParam) -> C
     return leaf
 
 
-__all__ = ["COMPONENT", "SKIPPED", "RowFunction", "row_function"]
+__all__ = ["SKIPPED", "RowFunction", "row_function"]

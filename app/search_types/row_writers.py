@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from app.search_types.protocol import NO_COMPONENT
 from app.search_types.text_document import MAX_CHARS
 
 Writer = Callable[[str, dict, dict[str, list[tuple]], list[tuple]], None]
@@ -53,8 +52,13 @@ def string_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
 
 
 def date_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    if len(d) == 1:
+        low, high = next(iter(d))
+        o["date"].append((code, low, high))
+        o["sort"].append((code, low, high))
+        return
     o["date"].extend([(code, low, high) for low, high in d])
-    o["sort"].append((code, min(v[0] for v in d), max(v[1] for v in d)))
+    o["sort"].append((code, min([v[0] for v in d]), max([v[1] for v in d])))
 
 
 def number_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
@@ -85,31 +89,27 @@ ROWS: dict[str, Writer] = {
 TEXTS: dict[str, Writer] = {t: no_text for t in ROWS} | {"token": token_text, "string": string_text}
 """The text rows alone (parameters answered without index rows: ``_id``)."""
 
-COMPONENT: dict[str, Callable[[tuple], tuple]] = {
-    "token": lambda v: (v[0], v[1], None, None, None, None),
-    "reference": lambda v: (None, f"{v[0]}/{v[1]}" if v[0] and v[1] else v[2], None, None, None, None),
-    "quantity": lambda v: (v[1], v[2], v[0], None, None, None),
-    "number": lambda v: (None, None, v[0], None, None, None),
-    "date": lambda v: (None, None, None, v[0], v[1], None),
-    "string": lambda v: (None, None, None, None, None, v[0]),
-    "uri": lambda v: NO_COMPONENT,
+_COMPONENT: dict[str, tuple[str, ...]] = {
+    "token": ("{v}[0]", "{v}[1]", "None", "None", "None", "None"),
+    "reference": ("None", "({v}[0] + '/' + {v}[1] if {v}[0] and {v}[1] else {v}[2])", "None", "None", "None", "None"),
+    "quantity": ("{v}[1]", "{v}[2]", "{v}[0]", "None", "None", "None"),
+    "number": ("None", "None", "{v}[0]", "None", "None", "None"),
+    "date": ("None", "None", "None", "{v}[0]", "{v}[1]", "None"),
+    "string": ("None", "None", "None", "None", "None", "{v}[0]"),
+    "uri": ("None",) * 6,
 }
-"""(system, code, num, low, high, str) of a value used as a composite's component, by its type."""
+"""(system, code, num, low, high, str) of a value used as a composite's component, by its type,
+as Python expressions over the value ``{v}``: what each type's ``component`` gives."""
 
 
 def composite_rows(types: tuple[str, ...]) -> Writer:
-    """The writer of a composite whose components have the parameter types ``types``."""
-    parts = [COMPONENT[t] for t in types]
-    first = parts[0]
-    second = parts[1] if len(parts) > 1 else None
-    third = parts[2] if len(parts) > 2 else None
-
-    def rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
-        out = o["composite"]
-        for combo in d:
-            a = first(combo[0])
-            b = second(combo[1]) if second is not None else NO_COMPONENT
-            c = third(combo[2]) if third is not None else NO_COMPONENT
-            out.append((code, a[0], a[1], b[0], b[1], b[2], b[3], b[4], b[5], c[2]))
-
-    return rows
+    """The writer of a composite whose components have the parameter types ``types``: the first
+    component's system and code, the second's six columns, the third's number."""
+    parts = [[e.format(v=f"k[{i}]") for e in _COMPONENT[t]] for i, t in enumerate(types)]
+    none = ["None"] * 6
+    a, b, c = parts[0], parts[1] if len(parts) > 1 else none, parts[2] if len(parts) > 2 else none
+    row = ", ".join(["code", a[0], a[1], *b, c[2]])
+    source = f"def rows(code, d, o, texts):\n    o['composite'].extend([({row}) for k in d])\n"
+    namespace: dict = {}
+    exec(compile(source, f"<composite rows {'/'.join(types)}>", "exec"), namespace)  # source we generated
+    return namespace["rows"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from app.fhirpath.references import parse_reference, reference_target
@@ -196,9 +197,16 @@ def number_range(v: dict, d: dict, r: dict) -> None:
 
 def _quantity(v: object, d: dict) -> None:
     if isinstance(v, dict):
-        found = decimal_of(v.get("value"))
+        value = v.get("value")
+        found = _decimal(value) if type(value) is float else decimal_of(value)
         if found is not None:
             d[(found, _text(v.get("system")), _text(v.get("code")), _text(v.get("unit")))] = None
+
+
+def _decimal(value: float) -> Decimal | None:
+    """:func:`decimal_of` of a float."""
+    found = Decimal(repr(value))
+    return found if found.is_finite() else None
 
 
 def quantity_quantity(v: dict, d: dict, r: dict) -> None:
