@@ -40,13 +40,18 @@ def row_function(resource_type: str) -> RowFunction:
     """The row function of ``resource_type``, built on first use and whenever the parameter
     registry has swapped the type's mapping (a custom SearchParameter came or went)."""
     params = params_for(resource_type)
+    if not params:
+        return _no_rows  # not a resource type
     cached = _functions.get(resource_type)
     if cached is not None and cached[0] is params:
         return cached[1]
     function = _build(resource_type, params)
-    if params:
-        _functions[resource_type] = (params, function)
+    _functions[resource_type] = (params, function)
     return function
+
+
+def _no_rows(r: dict, o: dict[str, list[tuple]], texts: list[tuple]) -> None:
+    return None
 
 
 def _build(resource_type: str, params: Mapping[str, SearchParam]) -> RowFunction:

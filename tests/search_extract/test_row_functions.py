@@ -163,3 +163,17 @@ def test_custom_parameters_come_and_go(custom: dict):
     finally:
         unregister(param.url)
     assert rows_of(resource) == before
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {},
+        {"resourceType": "NotAType", "note": [{"text": "kept for _content"}]},
+        {"resourceType": 7, "status": "final"},
+        {"resourceType": "Observation"},
+        {"resourceType": "Observation", "code": None, "subject": [], "valueQuantity": {"value": float("nan")}},
+    ],
+)
+def test_resources_without_a_known_type_or_values_get_the_reference_rows(resource: dict):
+    _same_rows(resource)
