@@ -65,8 +65,11 @@ class Source:
     def function(self, name: str, args: str) -> str:
         """The source of ``def name(args)``: the hoisted reads, then the lines."""
         head = [f"def {name}({args}):"]
-        head += [f"    {var} = r.get({key!r})" for key, var in self.hoisted.items()]
-        head += [f"    {var} = None" for var in self.memos.values()]
+        if self.hoisted:  # one statement: map() calls r.get in C
+            names = ", ".join(self.hoisted.values())
+            head.append(f"    {names}, = map(r.get, {tuple(self.hoisted)!r})")
+        if self.memos:
+            head.append(f"    {' = '.join(self.memos.values())} = None")
         return "\n".join(head + (self.lines or ["    pass"])) + "\n"
 
     def compile(self, name: str, args: str, filename: str) -> Callable:

@@ -66,8 +66,8 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
-def _object_strings(value: dict, parts: list[str]) -> None:
-    """Append the prose strings of an object (what :func:`_strings` yields), recursively."""
+def _members(value: dict, parts: list[str]) -> None:
+    """Append the prose strings of an object's members (what :func:`_strings` yields), recursively."""
     for key, item in value.items():
         if key in _SKIPPED_KEYS:
             continue
@@ -76,38 +76,62 @@ def _object_strings(value: dict, parts: list[str]) -> None:
             if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
                 parts.append(item)
         elif cls is dict:
-            _object_strings(item, parts)
+            _members(item, parts)
         elif cls is list:
-            _list_strings(item, parts)
+            _elements(item, parts)
         elif cls not in _SCALARS:
             parts.extend(_strings(item))
 
 
-def _list_strings(value: list, parts: list[str]) -> None:
-    for item in value:
-        cls = type(item)
+def _elements(value: list, parts: list[str]) -> None:
+    """The same for a list's elements; an object element's members are read here, without a call
+    (a list of Codings is the common case)."""
+    for element in value:
+        cls = type(element)
         if cls is dict:
-            _object_strings(item, parts)
+            for key, item in element.items():
+                if key in _SKIPPED_KEYS:
+                    continue
+                cls = type(item)
+                if cls is str:
+                    if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+                        parts.append(item)
+                elif cls is dict:
+                    _members(item, parts)
+                elif cls is list:
+                    _elements(item, parts)
+                elif cls not in _SCALARS:
+                    parts.extend(_strings(item))
         elif cls is str:
-            if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
-                parts.append(item)
+            if element and not ((element[0].isdigit() or ":" in element) and _NOT_PROSE.fullmatch(element)):
+                parts.append(element)
         elif cls is list:
-            _list_strings(item, parts)
+            _elements(element, parts)
         elif cls not in _SCALARS:
-            parts.extend(_strings(item))
+            parts.extend(_strings(element))
 
 
 _SCALARS = frozenset({int, float, bool, type(None)})
+_NOT_CONTENT = _SKIPPED_KEYS | {"text", "meta"}
 
 
 def content_text(resource: dict) -> str:
     """The prose of a resource for ``_content`` (its narrative left out)."""
     parts: list[str] = []
     size = counted = 0
-    for key, value in resource.items():
-        if key in ("text", "meta") or key in _SKIPPED_KEYS:
+    for key, item in resource.items():
+        if key in _NOT_CONTENT:
             continue
-        _list_strings([value], parts)
+        cls = type(item)
+        if cls is str:
+            if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+                parts.append(item)
+        elif cls is dict:
+            _members(item, parts)
+        elif cls is list:
+            _elements(item, parts)
+        elif cls not in _SCALARS:
+            parts.extend(_strings(item))
         if len(parts) - counted > 64:
             size += sum(map(len, parts[counted:])) + len(parts) - counted
             counted = len(parts)

@@ -104,8 +104,13 @@ def token_concept(v: dict, d: dict, r: dict) -> None:
     codings = v.get("coding")
     if isinstance(codings, list):
         for c in codings:
-            if isinstance(c, dict):
-                _coding(c, d)
+            if isinstance(c, dict):  # _coding, inlined
+                system, code, display = c.get("system"), c.get("code"), c.get("display")
+                system = system if isinstance(system, str) and system else None
+                code = code if isinstance(code, str) and code else None
+                display = normalize_string(display) if isinstance(display, str) and display else None
+                if system is not None or code is not None or display is not None:
+                    d[(system, code, display, ())] = None
     elif isinstance(codings, dict):
         _coding(codings, d)
     text = v.get("text")
