@@ -140,9 +140,8 @@ def _emit_step(src: Source, step: Step, cur: str, is_dict: bool, at_root: bool) 
     key = getattr(step, "key", None)
     var = src.name("n")
     if key is not None:
-        if at_root:
+        if at_root:  # the parameter's code tests the top-level elements it starts from
             got = src.root_element(key)
-            src.open(f"if {got} is not None:")
         else:
             if not is_dict:
                 src.open(f"if type({cur}) is dict:")
