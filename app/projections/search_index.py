@@ -28,7 +28,7 @@ from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, TABLES, search_table, type_of_value
-from app.search_types.row_plan import row_function
+from app.search_types.row_plan import SKIPPED, row_function
 from app.search_types.text_document import document_rows, text_rows
 
 __all__ = [
@@ -47,8 +47,6 @@ __all__ = [
     "search_table",
     "value_rows",
 ]
-
-SKIPPED = frozenset({"_id", "_lastUpdated"})
 
 
 def search_index_ddl(resource_type: str, suffix: str = "", lookup_indexes: bool = True) -> str:
