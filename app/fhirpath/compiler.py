@@ -66,6 +66,7 @@ def _resource_filter(type_name: str) -> Step:
         return [i for i in items if type(i) is dict and i.get("resourceType") == type_name]
 
     step.passes = True  # type: ignore[attr-defined]  # keeps the focus: look past it for the first key
+    step.resource_type = type_name  # type: ignore[attr-defined]  # for app.fhirpath.codegen
     return step
 
 
@@ -227,6 +228,9 @@ class _Compiler:
         def step(items: list, root: dict) -> list:
             return [i for i in items if collect(preds, [i], root) == [True]]
 
+        step.preds = preds  # type: ignore[attr-defined]  # for app.fhirpath.codegen
+        if predicate[0] == "op" and predicate[1] == "is" and predicate[2] == ("call", None, "resolve", ()):
+            step.resolve_test = self._type_test("Resource", predicate[3][1])  # type: ignore[attr-defined]
         return (steps + (step,), typ)
 
     def as_type(self, branch: Branch, type_name: str) -> list[Branch]:
@@ -242,26 +246,27 @@ class _Compiler:
         return []
 
     def is_type(self, targets: list[Branch], type_name: str) -> list[Branch]:
-        model = self.model
-        wanted = model.canonical_type(type_name)
         tests: list[tuple[tuple[Step, ...], Callable[[object], bool]]] = []
         for steps, typ in targets:
             if typ is None:
                 raise Unsupported(f"is({type_name}) on an untyped collection")
-            if model.is_subtype(typ, wanted):
-                tests.append((steps, lambda v: True))
-            elif model.is_resource(typ) and model.is_resource(wanted):
-                tests.append(
-                    (steps, lambda v: isinstance(v, dict) and model.is_subtype(v.get("resourceType", ""), wanted))
-                )
-            else:
-                tests.append((steps, lambda v: False))
+            tests.append((steps, self._type_test(typ, type_name)))
 
         def step(items: list, root: dict) -> list:
             results = [test(v) for steps, test in tests for v in run(steps, items, root)]
             return results[:1]
 
         return [((step,), "boolean")]
+
+    def _type_test(self, typ: str, type_name: str) -> Callable[[object], bool]:
+        """Whether a value of static type ``typ`` is a ``type_name`` (``is``)."""
+        model = self.model
+        wanted = model.canonical_type(type_name)
+        if model.is_subtype(typ, wanted):
+            return lambda v: True
+        if model.is_resource(typ) and model.is_resource(wanted):
+            return lambda v: isinstance(v, dict) and model.is_subtype(v.get("resourceType", ""), wanted)
+        return lambda v: False
 
     def resolve(self, branch: Branch) -> Branch:
         steps, typ = branch
@@ -271,6 +276,7 @@ class _Compiler:
         def step(items: list, root: dict) -> list:
             return [s for s in (resolve_stub(i, root) for i in items) if s is not None]
 
+        step.resolves = True  # type: ignore[attr-defined]  # for app.fhirpath.codegen
         return (steps + (step,), _ANY_RESOURCE)
 
     def extension(self, branch: Branch, url: str) -> Branch:
@@ -283,6 +289,7 @@ class _Compiler:
                     out.extend(e for e in item["extension"] if type(e) is dict and e.get("url") == url)
             return out
 
+        step.url = url  # type: ignore[attr-defined]  # for app.fhirpath.codegen
         return (steps + (step,), "Extension")
 
     # -- operators -----------------------------------------------------------------------------

@@ -28,7 +28,8 @@ from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, TABLES, search_table, type_of_value
-from app.search_types.text_document import text_rows
+from app.search_types.row_plan import SKIPPED, row_function
+from app.search_types.text_document import document_rows, text_rows
 
 __all__ = [
     "COLUMNS",
@@ -40,13 +41,12 @@ __all__ = [
     "all_search_index_ddl",
     "lookup_index_ddl",
     "merge",
+    "reference_rows_of",
     "rows_of",
     "search_index_ddl",
     "search_table",
     "value_rows",
 ]
-
-SKIPPED = frozenset({"_id", "_lastUpdated"})
 
 
 def search_index_ddl(resource_type: str, suffix: str = "", lookup_indexes: bool = True) -> str:
@@ -78,8 +78,27 @@ def value_rows(code: str, values: list, out: dict[str, list[tuple]]) -> None:
 
 
 def rows_of(resource: dict, codes: frozenset[str] | None = None) -> dict[str, list[tuple]]:
-    """kind -> rows ``(param, ...columns)`` for one resource (only the parameters ``codes`` if given)."""
+    """kind -> rows ``(param, ...columns)`` for one resource (only the parameters ``codes`` if given):
+    by the resource type's generated row function (:mod:`app.search_types.row_plan`), or, for the
+    parameters ``codes`` (a reindex), through :func:`extract_values`."""
     out: dict[str, list[tuple]] = {k: [] for k in KINDS}
+    if codes is None and type(resource) is dict:
+        texts = document_rows(resource)
+        kind = resource.get("resourceType")
+        if isinstance(kind, str):
+            row_function(kind)(resource, out, texts)
+        out["text"] = texts
+        return out
+    return reference_rows_of(resource, codes, out)
+
+
+def reference_rows_of(
+    resource: dict, codes: frozenset[str] | None = None, out: dict[str, list[tuple]] | None = None
+) -> dict[str, list[tuple]]:
+    """:func:`rows_of` through :func:`extract_all` / :func:`extract_values` and each type's
+    ``add_rows`` (the reference the generated row functions are tested against)."""
+    if out is None:
+        out = {k: [] for k in KINDS}
     if codes is None:
         extracted = extract_all(resource)
     else:

@@ -66,19 +66,78 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def _members(value: dict, parts: list[str]) -> None:
+    """Append the prose strings of an object's members (what :func:`_strings` yields), recursively."""
+    for key, item in value.items():
+        if key in _SKIPPED_KEYS:
+            continue
+        cls = type(item)
+        if cls is str:
+            if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+                parts.append(item)
+        elif cls is dict:
+            _members(item, parts)
+        elif cls is list:
+            _elements(item, parts)
+        elif cls not in _SCALARS:
+            parts.extend(_strings(item))
+
+
+def _elements(value: list, parts: list[str]) -> None:
+    """The same for a list's elements; an object element's members are read here, without a call
+    (a list of Codings is the common case)."""
+    for element in value:
+        cls = type(element)
+        if cls is dict:
+            for key, item in element.items():
+                if key in _SKIPPED_KEYS:
+                    continue
+                cls = type(item)
+                if cls is str:
+                    if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+                        parts.append(item)
+                elif cls is dict:
+                    _members(item, parts)
+                elif cls is list:
+                    _elements(item, parts)
+                elif cls not in _SCALARS:
+                    parts.extend(_strings(item))
+        elif cls is str:
+            if element and not ((element[0].isdigit() or ":" in element) and _NOT_PROSE.fullmatch(element)):
+                parts.append(element)
+        elif cls is list:
+            _elements(element, parts)
+        elif cls not in _SCALARS:
+            parts.extend(_strings(element))
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
+_NOT_CONTENT = _SKIPPED_KEYS | {"text", "meta"}
+
+
 def content_text(resource: dict) -> str:
     """The prose of a resource for ``_content`` (its narrative left out)."""
     parts: list[str] = []
-    size = 0
-    for key, value in resource.items():
-        if key in ("text", "meta") or key in _SKIPPED_KEYS:
+    size = counted = 0
+    for key, item in resource.items():
+        if key in _NOT_CONTENT:
             continue
-        for text in _strings(value):
-            parts.append(text)
-            size += len(text) + 1
+        cls = type(item)
+        if cls is str:
+            if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+                parts.append(item)
+        elif cls is dict:
+            _members(item, parts)
+        elif cls is list:
+            _elements(item, parts)
+        elif cls not in _SCALARS:
+            parts.extend(_strings(item))
+        if len(parts) - counted > 64:
+            size += sum(map(len, parts[counted:])) + len(parts) - counted
+            counted = len(parts)
             if size > MAX_CHARS:
-                return "\n".join(parts)[:MAX_CHARS]
-    return "\n".join(parts)
+                break  # the rest would be cut off
+    return "\n".join(parts)[:MAX_CHARS]
 
 
 def narrative_text(resource: dict) -> str:
@@ -96,11 +155,39 @@ def _param_text(values: list) -> str:
     return "\n".join(p for p in parts if p)[:MAX_CHARS]
 
 
+def document_rows(resource: dict) -> list[tuple]:
+    """The rows ``(param, text)`` of the whole resource: ``_content``, then ``_text``."""
+    out = []
+    content = content_text(resource)
+    if content:
+        out.append(("_content", fold(content)))
+    narrative = narrative_text(resource)
+    if narrative:
+        out.append(("_text", fold(narrative)))
+    return out
+
+
+def reference_content_text(resource: dict) -> str:
+    """:func:`content_text` by a recursive generator (the reference it is tested against)."""
+    parts: list[str] = []
+    size = 0
+    for key, value in resource.items():
+        if key in ("text", "meta") or key in _SKIPPED_KEYS:
+            continue
+        for text in _strings(value):
+            parts.append(text)
+            size += len(text) + 1
+            if size > MAX_CHARS:
+                return "\n".join(parts)[:MAX_CHARS]
+    return "\n".join(parts)
+
+
 def text_rows(resource: dict, extracted: dict[str, list], codes: frozenset[str] | None, out: list[tuple]) -> None:
     """Append the rows ``(param, text)`` of a resource (only the parameters ``codes`` if given);
-    ``extracted``: the values of its string and token parameters (among others), by code."""
+    ``extracted``: the values of its string and token parameters (among others), by code. (The
+    reference path: :func:`app.projections.search_index.rows_of` appends the same rows faster.)"""
     if codes is None:
-        content = content_text(resource)
+        content = reference_content_text(resource)
         if content:
             out.append(("_content", fold(content)))
         narrative = narrative_text(resource)

@@ -1,0 +1,115 @@
+"""Side-table rows ``(param, ...columns)`` from one parameter's de-duplicated values held as plain
+tuples (:mod:`app.search_types.value_tuples`): what each type's ``add_rows`` appends, and the
+parameter's text row (string values, the texts of tokens) that
+:func:`app.search_types.text_document.text_rows` appends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from app.search_types.text_document import MAX_CHARS
+
+Writer = Callable[[str, dict, dict[str, list[tuple]], list[tuple]], None]
+"""(code, values, kind -> rows, text rows)."""
+
+
+def param_text(code: str, parts: Iterable[str | None], texts: list[tuple]) -> None:
+    text = "\n".join([p for p in parts if p])[:MAX_CHARS]
+    if text:
+        texts.append((code, text))
+
+
+def token_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    param_text(code, [v[2] for v in d], texts)
+
+
+def string_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    param_text(code, [v[0] for v in d], texts)
+
+
+def no_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    return None
+
+
+def token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    rows = o["token"]
+    parts = []
+    for system, value, text, of_type in d:
+        if of_type:
+            for s, c in of_type:
+                rows.append((code, system, value, text, f"{s or ''}|{c or ''}"))
+        else:
+            rows.append((code, system, value, text, None))
+        if text:
+            parts.append(text)
+    if parts:
+        param_text(code, parts, texts)
+
+
+def string_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    o["string"].extend([(code, n, e) for n, e in d])
+    string_text(code, d, o, texts)
+
+
+def date_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    if len(d) == 1:
+        low, high = next(iter(d))
+        o["date"].append((code, low, high))
+        o["sort"].append((code, low, high))
+        return
+    o["date"].extend([(code, low, high) for low, high in d])
+    o["sort"].append((code, min([v[0] for v in d]), max([v[1] for v in d])))
+
+
+def number_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    o["number"].extend([(code, v[0]) for v in d])
+
+
+def quantity_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    o["quantity"].extend([(code, *v) for v in d])
+
+
+def reference_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    o["reference"].extend([(code, t, i, ref, s, v) for t, i, ref, _, s, v in d])
+
+
+def uri_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    o["uri"].extend([(code, v[0]) for v in d])
+
+
+ROWS: dict[str, Writer] = {
+    "token": token_rows,
+    "string": string_rows,
+    "date": date_rows,
+    "number": number_rows,
+    "quantity": quantity_rows,
+    "reference": reference_rows,
+    "uri": uri_rows,
+}
+TEXTS: dict[str, Writer] = {t: no_text for t in ROWS} | {"token": token_text, "string": string_text}
+"""The text rows alone (parameters answered without index rows: ``_id``)."""
+
+_COMPONENT: dict[str, tuple[str, ...]] = {
+    "token": ("{v}[0]", "{v}[1]", "None", "None", "None", "None"),
+    "reference": ("None", "({v}[0] + '/' + {v}[1] if {v}[0] and {v}[1] else {v}[2])", "None", "None", "None", "None"),
+    "quantity": ("{v}[1]", "{v}[2]", "{v}[0]", "None", "None", "None"),
+    "number": ("None", "None", "{v}[0]", "None", "None", "None"),
+    "date": ("None", "None", "None", "{v}[0]", "{v}[1]", "None"),
+    "string": ("None", "None", "None", "None", "None", "{v}[0]"),
+    "uri": ("None",) * 6,
+}
+"""(system, code, num, low, high, str) of a value used as a composite's component, by its type,
+as Python expressions over the value ``{v}``: what each type's ``component`` gives."""
+
+
+def composite_rows(types: tuple[str, ...]) -> Writer:
+    """The writer of a composite whose components have the parameter types ``types``: the first
+    component's system and code, the second's six columns, the third's number."""
+    parts = [[e.format(v=f"k[{i}]") for e in _COMPONENT[t]] for i, t in enumerate(types)]
+    none = ["None"] * 6
+    a, b, c = parts[0], parts[1] if len(parts) > 1 else none, parts[2] if len(parts) > 2 else none
+    row = ", ".join(["code", a[0], a[1], *b, c[2]])
+    source = f"def rows(code, d, o, texts):\n    o['composite'].extend([({row}) for k in d])\n"
+    namespace: dict = {}
+    exec(compile(source, f"<composite rows {'/'.join(types)}>", "exec"), namespace)  # source we generated
+    return namespace["rows"]
