@@ -32,16 +32,21 @@ def no_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
 
 
 def token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    """As :meth:`TokenType.add_rows`: a value with only a text leaves no row of its own; one empty
+    row stays when the parameter has no other (``:missing``)."""
     rows = o["token"]
+    start = len(rows)
     parts = []
     for system, value, text, of_type in d:
         if of_type:
             for s, c in of_type:
-                rows.append((code, system, value, text, f"{s or ''}|{c or ''}"))
-        else:
-            rows.append((code, system, value, text, None))
+                rows.append((code, system, value, f"{s or ''}|{c or ''}"))
+        elif system is not None or value is not None:
+            rows.append((code, system, value, None))
         if text:
             parts.append(text)
+    if len(rows) == start and d:
+        rows.append((code, None, None, None))
     if parts:
         param_text(code, parts, texts)
 
@@ -70,7 +75,11 @@ def quantity_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
 
 
 def reference_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
-    o["reference"].extend([(code, t, i, ref, s, v) for t, i, ref, _, s, v in d])
+    """As :meth:`ReferenceType.add_rows`: the reference as written only where ``type/id`` does not
+    spell it."""
+    o["reference"].extend(
+        [(code, t, i, None if t and i and ref == f"{t}/{i}" else ref, s, v) for t, i, ref, _, s, v in d]
+    )
 
 
 def uri_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
