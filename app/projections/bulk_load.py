@@ -100,6 +100,8 @@ async def load_latest(
         current, search = _joined(await encoding)
         load["below"], checkpoint = rows[-1][1], max(checkpoint, max(r[0] for r in rows))
         async with pool.acquire() as conn, conn.transaction():
+            # a crash may lose the last batches, never part of one: the rebuild resumes before them
+            await conn.execute("SET LOCAL synchronous_commit = off")
             await CurrentStateProjector(SHADOW).load(conn, resource_type, current)
             await SearchIndexProjector(SHADOW).load(conn, resource_type, search)
             state = state | {"load": dict(load), "checkpoint": checkpoint}
