@@ -263,7 +263,7 @@ async def _swap(conn: asyncpg.Connection, resource_type: str, cursor: FeedCursor
     return replayed
 
 
-async def _index_and_analyze(pool: asyncpg.Pool, resource_type: str, state: dict) -> dict:
+async def _build_indexes(pool: asyncpg.Pool, resource_type: str, state: dict) -> dict:
     """Build the shadow tables' indexes (the stripped ones and the lookup indexes) over two
     connections; returns the state without the indexes still to build."""
     lookups = [line for line in lookup_index_ddl(resource_type, SHADOW).splitlines() if line.strip()]
@@ -297,7 +297,7 @@ async def rebuild_type(
     if "load" in state:
         result = await load_latest(pool, resource_type, state, batch, progress, stop_after_batches, executor)
         loaded, state = result.events, result.state
-    state = await _index_and_analyze(pool, resource_type, state)
+    state = await _build_indexes(pool, resource_type, state)
     replayed, cursor = await replay_batches(
         pool, resource_type, resume_cursor(state), batch, progress, stop_after_batches, executor
     )
