@@ -170,7 +170,10 @@ async def _prepare(conn: asyncpg.Connection, resource_type: str) -> dict:
         await conn.execute(f"DROP TABLE IF EXISTS {table}{SHADOW}")
     await conn.execute(table_ddl(resource_type, SHADOW))
     await conn.execute(search_index_ddl(resource_type, SHADOW, lookup_indexes=False))  # built after the load
-    indexes = await strip_indexes(conn, [t + SHADOW for t in live_tables(resource_type)])
+    shadows = [t + SHADOW for t in live_tables(resource_type)]
+    indexes = await strip_indexes(conn, shadows)
+    for table in shadows:  # the load and then _analyze vacuum them; autovacuum would only get in the way
+        await conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
     horizon = await finished_horizon(conn)
     state = {"versions": versions, "checkpoint": 0, "load": {"horizon": horizon, "below": None}, "indexes": indexes}
     # the status stays as it was: a ready projection keeps being served while its shadow is built
@@ -275,8 +278,12 @@ async def _build_indexes(pool: asyncpg.Pool, resource_type: str, state: dict) ->
 
 
 async def _analyze(pool: asyncpg.Pool, resource_type: str) -> None:
-    """Statistics (the planner's per-parameter counts) and the visibility map (index-only scans)."""
+    """Statistics (the planner's per-parameter counts) and the visibility map (index-only scans);
+    autovacuum looks after the tables again from here on."""
     await run_spread(pool, [f"VACUUM (ANALYZE) {t}{SHADOW}" for t in live_tables(resource_type)])
+    async with pool.acquire() as conn:
+        for table in live_tables(resource_type):
+            await conn.execute(f"ALTER TABLE {table}{SHADOW} RESET (autovacuum_enabled)")
 
 
 async def rebuild_type(

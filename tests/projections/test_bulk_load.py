@@ -84,6 +84,8 @@ async def test_a_rebuild_interrupted_during_the_load_ends_with_every_index(
     assert result.resumed_from > 0
     assert await _indexes(pool, tables) == indexes
     assert await dump(pool, "Flag") == before
+    options = await pool.fetch("SELECT reloptions FROM pg_class WHERE relname = ANY($1)", tables)
+    assert not any("autovacuum_enabled=false" in (r["reloptions"] or []) for r in options), "autovacuum on again"
 
 
 async def test_superseded_versions_are_not_replayed_but_counted(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
