@@ -27,6 +27,8 @@ from app.projections.current_state import CurrentStateProjector
 from app.projections.rebuild_state import LAST_POSITION, SHADOW, RebuildInterrupted, feed_state, save
 from app.projections.search_index import EncodedRows, SearchIndexProjector, encode
 
+BULK_MIN = 500  # batches at least this large go through the worker processes (spawned on first use)
+
 Progress = Callable[[int], None]
 Encoded = tuple[bytes, EncodedRows]
 """A batch's current-state rows and search rows, as COPY data."""
@@ -54,7 +56,7 @@ def _joined(parts: list[Encoded]) -> Encoded:
 def _encoding(resource_type: str, rows: list[LatestRow], executor: ProcessPoolExecutor | None) -> asyncio.Future:
     """Start encoding a batch: split over the worker processes, or in this process."""
     loop = asyncio.get_running_loop()
-    if executor is None or not rows:
+    if executor is None or len(rows) < BULK_MIN:
         done = loop.create_future()
         done.set_result([encode_latest(resource_type, rows)])
         return done

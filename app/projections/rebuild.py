@@ -43,8 +43,7 @@ from app.events.feed import FeedCursor, count_after, cursor_of, read_after, vers
 from app.events.latest import finished_horizon
 from app.events.model import EventKind, RequestContext, StoredEvent, VersionEvent
 from app.events.store import max_position
-from app.projections import custom_params
-from app.projections.bulk_load import load_latest
+from app.projections import bulk_load, custom_params
 from app.projections.current_state import CurrentStateProjector, current_table, table_ddl
 from app.projections.rebuild_state import (
     SHADOW,
@@ -81,7 +80,6 @@ __all__ = [
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-BULK_MIN = 500  # batches at least this large go through worker processes and COPY
 
 Progress = Callable[[int], None]  # called with the number of events just replayed
 
@@ -166,14 +164,13 @@ async def _prepare(conn: asyncpg.Connection, resource_type: str) -> dict:
     shadow_exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", current_table(resource_type) + SHADOW)
     if state and state.get("versions") == versions and shadow_exists and ("load" in state or "tx" in state):
         return state
-    for table in live_tables(resource_type):
-        await conn.execute(f"DROP TABLE IF EXISTS {table}{SHADOW}")
+    await conn.execute(";\n".join(f"DROP TABLE IF EXISTS {t}{SHADOW}" for t in live_tables(resource_type)))
     await conn.execute(table_ddl(resource_type, SHADOW))
     await conn.execute(search_index_ddl(resource_type, SHADOW, lookup_indexes=False))  # built after the load
     shadows = [t + SHADOW for t in live_tables(resource_type)]
     indexes = await strip_indexes(conn, shadows)
-    for table in shadows:  # the load and then _analyze vacuum them; autovacuum would only get in the way
-        await conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+    # the load and then _analyze vacuum them; autovacuum would only get in the way
+    await conn.execute(";\n".join(f"ALTER TABLE {t} SET (autovacuum_enabled = false)" for t in shadows))
     horizon = await finished_horizon(conn)
     state = {"versions": versions, "checkpoint": 0, "load": {"horizon": horizon, "below": None}, "indexes": indexes}
     # the status stays as it was: a ready projection keeps being served while its shadow is built
@@ -197,7 +194,7 @@ async def replay_batches(
 
     async def fetch(after: FeedCursor | None) -> tuple[list[StoredEvent], asyncio.Future | None]:
         stored = await read_after(pool, after, batch, resource_type)
-        bulk = executor is not None and len(stored) >= BULK_MIN
+        bulk = executor is not None and len(stored) >= bulk_load.BULK_MIN
         return stored, _extract_async(version_events(stored)[0], executor) if bulk else None  # type: ignore[arg-type]
 
     upcoming = await fetch(cursor)
@@ -281,9 +278,8 @@ async def _analyze(pool: asyncpg.Pool, resource_type: str) -> None:
     """Statistics (the planner's per-parameter counts) and the visibility map (index-only scans);
     autovacuum looks after the tables again from here on."""
     await run_spread(pool, [f"VACUUM (ANALYZE) {t}{SHADOW}" for t in live_tables(resource_type)])
-    async with pool.acquire() as conn:
-        for table in live_tables(resource_type):
-            await conn.execute(f"ALTER TABLE {table}{SHADOW} RESET (autovacuum_enabled)")
+    resets = [f"ALTER TABLE {t}{SHADOW} RESET (autovacuum_enabled)" for t in live_tables(resource_type)]
+    await pool.execute(";\n".join(resets))
 
 
 async def rebuild_type(
@@ -302,7 +298,7 @@ async def rebuild_type(
         state = await _prepare(conn, resource_type)
     resumed_from, loaded = int(state["checkpoint"]), 0
     if "load" in state:
-        result = await load_latest(pool, resource_type, state, batch, progress, stop_after_batches, executor)
+        result = await bulk_load.load_latest(pool, resource_type, state, batch, progress, stop_after_batches, executor)
         loaded, state = result.events, result.state
     state = await _build_indexes(pool, resource_type, state)
     replayed, cursor = await replay_batches(

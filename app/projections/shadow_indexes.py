@@ -18,29 +18,34 @@ IndexDDL = list[str]
 """[index name, the statement building it]: the statement runs unless the index exists."""
 
 _CONSTRAINTS = (
-    "SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint"
-    " WHERE conrelid = $1::regclass AND conindid <> 0"
+    "SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) AS def FROM pg_constraint"
+    " WHERE conrelid = ANY($1::regclass[]) AND conindid <> 0"
 )
 _INDEXES = (
     "SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def FROM pg_index i"
-    " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass"
+    " JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = ANY($1::regclass[])"
+    " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
 )
+
+
+def _if_not_exists(definition: str) -> str:
+    definition = definition.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
+    return definition.replace("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX IF NOT EXISTS ", 1)
 
 
 async def strip_indexes(conn: asyncpg.Connection, tables: Sequence[str]) -> list[IndexDDL]:
     """Drop the indexes (and index-backed constraints) of the empty ``tables``; returns what
-    builds them again (:func:`build_indexes`)."""
+    builds them again (:func:`build_indexes`). Two catalog reads and one batch of statements."""
     out: list[IndexDDL] = []
-    for table in tables:
-        for row in await conn.fetch(_CONSTRAINTS, table):
-            out.append([row["conname"], f'ALTER TABLE {table} ADD CONSTRAINT "{row["conname"]}" {row["def"]}'])
-            await conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{row["conname"]}"')
-        for row in await conn.fetch(_INDEXES, table):
-            definition = row["def"].replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1)
-            out.append(
-                [row["name"], definition.replace("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX IF NOT EXISTS ", 1)]
-            )
-            await conn.execute(f'DROP INDEX "{row["name"]}"')
+    drops: list[str] = []
+    for row in await conn.fetch(_CONSTRAINTS, list(tables)):
+        out.append([row["conname"], f'ALTER TABLE {row["tbl"]} ADD CONSTRAINT "{row["conname"]}" {row["def"]}'])
+        drops.append(f'ALTER TABLE {row["tbl"]} DROP CONSTRAINT "{row["conname"]}"')
+    for row in await conn.fetch(_INDEXES, list(tables)):
+        out.append([row["name"], _if_not_exists(row["def"])])
+        drops.append(f'DROP INDEX "{row["name"]}"')
+    if drops:
+        await conn.execute(";\n".join(drops))
     return out
 
 

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from app.projections import rebuild
+from app.projections import bulk_load, rebuild
 from app.projections.rebuild import (
     RebuildInterrupted,
     custom_definitions,
@@ -48,7 +48,7 @@ async def test_awkward_text_survives_the_bulk_load_with_workers(
 ) -> None:
     ids = await _awkward_patients(client)
     before = await dump(pool, "Patient")
-    monkeypatch.setattr(rebuild, "BULK_MIN", 1)
+    monkeypatch.setattr(bulk_load, "BULK_MIN", 1)
     with replay_executor(await custom_definitions(pool)) as executor:
         await rebuild_type(pool, "Patient", batch=3, executor=executor)
     assert await dump(pool, "Patient") == before
