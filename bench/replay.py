@@ -7,6 +7,13 @@ Baseline in the same run: raw asyncpg reading the same log in the same batches a
 latest version of each resource into a plain table: what a replay costs without extracting search
 values, without the search side tables and without the swap.
 
+The split: CPU seconds per event of this process (reading the log, forwarding COPY data), of the
+worker processes (extracting search values, encoding rows) and of PostgreSQL (COPY, the text
+documents' ``to_tsvector``, index builds, ``VACUUM (ANALYZE)``, WAL), and the extraction alone,
+measured in this process on a sample of the log. On a machine busy with other work the wall clock
+says little; the CPU split and the projection ``2 cores / CPU per event`` say what an idle 2-core
+machine would do, and what it would do with the extraction N times faster (``--extraction-speedup``).
+
     python bench/replay.py [--events 1000000]
 """
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import sys
@@ -29,9 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.commands.stamp import stamp
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import migrate
+from app.events.feed import read_after, version_events
 from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
+from app.projections.search_index import SearchIndexProjector
 from app.projections.state import check_projections
 from bench.generate import patient_bundle
+from bench.import_bulk import cpu_seconds
 
 COLUMNS = ["resource_type", "resource_id", "version", "kind", "resource", "recorded_at", "method", "url"]
 
@@ -90,7 +101,60 @@ async def baseline(pool: asyncpg.Pool, types: list[str], batch: int) -> float:
     return time.perf_counter() - t0
 
 
-async def main(events: int, batch: int) -> None:
+async def extraction_seconds(pool: asyncpg.Pool, sample: int) -> float:
+    """CPU seconds per event of computing the search rows alone (this process, the first events)."""
+    events, positions = version_events(await read_after(pool, None, sample))
+    start = time.process_time()
+    SearchIndexProjector().rows(events, positions)
+    return (time.process_time() - start) / max(len(events), 1)
+
+
+async def append_log(pool: asyncpg.Pool, events: int) -> list[str]:
+    t0 = time.perf_counter()
+    rows = event_rows(events)
+    t1 = time.perf_counter()
+    async with pool.acquire() as conn:
+        for i in range(0, len(rows), 50_000):
+            await conn.copy_records_to_table("event_log", records=rows[i : i + 50_000], columns=COLUMNS)
+        await conn.execute("ANALYZE event_log")
+    t2 = time.perf_counter()
+    types = sorted({r[0] for r in rows})
+    print(
+        f"generated {events} events in {t1 - t0:.1f} s, appended with COPY in {t2 - t1:.1f} s "
+        f"({events / (t2 - t1):,.0f} events/s); types: {', '.join(types)}"
+    )
+    return types
+
+
+async def rebuild_all(pool: asyncpg.Pool, types: list[str], batch: int) -> int:
+    replayed = 0
+    with replay_executor(await custom_definitions(pool)) as executor:
+        for t in types:
+            t_start = time.perf_counter()
+            result = await rebuild_type(pool, t, batch=batch, executor=executor)
+            replayed += result.events
+            took = time.perf_counter() - t_start
+            print(f"  {t:<14} {result.events:>9} events {took:7.1f} s {result.events / took:>9,.0f} events/s")
+    return replayed
+
+
+def report_split(events: int, cpu: tuple[float, float, float], extraction: float, speedup: float) -> None:
+    main_s, workers_s, postgres_s = (c / events * 1e6 for c in cpu)
+    total = main_s + workers_s + postgres_s
+    extract = extraction * 1e6
+    faster = total - extract + extract / speedup
+    print(
+        f"CPU per event: main {main_s:.0f} us, workers {workers_s:.0f} us (extraction alone {extract:.0f} us, "
+        f"the rest {workers_s - extract:.0f} us), PostgreSQL {postgres_s:.0f} us; total {total:.0f} us, "
+        f"of which not extraction {total - extract:.0f} us"
+    )
+    print(
+        f"projected on 2 idle cores: {2e6 / total:,.0f} events/s; with the extraction {speedup:g}x faster: "
+        f"{2e6 / faster:,.0f} events/s (load average now {os.getloadavg()[0]:.1f})"
+    )
+
+
+async def main(events: int, batch: int, speedup: float) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-replay-"))
     embedded = EmbeddedPostgres(data_dir)
     dsn = embedded.start()
@@ -99,39 +163,24 @@ async def main(events: int, batch: int) -> None:
         async with pool.acquire() as conn:
             await migrate(conn)
             await check_projections(conn)
-        t0 = time.perf_counter()
-        rows = event_rows(events)
-        t1 = time.perf_counter()
-        async with pool.acquire() as conn:
-            for i in range(0, len(rows), 50_000):
-                await conn.copy_records_to_table("event_log", records=rows[i : i + 50_000], columns=COLUMNS)
-            await conn.execute("ANALYZE event_log")
-        t2 = time.perf_counter()
-        types = sorted({r[0] for r in rows})
-        del rows
-        print(
-            f"generated {events} events in {t1 - t0:.1f} s, appended with COPY in {t2 - t1:.1f} s "
-            f"({events / (t2 - t1):,.0f} events/s); types: {', '.join(types)}"
-        )
+        types = await append_log(pool, events)
         base_seconds = await baseline(pool, types, batch)
         print(
             f"baseline (read the log, COPY latest versions): {base_seconds:.1f} s, "
             f"{events / base_seconds:,.0f} events/s"
         )
-        start = time.perf_counter()
-        with replay_executor(await custom_definitions(pool)) as executor:
-            replayed = 0
-            for t in types:
-                t_start = time.perf_counter()
-                result = await rebuild_type(pool, t, batch=batch, executor=executor)
-                replayed += result.events
-                took = time.perf_counter() - t_start
-                print(f"  {t:<14} {result.events:>9} events {took:7.1f} s {result.events / took:>9,.0f} events/s")
-        seconds = time.perf_counter() - start
+        before, start = cpu_seconds(data_dir), time.perf_counter()
+        replayed = await rebuild_all(pool, types, batch)
+        seconds, after = time.perf_counter() - start, cpu_seconds(data_dir)
         print(
             f"full rebuild (current state + search index, {len(types)} types): {replayed} events in "
-            f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; "
-            f"ratio to baseline {base_seconds / seconds:.0%}"
+            f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%}"
+        )
+        report_split(
+            replayed,
+            tuple(a - b for a, b in zip(after, before, strict=True)),
+            await extraction_seconds(pool, 5000),
+            speedup,
         )
         await pool.close()
     finally:
@@ -143,5 +192,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--extraction-speedup", type=float, default=3.5, help="for the projection of the split")
     a = parser.parse_args()
-    asyncio.run(main(a.events, a.batch))
+    asyncio.run(main(a.events, a.batch, a.extraction_speedup))

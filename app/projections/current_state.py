@@ -94,6 +94,12 @@ class CurrentStateProjector:
             out.setdefault(resource_type, []).append(row)
         return out
 
+    async def load(self, conn: asyncpg.Connection, resource_type: str, data: bytes) -> None:
+        """Add the rows of resources that have none yet, as COPY text data
+        (:func:`app.projections.copy_text.encode` of :meth:`rows`; replay's bulk load)."""
+        table = current_table(resource_type) + self.suffix
+        await conn.copy_to_table(table, source=memoryview(data), columns=list(COLUMNS), format="text")
+
     async def write(self, conn: asyncpg.Connection, rows: CurrentRows, bulk: bool = False) -> None:
         """Upsert (a row only ever moves to a higher version); with ``bulk`` (a replay batch in
         position order, so never behind the table), replace the rows and COPY the new ones."""

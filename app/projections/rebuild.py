@@ -1,16 +1,21 @@
 """Rebuilding the projections of a resource type by replaying the event log into shadow tables,
 while the server keeps serving (ARCHITECTURE.md: replay; STYLE.md: checkpoints).
 
-1. Shadow tables (``<table>__s``) are created; the rebuild's checkpoint is stored in
-   ``projection_state.rebuild`` in the same transaction as each batch, so a killed rebuild resumes
-   from it (or starts clean when the code's version changed meanwhile). The live tables are never
-   touched until the swap, so they are never half-built.
-2. Events of the type are read with the log's gap-free reader (:func:`app.events.feed.read_after`:
-   only finished transactions, in ``(tx_id, position)`` order, so an event that commits later with
-   a lower position is read later, never skipped) and replayed in large batches through the same
-   two functions the write path runs inline (each projector's pure ``rows`` and its ``write``;
-   large batches compute ``rows`` in worker processes and ``write`` with COPY). The checkpoint is
-   the reader's cursor ``(tx, position)``.
+1. Shadow tables (``<table>__s``) are created, without indexes; the rebuild's state is stored in
+   ``projection_state.rebuild`` in the same transaction as each batch
+   (:mod:`app.projections.rebuild_state`), so a killed rebuild resumes from it (or starts clean
+   when the code's version changed meanwhile). The live tables are never touched until the swap,
+   so they are never half-built.
+2. Bulk load (:mod:`app.projections.bulk_load`): the last event of each resource written by the
+   transactions below a horizon (all finished when the rebuild started) is projected through the
+   projectors' pure ``rows``, in worker processes, and COPYed in; then the indexes are built
+   (:mod:`app.projections.shadow_indexes`). Events of later transactions are read with the log's
+   gap-free reader (:func:`app.events.feed.read_after`: only finished transactions, in
+   ``(tx_id, position)`` order, so an event that commits later with a lower position is read
+   later, never skipped) from the horizon on and replayed in batches through the same two
+   functions the write path runs inline (each projector's ``rows`` and its ``write``; large
+   batches compute ``rows`` in worker processes and ``write`` with COPY). The checkpoint is the
+   reader's cursor ``(tx, position)``.
 3. Catch-up: events committed meanwhile are read and replayed the same way.
 4. Swap, in one short transaction: ``LOCK`` the live current-state table in ACCESS EXCLUSIVE mode
    (every writer of the type writes it before its commit, so once the lock is held every write of
@@ -33,13 +38,22 @@ from datetime import UTC, datetime
 from multiprocessing import get_context
 
 import asyncpg
-import orjson
 
 from app.events.feed import FeedCursor, count_after, cursor_of, read_after, version_events
+from app.events.latest import finished_horizon
 from app.events.model import EventKind, RequestContext, StoredEvent, VersionEvent
 from app.events.store import max_position
-from app.projections import custom_params
+from app.projections import bulk_load, custom_params
 from app.projections.current_state import CurrentStateProjector, current_table, table_ddl
+from app.projections.rebuild_state import (
+    SHADOW,
+    RebuildInterrupted,
+    feed_state,
+    load_state,
+    resume_cursor,
+    save,
+    versions_of,
+)
 from app.projections.search_index import KINDS as SEARCH_KINDS
 from app.projections.search_index import (
     SearchIndexProjector,
@@ -50,11 +64,22 @@ from app.projections.search_index import (
     search_index_ddl,
     search_table,
 )
+from app.projections.shadow_indexes import build_indexes, run_spread, strip_indexes
 from app.projections.state import expected_version, projection_name
 
-SHADOW = "__s"
+__all__ = [
+    "SHADOW",
+    "RebuildInterrupted",
+    "RebuildResult",
+    "custom_definitions",
+    "live_tables",
+    "pending_events",
+    "rebuild_type",
+    "replay_batches",
+    "replay_executor",
+]
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-BULK_MIN = 500  # batches at least this large go through worker processes and COPY
 
 Progress = Callable[[int], None]  # called with the number of events just replayed
 
@@ -132,51 +157,25 @@ def _extract_async(events: list[VersionEvent], executor: ProcessPoolExecutor) ->
     return asyncio.gather(*parts)
 
 
-def _resume_cursor(state: dict | None) -> FeedCursor | None:
-    """The reader's cursor stored in a rebuild's state (None: from the start)."""
-    if not state or "tx" not in state:
-        return None
-    return FeedCursor(int(state["tx"]), int(state["checkpoint"]))
-
-
-def _state(versions: dict, cursor: FeedCursor | None) -> dict:
-    if cursor is None:
-        return {"versions": versions, "checkpoint": 0}
-    return {"versions": versions, "checkpoint": cursor.position, "tx": cursor.tx}
-
-
-async def _prepare(conn: asyncpg.Connection, resource_type: str) -> FeedCursor | None:
-    """Create (or resume) the shadow tables; returns the cursor to replay from (None: the start)."""
-    versions = {k: expected_version(k, resource_type) for k in ("current_state", "search_index")}
-    name = projection_name("current_state", resource_type)
-    row = await conn.fetchrow("SELECT rebuild FROM projection_state WHERE name = $1", name)
-    state = orjson.loads(row["rebuild"]) if row and row["rebuild"] else None
+async def _prepare(conn: asyncpg.Connection, resource_type: str) -> dict:
+    """Create (or resume) the shadow tables; returns the rebuild's state (see the module docstring)."""
+    versions = versions_of(resource_type)
+    state = await load_state(conn, resource_type)
     shadow_exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", current_table(resource_type) + SHADOW)
-    if state and state.get("versions") == versions and shadow_exists and (cursor := _resume_cursor(state)):
-        return cursor
-    for table in live_tables(resource_type):
-        await conn.execute(f"DROP TABLE IF EXISTS {table}{SHADOW}")
+    if state and state.get("versions") == versions and shadow_exists and ("load" in state or "tx" in state):
+        return state
+    await conn.execute(";\n".join(f"DROP TABLE IF EXISTS {t}{SHADOW}" for t in live_tables(resource_type)))
     await conn.execute(table_ddl(resource_type, SHADOW))
-    await conn.execute(search_index_ddl(resource_type, SHADOW, lookup_indexes=False))  # built before the swap
+    await conn.execute(search_index_ddl(resource_type, SHADOW, lookup_indexes=False))  # built after the load
+    shadows = [t + SHADOW for t in live_tables(resource_type)]
+    indexes = await strip_indexes(conn, shadows)
+    # the load and then _analyze vacuum them; autovacuum would only get in the way
+    await conn.execute(";\n".join(f"ALTER TABLE {t} SET (autovacuum_enabled = false)" for t in shadows))
+    horizon = await finished_horizon(conn)
+    state = {"versions": versions, "checkpoint": 0, "load": {"horizon": horizon, "below": None}, "indexes": indexes}
     # the status stays as it was: a ready projection keeps being served while its shadow is built
-    await _save(conn, resource_type, _state(versions, None), None)
-    return None
-
-
-async def _save(conn: asyncpg.Connection, resource_type: str, state: dict | None, status: str | None) -> None:
-    for kind in ("current_state", "search_index"):
-        await conn.execute(
-            "INSERT INTO projection_state (name, kind, resource_type, version, status, rebuild)"
-            " VALUES ($1, $2, $3, $4, COALESCE($6, 'ready'), $5::jsonb)"
-            " ON CONFLICT (name) DO UPDATE SET rebuild = EXCLUDED.rebuild,"
-            " status = COALESCE($6, projection_state.status), updated_at = now()",
-            projection_name(kind, resource_type),
-            kind,
-            resource_type,
-            expected_version(kind, resource_type),
-            orjson.dumps(state).decode() if state else None,
-            status,
-        )
+    await save(conn, resource_type, state, None)
+    return state
 
 
 async def replay_batches(
@@ -191,11 +190,11 @@ async def replay_batches(
     """Replay the events after ``start`` into the shadow tables, one transaction per batch (with its
     checkpoint). Returns (events replayed, the cursor after the last one)."""
     cursor, total, batches = start, 0, 0
-    versions = {k: expected_version(k, resource_type) for k in ("current_state", "search_index")}
+    versions = versions_of(resource_type)
 
     async def fetch(after: FeedCursor | None) -> tuple[list[StoredEvent], asyncio.Future | None]:
         stored = await read_after(pool, after, batch, resource_type)
-        bulk = executor is not None and len(stored) >= BULK_MIN
+        bulk = executor is not None and len(stored) >= bulk_load.BULK_MIN
         return stored, _extract_async(version_events(stored)[0], executor) if bulk else None  # type: ignore[arg-type]
 
     upcoming = await fetch(cursor)
@@ -213,7 +212,7 @@ async def replay_batches(
                 conn, *version_events(stored), _from_wire(await extraction) if extraction is not None else None
             )
             cursor = cursor_of(stored[-1])
-            await _save(conn, resource_type, _state(versions, cursor), None)
+            await save(conn, resource_type, feed_state(versions, cursor), None)
         total += len(stored)
         batches += 1
         if progress:
@@ -224,10 +223,6 @@ async def replay_batches(
             raise RebuildInterrupted(cursor.position)
         if short:
             return total, cursor
-
-
-class RebuildInterrupted(Exception):
-    """Raised by a test hook to simulate a rebuild killed between batches."""
 
 
 async def _rename_shadows(conn: asyncpg.Connection, resource_type: str) -> None:
@@ -268,6 +263,25 @@ async def _swap(conn: asyncpg.Connection, resource_type: str, cursor: FeedCursor
     return replayed
 
 
+async def _build_indexes(pool: asyncpg.Pool, resource_type: str, state: dict) -> dict:
+    """Build the shadow tables' indexes (the stripped ones and the lookup indexes) over two
+    connections; returns the state without the indexes still to build."""
+    lookups = [line for line in lookup_index_ddl(resource_type, SHADOW).splitlines() if line.strip()]
+    await build_indexes(pool, state.get("indexes", []), lookups)
+    state = {k: v for k, v in state.items() if k != "indexes"}
+    async with pool.acquire() as conn:
+        await save(conn, resource_type, state, None)
+    return state
+
+
+async def _analyze(pool: asyncpg.Pool, resource_type: str) -> None:
+    """Statistics (the planner's per-parameter counts) and the visibility map (index-only scans);
+    autovacuum looks after the tables again from here on."""
+    await run_spread(pool, [f"VACUUM (ANALYZE) {t}{SHADOW}" for t in live_tables(resource_type)])
+    resets = [f"ALTER TABLE {t}{SHADOW} RESET (autovacuum_enabled)" for t in live_tables(resource_type)]
+    await pool.execute(";\n".join(resets))
+
+
 async def rebuild_type(
     pool: asyncpg.Pool,
     resource_type: str,
@@ -281,12 +295,16 @@ async def rebuild_type(
     extraction of search values over worker processes."""
     async with pool.acquire() as conn, conn.transaction():
         await custom_params.sync(conn)  # the parameters the live index is built with
-        start = await _prepare(conn, resource_type)
-    replayed, cursor = await replay_batches(pool, resource_type, start, batch, progress, stop_after_batches, executor)
-    async with pool.acquire() as conn:  # one index build is cheaper than maintaining it row by row
-        await conn.execute(lookup_index_ddl(resource_type, SHADOW))
-        # statistics (the planner's per-parameter counts) and the visibility map (index-only scans)
-        await conn.execute(f"VACUUM (ANALYZE) {', '.join(t + SHADOW for t in live_tables(resource_type))}")
+        state = await _prepare(conn, resource_type)
+    resumed_from, loaded = int(state["checkpoint"]), 0
+    if "load" in state:
+        result = await bulk_load.load_latest(pool, resource_type, state, batch, progress, stop_after_batches, executor)
+        loaded, state = result.events, result.state
+    state = await _build_indexes(pool, resource_type, state)
+    replayed, cursor = await replay_batches(
+        pool, resource_type, resume_cursor(state), batch, progress, stop_after_batches, executor
+    )
+    await _analyze(pool, resource_type)
     async with pool.acquire() as conn, conn.transaction():
         caught_up = await _swap(conn, resource_type, cursor, batch)
     if progress and caught_up:
@@ -294,16 +312,15 @@ async def rebuild_type(
     final = await pool.fetchval(
         "SELECT checkpoint FROM projection_state WHERE name = $1", projection_name("current_state", resource_type)
     )
-    return RebuildResult(resource_type, replayed + caught_up, start.position if start else 0, final)
+    return RebuildResult(resource_type, loaded + replayed + caught_up, resumed_from, final)
 
 
 async def pending_events(pool: asyncpg.Pool, resource_type: str) -> int:
     """Events a rebuild of the type would replay (from its resume point)."""
-    row = await pool.fetchrow(
-        "SELECT rebuild FROM projection_state WHERE name = $1", projection_name("current_state", resource_type)
-    )
-    start = _resume_cursor(orjson.loads(row["rebuild"])) if row and row["rebuild"] else None
-    return await count_after(pool, start, resource_type)
+    state = await load_state(pool, resource_type)
+    if state and "load" in state:
+        return await count_after(pool, None, resource_type)
+    return await count_after(pool, resume_cursor(state), resource_type)
 
 
 async def custom_definitions(pool: asyncpg.Pool) -> list[bytes]:

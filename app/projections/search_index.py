@@ -26,6 +26,7 @@ import orjson
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
+from app.projections.copy_text import encode as encode_copy
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, TABLES, search_table, type_of_value
 from app.search_types.row_plan import SKIPPED, row_function
@@ -33,12 +34,14 @@ from app.search_types.text_document import document_rows, text_rows
 
 __all__ = [
     "COLUMNS",
+    "EncodedRows",
     "INDEXES",
     "KINDS",
     "SearchIndexProjector",
     "SearchRows",
     "TypeRows",
     "all_search_index_ddl",
+    "encode",
     "lookup_index_ddl",
     "merge",
     "reference_rows_of",
@@ -190,12 +193,34 @@ async def _copy_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, 
         elif tr.clear:
             await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1) AND param = ANY($2)", tr.clear, list(tr.codes))
         if tr.rows[kind] and not TABLES[kind].copyable:
-            types = ["text", "text", *TABLES[kind].sent_types()]
-            sql = _insert(table, kind, [f"${i}::{t}[]" for i, t in enumerate(types, 1)])
-            await conn.execute(sql, *(list(column) for column in zip(*tr.rows[kind], strict=True)))
+            await _insert_rows(conn, table, kind, tr.rows[kind])
         elif tr.rows[kind]:
-            columns = ["id", "param", *[c for c, _ in COLUMNS[kind]]]
-            await conn.copy_records_to_table(table, records=tr.rows[kind], columns=columns)
+            await conn.copy_records_to_table(table, records=tr.rows[kind], columns=_copy_columns(kind))
+
+
+def _copy_columns(kind: str) -> list[str]:
+    return ["id", "param", *[c for c, _ in COLUMNS[kind]]]
+
+
+async def _insert_rows(conn: asyncpg.Connection, table: str, kind: str, rows: list[tuple]) -> None:
+    """Rows of a kind PostgreSQL converts on the way in (not copyable): one INSERT from arrays."""
+    types = ["text", "text", *TABLES[kind].sent_types()]
+    sql = _insert(table, kind, [f"${i}::{t}[]" for i, t in enumerate(types, 1)])
+    await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
+
+
+EncodedRows = dict[str, bytes | list[tuple]]
+"""kind -> the rows of a batch as COPY text data (:mod:`app.projections.copy_text`), or as tuples
+for the kinds that are not copyable."""
+
+
+def encode(tr: TypeRows) -> EncodedRows:
+    """The rows of a type, ready for :meth:`SearchIndexProjector.load` (replay workers encode them)."""
+    out: EncodedRows = {}
+    for kind, rows in tr.rows.items():
+        if rows:
+            out[kind] = encode_copy(rows) if TABLES[kind].copyable else rows
+    return out
 
 
 class SearchIndexProjector:
@@ -228,6 +253,15 @@ class SearchIndexProjector:
             for kind, kind_rows in rows_of(orjson.loads(e.resource), self.codes).items():
                 tr.rows[kind].extend((rid, *row) for row in kind_rows)
         return out
+
+    async def load(self, conn: asyncpg.Connection, resource_type: str, encoded: EncodedRows) -> None:
+        """Add rows of resources that have none yet (replay's bulk load: no clearing)."""
+        for kind, data in encoded.items():
+            table = search_table(resource_type, kind) + self.suffix
+            if isinstance(data, bytes):
+                await conn.copy_to_table(table, source=memoryview(data), columns=_copy_columns(kind), format="text")
+            else:
+                await _insert_rows(conn, table, kind, data)
 
     async def write(self, conn: asyncpg.Connection, rows: SearchRows, bulk: bool = False) -> None:
         """One statement per type; with ``bulk``, DELETE then COPY (large replay batches)."""

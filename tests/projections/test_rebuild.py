@@ -211,12 +211,12 @@ async def test_bulk_replay_with_worker_processes_equals_inline(
 ) -> None:
     """The fast path (search values extracted in worker processes, rows copied with COPY, lookup
     indexes built at the end) gives exactly the rows the inline projectors wrote."""
-    from app.projections import rebuild
+    from app.projections import bulk_load
     from app.projections.rebuild import custom_definitions, replay_executor
 
     await _dataset(client)
     before = {t: await dump(pool, t) for t in ("Patient", "Observation")}
-    monkeypatch.setattr(rebuild, "BULK_MIN", 1)
+    monkeypatch.setattr(bulk_load, "BULK_MIN", 1)
     with replay_executor(await custom_definitions(pool)) as executor:
         for t in ("Patient", "Observation"):
             await rebuild_type(pool, t, batch=5, executor=executor)

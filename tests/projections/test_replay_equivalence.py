@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.jobs.runner import run_pending
-from app.projections import custom_params, rebuild
+from app.projections import bulk_load, custom_params
 from app.projections.current_state import current_table
 from app.projections.rebuild import RebuildInterrupted, custom_definitions, rebuild_type, replay_executor
 from app.projections.search_index import KINDS, search_table
@@ -144,7 +144,7 @@ async def test_replay_gives_the_rows_the_inline_projectors_wrote(
                 await rebuild_type(pool, t, batch=3, stop_after_batches=1)
             assert (await rebuild_type(pool, t, batch=3)).resumed_from > 0
         assert await dump(pool) == inline
-        monkeypatch.setattr(rebuild, "BULK_MIN", 1)  # through the worker processes and COPY
+        monkeypatch.setattr(bulk_load, "BULK_MIN", 1)  # through the worker processes and COPY
         with replay_executor(await custom_definitions(pool)) as executor:
             for t in TYPES:
                 await rebuild_type(pool, t, batch=5, executor=executor)

@@ -1,0 +1,117 @@
+"""Replay's bulk load: the first pass of a rebuild projects the last event of each resource whose
+events all come from transactions below a horizon (every transaction below it had finished when
+the rebuild started), straight into index-less shadow tables.
+
+Each resource is loaded once, so nothing is ever cleared or replaced: superseded versions are not
+read at all, the tables need no index while they fill (:mod:`app.projections.shadow_indexes`
+builds them afterwards) and the rows go in with plain COPY. The rows are the inline projectors'
+own (their pure ``rows``), computed and encoded as COPY data (:mod:`app.projections.copy_text`)
+in worker processes when there are any; the parent reads the log and forwards bytes. Events of
+transactions at or above the horizon are replayed afterwards by the gap-free reader, from the
+cursor ``(horizon - 1, LAST_POSITION)`` (:mod:`app.projections.rebuild`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.events.feed import REPLAY_CONTEXT, FeedCursor
+from app.events.latest import LatestRow, latest_before
+from app.events.model import EventKind, VersionEvent
+from app.projections.copy_text import encode as encode_copy
+from app.projections.current_state import CurrentStateProjector
+from app.projections.rebuild_state import LAST_POSITION, SHADOW, RebuildInterrupted, feed_state, save
+from app.projections.search_index import EncodedRows, SearchIndexProjector, encode
+
+BULK_MIN = 500  # batches at least this large go through the worker processes (spawned on first use)
+
+Progress = Callable[[int], None]
+Encoded = tuple[bytes, EncodedRows]
+"""A batch's current-state rows and search rows, as COPY data."""
+
+
+def encode_latest(resource_type: str, rows: list[LatestRow]) -> Encoded:
+    """The projection rows of the last events ``rows`` (in a worker process, or inline)."""
+    events = [VersionEvent(resource_type, i, v, EventKind(k), r, at, REPLAY_CONTEXT) for _, i, v, k, r, at in rows]
+    positions = [row[0] for row in rows]
+    current = CurrentStateProjector().rows(events, positions).get(resource_type, [])
+    search = SearchIndexProjector().rows(events, positions).get(resource_type)
+    return encode_copy(current), encode(search) if search is not None else {}
+
+
+def _joined(parts: list[Encoded]) -> Encoded:
+    current = b"".join(p[0] for p in parts)
+    search: EncodedRows = {}
+    for _, rows in parts:
+        for kind, data in rows.items():
+            before = search.get(kind)
+            search[kind] = data if before is None else before + data  # type: ignore[operator]
+    return current, search
+
+
+def _encoding(resource_type: str, rows: list[LatestRow], executor: ProcessPoolExecutor | None) -> asyncio.Future:
+    """Start encoding a batch: split over the worker processes, or in this process."""
+    loop = asyncio.get_running_loop()
+    if executor is None or len(rows) < BULK_MIN:
+        done = loop.create_future()
+        done.set_result([encode_latest(resource_type, rows)])
+        return done
+    workers = executor._max_workers
+    size = -(-len(rows) // workers)
+    parts = [rows[i : i + size] for i in range(0, len(rows), size)]
+    return asyncio.gather(*(loop.run_in_executor(executor, encode_latest, resource_type, p) for p in parts))
+
+
+@dataclass
+class Loaded:
+    events: int  # the events the loaded rows stand for (a resource's last version v: v events)
+    state: dict  # the rebuild's state once loaded: the reader's cursor after the horizon
+
+
+async def load_latest(
+    pool: asyncpg.Pool,
+    resource_type: str,
+    state: dict,
+    batch: int,
+    progress: Progress | None = None,
+    stop_after: int | None = None,
+    executor: ProcessPoolExecutor | None = None,
+) -> Loaded:
+    """Load the shadow tables from ``state["load"]`` on, one transaction per batch with its state."""
+    load, checkpoint, events, batches = dict(state["load"]), state["checkpoint"], 0, 0
+    horizon = int(load["horizon"])
+
+    async def fetch(below: str | None) -> tuple[list[LatestRow], asyncio.Future]:
+        rows = await latest_before(pool, resource_type, horizon, below, batch)
+        return rows, _encoding(resource_type, rows, executor)
+
+    upcoming = await fetch(load["below"])
+    while True:
+        rows, encoding = upcoming
+        if not rows:
+            cursor = FeedCursor(horizon - 1, LAST_POSITION)
+            done = feed_state(state["versions"], cursor, checkpoint) | {"indexes": state.get("indexes", [])}
+            async with pool.acquire() as conn:
+                await save(conn, resource_type, done, None)
+            return Loaded(events, done)
+        upcoming = await fetch(rows[-1][1]) if len(rows) == batch else ([], _encoding(resource_type, [], None))
+        current, search = _joined(await encoding)
+        load["below"], checkpoint = rows[-1][1], max(checkpoint, max(r[0] for r in rows))
+        async with pool.acquire() as conn, conn.transaction():
+            # a crash may lose the last batches, never part of one: the rebuild resumes before them
+            await conn.execute("SET LOCAL synchronous_commit = off")
+            await CurrentStateProjector(SHADOW).load(conn, resource_type, current)
+            await SearchIndexProjector(SHADOW).load(conn, resource_type, search)
+            state = state | {"load": dict(load), "checkpoint": checkpoint}
+            await save(conn, resource_type, state, None)
+        covered = sum(r[2] for r in rows)
+        events, batches = events + covered, batches + 1
+        if progress:
+            progress(covered)
+        if stop_after is not None and batches >= stop_after:
+            await upcoming[1]
+            raise RebuildInterrupted(checkpoint)

@@ -1,0 +1,103 @@
+"""Replay's bulk load (app/projections/bulk_load.py): text with the characters COPY escapes, values of
+every column type and deletions come out of a rebuild with worker processes exactly as the inline
+projectors wrote them; a rebuild interrupted during the load leaves the live tables with every index
+they had; each resource is loaded once, from its last event."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import pytest
+
+from app.projections import bulk_load, rebuild
+from app.projections.rebuild import (
+    RebuildInterrupted,
+    custom_definitions,
+    live_tables,
+    rebuild_type,
+    replay_executor,
+)
+from tests.helpers import new_id
+from tests.projections.test_rebuild import dump
+
+AWKWARD = "tab\there, new\nline, back\\slash, \\N, carriage\rreturn, 'quotes' \"and\" ümlauts"
+
+
+async def _awkward_patients(client: httpx.AsyncClient) -> list[str]:
+    ids = []
+    for i in range(4):
+        pid = new_id()
+        body = {
+            "resourceType": "Patient",
+            "id": pid,
+            "name": [{"family": f"{AWKWARD} {i}", "given": ["a\\b", "c\td"]}],
+            "identifier": [{"system": "http://x\\y", "value": f"v\n{i}"}],
+            "birthDate": "1970-01-0" + str(i + 1),
+            "address": [{"city": "Tab\tCity", "text": "line1\r\nline2"}],
+        }
+        assert (await client.put(f"/fhir/Patient/{pid}", json=body)).status_code in (200, 201)
+        ids.append(pid)
+    body["name"] = [{"family": "updated\\again"}]
+    await client.put(f"/fhir/Patient/{ids[-1]}", json=body)
+    await client.delete(f"/fhir/Patient/{ids[0]}")
+    return ids
+
+
+async def test_awkward_text_survives_the_bulk_load_with_workers(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await _awkward_patients(client)
+    before = await dump(pool, "Patient")
+    monkeypatch.setattr(bulk_load, "BULK_MIN", 1)
+    with replay_executor(await custom_definitions(pool)) as executor:
+        await rebuild_type(pool, "Patient", batch=3, executor=executor)
+    assert await dump(pool, "Patient") == before
+    r = await client.get("/fhir/Patient", params={"identifier": f"http://x\\y|v\n{3}"})
+    assert r.status_code == 200 and [e["resource"]["id"] for e in r.json()["entry"]] == [ids[3]]
+    assert (await client.get(f"/fhir/Patient/{ids[0]}")).status_code == 410
+
+
+async def _indexes(pool: asyncpg.Pool, tables: list[str]) -> list[tuple[str, str]]:
+    rows = await pool.fetch("SELECT tablename, indexdef FROM pg_indexes WHERE tablename = ANY($1)", tables)
+    return sorted((r["tablename"], r["indexdef"]) for r in rows)
+
+
+async def test_a_rebuild_interrupted_during_the_load_ends_with_every_index(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    for i in range(12):
+        body = {
+            "resourceType": "Flag",
+            "status": "active",
+            "code": {"text": f"f{i}"},
+            "subject": {"reference": "Patient/z"},
+        }
+        assert (await client.post("/fhir/Flag", json=body)).status_code == 201
+    tables = live_tables("Flag")
+    indexes, before = await _indexes(pool, tables), await dump(pool, "Flag")
+    assert any("gin" in d for _, d in indexes) and any("PRIMARY KEY" in d or "_pkey" in d for _, d in indexes)
+    with pytest.raises(RebuildInterrupted):
+        await rebuild_type(pool, "Flag", batch=4, stop_after_batches=1)
+    shadow = await _indexes(pool, [t + rebuild.SHADOW for t in tables])
+    assert shadow == [], "the shadow tables fill without indexes"
+    result = await rebuild_type(pool, "Flag", batch=4)
+    assert result.resumed_from > 0
+    assert await _indexes(pool, tables) == indexes
+    assert await dump(pool, "Flag") == before
+    options = await pool.fetch("SELECT reloptions FROM pg_class WHERE relname = ANY($1)", tables)
+    assert not any("autovacuum_enabled=false" in (r["reloptions"] or []) for r in options), "autovacuum on again"
+
+
+async def test_superseded_versions_are_not_replayed_but_counted(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    rid = new_id()
+    for i in range(5):
+        body = {"resourceType": "Device", "id": rid, "status": "active", "note": [{"text": f"v{i}"}]}
+        await client.put(f"/fhir/Device/{rid}", json=body)
+    events = await pool.fetchval("SELECT count(*) FROM event_log WHERE resource_type = 'Device'")
+    before = await dump(pool, "Device")
+    seen: list[int] = []
+    result = await rebuild_type(pool, "Device", progress=seen.append)
+    assert result.events == events == sum(seen)
+    assert await dump(pool, "Device") == before
+    r = await client.get("/fhir/Device", params={"_content": "v4"})
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == [rid]
