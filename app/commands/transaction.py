@@ -101,8 +101,10 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry]) -> list[
     }
     bodies = await _bodies(tx, writes, mapping)
     identities = _identities(writes, targets)
-    await tx.lock_keys([f"{t}/{i}" for t, i in identities])
-    heads = await _heads(tx, writes, targets)
+    # a POST's new id is known to no one else and has no version yet: no lock, no head to read
+    known = {e.index for e in writes if e.method != "POST" or entry_criteria(e) is not None}
+    await tx.lock_keys([f"{t}/{i}" for (t, i), index in identities.items() if index in known])
+    heads = await _heads(tx, [e for e in writes if e.index in known], targets)
     outcomes: dict[int, EntryOutcome] = {}
     await _write_all(tx, writes, targets, bodies, heads, outcomes)
     for entry in ordered:
