@@ -52,16 +52,26 @@ def sites(value: object, urls: Collection[str]) -> list[Site]:
 
 
 def _walk(value: object, trail: list[Step], out: list[Site], urls: Collection[str]) -> None:
-    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
-    for step, item in items:
-        kind = type(item)
-        if kind is str:
-            if item in urls or item.startswith("urn:") or "?" in item:
-                out.append(Site((*trail, step), item, step == "reference"))
-        elif kind is dict or kind is list:
-            trail.append(step)
-            _walk(item, trail, out, urls)
-            trail.pop()
+    if type(value) is dict:
+        for key, item in value.items():
+            kind = type(item)
+            if kind is str:
+                if item in urls or item.startswith("urn:") or "?" in item:
+                    out.append(Site((*trail, key), item, key == "reference"))
+            elif kind is dict or kind is list:
+                trail.append(key)
+                _walk(item, trail, out, urls)
+                trail.pop()
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            kind = type(item)
+            if kind is str:
+                if item in urls or item.startswith("urn:") or "?" in item:
+                    out.append(Site((*trail, index), item, False))
+            elif kind is dict or kind is list:
+                trail.append(index)
+                _walk(item, trail, out, urls)
+                trail.pop()
 
 
 class _Leaf:
