@@ -201,7 +201,8 @@ class SearchIndexProjector:
                 tr.clear.append(rid)
             if e.kind is EventKind.DELETED or e.resource is None:
                 continue
-            for kind, kind_rows in rows_of(orjson.loads(e.resource), self.codes).items():
+            resource = e.parsed if e.parsed is not None else orjson.loads(e.resource)
+            for kind, kind_rows in rows_of(resource, self.codes).items():
                 tr.rows[kind].extend((rid, *row) for row in kind_rows)
         return out
 
