@@ -4,6 +4,7 @@ clients, against a raw-asyncpg baseline writing the same number of resources wit
 same run and on the same embedded PostgreSQL.
 
     python bench/ingest.py [--patients 40] [--clinical 200] [--py-spy /tmp/ingest.svg]
+    python bench/ingest.py --synthea ../shared/synthea-r4 [--limit 60] [--concurrency 2] [--workers 2]
 
 Every phase loads its own freshly generated Bundles (a different seed per phase and fresh
 ``urn:uuid``s and server-assigned ids, so nothing collides); one unmeasured warm-up Bundle goes
@@ -24,6 +25,11 @@ advisory locks, no read of current versions (it knows every resource is new), no
 matching, no response Bundle, no HTTP. It is the floor for "write these rows durably", not an
 equivalent implementation; the ratio says how much of the server's time goes to everything else.
 
+``--synthea DIR`` posts real Synthea patient Bundles instead (each file once, at
+``--concurrency``), then has the baseline write the same Bundles, and reports besides the rates the
+CPU time per resource of the server's processes and of PostgreSQL's (read from ``/proc``, so
+load from other programs does not count; the baseline's own client CPU is not PostgreSQL's).
+
 ``--py-spy PATH`` records a py-spy profile of the server process during the measured phases (needs
 ``pip install py-spy`` and ptrace permission): a flame graph, or collapsed stacks for a ``.txt``
 path, or speedscope for ``.json``.
@@ -33,6 +39,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
+import os
 import shutil
 import signal
 import subprocess
@@ -170,6 +178,72 @@ async def baseline_phase(dsn: str, concurrency: int, bodies: list[bytes]) -> Pha
             await conn.close()
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """User + system CPU of a process (``reaped``: and of its children it waited for)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return ticks / _TICK
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def cpu_split(server: ServerProcess) -> tuple[float, float]:
+    """(CPU seconds of the server's Python processes, of PostgreSQL's) so far."""
+    assert server.proc is not None
+    python = _cpu_seconds(server.proc.pid) + sum(_cpu_seconds(c) for c in _children(server.proc.pid))
+    pid_file = server.data_dir / "pgdata" / "postmaster.pid"
+    postmaster = int(pid_file.read_text().split()[0]) if pid_file.exists() else 0
+    postgres = _cpu_seconds(postmaster, reaped=True) + sum(_cpu_seconds(c) for c in _children(postmaster))
+    return python, postgres
+
+
+def synthea_payloads(directory: str, limit: int) -> list[bytes]:
+    files = sorted(Path(directory).glob("*.json*"))[: limit or None]
+    return [gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in files]
+
+
+async def synthea_main(directory: str, limit: int, concurrency: int, workers: int) -> None:
+    """Real Synthea Bundles through the server, then through the baseline, on one database."""
+    bodies = synthea_payloads(directory, limit)
+    with ServerProcess(workers=workers) as server:
+        await http_phase(server.base, 1, bodies[:2])  # warm-up (compiled plans, caches)
+        await baseline_phase(server.dsn, 1, bodies[:2])
+        python0, postgres0 = cpu_split(server)
+        http = await http_phase(server.base, concurrency, bodies[2:])
+        python1, postgres1 = cpu_split(server)
+        base = await baseline_phase(server.dsn, concurrency, bodies[2:])
+        postgres2 = cpu_split(server)[1]
+    n = http.resources
+    print(f"\nserver workers: {workers}; {len(bodies) - 2} Synthea Bundles, {n} resources, concurrency {concurrency}")
+    print(HEADER)
+    print(http.row())
+    print(base.row())
+    print(f"server/baseline throughput {http.rate / base.rate:6.1%}")
+    ms = [1000 * (python1 - python0) / n, 1000 * (postgres1 - postgres0) / n, 1000 * (postgres2 - postgres1) / n]
+    print(
+        f"CPU per resource: server Python {ms[0]:.3f} ms, its PostgreSQL {ms[1]:.3f} ms; "
+        f"baseline's PostgreSQL {ms[2]:.3f} ms"
+    )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def start_py_spy(pid: int, out: str) -> subprocess.Popen | None:
     exe = shutil.which("py-spy")
     if exe is None:
@@ -222,5 +296,11 @@ if __name__ == "__main__":
     parser.add_argument("--clinical", type=int, default=200, help="clinical resources per patient (default 200)")
     parser.add_argument("--py-spy", dest="profile", default=None, help="write a py-spy flame graph of the server")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
+    parser.add_argument("--synthea", default=None, help="a directory of Synthea transaction Bundles (*.json[.gz])")
+    parser.add_argument("--limit", type=int, default=0, help="with --synthea: at most this many Bundles (0: all)")
+    parser.add_argument("--concurrency", type=int, default=2, help="with --synthea: concurrent clients (default 2)")
     args = parser.parse_args()
-    asyncio.run(main(args.patients, args.clinical, args.profile, args.workers))
+    if args.synthea:
+        asyncio.run(synthea_main(args.synthea, args.limit, args.concurrency, args.workers))
+    else:
+        asyncio.run(main(args.patients, args.clinical, args.profile, args.workers))

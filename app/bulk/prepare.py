@@ -19,14 +19,14 @@ Identity and time, as the file says:
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import orjson
 
 from app.commands.references import references_in, rewrite
 from app.commands.search_parameters import checked_param
-from app.commands.stamp import stamp
+from app.commands.stamp import stamped
 from app.commands.validate import check_resource
 from app.errors import FhirError, Issue
 from app.events.model import EventKind, RequestContext, VersionEvent
@@ -118,9 +118,9 @@ def to_event(resource: object, context: RequestContext, now: datetime, lenient: 
     except FhirError as exc:
         raise Rejected(*exc.all_issues()) from None
     version, recorded_at = version_and_time(resource, now)
-    body = stamp(resource, rid, version, recorded_at)
+    body, parsed = stamped(resource, rid, version, recorded_at)
     put = _put(context, resource_type, rid)
-    return VersionEvent(resource_type, rid, version, EventKind.CREATED, body, recorded_at, put)
+    return VersionEvent(resource_type, rid, version, EventKind.CREATED, body, recorded_at, put, parsed)
 
 
 def _put(context: RequestContext, resource_type: str, rid: str) -> RequestContext:
@@ -149,6 +149,7 @@ def _finish(out: Prepared) -> Prepared:
     for e in out.events:
         first.setdefault((e.resource_type, e.resource_id), e)
     out.search = SearchIndexProjector().rows(list(first.values()), [0] * len(first))
+    out.events = [replace(e, parsed=None) for e in out.events]  # the bytes go back to the importer, not the value
     return out
 
 

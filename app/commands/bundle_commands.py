@@ -11,6 +11,7 @@ from app.commands.conditional import strip_if_none_exist
 from app.commands.create import Create
 from app.commands.delete import Delete
 from app.commands.patch import Patch, patch_document
+from app.commands.references import sites
 from app.commands.update import Update
 from app.commands.validate import check_resource
 from app.commands.write import WriteCommand
@@ -18,7 +19,9 @@ from app.errors import FhirError, Issue
 
 
 def prepare_entries(entries: list[BundleEntry], lenient: bool) -> None:
-    """Validate every resource to be written before the transaction opens."""
+    """Validate every resource to be written before the transaction opens, and find the strings of
+    each resource that name other entries (or a conditional reference) for the rewrite."""
+    full_urls = {e.full_url for e in entries if e.full_url}
     for entry in entries:
         if entry.method in ("POST", "PUT") and entry.resource is not None:
             resource = entry.resource
@@ -32,6 +35,8 @@ def prepare_entries(entries: list[BundleEntry], lenient: bool) -> None:
                 entry.warnings = check_resource(resource, lenient=lenient)
             except FhirError as exc:
                 raise at_entry(entry, exc) from None
+        if entry.resource is not None:
+            entry.sites = sites(entry.resource, full_urls)
 
 
 def entry_criteria(entry: BundleEntry) -> str | None:

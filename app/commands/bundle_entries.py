@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from app.commands.preconditions import parse_etag
+from app.commands.references import Site
 from app.errors import FhirError, Issue, invalid
 from app.fhirspec.resource_types import is_resource_type
 from app.identity import ID_PATTERN
@@ -31,6 +32,7 @@ class BundleEntry:
     if_none_exist: str | None
     if_match: int | None
     warnings: list[Issue] = field(default_factory=list)  # validation warnings (lenient handling)
+    sites: list[Site] | None = None  # the strings of the resource a rewrite may replace (prepare_entries)
 
     @property
     def where(self) -> str:

@@ -11,7 +11,7 @@ from typing import ClassVar
 from app.commands.conditional import Target, aim, speaking_of, with_references
 from app.commands.preconditions import require_body_type
 from app.commands.result import WriteResult, WriteStatus
-from app.commands.stamp import stamp
+from app.commands.stamp import stamped
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.validate import check_resource
 from app.errors import Issue
@@ -22,8 +22,8 @@ from app.identity import new_id, require_type
 def decide_create(
     resource_type: str, resource_id: str, resource: dict, recorded_at: datetime, context: RequestContext
 ) -> VersionEvent:
-    body = stamp(resource, resource_id, 1, recorded_at)
-    return VersionEvent(resource_type, resource_id, 1, EventKind.CREATED, body, recorded_at, context)
+    body, parsed = stamped(resource, resource_id, 1, recorded_at)
+    return VersionEvent(resource_type, resource_id, 1, EventKind.CREATED, body, recorded_at, context, parsed)
 
 
 async def create(

@@ -5,26 +5,111 @@ Every string in a resource that equals a mapped ``fullUrl`` (``urn:uuid:``, ``ur
 absolute URL of a created entry) is replaced, at any depth: ``Reference.reference``,
 ``Attachment.url``, ``uri`` values and the rest. A ``urn:uuid:``/``urn:oid:`` reference that names
 no entry is an error, as is a conditional reference (``Patient?identifier=…``) matching none or
-several resources."""
+several resources.
+
+One walk over a resource (:func:`sites`, before the transaction opens) finds every string that may
+be rewritten; the rewrite (:func:`rewrite_sites`) then copies only the objects and arrays on the way
+to those strings and shares the rest with the resource as sent, which stays unchanged (a write
+retried after contention rewrites it again, to other ids)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 
 from app.errors import FhirError
 
 _LOCAL = ("urn:uuid:", "urn:oid:")
 
+Step = str | int
+"""One step of a path into a JSON value: a key of an object or an index in an array."""
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A string of a resource that a rewrite may replace: where it is, what it says, and whether it
+    is a ``reference`` (a ``Reference.reference``, checked for local and conditional targets)."""
+
+    path: tuple[Step, ...]
+    value: str
+    reference: bool
+
+    @property
+    def local(self) -> bool:
+        return self.value.startswith(_LOCAL)
+
+    @property
+    def conditional(self) -> bool:
+        return self.reference and "?" in self.value and not self.value.startswith(_LOCAL)
+
+
+def sites(value: object, urls: Collection[str]) -> list[Site]:
+    """Every string of ``value`` (at any depth, in document order) that equals one of ``urls``, is
+    local (``urn:…``) or holds a ``?`` (a conditional reference, or a string that may equal one)."""
+    out: list[Site] = []
+    _walk(value, [], out, urls)
+    return out
+
+
+def _walk(value: object, trail: list[Step], out: list[Site], urls: Collection[str]) -> None:
+    if type(value) is dict:
+        for key, item in value.items():
+            kind = type(item)
+            if kind is str:
+                if item in urls or item.startswith("urn:") or "?" in item:
+                    out.append(Site((*trail, key), item, key == "reference"))
+            elif kind is dict or kind is list:
+                trail.append(key)
+                _walk(item, trail, out, urls)
+                trail.pop()
+    elif type(value) is list:
+        for index, item in enumerate(value):
+            kind = type(item)
+            if kind is str:
+                if item in urls or item.startswith("urn:") or "?" in item:
+                    out.append(Site((*trail, index), item, False))
+            elif kind is dict or kind is list:
+                trail.append(index)
+                _walk(item, trail, out, urls)
+                trail.pop()
+
+
+class _Leaf:
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+
+def rewrite_sites(value: object, found: list[Site], mapping: dict[str, str]) -> object:
+    """``value`` with the strings of ``found`` that ``mapping`` names replaced: the objects and
+    arrays holding them are copies, everything else is shared with ``value``."""
+    tree: dict = {}
+    for site in found:
+        new = mapping.get(site.value)
+        if new is None:
+            continue
+        if not site.path:
+            return new
+        node = tree
+        for step in site.path[:-1]:
+            node = node.setdefault(step, {})
+        node[site.path[-1]] = _Leaf(new)
+    return _copy_along(value, tree) if tree else value
+
+
+def _copy_along(value: object, tree: dict) -> object:
+    out: dict | list = dict(value) if isinstance(value, dict) else list(value)  # type: ignore[call-overload]
+    for step, sub in tree.items():
+        out[step] = sub.value if isinstance(sub, _Leaf) else _copy_along(value[step], sub)  # type: ignore[index]
+    return out
+
 
 def rewrite(value: object, mapping: dict[str, str]) -> object:
-    """A copy of ``value`` with every string found in ``mapping`` replaced."""
+    """``value`` with every string found in ``mapping`` replaced (a copy where anything changed)."""
     if isinstance(value, str):
         return mapping.get(value, value)
-    if isinstance(value, dict):
-        return {k: rewrite(v, mapping) for k, v in value.items()}
-    if isinstance(value, list):
-        return [rewrite(v, mapping) for v in value]
-    return value
+    return rewrite_sites(value, sites(value, mapping.keys()), mapping) if mapping else value
 
 
 def references_in(value: object, out: list[str] | None = None) -> list[str]:
@@ -42,26 +127,31 @@ def references_in(value: object, out: list[str] | None = None) -> list[str]:
     return out
 
 
-def unknown_local_references(resource: dict, mapping: dict[str, str]) -> list[str]:
-    return [r for r in references_in(resource) if r.startswith(_LOCAL) and r not in mapping]
+def unknown_local_references(found: list[Site], mapping: dict[str, str]) -> list[str]:
+    """The local (``urn:``) references among ``found`` that name no entry of ``mapping``."""
+    return [s.value for s in found if s.reference and s.local and s.value not in mapping]
 
 
 Matcher = Callable[[str, str], Awaitable[list[str]]]  # bound to a transaction: (type, query) -> ids
 """``(resource_type, query) -> ids of the current resources matching the search criteria``."""
 
 
-async def resolve_conditional_references(resource: dict, matcher: Matcher, where: str) -> dict[str, str]:
+async def resolve_conditional_references(
+    resource: dict, matcher: Matcher, where: str, found: list[Site] | None = None
+) -> dict[str, str]:
     """Map each conditional reference ``Type?criteria`` in the resource to ``Type/id``; ``where``
-    (e.g. ``Bundle.entry[2]``) prefixes the error, if any."""
+    (e.g. ``Bundle.entry[2]``) prefixes the error, if any; ``found``: the resource's :func:`sites`,
+    when already known."""
     mapping: dict[str, str] = {}
-    for ref in references_in(resource):
-        if "?" not in ref or ref in mapping or ref.startswith(_LOCAL):
+    for site in sites(resource, ()) if found is None else found:
+        ref = site.value
+        if not site.conditional or ref in mapping:
             continue
         resource_type, _, query = ref.partition("?")
         ids = await matcher(resource_type, query)
         if len(ids) != 1:
-            found = "no resource" if not ids else f"{len(ids)} resources"
-            text = f"the conditional reference '{ref[:120]}' matches {found}; it must match exactly one"
+            found_text = "no resource" if not ids else f"{len(ids)} resources"
+            text = f"the conditional reference '{ref[:120]}' matches {found_text}; it must match exactly one"
             raise FhirError(
                 412 if ids else 404,
                 "processing" if ids else "not-found",

@@ -19,7 +19,7 @@ from app.commands.bundle_commands import at_entry, entry_command, entry_criteria
 from app.commands.bundle_entries import PROCESSING_ORDER, BundleEntry, entry_error
 from app.commands.conditional import Target, conditional_target, criteria_key
 from app.commands.cooperative import pause
-from app.commands.references import resolve_conditional_references, rewrite, unknown_local_references
+from app.commands.references import resolve_conditional_references, rewrite_sites, sites, unknown_local_references
 from app.commands.result import WriteResult, written
 from app.commands.unit_of_work import WriteTransaction
 from app.errors import FhirError
@@ -101,8 +101,10 @@ async def run_entries(tx: WriteTransaction, entries: list[BundleEntry]) -> list[
     }
     bodies = await _bodies(tx, writes, mapping)
     identities = _identities(writes, targets)
-    await tx.lock_keys([f"{t}/{i}" for t, i in identities])
-    heads = await _heads(tx, writes, targets)
+    # a POST's new id is known to no one else and has no version yet: no lock, no head to read
+    known = {e.index for e in writes if e.method != "POST" or entry_criteria(e) is not None}
+    await tx.lock_keys([f"{t}/{i}" for (t, i), index in identities.items() if index in known])
+    heads = await _heads(tx, [e for e in writes if e.index in known], targets)
     outcomes: dict[int, EntryOutcome] = {}
     await _write_all(tx, writes, targets, bodies, heads, outcomes)
     for entry in ordered:
@@ -133,18 +135,20 @@ async def _bodies(tx: WriteTransaction, writes: list[BundleEntry], mapping: dict
         await pause(n)
         if entry.resource is None:
             continue
+        found = entry.sites if entry.sites is not None else sites(entry.resource, mapping.keys())
         try:
-            conditional = await resolve_conditional_references(entry.resource, tx.match, entry.where)
-            body: dict = rewrite(entry.resource, {**mapping, **conditional})  # type: ignore[assignment]
-            bodies[entry.index] = body
-            unknown = unknown_local_references(body, mapping)
+            conditional = await resolve_conditional_references(entry.resource, tx.match, entry.where, found)
         except FhirError as exc:
             raise at_entry(entry, exc) from None
+        unknown = unknown_local_references(found, mapping)
         if unknown:
             raise entry_error(
                 entry.index,
                 f"the reference '{unknown[0][:100]}' names no entry of this transaction (no entry has that fullUrl)",
             )
+        bodies[entry.index] = rewrite_sites(
+            entry.resource, found, {**mapping, **conditional} if conditional else mapping
+        )  # type: ignore[assignment]
     return bodies
 
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 from app.commands.conditional import Target, aim, request_path, speaking_of, with_references
 from app.commands.preconditions import check_if_match, check_if_none_match, require_body_type
 from app.commands.result import WriteResult
-from app.commands.stamp import stamp
+from app.commands.stamp import stamped
 from app.commands.unit_of_work import WriteTransaction
 from app.commands.validate import check_resource
 from app.errors import Issue, invalid
@@ -33,8 +33,8 @@ def decide_update(
     check_if_match(if_match, head.version if head else None, f"{resource_type}/{resource_id}")
     version = head.version + 1 if head else 1
     kind = EventKind.CREATED if head is None or head.deleted else EventKind.UPDATED
-    body = stamp(resource, resource_id, version, recorded_at)
-    return VersionEvent(resource_type, resource_id, version, kind, body, recorded_at, context)
+    body, parsed = stamped(resource, resource_id, version, recorded_at)
+    return VersionEvent(resource_type, resource_id, version, kind, body, recorded_at, context, parsed)
 
 
 async def update(

@@ -48,6 +48,9 @@ class VersionEvent:
     resource: bytes | None  # the resource exactly as served; None for a deletion
     recorded_at: datetime  # = meta.lastUpdated
     context: RequestContext
+    # the resource as the JSON value ``resource`` holds, when the writer has it (so the projectors
+    # need not parse the bytes again); not part of the event: None means "parse ``resource``"
+    parsed: dict | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

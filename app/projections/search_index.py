@@ -174,13 +174,8 @@ async def _write_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows,
     if not kinds and not tr.clear:
         return
     args: list[list] = [list(tr.codes)] if tr.codes is not None else []
-    for kind in kinds:
-        width = 2 + len(COLUMNS[kind])
-        columns: list[list] = [[] for _ in range(width)]
-        for row in tr.rows[kind]:
-            for i in range(width):
-                columns[i].append(row[i])
-        args.extend(columns)
+    for kind in kinds:  # each kind's rows as one array per column (every row has every column)
+        args.extend(list(column) for column in zip(*tr.rows[kind], strict=True))
     sql = _statement(resource_type, suffix, kinds, bool(tr.clear), tr.codes is not None)
     await conn.execute(sql, tr.clear, *args)
 
@@ -250,7 +245,8 @@ class SearchIndexProjector:
                 tr.clear.append(rid)
             if e.kind is EventKind.DELETED or e.resource is None:
                 continue
-            for kind, kind_rows in rows_of(orjson.loads(e.resource), self.codes).items():
+            resource = e.parsed if e.parsed is not None else orjson.loads(e.resource)
+            for kind, kind_rows in rows_of(resource, self.codes).items():
                 tr.rows[kind].extend((rid, *row) for row in kind_rows)
         return out
 

@@ -13,7 +13,7 @@ from app.fhirspec.resource_types import resource_type_set
 from app.validation import invariants
 from app.validation.bindings import expand
 from app.validation.model import BACKBONE, COMPLEX, PRIMITIVE, RESOURCE, Element, Node, TypeRef
-from app.validation.primitives import PRIMITIVE_TYPES
+from app.validation.primitives import PRIMITIVE_TYPES, fast_checks
 
 FHIR_TYPE_URL = "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type"
 SYSTEM_PREFIX = "http://hl7.org/fhirpath/System."
@@ -90,7 +90,7 @@ def _element(sd_id: str, el: dict, has_children: bool, is_resource_id: bool) -> 
         for t in types:
             inherited |= _root_constraint_keys(t.sd_id or t.code)
         constraints = tuple(invariants.build(c, path) for c in el.get("constraint", []) if c["key"] not in inherited)
-    return Element(
+    element = Element(
         name=name[:-3] if choice else name,
         path=path,
         min=int(el.get("min", 0)),
@@ -101,6 +101,22 @@ def _element(sd_id: str, el: dict, has_children: bool, is_resource_id: bool) -> 
         binding=binding,
         constraints=constraints,
     )
+    _plan(element)
+    return element
+
+
+def _plan(element: Element) -> None:
+    """What the walker may skip for this element: counting its occurrences when no count can
+    break a rule (a single value occurs once, an unbounded array has no maximum), and the slow
+    checks of a good primitive value when nothing else applies to it."""
+    can_exceed = element.max is not None and (element.array or element.max < 1)
+    element.counted = element.min > 0 or element.choice or can_exceed
+    element.plain = not element.array and not element.constraints
+    for ref in element.types:
+        if ref.kind == PRIMITIVE:
+            ref.ok = fast_checks()[ref.code]
+            if element.binding is not None and ref.code == "code":
+                ref.codes = element.binding.codes
 
 
 @cache

@@ -45,6 +45,8 @@ class TypeRef:
     resource_type: str = ""  # RESOURCE kind: a required resource type, or "" for any
     system: bool = False  # a FHIRPath System type (Element.id, Extension.url): no _name sibling
     node: Node | None = None  # resolved lazily
+    ok: Callable[[object], bool] | None = None  # PRIMITIVE: True when the value has no problem at all
+    codes: frozenset[str] | None = None  # a ``code`` of a required binding: the codes allowed
 
 
 @dataclass(eq=False, slots=True)
@@ -58,6 +60,8 @@ class Element:
     types: tuple[TypeRef, ...]
     binding: Expansion | None = None
     constraints: tuple[Constraint, ...] = ()
+    counted: bool = True  # its occurrences are counted (a minimum, or a maximum an instance may pass)
+    plain: bool = False  # a single value without invariants of its own: a good primitive needs no more
 
     @property
     def label(self) -> str:

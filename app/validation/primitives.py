@@ -201,3 +201,64 @@ def json_problem(type_code: str, value: object) -> str | None:
 
 def describe(value: object) -> str:
     return _describe(value)
+
+
+_REMEMBERED_VALUES = 20000  # per type
+_REMEMBERED_LENGTH = 200
+
+
+def _fast_string(type_code: str) -> Callable[[object], bool]:
+    """One regular expression for everything a string-like value is checked for: no forbidden
+    control character, not empty, the type's lexical form (the length is compared apart)."""
+    form = regexes().get(type_code)
+    pattern = re.compile(
+        r"(?=[^\x00-\x08\x0b\x0c\x0e-\x1f]*\Z)(?=[\s\S])" + (f"(?:{form.pattern})" if form else r"[\s\S]*")
+    )
+    match = pattern.fullmatch
+    good: set[str] = set()  # values already found good (codes, systems, displays repeat a lot)
+
+    def ok(value: object) -> bool:
+        if type(value) is not str:
+            return False
+        if value in good:
+            return True
+        if len(value) > MAX_STRING_LENGTH or match(value) is None:
+            return False
+        if len(value) <= _REMEMBERED_LENGTH:
+            if len(good) >= _REMEMBERED_VALUES:
+                good.clear()
+            good.add(value)
+        return True
+
+    return ok
+
+
+def _fast_integer(type_code: str) -> Callable[[object], bool]:
+    low, high = INTEGER_RANGES[type_code]
+    return lambda value: type(value) is int and low <= value <= high  # type: ignore[operator]
+
+
+def _fast_decimal(value: object) -> bool:
+    kind = type(value)
+    return kind is int or (kind is float and value - value == 0)  # type: ignore[operator]  # finite
+
+
+def _fast_xhtml(value: object) -> bool:
+    return type(value) is str and CONTROL_CHARACTER.search(value) is None and _check_xhtml(value) is None
+
+
+@lru_cache(maxsize=1)
+def fast_checks() -> dict[str, Callable[[object], bool]]:
+    """Per primitive type code, a test that is True only when a value has no problem at all
+    (neither :func:`json_problem` nor the type's checker finds one): the walker's fast path. A
+    False sends the value through those two, which say what is wrong."""
+    table: dict[str, Callable[[object], bool]] = {
+        "boolean": lambda value: type(value) is bool,
+        "decimal": _fast_decimal,
+        "xhtml": _fast_xhtml,
+    }
+    for code in INTEGER_RANGES:
+        table[code] = _fast_integer(code)
+    for code in PRIMITIVE_TYPES - table.keys():
+        table[code] = _fast_string(code)
+    return table

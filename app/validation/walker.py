@@ -81,10 +81,10 @@ class Walker:
         choices: dict[Element, list[str]] = {}
         keys = node.keys
         for key, value in data.items():
-            if key == "resourceType" and node.is_resource:
-                continue
             entry = keys.get(key)
             if entry is None:
+                if key == "resourceType" and node.is_resource:
+                    continue
                 if isinstance(key, str) and key[:1] == "_":
                     base = keys.get(key[1:])
                     if base is not None and base[1].kind == "primitive" and not base[1].system:
@@ -96,26 +96,33 @@ class Walker:
                 self.unknown(node, key, location)
                 continue
             element, ref = entry
-            child = f"{location}.{key}"
-            if value is None:
-                self.add(JSON_LEVEL, child, "null is not allowed (omit the element instead)")
+            ok = ref.ok
+            if ok is not None:  # a primitive: a good single value without an extension is done
+                codes = ref.codes
+                if (
+                    element.plain
+                    and ok(value)
+                    and (codes is None or value in codes)
+                    and (ref.system or "_" + key not in data)
+                ):
+                    n = 1
+                elif value is None:
+                    self.add(JSON_LEVEL, f"{location}.{key}", "null is not allowed (omit the element instead)")
+                    continue
+                else:
+                    ext = None if ref.system else data.get("_" + key)
+                    n = self.primitive(element, ref, value, ext, f"{location}.{key}")
+            elif value is None:
+                self.add(JSON_LEVEL, f"{location}.{key}", "null is not allowed (omit the element instead)")
                 continue
-            if ref.kind == "primitive":
-                ext = None if ref.system else data.get("_" + key)
-                n = self.primitive(element, ref, value, ext, child)
             else:
-                n = self.complex(element, ref, value, child)
-            counts[element] = counts.get(element, 0) + n
+                n = self.complex(element, ref, value, f"{location}.{key}")
+            if element.counted:
+                counts[element] = counts.get(element, 0) + n
             if element.choice:
                 choices.setdefault(element, []).append(key)
-        for element, variants in choices.items():
-            if len(variants) > 1:
-                counts[element] = 1
-                self.add(
-                    "processing",
-                    f"{location}.{element.name}",
-                    f"only one of {', '.join(variants)} may be present ({element.label} is a choice of a single type)",
-                )
+        if choices:
+            self.one_choice(choices, counts, location)
         for element in node.required:
             if counts.get(element, 0) < element.min:
                 self.add(
@@ -131,8 +138,21 @@ class Walker:
                     f"maximum allowed = {element.max}, but found {n} (from {element.path})",
                 )
         if self.with_invariants:
-            self.constraints(extra, data, location)
-            self.constraints(node.constraints, data, location)
+            if extra:
+                self.constraints(extra, data, location)
+            if node.constraints:
+                self.constraints(node.constraints, data, location)
+
+    def one_choice(self, choices: dict[Element, list[str]], counts: dict[Element, int], location: str) -> None:
+        """A choice element (``value[x]``) present under several types is one error."""
+        for element, variants in choices.items():
+            if len(variants) > 1:
+                counts[element] = 1
+                self.add(
+                    "processing",
+                    f"{location}.{element.name}",
+                    f"only one of {', '.join(variants)} may be present ({element.label} is a choice of a single type)",
+                )
 
     def unknown(self, node: Node, key: str, location: str) -> None:
         severity = "warning" if self.lenient else "error"
@@ -192,7 +212,7 @@ class Walker:
                     location,
                     "constraint ext-1 failed: an extension must have either extensions or value[x], not both",
                 )
-        self.node(resolve(ref), value, location, element.constraints)
+        self.node(ref.node or resolve(ref), value, location, element.constraints)
         if element.binding is not None and ref.code in ("Coding", "CodeableConcept"):
             codings = [value] if ref.code == "Coding" else value.get("coding")
             if isinstance(codings, list):
