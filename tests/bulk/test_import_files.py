@@ -201,3 +201,6 @@ async def test_meta_kept_or_refused(tmp_path: Path, database_dsn: str, client: h
     assert (await client.get(f"/fhir/Patient/{opaque}")).json()["meta"]["versionId"] == "1"
     updated = await client.put(f"/fhir/Patient/{kept}", json=_patient(kept, "Later"))
     assert updated.headers["ETag"] == 'W/"5"'
+    history = (await client.get(f"/fhir/Patient/{kept}/_history")).json()
+    # the history starts at the imported version: its total counts the versions held, not the newest
+    assert history["total"] == 2 and [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["5", "4"]
