@@ -123,6 +123,15 @@ class Walker:
                 choices.setdefault(element, []).append(key)
         if choices:
             self.one_choice(choices, counts, location)
+        self.cardinality(node, counts, location)
+        if self.with_invariants:
+            if extra:
+                self.constraints(extra, data, location)
+            if node.constraints:
+                self.constraints(node.constraints, data, location)
+
+    def cardinality(self, node: Node, counts: dict[Element, int], location: str) -> None:
+        """Each element's count of values within its min..max (``counts``: the counted ones)."""
         for element in node.required:
             if counts.get(element, 0) < element.min:
                 self.add(
@@ -137,11 +146,6 @@ class Walker:
                     f"{location}.{element.name}",
                     f"maximum allowed = {element.max}, but found {n} (from {element.path})",
                 )
-        if self.with_invariants:
-            if extra:
-                self.constraints(extra, data, location)
-            if node.constraints:
-                self.constraints(node.constraints, data, location)
 
     def one_choice(self, choices: dict[Element, list[str]], counts: dict[Element, int], location: str) -> None:
         """A choice element (``value[x]``) present under several types is one error."""
