@@ -111,4 +111,7 @@ def test_workers_that_cannot_start_stop_the_server_with_an_error(tmp_path: Path)
             proc.kill()
     out = server_log(data_dir.resolve()).read_text()
     assert status == 1, out
-    assert "failed to start its application" in out and "stopping the server" in out, out
+    # the worker reports its failed start; the supervisor stops the server, seeing it either exit
+    # or (on a loaded machine, where the failed worker lingers) stop answering its health checks
+    assert "Application startup failed" in out and "stopping the server" in out, out
+    assert "failed to start its application" in out or "stopped answering health checks" in out, out
