@@ -121,10 +121,7 @@ async def gather(conn: asyncpg.Connection) -> dict:
     applied: set[int] = set()
     if has:
         events = await last_position(conn)
-        resources = await conn.fetchval(
-            "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint FROM pg_class c"
-            " WHERE c.relname LIKE 'cur\\_%' AND c.relkind = 'r'"
-        )
+        resources = await resource_estimate(conn)
         stale = [
             (r["name"], r["status"])
             for r in await conn.fetch("SELECT name, status FROM projection_state WHERE status <> 'ready' ORDER BY name")
@@ -139,6 +136,21 @@ async def gather(conn: asyncpg.Connection) -> dict:
         "stale": stale,
         "applied": applied,
     }
+
+
+async def resource_estimate(conn: asyncpg.Connection) -> int:
+    """The current-state rows: the planner's estimate where a table has been analysed, an exact
+    count where it never was (right after a load, before autovacuum has seen it)."""
+    total = 0
+    for r in await conn.fetch(
+        "SELECT c.relname, c.reltuples FROM pg_class c"
+        " WHERE c.relname LIKE 'cur\\_%' AND c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace"
+    ):
+        if r["reltuples"] >= 0:
+            total += int(r["reltuples"])
+        else:  # the name comes from the catalog, spelled as an identifier
+            total += await conn.fetchval(f'SELECT count(*) FROM "{r["relname"]}" WHERE NOT deleted')
+    return total
 
 
 def report(info: dict, memory: int | None) -> tuple[list[str], int]:

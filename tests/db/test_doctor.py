@@ -58,3 +58,15 @@ async def test_doctor_against_the_test_database(client: httpx.AsyncClient, datab
     assert "storage:" in out and "event log:" in out and "search index:" in out
     assert "projections: all ready" in out
     assert "migrations: all applied" in out
+
+
+async def test_doctor_counts_resources_of_tables_never_analysed(
+    client: httpx.AsyncClient, database_dsn: str, capsys
+) -> None:
+    """Right after a load no table has statistics yet; the report still says how many resources it holds."""
+    for n in range(3):
+        await client.post("/fhir/Basic", json={"resourceType": "Basic", "code": {"text": f"doctor {n}"}})
+    assert await asyncio.to_thread(main, ["doctor", "--database-url", database_dsn]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("storage:"))
+    count = int(line.split("about ")[1].split(" resources")[0].replace(",", ""))
+    assert count >= 3 and "bytes per resource" in line
