@@ -14,7 +14,7 @@ Writer = Callable[[str, dict, dict[str, list[tuple]], list[tuple]], None]
 
 
 def param_text(code: str, parts: Iterable[str | None], texts: list[tuple]) -> None:
-    text = "\n".join([p for p in parts if p])[:MAX_CHARS]
+    text = "\n".join(dict.fromkeys([p for p in parts if p]))[:MAX_CHARS]  # each distinct text once
     if text:
         texts.append((code, text))
 
