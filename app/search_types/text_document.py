@@ -140,7 +140,9 @@ def content_text(resource: dict) -> str:
             counted = len(parts)
             if size > MAX_CHARS:
                 break  # the rest would be cut off
-    _distinct_size(parts[counted:], seen)
+    if not counted:  # the common case: a resource of fewer than 64 strings
+        return "\n".join(dict.fromkeys(parts))[:MAX_CHARS]
+    seen.update(dict.fromkeys(parts[counted:]))
     return "\n".join(seen)[:MAX_CHARS]
 
 
