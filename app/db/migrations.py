@@ -19,7 +19,7 @@ from app.projections.audit import AUDIT_DDL
 from app.projections.current_state import LOCK_THEN_HEAD_DDL, current_state_ddl, drop_resource_copies
 from app.projections.custom_params import SEARCH_PARAM_STATE_DDL, SEARCH_PARAM_VERSION_DDL
 from app.projections.search_index import all_search_index_ddl
-from app.projections.search_layout import upgrade_search_layout
+from app.projections.search_layout import upgrade_search_layout, upgrade_text_indexes
 from app.projections.state import PROJECTION_STATE_DDL
 
 log = logging.getLogger("fhirledger.migrations")
@@ -120,6 +120,12 @@ async def _m018_storage(conn: asyncpg.Connection) -> None:
     await upgrade_search_layout(conn)
 
 
+async def _m020_text_documents(conn: asyncpg.Connection) -> None:
+    # issue 12: full-text documents hold each distinct string once and the as-written lexemes
+    # without positions (the layout version changes: rebuild); a small GIN pending list
+    await upgrade_text_indexes(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -139,6 +145,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (16, "lock then read the current version in one round trip", _m016_lock_then_head),
     (17, "bulk $import job state", _m017_import_jobs),
     (18, "storage: no copy of the resource bytes in the current state, narrower side tables", _m018_storage),
+    (20, "full-text search: smaller documents, small GIN pending list", _m020_text_documents),
 ]
 
 

@@ -14,6 +14,7 @@ import asyncpg
 
 from app.fhirspec.resource_types import resource_types
 from app.search_types.registry import TABLES, search_table
+from app.search_types.text import PENDING_LIST_KB
 
 _COLUMNS = (
     "SELECT table_name, column_name FROM information_schema.columns"
@@ -55,3 +56,13 @@ async def upgrade_search_layout(conn: asyncpg.Connection) -> list[str]:
     if ddl:
         await conn.execute("\n".join(ddl))
     return ddl
+
+
+async def upgrade_text_indexes(conn: asyncpg.Connection) -> None:
+    """Give the live full-text indexes the current small GIN pending list (migration 20; tables
+    created since have it in their DDL)."""
+    ddl = [
+        f"ALTER INDEX IF EXISTS {search_table(t, 'text')}_doc SET (gin_pending_list_limit = {PENDING_LIST_KB});"
+        for t in resource_types()
+    ]
+    await conn.execute("\n".join(ddl))

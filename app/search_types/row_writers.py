@@ -14,9 +14,11 @@ Writer = Callable[[str, dict, dict[str, list[tuple]], list[tuple]], None]
 
 
 def param_text(code: str, parts: Iterable[str | None], texts: list[tuple]) -> None:
-    text = "\n".join([p for p in parts if p])[:MAX_CHARS]
-    if text:
-        texts.append((code, text))
+    kept = [p for p in parts if p]
+    if len(kept) == 1:
+        texts.append((code, kept[0][:MAX_CHARS]))
+    elif kept:
+        texts.append((code, "\n".join(dict.fromkeys(kept))[:MAX_CHARS]))  # each distinct text once
 
 
 def token_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:

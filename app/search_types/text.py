@@ -5,10 +5,16 @@ string and token parameters, all answered by the ``text`` search type.
 Stored in ``sp_<type>_text (id, param, doc tsvector)`` with a GIN index on ``doc``: per resource
 one ``_content`` row, one ``_text`` row when it has a narrative, and one row per string or token
 parameter with text (its string values; for a token the Coding.display, CodeableConcept.text and
-Identifier.type.text it holds). The projector sends the folded text (:mod:`app.search_types.text_document`);
-PostgreSQL stores ``to_tsvector(<config>, text) || to_tsvector('simple', text)``: the words stemmed
-in the configured language (:mod:`app.search_types.text_config`) and as written, so stop words and
-prefixes of unstemmed words match too. Queries: :mod:`app.search_types.text_query`."""
+Identifier.type.text it holds). The projector sends the folded text, each distinct string once
+(:mod:`app.search_types.text_document`); PostgreSQL stores
+``to_tsvector(<config>, text) || strip(to_tsvector('simple', text))``: the words stemmed in the
+configured language (:mod:`app.search_types.text_config`) with their positions, for words and
+phrases, and the words as written without positions (a lexeme both give is stored once), so stop
+words and prefixes of unstemmed words match too. Queries: :mod:`app.search_types.text_query`.
+
+The GIN index keeps a small pending list (:data:`PENDING_LIST_KB`): PostgreSQL's default of 4 MB
+per index left most of every text index's pages as free pending-list pages after ingest (about
+six times the index itself at 60k resources), and a search reads the whole pending list."""
 
 from __future__ import annotations
 
@@ -25,16 +31,23 @@ TEXT_MODIFIED = ("string", "token")
 """The parameter types whose ``:text`` searches are full-text searches."""
 
 
+PENDING_LIST_KB = 128
+"""``gin_pending_list_limit`` of the text indexes (PostgreSQL's smallest is 64)."""
+
+
 def document_sql(expr: str) -> str:
-    """The tsvector PostgreSQL stores for the text ``expr``."""
+    """The tsvector PostgreSQL stores for the text ``expr``: positions only on the configured
+    language's lexemes (phrases are matched in the configured language only)."""
     config = text_config()
-    configs = [config] if config == SIMPLE else [config, SIMPLE]
-    return " || ".join(f"to_tsvector({regconfig(c)}, {expr})" for c in configs)
+    if config == SIMPLE:
+        return f"to_tsvector({regconfig(config)}, {expr})"
+    return f"to_tsvector({regconfig(config)}, {expr}) || strip(to_tsvector({regconfig(SIMPLE)}, {expr}))"
 
 
 def layout() -> list[str]:
-    """What the stored documents depend on besides the table's shape (part of the layout version)."""
-    return ["text-1", document_sql("text")]
+    """What the stored documents depend on besides the table's shape (part of the layout version):
+    ``text-2`` since the distinct strings are stored once and the as-written half has no positions."""
+    return ["text-2", document_sql("text")]
 
 
 def text_documentation() -> str:
@@ -73,7 +86,13 @@ class TextType(SearchType):
     """Not an R4 parameter type: the criteria :func:`as_text_search` rewrites use it."""
 
     name = "text"
-    tables = (TextTable("text", (("doc", "tsvector"),), indexes=(("doc", "USING gin (doc)"),)),)
+    tables = (
+        TextTable(
+            "text",
+            (("doc", "tsvector"),),
+            indexes=(("doc", f"USING gin (doc) WITH (gin_pending_list_limit = {PENDING_LIST_KB})"),),
+        ),
+    )
     modifiers = frozenset({"missing"})
 
     def add_rows(self, code: str, values: list, out: Rows) -> None:

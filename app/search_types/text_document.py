@@ -7,6 +7,8 @@
 - ``_text``: the narrative (``text.div``) without its XHTML markup;
 - per string parameter its values, per token parameter the texts of its values (for ``:text``).
 
+Each distinct string is kept once, where it first occurs (a Coding's display and its concept's text
+are often the same words: stored twice, they would only cost bytes, positions and stemming time).
 Texts are folded (case and accents) like string search values and cut at :data:`MAX_CHARS`
 characters: words further into one huge resource are not found by text search."""
 
@@ -116,8 +118,9 @@ _NOT_CONTENT = _SKIPPED_KEYS | {"text", "meta"}
 
 
 def content_text(resource: dict) -> str:
-    """The prose of a resource for ``_content`` (its narrative left out)."""
+    """The prose of a resource for ``_content`` (its narrative left out), each distinct string once."""
     parts: list[str] = []
+    seen: dict[str, None] = {}
     size = counted = 0
     for key, item in resource.items():
         if key in _NOT_CONTENT:
@@ -133,11 +136,24 @@ def content_text(resource: dict) -> str:
         elif cls not in _SCALARS:
             parts.extend(_strings(item))
         if len(parts) - counted > 64:
-            size += sum(map(len, parts[counted:])) + len(parts) - counted
+            size += _distinct_size(parts[counted:], seen)
             counted = len(parts)
             if size > MAX_CHARS:
                 break  # the rest would be cut off
-    return "\n".join(parts)[:MAX_CHARS]
+    if not counted:  # the common case: a resource of fewer than 64 strings
+        return "\n".join(dict.fromkeys(parts))[:MAX_CHARS]
+    seen.update(dict.fromkeys(parts[counted:]))
+    return "\n".join(seen)[:MAX_CHARS]
+
+
+def _distinct_size(parts: list[str], seen: dict[str, None]) -> int:
+    """Add the strings not ``seen`` yet to it; their characters, a separator each."""
+    size = 0
+    for part in parts:
+        if part not in seen:
+            seen[part] = None
+            size += len(part) + 1
+    return size
 
 
 def narrative_text(resource: dict) -> str:
@@ -152,7 +168,7 @@ def narrative_text(resource: dict) -> str:
 def _param_text(values: list) -> str:
     """The folded text of one parameter's values: strings, or the texts of tokens."""
     parts = [v.normalized if isinstance(v, StringValue) else v.text for v in values]
-    return "\n".join(p for p in parts if p)[:MAX_CHARS]
+    return "\n".join(dict.fromkeys(p for p in parts if p))[:MAX_CHARS]
 
 
 def document_rows(resource: dict) -> list[tuple]:
@@ -169,17 +185,18 @@ def document_rows(resource: dict) -> list[tuple]:
 
 def reference_content_text(resource: dict) -> str:
     """:func:`content_text` by a recursive generator (the reference it is tested against)."""
-    parts: list[str] = []
+    seen: dict[str, None] = {}
     size = 0
     for key, value in resource.items():
         if key in ("text", "meta") or key in _SKIPPED_KEYS:
             continue
         for text in _strings(value):
-            parts.append(text)
-            size += len(text) + 1
-            if size > MAX_CHARS:
-                return "\n".join(parts)[:MAX_CHARS]
-    return "\n".join(parts)
+            if text not in seen:
+                seen[text] = None
+                size += len(text) + 1
+                if size > MAX_CHARS:
+                    return "\n".join(seen)[:MAX_CHARS]
+    return "\n".join(seen)
 
 
 def text_rows(resource: dict, extracted: dict[str, list], codes: frozenset[str] | None, out: list[tuple]) -> None:

@@ -4,7 +4,8 @@ phrases and logical operators, as in OData ``$search``; HAPI FHIR's simple query
 
 - ``word`` matches the word in any grammatical form the configured language stems alike
   (``running`` finds ``runs`` under ``english``); ``word*`` matches words starting with it;
-- ``"a phrase"`` matches the words in that order;
+- ``"a phrase"`` matches the words in that order (stemmed; a phrase of stop words only matches
+  its words in any order);
 - terms side by side (or joined by ``AND`` / ``+``) must all match; ``OR`` / ``|`` between them
   lets either match; ``-term`` / ``NOT term`` excludes; ``( )`` group;
 - under ``:text`` a query of bare words only (no operator, quote, ``*``) matches each word as a
@@ -175,7 +176,11 @@ def _prefixed(node: Node) -> Node:
 def tsquery_sql(node: Node, config: str, args: Args, fold) -> str:  # noqa: ANN001 (fold: str -> str)
     """The tsquery expression of ``node``: each word in the configured language (stemmed) or as
     written (the ``simple`` lexemes every document also holds: stop words and prefixes of the
-    unstemmed word), ORed, so neither stemming nor stop words lose a match."""
+    unstemmed word), ORed, so neither stemming nor stop words lose a match. A phrase is matched in
+    the configured language only (the as-written lexemes have no positions; PostgreSQL's phrase
+    operator never matches those), unless it has no word but stop words there: then its words as
+    written must all occur, in any order. (A prefix of several parts, ``o'ha*``, is a phrase too:
+    it matches the configured language's forms.)"""
     if isinstance(node, Op):
         if node.kind == "not":
             return f"(!! {tsquery_sql(node.items[0], config, args, fold)})"
@@ -188,8 +193,13 @@ def tsquery_sql(node: Node, config: str, args: Args, fold) -> str:  # noqa: ANN0
     else:
         ref = args.add(text)
         fn = "phraseto_tsquery" if node.phrase else "plainto_tsquery"
-    configs = [config] if config == SIMPLE else [config, SIMPLE]
-    return "(" + " || ".join(f"{fn}({regconfig(c)}, {ref})" for c in configs) + ")"
+    if config == SIMPLE:
+        return f"{fn}({regconfig(config)}, {ref})"
+    stemmed, written = f"{fn}({regconfig(config)}, {ref})", f"{fn}({regconfig(SIMPLE)}, {ref})"
+    if node.phrase:  # a phrase never matches lexemes without positions: its words, in any order
+        written = f"plainto_tsquery({regconfig(SIMPLE)}, {ref})"
+        return f"(CASE WHEN numnode({stemmed}) > 0 THEN {stemmed} ELSE {written} END)"
+    return f"({stemmed} || {written})"
 
 
 _SPACES = re.compile(r"\s+")

@@ -57,7 +57,7 @@ PATIENT_DDL = [
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_prefix ON sp_patient_uri (param, uri text_pattern_ops);",
     "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_code ON sp_patient_composite (hash, b_code) INCLUDE (id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_num ON sp_patient_composite (hash, b_num) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_text_doc ON sp_patient_text USING gin (doc);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_text_doc ON sp_patient_text USING gin (doc) WITH (gin_pending_list_limit = 128);",
     "CREATE INDEX IF NOT EXISTS sp_patient_sort_min ON sp_patient_sort (param, d_min, id);",
     "CREATE INDEX IF NOT EXISTS sp_patient_sort_max ON sp_patient_sort (param, d_max DESC, id);",
 ]
@@ -69,9 +69,9 @@ def test_side_table_ddl_is_unchanged():
 
 def test_layout_version_is_unchanged_so_existing_projections_stay_ready():
     """A changed version marks every existing search projection stale and demands a rebuild (as
-    migration 13's and 18's layouts did, on purpose)."""
-    assert expected_version("search_index", "Observation") == "sp-1-db489bddbd1f"
-    assert expected_version("search_index", "Patient") == "sp-1-c4a9f35f4cd0"
+    migration 13's, 18's and 20's layouts did, on purpose)."""
+    assert expected_version("search_index", "Observation") == "sp-1-85b2d3e5d4b0"
+    assert expected_version("search_index", "Patient") == "sp-1-d17bd70c1eea"
 
 
 def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():

@@ -1,0 +1,87 @@
+"""What the full-text table stores (issue 12, fewer bytes per resource): each distinct string of a
+resource once, positions only on the configured language's lexemes, a GIN index with a small
+pending list (also given to the indexes of an existing database by migration 20), and the stored
+documents part of the search layout version, so a database holding documents of the earlier
+layout is stale until ``fhirledger projections rebuild``."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+import pytest
+
+from app.db.migrations import MIGRATIONS
+from app.projections.state import expected_version
+from app.search_types import text as text_search
+from app.search_types.text import PENDING_LIST_KB
+
+BP = "Systolic blood pressure"
+
+
+async def _docs(pool: asyncpg.Pool, oid: str) -> dict[str, str]:
+    rows = await pool.fetch("SELECT param, doc::text AS doc FROM sp_observation_text WHERE id = $1", oid)
+    return {r["param"]: r["doc"] for r in rows}
+
+
+async def test_each_distinct_string_is_stored_once(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    concept = {"coding": [{"system": "http://loinc.org", "code": "8480-6", "display": BP}], "text": BP}
+    body = {"resourceType": "Observation", "status": "final", "code": concept, "note": [{"text": BP}]}
+    r = await client.post("/fhir/Observation", json=body)
+    assert r.status_code == 201, r.text
+    docs = await _docs(pool, r.json()["id"])
+    # the display, the concept's text and the note are one string: its words once, at positions 1-3
+    assert docs["code"] == "'blood':2 'pressur':3 'pressure' 'systol':1 'systolic'"
+    assert docs["_content"] == "'-6':3 '8480':2 'blood':5 'final':1 'pressur':6 'pressure' 'systol':4 'systolic'"
+
+
+async def test_stemmed_phrases_and_stop_words_under_the_smaller_documents(client: httpx.AsyncClient) -> None:
+    tag = {"system": "http://fhirledger.test/tag", "code": "text-documents"}
+    texts = {"attack": "History of heart attack in 2019", "reversed": "Attack of the heart worms"}
+    ids = {}
+    for name, note in texts.items():
+        body = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "meta": {"tag": [tag]}}
+        r = await client.post("/fhir/Observation", json={**body, "note": [{"text": note}]})
+        assert r.status_code == 201, r.text
+        ids[r.json()["id"]] = name
+
+    async def found(query: str) -> set[str]:
+        r = await client.get(f"/fhir/Observation?_tag=http://fhirledger.test/tag|text-documents&{query}")
+        assert r.status_code == 200, r.text
+        return {ids[e["resource"]["id"]] for e in r.json().get("entry", [])}
+
+    assert await found('_content="heart attacks"') == {"attack"}  # a phrase is stemmed
+    assert await found('_content="attacks of the hearts"') == {"reversed"}  # its stop words hold their place
+    assert await found('_content="heart attack in"') == {"attack"}
+    assert await found('_content="attack of heart"') == set()  # a stop word's place counts
+    assert await found('_content="of the"') == {"reversed"}  # stop words only: all of them, anywhere
+    assert await found("_content=hist*") == {"attack"}  # a prefix of the word as written
+    assert await found("_content=histori*") == {"attack"}  # ... or of its stem
+
+
+async def _pending_list(conn: asyncpg.Connection, index: str) -> list[str] | None:
+    return await conn.fetchval("SELECT reloptions FROM pg_class WHERE relname = $1", index)
+
+
+async def test_text_indexes_keep_a_small_pending_list(pool: asyncpg.Pool) -> None:
+    option = f"gin_pending_list_limit={PENDING_LIST_KB}"
+    step = next(m for v, _, m in MIGRATIONS if v == 20)
+    async with pool.acquire() as conn:
+        assert await _pending_list(conn, "sp_observation_text_doc") == [option]  # as created
+        await conn.execute("ALTER INDEX sp_specimen_text_doc RESET (gin_pending_list_limit)")  # as before 20
+        assert await _pending_list(conn, "sp_specimen_text_doc") is None
+        await step(conn)
+        assert await _pending_list(conn, "sp_specimen_text_doc") == [option]
+
+
+def test_documents_of_the_earlier_layout_are_stale(monkeypatch: pytest.MonkeyPatch) -> None:
+    current = expected_version("search_index", "Observation")
+    earlier = "to_tsvector('english'::regconfig, text) || to_tsvector('simple'::regconfig, text)"
+    monkeypatch.setattr(text_search, "layout", lambda: ["text-1", earlier])
+    expected_version.cache_clear()
+    try:
+        # the version an upgraded database recorded for its stored documents is not the expected one
+        assert expected_version("search_index", "Observation") != current
+    finally:
+        monkeypatch.undo()
+        expected_version.cache_clear()
+    assert expected_version("search_index", "Observation") == current
