@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from app.errors import invalid
 from app.projections.current_state import current_table, resource_sql
@@ -30,6 +31,14 @@ from app.queries.search.model import Criterion, SearchQuery, SortKey
 from app.queries.search.restriction import restriction_sql
 from app.queries.search.sql import Args
 from app.search_types.registry import search_type
+
+
+class Driver(NamedTuple):
+    """The criterion group whose side-table rows drive the page (:func:`page_sql`),
+    and whether they are few (under :data:`app.queries.search.driver.ENOUGH`), to be read in full before the probes."""
+
+    group: int = 0
+    few: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,18 +120,20 @@ def bounded_counts_sql(q: SearchQuery, base: str, enough: int, which: list[int] 
     return f"SELECT ARRAY[{', '.join(counts)}]", args.values
 
 
-def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool, driver: int) -> str:
-    """The page's ids from the side tables: group ``driver``'s rows as a plain subquery, the other
-    groups probed per id (see the module docstring)."""
+def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool, driver: Driver) -> str:
+    """The page's ids from the side tables: the driving group's rows as a plain subquery (read in
+    full first when they are few), the other groups probed per id (see the module docstring)."""
     groups = _groups(q)
+    rows = _positive(q, groups[driver.group], args, base)
     probes = [
         f"EXISTS ({_positive(q, group, args, base)} AND s.id = d.id OFFSET 0)"
         for i, group in enumerate(groups)
-        if i != driver
+        if i != driver.group
     ]
     order = "ASC" if forward else "DESC"
+    head, source = (f"WITH d AS MATERIALIZED ({rows}) ", "d") if driver.few else ("", f"({rows}) d")
     return (
-        f"SELECT DISTINCT d.id FROM ({_positive(q, groups[driver], args, base)}) d"
+        f"{head}SELECT DISTINCT d.id FROM {source}"
         f" WHERE {' AND '.join([*probes, keyset])}"
         f" ORDER BY d.id {order} LIMIT {args.add(q.count + 1, 'int')}"
     )
@@ -264,7 +275,7 @@ def _cursor(q: SearchQuery, keys: list[Key]) -> tuple[list, str | None, bool]:
     return values, last_id, q.cursor.get("d", "next") == "next"
 
 
-def page_sql(q: SearchQuery, base: str, driver: int = 0) -> PageSql:
+def page_sql(q: SearchQuery, base: str, driver: Driver = Driver()) -> PageSql:
     """The page query: rows (id, s0..sn, resource) in the page's order, limit+1; the ids (and sort
     keys) are chosen and limited first, the resources of those alone are fetched."""
     fast = _date_sort_page(q, base)
