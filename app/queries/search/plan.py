@@ -4,8 +4,9 @@ A page is chosen as ids first (with their sort keys), limited, and only then joi
 current-state rows whose resources it returns, so a search never carries more resource bytes
 than its page. When every criterion is positive (a match has a side-table row; a deleted
 resource has none), the search sorts by id and the token sees everything, the ids come from the
-side tables alone (:func:`_side_ids`): the group the planner expects fewest rows of drives, in id
-order where its index gives it, and each other group is probed per id (``OFFSET 0`` keeps the
+side tables alone (:func:`_side_ids`): the group :mod:`app.queries.search.driver` chooses drives
+(its matches read in full first when a bounded count found them few, else in id order where its
+own index gives it), and each other group is probed per id (``OFFSET 0`` keeps the
 probe a correlated subplan: matches of different parameters are correlated, e.g. every
 Observation of a code has a quantity, which no statistics tell the planner, and a join it would
 choose instead reads every match of both where the page needs twenty), so a page costs about the
