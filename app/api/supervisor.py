@@ -20,17 +20,19 @@ when a worker failed to start, the parent stopped serving but exited 0. Here:
 from __future__ import annotations
 
 import logging
+import pickle
 import signal
 import time
 from collections import deque
+from multiprocessing.connection import wait
 from typing import Any
 
 from uvicorn import Config
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
 log = logging.getLogger("fhirledger.workers")
 
-STARTUP_FAILURE = 3  # a uvicorn worker's exit status when its application did not start
 STARTUP_GRACE = 120.0
 HEALTHCHECK_TIMEOUT = 30
 MAX_DEATHS = 4
@@ -52,6 +54,22 @@ def death_cause(exitcode: int | None) -> str:
     if exitcode == STARTUP_FAILURE:
         return "failed to start its application (its error is logged above)"
     return f"exited with status {exitcode}"
+
+
+def _answers(process: Process, timeout: float) -> bool:
+    """Whether the worker answers a health check within ``timeout`` seconds; False as soon as it
+    exits. uvicorn's own check waits out the whole timeout for a worker that dies meanwhile (this
+    process holds the worker's end of the pipe too, so no end of file arrives): a worker that failed
+    to start was then reported 30 s late, as hung and killed, instead of by its exit status."""
+    conn = process.parent_conn
+    try:
+        conn.send(b"ping")
+        if conn not in wait([conn, process.process.sentinel], timeout):
+            return False
+        conn.recv()
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return False
+    return True
 
 
 class WorkerSupervisor(Multiprocess):
@@ -78,20 +96,19 @@ class WorkerSupervisor(Multiprocess):
         """None while ``process`` is alive (or still starting), else why it is gone (killing it
         when it has stopped answering)."""
         pid = process.pid or 0
+        first = self._first_seen.setdefault(pid, time.monotonic())
+        answered = pid in self._answered
+        if _answers(process, self.config.timeout_worker_healthcheck if answered else _POLL):
+            self._answered.add(pid)
+            return None
         if not process.process.is_alive():
             process.join()
             return death_cause(process.exitcode)
-        first = self._first_seen.setdefault(pid, time.monotonic())
-        if pid in self._answered:
-            if process.ping(self.config.timeout_worker_healthcheck):
-                return None
+        if answered:
             why = f"stopped answering health checks for {self.config.timeout_worker_healthcheck} s (hung)"
+        elif time.monotonic() - first < self.grace:
+            return None
         else:
-            if process.ping(_POLL):
-                self._answered.add(pid)
-                return None
-            if time.monotonic() - first < self.grace:
-                return None
             why = f"did not answer a health check within {self.grace:.0f} s of starting"
         process.kill()
         process.join()

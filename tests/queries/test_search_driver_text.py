@@ -43,7 +43,7 @@ async def _choice(pool: asyncpg.Pool, query: str) -> tuple[str, list[str]]:
             ran.append((record.query, record.args))
 
         conn.add_query_logger(log)
-        driver = await choose_driver(conn, q, "")
+        driver = (await choose_driver(conn, q, "")).group
         conn.remove_query_logger(log)
         plans = []
         for sql, args in ran:

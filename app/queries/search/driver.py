@@ -5,12 +5,20 @@ Each criterion's rows are first counted up to :data:`ENOUGH` (a bounded probe of
 index scans only, which stop at the limit where a bitmap would read every match first; not an
 estimate: the planner's estimates of a range within a parameter, ``value-quantity=gt…`` of one
 code, multiply independent selectivities and fall short tenfold). If some criterion has fewer, the
-smallest drives: the page then costs at most that many rows and their probes, at any size. If all
-have more, one that its index hands over in id order (a hash equality on ``(hash, id)``: a code, a
-reference, a uri; ``EXPLAIN`` shows no sort) drives and stops after the page's ids: matches of
-different parameters are mostly correlated (an Observation of a code has its quantity, a patient's
-vital signs their dates), so it finds the page within its first few dozen rows. Otherwise the one
-PostgreSQL expects fewest rows of drives.
+smallest drives and its matches are read in full first (``MATERIALIZED``): the page then costs at
+most that many rows and their probes, at any size. Left to choose, the planner (expecting
+thousands of matches) walked the side table's ``id`` index in id order instead, reading every
+parameter's rows (value-quantity, component-value-quantity, combo-value-quantity…) to find the
+few: 287,065 rows to find 15 at 250k resources, half a second.
+
+If all have more, one that its index hands over in id order *confined to its own rows* (a hash
+equality on ``(hash, id)``: a code, a reference, a uri; ``EXPLAIN`` shows an index scan bounded
+by an index condition, no sort) drives and stops after the page's ids: matches of different
+parameters are mostly correlated (an Observation of a code has its quantity, a patient's vital
+signs their dates), so it finds the page within its first few dozen rows. A walk of a side
+table's ``id`` index is in id order too, but bounded by nothing: it reads the rows of every
+parameter of that table, so it does not count as an ordered path. Otherwise the one PostgreSQL
+expects fewest rows of drives.
 
 Full-text criteria (``_content``, ``_text``, ``:text``) are counted too, in a statement of their
 own: their GIN index answers only through a bitmap, so with bitmaps off their count walked the whole
@@ -24,7 +32,7 @@ import asyncpg
 import orjson
 
 from app.queries.search.model import SearchQuery
-from app.queries.search.plan import bounded_counts_sql, group_sql, group_types, side_driven
+from app.queries.search.plan import Driver, bounded_counts_sql, group_sql, group_types, side_driven
 
 ENOUGH = 500
 TEXT = "text"
@@ -61,23 +69,29 @@ async def bounded_counts(conn: asyncpg.Connection, q: SearchQuery, base: str) ->
     return counts
 
 
+def confined_order(plan: dict) -> bool:
+    """Whether a plan of ``… ORDER BY s.id`` hands its rows over in id order by walking an index
+    bounded by the criterion's own condition (no sort; not the whole ``id`` index filtered)."""
+    return plan["Node Type"] in ("Index Scan", "Index Only Scan") and "Index Cond" in plan
+
+
 async def _estimate(conn: asyncpg.Connection, sql: str, args: list) -> tuple[float, bool]:
-    """(rows expected, whether they come in id order without a sort)."""
+    """(rows expected, whether they come in id order from a walk of their own rows alone)."""
     plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql} ORDER BY s.id", *args))[0]["Plan"]
-    return float(plan["Plan Rows"]), plan["Node Type"] != "Sort"
+    return float(plan["Plan Rows"]), confined_order(plan)
 
 
-async def choose_driver(conn: asyncpg.Connection, q: SearchQuery, base: str) -> int:
-    """The index of the driving criterion group (0 when there is one, or no side-driven plan)."""
+async def choose_driver(conn: asyncpg.Connection, q: SearchQuery, base: str) -> Driver:
+    """The driving criterion group (group 0 when there is no side-driven plan)."""
     if not side_driven(q):
-        return 0
+        return Driver()
     groups = group_sql(q, base)
-    if len(groups) < 2:
-        return 0
     counts = await bounded_counts(conn, q, base)
     smallest = min(range(len(counts)), key=lambda i: counts[i])
     if counts[smallest] < ENOUGH:
-        return smallest
+        return Driver(smallest, few=True)
+    if len(groups) < 2:
+        return Driver()
     estimates = [await _estimate(conn, sql, args) for sql, args in groups]
     ordered = [i for i, (_, in_order) in enumerate(estimates) if in_order]
-    return min(ordered or range(len(groups)), key=lambda i: estimates[i][0])
+    return Driver(min(ordered or range(len(groups)), key=lambda i: estimates[i][0]))

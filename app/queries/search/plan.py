@@ -4,8 +4,9 @@ A page is chosen as ids first (with their sort keys), limited, and only then joi
 current-state rows whose resources it returns, so a search never carries more resource bytes
 than its page. When every criterion is positive (a match has a side-table row; a deleted
 resource has none), the search sorts by id and the token sees everything, the ids come from the
-side tables alone (:func:`_side_ids`): the group the planner expects fewest rows of drives, in id
-order where its index gives it, and each other group is probed per id (``OFFSET 0`` keeps the
+side tables alone (:func:`_side_ids`): the group :mod:`app.queries.search.driver` chooses drives
+(its matches read in full first when a bounded count found them few, else in id order where its
+own index gives it), and each other group is probed per id (``OFFSET 0`` keeps the
 probe a correlated subplan: matches of different parameters are correlated, e.g. every
 Observation of a code has a quantity, which no statistics tell the planner, and a join it would
 choose instead reads every match of both where the page needs twenty), so a page costs about the
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from app.errors import invalid
 from app.projections.current_state import current_table, resource_sql
@@ -30,6 +32,14 @@ from app.queries.search.model import Criterion, SearchQuery, SortKey
 from app.queries.search.restriction import restriction_sql
 from app.queries.search.sql import Args
 from app.search_types.registry import search_type
+
+
+class Driver(NamedTuple):
+    """The criterion group whose side-table rows drive the page (:func:`page_sql`),
+    and whether they are few (under :data:`app.queries.search.driver.ENOUGH`), to be read in full before the probes."""
+
+    group: int = 0
+    few: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,18 +121,20 @@ def bounded_counts_sql(q: SearchQuery, base: str, enough: int, which: list[int] 
     return f"SELECT ARRAY[{', '.join(counts)}]", args.values
 
 
-def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool, driver: int) -> str:
-    """The page's ids from the side tables: group ``driver``'s rows as a plain subquery, the other
-    groups probed per id (see the module docstring)."""
+def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool, driver: Driver) -> str:
+    """The page's ids from the side tables: the driving group's rows as a plain subquery (read in
+    full first when they are few), the other groups probed per id (see the module docstring)."""
     groups = _groups(q)
+    rows = _positive(q, groups[driver.group], args, base)
     probes = [
         f"EXISTS ({_positive(q, group, args, base)} AND s.id = d.id OFFSET 0)"
         for i, group in enumerate(groups)
-        if i != driver
+        if i != driver.group
     ]
     order = "ASC" if forward else "DESC"
+    head, source = (f"WITH d AS MATERIALIZED ({rows}) ", "d") if driver.few else ("", f"({rows}) d")
     return (
-        f"SELECT DISTINCT d.id FROM ({_positive(q, groups[driver], args, base)}) d"
+        f"{head}SELECT DISTINCT d.id FROM {source}"
         f" WHERE {' AND '.join([*probes, keyset])}"
         f" ORDER BY d.id {order} LIMIT {args.add(q.count + 1, 'int')}"
     )
@@ -264,7 +276,7 @@ def _cursor(q: SearchQuery, keys: list[Key]) -> tuple[list, str | None, bool]:
     return values, last_id, q.cursor.get("d", "next") == "next"
 
 
-def page_sql(q: SearchQuery, base: str, driver: int = 0) -> PageSql:
+def page_sql(q: SearchQuery, base: str, driver: Driver = Driver()) -> PageSql:
     """The page query: rows (id, s0..sn, resource) in the page's order, limit+1; the ids (and sort
     keys) are chosen and limited first, the resources of those alone are fetched."""
     fast = _date_sort_page(q, base)
