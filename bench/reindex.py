@@ -107,8 +107,10 @@ async def main(events: int, batch: int, profile: bool) -> None:
         await pool.execute("VACUUM ANALYZE")
         base_seconds, resources = await baseline(pool, batch)
         print(f"Observations: {resources}; load average {os.getloadavg()[0]:.1f}")
-        print(f"baseline (raw asyncpg: read latest, parse, COPY rows): {base_seconds:.1f} s, "
-              f"{resources / base_seconds:,.0f} resources/s")
+        print(
+            f"baseline (raw asyncpg: read latest, parse, COPY rows): {base_seconds:.1f} s, "
+            f"{resources / base_seconds:,.0f} resources/s"
+        )
         before = cpu_seconds(data_dir)
         seconds = await reindex(pool, dsn, profile)
         main_s, workers_s, postgres_s = (
