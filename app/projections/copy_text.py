@@ -41,15 +41,17 @@ def field(value: object) -> str:
     raise TypeError(f"no COPY text form for {type(value).__name__}")
 
 
+def _clean(rows: list[tuple]) -> bool:
+    """Whether no text value of the rows holds a character the format escapes (the common case:
+    one scan of all the text, instead of one per value)."""
+    text = "".join([v for row in rows for v in row if v.__class__ is str])
+    return "\\" not in text and "\t" not in text and "\n" not in text and "\r" not in text
+
+
 def encode(rows: list[tuple]) -> bytes:
-    """The rows as COPY text data. The common case, where no text value holds a character the
-    format escapes, is joined without looking at each value: the tabs, newlines and backslashes of
-    the result are then exactly the separators and the NULLs' (counted in C); otherwise each value
-    is escaped."""
-    text = "".join(
+    """The rows as COPY text data."""
+    if not _clean(rows):
+        return "".join(["\t".join([field(v) for v in row]) + "\n" for row in rows]).encode()
+    return "".join(
         ["\t".join([v if v.__class__ is str else NULL if v is None else field(v) for v in row]) + "\n" for row in rows]
-    )
-    tabs, nulls = sum(map(len, rows)) - len(rows), sum([row.count(None) for row in rows])
-    if text.count("\\") != nulls or "\r" in text or text.count("\n") != len(rows) or text.count("\t") != tabs:
-        text = "".join(["\t".join([field(v) for v in row]) + "\n" for row in rows])
-    return text.encode()
+    ).encode()

@@ -169,7 +169,7 @@ async def _prepare(conn: asyncpg.Connection, resource_type: str) -> dict:
     await conn.execute(search_index_ddl(resource_type, SHADOW, lookup_indexes=False))  # built after the load
     shadows = [t + SHADOW for t in live_tables(resource_type)]
     indexes = await strip_indexes(conn, shadows)
-    # autovacuum would only get in the way of the load; _analyze turns it on again
+    # the load and then _analyze vacuum them; autovacuum would only get in the way
     await conn.execute(";\n".join(f"ALTER TABLE {t} SET (autovacuum_enabled = false)" for t in shadows))
     horizon = await finished_horizon(conn)
     state = {"versions": versions, "checkpoint": 0, "load": {"horizon": horizon, "below": None}, "indexes": indexes}
@@ -275,11 +275,9 @@ async def _build_indexes(pool: asyncpg.Pool, resource_type: str, state: dict) ->
 
 
 async def _analyze(pool: asyncpg.Pool, resource_type: str) -> None:
-    """Statistics (the planner's per-parameter counts), before the tables are served. No VACUUM: it
-    would write every page (hint bits, the visibility map) while the rebuild waits; autovacuum,
-    on again from here, vacuums the freshly filled tables in the background after the swap (its
-    insert threshold), and until then an index-only scan visits the heap."""
-    await run_spread(pool, [f"ANALYZE {t}{SHADOW}" for t in live_tables(resource_type)])
+    """Statistics (the planner's per-parameter counts) and the visibility map (index-only scans);
+    autovacuum looks after the tables again from here on."""
+    await run_spread(pool, [f"VACUUM (ANALYZE) {t}{SHADOW}" for t in live_tables(resource_type)])
     resets = [f"ALTER TABLE {t}{SHADOW} RESET (autovacuum_enabled)" for t in live_tables(resource_type)]
     await pool.execute(";\n".join(resets))
 
