@@ -38,6 +38,7 @@ from app.commands.stamp import stamp
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import migrate
 from app.events.feed import read_after, version_events
+from app.projections import rebuild, shadow_indexes
 from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
 from app.projections.search_index import SearchIndexProjector
 from app.projections.state import check_projections
@@ -126,6 +127,51 @@ async def append_log(pool: asyncpg.Pool, events: int) -> list[str]:
     return types
 
 
+PHASES = {"bulk_load.load_latest": 0.0, "_build_indexes": 0.0, "replay_batches": 0.0, "_analyze": 0.0, "_swap": 0.0}
+PHASES_PG = dict.fromkeys(PHASES, 0.0)
+
+
+def time_phases(data_dir: Path) -> None:
+    """Wall seconds and PostgreSQL CPU seconds of each phase of the rebuilds, summed over the types
+    (:data:`PHASES`, :data:`PHASES_PG`)."""
+    for name in PHASES:
+        owner, attr = (rebuild.bulk_load, "load_latest") if "." in name else (rebuild, name)
+        inner = getattr(owner, attr)
+
+        async def timed(*args: object, _inner=inner, _name=name, **kwargs: object) -> object:
+            start, pg = time.perf_counter(), cpu_seconds(data_dir)[2]
+            try:
+                return await _inner(*args, **kwargs)
+            finally:
+                PHASES[_name] += time.perf_counter() - start
+                PHASES_PG[_name] += cpu_seconds(data_dir)[2] - pg
+
+        setattr(owner, attr, timed)
+
+
+SLOWEST: list[tuple[float, str]] = []
+
+
+def time_statements() -> None:
+    """Record how long each index build and VACUUM/ANALYZE of the rebuilds takes (:data:`SLOWEST`)."""
+
+    async def run_spread(pool: asyncpg.Pool, statements: list[str], connections: int = 2) -> None:
+        queue = list(reversed(statements))
+
+        async def work() -> None:
+            async with pool.acquire() as conn:
+                while queue:
+                    sql = queue.pop()
+                    start = time.perf_counter()
+                    await conn.execute(sql)
+                    SLOWEST.append((time.perf_counter() - start, sql[:90]))
+
+        await asyncio.gather(*(work() for _ in range(max(1, min(connections, len(statements))))))
+
+    shadow_indexes.run_spread = run_spread
+    rebuild.run_spread = run_spread
+
+
 async def rebuild_all(pool: asyncpg.Pool, types: list[str], batch: int) -> int:
     replayed = 0
     with replay_executor(await custom_definitions(pool)) as executor:
@@ -169,13 +215,24 @@ async def main(events: int, batch: int, speedup: float) -> None:
             f"baseline (read the log, COPY latest versions): {base_seconds:.1f} s, "
             f"{events / base_seconds:,.0f} events/s"
         )
+        time_phases(data_dir)
+        time_statements()
         before, start = cpu_seconds(data_dir), time.perf_counter()
         replayed = await rebuild_all(pool, types, batch)
         seconds, after = time.perf_counter() - start, cpu_seconds(data_dir)
         print(
+            "phases (wall s / PostgreSQL CPU us per event): "
+            + ", ".join(
+                f"{k.split('.')[-1].strip('_')} {v:.1f} s / {PHASES_PG[k] / replayed * 1e6:.0f} us"
+                for k, v in PHASES.items()
+            )
+        )
+        print(
             f"full rebuild (current state + search index, {len(types)} types): {replayed} events in "
             f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%}"
         )
+        for took, sql in sorted(SLOWEST, reverse=True)[:12]:
+            print(f"  {took:6.2f} s  {sql}")
         report_split(
             replayed,
             tuple(a - b for a, b in zip(after, before, strict=True)),

@@ -90,7 +90,9 @@ def _only(search: SearchRows, keep: dict[str, set[str]]) -> SearchRows:
         if not ids:
             continue
         rows = {kind: [r for r in kind_rows if r[0] in ids] for kind, kind_rows in tr.rows.items()}
-        out[resource_type] = TypeRows(clear=[i for i in tr.clear if i in ids], rows=rows, codes=tr.codes)
+        out[resource_type] = TypeRows(
+            clear=[i for i in tr.clear if i in ids], rows=rows, codes=tr.codes, kinds=tr.kinds
+        )
     return out
 
 

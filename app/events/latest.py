@@ -1,6 +1,6 @@
 """The last event of resources, read from the event log: the ids of a type's resources (ever
-written) in id order, and the last event of given resources (custom-parameter reindex, projection
-audit)."""
+written) in id order, the last event of given resources (custom-parameter reindex, projection
+audit), and of the resources of a type batch by batch (replay's bulk load, the reindex)."""
 
 from __future__ import annotations
 
@@ -50,17 +50,35 @@ LatestRow = tuple[int, str, int, str, bytes | None, datetime]
 
 
 async def latest_before(
-    conn: Conn, resource_type: str, horizon: int, below_id: str | None, limit: int
+    conn: Conn, resource_type: str, horizon: int | None, below_id: str | None, limit: int
 ) -> list[LatestRow]:
-    """The last event, among those of transactions below ``horizon``, of each of up to ``limit``
-    resources of a type, in descending id order from below ``below_id`` (None: from the highest id).
-    Superseded versions are never read: replay's bulk load projects each resource once."""
-    below = "" if below_id is None else " AND resource_id < $4"
-    args: list = [resource_type, str(horizon), limit] + ([] if below_id is None else [below_id])
+    """The last event, among those of transactions below ``horizon`` (None: every event this
+    snapshot sees), of each of up to ``limit`` resources of a type, in descending id order from
+    below ``below_id`` (None: from the highest id). Superseded versions are never read: replay's
+    bulk load and the custom-parameter reindex project each resource once."""
+    args: list = [resource_type, limit]
+    where = ""
+    if horizon is not None:
+        args.append(str(horizon))
+        where += f" AND tx_id < ${len(args)}::text::xid8"
+    if below_id is not None:
+        args.append(below_id)
+        where += f" AND resource_id < ${len(args)}"
     rows = await conn.fetch(
         "SELECT DISTINCT ON (resource_id) position, resource_id, version, kind, resource, recorded_at"
-        f" FROM event_log WHERE resource_type = $1 AND tx_id < $2::text::xid8{below}"
-        " ORDER BY resource_id DESC, version DESC LIMIT $3",  # a backward scan of (type, id, version)
+        f" FROM event_log WHERE resource_type = $1{where}"
+        " ORDER BY resource_id DESC, version DESC LIMIT $2",  # a backward scan of (type, id, version)
         *args,
     )
     return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def last_versions(conn: Conn, resource_type: str, ids: list[str]) -> dict[str, int]:
+    """The version of the last event of each of the resources ``ids`` of a type."""
+    rows = await conn.fetch(
+        "SELECT resource_id, max(version) AS version FROM event_log"
+        " WHERE resource_type = $1 AND resource_id = ANY($2::text[]) GROUP BY resource_id",
+        resource_type,
+        ids,
+    )
+    return {r["resource_id"]: r["version"] for r in rows}

@@ -28,7 +28,7 @@ from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.projections.copy_text import encode as encode_copy
 from app.search_types.extraction import extract_all, extract_values
-from app.search_types.registry import COLUMNS, INDEXES, KINDS, TABLES, search_table, type_of_value
+from app.search_types.registry import COLUMNS, INDEXES, KINDS, SEARCH_TYPES, TABLES, search_table, type_of_value
 from app.search_types.row_plan import SKIPPED, row_function
 from app.search_types.text_document import document_rows, text_rows
 
@@ -44,6 +44,7 @@ __all__ = [
     "encode",
     "lookup_index_ddl",
     "merge",
+    "param_kinds",
     "reference_rows_of",
     "rows_of",
     "search_index_ddl",
@@ -72,6 +73,14 @@ def lookup_index_ddl(resource_type: str, suffix: str = "") -> str:
 
 def all_search_index_ddl() -> str:
     return "\n".join(search_index_ddl(t) for t in resource_types())
+
+
+def param_kinds(type_name: str) -> frozenset[str]:
+    """The side tables the rows of a parameter of the search type ``type_name`` go to: its type's
+    own (and derived: the date sort keys), and the full-text table for the ``:text`` rows of string
+    and token parameters (:func:`app.search_types.text_document.text_rows`)."""
+    own = {table.kind for table in SEARCH_TYPES[type_name].tables}
+    return frozenset(own | ({"text"} if type_name in ("string", "token") else set()))
 
 
 def value_rows(code: str, values: list, out: dict[str, list[tuple]]) -> None:
@@ -117,11 +126,19 @@ def reference_rows_of(
 @dataclass(slots=True)
 class TypeRows:
     """The search rows of one resource type in a batch: first the rows of ``clear`` go (those of
-    the parameters ``codes`` only, when given), then ``rows`` (kind -> ``(id, param, ...)``) come."""
+    the parameters ``codes`` only, when given, and then only in the side tables ``kinds`` when
+    given), then ``rows`` (kind -> ``(id, param, ...)``) come."""
 
     clear: list[str] = field(default_factory=list)
     rows: dict[str, list[tuple]] = field(default_factory=lambda: {k: [] for k in KINDS})
     codes: tuple[str, ...] | None = None
+    kinds: tuple[str, ...] | None = None
+
+    def cleared_kinds(self) -> tuple[str, ...]:
+        """The side tables the clearing touches: every one, unless limited to some parameters'."""
+        if self.codes is None or self.kinds is None:
+            return KINDS
+        return tuple(k for k in KINDS if k in self.kinds or self.rows.get(k))
 
 
 SearchRows = dict[str, TypeRows]
@@ -132,7 +149,7 @@ def merge(parts: Sequence[SearchRows]) -> SearchRows:
     out: SearchRows = {}
     for part in parts:
         for resource_type, tr in part.items():
-            into = out.setdefault(resource_type, TypeRows(codes=tr.codes))
+            into = out.setdefault(resource_type, TypeRows(codes=tr.codes, kinds=tr.kinds))
             into.clear.extend(tr.clear)
             for kind, kind_rows in tr.rows.items():
                 into.rows[kind].extend(kind_rows)
@@ -146,16 +163,18 @@ def _insert(table: str, kind: str, args: list[str]) -> str:
 
 
 @cache
-def _statement(resource_type: str, suffix: str, kinds: tuple[str, ...], clear: bool, by_code: bool) -> str:
-    """One statement clearing the rows of the ``$1`` ids (in every kind: an older version may have
-    had values the new one lacks; only those of the parameters ``$2`` when ``by_code``) and
-    inserting the rows of ``kinds``; data-modifying CTEs share one snapshot, so the DELETEs never
-    see the INSERTed rows."""
+def _statement(
+    resource_type: str, suffix: str, kinds: tuple[str, ...], clear: bool, by_code: bool, cleared: tuple[str, ...]
+) -> str:
+    """One statement clearing the rows of the ``$1`` ids (in every kind of ``cleared``: an older
+    version may have had values the new one lacks; only those of the parameters ``$2`` when
+    ``by_code``) and inserting the rows of ``kinds``; data-modifying CTEs share one snapshot, so
+    the DELETEs never see the INSERTed rows."""
     parts: list[str] = []
     n = 2 if by_code else 1
     only = " AND param = ANY($2::text[])" if by_code else ""
     if clear:
-        for kind in COLUMNS:
+        for kind in cleared:
             table = search_table(resource_type, kind) + suffix
             parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE id = ANY($1){only})")
     for kind in kinds:
@@ -176,16 +195,17 @@ async def _write_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows,
     args: list[list] = [list(tr.codes)] if tr.codes is not None else []
     for kind in kinds:  # each kind's rows as one array per column (every row has every column)
         args.extend(list(column) for column in zip(*tr.rows[kind], strict=True))
-    sql = _statement(resource_type, suffix, kinds, bool(tr.clear), tr.codes is not None)
+    sql = _statement(resource_type, suffix, kinds, bool(tr.clear), tr.codes is not None, tr.cleared_kinds())
     await conn.execute(sql, tr.clear, *args)
 
 
 async def _copy_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, suffix: str) -> None:
+    cleared = tr.cleared_kinds() if tr.clear else ()
     for kind in KINDS:
         table = search_table(resource_type, kind) + suffix
-        if tr.clear and tr.codes is None:
+        if kind in cleared and tr.codes is None:
             await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1)", tr.clear)
-        elif tr.clear:
+        elif kind in cleared:
             await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1) AND param = ANY($2)", tr.clear, list(tr.codes))
         if tr.rows[kind] and not TABLES[kind].copyable:
             await _insert_rows(conn, table, kind, tr.rows[kind])
@@ -220,7 +240,9 @@ def encode(tr: TypeRows) -> EncodedRows:
 
 class SearchIndexProjector:
     """Keeps the search side tables; ``suffix`` names shadow tables during a rebuild, ``codes``
-    limits it to some parameters (the reindex of a custom SearchParameter).
+    limits it to some parameters (the reindex of a custom SearchParameter), and ``kinds`` then the
+    side tables their old rows are cleared from (:func:`param_kinds`; None: every one); a kind
+    the rows of a batch fill is always cleared as well.
 
     :meth:`rows` is pure (the last event of each resource in the batch counts) and :meth:`write`
     the one writer of the tables: the inline path, replay, its catch-up and the reindex of a
@@ -229,9 +251,12 @@ class SearchIndexProjector:
     name = "search_index"
     version = "sp-1"  # bump when the tables' shape or the value conversion changes
 
-    def __init__(self, suffix: str = "", codes: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, suffix: str = "", codes: frozenset[str] | None = None, kinds: frozenset[str] | None = None
+    ) -> None:
         self.suffix = suffix
         self.codes = codes
+        self.kinds = tuple(k for k in KINDS if k in kinds) if kinds is not None else None
 
     def rows(self, events: Sequence[VersionEvent], positions: Sequence[int] | None = None) -> SearchRows:
         last: dict[tuple[str, str], VersionEvent] = {}
@@ -240,7 +265,7 @@ class SearchIndexProjector:
         codes = tuple(sorted(self.codes)) if self.codes is not None else None
         out: SearchRows = {}
         for (resource_type, rid), e in last.items():
-            tr = out.setdefault(resource_type, TypeRows(codes=codes))
+            tr = out.setdefault(resource_type, TypeRows(codes=codes, kinds=self.kinds))
             if e.version > 1 or codes is not None:  # a first version has no rows to clear
                 tr.clear.append(rid)
             if e.kind is EventKind.DELETED or e.resource is None:
