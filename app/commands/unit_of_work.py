@@ -84,6 +84,7 @@ class WriteTransaction:
         # see the module's doc: the head read unlocked, the write checked by the version constraint
         self._optimistic = optimistic and context.check is None and not custom_params.loaded().building
         self._optimistic_key: tuple[str, str] | None = None
+        self._read: dict[tuple[str, str], Head] = {}  # the heads read, for the search rows' diff
         # begun by the caller (tests hold one open), else begun by the first database work
         self._transaction: Transaction | None = None
         self._begun = conn.is_in_transaction()
@@ -166,14 +167,25 @@ class WriteTransaction:
         return await read_heads(conn, resource_type, ids)
 
     async def head(self, resource_type: str, resource_id: str) -> Head | None:
-        if self._optimistic and self._optimistic_key == (resource_type, resource_id):
-            return await read_head(self._conn, resource_type, resource_id)  # autocommitted
-        conn = await self.begin()
-        if self._pending_lock == (resource_type, resource_id):
+        key = (resource_type, resource_id)
+        if self._optimistic and self._optimistic_key == key:
+            head = await read_head(self._conn, resource_type, resource_id)  # autocommitted
+        elif self._pending_lock == key:
+            conn = await self.begin()
             self._pending_lock = None
-            return await lock_then_read_head(conn, f"{resource_type}/{resource_id}", resource_type, resource_id)
-        await self._take_lock()
-        return await read_head(conn, resource_type, resource_id)
+            head = await lock_then_read_head(conn, f"{resource_type}/{resource_id}", resource_type, resource_id)
+        else:
+            conn = await self.begin()
+            await self._take_lock()
+            head = await read_head(conn, resource_type, resource_id)
+        if head is not None:
+            self._read[key] = head
+        return head
+
+    def _previous(self, event: VersionEvent) -> bytes | None:
+        """The bytes of the version ``event`` follows, when this write read them."""
+        head = self._read.get((event.resource_type, event.resource_id))
+        return head.resource if head is not None and head.version == event.version - 1 else None
 
     def recorded_at(self, head: Head | None) -> datetime:
         """The time of a new version: now, but never before the version it follows."""
@@ -192,7 +204,7 @@ class WriteTransaction:
             # BEGIN and COMMIT: a single statement is a transaction of its own
             alone = not self._begun
             await self._take_lock()
-            position = await append_and_project(self._conn, events[0])
+            position = await append_and_project(self._conn, events[0], self._previous(events[0]))
             if position is not None:
                 self._committed = alone
                 return [position]
@@ -212,7 +224,7 @@ class WriteTransaction:
         """The one statement on its own; :class:`Relock` when the write needs more (nothing written)."""
         if len(events) != 1 or events[0].resource_type == "SearchParameter":
             raise Relock
-        position = await append_and_project(self._conn, events[0])
+        position = await append_and_project(self._conn, events[0], self._previous(events[0]))
         if position is None:  # the custom parameters moved: the locked way loads them
             raise Relock
         self._committed, self._optimistic = True, False

@@ -1,7 +1,8 @@
 """An update by id is tried optimistically (app/commands/unit_of_work.py: the head read without
 lock, the one statement on its own, the version constraint as the guard) and falls back to the
 locked way: what a client sees is the same as the locked way's, under contention and while a
-custom parameter's index is being built."""
+custom parameter's index is being built. An update rewrites only the kinds of search rows that
+changed (app/projections/one_statement.py), and searches find the current version only."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import httpx
 
 from app.api import staleness
 from app.jobs.runner import run_pending
+from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
+from app.projections.search_index import rows_of, search_table
 from tests.helpers import new_id
 
 MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
@@ -90,3 +93,39 @@ async def test_update_after_a_delete_recreates_and_counts_on(client: httpx.Async
     assert again.headers["etag"] == 'W/"3"'
     found = (await client.get(f"/fhir/Patient?_id={pid}&gender=female")).json()
     assert [e["resource"]["meta"]["versionId"] for e in found["entry"]] == ["3"]
+
+
+async def _row_counts(pool: asyncpg.Pool, rid: str) -> dict[str, int]:
+    return {
+        kind: await pool.fetchval(f"SELECT count(*) FROM {search_table('Patient', kind)} WHERE id = $1", rid)
+        for kind in SEARCH_COLUMNS
+    }
+
+
+async def test_an_update_replaces_exactly_the_search_rows_that_changed(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    pid, family, other = new_id(), f"Diff{new_id()[:8]}", f"Other{new_id()[:8]}"
+    ident = {"system": "http://hospital.example/mrn", "value": new_id()}
+    versions = [
+        {"resourceType": "Patient", "id": pid, "identifier": [ident], "name": [{"family": family}], "gender": "male"},
+        {"resourceType": "Patient", "id": pid, "identifier": [ident], "name": [{"family": family}], "gender": "male"},
+        {"resourceType": "Patient", "id": pid, "identifier": [ident], "name": [{"family": family}], "gender": "female"},
+        {"resourceType": "Patient", "id": pid, "identifier": [ident], "name": [{"family": other}], "gender": "female"},
+        {"resourceType": "Patient", "id": pid, "name": [{"family": other}], "birthDate": "1970-01-02"},
+    ]
+    for body in versions:
+        assert (await client.put(f"/fhir/Patient/{pid}", json=body)).status_code in (200, 201)
+        current = (await client.get(f"/fhir/Patient/{pid}")).json()
+        expected = {k: len(v) for k, v in rows_of(current).items() if k in SEARCH_COLUMNS}
+        assert await _row_counts(pool, pid) == {k: expected.get(k, 0) for k in SEARCH_COLUMNS}, body
+
+    async def ids(query: str) -> list[str]:
+        found = (await client.get(f"/fhir/Patient?{query}")).json()
+        return [e["resource"]["id"] for e in found.get("entry", [])]
+
+    assert await ids(f"family={family}") == []
+    assert await ids(f"family={other}&birthdate=1970-01-02") == [pid]
+    assert await ids(f"identifier={ident['system']}|{ident['value']}") == []
+    assert await ids(f"_id={pid}&gender=female") == []
+    assert await ids(f"_id={pid}&_lastUpdated=gt2000-01-01") == [pid]
