@@ -4,7 +4,10 @@ upsert the current-state row; read the current-state row and its event's bytes) 
 CRUD mix (create 10%, read 60%, update 25%, delete 5% over Patient, Observation, Condition,
 Encounter and MedicationRequest) at 64 clients, in requests/s.
 
-    python bench/crud.py [--ops 2000] [--mix-ops 6000] [--workers 1]
+    python bench/crud.py [--ops 2000] [--mix-ops 6000] [--workers N] [--update-changes]
+
+By default an update sends the body the resource already has (its search rows do not change);
+``--update-changes`` gives each update a new phone number (its token and full-text rows change).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import orjson
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.cli import default_workers
 from bench.common import Result, ServerProcess, run_load
 from bench.crud_mix import mix_phase
 from bench.rawhttp import RawConnection
@@ -79,7 +83,16 @@ async def measured(pid: int | None, phase: Callable[[], Awaitable[Result]]) -> R
     return result
 
 
-async def http_phase(base: str, concurrency: int, ops: int, pid: int | None = None) -> list[Result]:
+def updated(rid: str, i: int, changes: bool) -> dict:
+    """The body of update ``i`` of ``rid``: the same as created, or with a new phone number."""
+    if not changes:
+        return {**PATIENT, "id": rid}
+    return {**PATIENT, "id": rid, "telecom": [{"system": "phone", "value": f"(03) 5555 {i:04d}", "use": "work"}]}
+
+
+async def http_phase(
+    base: str, concurrency: int, ops: int, pid: int | None = None, changes: bool = False
+) -> list[Result]:
     idle = [RawConnection(base) for _ in range(concurrency)]
     ids: list[str] = []
     body = orjson.dumps(PATIENT)
@@ -103,7 +116,7 @@ async def http_phase(base: str, concurrency: int, ops: int, pid: int | None = No
 
     async def update(i: int) -> None:
         rid = ids[i % len(ids)]
-        status, _, data = await call("PUT", f"/Patient/{rid}", orjson.dumps({**PATIENT, "id": rid}))
+        status, _, data = await call("PUT", f"/Patient/{rid}", orjson.dumps(updated(rid, i, changes)))
         assert status == 200, data
 
     try:
@@ -159,14 +172,14 @@ async def baseline_phase(dsn: str, concurrency: int, ops: int, pid: int | None =
         await pool.close()
 
 
-async def main(ops: int, workers: int = 1, mix_ops: int = 6000) -> None:
+async def main(ops: int, workers: int = 1, mix_ops: int = 6000, changes: bool = False) -> None:
     with ServerProcess(workers=workers) as server:
         rows: list[tuple[Result, Result]] = []
         for concurrency in (1, 16):
             n = ops if concurrency > 1 else max(200, ops // 4)
             pid = server.proc.pid if server.proc else None
             base = await baseline_phase(server.dsn, concurrency, n, pid)
-            http = await http_phase(server.base, concurrency, n, pid)
+            http = await http_phase(server.base, concurrency, n, pid, changes)
             rows += list(zip(http, base, strict=True))
         print_rows(workers, rows)  # before the mix, which a busy machine can fail (pool timeouts)
         mix = await mix_phase(server.base, 64, mix_ops) if mix_ops else None
@@ -196,7 +209,13 @@ def cpu_note(result: Result) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="server worker processes (default: the server's, one per core)",
+    )
     parser.add_argument("--mix-ops", type=int, default=6000, help="requests of the CRUD mix (0: skip it)")
+    parser.add_argument("--update-changes", action="store_true", help="each update changes a phone number")
     a = parser.parse_args()
-    asyncio.run(main(a.ops, a.workers, a.mix_ops))
+    asyncio.run(main(a.ops, a.workers, a.mix_ops, a.update_changes))
