@@ -13,9 +13,11 @@ own, and the handle refuses any database work after it.
 
 An update by id is first tried *optimistically* (``run_write(..., optimistic=True)``): two round
 trips, the head read without lock or transaction, then the one statement on its own. The version
-it appends is the head's + 1, so the ``(type, id, version)`` constraint refuses it when any other
-write of the resource committed since the head was read (or is in flight: the insert waits for it),
-and the retry takes the locked way; no update is lost and versions stay gap-free. The statement's
+it appends is the head's + 1, and the statement appends nothing when a later version was committed
+before it began (the head is stale); the ``(type, id, version)`` constraint refuses it when another
+write of the resource is in flight (the insert waits for it); either way the retry takes the
+locked way: no update is lost and versions stay gap-free, with the lock as the first guard on every
+retry and the stale-head check and the constraint as the guards of the first try. The statement's
 snapshot predates its commit, so its DELETE of the old search rows must not miss rows another
 transaction wrote without appending an event: only a custom-parameter reindex job does that, and
 it runs only while the loaded registry lists a parameter as building. So the optimistic way is
@@ -225,7 +227,7 @@ class WriteTransaction:
         if len(events) != 1 or events[0].resource_type == "SearchParameter":
             raise Relock
         position = await append_and_project(self._conn, events[0], self._previous(events[0]))
-        if position is None:  # the custom parameters moved: the locked way loads them
+        if position is None:  # the custom parameters moved (the locked way loads them) or the head is stale
             raise Relock
         self._committed, self._optimistic = True, False
         return position

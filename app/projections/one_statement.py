@@ -7,7 +7,10 @@ depend on the custom SearchParameters this process has loaded, so the statement 
 shared lock on the registry version (as every write does, ``custom_params.sync_for_write``) and
 appends nothing unless the stored version is the one loaded: then it returns no position and the
 caller loads the registry and takes the long way. Every other CTE writes only when the event was
-appended (they read its ``position``, or are guarded by ``EXISTS (SELECT 1 FROM ev)``);
+appended (they read its ``position``, or are guarded by ``EXISTS (SELECT 1 FROM ev)``). It also
+appends nothing when a version at or after the event's was committed before it began (the head the
+event was decided on is stale): the caller then takes the long way, where the unique
+``(type, id, version)`` constraint refuses it and the write is retried;
 data-modifying CTEs share one snapshot, so the DELETE of old search rows never sees the new ones.
 
 A new version of a resource whose previous version's bytes the write read (its head) replaces
@@ -32,6 +35,12 @@ from app.projections.search_index import SearchIndexProjector, TypeRows, rows_of
 from app.search_types.registry import TABLES
 
 _GUARD = "EXISTS (SELECT 1 FROM ev)"
+# the version the event follows is still the last one committed when the statement began: a write
+# decided on a stale head appends nothing (one that is still in flight meets the unique constraint)
+_NOT_BEHIND = (
+    "NOT EXISTS (SELECT 1 FROM event_log o WHERE o.resource_type = $1::text"
+    " AND o.resource_id = $2::text AND o.version >= $3::int)"
+)
 _statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
 
@@ -49,7 +58,7 @@ def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, .
     current = ["$2", "$3", f"${deleted_arg}::boolean", "$6", "ev.position"]
     parts = [
         "v AS (SELECT search_param_version_locked(false) AS version)",
-        f"ev AS ({append_one_sql(1, f'v WHERE v.version = ${version_arg}::bigint')})",
+        f"ev AS ({append_one_sql(1, f'v WHERE v.version = ${version_arg}::bigint AND {_NOT_BEHIND}')})",
         f"cur AS ({upsert_from_sql(resource_type, current, 'ev')})",
     ]
     n = deleted_arg
@@ -100,7 +109,8 @@ async def append_and_project(
     conn: asyncpg.Connection, event: VersionEvent, previous: bytes | None = None
 ) -> int | None:
     """Append ``event`` and project it in one statement; its position, or None when the stored
-    custom-parameter version is not the loaded one (nothing was written; the lock is held).
+    custom-parameter version is not the loaded one or the event's head is stale (nothing was
+    written; the lock is held).
     ``previous``: the bytes of the version ``event`` follows, read in the same write (see above)."""
     search = SearchIndexProjector().rows([event]).get(event.resource_type)
     rows = search.rows if search is not None else {}

@@ -12,7 +12,13 @@ import asyncpg
 import httpx
 
 from app.api import staleness
+from app.commands.update import decide_update
+from app.events.model import RequestContext
+from app.fhirtime import now_millis
 from app.jobs.runner import run_pending
+from app.projections import custom_params
+from app.projections.current_state import Head
+from app.projections.one_statement import append_and_project
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
 from app.projections.search_index import rows_of, search_table
 from tests.helpers import new_id
@@ -129,3 +135,19 @@ async def test_an_update_replaces_exactly_the_search_rows_that_changed(
     assert await ids(f"identifier={ident['system']}|{ident['value']}") == []
     assert await ids(f"_id={pid}&gender=female") == []
     assert await ids(f"_id={pid}&_lastUpdated=gt2000-01-01") == [pid]
+
+
+async def test_a_write_decided_on_a_stale_head_appends_nothing(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, log_count
+) -> None:
+    pid = new_id()
+    await client.put(f"/fhir/Patient/{pid}", json=_patient(pid, "M"))
+    await client.put(f"/fhir/Patient/{pid}", json=_patient(pid, "S"))  # version 2 is committed
+    stale = Head(1, False, now_millis(), None)
+    event = decide_update(stale, "Patient", pid, _patient(pid, "D"), None, now_millis(), RequestContext("PUT", "x"))
+    before = await log_count()
+    async with pool.acquire() as conn:
+        await custom_params.sync(conn)
+        assert await append_and_project(conn, event) is None
+    assert await log_count() == before
+    assert (await client.get(f"/fhir/Patient/{pid}")).json()["maritalStatus"]["coding"][0]["code"] == "S"
