@@ -4,7 +4,10 @@ upsert the current-state row; read the current-state row and its event's bytes) 
 CRUD mix (create 10%, read 60%, update 25%, delete 5% over Patient, Observation, Condition,
 Encounter and MedicationRequest) at 64 clients, in requests/s.
 
-    python bench/crud.py [--ops 2000] [--mix-ops 6000] [--workers 1]
+    python bench/crud.py [--ops 2000] [--mix-ops 6000] [--workers N] [--update-changes]
+
+By default an update sends the body the resource already has (its search rows do not change);
+``--update-changes`` gives each update a new phone number (its token and full-text rows change).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import orjson
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.cli import default_workers
 from bench.common import Result, ServerProcess, run_load
 from bench.crud_mix import mix_phase
 from bench.rawhttp import RawConnection
@@ -46,34 +50,49 @@ last_updated = EXCLUDED.last_updated, position = EXCLUDED.position"""
 READ = "SELECT e.resource FROM cur_patient c JOIN event_log e ON e.position = c.position WHERE c.id = $1"
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of the server process and its workers so far."""
-    processes = [psutil.Process(pid)]
-    processes += [p for p in processes[0].children(recursive=True) if "postgres" not in p.name()]
-    total = 0.0
-    for p in processes:
+def cpu_seconds(pid: int) -> tuple[float, float, float]:
+    """CPU seconds (user + system) so far of: the server process and its workers, its PostgreSQL
+    processes (those alive now), and this load generator."""
+    root = psutil.Process(pid)
+    server = postgres = 0.0
+    for p in [root, *root.children(recursive=True)]:
         try:
             times = p.cpu_times()
+            used = times.user + times.system
+            if p is root or "postgres" not in p.name():
+                server += used
+            else:
+                postgres += used
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system
-    return total
+    own = psutil.Process().cpu_times()
+    return server, postgres, own.user + own.system
 
 
-CPU_MS: dict[int, float] = {}
-"""id of an HTTP phase's Result -> the server's CPU milliseconds per request in it."""
+CPU_MS: dict[int, tuple[float, float, float]] = {}
+"""id of a phase's Result -> CPU milliseconds per request of (server, PostgreSQL, load generator)."""
 
 
 async def measured(pid: int | None, phase: Callable[[], Awaitable[Result]]) -> Result:
-    """``phase()``, noting the server's CPU time per request in :data:`CPU_MS` when ``pid`` is given."""
-    before = server_cpu(pid) if pid else 0.0
+    """``phase()``, noting the CPU time per request in :data:`CPU_MS` when ``pid`` is given."""
+    before = cpu_seconds(pid) if pid else (0.0, 0.0, 0.0)
     result = await phase()
     if pid:
-        CPU_MS[id(result)] = (server_cpu(pid) - before) * 1000 / result.ops
+        after = cpu_seconds(pid)
+        CPU_MS[id(result)] = tuple((a - b) * 1000 / result.ops for a, b in zip(after, before, strict=True))  # type: ignore[assignment]
     return result
 
 
-async def http_phase(base: str, concurrency: int, ops: int, pid: int | None = None) -> list[Result]:
+def updated(rid: str, i: int, changes: bool) -> dict:
+    """The body of update ``i`` of ``rid``: the same as created, or with a new phone number."""
+    if not changes:
+        return {**PATIENT, "id": rid}
+    return {**PATIENT, "id": rid, "telecom": [{"system": "phone", "value": f"(03) 5555 {i:04d}", "use": "work"}]}
+
+
+async def http_phase(
+    base: str, concurrency: int, ops: int, pid: int | None = None, changes: bool = False
+) -> list[Result]:
     idle = [RawConnection(base) for _ in range(concurrency)]
     ids: list[str] = []
     body = orjson.dumps(PATIENT)
@@ -97,7 +116,7 @@ async def http_phase(base: str, concurrency: int, ops: int, pid: int | None = No
 
     async def update(i: int) -> None:
         rid = ids[i % len(ids)]
-        status, _, data = await call("PUT", f"/Patient/{rid}", orjson.dumps({**PATIENT, "id": rid}))
+        status, _, data = await call("PUT", f"/Patient/{rid}", orjson.dumps(updated(rid, i, changes)))
         assert status == 200, data
 
     try:
@@ -111,7 +130,7 @@ async def http_phase(base: str, concurrency: int, ops: int, pid: int | None = No
             await conn.close()
 
 
-async def baseline_phase(dsn: str, concurrency: int, ops: int) -> list[Result]:
+async def baseline_phase(dsn: str, concurrency: int, ops: int, pid: int | None = None) -> list[Result]:
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
     ids: list[str] = []
     versions: dict[str, int] = {}
@@ -145,21 +164,22 @@ async def baseline_phase(dsn: str, concurrency: int, ops: int) -> list[Result]:
 
     try:
         return [
-            await run_load("asyncpg create", concurrency, ops, create),
-            await run_load("asyncpg read", concurrency, ops, read),
-            await run_load("asyncpg update", concurrency, ops, update),
+            await measured(pid, lambda: run_load("asyncpg create", concurrency, ops, create)),
+            await measured(pid, lambda: run_load("asyncpg read", concurrency, ops, read)),
+            await measured(pid, lambda: run_load("asyncpg update", concurrency, ops, update)),
         ]
     finally:
         await pool.close()
 
 
-async def main(ops: int, workers: int = 1, mix_ops: int = 6000) -> None:
+async def main(ops: int, workers: int = 1, mix_ops: int = 6000, changes: bool = False) -> None:
     with ServerProcess(workers=workers) as server:
         rows: list[tuple[Result, Result]] = []
         for concurrency in (1, 16):
             n = ops if concurrency > 1 else max(200, ops // 4)
-            base = await baseline_phase(server.dsn, concurrency, n)
-            http = await http_phase(server.base, concurrency, n, server.proc.pid if server.proc else None)
+            pid = server.proc.pid if server.proc else None
+            base = await baseline_phase(server.dsn, concurrency, n, pid)
+            http = await http_phase(server.base, concurrency, n, pid, changes)
             rows += list(zip(http, base, strict=True))
         print_rows(workers, rows)  # before the mix, which a busy machine can fail (pool timeouts)
         mix = await mix_phase(server.base, 64, mix_ops) if mix_ops else None
@@ -171,18 +191,31 @@ async def main(ops: int, workers: int = 1, mix_ops: int = 6000) -> None:
 def print_rows(workers: int, rows: list[tuple[Result, Result]]) -> None:
     print(f"\nserver workers: {workers}")
     print(f"\n{'operation':<28} {'':<5} {'':>10} {'throughput':>13}")
+    print("(cpu: milliseconds per request of the server's Python processes / PostgreSQL / this load generator)")
     for http, base in rows:
-        cpu = f"  server cpu {CPU_MS[id(http)]:.2f} ms/request" if id(http) in CPU_MS else ""
-        print(http.row() + cpu)
-        print(base.row())
+        print(http.row() + cpu_note(http))
+        print(base.row() + cpu_note(base))
         print(f"{'  ratio http/baseline':<34} {http.throughput / base.throughput:>28.0%}")
     sys.stdout.flush()
+
+
+def cpu_note(result: Result) -> str:
+    if id(result) not in CPU_MS:
+        return ""
+    server, postgres, client = CPU_MS[id(result)]
+    return f"  cpu {server:.2f}/{postgres:.2f}/{client:.2f}"
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--ops", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="server worker processes (default: the server's, one per core)",
+    )
     parser.add_argument("--mix-ops", type=int, default=6000, help="requests of the CRUD mix (0: skip it)")
+    parser.add_argument("--update-changes", action="store_true", help="each update changes a phone number")
     a = parser.parse_args()
-    asyncio.run(main(a.ops, a.workers, a.mix_ops))
+    asyncio.run(main(a.ops, a.workers, a.mix_ops, a.update_changes))

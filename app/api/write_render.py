@@ -20,6 +20,7 @@ from app.commands.patch import Patch
 from app.commands.result import WriteResult, WriteStatus
 from app.commands.transaction import EntryOutcome, EntryRead, run_entries
 from app.commands.unit_of_work import run_write
+from app.commands.update import Update
 from app.commands.write import WriteCommand
 from app.errors import FhirError, Issue, operation_outcome
 from app.fhirtime import format_instant
@@ -29,7 +30,8 @@ from app.queries.bundle import entry_bytes
 async def perform_write(request: Request, command: WriteCommand, warnings: list[Issue] | None = None) -> Response:
     """Run ``command`` in a write transaction of its own and answer the request with its result."""
     context = write_context(request, command.method, command.url)
-    out = await run_write(request.app.state.pool, context, command, matcher_of(request))
+    optimistic = isinstance(command, Update) and command.resource_id is not None  # see app/commands/unit_of_work.py
+    out = await run_write(request.app.state.pool, context, command, matcher_of(request), optimistic)
     return render_write(request, command, out, warnings)
 
 

@@ -10,6 +10,21 @@ The transaction begins with the write's first database work. Recording one versi
 statement (:mod:`app.projections.one_statement`: append and every inline projection); when that
 statement is all a write does (a create), it runs without BEGIN and COMMIT, a transaction of its
 own, and the handle refuses any database work after it.
+
+An update by id is first tried *optimistically* (``run_write(..., optimistic=True)``): two round
+trips, the head read without lock or transaction, then the one statement on its own. The version
+it appends is the head's + 1, and the statement appends nothing when a later version was committed
+before it began (the head is stale); the ``(type, id, version)`` constraint refuses it when another
+write of the resource is in flight (the insert waits for it); either way the retry takes the
+locked way: no update is lost and versions stay gap-free, with the lock as the first guard on every
+retry and the stale-head check and the constraint as the guards of the first try. The statement's
+snapshot predates its commit, so its DELETE of the old search rows must not miss rows another
+transaction wrote without appending an event: only a custom-parameter reindex job does that, and
+it runs only while the loaded registry lists a parameter as building. So the optimistic way is
+taken only when none is (the statement checks the loaded registry version is the stored one), when
+the request has no authorization check to run, and for a single event of a type other than
+SearchParameter; anything else (another statement, a registry that moved) restarts on the locked
+way before anything is written.
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ from app.errors import FhirError
 from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
 from app.fhirtime import now_millis
+from app.projections import custom_params
 from app.projections.current_state import Head, lock_then_read_head, read_head, read_heads
 from app.projections.inline import project
 from app.projections.one_statement import append_and_project
@@ -48,14 +64,29 @@ _LOCK_MANY = (
 )
 
 
+class Relock(Exception):
+    """An optimistic write met work it cannot do without the lock; nothing was written: run it again
+    the locked way."""
+
+
 class WriteTransaction:
     """The handle a command works with inside its transaction."""
 
-    def __init__(self, conn: asyncpg.Connection, context: RequestContext, matcher: Matcher | None = None) -> None:
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        context: RequestContext,
+        matcher: Matcher | None = None,
+        optimistic: bool = False,
+    ) -> None:
         self._conn = conn
         self.context = context
         self.now = now_millis()
         self._matcher = matcher
+        # see the module's doc: the head read unlocked, the write checked by the version constraint
+        self._optimistic = optimistic and context.check is None and not custom_params.loaded().building
+        self._optimistic_key: tuple[str, str] | None = None
+        self._read: dict[tuple[str, str], Head] = {}  # the heads read, for the search rows' diff
         # begun by the caller (tests hold one open), else begun by the first database work
         self._transaction: Transaction | None = None
         self._begun = conn.is_in_transaction()
@@ -66,6 +97,8 @@ class WriteTransaction:
     def conn(self) -> asyncpg.Connection:
         """The connection, inside the transaction (a method such as :meth:`lock` or :meth:`head`
         begins it; using the connection before that would run outside any transaction)."""
+        if self._optimistic:
+            raise Relock
         if not self._begun:
             raise RuntimeError("WriteTransaction.conn used before the transaction began; call tx.begin() first")
         if self._pending_lock is not None:
@@ -76,6 +109,8 @@ class WriteTransaction:
         """Begin the transaction if not yet begun; returns the connection."""
         if self._committed:
             raise RuntimeError("the write was already committed as one statement; nothing may follow it")
+        if self._optimistic:
+            raise Relock
         if not self._begun:
             self._transaction = self._conn.transaction()
             await self._transaction.start()
@@ -96,7 +131,11 @@ class WriteTransaction:
 
     async def lock(self, resource_type: str, resource_id: str) -> None:
         """Lock one resource for this transaction. The lock is taken by the next database work:
-        when that is :meth:`head` of the same resource, lock and read are one round trip."""
+        when that is :meth:`head` of the same resource, lock and read are one round trip (optimistic:
+        not taken, see the module's doc)."""
+        if self._optimistic and self._optimistic_key is None:
+            self._optimistic_key = (resource_type, resource_id)
+            return
         await self.begin()
         await self._take_lock()
         self._pending_lock = (resource_type, resource_id)
@@ -130,12 +169,25 @@ class WriteTransaction:
         return await read_heads(conn, resource_type, ids)
 
     async def head(self, resource_type: str, resource_id: str) -> Head | None:
-        conn = await self.begin()
-        if self._pending_lock == (resource_type, resource_id):
+        key = (resource_type, resource_id)
+        if self._optimistic and self._optimistic_key == key:
+            head = await read_head(self._conn, resource_type, resource_id)  # autocommitted
+        elif self._pending_lock == key:
+            conn = await self.begin()
             self._pending_lock = None
-            return await lock_then_read_head(conn, f"{resource_type}/{resource_id}", resource_type, resource_id)
-        await self._take_lock()
-        return await read_head(conn, resource_type, resource_id)
+            head = await lock_then_read_head(conn, f"{resource_type}/{resource_id}", resource_type, resource_id)
+        else:
+            conn = await self.begin()
+            await self._take_lock()
+            head = await read_head(conn, resource_type, resource_id)
+        if head is not None:
+            self._read[key] = head
+        return head
+
+    def _previous(self, event: VersionEvent) -> bytes | None:
+        """The bytes of the version ``event`` follows, when this write read them."""
+        head = self._read.get((event.resource_type, event.resource_id))
+        return head.resource if head is not None and head.version == event.version - 1 else None
 
     def recorded_at(self, head: Head | None) -> datetime:
         """The time of a new version: now, but never before the version it follows."""
@@ -147,12 +199,14 @@ class WriteTransaction:
         """Append and project ``events``; the request's authorization check (``context.check``)
         sees the state they replace before, and the state they make after (a refusal rolls back)."""
         check = self.context.check
+        if self._optimistic:
+            return [await self._record_optimistic(events)]
         if check is None and len(events) == 1 and events[0].resource_type != "SearchParameter":
             # one statement; when it is the write's only database work (a create), without
             # BEGIN and COMMIT: a single statement is a transaction of its own
             alone = not self._begun
             await self._take_lock()
-            position = await append_and_project(self._conn, events[0])
+            position = await append_and_project(self._conn, events[0], self._previous(events[0]))
             if position is not None:
                 self._committed = alone
                 return [position]
@@ -167,6 +221,16 @@ class WriteTransaction:
         if check is not None:
             await check(self, events, True)
         return positions
+
+    async def _record_optimistic(self, events: Sequence[VersionEvent]) -> int:
+        """The one statement on its own; :class:`Relock` when the write needs more (nothing written)."""
+        if len(events) != 1 or events[0].resource_type == "SearchParameter":
+            raise Relock
+        position = await append_and_project(self._conn, events[0], self._previous(events[0]))
+        if position is None:  # the custom parameters moved (the locked way loads them) or the head is stale
+            raise Relock
+        self._committed, self._optimistic = True, False
+        return position
 
     async def write(self, event: VersionEvent) -> WriteResult:
         """Record one command's event (see ``record``) and describe the write."""
@@ -199,7 +263,19 @@ async def run_write(
     context: RequestContext,
     work: Callable[[WriteTransaction], Awaitable[T]],
     matcher: Matcher | None = None,
+    optimistic: bool = False,
 ) -> T:
+    """Run ``work`` in a write transaction, again on contention; ``optimistic``: try it first the
+    optimistic way (see the module's doc), then the locked way."""
+    if optimistic:
+        try:
+            async with pool.acquire() as conn:
+                return await _attempt(WriteTransaction(conn, context, matcher, optimistic=True), work)
+        except Relock:
+            pass
+        except asyncpg.PostgresError as exc:
+            if not _is_contention(exc):
+                raise
     for attempt in range(1, MAX_ATTEMPTS + 1):
         async with pool.acquire() as conn:
             try:

@@ -7,31 +7,48 @@ depend on the custom SearchParameters this process has loaded, so the statement 
 shared lock on the registry version (as every write does, ``custom_params.sync_for_write``) and
 appends nothing unless the stored version is the one loaded: then it returns no position and the
 caller loads the registry and takes the long way. Every other CTE writes only when the event was
-appended (they read its ``position``, or are guarded by ``EXISTS (SELECT 1 FROM ev)``);
+appended (they read its ``position``, or are guarded by ``EXISTS (SELECT 1 FROM ev)``). It also
+appends nothing when a version at or after the event's was committed before it began (the head the
+event was decided on is stale): the caller then takes the long way, where the unique
+``(type, id, version)`` constraint refuses it and the write is retried;
 data-modifying CTEs share one snapshot, so the DELETE of old search rows never sees the new ones.
+
+A new version of a resource whose previous version's bytes the write read (its head) replaces
+only the kinds of search rows that changed: the previous rows are those the same pure function
+gives for those bytes, so a kind whose rows are equal is neither deleted nor inserted again (an
+update that changes a status leaves the names, identifiers and texts as they are). Rows another
+writer added without a new version (a custom parameter's index build, which rebuilds its rows
+from each resource's last event after taking the writers' lock) are not disturbed.
 """
 
 from __future__ import annotations
 
 import asyncpg
+import orjson
 
 from app.events.model import EventKind, VersionEvent
 from app.events.store import APPEND_TYPES, append_one_sql, event_values
 from app.projections import custom_params
 from app.projections.current_state import upsert_from_sql
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
-from app.projections.search_index import SearchIndexProjector, TypeRows, search_table
+from app.projections.search_index import SearchIndexProjector, TypeRows, rows_of, search_table
 from app.search_types.registry import TABLES
 
 _GUARD = "EXISTS (SELECT 1 FROM ev)"
-_statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
+# the version the event follows is still the last one committed when the statement began: a write
+# decided on a stale head appends nothing (one that is still in flight meets the unique constraint)
+_NOT_BEHIND = (
+    "NOT EXISTS (SELECT 1 FROM event_log o WHERE o.resource_type = $1::text"
+    " AND o.resource_id = $2::text AND o.version >= $3::int)"
+)
+_statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
 
-def _statement(resource_type: str, kinds: tuple[str, ...], clear: bool) -> str:
-    """The statement for one event of ``resource_type`` with search rows of ``kinds``; ``clear``:
-    the resource may have rows from an earlier version. Parameters: the event's values ($1…$13),
+def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, ...]) -> str:
+    """The statement for one event of ``resource_type`` with search rows of ``kinds``; ``cleared``:
+    the kinds whose rows of an earlier version go first. Parameters: the event's values ($1…$13),
     the loaded registry version, ``deleted``, then one array per search column of each kind."""
-    key = (resource_type, kinds, clear)
+    key = (resource_type, kinds, cleared)
     cached = _statements.get(key)
     if cached is not None:
         return cached
@@ -41,13 +58,12 @@ def _statement(resource_type: str, kinds: tuple[str, ...], clear: bool) -> str:
     current = ["$2", "$3", f"${deleted_arg}::boolean", "$6", "ev.position"]
     parts = [
         "v AS (SELECT search_param_version_locked(false) AS version)",
-        f"ev AS ({append_one_sql(1, f'v WHERE v.version = ${version_arg}::bigint')})",
+        f"ev AS ({append_one_sql(1, f'v WHERE v.version = ${version_arg}::bigint AND {_NOT_BEHIND}')})",
         f"cur AS ({upsert_from_sql(resource_type, current, 'ev')})",
     ]
     n = deleted_arg
-    if clear:
-        for kind in SEARCH_COLUMNS:
-            parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)} WHERE id = $2 AND {_GUARD})")
+    for kind in cleared:
+        parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)} WHERE id = $2 AND {_GUARD})")
     for kind in kinds:
         types = _sent_types(kind)
         arrays = [f"${n + i}::{t}[]" for i, t in enumerate(types, 1)]
@@ -77,12 +93,30 @@ def _search_arrays(tr: TypeRows | None, kinds: tuple[str, ...]) -> list[list]:
     return out
 
 
-async def append_and_project(conn: asyncpg.Connection, event: VersionEvent) -> int | None:
+def _changed(event: VersionEvent, rows: dict[str, list[tuple]], previous: bytes | None) -> tuple[str, ...]:
+    """The kinds of search rows to clear: none for a first version, those that differ from the
+    previous version's (``previous``: its bytes), every kind when they are not known."""
+    if event.version == 1:
+        return ()
+    if previous is None or event.kind is EventKind.DELETED:
+        return tuple(SEARCH_COLUMNS)
+    before = rows_of(orjson.loads(previous))
+    rid = event.resource_id
+    return tuple(k for k in SEARCH_COLUMNS if [(rid, *r) for r in before.get(k, ())] != rows.get(k, []))
+
+
+async def append_and_project(
+    conn: asyncpg.Connection, event: VersionEvent, previous: bytes | None = None
+) -> int | None:
     """Append ``event`` and project it in one statement; its position, or None when the stored
-    custom-parameter version is not the loaded one (nothing was written; the lock is held)."""
+    custom-parameter version is not the loaded one or the event's head is stale (nothing was
+    written; the lock is held).
+    ``previous``: the bytes of the version ``event`` follows, read in the same write (see above)."""
     search = SearchIndexProjector().rows([event]).get(event.resource_type)
-    kinds = tuple(k for k in SEARCH_COLUMNS if search is not None and search.rows.get(k))
-    sql = _statement(event.resource_type, kinds, event.version > 1)
+    rows = search.rows if search is not None else {}
+    cleared = _changed(event, rows, previous)
+    kinds = tuple(k for k in SEARCH_COLUMNS if rows.get(k) and (event.version == 1 or k in cleared))
+    sql = _statement(event.resource_type, kinds, cleared)
     deleted = event.kind is EventKind.DELETED
     args = [*event_values(event), custom_params.loaded().version, deleted, *_search_arrays(search, kinds)]
     return await conn.fetchval(sql, *args)

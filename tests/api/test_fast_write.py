@@ -74,6 +74,33 @@ async def test_updates_answer_as_the_router_does(client: httpx.AsyncClient, rout
     await _both(client, routed, "PUT", "/fhir/Patient/" + "x" * 70, json=patient("x" * 70), headers=FHIR)
 
 
+async def test_successful_updates_answer_as_the_router_does(
+    client: httpx.AsyncClient, routed: httpx.AsyncClient
+) -> None:
+    """Each on its own resource: the same body again (no search row changes), a new name, a stale
+    and a current If-Match; then each resource is found by its current name only."""
+    fast_id, full_id = new_id(), new_id()
+    steps = [
+        ({}, "One"),
+        ({}, "One"),
+        ({}, "Next"),
+        ({"If-Match": 'W/"2"'}, "Stale"),
+        ({"If-Match": 'W/"3"'}, "Last"),
+    ]
+    for extra, family in steps:
+        fast = await client.put(
+            f"/fhir/Patient/{fast_id}", json=patient(fast_id, family=family), headers={**FHIR, **extra}
+        )
+        full = await routed.put(
+            f"/fhir/Patient/{full_id}", json=patient(full_id, family=family), headers={**FHIR, **extra}
+        )
+        assert _shape(fast, fast_id) == _shape(full, full_id), (extra, family, fast.text, full.text)
+    for rid in (fast_id, full_id):
+        current = (await client.get(f"/fhir/Patient?_id={rid}&family=Last")).json()
+        assert [e["resource"]["meta"]["versionId"] for e in current.get("entry", [])] == ["4"]
+        assert (await client.get(f"/fhir/Patient?_id={rid}&family=Next")).json().get("entry", []) == []
+
+
 async def test_an_update_writes_the_next_version(client: httpx.AsyncClient, log_count) -> None:
     pid = new_id()
     first = await client.put(f"/fhir/Patient/{pid}", json=patient(pid), headers=FHIR)

@@ -6,13 +6,16 @@ a search that plan is blind to the per-parameter statistics (which code, which p
 took code + date from ~20 ms to ~180 ms at a million resources. ``plan_cache_mode =
 force_custom_plan`` keeps every search statement on a custom plan, while the write path, whose
 statements gain nothing from re-planning, keeps its cached plans: the setting is made for the
-search's session only, and the pool's ``RESET ALL`` on release takes it back. No transaction is
+search's session only and reset when the search is done (the request pool skips asyncpg's
+``RESET ALL`` on release, app/db/pool.py; without the reset, every later write on the connection
+would be planned anew, ~0.4 ms of PostgreSQL per write). No transaction is
 held across the search's statements (each locks its tables for itself, as before), so a
 rebuild's swap can never deadlock with a search that holds one table and waits for another.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +24,22 @@ import asyncpg
 
 @asynccontextmanager
 async def search_session(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    async with pool.acquire() as conn:  # released with RESET ALL (asyncpg's pool reset)
+    async with pool.acquire() as conn:
         await conn.execute("SET plan_cache_mode = force_custom_plan")
-        yield conn
+        try:
+            yield conn
+        finally:
+            await _reset(conn)
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """Take the setting back; a connection that cannot be reset is closed, never handed on with it."""
+    if conn.is_closed():
+        return
+    try:
+        await conn.execute("RESET plan_cache_mode")
+    except asyncio.CancelledError:
+        conn.terminate()
+        raise
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        conn.terminate()
