@@ -246,8 +246,10 @@ class SearchIndexProjector:
             if e.kind is EventKind.DELETED or e.resource is None:
                 continue
             resource = e.parsed if e.parsed is not None else orjson.loads(e.resource)
+            into = tr.rows
             for kind, kind_rows in rows_of(resource, self.codes).items():
-                tr.rows[kind].extend((rid, *row) for row in kind_rows)
+                if kind_rows:
+                    into[kind] += [(rid, *row) for row in kind_rows]
         return out
 
     async def load(self, conn: asyncpg.Connection, resource_type: str, encoded: EncodedRows) -> None:
