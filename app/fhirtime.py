@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _PATTERN = re.compile(
     r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
@@ -78,8 +79,11 @@ def _safe(make: object) -> datetime:
         return datetime.max.replace(tzinfo=UTC)
 
 
+@lru_cache(maxsize=256)
 def format_instant(value: datetime) -> str:
-    """Render a UTC datetime as a FHIR instant with millisecond precision: ``2020-01-02T03:04:05.678Z``."""
+    """Render a UTC datetime as a FHIR instant with millisecond precision: ``2020-01-02T03:04:05.678Z``.
+    Remembered for recent values: all versions a transaction writes share one time, which their
+    ``meta.lastUpdated`` and the response's ``lastModified`` each render."""
     value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 

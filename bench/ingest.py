@@ -4,7 +4,9 @@ clients, against a raw-asyncpg baseline writing the same number of resources wit
 same run and on the same embedded PostgreSQL.
 
     python bench/ingest.py [--patients 40] [--clinical 200] [--py-spy /tmp/ingest.svg]
-    python bench/ingest.py --synthea ../shared/synthea-r4 [--limit 60] [--concurrency 2] [--workers 2]
+    python bench/ingest.py --synthea ../shared/synthea-r4 [--limit 60] [--concurrency 2] [--workers N]
+
+``--workers`` defaults to one server process per core, as ``fhirledger serve`` does.
 
 Every phase loads its own freshly generated Bundles (a different seed per phase and fresh
 ``urn:uuid``s and server-assigned ids, so nothing collides); one unmeasured warm-up Bundle goes
@@ -54,6 +56,7 @@ import asyncpg
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.cli import default_workers
 from app.commands.stamp import stamp
 from app.fhirtime import now_millis
 from app.projections.current_state import current_table
@@ -219,15 +222,17 @@ def synthea_payloads(directory: str, limit: int) -> list[bytes]:
     return [gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in files]
 
 
-async def synthea_main(directory: str, limit: int, concurrency: int, workers: int) -> None:
+async def synthea_main(directory: str, limit: int, concurrency: int, workers: int, profile: str | None = None) -> None:
     """Real Synthea Bundles through the server, then through the baseline, on one database."""
     bodies = synthea_payloads(directory, limit)
     with ServerProcess(workers=workers) as server:
         await http_phase(server.base, 1, bodies[:2])  # warm-up (compiled plans, caches)
         await baseline_phase(server.dsn, 1, bodies[:2])
+        spy = start_py_spy(server.proc.pid, profile) if profile and server.proc else None
         python0, postgres0 = cpu_split(server)
         http = await http_phase(server.base, concurrency, bodies[2:])
         python1, postgres1 = cpu_split(server)
+        stop_py_spy(spy)
         base = await baseline_phase(server.dsn, concurrency, bodies[2:])
         postgres2 = cpu_split(server)[1]
     n = http.resources
@@ -251,10 +256,17 @@ def start_py_spy(pid: int, out: str) -> subprocess.Popen | None:
         return None
     fmt = {".txt": "raw", ".json": "speedscope"}.get(Path(out).suffix, "flamegraph")
     return subprocess.Popen(
-        [exe, "record", "--pid", str(pid), "--output", out, "--rate", "200", "--nonblocking", "--format", fmt],
+        [exe, "record", "--pid", str(pid), "--output", out, "--rate", "200", "--nonblocking", "--format", fmt]
+        + ["--subprocesses"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def stop_py_spy(spy: subprocess.Popen | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
 
 
 async def main(patients: int, clinical: int, profile: str | None, workers: int = 1) -> None:
@@ -271,9 +283,7 @@ async def main(patients: int, clinical: int, profile: str | None, workers: int =
                 base = await baseline_phase(server.dsn, concurrency, payloads(patients, clinical, next(seeds)))
                 pairs.append((http, base))
         finally:
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(60)
+            stop_py_spy(spy)
     print(f"\nserver workers: {workers}")
     print(f"ingest: {patients} patient Bundles x {1 + clinical} resources per phase, one transaction per Bundle")
     print(HEADER)
@@ -295,12 +305,15 @@ if __name__ == "__main__":
     parser.add_argument("--patients", type=int, default=40, help="patient Bundles per phase (default 40)")
     parser.add_argument("--clinical", type=int, default=200, help="clinical resources per patient (default 200)")
     parser.add_argument("--py-spy", dest="profile", default=None, help="write a py-spy flame graph of the server")
-    parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="server worker processes (default: one per core, as `serve` does)"
+    )
     parser.add_argument("--synthea", default=None, help="a directory of Synthea transaction Bundles (*.json[.gz])")
     parser.add_argument("--limit", type=int, default=0, help="with --synthea: at most this many Bundles (0: all)")
     parser.add_argument("--concurrency", type=int, default=2, help="with --synthea: concurrent clients (default 2)")
     args = parser.parse_args()
+    args.workers = args.workers or default_workers()
     if args.synthea:
-        asyncio.run(synthea_main(args.synthea, args.limit, args.concurrency, args.workers))
+        asyncio.run(synthea_main(args.synthea, args.limit, args.concurrency, args.workers, args.profile))
     else:
         asyncio.run(main(args.patients, args.clinical, args.profile, args.workers))

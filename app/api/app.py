@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from app.api import errors, staleness
 from app.api.auth import Authentication
+from app.api.collector import tune_collector
 from app.api.disconnect import CancelOnDisconnect
 from app.api.fast_read import FastRead
 from app.api.fast_write import FastWrite
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         app.state.pool = own
         await staleness.refresh(app, own)
         warm()
+        tune_collector()
         schedule = await scheduler.start(settings, jobs_pool, partial(staleness.refresh, app, own))
         try:
             yield

@@ -45,6 +45,8 @@ def entry_error(index: int, text: str, status: int = 400, code: str = "invalid")
 
 def _split_url(index: int, method: str, url: str) -> tuple[str, str | None, str | None, str | None]:
     """``Patient/1/_history/2?x`` → (type, id, version, query)."""
+    if url.isalpha() and is_resource_type(url):  # just a type (every POST entry): nothing to split
+        return url, None, None, None
     try:
         parts = urlsplit(url)
     except ValueError as exc:

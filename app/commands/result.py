@@ -28,12 +28,19 @@ class WriteResult:
     resource: bytes | None
     position: int | None = None
 
+    def at(self, position: int) -> WriteResult:
+        """The same result, at ``position`` in the log (``dataclasses.replace``, without its cost)."""
+        return WriteResult(
+            self.status, self.resource_type, self.resource_id, self.version, self.last_updated, self.resource, position
+        )
+
+
+_STATUS = {EventKind.CREATED: WriteStatus.CREATED, EventKind.DELETED: WriteStatus.DELETED}
+
 
 def written(event: VersionEvent, position: int | None = None) -> WriteResult:
     """The result of a write that appended ``event`` (at ``position`` in the log, once known)."""
-    status = {EventKind.CREATED: WriteStatus.CREATED, EventKind.DELETED: WriteStatus.DELETED}.get(
-        event.kind, WriteStatus.UPDATED
-    )
+    status = _STATUS.get(event.kind, WriteStatus.UPDATED)
     return WriteResult(
         status, event.resource_type, event.resource_id, event.version, event.recorded_at, event.resource, position
     )

@@ -51,9 +51,10 @@ EntryOutcome = WriteResult | EntryRead | EntrySearch
 
 
 class EntryTransaction(WriteTransaction):
-    """One entry's handle on the Bundle's write transaction: the engine already holds the locks of
-    every resource the Bundle writes and read their current versions (``heads``), so ``lock`` and
-    ``head`` cost nothing; ``write`` keeps the event for the Bundle's one append."""
+    """The entries' handle on the Bundle's write transaction (one per request method and URL, as
+    recorded on their events): the engine already holds the locks of every resource the Bundle
+    writes and read their current versions (``heads``), so ``lock`` and ``head`` cost nothing;
+    ``write`` keeps the event for the Bundle's one append."""
 
     def __init__(
         self,
@@ -197,19 +198,23 @@ async def _write_all(
     pending: list[VersionEvent] = []
     results: dict[int, WriteResult] = {}
     wrote: list[int] = []  # the entry index of each pending event
+    handles: dict[tuple[str, str], EntryTransaction] = {}  # entries of one method and URL share one
     for n, entry in enumerate(writes):
         await pause(n)
-        context = replace(tx.context, method=entry.method, url=entry.url)
+        handle = handles.get((entry.method, entry.url))
+        if handle is None:
+            context = replace(tx.context, method=entry.method, url=entry.url)
+            handle = handles[(entry.method, entry.url)] = EntryTransaction(tx, context, heads, pending)
         try:
             command = entry_command(entry, bodies.get(entry.index))
-            results[entry.index] = await command(EntryTransaction(tx, context, heads, pending), targets[entry.index])
+            results[entry.index] = await command(handle, targets[entry.index])
         except FhirError as exc:
             raise at_entry(entry, exc) from None
         wrote.extend([entry.index] * (len(pending) - len(wrote)))
     if pending:
         positions = await tx.record(pending)
         for index, position in zip(wrote, positions, strict=True):
-            results[index] = replace(results[index], position=position)
+            results[index] = results[index].at(position)
     outcomes.update(results)
 
 

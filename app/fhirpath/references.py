@@ -9,6 +9,7 @@ type and id as far as the string (or ``Reference.type``, or the contained resour
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import NamedTuple
 
 from app.fhirspec.resource_types import resource_type_set
@@ -32,6 +33,13 @@ def parse_reference(text: str, root: dict | None = None) -> ParsedReference:
         contained = find_contained(root, text[1:]) if root is not None else None
         kind = contained.get("resourceType") if contained is not None else None
         return ParsedReference(kind if isinstance(kind, str) else None, None, None, None)
+    return _parse_url(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_url(text: str) -> ParsedReference:
+    """:func:`parse_reference` of a string that names no contained resource (a pure function of the
+    string, remembered: the resources of a patient's Bundle name the same few targets)."""
     url, _, version = text.partition("|")
     m = _REFERENCE.match(url)
     if m is None or m.group("type") not in resource_type_set():

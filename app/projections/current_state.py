@@ -60,6 +60,14 @@ def _upsert_sql(resource_type: str, suffix: str = "") -> str:
     return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ($1, $2, $3, $4, $5)" + _on_conflict(table)
 
 
+@cache
+def _upsert_many_sql(resource_type: str, suffix: str = "") -> str:
+    """The upsert of many rows (distinct ids) in one statement, from one array per column."""
+    table = current_table(resource_type) + suffix
+    arrays = "$1::text[], $2::int[], $3::boolean[], $4::timestamptz[], $5::bigint[]"
+    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT * FROM unnest({arrays})" + _on_conflict(table)
+
+
 def upsert_from_sql(resource_type: str, values: Sequence[str], source: str) -> str:
     """The upsert of one row as the body of a data-modifying CTE: ``values`` are SQL expressions of
     the columns in :data:`COLUMNS` order (the position one may name a column of ``source``, the
@@ -110,8 +118,9 @@ class CurrentStateProjector:
                 await conn.copy_records_to_table(table, records=type_rows, columns=list(COLUMNS))
             elif len(type_rows) == 1:
                 await conn.execute(_upsert_sql(resource_type, self.suffix), *type_rows[0])
-            else:
-                await conn.executemany(_upsert_sql(resource_type, self.suffix), type_rows)
+            else:  # one statement (``rows`` gives each id once), not one execution per row
+                columns = [list(c) for c in zip(*type_rows, strict=True)]
+                await conn.execute(_upsert_many_sql(resource_type, self.suffix), *columns)
 
 
 @dataclass(frozen=True, slots=True)

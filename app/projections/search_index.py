@@ -27,6 +27,7 @@ from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.projections.copy_text import encode as encode_copy
+from app.projections.joined_text import joined, split_sql
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, SEARCH_TYPES, TABLES, search_table, type_of_value
 from app.search_types.row_plan import SKIPPED, row_function
@@ -164,12 +165,19 @@ def _insert(table: str, kind: str, args: list[str]) -> str:
 
 @cache
 def _statement(
-    resource_type: str, suffix: str, kinds: tuple[str, ...], clear: bool, by_code: bool, cleared: tuple[str, ...]
+    resource_type: str,
+    suffix: str,
+    kinds: tuple[str, ...],
+    clear: bool,
+    by_code: bool,
+    cleared: tuple[str, ...],
+    joined: bool = False,
 ) -> str:
     """One statement clearing the rows of the ``$1`` ids (in every kind of ``cleared``: an older
     version may have had values the new one lacks; only those of the parameters ``$2`` when
     ``by_code``) and inserting the rows of ``kinds``; data-modifying CTEs share one snapshot, so
-    the DELETEs never see the INSERTed rows."""
+    the DELETEs never see the INSERTed rows. With ``joined``, each text column comes as one string
+    (:mod:`app.projections.joined_text`), the others as arrays."""
     parts: list[str] = []
     n = 2 if by_code else 1
     only = " AND param = ANY($2::text[])" if by_code else ""
@@ -178,7 +186,8 @@ def _statement(
             table = search_table(resource_type, kind) + suffix
             parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE id = ANY($1){only})")
     for kind in kinds:
-        args = [f"${n + i}::{t}[]" for i, t in enumerate(["text", "text", *TABLES[kind].sent_types()], 1)]
+        types = ["text", "text", *TABLES[kind].sent_types()]
+        args = [_argument(n + i, t, joined) for i, t in enumerate(types, 1)]
         n += len(args)
         parts.append(f"i_{kind} AS ({_insert(search_table(resource_type, kind) + suffix, kind, args)})")
     # unused parameters are still sent, so the statement must give them a type
@@ -188,15 +197,39 @@ def _statement(
     return "WITH " + ",\n".join(parts) + "\n" + tail
 
 
+def _argument(n: int, sql_type: str, joined: bool) -> str:
+    """The SQL of the ``n``-th parameter as an array of ``sql_type``."""
+    return split_sql(f"${n}") if joined and sql_type == "text" else f"${n}::{sql_type}[]"
+
+
 async def _write_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, suffix: str) -> None:
     kinds = tuple(k for k in COLUMNS if tr.rows.get(k))
     if not kinds and not tr.clear:
         return
-    args: list[list] = [list(tr.codes)] if tr.codes is not None else []
-    for kind in kinds:  # each kind's rows as one array per column (every row has every column)
-        args.extend(list(column) for column in zip(*tr.rows[kind], strict=True))
-    sql = _statement(resource_type, suffix, kinds, bool(tr.clear), tr.codes is not None, tr.cleared_kinds())
-    await conn.execute(sql, tr.clear, *args)
+    columns: list[tuple] = []  # each kind's rows as one array per column (every row has every column)
+    for kind in kinds:
+        columns.extend(zip(*tr.rows[kind], strict=True))
+    args = _joined_columns(kinds, columns)
+    joined = args is not None
+    if args is None:
+        args = [list(column) for column in columns]
+    sql = _statement(resource_type, suffix, kinds, bool(tr.clear), tr.codes is not None, tr.cleared_kinds(), joined)
+    await conn.execute(sql, tr.clear, *([list(tr.codes)] if tr.codes is not None else []), *args)
+
+
+def _joined_columns(kinds: tuple[str, ...], columns: list[tuple]) -> list | None:
+    """The columns as sent by the ``joined`` statement (text columns as one string each), or None
+    when a text column cannot travel so."""
+    out: list = []
+    types = [t for kind in kinds for t in ("text", "text", *TABLES[kind].sent_types())]
+    for t, column in zip(types, columns, strict=True):
+        if t != "text":
+            out.append(list(column))
+        elif (text := joined(column)) is not None:
+            out.append(text)
+        else:
+            return None
+    return out
 
 
 async def _copy_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, suffix: str) -> None:
@@ -271,8 +304,10 @@ class SearchIndexProjector:
             if e.kind is EventKind.DELETED or e.resource is None:
                 continue
             resource = e.parsed if e.parsed is not None else orjson.loads(e.resource)
+            into = tr.rows
             for kind, kind_rows in rows_of(resource, self.codes).items():
-                tr.rows[kind].extend((rid, *row) for row in kind_rows)
+                if kind_rows:
+                    into[kind] += [(rid, *row) for row in kind_rows]
         return out
 
     async def load(self, conn: asyncpg.Connection, resource_type: str, encoded: EncodedRows) -> None:
