@@ -19,9 +19,7 @@ import asyncio
 import cProfile
 import os
 import pstats
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,13 +29,10 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.api.app import create_app
-from app.db.embedded import EmbeddedPostgres
-from app.db.migrations import migrate
 from app.jobs.runner import run_pending
-from app.projections.state import check_projections
 from app.settings import Settings
 from bench.import_bulk import cpu_seconds
-from bench.replay import append_log, rebuild_all
+from bench.replay import rebuild_all, scratch_log
 
 DEFINITION = {
     "resourceType": "SearchParameter",
@@ -94,15 +89,7 @@ async def reindex(pool: asyncpg.Pool, dsn: str, profile: bool) -> float:
 
 
 async def main(events: int, batch: int, profile: bool) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-reindex-"))
-    embedded = EmbeddedPostgres(data_dir)
-    dsn = embedded.start()
-    try:
-        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=8)
-        async with pool.acquire() as conn:
-            await migrate(conn)
-            await check_projections(conn)
-        types = await append_log(pool, events)
+    async with scratch_log("fhirledger-reindex-", events, 8) as (data_dir, dsn, pool, types):
         await rebuild_all(pool, types, batch)
         await pool.execute("VACUUM ANALYZE")
         base_seconds, resources = await baseline(pool, batch)
@@ -125,10 +112,6 @@ async def main(events: int, batch: int, profile: bool) -> None:
             f"CPU per resource: main {main_s:.0f} us, workers {workers_s:.0f} us, PostgreSQL {postgres_s:.0f} us "
             f"(load average now {os.getloadavg()[0]:.1f})"
         )
-        await pool.close()
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -200,16 +202,31 @@ def report_split(events: int, cpu: tuple[float, float, float], extraction: float
     )
 
 
-async def main(events: int, batch: int, speedup: float) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-replay-"))
+@asynccontextmanager
+async def scratch_log(
+    prefix: str, events: int, max_size: int
+) -> AsyncIterator[tuple[Path, str, asyncpg.Pool, list[str]]]:
+    """An embedded PostgreSQL in a temporary data directory, migrated, its log holding ``events``
+    generated events: (data directory, DSN, pool, the types appended); removed afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     embedded = EmbeddedPostgres(data_dir)
     dsn = embedded.start()
     try:
-        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
-        async with pool.acquire() as conn:
-            await migrate(conn)
-            await check_projections(conn)
-        types = await append_log(pool, events)
+        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=max_size)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+                await check_projections(conn)
+            yield data_dir, dsn, pool, await append_log(pool, events)
+        finally:
+            await pool.close()
+    finally:
+        embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def main(events: int, batch: int, speedup: float) -> None:
+    async with scratch_log("fhirledger-replay-", events, 4) as (data_dir, _, pool, types):
         base_seconds = await baseline(pool, types, batch)
         print(
             f"baseline (read the log, COPY latest versions): {base_seconds:.1f} s, "
@@ -239,10 +256,6 @@ async def main(events: int, batch: int, speedup: float) -> None:
             await extraction_seconds(pool, 5000),
             speedup,
         )
-        await pool.close()
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,14 @@ a failed start shows its end."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -79,3 +83,14 @@ def start_server(
     proc = spawn_server(data_dir, port, cwd, args, env)
     wait_until_serving(proc, (cwd or Path.cwd()) / data_dir, port, timeout)
     return proc
+
+
+@contextmanager
+def embedded_data_dir() -> Iterator[Path]:
+    """A data directory (not created yet) under a fresh root the ``pgserver`` user can traverse."""
+    root = Path(tempfile.mkdtemp(prefix="fhirledger-embedded-"))
+    root.chmod(0o755)
+    try:
+        yield root / "data"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

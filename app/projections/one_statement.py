@@ -27,7 +27,7 @@ import asyncpg
 import orjson
 
 from app.events.model import EventKind, VersionEvent
-from app.events.store import APPEND_TYPES, append_one_sql, event_values
+from app.events.store import APPEND_TYPES, append_one_sql, event_values, no_later_version_sql
 from app.projections import custom_params
 from app.projections.current_state import upsert_from_sql
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
@@ -37,10 +37,7 @@ from app.search_types.registry import TABLES
 _GUARD = "EXISTS (SELECT 1 FROM ev)"
 # the version the event follows is still the last one committed when the statement began: a write
 # decided on a stale head appends nothing (one that is still in flight meets the unique constraint)
-_NOT_BEHIND = (
-    "NOT EXISTS (SELECT 1 FROM event_log o WHERE o.resource_type = $1::text"
-    " AND o.resource_id = $2::text AND o.version >= $3::int)"
-)
+_NOT_BEHIND = no_later_version_sql(1)
 _statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
 

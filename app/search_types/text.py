@@ -54,7 +54,8 @@ def text_documentation() -> str:
     """The query language, for the CapabilityStatement."""
     return (
         f"Full-text search (PostgreSQL text search, configuration '{text_config()}'): a word matches its "
-        'forms the language stems alike, word* matches as a prefix, "quoted words" match as a phrase; '
+        'forms the language stems alike, word* matches as a prefix, "quoted words" match as a phrase '
+        "(a phrase of stop words only matches when its words occur anywhere); "
         "words side by side must all match, OR (or |) between them lets either match, -word (or NOT word) "
         "excludes, ( ) groups."
     )

@@ -7,19 +7,15 @@ pytest run resets ``/tmp/pytest-of-root`` to mode 0700 and would lock it out mid
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.server_process import embedded_data_dir
+
 
 @pytest.fixture
 def embedded_dir() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="fhirledger-embedded-"))
-    root.chmod(0o755)
-    try:
-        yield root / "data"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with embedded_data_dir() as path:
+        yield path

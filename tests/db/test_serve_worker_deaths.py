@@ -4,10 +4,8 @@ the server with a non-zero exit status. A real server subprocess each time."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.server_process import free_port, server_log, spawn_server, start_server
+from tests.server_process import embedded_data_dir, free_port, server_log, spawn_server, start_server
 
 WORKERS = ("--workers", "2", "--log-level", "warning")
 SLOW_START = 8  # seconds a worker's interpreter takes to start (more than uvicorn's 5 s health check)
@@ -28,12 +26,8 @@ PROMPT = 20  # seconds from a worker's failed start to the server's exit (30 s w
 def data_dir() -> Iterator[Path]:
     """One data directory for the module's servers (one at a time), outside pytest's ``tmp_path``
     as ``embedded_dir`` (tests/db/conftest.py) says why."""
-    root = Path(tempfile.mkdtemp(prefix="fhirledger-embedded-"))
-    root.chmod(0o755)
-    try:
-        yield root / "data"
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with embedded_data_dir() as path:
+        yield path
 
 
 def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
