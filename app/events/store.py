@@ -61,7 +61,6 @@ def append_one_sql(first: int, source: str) -> str:
     return f"INSERT INTO event_log ({APPEND_COLUMNS}) SELECT {values} FROM {source} RETURNING position"
 
 
-
 def no_later_version_sql(first: int) -> str:
     """A condition true while no version at or after the event's is committed in the statement's
     snapshot (the parameters ``$first`` … in the order of :func:`event_values`: type, id, version):
@@ -70,6 +69,7 @@ def no_later_version_sql(first: int) -> str:
         f"NOT EXISTS (SELECT 1 FROM event_log o WHERE o.resource_type = ${first}::text"
         f" AND o.resource_id = ${first + 1}::text AND o.version >= ${first + 2}::int)"
     )
+
 
 COLUMNS = "position, resource_type, resource_id, version, kind, resource, recorded_at, method, url"
 # with the writing transaction and the whole request context (feed and audit)
