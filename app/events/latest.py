@@ -45,8 +45,32 @@ async def finished_horizon(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"))
 
 
-LatestRow = tuple[int, str, int, str, bytes | None, datetime]
-"""(position, resource_id, version, kind, resource, recorded_at)."""
+LatestRow = tuple[int, str, int, str, bytes | None, datetime, int]
+"""(position, resource_id, version, kind, resource, recorded_at, first): ``first`` is the position of
+the resource's first event, the key of its projection rows."""
+
+
+def first_position_sql(resource_type: str, id_sql: str) -> str:
+    """The position of the first event of resource ``id_sql`` (an SQL expression) of a registry
+    type (a safe identifier, so a literal): that of its lowest version (a version is appended only
+    after the one before it committed, so positions grow with versions; an imported resource may
+    begin above version 1), one probe of the ``(type, id, version)`` key."""
+    assert resource_type.isidentifier(), resource_type
+    return (
+        f"(SELECT f.position FROM event_log f WHERE f.resource_type = '{resource_type}'"
+        f" AND f.resource_id = {id_sql} ORDER BY f.version LIMIT 1)"
+    )
+
+
+async def first_positions(conn: Conn, resource_type: str, ids: list[str]) -> dict[str, int]:
+    """The position of the first event of each of the resources ``ids`` of a type."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (resource_id) resource_id, position FROM event_log"
+        " WHERE resource_type = $1 AND resource_id = ANY($2::text[]) ORDER BY resource_id, version",
+        resource_type,
+        ids,
+    )
+    return {r["resource_id"]: r["position"] for r in rows}
 
 
 async def latest_before(
@@ -65,9 +89,11 @@ async def latest_before(
         args.append(below_id)
         where += f" AND resource_id < ${len(args)}"
     rows = await conn.fetch(
+        f"SELECT l.*, {first_position_sql(resource_type, 'l.resource_id')} AS first FROM ("
         "SELECT DISTINCT ON (resource_id) position, resource_id, version, kind, resource, recorded_at"
         f" FROM event_log WHERE resource_type = $1{where}"
-        " ORDER BY resource_id DESC, version DESC LIMIT $2",  # a backward scan of (type, id, version)
+        " ORDER BY resource_id DESC, version DESC LIMIT $2) l"  # a backward scan of (type, id, version)
+        " ORDER BY l.resource_id DESC",
         *args,
     )
     return [tuple(r) for r in rows]  # type: ignore[misc]

@@ -54,7 +54,7 @@ class Projected:
 
 
 async def _project(projector: SearchIndexProjector, resource_type: str, rows: list[LatestRow]) -> Projected:
-    events = [VersionEvent(resource_type, i, v, EventKind(k), r, at, REPLAY_CONTEXT) for _, i, v, k, r, at in rows]
+    events = [VersionEvent(resource_type, i, v, EventKind(k), r, at, REPLAY_CONTEXT) for _, i, v, k, r, at, _ in rows]
     parts = []
     for start in range(0, len(events), CHUNK):
         parts.append(projector.rows(events[start : start + CHUNK]))

@@ -11,7 +11,7 @@ import logging
 import asyncpg
 import orjson
 
-from app.events.latest import last_events
+from app.events.latest import first_positions, last_events
 from app.events.store import resource_types
 from app.fhirspec.resource_types import is_resource_type
 from app.projections.current_state import current_table, resource_sql
@@ -42,7 +42,9 @@ async def _search_drifted(conn: asyncpg.Connection, resource_type: str, row: asy
         expected = rows_of(orjson.loads(row["resource"]))
     for kind in KINDS:
         columns = ", ".join(["param", *(c for c, _ in COLUMNS[kind])])  # not the generated ones
-        stored = await conn.fetch(f"SELECT {columns} FROM {search_table(resource_type, kind)} WHERE id = $1", row["id"])
+        stored = await conn.fetch(
+            f"SELECT {columns} FROM {search_table(resource_type, kind)} WHERE key = $1", row["key"]
+        )
         want = expected[kind]
         if want and not TABLES[kind].copyable:  # stored as PostgreSQL computes it from what is sent
             types = ["text", "text", *TABLES[kind].sent_types()]
@@ -60,16 +62,17 @@ async def audit_type(pool: asyncpg.Pool, resource_type: str, sample: int = 20) -
     cur = current_table(resource_type)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await conn.fetch(
-            f"SELECT id, version, deleted, position, {resource_sql('c')} AS resource FROM {cur} c"
+            f"SELECT id, version, deleted, position, key, {resource_sql('c')} AS resource FROM {cur} c"
             " ORDER BY random() LIMIT $1",
             sample,
         )
         logged, positions = await last_events(conn, resource_type, [r["id"] for r in rows])
+        keys = await first_positions(conn, resource_type, [r["id"] for r in rows])
         last = {e.resource_id: (e, pos) for e, pos in zip(logged, positions, strict=True)}
         drifted: list[str] = []
         for r in rows:
             e, pos = last.get(r["id"], (None, None))
-            if e is None or r["version"] != e.version or r["position"] != pos:
+            if e is None or r["version"] != e.version or r["position"] != pos or r["key"] != keys.get(r["id"]):
                 drifted.append(r["id"])
             elif await _search_drifted(conn, resource_type, r):
                 drifted.append(r["id"])

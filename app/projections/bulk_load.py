@@ -36,11 +36,12 @@ Encoded = tuple[bytes, EncodedRows]
 
 def encode_latest(resource_type: str, rows: list[LatestRow]) -> Encoded:
     """The projection rows of the last events ``rows`` (in a worker process, or inline)."""
-    events = [VersionEvent(resource_type, i, v, EventKind(k), r, at, REPLAY_CONTEXT) for _, i, v, k, r, at in rows]
+    events = [VersionEvent(resource_type, i, v, EventKind(k), r, at, REPLAY_CONTEXT) for _, i, v, k, r, at, _ in rows]
     positions = [row[0] for row in rows]
-    current = CurrentStateProjector().rows(events, positions).get(resource_type, [])
+    keys = {row[1]: row[6] for row in rows}  # the position of each resource's first event
+    current = [(*r[:5], keys[r[0]]) for r in CurrentStateProjector().rows(events, positions).get(resource_type, [])]
     search = SearchIndexProjector().rows(events, positions).get(resource_type)
-    return encode_copy(current), encode(search) if search is not None else {}
+    return encode_copy(current), encode(search, keys) if search is not None else {}
 
 
 def _joined(parts: list[Encoded]) -> Encoded:

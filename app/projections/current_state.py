@@ -1,7 +1,11 @@
 """The current-state projection: one table per resource type holding the current version.
 
 Columns: ``id``, ``version``, ``deleted`` (a tombstone row keeps "gone" distinguishable from
-"never existed"), ``last_updated`` and ``position`` (of the event that built the row). The JSON
+"never existed"), ``last_updated``, ``position`` (of the event that built the row) and ``key``: the
+position of the resource's first event (its lowest version), the integer the search side tables name
+the resource by (a bigint is 8 bytes in every side-table row and index entry where the text id was
+a 36-character uuid). It is a function of the log, so replay reproduces it; an upsert never changes
+it and a tombstone keeps its row, so a resource keeps its key for good. The JSON
 bytes exactly as served are not copied here: they are the event's, read from the log by position
 (:func:`resource_sql`, one probe of the log's primary key; NULL for a tombstone), so each version
 is stored once. Fed only by this projector, which is a pure function of the events: replaying the
@@ -18,10 +22,11 @@ from functools import cache
 import asyncpg
 
 from app.events.by_position import resource_at
+from app.events.latest import first_position_sql, first_positions
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types, table_suffix
 
-COLUMNS = ("id", "version", "deleted", "last_updated", "position")
+COLUMNS = ("id", "version", "deleted", "last_updated", "position", "key")
 
 
 def resource_sql(alias: str) -> str:
@@ -38,7 +43,7 @@ def table_ddl(resource_type: str, suffix: str = "") -> str:
     return (
         f"CREATE TABLE IF NOT EXISTS {current_table(resource_type)}{suffix} ("
         " id text PRIMARY KEY, version integer NOT NULL, deleted boolean NOT NULL,"
-        " last_updated timestamptz NOT NULL, position bigint NOT NULL);"
+        " last_updated timestamptz NOT NULL, position bigint NOT NULL, key bigint NOT NULL UNIQUE);"
     )
 
 
@@ -54,30 +59,45 @@ def _on_conflict(table: str) -> str:
     )
 
 
+def key_sql(resource_type: str, key: str, rid: str) -> str:
+    """The key of a new row: ``key`` (SQL; NULL when the batch did not hold the resource's first
+    event), else the position of its first event, from the log (only a row that does not exist yet
+    keeps it: an upsert leaves the key of an existing row as it is)."""
+    return f"coalesce({key}, {first_position_sql(resource_type, rid)})"
+
+
 @cache
 def _upsert_sql(resource_type: str, suffix: str = "") -> str:
     table = current_table(resource_type) + suffix
-    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ($1, $2, $3, $4, $5)" + _on_conflict(table)
+    values = f"$1, $2, $3, $4, $5, {key_sql(resource_type, '$6::bigint', '$1')}"
+    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({values})" + _on_conflict(table)
 
 
 @cache
 def _upsert_many_sql(resource_type: str, suffix: str = "") -> str:
     """The upsert of many rows (distinct ids) in one statement, from one array per column."""
     table = current_table(resource_type) + suffix
-    arrays = "$1::text[], $2::int[], $3::boolean[], $4::timestamptz[], $5::bigint[]"
-    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT * FROM unnest({arrays})" + _on_conflict(table)
+    arrays = "$1::text[], $2::int[], $3::boolean[], $4::timestamptz[], $5::bigint[], $6::bigint[]"
+    values = f"u.i, u.v, u.d, u.t, u.p, {key_sql(resource_type, 'u.k', 'u.i')}"
+    return (
+        f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {values} FROM unnest({arrays}) AS u(i, v, d, t, p, k)"
+        + _on_conflict(table)
+    )
 
 
 def upsert_from_sql(resource_type: str, values: Sequence[str], source: str) -> str:
     """The upsert of one row as the body of a data-modifying CTE: ``values`` are SQL expressions of
     the columns in :data:`COLUMNS` order (the position one may name a column of ``source``, the
-    FROM clause the row comes from, e.g. the CTE that appended its event)."""
+    FROM clause the row comes from, e.g. the CTE that appended its event; the key one may be
+    :func:`key_sql`). It returns the row's ``key`` (the existing row's, on a conflict)."""
     table = current_table(resource_type)
-    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {', '.join(values)} FROM {source}" + _on_conflict(table)
+    sql = f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {', '.join(values)} FROM {source}"
+    return sql + _on_conflict(table) + " RETURNING key"
 
 
 CurrentRows = dict[str, list[tuple]]
-"""resource type -> rows ``(id, version, deleted, last_updated, position)``."""
+"""resource type -> rows ``(id, version, deleted, last_updated, position, key)``; ``key`` None when
+the batch does not hold the resource's first event (the row's existing key stays)."""
 
 
 class CurrentStateProjector:
@@ -95,7 +115,9 @@ class CurrentStateProjector:
     def rows(self, events: Sequence[VersionEvent], positions: Sequence[int]) -> CurrentRows:
         last: dict[tuple[str, str], tuple] = {}
         for e, pos in zip(events, positions, strict=True):
-            row = (e.resource_id, e.version, e.kind is EventKind.DELETED, e.recorded_at, pos)
+            earlier = last.get((e.resource_type, e.resource_id))
+            key = pos if e.version == 1 else earlier[5] if earlier is not None else None
+            row = (e.resource_id, e.version, e.kind is EventKind.DELETED, e.recorded_at, pos, key)
             last[(e.resource_type, e.resource_id)] = row
         out: CurrentRows = {}
         for (resource_type, _), row in last.items():
@@ -114,6 +136,7 @@ class CurrentStateProjector:
         for resource_type, type_rows in rows.items():
             table = current_table(resource_type) + self.suffix
             if bulk:
+                type_rows = await _keyed(conn, resource_type, table, type_rows)
                 await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1)", [r[0] for r in type_rows])
                 await conn.copy_records_to_table(table, records=type_rows, columns=list(COLUMNS))
             elif len(type_rows) == 1:
@@ -121,6 +144,24 @@ class CurrentStateProjector:
             else:  # one statement (``rows`` gives each id once), not one execution per row
                 columns = [list(c) for c in zip(*type_rows, strict=True)]
                 await conn.execute(_upsert_many_sql(resource_type, self.suffix), *columns)
+
+
+async def _keyed(conn: asyncpg.Connection, resource_type: str, table: str, rows: list[tuple]) -> list[tuple]:
+    """``rows`` with every key known: the table's for a resource it holds, else the log's."""
+    missing = [r[0] for r in rows if r[5] is None]
+    if not missing:
+        return rows
+    found = await conn.fetch(f"SELECT id, key FROM {table} WHERE id = ANY($1::text[])", missing)
+    keys = {r["id"]: r["key"] for r in found}
+    if len(keys) < len(missing):
+        keys |= await first_positions(conn, resource_type, [i for i in missing if i not in keys])
+    return [r if r[5] is not None else (*r[:5], keys[r[0]]) for r in rows]
+
+
+async def keys_of(conn: asyncpg.Connection, table: str, ids: list[str]) -> dict[str, int]:
+    """id -> key of the resources ``ids`` the current-state table ``table`` holds."""
+    rows = await conn.fetch(f"SELECT id, key FROM {table} WHERE id = ANY($1::text[])", ids)
+    return {r["id"]: r["key"] for r in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,3 +235,23 @@ async def drop_resource_copies(conn: asyncpg.Connection) -> list[str]:
         await conn.execute("".join(f'ALTER TABLE "{t}" DROP COLUMN resource;' for t in tables))
     await conn.execute(LOCK_THEN_HEAD_DDL)
     return tables
+
+
+async def add_keys(conn: asyncpg.Connection) -> list[str]:
+    """Migration 24: the current-state tables of the layout before the integer key gain it, each
+    row's from the log (the position of its resource's first event), so the table stays valid
+    without a rebuild. Returns the tables changed."""
+    rows = await conn.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        " AND table_name LIKE 'cur\\_%' AND table_name NOT IN (SELECT table_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND column_name = 'key')"
+    )
+    present = {r["table_name"] for r in rows or ()}  # none from the schema printer (app/cli_schema.py)
+    changed = [(t, current_table(t)) for t in resource_types() if current_table(t) in present]
+    for resource_type, table in changed:
+        await conn.execute(
+            f"ALTER TABLE {table} ADD COLUMN key bigint;"
+            f"UPDATE {table} c SET key = {first_position_sql(resource_type, 'c.id')};"
+            f"ALTER TABLE {table} ALTER COLUMN key SET NOT NULL, ADD UNIQUE (key);"
+        )
+    return [table for _, table in changed]

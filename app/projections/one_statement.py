@@ -7,7 +7,8 @@ depend on the custom SearchParameters this process has loaded, so the statement 
 shared lock on the registry version (as every write does, ``custom_params.sync_for_write``) and
 appends nothing unless the stored version is the one loaded: then it returns no position and the
 caller loads the registry and takes the long way. Every other CTE writes only when the event was
-appended (they read its ``position``, or are guarded by ``EXISTS (SELECT 1 FROM ev)``). It also
+appended (they read its ``position``, or the ``key`` of the current-state row upserted after it:
+the side rows are keyed by it, :mod:`app.projections.current_state`). It also
 appends nothing when a version at or after the event's was committed before it began (the head the
 event was decided on is stale): the caller then takes the long way, where the unique
 ``(type, id, version)`` constraint refuses it and the write is retried;
@@ -29,12 +30,11 @@ import orjson
 from app.events.model import EventKind, VersionEvent
 from app.events.store import APPEND_TYPES, append_one_sql, event_values, no_later_version_sql
 from app.projections import custom_params
-from app.projections.current_state import upsert_from_sql
+from app.projections.current_state import key_sql, upsert_from_sql
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
-from app.projections.search_index import SearchIndexProjector, TypeRows, rows_of, search_table
+from app.projections.search_index import SearchIndexProjector, TypeRows, keyed_insert, rows_of, search_table
 from app.search_types.registry import TABLES
 
-_GUARD = "EXISTS (SELECT 1 FROM ev)"
 # the version the event follows is still the last one committed when the statement began: a write
 # decided on a stale head appends nothing (one that is still in flight meets the unique constraint)
 _NOT_BEHIND = no_later_version_sql(1)
@@ -51,8 +51,10 @@ def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, .
         return cached
     n_event = len(APPEND_TYPES)
     version_arg, deleted_arg = n_event + 1, n_event + 2
-    # (id, version, deleted, last_updated, position) from the event's own parameters
-    current = ["$2", "$3", f"${deleted_arg}::boolean", "$6", "ev.position"]
+    # (id, version, deleted, last_updated, position, key) from the event's own parameters: a first
+    # version's key is its own position; a later one keeps the row's (the log's, were it missing)
+    first = "CASE WHEN $3::int = 1 THEN ev.position END"
+    current = ["$2", "$3", f"${deleted_arg}::boolean", "$6", "ev.position", key_sql(resource_type, first, "$2")]
     parts = [
         "v AS (SELECT search_param_version_locked(false) AS version)",
         f"ev AS ({append_one_sql(1, f'v WHERE v.version = ${version_arg}::bigint AND {_NOT_BEHIND}')})",
@@ -60,17 +62,13 @@ def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, .
     ]
     n = deleted_arg
     for kind in cleared:
-        parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)} WHERE id = $2 AND {_GUARD})")
+        parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)} WHERE key = (SELECT key FROM cur))")
     for kind in kinds:
         types = _sent_types(kind)
         arrays = [f"${n + i}::{t}[]" for i, t in enumerate(types, 1)]
         n += len(types)
-        names = ["id", "param", *[c for c, _ in SEARCH_COLUMNS[kind]]]
-        table = search_table(resource_type, kind)
-        parts.append(
-            f"i_{kind} AS (INSERT INTO {table} ({', '.join(names)})"
-            f" SELECT * FROM ({TABLES[kind].insert_select(arrays)}) r WHERE {_GUARD})"
-        )
+        # the row the cur CTE upserted (none unless the event was appended) gives every row its key
+        parts.append(f"i_{kind} AS ({keyed_insert(search_table(resource_type, kind), kind, arrays, 'cur', False)})")
     sql = "WITH " + ",\n".join(parts) + "\nSELECT position FROM ev"
     _statements[key] = sql
     return sql

@@ -1,7 +1,10 @@
 """The search-index projection: per resource type, one side table per search-parameter type.
 
 Tables ``sp_<type>_<kind>`` (e.g. ``sp_observation_token``) hold one row per extracted value of
-the *current* version of each resource: ``(id, param, <typed columns>)``; each type's columns,
+the *current* version of each resource: ``(key, param, <typed columns>)``, ``key`` the resource's
+integer key (:mod:`app.projections.current_state`; the projector's rows name the resource by its
+id, which :meth:`SearchIndexProjector.write` turns into the key through the current-state table,
+written before it in every path); each type's columns,
 indexes and rows are defined in its module of :mod:`app.search_types` (the date type adds
 ``sp_<type>_sort``, the sort keys of each date parameter). A side table per kind, rather than one
 column per parameter, keeps every parameter (and any custom one added later) index-backed without
@@ -27,6 +30,7 @@ from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.projections.copy_text import encode as encode_copy
+from app.projections.current_state import current_table, keys_of
 from app.projections.joined_text import joined, split_sql
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, SEARCH_TYPES, TABLES, search_table, type_of_value
@@ -158,9 +162,25 @@ def merge(parts: Sequence[SearchRows]) -> SearchRows:
 
 
 def _insert(table: str, kind: str, args: list[str]) -> str:
-    """The INSERT of rows of ``kind`` into ``table`` from the column arrays ``args`` (``$n::type[]``)."""
-    names = ["id", "param", *[c for c, _ in COLUMNS[kind]]]
-    return f"INSERT INTO {table} ({', '.join(names)}) {TABLES[kind].insert_select(args)}"
+    """The INSERT of rows of ``kind`` into ``table`` from the column arrays ``args`` (``$n::type[]``;
+    keys first)."""
+    return f"INSERT INTO {table} ({', '.join(_copy_columns(kind))}) {TABLES[kind].insert_select(args)}"
+
+
+def keyed_insert(table: str, kind: str, args: list[str], keys: str, by_id: bool = True) -> str:
+    """The INSERT of rows of ``kind`` into ``table`` from the column arrays ``args`` (ids first),
+    each id replaced by its key: ``keys`` is the FROM item holding ``key``, joined on ``id`` with
+    ``by_id`` (a current-state table), else one row whose key every row takes (a one-resource write)."""
+    names = [f"a{i}" for i in range(len(COLUMNS[kind]) + 2)]
+    rows = f"({TABLES[kind].insert_select(args)}) AS r({', '.join(names)})"
+    source = f"{keys} c JOIN {rows} ON c.id = r.a0" if by_id else f"{keys} c, {rows}"
+    select = ", ".join(["c.key", *(f"r.{n}" for n in names[1:])])
+    return f"INSERT INTO {table} ({', '.join(_copy_columns(kind))}) SELECT {select} FROM {source}"
+
+
+def keys_in(cur_table: str, ids_sql: str) -> str:
+    """The keys of the resources ``ids_sql`` (an SQL text array), as an SQL array."""
+    return f"ARRAY(SELECT k.key FROM {cur_table} k WHERE k.id = ANY({ids_sql}))"
 
 
 @cache
@@ -181,15 +201,17 @@ def _statement(
     parts: list[str] = []
     n = 2 if by_code else 1
     only = " AND param = ANY($2::text[])" if by_code else ""
+    cur = current_table(resource_type) + suffix
     if clear:
         for kind in cleared:
             table = search_table(resource_type, kind) + suffix
-            parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE id = ANY($1){only})")
+            parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE key = ANY({keys_in(cur, '$1::text[]')}){only})")
     for kind in kinds:
         types = ["text", "text", *TABLES[kind].sent_types()]
         args = [_argument(n + i, t, joined) for i, t in enumerate(types, 1)]
         n += len(args)
-        parts.append(f"i_{kind} AS ({_insert(search_table(resource_type, kind) + suffix, kind, args)})")
+        insert = keyed_insert(search_table(resource_type, kind) + suffix, kind, args, cur)
+        parts.append(f"i_{kind} AS ({insert})")
     # unused parameters are still sent, so the statement must give them a type
     tail = "SELECT 1" if clear else "SELECT cardinality($1::text[])"
     if by_code and not clear:
@@ -234,25 +256,36 @@ def _joined_columns(kinds: tuple[str, ...], columns: list[tuple]) -> list | None
 
 async def _copy_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, suffix: str) -> None:
     cleared = tr.cleared_kinds() if tr.clear else ()
+    ids = list(dict.fromkeys([*tr.clear, *(r[0] for kind_rows in tr.rows.values() for r in kind_rows)]))
+    keys = await keys_of(conn, current_table(resource_type) + suffix, ids)
+    clear = [keys[i] for i in tr.clear if i in keys]
     for kind in KINDS:
         table = search_table(resource_type, kind) + suffix
         if kind in cleared and tr.codes is None:
-            await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1)", tr.clear)
+            await conn.execute(f"DELETE FROM {table} WHERE key = ANY($1::bigint[])", clear)
         elif kind in cleared:
-            await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1) AND param = ANY($2)", tr.clear, list(tr.codes))
-        if tr.rows[kind] and not TABLES[kind].copyable:
-            await _insert_rows(conn, table, kind, tr.rows[kind])
-        elif tr.rows[kind]:
-            await conn.copy_records_to_table(table, records=tr.rows[kind], columns=_copy_columns(kind))
+            sql = f"DELETE FROM {table} WHERE key = ANY($1::bigint[]) AND param = ANY($2)"
+            await conn.execute(sql, clear, list(tr.codes))
+        rows = [(keys[r[0]], *r[1:]) for r in tr.rows[kind]]
+        if rows and not TABLES[kind].copyable:
+            await _insert_rows(conn, table, kind, rows)
+        elif rows:
+            await conn.copy_records_to_table(table, records=rows, columns=_copy_columns(kind))
 
 
 def _copy_columns(kind: str) -> list[str]:
-    return ["id", "param", *[c for c, _ in COLUMNS[kind]]]
+    return ["key", "param", *[c for c, _ in COLUMNS[kind]]]
+
+
+def keyed(rows: dict[str, list[tuple]], keys: dict[str, int]) -> dict[str, list[tuple]]:
+    """Rows ``(id, param, ...)`` as ``(key, param, ...)``, the keys ``keys`` gives (a bulk load's)."""
+    return {kind: [(keys[r[0]], *r[1:]) for r in kind_rows] for kind, kind_rows in rows.items()}
 
 
 async def _insert_rows(conn: asyncpg.Connection, table: str, kind: str, rows: list[tuple]) -> None:
-    """Rows of a kind PostgreSQL converts on the way in (not copyable): one INSERT from arrays."""
-    types = ["text", "text", *TABLES[kind].sent_types()]
+    """Rows ``(key, param, ...)`` of a kind PostgreSQL converts on the way in (not copyable): one
+    INSERT from arrays."""
+    types = ["bigint", "text", *TABLES[kind].sent_types()]
     sql = _insert(table, kind, [f"${i}::{t}[]" for i, t in enumerate(types, 1)])
     await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
 
@@ -262,10 +295,11 @@ EncodedRows = dict[str, bytes | list[tuple]]
 for the kinds that are not copyable."""
 
 
-def encode(tr: TypeRows) -> EncodedRows:
-    """The rows of a type, ready for :meth:`SearchIndexProjector.load` (replay workers encode them)."""
+def encode(tr: TypeRows, keys: dict[str, int]) -> EncodedRows:
+    """The rows of a type, ready for :meth:`SearchIndexProjector.load` (replay workers encode them),
+    each resource named by its key in ``keys``."""
     out: EncodedRows = {}
-    for kind, rows in tr.rows.items():
+    for kind, rows in keyed(tr.rows, keys).items():
         if rows:
             out[kind] = encode_copy(rows) if TABLES[kind].copyable else rows
     return out

@@ -5,8 +5,10 @@ that lacks a generated column of its kind (the parameter hashes, the date ``span
 given it: computing the column would rewrite every row, and the projection is stale
 anyway (its layout version changed, so searches of the type answer 503 until ``fhirledger
 projections rebuild`` has replayed the log into it). Lookup indexes the layout no longer has are
-dropped, missing ones (and the dependency statistics) created. A database created by this code
-has nothing to change."""
+dropped, missing ones (and the dependency statistics) created. A table of the layout that named
+each resource by its text id rather than its integer key (before migration 24) is dropped and
+created anew, empty (its projection is stale too). A database created by this code has nothing to
+change."""
 
 from __future__ import annotations
 
@@ -41,13 +43,16 @@ async def upgrade_search_layout(conn: asyncpg.Connection) -> list[str]:
     for resource_type in resource_types():
         for kind, table in TABLES.items():
             name = search_table(resource_type, kind)
-            kept = {"id", "param", *(c for c, _ in table.columns), *table.generated_names}
+            if name in by_table and "key" not in by_table[name]:
+                ddl += [f"DROP TABLE {name};", *table.create_ddl(name), *table.lookup_ddl(name)]
+                continue
+            kept = {"key", "param", *(c for c, _ in table.columns), *table.generated_names}
             ddl += [f"ALTER TABLE {name} DROP COLUMN {c};" for c in sorted(by_table.get(name, ())) if c not in kept]
             if any((name, column) not in columns for column in table.generated_names):
                 ddl.append(f"TRUNCATE {name};")
                 ddl += table.add_generated_ddl(name)
             have = indexes.get(name, set())
-            wanted = set(table.index_names(name)) | {f"{name}_id"}
+            wanted = set(table.index_names(name)) | {f"{name}_key"}
             ddl += [f"DROP INDEX IF EXISTS {index};" for index in sorted(have - wanted)]
             if not wanted <= have:
                 ddl += table.lookup_ddl(name)

@@ -72,7 +72,7 @@ class CompositeType(SearchType):
                 ("b_str", "text"),
                 ("c_num", "numeric"),
             ),
-            (("b_code", "(hash, b_code) INCLUDE (id)"), ("b_num", "(hash, b_num) INCLUDE (id)")),
+            (("b_code", "(hash, b_code) INCLUDE (key)"), ("b_num", "(hash, b_num) INCLUDE (key)")),
             hash="a_code",
         ),
     )

@@ -158,7 +158,7 @@ def date_condition(
 SORT_TABLE = SideTable(
     "sort",
     (("d_min", "timestamptz"), ("d_max", "timestamptz")),
-    (("min", "(param, d_min, id)"), ("max", "(param, d_max DESC, id)")),
+    (("min", "(param, d_min, key)"), ("max", "(param, d_max DESC, key)")),
 )
 
 

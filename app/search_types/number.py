@@ -44,7 +44,7 @@ def number_condition(code: str, value: str, args: Args, column: str = "s.value")
 class NumberType(SearchType):
     name = "number"
     value_class = NumberValue
-    tables = (SideTable("number", (("value", "numeric"),), (("value", "(param, value) INCLUDE (id)"),)),)
+    tables = (SideTable("number", (("value", "numeric"),), (("value", "(param, value) INCLUDE (key)"),)),)
     sort_columns = SortColumns("value", "value", "numeric")
 
     def convert(self, typ: str | None, value: Any, root: dict) -> Iterator[NumberValue]:

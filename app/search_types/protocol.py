@@ -12,7 +12,8 @@ from app.fhirspec.search_parameters import SearchParam
 from app.search_types.sql import Args
 
 Rows = dict[str, list[tuple]]
-"""side-table kind -> rows ``(param, ...columns)`` (the resource id is prepended by the projector)"""
+"""side-table kind -> rows ``(param, ...columns)`` (the resource id is prepended by the projector,
+and replaced by the resource's key when the rows are written)"""
 Nodes = list[tuple[str | None, Any]]
 """(FHIR type or None when unknown, JSON value) of each node an expression selected"""
 NO_COMPONENT = (None, None, None, None, None, None)
@@ -35,8 +36,9 @@ def hash_condition(code: str, value: str, args: Args, column: str = "s.hash") ->
 
 @dataclass(frozen=True)
 class SideTable:
-    """One side table per resource type, ``sp_<type>_<kind>``: ``(id, param, *columns)``, an index
-    on ``id``, and lookup indexes.
+    """One side table per resource type, ``sp_<type>_<kind>``: ``(key, param, *columns)`` (``key``
+    the resource's integer key, :mod:`app.projections.current_state`), an index on ``key``, and
+    lookup indexes.
 
     ``indexes``: (name, body) of the lookup indexes ``<table>_<name> ON <table> <body>``.
     ``hash`` (an SQL expression over the row's columns) adds the generated column ``hash``: the
@@ -58,8 +60,8 @@ class SideTable:
     def create_ddl(self, table: str) -> list[str]:
         columns = ", ".join(f"{c} {t}" for c, t in self.columns) + self._generated_sql()
         out = [
-            f"CREATE TABLE IF NOT EXISTS {table} (id text NOT NULL, param text NOT NULL, {columns});",
-            f"CREATE INDEX IF NOT EXISTS {table}_id ON {table} (id);",
+            f"CREATE TABLE IF NOT EXISTS {table} (key bigint NOT NULL, param text NOT NULL, {columns});",
+            f"CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key);",
         ]
         if self.hash is not None:
             out.append(f"ALTER TABLE {table} ALTER COLUMN hash SET STATISTICS {HASH_STATISTICS};")
@@ -105,7 +107,8 @@ class SideTable:
         return [t for _, t in self.columns]
 
     def insert_select(self, args: list[str]) -> str:
-        """The SELECT an INSERT takes its rows from: the arrays ``args`` (id, param, columns) unnested."""
+        """The SELECT an INSERT takes its rows from: the arrays ``args`` (the resources' ids or keys,
+        param, columns) unnested."""
         return f"SELECT * FROM unnest({', '.join(args)})"
 
     def lookup_ddl(self, table: str) -> list[str]:

@@ -72,7 +72,7 @@ class QuantityType(SearchType):
         SideTable(
             "quantity",
             (("value", "numeric"), ("system", "text"), ("code", "text"), ("unit", "text")),
-            (("hash_value", "(hash, value) INCLUDE (id)"), ("value", "(param, value) INCLUDE (id)")),
+            (("hash_value", "(hash, value) INCLUDE (key)"), ("value", "(param, value) INCLUDE (key)")),
             hash="code",
             depends=("system",),
         ),

@@ -6,7 +6,7 @@ A value is ``(type, id, reference, version, identifier_system, identifier_value)
 string has no type; ``Reference.identifier`` for ``:identifier``), canonical/uri strings
 (``url|version``) and resources (``Bundle.entry[0].resource``). Stored in ``sp_<type>_reference
 (target_type, target_id, reference, ident_system, ident_value)`` with the generated ``hash`` of
-(param, target_id), indexed on ``(hash, id) INCLUDE (target_type)`` (a reference search, a chain
+(param, target_id), indexed on ``(hash, key) INCLUDE (target_type)`` (a reference search, a chain
 and ``_has`` probe it with the hash of the id they look for), ``(param, reference)`` and
 ``(param, ident_value)``. ``reference`` holds the reference as written only where it is not
 ``target_type/target_id`` (an absolute URL, a canonical, a contained ``#id``): the relative ones,
@@ -113,8 +113,8 @@ class ReferenceType(SearchType):
                 ("ident_value", "text"),
             ),
             (
-                ("hash", "(hash, id) INCLUDE (target_type)"),
-                ("written", "(param, reference) INCLUDE (id) WHERE reference IS NOT NULL"),
+                ("hash", "(hash, key) INCLUDE (target_type)"),
+                ("written", "(param, reference) INCLUDE (key) WHERE reference IS NOT NULL"),
                 ("ident_value", "(param, ident_value) WHERE ident_value IS NOT NULL"),
             ),
             hash="target_id",

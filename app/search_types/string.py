@@ -51,7 +51,7 @@ class StringType(SearchType):
         SideTable(
             "string",
             (("norm", "text"), ("exact", "text")),
-            (("hash_norm", "(hash, norm text_pattern_ops) INCLUDE (id)"),),
+            (("hash_norm", "(hash, norm text_pattern_ops) INCLUDE (key)"),),
             hash="left(norm, 1)",
         ),
     )

@@ -2,7 +2,7 @@
 ``:text`` modifier): ``_content`` (the resource's text), ``_text`` (its narrative) and ``:text`` on
 string and token parameters, all answered by the ``text`` search type.
 
-Stored in ``sp_<type>_text (id, param, doc tsvector)`` with a GIN index on ``doc``: per resource
+Stored in ``sp_<type>_text (key, param, doc tsvector)`` with a GIN index on ``doc``: per resource
 one ``_content`` row, one ``_text`` row when it has a narrative, and one row per string or token
 parameter with text (its string values; for a token the Coding.display, CodeableConcept.text and
 Identifier.type.text it holds). The projector sends the folded text, each distinct string once

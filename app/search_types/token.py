@@ -7,7 +7,7 @@ search of ``:text``, :mod:`app.search_types.text`, indexes it),
 Identifier (system, value, type.text); ContactPoint (no system, value); boolean ("true"/"false"),
 code, uri, id, string (no system, the value). Stored in ``sp_<type>_token (system, code,
 of_type)`` (the text only in the full-text table), one row per type coding, with the generated
-``hash`` of (param, code) indexed on ``(hash, id) INCLUDE (system)``: a code search is one index
+``hash`` of (param, code) indexed on ``(hash, key) INCLUDE (system)``: a code search is one index
 range in id order, and the hash's statistics count each parameter's codes apart. ``[system]|``
 alone (no code) tests ``param`` with the column."""
 
@@ -117,7 +117,7 @@ class TokenType(SearchType):
         SideTable(
             "token",
             (("system", "text"), ("code", "text"), ("of_type", "text")),
-            (("hash", "(hash, id) INCLUDE (system)"),),
+            (("hash", "(hash, key) INCLUDE (system)"),),
             hash="code",
             depends=("system",),
         ),

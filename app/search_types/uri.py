@@ -1,6 +1,6 @@
 """The ``uri`` search type: exact match, ``:below`` (starts with) and ``:above`` (a prefix of the
 search value). Stored in ``sp_<type>_uri (uri)`` with the generated ``hash`` of (param, uri):
-indexed on ``(hash, id)`` (exact) and ``(param, uri text_pattern_ops)`` (``:below``)."""
+indexed on ``(hash, key)`` (exact) and ``(param, uri text_pattern_ops)`` (``:below``)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class UriType(SearchType):
         SideTable(
             "uri",
             (("uri", "text"),),
-            (("hash", "(hash, id)"), ("prefix", "(param, uri text_pattern_ops)")),
+            (("hash", "(hash, key)"), ("prefix", "(param, uri text_pattern_ops)")),
             hash="uri",
         ),
     )

@@ -16,6 +16,7 @@ import orjson
 from app.projections.current_state import current_table
 from app.projections.rebuild import rebuild_type
 from app.projections.search_index import COLUMNS, KINDS, search_table
+from tests.helpers import side_rows_sql
 
 SYNTHEA = Path(__file__).resolve().parent.parent / "data" / "synthea" / "clemente_kreiger.json.gz"
 
@@ -57,8 +58,10 @@ async def _rows(pool: asyncpg.Pool, types: set[str], ids: list[str], names: dict
         out[current_table(t)] = sorted(tuple(named(v) for v in r) for r in rows)
         for kind in KINDS:
             table = search_table(t, kind)
-            columns = ", ".join(["id", "param", *(c for c, _ in COLUMNS[kind])])  # not those PostgreSQL computes
-            rows = await pool.fetch(f"SELECT {columns} FROM {table} WHERE id = ANY($1)", ids)
+            columns = ", ".join(
+                ["c.id", *(f"s.{c}" for c in ("param", *(c for c, _ in COLUMNS[kind])))]
+            )  # not those PostgreSQL computes
+            rows = await pool.fetch(side_rows_sql(table, current_table(t), columns, "c.id = ANY($1)"), ids)
             out[table] = sorted(tuple(named(v) for v in r) for r in rows)
     return out
 

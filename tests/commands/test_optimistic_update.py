@@ -21,7 +21,7 @@ from app.projections.current_state import Head
 from app.projections.one_statement import append_and_project
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
 from app.projections.search_index import rows_of, search_table
-from tests.helpers import new_id
+from tests.helpers import new_id, side_rows_sql
 
 MARITAL = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
 ROUNDS = 6
@@ -68,7 +68,8 @@ async def test_updates_during_an_index_build_leave_exact_rows(
     assert not {e["resource"]["id"] for e in married.get("entry", [])} & set(ids), "no row of an older version"
     single = (await client.get(f"/fhir/Patient?{code}={MARITAL}|S&_count=100")).json()
     assert {e["resource"]["id"] for e in single.get("entry", [])} >= set(ids)
-    rows = await pool.fetch("SELECT id, count(*) AS n FROM sp_patient_token WHERE param = $1 GROUP BY id", code)
+    sql = side_rows_sql("sp_patient_token", "cur_patient", "c.id, count(*) AS n", "s.param = $1 GROUP BY c.id")
+    rows = await pool.fetch(sql, code)
     assert {r["id"]: r["n"] for r in rows if r["id"] in ids} == dict.fromkeys(ids, 1)
 
 
@@ -103,7 +104,9 @@ async def test_update_after_a_delete_recreates_and_counts_on(client: httpx.Async
 
 async def _row_counts(pool: asyncpg.Pool, rid: str) -> dict[str, int]:
     return {
-        kind: await pool.fetchval(f"SELECT count(*) FROM {search_table('Patient', kind)} WHERE id = $1", rid)
+        kind: await pool.fetchval(
+            side_rows_sql(search_table("Patient", kind), "cur_patient", "count(*)", "c.id = $1"), rid
+        )
         for kind in SEARCH_COLUMNS
     }
 

@@ -14,7 +14,7 @@ ALTER TABLE cur_specimen ADD COLUMN resource bytea;
 UPDATE cur_specimen c SET resource = e.resource FROM event_log e WHERE e.position = c.position;
 ALTER TABLE sp_specimen_token ADD COLUMN text text;
 DROP INDEX sp_specimen_reference_written;
-CREATE INDEX sp_specimen_reference_reference ON sp_specimen_reference (param, reference) INCLUDE (id);
+CREATE INDEX sp_specimen_reference_reference ON sp_specimen_reference (param, reference) INCLUDE (key);
 """
 
 

@@ -18,7 +18,7 @@ from app.jobs.runner import run_pending
 from app.projections.search_index import param_kinds, rows_of, search_table
 from app.search_types.registry import KINDS
 from bench.generate import patient_bundle
-from tests.helpers import new_id
+from tests.helpers import new_id, side_rows_sql
 
 
 def _definition(code: str, kind: str = "token", expression: str = "Observation.code") -> dict:
@@ -45,7 +45,11 @@ async def _rows(pool: asyncpg.Pool, ids: list[str], code: str, same: bool) -> li
     for kind in KINDS:
         op = "=" if same else "<>"
         rows = await pool.fetch(
-            f"SELECT * FROM {search_table('Observation', kind)} WHERE id = ANY($1) AND param {op} $2", ids, code
+            side_rows_sql(
+                search_table("Observation", kind), "cur_observation", "c.id, s.*", f"c.id = ANY($1) AND s.param {op} $2"
+            ),
+            ids,
+            code,
         )
         out += [(kind, *r.values()) for r in rows]
     return sorted(out, key=repr)
@@ -133,7 +137,8 @@ async def test_a_new_type_for_the_code_leaves_none_of_the_old_rows(
     sp = (await client.post("/fhir/SearchParameter", json=_definition(code))).json()
     try:
         await run_pending(pool)
-        assert await pool.fetchval("SELECT count(*) FROM sp_observation_token WHERE id = $1 AND param = $2", oid, code)
+        sql = side_rows_sql("sp_observation_token", "cur_observation", "count(*)", "c.id = $1 AND s.param = $2")
+        assert await pool.fetchval(sql, oid, code)
         retyped = {**_definition(code, "string", "Observation.status"), "id": sp["id"]}
         assert (await client.put(f"/fhir/SearchParameter/{sp['id']}", json=retyped)).status_code == 200
         await run_pending(pool)

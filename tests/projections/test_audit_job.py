@@ -17,7 +17,9 @@ async def test_audit_reports_no_drift_then_finds_tampering(client: httpx.AsyncCl
     checked, drifted = await audit_type(pool, "Specimen", sample=50)
     assert checked >= 3 and drifted == []
     victim = r.json()["id"]
-    await pool.execute("DELETE FROM sp_specimen_token WHERE id = $1", victim)  # a projection row lost
+    await pool.execute(
+        "DELETE FROM sp_specimen_token WHERE key = (SELECT key FROM cur_specimen WHERE id = $1)", victim
+    )  # a projection row lost
     checked, drifted = await audit_type(pool, "Specimen", sample=50)
     assert drifted == [victim]
     result = await audit_projections(pool, sample=50)

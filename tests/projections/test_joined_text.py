@@ -9,7 +9,7 @@ import pytest
 
 from app.projections.joined_text import NULL_MARK, SEPARATOR, joined, split_sql
 from app.projections.search_index import SearchIndexProjector, TypeRows, search_table
-from tests.helpers import new_id
+from tests.helpers import new_id, side_rows_sql
 
 COLUMNS = [
     ["a", "b", "c"],
@@ -43,8 +43,12 @@ async def test_token_rows_are_stored_as_computed(pool: asyncpg.Pool, code: str) 
         transaction = conn.transaction()  # rolled back: rows of no event would differ from a replay
         await transaction.start()
         try:
+            await conn.execute(  # the rows are keyed by the resource's current-state row
+                "INSERT INTO cur_observation VALUES ($1, 1, false, now(), -1, -1)", rid
+            )
             await SearchIndexProjector().write(conn, {"Observation": tr})
-            stored = await conn.fetch(f"SELECT id, param, system, code, of_type FROM {table} WHERE id = $1", rid)
+            columns = "c.id, s.param, s.system, s.code, s.of_type"
+            stored = await conn.fetch(side_rows_sql(table, "cur_observation", columns, "c.id = $1"), rid)
         finally:
             await transaction.rollback()
     assert {tuple(r) for r in stored} == set(rows)

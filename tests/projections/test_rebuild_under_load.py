@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 
 from app.projections.rebuild import rebuild_type
+from tests.helpers import side_rows_sql
 
 
 async def test_rebuilds_under_search_and_write_load(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
@@ -47,7 +48,10 @@ async def test_rebuilds_under_search_and_write_load(client: httpx.AsyncClient, p
     indexed = {
         r["id"]
         for r in await pool.fetch(
-            "SELECT id FROM sp_basic_token WHERE param = 'code' AND code = 'under-load' AND id = ANY($1)", created
+            side_rows_sql(
+                "sp_basic_token", "cur_basic", "c.id", "s.param = 'code' AND s.code = 'under-load' AND c.id = ANY($1)"
+            ),
+            created,
         )
     }
     assert current == set(created), "every write made during the rebuilds is in the current state"

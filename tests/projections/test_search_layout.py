@@ -21,16 +21,16 @@ async def test_an_old_layout_table_is_upgraded_once(pool: asyncpg.Pool) -> None:
         async with conn.transaction():
             await conn.execute(f"DROP STATISTICS IF EXISTS {TABLE}_deps")
             await conn.execute(f"ALTER TABLE {TABLE} DROP COLUMN hash")  # its index goes with it
-            await conn.execute(f"CREATE INDEX {TABLE}_0 ON {TABLE} (param, code, system) INCLUDE (id)")
-            await conn.execute(f"INSERT INTO {TABLE} (id, param, code) VALUES ('x', 'status', 'active')")
+            await conn.execute(f"CREATE INDEX {TABLE}_0 ON {TABLE} (param, code, system) INCLUDE (key)")
+            await conn.execute(f"INSERT INTO {TABLE} (key, param, code) VALUES (-7, 'status', 'active')")
             applied = await upgrade_search_layout(conn)
         assert f"TRUNCATE {TABLE};" in applied
         assert await conn.fetchval(f"SELECT count(*) FROM {TABLE}") == 0
-        assert await _indexes(conn) == {f"{TABLE}_id", f"{TABLE}_hash"}
+        assert await _indexes(conn) == {f"{TABLE}_key", f"{TABLE}_hash"}
         deps = await conn.fetchval("SELECT count(*) FROM pg_statistic_ext WHERE stxname = $1", f"{TABLE}_deps")
         assert deps == 1
-        await conn.execute(f"INSERT INTO {TABLE} (id, param, code) VALUES ('x', 'status', 'active')")
+        await conn.execute(f"INSERT INTO {TABLE} (key, param, code) VALUES (-7, 'status', 'active')")
         expected = await conn.fetchval("SELECT hashtextextended('status' || E'\\x1f' || 'active', 0)")
-        assert await conn.fetchval(f"SELECT hash FROM {TABLE} WHERE id = 'x'") == expected
-        await conn.execute(f"DELETE FROM {TABLE} WHERE id = 'x'")
+        assert await conn.fetchval(f"SELECT hash FROM {TABLE} WHERE key = -7") == expected
+        await conn.execute(f"DELETE FROM {TABLE} WHERE key = -7")
         assert await upgrade_search_layout(conn) == []

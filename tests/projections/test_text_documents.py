@@ -14,12 +14,15 @@ from app.db.migrations import MIGRATIONS
 from app.projections.state import expected_version
 from app.search_types import text as text_search
 from app.search_types.text import PENDING_LIST_KB
+from tests.helpers import side_rows_sql
 
 BP = "Systolic blood pressure"
 
 
 async def _docs(pool: asyncpg.Pool, oid: str) -> dict[str, str]:
-    rows = await pool.fetch("SELECT param, doc::text AS doc FROM sp_observation_text WHERE id = $1", oid)
+    rows = await pool.fetch(
+        side_rows_sql("sp_observation_text", "cur_observation", "s.param, s.doc::text AS doc", "c.id = $1"), oid
+    )
     return {r["param"]: r["doc"] for r in rows}
 
 

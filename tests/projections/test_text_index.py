@@ -106,7 +106,9 @@ async def test_audit_checks_the_text_rows(client: httpx.AsyncClient, pool: async
     victim = r.json()["id"]
     assert (await audit_type(pool, "BodyStructure", sample=50))[1] == []
     await pool.execute(
-        "UPDATE sp_body_structure_text SET doc = to_tsvector('simple', 'right knee') WHERE id = $1", victim
+        "UPDATE sp_body_structure_text SET doc = to_tsvector('simple', 'right knee')"
+        " WHERE key = (SELECT key FROM cur_body_structure WHERE id = $1)",
+        victim,
     )
     assert (await audit_type(pool, "BodyStructure", sample=50))[1] == [victim]
     await rebuild_type(pool, "BodyStructure")

@@ -105,7 +105,8 @@ async def test_answers_and_paging_are_those_of_the_search(
     forward, backward = await _pages(client, scope, query)
     names = {v: k for k, v in scope.ids.items()}
     assert {names[i] for i in forward} == expected
-    assert forward == sorted(forward) and len(forward) == len(expected)  # id order, each once
+    created = list(scope.ids.values())
+    assert forward == sorted(forward, key=created.index) and len(forward) == len(expected)  # creation order, each once
     assert backward == forward
 
 
@@ -131,9 +132,9 @@ async def test_few_matches_are_read_in_full_before_the_probes(scope: Scope, pool
 async def test_a_walk_of_the_id_index_is_not_an_ordered_path(
     scope: Scope, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With sorting made the planner's last resort, the quantity criterion's rows in id order come
-    from a walk of the table's ``id`` index (every parameter's rows, filtered); the token
-    criterion's from its own ``(hash, id)`` range. Only the latter is an ordered path: it drives."""
+    """With sorting made the planner's last resort, the quantity criterion's rows in key order come
+    from a walk of the table's ``key`` index (every parameter's rows, filtered); the token
+    criterion's from its own ``(hash, key)`` range. Only the latter is an ordered path: it drives."""
     await _fill(scope)
     q = _query("value-quantity=gt101&code=2339-0", scope)
     monkeypatch.setattr(driver_module, "ENOUGH", 1)  # every criterion has many matches
@@ -142,13 +143,13 @@ async def test_a_walk_of_the_id_index_is_not_an_ordered_path(
         await conn.execute("SET enable_bitmapscan = off")
         try:
             (quantity_sql, quantity_args), (code_sql, code_args) = group_sql(q, "")[:2]
-            walk = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {quantity_sql} ORDER BY s.id", *quantity_args)
+            walk = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {quantity_sql} ORDER BY s.key", *quantity_args)
             quantity_ordered = (await _estimate(conn, quantity_sql, quantity_args))[1]
             code_ordered = (await _estimate(conn, code_sql, code_args))[1]
             chosen = await choose_driver(conn, q, "")
         finally:
             await conn.execute("RESET ALL")
     plan = orjson.loads(walk)[0]["Plan"]
-    assert plan.get("Index Name") == "sp_observation_quantity_id" and "Index Cond" not in plan, plan
+    assert plan.get("Index Name") == "sp_observation_quantity_key" and "Index Cond" not in plan, plan
     assert not quantity_ordered and code_ordered
     assert group_types(q)[chosen.group] == "token" and not chosen.few

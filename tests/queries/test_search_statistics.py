@@ -59,7 +59,7 @@ async def _estimate(pool: asyncpg.Pool, code: str, value: str) -> float:
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
         plan = await conn.fetchval(
-            f"EXPLAIN (FORMAT JSON) SELECT s.id FROM sp_observation_token s WHERE {cond}", *args.values
+            f"EXPLAIN (FORMAT JSON) SELECT s.key FROM sp_observation_token s WHERE {cond}", *args.values
         )
     return orjson.loads(plan)[0]["Plan"]["Plan Rows"]
 

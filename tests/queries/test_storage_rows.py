@@ -11,6 +11,8 @@ import uuid
 import asyncpg
 import httpx
 
+from tests.helpers import side_rows_sql
+
 TAG = "http://fhirledger.test/tag"
 
 
@@ -39,7 +41,10 @@ async def test_sort_and_search_by_reference_as_written(client: httpx.AsyncClient
     assert await _ids(client, "subject=Patient/b-sort", tag) == [b]
     assert await _ids(client, "subject=http://elsewhere.org/fhir/Patient/7", tag) == [c]
     stored = await pool.fetch(
-        "SELECT id, reference FROM sp_observation_reference WHERE param = 'subject' AND id = ANY($1)", [a, b, c]
+        side_rows_sql(
+            "sp_observation_reference", "cur_observation", "c.id, s.reference", "s.param = 'subject' AND c.id = ANY($1)"
+        ),
+        [a, b, c],
     )
     assert {r["id"]: r["reference"] for r in stored} == {a: None, b: None, c: "http://elsewhere.org/fhir/Patient/7"}
 
@@ -55,7 +60,9 @@ async def test_token_text_alone_is_no_row_beside_codings(client: httpx.AsyncClie
     text_only = await _post(client, {**cond, "code": {"text": "Diabetes, type unknown"}}, tag)
     none = await _post(client, cond, tag)
     rows = await pool.fetch(
-        "SELECT id, system, code FROM sp_condition_token WHERE param = 'code' AND id = ANY($1)",
+        side_rows_sql(
+            "sp_condition_token", "cur_condition", "c.id, s.system, s.code", "s.param = 'code' AND c.id = ANY($1)"
+        ),
         [coded, text_only, none],
     )
     assert sorted((r["id"], r["system"], r["code"]) for r in rows) == sorted(

@@ -15,51 +15,51 @@ from app.search_types.sql import Args
 
 # search_index_ddl("Patient") as migrations 13 (per-parameter hashes, the date span) and 14 (full text) leave it
 PATIENT_DDL = [
-    "CREATE TABLE IF NOT EXISTS sp_patient_string (id text NOT NULL, param text NOT NULL, norm text, exact text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || left(norm, 1), 0)) STORED);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_string_id ON sp_patient_string (id);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_string (key bigint NOT NULL, param text NOT NULL, norm text, exact text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || left(norm, 1), 0)) STORED);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_string_key ON sp_patient_string (key);",
     "ALTER TABLE sp_patient_string ALTER COLUMN hash SET STATISTICS 1000;",
-    "CREATE TABLE IF NOT EXISTS sp_patient_token (id text NOT NULL, param text NOT NULL, system text, code text, of_type text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_token_id ON sp_patient_token (id);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_token (key bigint NOT NULL, param text NOT NULL, system text, code text, of_type text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_token_key ON sp_patient_token (key);",
     "ALTER TABLE sp_patient_token ALTER COLUMN hash SET STATISTICS 1000;",
     "CREATE STATISTICS IF NOT EXISTS sp_patient_token_deps (dependencies) ON hash, system FROM sp_patient_token;",
-    "CREATE TABLE IF NOT EXISTS sp_patient_date (id text NOT NULL, param text NOT NULL, low timestamptz, high timestamptz, span int8range GENERATED ALWAYS AS (int8range(((hashtext(param) & 65535)::bigint << 40) + CASE WHEN isfinite(low) THEN floor(extract(epoch from (low - timestamptz 'epoch')))::bigint WHEN low < timestamptz 'epoch' THEN -62135596801 ELSE 253402300801 END, ((hashtext(param) & 65535)::bigint << 40) + CASE WHEN isfinite(high) THEN ceil(extract(epoch from (high - timestamptz 'epoch')))::bigint WHEN high < timestamptz 'epoch' THEN -62135596801 ELSE 253402300801 END, '[]')) STORED);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_date_id ON sp_patient_date (id);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_number (id text NOT NULL, param text NOT NULL, value numeric);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_number_id ON sp_patient_number (id);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_quantity (id text NOT NULL, param text NOT NULL, value numeric, system text, code text, unit text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_id ON sp_patient_quantity (id);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_date (key bigint NOT NULL, param text NOT NULL, low timestamptz, high timestamptz, span int8range GENERATED ALWAYS AS (int8range(((hashtext(param) & 65535)::bigint << 40) + CASE WHEN isfinite(low) THEN floor(extract(epoch from (low - timestamptz 'epoch')))::bigint WHEN low < timestamptz 'epoch' THEN -62135596801 ELSE 253402300801 END, ((hashtext(param) & 65535)::bigint << 40) + CASE WHEN isfinite(high) THEN ceil(extract(epoch from (high - timestamptz 'epoch')))::bigint WHEN high < timestamptz 'epoch' THEN -62135596801 ELSE 253402300801 END, '[]')) STORED);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_date_key ON sp_patient_date (key);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_number (key bigint NOT NULL, param text NOT NULL, value numeric);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_number_key ON sp_patient_number (key);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_quantity (key bigint NOT NULL, param text NOT NULL, value numeric, system text, code text, unit text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_key ON sp_patient_quantity (key);",
     "ALTER TABLE sp_patient_quantity ALTER COLUMN hash SET STATISTICS 1000;",
     "CREATE STATISTICS IF NOT EXISTS sp_patient_quantity_deps (dependencies) ON hash, system FROM sp_patient_quantity;",
-    "CREATE TABLE IF NOT EXISTS sp_patient_reference (id text NOT NULL, param text NOT NULL, target_type text, target_id text, reference text, ident_system text, ident_value text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || target_id, 0)) STORED);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_reference_id ON sp_patient_reference (id);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_reference (key bigint NOT NULL, param text NOT NULL, target_type text, target_id text, reference text, ident_system text, ident_value text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || target_id, 0)) STORED);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_reference_key ON sp_patient_reference (key);",
     "ALTER TABLE sp_patient_reference ALTER COLUMN hash SET STATISTICS 1000;",
     "CREATE STATISTICS IF NOT EXISTS sp_patient_reference_deps (dependencies) ON hash, target_type FROM sp_patient_reference;",
-    "CREATE TABLE IF NOT EXISTS sp_patient_uri (id text NOT NULL, param text NOT NULL, uri text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || uri, 0)) STORED);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_uri_id ON sp_patient_uri (id);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_uri (key bigint NOT NULL, param text NOT NULL, uri text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || uri, 0)) STORED);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_uri_key ON sp_patient_uri (key);",
     "ALTER TABLE sp_patient_uri ALTER COLUMN hash SET STATISTICS 1000;",
-    "CREATE TABLE IF NOT EXISTS sp_patient_composite (id text NOT NULL, param text NOT NULL, a_system text, a_code text, b_system text, b_code text, b_num numeric, b_low timestamptz, b_high timestamptz, b_str text, c_num numeric, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || a_code, 0)) STORED);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_composite_id ON sp_patient_composite (id);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_composite (key bigint NOT NULL, param text NOT NULL, a_system text, a_code text, b_system text, b_code text, b_num numeric, b_low timestamptz, b_high timestamptz, b_str text, c_num numeric, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || a_code, 0)) STORED);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_composite_key ON sp_patient_composite (key);",
     "ALTER TABLE sp_patient_composite ALTER COLUMN hash SET STATISTICS 1000;",
-    "CREATE TABLE IF NOT EXISTS sp_patient_text (id text NOT NULL, param text NOT NULL, doc tsvector);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_text_id ON sp_patient_text (id);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_sort (id text NOT NULL, param text NOT NULL, d_min timestamptz, d_max timestamptz);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_sort_id ON sp_patient_sort (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_string_hash_norm ON sp_patient_string (hash, norm text_pattern_ops) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_token_hash ON sp_patient_token (hash, id) INCLUDE (system);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_text (key bigint NOT NULL, param text NOT NULL, doc tsvector);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_text_key ON sp_patient_text (key);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_sort (key bigint NOT NULL, param text NOT NULL, d_min timestamptz, d_max timestamptz);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_sort_key ON sp_patient_sort (key);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_string_hash_norm ON sp_patient_string (hash, norm text_pattern_ops) INCLUDE (key);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_token_hash ON sp_patient_token (hash, key) INCLUDE (system);",
     "CREATE INDEX IF NOT EXISTS sp_patient_date_span ON sp_patient_date USING gist (span);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_number_value ON sp_patient_number (param, value) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_hash_value ON sp_patient_quantity (hash, value) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_value ON sp_patient_quantity (param, value) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_reference_hash ON sp_patient_reference (hash, id) INCLUDE (target_type);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_reference_written ON sp_patient_reference (param, reference) INCLUDE (id) WHERE reference IS NOT NULL;",
+    "CREATE INDEX IF NOT EXISTS sp_patient_number_value ON sp_patient_number (param, value) INCLUDE (key);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_hash_value ON sp_patient_quantity (hash, value) INCLUDE (key);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_quantity_value ON sp_patient_quantity (param, value) INCLUDE (key);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_reference_hash ON sp_patient_reference (hash, key) INCLUDE (target_type);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_reference_written ON sp_patient_reference (param, reference) INCLUDE (key) WHERE reference IS NOT NULL;",
     "CREATE INDEX IF NOT EXISTS sp_patient_reference_ident_value ON sp_patient_reference (param, ident_value) WHERE ident_value IS NOT NULL;",
-    "CREATE INDEX IF NOT EXISTS sp_patient_uri_hash ON sp_patient_uri (hash, id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_uri_hash ON sp_patient_uri (hash, key);",
     "CREATE INDEX IF NOT EXISTS sp_patient_uri_prefix ON sp_patient_uri (param, uri text_pattern_ops);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_code ON sp_patient_composite (hash, b_code) INCLUDE (id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_num ON sp_patient_composite (hash, b_num) INCLUDE (id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_code ON sp_patient_composite (hash, b_code) INCLUDE (key);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_composite_b_num ON sp_patient_composite (hash, b_num) INCLUDE (key);",
     "CREATE INDEX IF NOT EXISTS sp_patient_text_doc ON sp_patient_text USING gin (doc) WITH (gin_pending_list_limit = 128);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_sort_min ON sp_patient_sort (param, d_min, id);",
-    "CREATE INDEX IF NOT EXISTS sp_patient_sort_max ON sp_patient_sort (param, d_max DESC, id);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_sort_min ON sp_patient_sort (param, d_min, key);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_sort_max ON sp_patient_sort (param, d_max DESC, key);",
 ]
 
 
@@ -69,9 +69,9 @@ def test_side_table_ddl_is_unchanged():
 
 def test_layout_version_is_unchanged_so_existing_projections_stay_ready():
     """A changed version marks every existing search projection stale and demands a rebuild (as
-    migration 13's, 18's and 20's layouts did, on purpose)."""
-    assert expected_version("search_index", "Observation") == "sp-1-85b2d3e5d4b0"
-    assert expected_version("search_index", "Patient") == "sp-1-d17bd70c1eea"
+    migration 13's, 18's, 20's and 24's layouts did, on purpose)."""
+    assert expected_version("search_index", "Observation") == "sp-1-5abdf26217ed"
+    assert expected_version("search_index", "Patient") == "sp-1-8b1a76b1b85b"
 
 
 def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():

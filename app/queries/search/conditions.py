@@ -2,8 +2,9 @@
 search type (:mod:`app.search_types`) gives the condition on the side-table alias ``s`` for one
 value, the parameter included (mostly by the hash of parameter and value); the criterion's values
 are ORed inside one ``EXISTS``, ``:not`` / ``:missing`` wrap it, chains and ``_has`` nest it.
-``_id`` and ``_lastUpdated`` test the current-state row; ``row`` names the alias whose ``id`` the
-conditions correlate with (``r``, the current-state row, unless a side table drives the search)."""
+``_id`` and ``_lastUpdated`` test the current-state row; ``row`` names the alias whose ``key`` (the
+resource's integer key, :mod:`app.projections.current_state`) the side-table rows correlate with
+(``r``, the current-state row, unless a side table drives the search)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from app.search_types.registry import search_type
 
 
 def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str, row: str = "r") -> str:
-    """The condition of one criterion on the row ``row`` (its ``id``)."""
+    """The condition of one criterion on the row ``row`` (its ``key``; its ``id`` for ``_id`` and
+    the references to it)."""
     if c.code == "_id":
         return _id_condition(c, args, row)
     if c.code == "_lastUpdated":
@@ -25,16 +27,16 @@ def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str, row: 
     if c.reverse:
         source, inner = c.chain[0]
         where = criterion_sql(source, inner, args, base)
-        sub = f"SELECT r.id FROM {current_table(source)} r WHERE NOT r.deleted AND {where}"
+        sub = f"SELECT r.key FROM {current_table(source)} r WHERE NOT r.deleted AND {where}"
         target = target_condition(c.param.code, resource_type, f"{row}.id", args)
-        return f"EXISTS (SELECT 1 FROM {search_table(source, 'reference')} s WHERE {target} AND s.id IN ({sub}))"
+        return f"EXISTS (SELECT 1 FROM {search_table(source, 'reference')} s WHERE {target} AND s.key IN ({sub}))"
     table = search_table(resource_type, c.param.type)
     if c.modifier == "missing":
-        exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = {row}.id AND s.param = {args.add(c.code)})"
+        exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.key = {row}.key AND s.param = {args.add(c.code)})"
         return f"NOT {exists}" if c.values[0] == "true" else exists
     negate = c.modifier == "not"
     inner = value_condition(c, args, base)
-    exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = {row}.id AND {inner})"
+    exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.key = {row}.key AND {inner})"
     return f"NOT {exists}" if negate else exists
 
 

@@ -1,5 +1,5 @@
-"""Which criterion drives a search whose ids come from the side tables alone, the others being
-probed per id (:func:`app.queries.search.plan.page_sql`).
+"""Which criterion drives a search whose resource keys come from the side tables alone, the others being
+probed per key (:func:`app.queries.search.plan.page_sql`).
 
 Each criterion's rows are first counted up to :data:`ENOUGH` (a bounded probe of its index, plain
 index scans only, which stop at the limit where a bitmap would read every match first; not an
@@ -7,16 +7,16 @@ estimate: the planner's estimates of a range within a parameter, ``value-quantit
 code, multiply independent selectivities and fall short tenfold). If some criterion has fewer, the
 smallest drives and its matches are read in full first (``MATERIALIZED``): the page then costs at
 most that many rows and their probes, at any size. Left to choose, the planner (expecting
-thousands of matches) walked the side table's ``id`` index in id order instead, reading every
+thousands of matches) walked the side table's ``key`` index in key order instead, reading every
 parameter's rows (value-quantity, component-value-quantity, combo-value-quantity…) to find the
 few: 287,065 rows to find 15 at 250k resources, half a second.
 
-If all have more, one that its index hands over in id order *confined to its own rows* (a hash
-equality on ``(hash, id)``: a code, a reference, a uri; ``EXPLAIN`` shows an index scan bounded
+If all have more, one that its index hands over in key order *confined to its own rows* (a hash
+equality on ``(hash, key)``: a code, a reference, a uri; ``EXPLAIN`` shows an index scan bounded
 by an index condition, no sort) drives and stops after the page's ids: matches of different
 parameters are mostly correlated (an Observation of a code has its quantity, a patient's vital
 signs their dates), so it finds the page within its first few dozen rows. A walk of a side
-table's ``id`` index is in id order too, but bounded by nothing: it reads the rows of every
+table's ``key`` index is in key order too, but bounded by nothing: it reads the rows of every
 parameter of that table, so it does not count as an ordered path. Otherwise the one PostgreSQL
 expects fewest rows of drives.
 
@@ -70,14 +70,14 @@ async def bounded_counts(conn: asyncpg.Connection, q: SearchQuery, base: str) ->
 
 
 def confined_order(plan: dict) -> bool:
-    """Whether a plan of ``… ORDER BY s.id`` hands its rows over in id order by walking an index
-    bounded by the criterion's own condition (no sort; not the whole ``id`` index filtered)."""
+    """Whether a plan of ``… ORDER BY s.key`` hands its rows over in key order by walking an index
+    bounded by the criterion's own condition (no sort; not the whole ``key`` index filtered)."""
     return plan["Node Type"] in ("Index Scan", "Index Only Scan") and "Index Cond" in plan
 
 
 async def _estimate(conn: asyncpg.Connection, sql: str, args: list) -> tuple[float, bool]:
-    """(rows expected, whether they come in id order from a walk of their own rows alone)."""
-    plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql} ORDER BY s.id", *args))[0]["Plan"]
+    """(rows expected, whether they come in key order from a walk of their own rows alone)."""
+    plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql} ORDER BY s.key", *args))[0]["Plan"]
     return float(plan["Plan Rows"]), confined_order(plan)
 
 

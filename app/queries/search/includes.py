@@ -94,7 +94,8 @@ class _Fetch:
         codes = _codes(t, inc.code, inc.target_type)
         rows = await self.pool.fetch(
             f"SELECT DISTINCT target_type, target_id FROM {search_table(t, 'reference')}"
-            " WHERE id = ANY($1) AND param = ANY($2) AND target_type IS NOT NULL AND target_id IS NOT NULL"
+            f" WHERE key = ANY(ARRAY(SELECT c.key FROM {current_table(t)} c WHERE c.id = ANY($1::text[])))"
+            " AND param = ANY($2) AND target_type IS NOT NULL AND target_id IS NOT NULL"
             " AND ($3::text IS NULL OR target_type = $3) ORDER BY target_type, target_id",
             ids,
             codes,
@@ -126,9 +127,10 @@ class _Fetch:
                 continue
             known = [rid for st, rid in self.seen if st == source]
             rows = await self.pool.fetch(
-                f"SELECT DISTINCT id FROM {search_table(source, 'reference')} WHERE hash IN"
+                f"SELECT c.id FROM {current_table(source)} c WHERE c.key IN"
+                f" (SELECT s.key FROM {search_table(source, 'reference')} s WHERE s.hash IN"
                 f" (SELECT {param_hash('p', 't')} FROM unnest($1::text[]) p, unnest($3::text[]) t)"
-                " AND target_type = $2 AND NOT (id = ANY($4)) ORDER BY id LIMIT $5",
+                " AND s.target_type = $2) AND NOT (c.id = ANY($4)) ORDER BY c.key LIMIT $5",
                 codes,
                 t,
                 ids,

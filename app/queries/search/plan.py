@@ -1,12 +1,15 @@
 """Turning a parsed search into SQL: filters, sort keys, keyset paging (never OFFSET).
 
-A page is chosen as ids first (with their sort keys), limited, and only then joined to the
-current-state rows whose resources it returns, so a search never carries more resource bytes
-than its page. When every criterion is positive (a match has a side-table row; a deleted
-resource has none), the search sorts by id and the token sees everything, the ids come from the
-side tables alone (:func:`_side_ids`): the group :mod:`app.queries.search.driver` chooses drives
-(its matches read in full first when a bounded count found them few, else in id order where its
-own index gives it), and each other group is probed per id (``OFFSET 0`` keeps the
+A page is chosen as resource keys first (with their sort keys), limited, and only then joined to
+the current-state rows whose ids and resources it returns, so a search never carries more
+resource bytes than its page. Resources are named by their integer key (the position of their
+first event, :mod:`app.projections.current_state`) in the side tables, so matches come in key
+order, i.e. in the order the resources were created, and ties of ``_sort`` are broken by key.
+When every criterion is positive (a match has a side-table row; a deleted resource has none),
+no ``_sort`` is asked and the token sees everything, the keys come from the side tables alone
+(:func:`_side_ids`): the group :mod:`app.queries.search.driver` chooses drives (its matches
+read in full first when a bounded count found them few, else in key order where its own index
+gives it), and each other group is probed per key (``OFFSET 0`` keeps the
 probe a correlated subplan: matches of different parameters are correlated, e.g. every
 Observation of a code has a quantity, which no statistics tell the planner, and a join it would
 choose instead reads every match of both where the page needs twenty), so a page costs about the
@@ -68,16 +71,16 @@ def _groups(q: SearchQuery) -> list[list[Criterion]]:
 
 
 def _positive(q: SearchQuery, group: list[Criterion], args: Args, base: str) -> str:
-    """``SELECT s.id`` of the resources a positive group matches (side table alone)."""
+    """``SELECT s.key`` of the resources a positive group matches (side table alone)."""
     table = search_table(q.resource_type, group[0].param.type)
     conds = " AND ".join(value_condition(g, args, base) for g in group)
-    return f"SELECT s.id FROM {table} s WHERE {conds}"
+    return f"SELECT s.key FROM {table} s WHERE {conds}"
 
 
 def _group_sql(q: SearchQuery, group: list[Criterion], args: Args, base: str, row: str) -> str:
     if len(group) == 1:
         return criterion_sql(q.resource_type, group[0], args, base, row)
-    return f"EXISTS ({_positive(q, group, args, base)} AND s.id = {row}.id)"
+    return f"EXISTS ({_positive(q, group, args, base)} AND s.key = {row}.key)"
 
 
 def where_clause(q: SearchQuery, args: Args, base: str) -> str:
@@ -91,14 +94,14 @@ def where_clause(q: SearchQuery, args: Args, base: str) -> str:
 
 
 def side_driven(q: SearchQuery) -> bool:
-    """Whether the ids of a page can come from the side tables alone (see the module docstring)."""
+    """Whether the keys of a page can come from the side tables alone (see the module docstring)."""
     groups = _groups(q)
     confined = q.restriction is not None or q.compartment is not None
     return bool(groups) and not confined and not q.sort and all(is_positive(g[0]) for g in groups)
 
 
 def group_sql(q: SearchQuery, base: str) -> list[tuple[str, list]]:
-    """Each group's ``SELECT s.id`` over its side table, for the planner to estimate (side-driven)."""
+    """Each group's ``SELECT s.key`` over its side table, for the planner to estimate (side-driven)."""
     out = []
     for group in _groups(q):
         args = Args()
@@ -122,21 +125,21 @@ def bounded_counts_sql(q: SearchQuery, base: str, enough: int, which: list[int] 
 
 
 def _side_ids(q: SearchQuery, args: Args, base: str, keyset: str, forward: bool, driver: Driver) -> str:
-    """The page's ids from the side tables: the driving group's rows as a plain subquery (read in
-    full first when they are few), the other groups probed per id (see the module docstring)."""
+    """The page's keys from the side tables: the driving group's rows as a plain subquery (read in
+    full first when they are few), the other groups probed per key (see the module docstring)."""
     groups = _groups(q)
     rows = _positive(q, groups[driver.group], args, base)
     probes = [
-        f"EXISTS ({_positive(q, group, args, base)} AND s.id = d.id OFFSET 0)"
+        f"EXISTS ({_positive(q, group, args, base)} AND s.key = d.key OFFSET 0)"
         for i, group in enumerate(groups)
         if i != driver.group
     ]
     order = "ASC" if forward else "DESC"
     head, source = (f"WITH d AS MATERIALIZED ({rows}) ", "d") if driver.few else ("", f"({rows}) d")
     return (
-        f"{head}SELECT DISTINCT d.id FROM {source}"
+        f"{head}SELECT DISTINCT d.key FROM {source}"
         f" WHERE {' AND '.join([*probes, keyset])}"
-        f" ORDER BY d.id {order} LIMIT {args.add(q.count + 1, 'int')}"
+        f" ORDER BY d.key {order} LIMIT {args.add(q.count + 1, 'int')}"
     )
 
 
@@ -150,7 +153,7 @@ def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
     table = search_table(resource_type, key.param.type)
     fn = "max" if key.descending else "min"
     value = columns.sql(key.descending)
-    expr = f"(SELECT {fn}({value}) FROM {table} s WHERE s.id = r.id AND s.param = {args.add(key.code)})"
+    expr = f"(SELECT {fn}({value}) FROM {table} s WHERE s.key = r.key AND s.param = {args.add(key.code)})"
     return Key(expr, columns.cast, key.descending)
 
 
@@ -192,9 +195,9 @@ def _beyond(col: str, key: Key, ref: str | None, forward: bool) -> str:
     return f"({cond} OR {col} IS NULL)" if nulls_last else cond
 
 
-def _keyset(cols: list[str], keys: list[Key], values: list, last_id: str, args: Args, forward: bool) -> str:
-    id_ref = args.add(last_id, "text")
-    cond = f"r.id {'>' if forward else '<'} {id_ref}"
+def _keyset(cols: list[str], keys: list[Key], values: list, last_key: int, args: Args, forward: bool) -> str:
+    key_ref = args.add(last_key, "bigint")
+    cond = f"r.key {'>' if forward else '<'} {key_ref}"
     for col, key, value in reversed(list(zip(cols, keys, values, strict=True))):
         ref = None if value is None else args.add(_decode(value, key.cast), key.cast)
         equal = f"{col} IS NULL" if ref is None else f"{col} = {ref}"
@@ -208,7 +211,7 @@ def _order(cols: list[str], keys: list[Key], forward: bool) -> str:
         descending = key.descending != (not forward)
         nulls_last = key.nulls_last == forward
         parts.append(f"{col} {'DESC' if descending else 'ASC'} NULLS {'LAST' if nulls_last else 'FIRST'}")
-    parts.append(f"r.id {'ASC' if forward else 'DESC'}")
+    parts.append(f"r.key {'ASC' if forward else 'DESC'}")
     return ", ".join(parts)
 
 
@@ -224,16 +227,16 @@ class PageSql:
 def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
     """``_sort=[-]<date parameter>`` as its only key, paging forward: walk the sort-key index
     (``sp_<type>_sort``) instead of computing a key for every match; the resources without a
-    value come after (NULLS LAST), in id order. Same order as the general plan."""
+    value come after (NULLS LAST), in key order. Same order as the general plan."""
     if len(q.sort) != 1 or q.sort[0].param is None or q.sort[0].param.type != "date":
         return None
     key = q.sort[0]
-    after_value, after_id, in_tail = None, None, False
+    after_value, after_key, in_tail = None, None, False
     if q.cursor is not None:
-        values, after_id = q.cursor.get("v"), q.cursor.get("id")
+        values, after_key = q.cursor.get("v"), _cursor_key(q.cursor)
         if q.cursor.get("d", "next") != "next":
             return None  # previous pages take the general plan
-        if not isinstance(values, list) or len(values) != 1 or not isinstance(after_id, str):
+        if not isinstance(values, list) or len(values) != 1:
             raise invalid("The paging cursor _page does not belong to this search (were _sort parameters changed?)")
         in_tail = values[0] is None
         after_value = None if in_tail else _decode(values[0], "timestamptz")
@@ -246,62 +249,72 @@ def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
         param = head_args.add(key.code)
         keyset = "TRUE"
         if after_value is not None:
-            v, i = head_args.add(after_value, "timestamptz"), head_args.add(after_id, "text")
-            keyset = f"(k.{col} {'<' if key.descending else '>'} {v} OR (k.{col} = {v} AND k.id > {i}))"
+            v, i = head_args.add(after_value, "timestamptz"), head_args.add(after_key, "bigint")
+            keyset = f"(k.{col} {'<' if key.descending else '>'} {v} OR (k.{col} = {v} AND k.key > {i}))"
         head = (
-            f"SELECT r.id, {resource_sql('r')} AS resource, r.last_updated, k.{col} AS s0"
-            f" FROM {cur} r JOIN {sort_table} k ON r.id = k.id"
+            f"SELECT r.id, r.key, {resource_sql('r')} AS resource, r.last_updated, k.{col} AS s0"
+            f" FROM {cur} r JOIN {sort_table} k ON r.key = k.key"
             f" WHERE k.param = {param} AND {keyset} AND {where}"
-            f" ORDER BY k.{col} {direction}, k.id LIMIT {head_args.add(q.count + 1, 'int')}"
+            f" ORDER BY k.{col} {direction}, k.key LIMIT {head_args.add(q.count + 1, 'int')}"
         )
     tail_args = Args()
     where = where_clause(q, tail_args, base)
     param = tail_args.add(key.code)
-    keyset = f"r.id > {tail_args.add(after_id, 'text')}" if in_tail else "TRUE"
+    keyset = f"r.key > {tail_args.add(after_key, 'bigint')}" if in_tail else "TRUE"
     tail = (
-        f"SELECT r.id, {resource_sql('r')} AS resource, r.last_updated, NULL::timestamptz AS s0 FROM {cur} r"
-        f" WHERE {where}"
-        f" AND NOT EXISTS (SELECT 1 FROM {sort_table} k WHERE k.id = r.id AND k.param = {param}) AND {keyset}"
-        f" ORDER BY r.id LIMIT {tail_args.add(q.count + 1, 'int')}"
+        f"SELECT r.id, r.key, {resource_sql('r')} AS resource, r.last_updated, NULL::timestamptz AS s0"
+        f" FROM {cur} r WHERE {where}"
+        f" AND NOT EXISTS (SELECT 1 FROM {sort_table} k WHERE k.key = r.key AND k.param = {param}) AND {keyset}"
+        f" ORDER BY r.key LIMIT {tail_args.add(q.count + 1, 'int')}"
     )
     return PageSql(head, head_args.values, 1, True, (tail, tail_args.values))
 
 
-def _cursor(q: SearchQuery, keys: list[Key]) -> tuple[list, str | None, bool]:
+def _cursor_key(cursor: dict) -> int:
+    """The key of the last resource a cursor's page showed (a 400 if it holds none)."""
+    key = cursor.get("k")
+    if type(key) is not int or not 0 < key < 2**63:  # a log position: a positive bigint
+        raise invalid("The paging cursor _page does not belong to this search (were _sort parameters changed?)")
+    return key
+
+
+def _cursor(q: SearchQuery, keys: list[Key]) -> tuple[list, int | None, bool]:
     if q.cursor is None:
         return [], None, True
-    values, last_id = q.cursor.get("v", []), q.cursor.get("id")
-    if not isinstance(values, list) or len(values) != len(keys) or not isinstance(last_id, str):
+    values, last_key = q.cursor.get("v", []), _cursor_key(q.cursor)
+    if not isinstance(values, list) or len(values) != len(keys):
         raise invalid("The paging cursor _page does not belong to this search (were _sort parameters changed?)")
-    return values, last_id, q.cursor.get("d", "next") == "next"
+    return values, last_key, q.cursor.get("d", "next") == "next"
 
 
 def page_sql(q: SearchQuery, base: str, driver: Driver = Driver()) -> PageSql:
-    """The page query: rows (id, s0..sn, resource) in the page's order, limit+1; the ids (and sort
-    keys) are chosen and limited first, the resources of those alone are fetched."""
+    """The page query: rows (id, key, s0..sn, resource) in the page's order, limit+1; the keys (and
+    sort keys) are chosen and limited first, the ids and resources of those alone are fetched."""
     fast = _date_sort_page(q, base)
     if fast is not None:
         return fast
     args = Args()
     table = current_table(q.resource_type)
     if side_driven(q):
-        _, last_id, forward = _cursor(q, [])
-        keyset = "TRUE" if last_id is None else f"d.id {'>' if forward else '<'} {args.add(last_id, 'text')}"
-        ids = _side_ids(q, args, base, keyset, forward, driver)
-        order = f"r.id {'ASC' if forward else 'DESC'}"
+        _, last_key, forward = _cursor(q, [])
+        keyset = "TRUE" if last_key is None else f"d.key {'>' if forward else '<'} {args.add(last_key, 'bigint')}"
+        keys = _side_ids(q, args, base, keyset, forward, driver)
+        order = f"r.key {'ASC' if forward else 'DESC'}"
         resource = resource_sql("c")
-        sql = f"SELECT r.id, {resource} AS resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
+        page = f"({keys}) r ON c.key = r.key ORDER BY {order}"
+        sql = f"SELECT c.id, r.key, {resource} AS resource FROM {table} c JOIN {page}"
         return PageSql(sql, args.values, 0, forward)
     where = where_clause(q, args, base)
     keys = [_sort_key(q.resource_type, k, args) for k in q.sort]
     cols = [f"r.s{i}" for i in range(len(keys))]
-    values, last_id, forward = _cursor(q, keys)
-    keyset = "TRUE" if last_id is None else _keyset(cols, keys, values, last_id, args, forward)
+    values, last_key, forward = _cursor(q, keys)
+    keyset = "TRUE" if last_key is None else _keyset(cols, keys, values, last_key, args, forward)
     select_keys = "".join(f", {k.expr} AS s{i}" for i, k in enumerate(keys))
-    inner = f"SELECT r.id{select_keys} FROM {table} r WHERE {where}"
+    inner = f"SELECT r.key{select_keys} FROM {table} r WHERE {where}"
     order = _order(cols, keys, forward)
-    ids = f"SELECT * FROM ({inner}) r WHERE {keyset} ORDER BY {order} LIMIT {args.add(q.count + 1, 'int')}"
-    sql = f"SELECT r.*, {resource_sql('c')} AS resource FROM {table} c JOIN ({ids}) r ON c.id = r.id ORDER BY {order}"
+    page = f"SELECT * FROM ({inner}) r WHERE {keyset} ORDER BY {order} LIMIT {args.add(q.count + 1, 'int')}"
+    resource = resource_sql("c")
+    sql = f"SELECT c.id, r.*, {resource} AS resource FROM {table} c JOIN ({page}) r ON c.key = r.key ORDER BY {order}"
     return PageSql(sql, args.values, len(keys), forward)
 
 
@@ -317,7 +330,7 @@ def count_sql(q: SearchQuery, base: str) -> tuple[str, list]:
         sets = " INTERSECT ".join(f"({_positive(q, g, args, base)})" for g in groups)
         distinct = "DISTINCT " if len(groups) == 1 else ""
         first = f"WITH lock_order AS (SELECT FROM {current_table(q.resource_type)} WHERE FALSE) "
-        return f"{first}SELECT count({distinct}m.id) FROM ({sets}) m", args.values
+        return f"{first}SELECT count({distinct}m.key) FROM ({sets}) m", args.values
     where = where_clause(q, args, base)
     return f"SELECT count(*) FROM {current_table(q.resource_type)} r WHERE {where}", args.values
 
@@ -330,4 +343,4 @@ def estimate_sql(q: SearchQuery, base: str) -> tuple[str, list]:
 
 
 def cursor_state(row: dict, sort_count: int, direction: str) -> dict:
-    return {"id": row["id"], "v": [_encode(row[f"s{i}"]) for i in range(sort_count)], "d": direction}
+    return {"id": row["id"], "k": row["key"], "v": [_encode(row[f"s{i}"]) for i in range(sort_count)], "d": direction}

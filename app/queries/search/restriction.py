@@ -91,7 +91,7 @@ def _compartment_sql(kind: str, criteria: tuple[Criterion, ...], args: Args, bas
         assert len({c.values for c in refs}) == 1
         value = any_of([REFERENCE.condition(c.code, c.values[0], None, c.param, args, base) for c in refs])
         table = search_table(kind, "reference")
-        conds.append(f"r.id IN (SELECT s.id FROM {table} s WHERE {value})")
+        conds.append(f"r.key IN (SELECT s.key FROM {table} s WHERE {value})")
     return any_of(conds)
 
 
