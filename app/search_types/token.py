@@ -8,7 +8,7 @@ Identifier (system, value, type.text); ContactPoint (no system, value); boolean 
 code, uri, id, string (no system, the value). Stored in ``sp_<type>_token (system, code,
 of_type)`` (the text only in the full-text table), one row per type coding, with the generated
 ``hash`` of (param, code) indexed on ``(hash, key) INCLUDE (system)``: a code search is one index
-range in id order, and the hash's statistics count each parameter's codes apart. ``[system]|``
+range in key order, and the hash's statistics count each parameter's codes apart. ``[system]|``
 alone (no code) tests ``param`` with the column."""
 
 from __future__ import annotations
