@@ -51,9 +51,9 @@ def baseline_queries() -> list[str]:
     for t in member_types("Patient")[1:]:
         codes = ", ".join(f"'{p}'" for p in member_params("Patient", t))
         out.append(
-            f"SELECT {resource} FROM {current_table(t)} r WHERE NOT r.deleted AND r.id IN (SELECT s.id FROM"
+            f"SELECT {resource} FROM {current_table(t)} r WHERE NOT r.deleted AND r.key IN (SELECT s.key FROM"
             f" {search_table(t, 'reference')} s WHERE s.param IN ({codes}) AND s.target_type = 'Patient'"
-            " AND s.target_id = $1) ORDER BY r.id"
+            " AND s.target_id = $1) ORDER BY r.key"
         )
     return out
 
