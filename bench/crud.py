@@ -43,8 +43,8 @@ PATIENT = {
 
 APPEND = """INSERT INTO event_log (resource_type, resource_id, version, kind, resource, recorded_at, method, url)
 VALUES ('Patient', $1, $2, $3, $4, $5, $6, $7) RETURNING position"""
-UPSERT = """INSERT INTO cur_patient (id, version, deleted, last_updated, position)
-VALUES ($1, $2, false, $3, $4) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,
+UPSERT = """INSERT INTO cur_patient (id, version, deleted, last_updated, position, key)
+VALUES ($1, $2, false, $3, $4, $4) ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version,
 last_updated = EXCLUDED.last_updated, position = EXCLUDED.position"""
 # the current-state row names the event whose bytes are served (app/projections/current_state.py)
 READ = "SELECT e.resource FROM cur_patient c JOIN event_log e ON e.position = c.position WHERE c.id = $1"
