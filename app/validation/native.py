@@ -84,22 +84,27 @@ def _local_refs(value: object, out: set[str]) -> set[str]:
     return out
 
 
-# A string value starting with '#' in orjson's compact rendering: an opening quote (never after a
-# backslash, which would make it a quote inside a string) then '#', up to the closing quote, which
-# a key's is followed by ':' and a value's never is.
-_HASH_STRING = re.compile(rb'(?<!\\)"(#(?:[^"\\]|\\.)*)"(?!:)')
+# A JSON string from its opening quote (escapes included), and the ':' that follows a key's.
+_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"(:?)')
 
 
 def _all_local_refs(value: object) -> set[str]:
     """Every string starting with '#' at any depth of ``value`` (:func:`_local_refs`, read from its
-    JSON text: a large resource is one C pass instead of a Python call per node)."""
+    JSON text: a large resource is one C pass instead of a Python call per node). In orjson's
+    compact text, a '"#' after a backslash is a quote inside a string, any other opens a string
+    starting with '#': a value's, or a key's when a ':' follows."""
     try:
         text = orjson.dumps(value)
     except (TypeError, orjson.JSONEncodeError):
         return _local_refs(value, set())
-    if b'"#' not in text:
-        return set()
-    return {orjson.loads(b'"' + m + b'"') for m in _HASH_STRING.findall(text)}
+    out: set[str] = set()
+    at = text.find(b'"#')
+    while at >= 0:
+        found = _STRING.match(text, at) if at == 0 or text[at - 1] != 0x5C else None  # 0x5C: backslash
+        if found is not None and not found.group(2):
+            out.add(orjson.loads(found.group(0)))
+        at = text.find(b'"#', at + 1)
+    return out
 
 
 def _dom_3(data: object, resource: object, root: object, memo: dict) -> bool:
