@@ -11,7 +11,8 @@ protocol:
   with 414/431 and closes the connection, so no client can make the server buffer without bound;
 - answers a request the parser rejects (a control character in a header, a malformed request
   line, ...) with a 400 OperationOutcome; the parser cannot resume after such an error, so that
-  connection is closed.
+  connection is closed;
+- spreads the connections a client opens at once over the workers (app/api/worker_balance.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from app.api.worker_balance import share_burst
 from app.errors import Issue, operation_outcome
 
 FHIR_JSON = b"application/fhir+json"
@@ -54,6 +56,10 @@ class FhirHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.parser = _ErrorRecordingParser(self.parser)  # type: ignore[assignment]
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        share_burst(len(self.server_state.connections))
 
     _head_bytes = 0
     _counting = True  # between messages and in a request head; not while a body streams in

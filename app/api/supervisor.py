@@ -31,6 +31,8 @@ from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from app.api.worker_balance import barrier
+
 log = logging.getLogger("fhirledger.workers")
 
 STARTUP_GRACE = 120.0
@@ -145,6 +147,7 @@ def run_workers(app: str, workers: int, **options: Any) -> int:
     """Serve the application factory ``app`` (``module:function``) with ``workers`` processes
     under :class:`WorkerSupervisor`, until stopped; returns the exit status for the command line."""
     config = Config(app, factory=True, workers=workers, timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT, **options)
-    supervisor = WorkerSupervisor(config, [config.bind_socket()])
-    supervisor.run()
+    with barrier(workers):  # the workers start accepting together (app/api/worker_balance.py)
+        supervisor = WorkerSupervisor(config, [config.bind_socket()])
+        supervisor.run()
     return supervisor.exit_status

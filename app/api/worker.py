@@ -27,6 +27,7 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from app.api.app import create_app
+from app.api.worker_balance import wait_for_peers
 
 PR_SET_PDEATHSIG = 1
 log = logging.getLogger("uvicorn.error")  # the worker's configured logger: lines as uvicorn's own
@@ -44,7 +45,7 @@ def die_with_parent() -> None:
 
 def exit_on_startup_failure(lifespan: Callable[[Any], AbstractAsyncContextManager[Any]]) -> Callable:
     """``lifespan``, ending the process with :data:`STARTUP_FAILURE` (the cause logged) when its
-    start raises; its shutdown is left as it is."""
+    start raises, and waiting at its end for the other workers; its shutdown is left as it is."""
 
     @asynccontextmanager
     async def guarded(app: Any) -> AsyncIterator[Any]:
@@ -53,6 +54,7 @@ def exit_on_startup_failure(lifespan: Callable[[Any], AbstractAsyncContextManage
                 state = await stack.enter_async_context(lifespan(app))
             except Exception as exc:
                 _exit_after_failed_start(exc)
+            await wait_for_peers()  # accept connections only once every worker can (app/api/worker_balance.py)
             yield state
 
     return guarded

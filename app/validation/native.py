@@ -7,7 +7,10 @@ FHIRPath.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+
+import orjson
 
 
 def _get(data: object, key: str) -> object:
@@ -81,15 +84,36 @@ def _local_refs(value: object, out: set[str]) -> set[str]:
     return out
 
 
+# A JSON string from its opening quote (escapes included), and the ':' that follows a key's.
+_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"(:?)')
+
+
+def _all_local_refs(value: object) -> set[str]:
+    """Every string starting with '#' at any depth of ``value`` (:func:`_local_refs`, read from its
+    JSON text: a large resource is one C pass instead of a Python call per node). In orjson's
+    compact text, a '"#' after a backslash is a quote inside a string, any other opens a string
+    starting with '#': a value's, or a key's when a ':' follows."""
+    try:
+        text = orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return _local_refs(value, set())
+    out: set[str] = set()
+    at = text.find(b'"#')
+    while at >= 0:
+        found = _STRING.match(text, at) if at == 0 or text[at - 1] != 0x5C else None  # 0x5C: backslash
+        if found is not None and not found.group(2):
+            out.add(orjson.loads(found.group(0)))
+        at = text.find(b'"#', at + 1)
+    return out
+
+
 def _dom_3(data: object, resource: object, root: object, memo: dict) -> bool:
     """dom-3: every contained resource is referenced from the container ('#id'), or refers to
     the container ('#'). Any '#...' string counts (references, canonicals, uris)."""
     contained = _get(data, "contained")
     if not isinstance(contained, list):
         return True
-    refs = _local_refs({k: v for k, v in data.items() if k != "contained"}, set())
-    for item in contained:
-        _local_refs(item, refs)
+    refs = _all_local_refs(data)  # the container's and every contained resource's
     for item in contained:
         if f"#{_get(item, 'id')}" not in refs and "#" not in _local_refs(item, set()):
             return False

@@ -153,3 +153,18 @@ def test_local_references_of_a_bundle_entry_resolve_in_that_entry() -> None:
     errors = [i for i in validate_resource(bundle) if i.severity == "error"]
     keys = {(i.expression[0], i.diagnostics.split("constraint ")[1][:5]) for i in errors}
     assert keys == {("Bundle.entry[0].resource.insurance[0].coverage", "ref-1"), ("Bundle.entry[0].resource", "dom-3")}
+
+
+def test_local_references_read_from_the_json_text_are_those_of_the_walk() -> None:
+    """dom-3 reads the '#' strings of a resource from its JSON text: the same set as the walk,
+    whatever the quotes, backslashes, keys and non-ASCII characters around them."""
+    tricky = {
+        "#key": "not a key's string",
+        "a": ["#x", "#", 'say "#1" now', "\\", "#y\\", '#q"uote', "back\\#slash", "#é ü", "x#y", 3, True, None],
+        "b": {"reference": "#c1", "nested": [{"v": '","#z'}, {"w": "#w1"}], "#k2": {"deep": "#d"}},
+        "contained": [{"resourceType": "Patient", "id": "c1", "link": "#"}],
+    }
+    assert native._all_local_refs(tricky) == native._local_refs(tricky, set())
+    assert native._all_local_refs({"a": "no local reference", "#b": 1}) == set()
+    for sample in rich_samples().values():
+        assert native._all_local_refs(sample) == native._local_refs(sample, set())

@@ -1,0 +1,104 @@
+"""Connections spread over the workers of ``fhirledger serve --workers N``: the workers start
+accepting together, and share the bursts of connections a client opens at once (:func:`share_burst`).
+
+A worker accepts connections as soon as its own start-up ends; the others may still be loading
+(the FHIR definitions, compiled checkers: seconds on a loaded machine). Clients that connect in
+that window, and keep their connections alive, all land on the first worker and stay there: an
+ingest client with four connections ran on one worker of two, the other idle (measured, bench/
+ingest.py: one process busy, the second at 0.06 s of CPU). So each worker, at the end of its
+start-up, waits until every worker of the first generation has reached that point (one file per
+worker in a directory the supervisor makes), or :data:`TIMEOUT` seconds; a worker started later
+to replace one that died finds them all there and does not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ENV = "FHIRLEDGER_START_BARRIER"
+"""``<workers>:<directory>``, set by the supervisor for the workers it spawns."""
+
+TIMEOUT = 120.0  # as long as the supervisor's start-up grace: a worker slower than that is killed anyway
+_POLL = 0.05
+
+log = logging.getLogger("uvicorn.error")
+
+
+@contextmanager
+def barrier(workers: int) -> Iterator[Path]:
+    """A barrier for ``workers`` processes, announced in the environment the workers inherit."""
+    directory = Path(tempfile.mkdtemp(prefix="fhirledger-start-"))
+    previous = os.environ.get(ENV)
+    os.environ[ENV] = f"{workers}:{directory}"
+    try:
+        yield directory
+    finally:
+        if previous is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = previous
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def wait_for_peers(timeout: float = TIMEOUT) -> None:
+    """Say this worker is ready, then wait until all are (nothing to wait for without a barrier)."""
+    value = os.environ.get(ENV)
+    if not value:
+        return
+    count, _, path = value.partition(":")
+    directory = Path(path)
+    try:
+        (directory / str(os.getpid())).touch()
+    except OSError as exc:  # the supervisor's directory gone: serve rather than wait
+        log.warning("worker process [%s]: start barrier unusable (%s); serving now", os.getpid(), exc)
+        return
+    deadline = time.monotonic() + timeout
+    while len(os.listdir(directory)) < int(count):
+        if time.monotonic() >= deadline:
+            log.warning(
+                "worker process [%s]: the other workers did not start within %.0f s; serving now", os.getpid(), timeout
+            )
+            return
+        await asyncio.sleep(_POLL)
+
+
+BURST_GAP = 0.005  # seconds between two accepts that make them one burst of connections
+YIELD = 0.002  # how long a worker holds back after accepting a connection of a burst
+PAUSES = 10  # at most this many pauses per second (20 ms): clients that never keep a connection alive
+# open one per request, and must not be slowed by more than 2 %
+
+
+class _Bursts:
+    """When this worker last accepted, and how often it paused in the current second."""
+
+    last = 0.0
+    window = 0.0
+    paused = 0
+
+
+def share_burst(open_connections: int, now: float | None = None) -> bool:
+    """Called as a worker accepts a connection. When it accepted another one just before (a client
+    opening several at once) and holds others, it pauses for :data:`YIELD` s (blocking its loop,
+    so it accepts nothing meanwhile), so that the other workers, woken for the same connections,
+    accept the rest of the burst: else the first worker awake takes them all in one go (four
+    connections opened together went 4:0 to one worker of two, which kept them for the whole
+    ingest). At most :data:`PAUSES` pauses per second. Whether it paused."""
+    if not os.environ.get(ENV):
+        return False  # one worker: nothing to share with
+    now = time.monotonic() if now is None else now
+    burst, _Bursts.last = now - _Bursts.last < BURST_GAP, now
+    if now - _Bursts.window >= 1.0:
+        _Bursts.window, _Bursts.paused = now, 0
+    if not burst or open_connections < 2 or _Bursts.paused >= PAUSES:
+        return False
+    _Bursts.paused += 1
+    time.sleep(YIELD)
+    return True

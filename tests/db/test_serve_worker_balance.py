@@ -1,0 +1,64 @@
+"""``fhirledger serve --workers 2`` spreads connections over its workers: the first answer comes
+once both accept connections, and connections a client opens at once do not all land on the first
+worker awake (app/api/worker_balance.py). A real server subprocess, one worker slowed at start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+
+from tests.db.test_serve_worker_deaths import WORKERS, _workers
+from tests.server_process import embedded_data_dir, free_port, start_server
+
+SLOW_START = 6  # seconds the first worker spawned waits before starting
+
+
+def _open(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(b"GET /fhir/metadata?_summary=true HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert sock.recv(64).startswith(b"HTTP/1.1 200")
+    return sock
+
+
+def _owners(proc: subprocess.Popen, port: int) -> Counter[int]:
+    """worker pid -> established connections it holds on ``port``."""
+    out: Counter[int] = Counter()
+    for worker in _workers(proc):
+        out[worker.pid] = sum(
+            1 for c in worker.net_connections("tcp") if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+        )
+    return out
+
+
+def test_connections_opened_at_once_reach_both_workers(tmp_path: Path) -> None:
+    marker = tmp_path / "slowed"
+    (tmp_path / "sitecustomize.py").write_text(
+        "import os, sys, time\n"
+        "if '--multiprocessing-fork' in sys.argv:\n"
+        "    try:\n"
+        f"        os.close(os.open({str(marker)!r}, os.O_CREAT | os.O_EXCL))\n"
+        f"        time.sleep({SLOW_START})\n"
+        "    except FileExistsError:\n"
+        "        pass\n"
+    )
+    with embedded_data_dir() as data_dir:
+        port = free_port()
+        proc = start_server(data_dir, port, timeout=120, args=WORKERS, env={"PYTHONPATH": str(tmp_path)})
+        try:
+            with ThreadPoolExecutor(4) as pool:  # four connections at once, as soon as it answers
+                socks = list(pool.map(lambda _: _open(port), range(4)))
+            owners = _owners(proc, port)
+            for sock in socks:
+                sock.close()
+            assert len(owners) == 2 and all(n >= 1 for n in owners.values()), owners
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    assert marker.exists() and os.environ.get("FHIRLEDGER_START_BARRIER") is None
