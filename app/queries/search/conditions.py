@@ -13,6 +13,7 @@ from app.queries.search.model import Criterion
 from app.queries.search.sql import Args, any_of
 from app.search_types.date import date_condition
 from app.search_types.reference import target_condition, targets_in
+from app.search_types.reference_alias import stored_code
 from app.search_types.registry import search_type
 
 
@@ -26,30 +27,47 @@ def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str, row: 
         source, inner = c.chain[0]
         where = criterion_sql(source, inner, args, base)
         sub = f"SELECT r.id FROM {current_table(source)} r WHERE NOT r.deleted AND {where}"
-        target = target_condition(c.param.code, resource_type, f"{row}.id", args)
+        code, only = stored_code(source, c.param.code)
+        if only not in (None, resource_type):
+            return "FALSE"  # the parameter only points at another type
+        target = target_condition(code, resource_type, f"{row}.id", args)
         return f"EXISTS (SELECT 1 FROM {search_table(source, 'reference')} s WHERE {target} AND s.id IN ({sub}))"
     table = search_table(resource_type, c.param.type)
     if c.modifier == "missing":
-        exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = {row}.id AND s.param = {args.add(c.code)})"
+        code, only = stored_code(resource_type, c.code) if c.param.type == "reference" else (c.code, None)
+        of_param = narrowed(f"s.param = {args.add(code)}", only, args)
+        exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = {row}.id AND {of_param})"
         return f"NOT {exists}" if c.values[0] == "true" else exists
     negate = c.modifier == "not"
-    inner = value_condition(c, args, base)
+    inner = value_condition(c, args, base, resource_type)
     exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = {row}.id AND {inner})"
     return f"NOT {exists}" if negate else exists
 
 
-def value_condition(c: Criterion, args: Args, base: str) -> str:
-    """The ORed value conditions of a criterion on side-table row ``s``."""
+def value_condition(c: Criterion, args: Args, base: str, resource_type: str | None = None) -> str:
+    """The ORed value conditions of a criterion on side-table row ``s`` of ``resource_type`` (needed
+    for reference criteria: the rows of a narrowed parameter are its wider one's)."""
+    code, only = (c.code, None)
+    if c.param.type == "reference":
+        assert resource_type is not None
+        code, only = stored_code(resource_type, c.code)
     if c.chain:  # the reference points at a current resource of a target type that matches
         ors = []
         for target, inner in c.chain:
+            if only not in (None, target):
+                continue  # the parameter only points at another type
             where = criterion_sql(target, inner, args, base)
             sub = f"SELECT r.id FROM {current_table(target)} r WHERE NOT r.deleted AND {where}"
-            ors.append(targets_in(c.code, target, sub, args))
+            ors.append(targets_in(code, target, sub, args))
         return any_of(ors)
     kind = search_type(c.param.type)
     modifier = None if c.modifier == "not" else c.modifier
-    return any_of([kind.condition(c.code, v, modifier, c.param, args, base) for v in c.values])
+    return narrowed(any_of([kind.condition(code, v, modifier, c.param, args, base) for v in c.values]), only, args)
+
+
+def narrowed(condition: str, only: str | None, args: Args) -> str:
+    """``condition`` on reference rows, limited to those pointing at an ``only`` resource when given."""
+    return condition if only is None else f"({condition} AND s.target_type = {args.add(only)})"
 
 
 def is_positive(c: Criterion) -> bool:

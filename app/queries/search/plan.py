@@ -27,10 +27,11 @@ from app.errors import invalid
 from app.projections.current_state import current_table, resource_sql
 from app.projections.search_index import search_table
 from app.queries.paging import cursor_error
-from app.queries.search.conditions import criterion_sql, is_positive, value_condition
+from app.queries.search.conditions import criterion_sql, is_positive, narrowed, value_condition
 from app.queries.search.model import Criterion, SearchQuery, SortKey
 from app.queries.search.restriction import restriction_sql
 from app.queries.search.sql import Args
+from app.search_types.reference_alias import stored_code
 from app.search_types.registry import search_type
 
 
@@ -70,7 +71,7 @@ def _groups(q: SearchQuery) -> list[list[Criterion]]:
 def _positive(q: SearchQuery, group: list[Criterion], args: Args, base: str) -> str:
     """``SELECT s.id`` of the resources a positive group matches (side table alone)."""
     table = search_table(q.resource_type, group[0].param.type)
-    conds = " AND ".join(value_condition(g, args, base) for g in group)
+    conds = " AND ".join(value_condition(g, args, base, q.resource_type) for g in group)
     return f"SELECT s.id FROM {table} s WHERE {conds}"
 
 
@@ -150,7 +151,9 @@ def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
     table = search_table(resource_type, key.param.type)
     fn = "max" if key.descending else "min"
     value = columns.sql(key.descending)
-    expr = f"(SELECT {fn}({value}) FROM {table} s WHERE s.id = r.id AND s.param = {args.add(key.code)})"
+    code, only = stored_code(resource_type, key.code) if key.param.type == "reference" else (key.code, None)
+    of_param = narrowed(f"s.param = {args.add(code)}", only, args)
+    expr = f"(SELECT {fn}({value}) FROM {table} s WHERE s.id = r.id AND {of_param})"
     return Key(expr, columns.cast, key.descending)
 
 
