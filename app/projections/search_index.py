@@ -79,10 +79,10 @@ def all_search_index_ddl() -> str:
 
 def param_kinds(type_name: str) -> frozenset[str]:
     """The side tables the rows of a parameter of the search type ``type_name`` go to: its type's
-    own (and derived: the date sort keys), and the full-text table for the ``:text`` rows of string
-    and token parameters (:func:`app.search_types.text_document.text_rows`)."""
+    own (and derived: the date sort keys), and the full-text table for the ``:text`` rows of token
+    parameters (:func:`app.search_types.text_document.text_rows`)."""
     own = {table.kind for table in SEARCH_TYPES[type_name].tables}
-    return frozenset(own | ({"text"} if type_name in ("string", "token") else set()))
+    return frozenset(own | ({"text"} if type_name == "token" else set()))
 
 
 def value_rows(code: str, values: list, out: dict[str, list[tuple]]) -> None:

@@ -24,7 +24,6 @@ from app.search_types.extraction import _extract, _indexed
 from app.search_types.reference_alias import aliases
 from app.search_types.registry import SEARCH_TYPES, type_of_value
 from app.search_types.row_writers import ROWS, TEXTS, composite_rows, param_text
-from app.search_types.string import StringValue
 from app.search_types.token import TokenValue
 from app.search_types.value_tuples import converter
 
@@ -78,9 +77,9 @@ def _emit_all(src: Source, resource_type: str, params: Mapping[str, SearchParam]
 
 
 def _may_have_text(param: SearchParam, extractor: Extractor) -> bool:
-    """Whether the parameter can give a text row: string values, or tokens of some object."""
-    if param.type == "string" or extractor.branches is None:
-        return param.type in ("string", "token")
+    """Whether the parameter can give a text row: tokens of some object."""
+    if extractor.branches is None:
+        return param.type == "token"
     primitives = type_model().primitives
     return param.type == "token" and any(t is None or t not in primitives for _, t in extractor.branches)
 
@@ -92,8 +91,8 @@ def _generic(code: str, param: SearchParam, extractor: Extractor, r: dict, o: di
         return
     if rows:
         type_of_value(values[0]).add_rows(code, values, o)
-    if isinstance(values[0], StringValue | TokenValue):
-        param_text(code, [v.normalized if isinstance(v, StringValue) else v.text for v in values], texts)
+    if isinstance(values[0], TokenValue):  # a string parameter's :text reads its string rows
+        param_text(code, [v.text for v in values], texts)
 
 
 def _emit_param(src: Source, code: str, param: SearchParam, extractor: Extractor, rows: bool) -> None:

@@ -15,6 +15,8 @@ from app.search_types.date import date_condition
 from app.search_types.reference import target_condition, targets_in
 from app.search_types.reference_alias import stored_code
 from app.search_types.registry import search_type
+from app.search_types.string_text import string_text_condition
+from app.search_types.text import is_string_text
 
 
 def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str, row: str = "r") -> str:
@@ -60,6 +62,10 @@ def value_condition(c: Criterion, args: Args, base: str, resource_type: str | No
             sub = f"SELECT r.id FROM {current_table(target)} r WHERE NOT r.deleted AND {where}"
             ors.append(targets_in(code, target, sub, args))
         return any_of(ors)
+    if is_string_text(c.param, c.modifier):
+        assert resource_type is not None
+        table = search_table(resource_type, "string")
+        return any_of([string_text_condition(c.code, v, table, args) for v in c.values])
     kind = search_type(c.param.type)
     modifier = None if c.modifier == "not" else c.modifier
     return narrowed(any_of([kind.condition(code, v, modifier, c.param, args, base) for v in c.values]), only, args)

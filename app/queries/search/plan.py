@@ -33,6 +33,7 @@ from app.queries.search.restriction import restriction_sql
 from app.queries.search.sql import Args
 from app.search_types.reference_alias import stored_code
 from app.search_types.registry import search_type
+from app.search_types.text import is_string_text
 
 
 class Driver(NamedTuple):
@@ -108,8 +109,9 @@ def group_sql(q: SearchQuery, base: str) -> list[tuple[str, list]]:
 
 
 def group_types(q: SearchQuery) -> list[str]:
-    """The search type of each criterion group (the order of :func:`group_sql`)."""
-    return [group[0].param.type for group in _groups(q)]
+    """The search type of each criterion group (the order of :func:`group_sql`); ``text`` for
+    ``:text`` on a string parameter (its index is a GIN index too)."""
+    return ["text" if is_string_text(g[0].param, g[0].modifier) else g[0].param.type for g in _groups(q)]
 
 
 def bounded_counts_sql(q: SearchQuery, base: str, enough: int, which: list[int] | None = None) -> tuple[str, list]:
