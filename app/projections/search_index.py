@@ -29,7 +29,7 @@ from app.fhirspec.search_parameters import params_for
 from app.projections.copy_text import encode as encode_copy
 from app.projections.joined_text import joined, split_sql
 from app.search_types.extraction import extract_all, extract_values
-from app.search_types.reference_alias import aliases
+from app.search_types.param_aliases import aliases
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, SEARCH_TYPES, TABLES, search_table, type_of_value
 from app.search_types.row_plan import SKIPPED, row_function
 from app.search_types.text_document import document_rows, text_rows

@@ -21,7 +21,7 @@ from app.fhirpath.model import type_model
 from app.fhirspec.search_parameters import SearchParam, params_for
 from app.search_types.composite import COMPONENT_TYPES
 from app.search_types.extraction import _extract, _indexed
-from app.search_types.reference_alias import aliases
+from app.search_types.param_aliases import aliases
 from app.search_types.registry import SEARCH_TYPES, type_of_value
 from app.search_types.row_writers import ROWS, TEXTS, composite_rows, param_text
 from app.search_types.token import TokenValue
@@ -65,10 +65,14 @@ def _build(resource_type: str, params: Mapping[str, SearchParam]) -> RowFunction
 
 
 def _emit_all(src: Source, resource_type: str, params: Mapping[str, SearchParam]) -> None:
-    narrowed = aliases(resource_type)  # answered from a wider parameter's rows: none of their own
+    answered = aliases(resource_type)  # answered from other parameters' rows: none of their own
     for code, param in params.items():
         expression = param.expression_for(resource_type)
-        if not expression or not _indexed(param) or code in narrowed:
+        if not expression or not _indexed(param):
+            continue
+        if code in answered:
+            if param.type == "token":  # its :text rows stay (the texts of all its values together)
+                _emit_param(src, code, param, compile_expression(expression, resource_type), rows=False)
             continue
         extractor = compile_expression(expression, resource_type)
         if code in SKIPPED and not _may_have_text(param, extractor):

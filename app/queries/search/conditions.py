@@ -13,7 +13,7 @@ from app.queries.search.model import Criterion
 from app.queries.search.sql import Args, any_of
 from app.search_types.date import date_condition
 from app.search_types.reference import target_condition, targets_in
-from app.search_types.reference_alias import stored_code
+from app.search_types.param_aliases import Stored, answering, stored_code
 from app.search_types.registry import search_type
 from app.search_types.string_text import string_text_condition
 from app.search_types.text import is_string_text
@@ -36,8 +36,7 @@ def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str, row: 
         return f"EXISTS (SELECT 1 FROM {search_table(source, 'reference')} s WHERE {target} AND s.id IN ({sub}))"
     table = search_table(resource_type, c.param.type)
     if c.modifier == "missing":
-        code, only = stored_code(resource_type, c.code) if c.param.type == "reference" else (c.code, None)
-        of_param = narrowed(f"s.param = {args.add(code)}", only, args)
+        of_param = param_rows(answering(resource_type, c.param, c.code), args)
         exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.id = {row}.id AND {of_param})"
         return f"NOT {exists}" if c.values[0] == "true" else exists
     negate = c.modifier == "not"
@@ -48,11 +47,9 @@ def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str, row: 
 
 def value_condition(c: Criterion, args: Args, base: str, resource_type: str | None = None) -> str:
     """The ORed value conditions of a criterion on side-table row ``s`` of ``resource_type`` (needed
-    for reference criteria: the rows of a narrowed parameter are its wider one's)."""
-    code, only = (c.code, None)
-    if c.param.type == "reference":
-        assert resource_type is not None
-        code, only = stored_code(resource_type, c.code)
+    but for dates: a parameter may be answered by others' rows, :mod:`app.search_types.param_aliases`)."""
+    stored = answering(resource_type, c.param, c.code) if resource_type is not None else Stored((c.code,))
+    code, only = stored.codes[0], stored.target_type
     if c.chain:  # the reference points at a current resource of a target type that matches
         ors = []
         for target, inner in c.chain:
@@ -68,7 +65,18 @@ def value_condition(c: Criterion, args: Args, base: str, resource_type: str | No
         return any_of([string_text_condition(c.code, v, table, args) for v in c.values])
     kind = search_type(c.param.type)
     modifier = None if c.modifier == "not" else c.modifier
-    return narrowed(any_of([kind.condition(code, v, modifier, c.param, args, base) for v in c.values]), only, args)
+    if stored.codes != (c.code,):  # a malformed value's 400 names the parameter as the client wrote it
+        for v in c.values:
+            kind.condition(c.code, v, modifier, c.param, Args(), base)
+    ors = [kind.condition(code, v, modifier, c.param, args, base) for code in stored.codes for v in c.values]
+    return narrowed(any_of(ors), only, args)
+
+
+def param_rows(stored: Stored, args: Args) -> str:
+    """The rows, on side-table row ``s``, of the parameters ``stored`` (of its target type)."""
+    if len(stored.codes) == 1:
+        return narrowed(f"s.param = {args.add(stored.codes[0])}", stored.target_type, args)
+    return f"s.param = ANY({args.add(list(stored.codes), 'text[]')})"
 
 
 def narrowed(condition: str, only: str | None, args: Args) -> str:

@@ -27,11 +27,11 @@ from app.errors import invalid
 from app.projections.current_state import current_table, resource_sql
 from app.projections.search_index import search_table
 from app.queries.paging import cursor_error
-from app.queries.search.conditions import criterion_sql, is_positive, narrowed, value_condition
+from app.queries.search.conditions import criterion_sql, is_positive, param_rows, value_condition
 from app.queries.search.model import Criterion, SearchQuery, SortKey
 from app.queries.search.restriction import restriction_sql
 from app.queries.search.sql import Args
-from app.search_types.reference_alias import stored_code
+from app.search_types.param_aliases import answering
 from app.search_types.registry import search_type
 from app.search_types.text import is_string_text
 
@@ -153,8 +153,7 @@ def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
     table = search_table(resource_type, key.param.type)
     fn = "max" if key.descending else "min"
     value = columns.sql(key.descending)
-    code, only = stored_code(resource_type, key.code) if key.param.type == "reference" else (key.code, None)
-    of_param = narrowed(f"s.param = {args.add(code)}", only, args)
+    of_param = param_rows(answering(resource_type, key.param, key.code), args)
     expr = f"(SELECT {fn}({value}) FROM {table} s WHERE s.id = r.id AND {of_param})"
     return Key(expr, columns.cast, key.descending)
 

@@ -1,7 +1,8 @@
-"""Narrowed reference parameters (Observation ``patient`` is ``subject.where(resolve() is
-Patient)``) keep no rows of their own: every way of searching them reads the wider parameter's rows
-of the target type and answers as before (searches, ``:[type]``, ``:identifier``, ``:missing``,
-chains, ``_has``, ``_include``, ``_revinclude``, compartments, ``_sort``)."""
+"""Parameters answered from others' rows (:mod:`app.search_types.param_aliases`) keep none of
+their own, and every way of searching them answers as before. Narrowed reference parameters
+(Observation ``patient`` is ``subject.where(resolve() is Patient)``) read the wider parameter's rows
+of the target type (searches, ``:[type]``, ``:identifier``, ``:missing``, chains, ``_has``,
+``_include``, ``_revinclude``, compartments, ``_sort``); unions (``combo-code``) their parts'."""
 
 from __future__ import annotations
 
@@ -14,14 +15,18 @@ from app.fhirpath.references import resolve_stub
 from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.search_types.extraction import extract_values
-from app.search_types.reference_alias import aliases, stored_code
+from app.search_types.param_aliases import Stored, aliases, stored_code
 
 TAG = "http://fhirledger.test/tag"
 
 
 def test_aliases_are_derived_from_the_expressions() -> None:
-    assert aliases("Observation")["patient"] == ("subject", "Patient")
-    assert aliases("Encounter")["practitioner"] == ("participant", "Practitioner")
+    assert stored_code("Observation", "patient") == ("subject", "Patient")
+    assert stored_code("Encounter", "practitioner") == ("participant", "Practitioner")
+    assert aliases("Observation")["combo-code"] == Stored(("code", "component-code"))
+    assert aliases("Observation")["combo-code-value-quantity"] == Stored(
+        ("code-value-quantity", "component-code-value-quantity")
+    )
     assert stored_code("Observation", "subject") == ("subject", None)
     assert "patient" not in aliases("AllergyIntolerance")  # AllergyIntolerance.patient: its own element
     assert sum(len(aliases(t)) for t in resource_types()) > 40
@@ -48,7 +53,7 @@ def test_narrowed_values_are_the_wider_ones_of_the_type() -> None:
     checked = 0
     for resource_type in ("Observation", "Encounter", "Condition", "DiagnosticReport", "MedicationRequest"):
         params = params_for(resource_type)
-        for narrow, (wide, target) in aliases(resource_type).items():
+        for narrow, ((wide,), target) in ((c, s) for c, s in aliases(resource_type).items() if s.target_type):
             element = params[wide].expression_for(resource_type).split(".")[1].split("|")[0].strip()
             for subject in _subjects():
                 value = [subject] if element in ("performer", "participant", "basedOn") else subject
@@ -119,3 +124,68 @@ async def test_narrowed_parameter_searches(client: httpx.AsyncClient, pool: asyn
     assert [e for e in rev if e[0] == "include"] == []
     compartment = await _entries(client, f"/fhir/Patient/{patient}/Observation")
     assert compartment == [("match", "Observation", of_patient)]
+
+
+def test_union_rows_are_their_parts_rows() -> None:
+    """On Synthea's Observations (and one with components): a union parameter's rows, computed as
+    before, are exactly its parts' rows (each distinct value once)."""
+    from app.projections.search_index import value_rows
+    from tests.search_extract.test_row_functions import _synthea
+
+    observations = [r for r in _synthea() if r["resourceType"] == "Observation"]
+    assert any("component" in o for o in observations)
+    params = params_for("Observation")
+    unions = {c: s for c, s in aliases("Observation").items() if s.target_type is None}
+    for resource in observations:
+        for union, stored in unions.items():
+            kind = "composite" if params[union].type == "composite" else None
+            own: dict = {k: [] for k in ("token", "quantity", "composite", "text")}
+            value_rows(union, extract_values(resource, params[union]), own)
+            parts: dict = {k: [] for k in own}
+            for part in stored.codes:
+                value_rows(part, extract_values(resource, params[part]), parts)
+            for k in kind and (kind,) or ("token", "quantity"):
+                assert {r[1:] for r in own[k]} == {r[1:] for r in parts[k]}, (union, resource["id"], k)
+
+
+async def test_union_parameter_searches(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    tag = uuid.uuid4().hex
+    loinc = "http://loinc.org"
+    panel = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": loinc, "code": "85354-9"}], "text": "Blood pressure panel"},
+        "component": [
+            {
+                "code": {"coding": [{"system": loinc, "code": "8480-6"}], "text": "Systolic"},
+                "valueQuantity": {
+                    "value": 120,
+                    "unit": "mm[Hg]",
+                    "system": "http://unitsofmeasure.org",
+                    "code": "mm[Hg]",
+                },
+            }
+        ],
+    }
+    weight = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": loinc, "code": "29463-7"}], "text": "Body weight"},
+        "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+    }
+    a, b = await _post(client, panel, tag), await _post(client, weight, tag)
+    rows = await pool.fetch("SELECT DISTINCT param FROM sp_observation_token WHERE id = ANY($1)", [a, b])
+    assert "combo-code" not in {r["param"] for r in rows}
+    assert await _ids(client, "combo-code=8480-6", tag) == [a]  # a component's code
+    assert await _ids(client, "combo-code=29463-7", tag) == [b]  # the code
+    assert await _ids(client, "combo-code=8480-6,29463-7", tag) == sorted([a, b])
+    assert await _ids(client, "combo-code:not=8480-6", tag) == [b]
+    assert await _ids(client, "combo-code:missing=false", tag) == sorted([a, b])
+    assert await _ids(client, "combo-value-quantity=gt100", tag) == [a]
+    assert await _ids(client, "combo-value-quantity=80||kg", tag) == [b]
+    assert await _ids(client, "combo-code-value-quantity=8480-6$gt100", tag) == [a]
+    assert await _ids(client, "combo-code-value-quantity=29463-7$80", tag) == [b]
+    assert await _ids(client, "combo-code-value-quantity=29463-7$120", tag) == []
+    assert await _ids(client, "combo-code:text=systolic", tag) == [a]  # its :text rows stay
+    r = await client.get(f"/fhir/Observation?_tag={TAG}|{tag}&_sort=combo-code")
+    assert [e["resource"]["id"] for e in r.json()["entry"]] == [b, a]  # 29463-7 < 85354-9 (min of a: 8480-6)
