@@ -12,8 +12,8 @@ from app.projections.search_index import search_table
 from app.queries.search.model import Criterion
 from app.queries.search.sql import Args, any_of
 from app.search_types.date import date_condition
-from app.search_types.reference import target_condition, targets_in
 from app.search_types.param_aliases import Stored, answering, stored_code
+from app.search_types.reference import target_condition, targets_in
 from app.search_types.registry import search_type
 from app.search_types.string_text import string_text_condition
 from app.search_types.text import is_string_text

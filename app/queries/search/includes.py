@@ -26,8 +26,8 @@ from app.projections.search_index import search_table
 from app.queries.search.model import Include, Restriction, SearchQuery
 from app.queries.search.restriction import readable, restriction_for, restriction_sql
 from app.queries.search.sql import Args
-from app.search_types.protocol import param_hash
 from app.search_types.param_aliases import stored_code
+from app.search_types.protocol import param_hash
 
 INCLUDE_LIMIT = 1000  # included resources per page, over every _include/_revinclude and round
 ITERATE_ROUNDS = 10  # rounds in all, the first (every rule on the matches) included

@@ -20,8 +20,8 @@ from app.queries.search.criteria import resolve
 from app.queries.search.model import AccessGroup, Criterion, Restriction, Unusable
 from app.queries.search.parse import QUIET_PARAMS, RESULT_PARAMS, parse_search
 from app.queries.search.sql import Args, all_of, any_of
-from app.search_types.reference import REFERENCE
 from app.search_types.param_aliases import stored_code
+from app.search_types.reference import REFERENCE
 
 _NOT_CRITERIA = RESULT_PARAMS | QUIET_PARAMS | {"_include", "_revinclude"}
 
