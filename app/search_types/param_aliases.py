@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from app.fhirspec.search_parameters import SearchParam, params_for
+from app.fhirspec.search_parameters import SearchParam, core_registry, params_for
 
 _NARROWED = re.compile(r"(?P<wide>.+)\.where\(resolve\(\) is (?P<type>[A-Z][A-Za-z]*)\)")
 UNION_TYPES = frozenset({"token", "quantity", "composite", "uri", "number"})
@@ -131,3 +131,15 @@ def stored_code(resource_type: str, code: str) -> tuple[str, str | None]:
     stored = stored_as(resource_type, code)
     assert len(stored.codes) == 1, (resource_type, code)
     return stored.codes[0], stored.target_type
+
+
+def dependents(code: str, types: list[str]) -> dict[str, list[str]]:
+    """The R4 parameters (code -> types) that the R4 definitions answer from ``code``'s rows: a
+    custom definition of ``code`` ends that (they need rows of their own), its retirement brings
+    it back (their rows go), so a reindex of ``code`` reindexes them too."""
+    out: dict[str, list[str]] = {}
+    for resource_type in types:
+        for alias, stored in _derive(resource_type, core_registry().params_for(resource_type)).items():
+            if code in stored.codes:
+                out.setdefault(alias, []).append(resource_type)
+    return out

@@ -189,3 +189,14 @@ async def test_union_parameter_searches(client: httpx.AsyncClient, pool: asyncpg
     assert await _ids(client, "combo-code:text=systolic", tag) == [a]  # its :text rows stay
     r = await client.get(f"/fhir/Observation?_tag={TAG}|{tag}&_sort=combo-code")
     assert [e["resource"]["id"] for e in r.json()["entry"]] == [b, a]  # 29463-7 < 85354-9 (min of a: 8480-6)
+
+
+def test_dependents_are_reindexed_with_the_code() -> None:
+    """A custom definition of ``subject`` or ``code`` ends their answering ``patient`` and
+    ``combo-code`` (which then need rows of their own): the reindex of the code rebuilds theirs."""
+    from app.search_types.param_aliases import dependents
+
+    assert "patient" in dependents("subject", ["Observation", "Encounter"])
+    assert dependents("subject", ["Observation"])["patient"] == ["Observation"]
+    assert dependents("code", ["Observation"]) == {"combo-code": ["Observation"]}
+    assert dependents("status", ["Observation"]) == {}
