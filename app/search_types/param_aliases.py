@@ -5,10 +5,9 @@ definition may change without the other's):
 - a reference parameter whose expression is another's restricted to a target type (Observation
   ``patient`` is ``Observation.subject.where(resolve() is Patient)``, ``subject`` is
   ``Observation.subject``) reads the wider parameter's rows with ``target_type`` = the type;
-- a parameter whose expression is the union of others' of its type (Observation ``combo-code`` is
-  ``Observation.code | Observation.component.code``, the expressions of ``code`` and
-  ``component-code``) reads their rows (a token's ``:text`` keeps rows of its own in the full-text
-  table: the texts of all its values are matched together).
+- a parameter of a range type (:data:`UNION_TYPES`) whose expression is the union of others' of
+  its type (Observation ``combo-value-quantity`` is ``value-quantity``'s branches and
+  ``component-value-quantity``'s; ``combo-code-value-quantity`` likewise) reads their rows.
 
 Both would otherwise store the same rows twice (checked equal on every Synthea resource)."""
 
@@ -21,10 +20,13 @@ from typing import NamedTuple
 from app.fhirspec.search_parameters import SearchParam, core_registry, params_for
 
 _NARROWED = re.compile(r"(?P<wide>.+)\.where\(resolve\(\) is (?P<type>[A-Z][A-Za-z]*)\)")
-UNION_TYPES = frozenset({"token", "quantity", "composite", "uri", "number"})
-"""The types whose unions are read from their parts' rows (dates keep their sort-key rows;
-references their single parameter per chain, include and compartment; a string's ``:text``
-matches the values of its one parameter together)."""
+UNION_TYPES = frozenset({"quantity", "composite", "number"})
+"""The types whose unions are read from their parts' rows: those searched by ranges, whose index
+hands matches over in value order anyway. A token's or uri's equality is one index range in id
+order on ``(hash, id)``, which drives a page and stops after it (:mod:`app.queries.search.driver`):
+two hashes ORed would read and sort every match (``combo-code`` keeps its rows). Dates keep their
+sort-key rows; references their single parameter per chain, include and compartment; a string's
+``:text`` matches the values of its one parameter together."""
 
 
 class Stored(NamedTuple):

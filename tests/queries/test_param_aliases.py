@@ -2,7 +2,8 @@
 their own, and every way of searching them answers as before. Narrowed reference parameters
 (Observation ``patient`` is ``subject.where(resolve() is Patient)``) read the wider parameter's rows
 of the target type (searches, ``:[type]``, ``:identifier``, ``:missing``, chains, ``_has``,
-``_include``, ``_revinclude``, compartments, ``_sort``); unions (``combo-code``) their parts'."""
+``_include``, ``_revinclude``, compartments, ``_sort``); unions (``combo-value-quantity``) their
+parts'."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ TAG = "http://fhirledger.test/tag"
 def test_aliases_are_derived_from_the_expressions() -> None:
     assert stored_code("Observation", "patient") == ("subject", "Patient")
     assert stored_code("Encounter", "practitioner") == ("participant", "Practitioner")
-    assert aliases("Observation")["combo-code"] == Stored(("code", "component-code"))
+    assert aliases("Observation")["combo-value-quantity"] == Stored(("component-value-quantity", "value-quantity"))
+    assert "combo-code" not in aliases("Observation")  # a token keeps its id-ordered index range
     assert aliases("Observation")["combo-code-value-quantity"] == Stored(
         ("code-value-quantity", "component-code-value-quantity")
     )
@@ -174,8 +176,10 @@ async def test_union_parameter_searches(client: httpx.AsyncClient, pool: asyncpg
         "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
     }
     a, b = await _post(client, panel, tag), await _post(client, weight, tag)
-    rows = await pool.fetch("SELECT DISTINCT param FROM sp_observation_token WHERE id = ANY($1)", [a, b])
-    assert "combo-code" not in {r["param"] for r in rows}
+    rows = await pool.fetch("SELECT DISTINCT param FROM sp_observation_quantity WHERE id = ANY($1)", [a, b])
+    assert {r["param"] for r in rows} == {"value-quantity", "component-value-quantity"}
+    rows = await pool.fetch("SELECT DISTINCT param FROM sp_observation_composite WHERE id = ANY($1)", [a, b])
+    assert "combo-code-value-quantity" not in {r["param"] for r in rows}
     assert await _ids(client, "combo-code=8480-6", tag) == [a]  # a component's code
     assert await _ids(client, "combo-code=29463-7", tag) == [b]  # the code
     assert await _ids(client, "combo-code=8480-6,29463-7", tag) == sorted([a, b])
@@ -192,11 +196,12 @@ async def test_union_parameter_searches(client: httpx.AsyncClient, pool: asyncpg
 
 
 def test_dependents_are_reindexed_with_the_code() -> None:
-    """A custom definition of ``subject`` or ``code`` ends their answering ``patient`` and
-    ``combo-code`` (which then need rows of their own): the reindex of the code rebuilds theirs."""
+    """A custom definition of ``subject`` or ``value-quantity`` ends their answering ``patient`` and
+    ``combo-value-quantity`` (which then need rows of their own): the reindex of the code rebuilds
+    theirs."""
     from app.search_types.param_aliases import dependents
 
     assert "patient" in dependents("subject", ["Observation", "Encounter"])
     assert dependents("subject", ["Observation"])["patient"] == ["Observation"]
-    assert dependents("code", ["Observation"]) == {"combo-code": ["Observation"]}
+    assert dependents("value-quantity", ["Observation"]) == {"combo-value-quantity": ["Observation"]}
     assert dependents("status", ["Observation"]) == {}
