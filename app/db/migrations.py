@@ -135,6 +135,14 @@ async def _m024_resource_keys(conn: asyncpg.Connection) -> None:
     await upgrade_search_layout(conn)
 
 
+async def _m025_fewer_side_rows(conn: asyncpg.Connection) -> None:
+    # issue 12, fewer side-table rows: a string parameter's :text searches the string rows through
+    # a new GIN index of their words instead of full-text rows of its own, and narrowed reference
+    # parameters (patient = subject.where(resolve() is Patient)) keep no rows; the layout version
+    # changes, so `fhirledger projections rebuild` replays the log into the new layout
+    await upgrade_search_layout(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -156,6 +164,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (18, "storage: no copy of the resource bytes in the current state, narrower side tables", _m018_storage),
     (20, "full-text search: smaller documents, small GIN pending list", _m020_text_documents),
     (24, "integer resource keys in the search side tables", _m024_resource_keys),
+    (
+        25,
+        "fewer side-table rows: string :text from the string rows, no rows for narrowed references",
+        _m025_fewer_side_rows,
+    ),
 ]
 
 

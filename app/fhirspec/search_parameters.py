@@ -221,6 +221,12 @@ def registry() -> SearchParamRegistry:
     return SearchParamRegistry(_load_core())
 
 
+@lru_cache(maxsize=1)
+def core_registry() -> SearchParamRegistry:
+    """The R4 definitions alone (no custom parameter ever registered here)."""
+    return SearchParamRegistry(_load_core())
+
+
 def params_for(resource_type: str) -> Mapping[str, SearchParam]:
     """code -> SearchParam for one resource type (a read-only mapping), common params included."""
     return registry().params_for(resource_type)

@@ -14,11 +14,12 @@ import asyncpg
 import orjson
 
 from app.fhirspec.resource_types import is_resource_type, resource_types
-from app.fhirspec.search_parameters import SearchParam, registry
+from app.fhirspec.search_parameters import SearchParam, core_registry, registry
 from app.jobs.param_index import Report, index_code
 from app.projections import custom_params
 from app.projections.rebuild import rebuild_type, replay_executor
 from app.projections.search_index import param_kinds
+from app.search_types.param_aliases import dependents
 
 
 def concrete_bases(param: SearchParam) -> list[str]:
@@ -36,7 +37,7 @@ async def reindex_param(pool: asyncpg.Pool, job_id: int, url: str, report: Repor
         await custom_params.sync(conn)
     param = registry().by_url(url)
     if param is not None and param.custom:
-        await index_code(pool, param.code, concrete_bases(param), param_kinds(param.type), report)
+        await _index_with_dependents(pool, param, report)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "UPDATE search_param_state SET status = 'ready', updated_at = now() WHERE url = $1 AND job_id = $2",
@@ -54,7 +55,18 @@ async def drop_param(pool: asyncpg.Pool, url: str, definition: str | None, repor
     async with pool.acquire() as conn:
         await custom_params.sync(conn)
     param = custom_params.parse_definition(orjson.loads(definition))
-    await index_code(pool, param.code, concrete_bases(param), param_kinds(param.type), report)
+    await _index_with_dependents(pool, param, report)
+
+
+async def _index_with_dependents(pool: asyncpg.Pool, param: SearchParam, report: Report) -> None:
+    """Index the parameter's code, then the R4 parameters answered from its rows where it is the
+    R4 one (:func:`app.search_types.param_aliases.dependents`): theirs are built or cleared."""
+    types = concrete_bases(param)
+    await index_code(pool, param.code, types, param_kinds(param.type), report)
+    for code, of_types in dependents(param.code, types).items():
+        kind = core_registry().get(of_types[0], code)
+        assert kind is not None
+        await index_code(pool, code, of_types, param_kinds(kind.type), report)
 
 
 async def rebuild_types(pool: asyncpg.Pool, types: list[str], report: Report) -> None:

@@ -33,6 +33,7 @@ from app.projections.copy_text import encode as encode_copy
 from app.projections.current_state import current_table, keys_of
 from app.projections.joined_text import joined, split_sql
 from app.search_types.extraction import extract_all, extract_values
+from app.search_types.param_aliases import aliases
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, SEARCH_TYPES, TABLES, search_table, type_of_value
 from app.search_types.row_plan import SKIPPED, row_function
 from app.search_types.text_document import document_rows, text_rows
@@ -82,10 +83,10 @@ def all_search_index_ddl() -> str:
 
 def param_kinds(type_name: str) -> frozenset[str]:
     """The side tables the rows of a parameter of the search type ``type_name`` go to: its type's
-    own (and derived: the date sort keys), and the full-text table for the ``:text`` rows of string
-    and token parameters (:func:`app.search_types.text_document.text_rows`)."""
+    own (and derived: the date sort keys), and the full-text table for the ``:text`` rows of token
+    parameters (:func:`app.search_types.text_document.text_rows`)."""
     own = {table.kind for table in SEARCH_TYPES[type_name].tables}
-    return frozenset(own | ({"text"} if type_name in ("string", "token") else set()))
+    return frozenset(own | ({"text"} if type_name == "token" else set()))
 
 
 def value_rows(code: str, values: list, out: dict[str, list[tuple]]) -> None:
@@ -121,8 +122,9 @@ def reference_rows_of(
     else:
         params = params_for(str(resource.get("resourceType")))
         extracted = {c: extract_values(resource, params[c]) for c in sorted(codes) if c in params}
+    narrowed = aliases(str(resource.get("resourceType")))
     for code, values in extracted.items():
-        if code not in SKIPPED:
+        if code not in SKIPPED and code not in narrowed:
             value_rows(code, values, out)
     text_rows(resource, extracted, codes, out["text"])
     return out

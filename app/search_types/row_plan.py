@@ -21,9 +21,9 @@ from app.fhirpath.model import type_model
 from app.fhirspec.search_parameters import SearchParam, params_for
 from app.search_types.composite import COMPONENT_TYPES
 from app.search_types.extraction import _extract, _indexed
+from app.search_types.param_aliases import aliases
 from app.search_types.registry import SEARCH_TYPES, type_of_value
 from app.search_types.row_writers import ROWS, TEXTS, composite_rows, param_text
-from app.search_types.string import StringValue
 from app.search_types.token import TokenValue
 from app.search_types.value_tuples import converter
 
@@ -65,9 +65,14 @@ def _build(resource_type: str, params: Mapping[str, SearchParam]) -> RowFunction
 
 
 def _emit_all(src: Source, resource_type: str, params: Mapping[str, SearchParam]) -> None:
+    answered = aliases(resource_type)  # answered from other parameters' rows: none of their own
     for code, param in params.items():
         expression = param.expression_for(resource_type)
         if not expression or not _indexed(param):
+            continue
+        if code in answered:
+            if param.type == "token":  # its :text rows stay (the texts of all its values together)
+                _emit_param(src, code, param, compile_expression(expression, resource_type), rows=False)
             continue
         extractor = compile_expression(expression, resource_type)
         if code in SKIPPED and not _may_have_text(param, extractor):
@@ -76,9 +81,9 @@ def _emit_all(src: Source, resource_type: str, params: Mapping[str, SearchParam]
 
 
 def _may_have_text(param: SearchParam, extractor: Extractor) -> bool:
-    """Whether the parameter can give a text row: string values, or tokens of some object."""
-    if param.type == "string" or extractor.branches is None:
-        return param.type in ("string", "token")
+    """Whether the parameter can give a text row: tokens of some object."""
+    if extractor.branches is None:
+        return param.type == "token"
     primitives = type_model().primitives
     return param.type == "token" and any(t is None or t not in primitives for _, t in extractor.branches)
 
@@ -90,8 +95,8 @@ def _generic(code: str, param: SearchParam, extractor: Extractor, r: dict, o: di
         return
     if rows:
         type_of_value(values[0]).add_rows(code, values, o)
-    if isinstance(values[0], StringValue | TokenValue):
-        param_text(code, [v.normalized if isinstance(v, StringValue) else v.text for v in values], texts)
+    if isinstance(values[0], TokenValue):  # a string parameter's :text reads its string rows
+        param_text(code, [v.text for v in values], texts)
 
 
 def _emit_param(src: Source, code: str, param: SearchParam, extractor: Extractor, rows: bool) -> None:

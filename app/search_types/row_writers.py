@@ -1,6 +1,6 @@
 """Side-table rows ``(param, ...columns)`` from one parameter's de-duplicated values held as plain
 tuples (:mod:`app.search_types.value_tuples`): what each type's ``add_rows`` appends, and the
-parameter's text row (string values, the texts of tokens) that
+parameter's text row (the texts of tokens; string parameters' ``:text`` reads the string rows) that
 :func:`app.search_types.text_document.text_rows` appends."""
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ def param_text(code: str, parts: Iterable[str | None], texts: list[tuple]) -> No
 
 def token_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
     param_text(code, [v[2] for v in d], texts)
-
-
-def string_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
-    param_text(code, [v[0] for v in d], texts)
 
 
 def no_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
@@ -54,8 +50,7 @@ def token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
 
 
 def string_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
-    o["string"].extend([(code, n, e) for n, e in d])
-    string_text(code, d, o, texts)
+    o["string"].extend([(code, n, e) for n, e in d])  # :text searches these rows (app/search_types/string.py)
 
 
 def date_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
@@ -97,7 +92,7 @@ ROWS: dict[str, Writer] = {
     "reference": reference_rows,
     "uri": uri_rows,
 }
-TEXTS: dict[str, Writer] = {t: no_text for t in ROWS} | {"token": token_text, "string": string_text}
+TEXTS: dict[str, Writer] = {t: no_text for t in ROWS} | {"token": token_text}
 """The text rows alone (parameters answered without index rows: ``_id``)."""
 
 _COMPONENT: dict[str, tuple[str, ...]] = {

@@ -1,5 +1,5 @@
 """The ``string`` search type: case- and accent-insensitive starts-with, ``:contains``, ``:exact``
-(``:text`` is a full-text search: :mod:`app.search_types.text`).
+(``:text`` is a full-text search of the same rows: :mod:`app.search_types.string_text`).
 
 A value is ``(normalized, exact)``: ``normalized`` is NFKD without combining marks, case-folded;
 ``exact`` the raw text. HumanName and Address give one value per part. Stored in
@@ -16,6 +16,7 @@ from app.fhirspec.search_parameters import SearchParam
 from app.search_types.nodes import normalize_string, texts_of
 from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition
 from app.search_types.sql import Args, escape_like, like_prefix
+from app.search_types.string_text import WORDS_INDEX, words_index_body
 from app.search_types.syntax import unescape
 
 
@@ -44,18 +45,31 @@ def string_condition(code: str, value: str, modifier: str | None, args: Args) ->
     return f"({prefix} AND s.norm LIKE {args.add(like_prefix(folded))})"
 
 
+class StringTable(SideTable):
+    """The string table, with the index of its values' words for ``:text``
+    (:mod:`app.search_types.string_text`), defined when the DDL is made (it holds the configured
+    text-search configuration)."""
+
+    def index_names(self, table: str) -> list[str]:
+        return [*super().index_names(table), f"{table}_{WORDS_INDEX}"]
+
+    def lookup_ddl(self, table: str) -> list[str]:
+        words = f"CREATE INDEX IF NOT EXISTS {table}_{WORDS_INDEX} ON {table} {words_index_body()};"
+        return [*super().lookup_ddl(table), words]
+
+
 class StringType(SearchType):
     name = "string"
     value_class = StringValue
     tables = (
-        SideTable(
+        StringTable(
             "string",
             (("norm", "text"), ("exact", "text")),
             (("hash_norm", "(hash, norm text_pattern_ops) INCLUDE (key)"),),
             hash="left(norm, 1)",
         ),
     )
-    modifiers = frozenset({"exact", "contains", "missing", "text"})  # :text: app/search_types/text.py
+    modifiers = frozenset({"exact", "contains", "missing", "text"})  # :text: app/search_types/string_text.py
     sort_columns = SortColumns("norm", "norm", "text")
 
     def convert(self, typ: str | None, value: Any, root: dict) -> Iterator[StringValue]:

@@ -3,10 +3,11 @@
 string and token parameters, all answered by the ``text`` search type.
 
 Stored in ``sp_<type>_text (key, param, doc tsvector)`` with a GIN index on ``doc``: per resource
-one ``_content`` row, one ``_text`` row when it has a narrative, and one row per string or token
-parameter with text (its string values; for a token the Coding.display, CodeableConcept.text and
-Identifier.type.text it holds). The projector sends the folded text, each distinct string once
-(:mod:`app.search_types.text_document`); PostgreSQL stores
+one ``_content`` row, one ``_text`` row when it has a narrative, and one row per token parameter
+with text (the Coding.display, CodeableConcept.text and Identifier.type.text it holds); a string
+parameter's ``:text`` searches its string rows (:mod:`app.search_types.string_text`). The
+projector sends the folded text, each distinct string once (:mod:`app.search_types.text_document`);
+PostgreSQL stores
 ``to_tsvector(<config>, text) || strip(to_tsvector('simple', text))``: the words stemmed in the
 configured language (:mod:`app.search_types.text_config`) with their positions, for words and
 phrases, and the words as written without positions (a lexeme both give is stored once), so stop
@@ -28,7 +29,8 @@ from app.search_types.text_document import WHOLE_RESOURCE, fold
 from app.search_types.text_query import parse_text_query, tsquery_sql
 
 TEXT_MODIFIED = ("string", "token")
-"""The parameter types whose ``:text`` searches are full-text searches."""
+"""The parameter types whose ``:text`` searches are full-text searches (a string parameter's in its
+own rows: :mod:`app.search_types.string_text`)."""
 
 
 PENDING_LIST_KB = 128
@@ -75,12 +77,18 @@ class TextTable(SideTable):
 
 def as_text_search(param: SearchParam, modifier: str | None) -> tuple[SearchParam, str | None]:
     """The parameter and modifier a search runs with: ``_content``, ``_text`` and ``:text`` on a
-    string or token parameter become searches of the ``text`` type (``:text`` then dropped)."""
+    token parameter become searches of the ``text`` type (``:text`` then dropped); a string
+    parameter's ``:text`` stays a string search (:func:`is_string_text`)."""
     if param.code in WHOLE_RESOURCE and not param.expression:
         return replace(param, type=TextType.name), modifier
-    if modifier == "text" and param.type in TEXT_MODIFIED:
+    if modifier == "text" and param.type == "token":
         return replace(param, type=TextType.name), None
     return param, modifier
+
+
+def is_string_text(param: SearchParam, modifier: str | None) -> bool:
+    """Whether a criterion is ``:text`` on a string parameter (searched in the string table)."""
+    return modifier == "text" and param.type == "string"
 
 
 class TextType(SearchType):

@@ -5,7 +5,8 @@
   systems and other URIs, dates, base64 data, ``meta``, and the narrative, which ``_text``
   holds), in document order, as HAPI FHIR indexes it;
 - ``_text``: the narrative (``text.div``) without its XHTML markup;
-- per string parameter its values, per token parameter the texts of its values (for ``:text``).
+- per token parameter the texts of its values (for ``:text``; a string parameter's ``:text``
+  searches its rows of the string table, :mod:`app.search_types.string`).
 
 Each distinct string is kept once, where it first occurs (a Coding's display and its concept's text
 are often the same words: stored twice, they would only cost bytes, positions and stemming time).
@@ -20,7 +21,6 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
-from app.search_types.string import StringValue
 from app.search_types.token import TokenValue
 
 MAX_CHARS = 100_000
@@ -166,8 +166,8 @@ def narrative_text(resource: dict) -> str:
 
 
 def _param_text(values: list) -> str:
-    """The folded text of one parameter's values: strings, or the texts of tokens."""
-    parts = [v.normalized if isinstance(v, StringValue) else v.text for v in values]
+    """The folded text of one token parameter's values: their texts."""
+    parts = [v.text for v in values]
     return "\n".join(dict.fromkeys(p for p in parts if p))[:MAX_CHARS]
 
 
@@ -211,7 +211,7 @@ def text_rows(resource: dict, extracted: dict[str, list], codes: frozenset[str] 
         if narrative:
             out.append(("_text", fold(narrative)))
     for code, values in extracted.items():
-        if values and isinstance(values[0], StringValue | TokenValue) and (codes is None or code in codes):
+        if values and isinstance(values[0], TokenValue) and (codes is None or code in codes):
             text = _param_text(values)
             if text:
                 out.append((code, text))

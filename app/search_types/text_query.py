@@ -202,6 +202,24 @@ def tsquery_sql(node: Node, config: str, args: Args, fold) -> str:  # noqa: ANN0
     return f"({stemmed} || {written})"
 
 
+def row_relaxation(node: Node) -> Node | None:
+    """A query that some single value of a parameter matches whenever the parameter's values
+    together match ``node`` (None: no such query, e.g. a negation alone): a string parameter's
+    ``:text`` probes the index of its values' words with it, then tests the values together
+    (:func:`app.search_types.string_text.string_text_condition`). A phrase relaxes to any of its
+    words, a conjunction to one of its parts, a disjunction to its parts' relaxations."""
+    if isinstance(node, Term):
+        if node.phrase:
+            return _join("or", [Term(w) for w in node.text.split() if _has_word(w)])
+        return node
+    if node.kind == "not":
+        return None
+    parts = [row_relaxation(i) for i in node.items]
+    if node.kind == "and":
+        return next((p for p in parts if p is not None), None)
+    return None if any(p is None for p in parts) else _join("or", parts)  # type: ignore[misc]
+
+
 _SPACES = re.compile(r"\s+")
 
 

@@ -45,6 +45,7 @@ PATIENT_DDL = [
     "CREATE TABLE IF NOT EXISTS sp_patient_sort (key bigint NOT NULL, param text NOT NULL, d_min timestamptz, d_max timestamptz);",
     "CREATE INDEX IF NOT EXISTS sp_patient_sort_key ON sp_patient_sort (key);",
     "CREATE INDEX IF NOT EXISTS sp_patient_string_hash_norm ON sp_patient_string (hash, norm text_pattern_ops) INCLUDE (key);",
+    "CREATE INDEX IF NOT EXISTS sp_patient_string_words ON sp_patient_string USING gin ((to_tsvector('english'::regconfig, left(norm, 100000)) || strip(to_tsvector('simple'::regconfig, left(norm, 100000))))) WITH (gin_pending_list_limit = 128);",
     "CREATE INDEX IF NOT EXISTS sp_patient_token_hash ON sp_patient_token (hash, key) INCLUDE (system);",
     "CREATE INDEX IF NOT EXISTS sp_patient_date_span ON sp_patient_date USING gist (span);",
     "CREATE INDEX IF NOT EXISTS sp_patient_number_value ON sp_patient_number (param, value) INCLUDE (key);",
@@ -69,9 +70,9 @@ def test_side_table_ddl_is_unchanged():
 
 def test_layout_version_is_unchanged_so_existing_projections_stay_ready():
     """A changed version marks every existing search projection stale and demands a rebuild (as
-    migration 13's, 18's, 20's and 24's layouts did, on purpose)."""
-    assert expected_version("search_index", "Observation") == "sp-1-5abdf26217ed"
-    assert expected_version("search_index", "Patient") == "sp-1-8b1a76b1b85b"
+    migration 13's, 18's, 20's, 24's and 25's layouts did, on purpose)."""
+    assert expected_version("search_index", "Observation") == "sp-1-d919445942ac"
+    assert expected_version("search_index", "Patient") == "sp-1-0452d45cd031"
 
 
 def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():

@@ -13,8 +13,11 @@ from app.projections.search_index import search_table
 from app.queries.search.model import Criterion
 from app.queries.search.sql import Args, any_of
 from app.search_types.date import date_condition
+from app.search_types.param_aliases import Stored, answering, stored_code
 from app.search_types.reference import target_condition, targets_in
 from app.search_types.registry import search_type
+from app.search_types.string_text import string_text_condition
+from app.search_types.text import is_string_text
 
 
 def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str, row: str = "r") -> str:
@@ -28,30 +31,59 @@ def criterion_sql(resource_type: str, c: Criterion, args: Args, base: str, row: 
         source, inner = c.chain[0]
         where = criterion_sql(source, inner, args, base)
         sub = f"SELECT r.key FROM {current_table(source)} r WHERE NOT r.deleted AND {where}"
-        target = target_condition(c.param.code, resource_type, f"{row}.id", args)
+        code, only = stored_code(source, c.param.code)
+        if only not in (None, resource_type):
+            return "FALSE"  # the parameter only points at another type
+        target = target_condition(code, resource_type, f"{row}.id", args)
         return f"EXISTS (SELECT 1 FROM {search_table(source, 'reference')} s WHERE {target} AND s.key IN ({sub}))"
     table = search_table(resource_type, c.param.type)
     if c.modifier == "missing":
-        exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.key = {row}.key AND s.param = {args.add(c.code)})"
+        of_param = param_rows(answering(resource_type, c.param, c.code), args)
+        exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.key = {row}.key AND {of_param})"
         return f"NOT {exists}" if c.values[0] == "true" else exists
     negate = c.modifier == "not"
-    inner = value_condition(c, args, base)
+    inner = value_condition(c, args, base, resource_type)
     exists = f"EXISTS (SELECT 1 FROM {table} s WHERE s.key = {row}.key AND {inner})"
     return f"NOT {exists}" if negate else exists
 
 
-def value_condition(c: Criterion, args: Args, base: str) -> str:
-    """The ORed value conditions of a criterion on side-table row ``s``."""
+def value_condition(c: Criterion, args: Args, base: str, resource_type: str | None = None) -> str:
+    """The ORed value conditions of a criterion on side-table row ``s`` of ``resource_type`` (needed
+    but for dates: a parameter may be answered by others' rows, :mod:`app.search_types.param_aliases`)."""
+    stored = answering(resource_type, c.param, c.code) if resource_type is not None else Stored((c.code,))
+    code, only = stored.codes[0], stored.target_type
     if c.chain:  # the reference points at a current resource of a target type that matches
         ors = []
         for target, inner in c.chain:
+            if only not in (None, target):
+                continue  # the parameter only points at another type
             where = criterion_sql(target, inner, args, base)
             sub = f"SELECT r.id FROM {current_table(target)} r WHERE NOT r.deleted AND {where}"
-            ors.append(targets_in(c.code, target, sub, args))
+            ors.append(targets_in(code, target, sub, args))
         return any_of(ors)
+    if is_string_text(c.param, c.modifier):
+        assert resource_type is not None
+        table = search_table(resource_type, "string")
+        return any_of([string_text_condition(c.code, v, table, args) for v in c.values])
     kind = search_type(c.param.type)
     modifier = None if c.modifier == "not" else c.modifier
-    return any_of([kind.condition(c.code, v, modifier, c.param, args, base) for v in c.values])
+    if stored.codes != (c.code,):  # a malformed value's 400 names the parameter as the client wrote it
+        for v in c.values:
+            kind.condition(c.code, v, modifier, c.param, Args(), base)
+    ors = [kind.condition(code, v, modifier, c.param, args, base) for code in stored.codes for v in c.values]
+    return narrowed(any_of(ors), only, args)
+
+
+def param_rows(stored: Stored, args: Args) -> str:
+    """The rows, on side-table row ``s``, of the parameters ``stored`` (of its target type)."""
+    if len(stored.codes) == 1:
+        return narrowed(f"s.param = {args.add(stored.codes[0])}", stored.target_type, args)
+    return f"s.param = ANY({args.add(list(stored.codes), 'text[]')})"
+
+
+def narrowed(condition: str, only: str | None, args: Args) -> str:
+    """``condition`` on reference rows, limited to those pointing at an ``only`` resource when given."""
+    return condition if only is None else f"({condition} AND s.target_type = {args.add(only)})"
 
 
 def is_positive(c: Criterion) -> bool:

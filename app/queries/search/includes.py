@@ -26,6 +26,7 @@ from app.projections.search_index import search_table
 from app.queries.search.model import Include, Restriction, SearchQuery
 from app.queries.search.restriction import readable, restriction_for, restriction_sql
 from app.queries.search.sql import Args
+from app.search_types.param_aliases import stored_code
 from app.search_types.protocol import param_hash
 
 INCLUDE_LIMIT = 1000  # included resources per page, over every _include/_revinclude and round
@@ -91,15 +92,20 @@ class _Fetch:
         return new
 
     async def forward(self, inc: Include, t: str, ids: list[str]) -> list[tuple[str, str, bytes]]:
-        codes = _codes(t, inc.code, inc.target_type)
+        stored = [stored_code(t, code) for code in _codes(t, inc.code, inc.target_type)]
+        codes = sorted({code for code, only in stored if only is None})
+        narrowed = [(code, only) for code, only in stored if only is not None and code not in codes]
         rows = await self.pool.fetch(
             f"SELECT DISTINCT target_type, target_id FROM {search_table(t, 'reference')}"
             f" WHERE key = ANY(ARRAY(SELECT c.key FROM {current_table(t)} c WHERE c.id = ANY($1::text[])))"
-            " AND param = ANY($2) AND target_type IS NOT NULL AND target_id IS NOT NULL"
+            " AND (param = ANY($2) OR (param, target_type) IN (SELECT * FROM unnest($4::text[], $5::text[])))"
+            " AND target_type IS NOT NULL AND target_id IS NOT NULL"
             " AND ($3::text IS NULL OR target_type = $3) ORDER BY target_type, target_id",
             ids,
             codes,
             inc.target_type,
+            [code for code, _ in narrowed],
+            [only for _, only in narrowed],
         )
         wanted: dict[str, list[str]] = defaultdict(list)
         for row in rows:
@@ -122,7 +128,8 @@ class _Fetch:
         sources = [s for s in resource_types() if s == rev.source_type or rev.source_type == "*"]
         found = []
         for source in sources:
-            codes = _codes(source, rev.code, t)
+            stored = [stored_code(source, code) for code in _codes(source, rev.code, t)]
+            codes = sorted({code for code, only in stored if only in (None, t)})  # a narrowed one: its type only
             if not codes or self.room <= 0:
                 continue
             known = [rid for st, rid in self.seen if st == source]

@@ -30,11 +30,13 @@ from app.errors import invalid
 from app.projections.current_state import current_table, resource_sql
 from app.projections.search_index import search_table
 from app.queries.paging import cursor_error
-from app.queries.search.conditions import criterion_sql, is_positive, value_condition
+from app.queries.search.conditions import criterion_sql, is_positive, param_rows, value_condition
 from app.queries.search.model import Criterion, SearchQuery, SortKey
 from app.queries.search.restriction import restriction_sql
 from app.queries.search.sql import Args
+from app.search_types.param_aliases import answering
 from app.search_types.registry import search_type
+from app.search_types.text import is_string_text
 
 
 class Driver(NamedTuple):
@@ -73,7 +75,7 @@ def _groups(q: SearchQuery) -> list[list[Criterion]]:
 def _positive(q: SearchQuery, group: list[Criterion], args: Args, base: str) -> str:
     """``SELECT s.key`` of the resources a positive group matches (side table alone)."""
     table = search_table(q.resource_type, group[0].param.type)
-    conds = " AND ".join(value_condition(g, args, base) for g in group)
+    conds = " AND ".join(value_condition(g, args, base, q.resource_type) for g in group)
     return f"SELECT s.key FROM {table} s WHERE {conds}"
 
 
@@ -110,8 +112,9 @@ def group_sql(q: SearchQuery, base: str) -> list[tuple[str, list]]:
 
 
 def group_types(q: SearchQuery) -> list[str]:
-    """The search type of each criterion group (the order of :func:`group_sql`)."""
-    return [group[0].param.type for group in _groups(q)]
+    """The search type of each criterion group (the order of :func:`group_sql`); ``text`` for
+    ``:text`` on a string parameter (its index is a GIN index too)."""
+    return ["text" if is_string_text(g[0].param, g[0].modifier) else g[0].param.type for g in _groups(q)]
 
 
 def bounded_counts_sql(q: SearchQuery, base: str, enough: int, which: list[int] | None = None) -> tuple[str, list]:
@@ -153,7 +156,8 @@ def _sort_key(resource_type: str, key: SortKey, args: Args) -> Key:
     table = search_table(resource_type, key.param.type)
     fn = "max" if key.descending else "min"
     value = columns.sql(key.descending)
-    expr = f"(SELECT {fn}({value}) FROM {table} s WHERE s.key = r.key AND s.param = {args.add(key.code)})"
+    of_param = param_rows(answering(resource_type, key.param, key.code), args)
+    expr = f"(SELECT {fn}({value}) FROM {table} s WHERE s.key = r.key AND {of_param})"
     return Key(expr, columns.cast, key.descending)
 
 

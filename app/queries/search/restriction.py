@@ -15,11 +15,12 @@ from app.auth import Access, Decision, Principal, compartment_criteria, forbidde
 from app.errors import FhirError
 from app.identity import ID_PATTERN
 from app.projections.search_index import search_table
-from app.queries.search.conditions import criterion_sql
+from app.queries.search.conditions import criterion_sql, narrowed
 from app.queries.search.criteria import resolve
 from app.queries.search.model import AccessGroup, Criterion, Restriction, Unusable
 from app.queries.search.parse import QUIET_PARAMS, RESULT_PARAMS, parse_search
 from app.queries.search.sql import Args, all_of, any_of
+from app.search_types.param_aliases import stored_code
 from app.search_types.reference import REFERENCE
 
 _NOT_CRITERIA = RESULT_PARAMS | QUIET_PARAMS | {"_include", "_revinclude"}
@@ -81,6 +82,12 @@ def restriction_for(decision: Decision) -> Restriction | None:
     return Restriction(decision.resource_type, tuple(groups))
 
 
+def _reference_condition(kind: str, c: Criterion, args: Args, base: str) -> str:
+    """A compartment parameter's condition, on the rows that answer it (a narrowed one's: its wider one's)."""
+    code, only = stored_code(kind, c.code)
+    return narrowed(REFERENCE.condition(code, c.values[0], None, c.param, args, base), only, args)
+
+
 def _compartment_sql(kind: str, criteria: tuple[Criterion, ...], args: Args, base: str) -> str:
     """In the compartment: ``_id`` (Patient) or one uncorrelated id set over the reference side
     table for all the compartment's reference parameters (they all name the same patient), which
@@ -89,7 +96,7 @@ def _compartment_sql(kind: str, criteria: tuple[Criterion, ...], args: Args, bas
     refs = [c for c in criteria if c.param.type == "reference"]
     if refs:
         assert len({c.values for c in refs}) == 1
-        value = any_of([REFERENCE.condition(c.code, c.values[0], None, c.param, args, base) for c in refs])
+        value = any_of([_reference_condition(kind, c, args, base) for c in refs])
         table = search_table(kind, "reference")
         conds.append(f"r.key IN (SELECT s.key FROM {table} s WHERE {value})")
     return any_of(conds)
