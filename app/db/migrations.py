@@ -171,6 +171,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     ),
 ]
 
+# steps over every side table commit type by type (one transaction for all of them can need more
+# locks than the server grants: max_locks_per_transaction); each is idempotent, so a run stopped
+# midway is finished by the next start (the version is recorded only once the step has ended)
+_OWN_TRANSACTIONS = frozenset({13, 18, 24, 25})
+
 
 async def migrate(conn: asyncpg.Connection) -> list[int]:
     """Apply the migrations not yet applied; returns the versions applied now."""
@@ -188,6 +193,11 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
             if version in done:
                 continue
             log.info("applying migration %d: %s", version, name)
+            if version in _OWN_TRANSACTIONS:
+                await step(conn)
+                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
+                applied_now.append(version)
+                continue
             async with conn.transaction():
                 await step(conn)
                 await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)

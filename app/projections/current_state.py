@@ -248,10 +248,11 @@ async def add_keys(conn: asyncpg.Connection) -> list[str]:
     )
     present = {r["table_name"] for r in rows or ()}  # none from the schema printer (app/cli_schema.py)
     changed = [(t, current_table(t)) for t in resource_types() if current_table(t) in present]
-    for resource_type, table in changed:
-        await conn.execute(
-            f"ALTER TABLE {table} ADD COLUMN key bigint;"
-            f"UPDATE {table} c SET key = {first_position_sql(resource_type, 'c.id')};"
-            f"ALTER TABLE {table} ALTER COLUMN key SET NOT NULL, ADD UNIQUE (key);"
-        )
+    for resource_type, table in changed:  # one transaction per table (migration 24 takes its own)
+        async with conn.transaction():
+            await conn.execute(
+                f"ALTER TABLE {table} ADD COLUMN key bigint;"
+                f"UPDATE {table} c SET key = {first_position_sql(resource_type, 'c.id')};"
+                f"ALTER TABLE {table} ALTER COLUMN key SET NOT NULL, ADD UNIQUE (key);"
+            )
     return [table for _, table in changed]

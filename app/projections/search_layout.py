@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncpg
 
 from app.fhirspec.resource_types import resource_types
+from app.search_types.protocol import SideTable
 from app.search_types.registry import TABLES, search_table
 from app.search_types.text import PENDING_LIST_KB
 
@@ -27,40 +28,55 @@ _INDEXES = "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = curre
 
 
 async def upgrade_search_layout(conn: asyncpg.Connection) -> list[str]:
-    """Apply what the live side tables lack; returns the statements run."""
+    """Apply what the live side tables lack, one transaction per resource type (all types at once
+    can take more locks than a server grants one transaction: ``max_locks_per_transaction``, about
+    ten per dropped table; each type's step is whole, and a run stopped midway is finished by the
+    next, since only what is still lacking is applied); returns the statements run."""
     found = await conn.fetch(_COLUMNS)
     if found is None:  # the schema printer (app/cli_schema.py): a database this code creates is current
         return []
-    columns = {(r["table_name"], r["column_name"]) for r in found}
-    by_table: dict[str, list[str]] = {}
-    for r in found:
-        by_table.setdefault(r["table_name"], []).append(r["column_name"])
-    indexes: dict[str, set[str]] = {}
-    for r in await conn.fetch(_INDEXES):
-        indexes.setdefault(r["tablename"], set()).add(r["indexname"])
-    statistics = {r["stxname"] for r in await conn.fetch(_STATISTICS)}
-    ddl: list[str] = []
+    live = _Live(found, await conn.fetch(_INDEXES), await conn.fetch(_STATISTICS))
+    done: list[str] = []
     for resource_type in resource_types():
-        for kind, table in TABLES.items():
-            name = search_table(resource_type, kind)
-            if name in by_table and "key" not in by_table[name]:
-                ddl += [f"DROP TABLE {name};", *table.create_ddl(name), *table.lookup_ddl(name)]
-                continue
-            kept = {"key", "param", *(c for c, _ in table.columns), *table.generated_names}
-            ddl += [f"ALTER TABLE {name} DROP COLUMN {c};" for c in sorted(by_table.get(name, ())) if c not in kept]
-            if any((name, column) not in columns for column in table.generated_names):
-                ddl.append(f"TRUNCATE {name};")
-                ddl += table.add_generated_ddl(name)
-            have = indexes.get(name, set())
-            wanted = set(table.index_names(name)) | {f"{name}_key"}
-            ddl += [f"DROP INDEX IF EXISTS {index};" for index in sorted(have - wanted)]
-            if not wanted <= have:
-                ddl += table.lookup_ddl(name)
-            if table.depends and f"{name}_deps" not in statistics:
-                ddl += table.statistics_ddl(name)
-    if ddl:
-        await conn.execute("\n".join(ddl))
-    return ddl
+        ddl = [statement for kind, table in TABLES.items() for statement in live.lacking(resource_type, kind, table)]
+        if ddl:
+            async with conn.transaction():
+                await conn.execute("\n".join(ddl))
+            done += ddl
+    return done
+
+
+class _Live:
+    """The side tables' columns, indexes and statistics objects as the database has them."""
+
+    def __init__(self, columns: list, indexes: list, statistics: list) -> None:
+        self.columns: dict[str, set[str]] = {}
+        for r in columns:
+            self.columns.setdefault(r["table_name"], set()).add(r["column_name"])
+        self.indexes: dict[str, set[str]] = {}
+        for r in indexes:
+            self.indexes.setdefault(r["tablename"], set()).add(r["indexname"])
+        self.statistics = {r["stxname"] for r in statistics}
+
+    def lacking(self, resource_type: str, kind: str, table: SideTable) -> list[str]:
+        """The DDL that brings one live side table to the layout."""
+        name = search_table(resource_type, kind)
+        have_columns = self.columns.get(name, set())
+        if name in self.columns and "key" not in have_columns:
+            return ["DROP TABLE " + name + ";", *table.create_ddl(name), *table.lookup_ddl(name)]
+        kept = {"key", "param", *(c for c, _ in table.columns), *table.generated_names}
+        ddl = [f"ALTER TABLE {name} DROP COLUMN {c};" for c in sorted(have_columns) if c not in kept]
+        if any(column not in have_columns for column in table.generated_names):
+            ddl.append(f"TRUNCATE {name};")
+            ddl += table.add_generated_ddl(name)
+        have = self.indexes.get(name, set())
+        wanted = set(table.index_names(name)) | {f"{name}_key"}
+        ddl += [f"DROP INDEX IF EXISTS {index};" for index in sorted(have - wanted)]
+        if not wanted <= have:
+            ddl += table.lookup_ddl(name)
+        if table.depends and f"{name}_deps" not in self.statistics:
+            ddl += table.statistics_ddl(name)
+        return ddl
 
 
 async def upgrade_text_indexes(conn: asyncpg.Connection) -> None:
