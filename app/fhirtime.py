@@ -96,4 +96,11 @@ def now_millis() -> datetime:
 
 def format_http_date(value: datetime) -> str:
     """RFC 7231 date for ``Last-Modified``."""
-    return value.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return _http_date(value.timestamp())
+
+
+@lru_cache(maxsize=4096)
+def _http_date(seconds: float) -> str:
+    # remembered per instant: the reads of a resource repeat its Last-Modified, and strftime is a
+    # visible share of a plain read's CPU
+    return datetime.fromtimestamp(seconds, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")

@@ -144,3 +144,21 @@ async def test_a_query_is_cancelled_when_its_client_goes_away(database_dsn: str)
         await holder.close()
         await pool.close()
     assert not [m for m in messages if m.get("type") == "http.response.start"]
+
+
+async def test_a_free_connection_is_taken_at_once_and_a_busy_pool_still_bounds_the_wait(bounded) -> None:
+    pool, _ = bounded
+    conn = await pool.acquire()  # a live connection free: the pool's fast way in
+    try:
+        assert await conn.fetchval("SELECT 1") == 1
+        other = await pool.acquire()
+        try:
+            with pytest.raises(Exception) as refused:  # both busy: the bounded wait, then 503
+                await pool.acquire()
+            assert getattr(refused.value, "status", None) == 503
+        finally:
+            await pool.release(other)
+    finally:
+        await pool.release(conn)
+    again = await pool.acquire()
+    await pool.release(again)

@@ -1,0 +1,17 @@
+"""``Last-Modified`` dates (RFC 7231), remembered per instant: the same text as formatting anew."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from app.fhirtime import format_http_date
+
+
+def test_http_date_is_the_utc_second_of_any_aware_instant() -> None:
+    instant = datetime(2026, 3, 1, 23, 59, 59, 999_000, tzinfo=UTC)
+    assert format_http_date(instant) == "Sun, 01 Mar 2026 23:59:59 GMT"
+    eastern = instant.astimezone(timezone(timedelta(hours=-5)))
+    assert format_http_date(eastern) == "Sun, 01 Mar 2026 23:59:59 GMT"  # remembered, still exact
+    later = instant + timedelta(milliseconds=1)
+    assert format_http_date(later) == "Mon, 02 Mar 2026 00:00:00 GMT"
+    assert format_http_date(datetime(1969, 7, 20, 20, 17, 40, tzinfo=UTC)) == "Sun, 20 Jul 1969 20:17:40 GMT"
