@@ -57,7 +57,9 @@ async def test_a_write_cancelled_by_the_statement_timeout_writes_nothing(bounded
     holder = await asyncpg.connect(database_dsn)
     try:
         async with holder.transaction():
-            await holder.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"Patient/{pid}")
+            # every write takes the registry version's lock shared (the optimistic path takes no
+            # per-resource lock): held exclusive, the PUT waits until its statement timeout
+            await holder.execute("SELECT search_param_version_locked(true)")
             r = await client.put(f"/fhir/Patient/{pid}", json=patient(pid), headers=FHIR)
     finally:
         await holder.close()

@@ -17,6 +17,7 @@ from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.search_types.extraction import extract_values
 from app.search_types.param_aliases import Stored, aliases, stored_code
+from tests.helpers import side_rows_sql
 
 TAG = "http://fhirledger.test/tag"
 
@@ -102,7 +103,7 @@ async def test_narrowed_parameter_searches(client: httpx.AsyncClient, pool: asyn
     )
     none = await _post(client, obs, tag)
     rows = await pool.fetch(
-        "SELECT DISTINCT s.param FROM sp_observation_reference s JOIN cur_observation c ON c.key = s.key WHERE c.id = ANY($1)",
+        side_rows_sql("sp_observation_reference", "cur_observation", "DISTINCT s.param", "c.id = ANY($1)"),
         [of_patient],
     )
     assert [r["param"] for r in rows] == ["subject"]  # no row of its own for `patient`
@@ -180,12 +181,12 @@ async def test_union_parameter_searches(client: httpx.AsyncClient, pool: asyncpg
     }
     a, b = await _post(client, panel, tag), await _post(client, weight, tag)
     rows = await pool.fetch(
-        "SELECT DISTINCT s.param FROM sp_observation_quantity s JOIN cur_observation c ON c.key = s.key WHERE c.id = ANY($1)",
+        side_rows_sql("sp_observation_quantity", "cur_observation", "DISTINCT s.param", "c.id = ANY($1)"),
         [a, b],
     )
     assert {r["param"] for r in rows} == {"value-quantity", "component-value-quantity"}
     rows = await pool.fetch(
-        "SELECT DISTINCT s.param FROM sp_observation_composite s JOIN cur_observation c ON c.key = s.key WHERE c.id = ANY($1)",
+        side_rows_sql("sp_observation_composite", "cur_observation", "DISTINCT s.param", "c.id = ANY($1)"),
         [a, b],
     )
     assert "combo-code-value-quantity" not in {r["param"] for r in rows}
