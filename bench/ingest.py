@@ -70,7 +70,7 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[],
                      $7::text[], $8::text[])
 RETURNING position
 """
-CURRENT_COLUMNS = ("id", "version", "deleted", "last_updated", "position")  # the bytes live in the log only
+CURRENT_COLUMNS = ("id", "version", "deleted", "last_updated", "position", "key")  # the bytes live in the log only
 
 
 @dataclass
@@ -163,7 +163,7 @@ async def write_bundle(conn: asyncpg.Connection, body: bytes) -> None:
         rows = await conn.fetch(APPEND, types, ids, versions, kinds, stamped, times, methods, urls)
         by_type: dict[str, list[tuple]] = {}
         for t, rid, row in zip(types, ids, rows, strict=True):
-            by_type.setdefault(t, []).append((rid, 1, False, now, row["position"]))
+            by_type.setdefault(t, []).append((rid, 1, False, now, row["position"], row["position"]))
         for t, records in by_type.items():
             await conn.copy_records_to_table(current_table(t), records=records, columns=CURRENT_COLUMNS)
 
