@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
+import httpx
+
 FHIR = {"Content-Type": "application/fhir+json"}
 
 
@@ -22,3 +25,21 @@ def side_rows_sql(table: str, cur_table: str, columns: str, where: str) -> str:
     """A query of side-table rows ``s`` by resource id: side tables name resources by their integer
     key, so the rows are joined to the current-state rows ``c`` (``c.id``)."""
     return f"SELECT {columns} FROM {table} s JOIN {cur_table} c ON c.key = s.key WHERE {where}"
+
+
+TAG = "http://fhirledger.test/tag"
+"""The system of the ``meta.tag`` a test gives its resources to find only its own in a search."""
+
+
+async def post_tagged(client: httpx.AsyncClient, resource: dict, tag: str) -> str:
+    """Create ``resource`` with the tag ``TAG|tag``; returns the id the server gave it."""
+    r = await client.post(
+        f"/fhir/{resource['resourceType']}", json={**resource, "meta": {"tag": [{"system": TAG, "code": tag}]}}
+    )
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+async def column_names(conn: asyncpg.Connection, table: str) -> set[str]:
+    rows = await conn.fetch("SELECT column_name FROM information_schema.columns WHERE table_name = $1", table)
+    return {r["column_name"] for r in rows}

@@ -59,17 +59,19 @@ def _on_conflict(table: str) -> str:
     )
 
 
-def key_sql(resource_type: str, key: str, rid: str) -> str:
+def key_sql(resource_type: str, key: str, rid: str, table: str) -> str:
     """The key of a new row: ``key`` (SQL; NULL when the batch did not hold the resource's first
-    event), else the position of its first event, from the log (only a row that does not exist yet
-    keeps it: an upsert leaves the key of an existing row as it is)."""
-    return f"coalesce({key}, {first_position_sql(resource_type, rid)})"
+    event), else the existing row's in ``table`` (the row the upsert's conflict keeps: one probe of
+    the primary key the conflict check reads anyway), else the position of its first event, from
+    the log (only a row that does not exist yet keeps it: an upsert leaves an existing row's key)."""
+    existing = f"(SELECT k.key FROM {table} k WHERE k.id = {rid})"
+    return f"coalesce({key}, {existing}, {first_position_sql(resource_type, rid)})"
 
 
 @cache
 def _upsert_sql(resource_type: str, suffix: str = "") -> str:
     table = current_table(resource_type) + suffix
-    values = f"$1, $2, $3, $4, $5, {key_sql(resource_type, '$6::bigint', '$1')}"
+    values = f"$1, $2, $3, $4, $5, {key_sql(resource_type, '$6::bigint', '$1', table)}"
     return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({values})" + _on_conflict(table)
 
 
@@ -78,7 +80,7 @@ def _upsert_many_sql(resource_type: str, suffix: str = "") -> str:
     """The upsert of many rows (distinct ids) in one statement, from one array per column."""
     table = current_table(resource_type) + suffix
     arrays = "$1::text[], $2::int[], $3::boolean[], $4::timestamptz[], $5::bigint[], $6::bigint[]"
-    values = f"u.i, u.v, u.d, u.t, u.p, {key_sql(resource_type, 'u.k', 'u.i')}"
+    values = f"u.i, u.v, u.d, u.t, u.p, {key_sql(resource_type, 'u.k', 'u.i', table)}"
     return (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {values} FROM unnest({arrays}) AS u(i, v, d, t, p, k)"
         + _on_conflict(table)

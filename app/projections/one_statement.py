@@ -30,7 +30,7 @@ import orjson
 from app.events.model import EventKind, VersionEvent
 from app.events.store import APPEND_TYPES, append_one_sql, event_values, no_later_version_sql
 from app.projections import custom_params
-from app.projections.current_state import key_sql, upsert_from_sql
+from app.projections.current_state import current_table, key_sql, upsert_from_sql
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
 from app.projections.search_index import SearchIndexProjector, TypeRows, keyed_insert, rows_of, search_table
 from app.search_types.registry import TABLES
@@ -54,7 +54,8 @@ def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, .
     # (id, version, deleted, last_updated, position, key) from the event's own parameters: a first
     # version's key is its own position; a later one keeps the row's (the log's, were it missing)
     first = "CASE WHEN $3::int = 1 THEN ev.position END"
-    current = ["$2", "$3", f"${deleted_arg}::boolean", "$6", "ev.position", key_sql(resource_type, first, "$2")]
+    row_key = key_sql(resource_type, first, "$2", current_table(resource_type))
+    current = ["$2", "$3", f"${deleted_arg}::boolean", "$6", "ev.position", row_key]
     parts = [
         "v AS (SELECT search_param_version_locked(false) AS version)",
         f"ev AS ({append_one_sql(1, f'v WHERE v.version = ${version_arg}::bigint AND {_NOT_BEHIND}')})",

@@ -11,17 +11,13 @@ import httpx
 from app.db.migrations import MIGRATIONS
 from app.projections.rebuild import rebuild_type
 from app.projections.search_index import KINDS, search_table
+from tests.helpers import column_names
 
 OLD_CURRENT = "ALTER TABLE cur_specimen DROP COLUMN key;"
 
 
 def _old_side_table(table: str) -> str:
     return f"TRUNCATE {table}; ALTER TABLE {table} DROP COLUMN key; ALTER TABLE {table} ADD COLUMN id text;"
-
-
-async def _columns(conn: asyncpg.Connection, table: str) -> set[str]:
-    rows = await conn.fetch("SELECT column_name FROM information_schema.columns WHERE table_name = $1", table)
-    return {r["column_name"] for r in rows}
 
 
 async def test_migration_24_upgrades_an_existing_database(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
@@ -35,11 +31,11 @@ async def test_migration_24_upgrades_an_existing_database(client: httpx.AsyncCli
     step = next(m for v, _, m in MIGRATIONS if v == 24)
     async with pool.acquire() as conn:
         await conn.execute(OLD_CURRENT + "".join(_old_side_table(search_table("Specimen", k)) for k in KINDS))
-        assert "key" not in await _columns(conn, "cur_specimen")
+        assert "key" not in await column_names(conn, "cur_specimen")
         await step(conn)
         assert await conn.fetchval("SELECT key FROM cur_specimen WHERE id = $1", sid) == first
         for kind in KINDS:
-            columns = await _columns(conn, search_table("Specimen", kind))
+            columns = await column_names(conn, search_table("Specimen", kind))
             assert "key" in columns and "id" not in columns, kind
         await step(conn)  # run again: nothing left to change
     read = await client.get(f"/fhir/Specimen/{sid}")

@@ -8,6 +8,7 @@ import asyncpg
 import httpx
 
 from app.db.migrations import MIGRATIONS
+from tests.helpers import column_names
 
 OLD_LAYOUT = """
 ALTER TABLE cur_specimen ADD COLUMN resource bytea;
@@ -18,11 +19,6 @@ CREATE INDEX sp_specimen_reference_reference ON sp_specimen_reference (param, re
 """
 
 
-async def _columns(conn: asyncpg.Connection, table: str) -> set[str]:
-    rows = await conn.fetch("SELECT column_name FROM information_schema.columns WHERE table_name = $1", table)
-    return {r["column_name"] for r in rows}
-
-
 async def test_migration_18_upgrades_an_existing_database(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     body = {"resourceType": "Specimen", "status": "available", "subject": {"reference": "Patient/m18"}}
     r = await client.post("/fhir/Specimen", json=body)
@@ -31,10 +27,10 @@ async def test_migration_18_upgrades_an_existing_database(client: httpx.AsyncCli
     step = next(m for v, _, m in MIGRATIONS if v == 18)
     async with pool.acquire() as conn:
         await conn.execute(OLD_LAYOUT)
-        assert "resource" in await _columns(conn, "cur_specimen")
+        assert "resource" in await column_names(conn, "cur_specimen")
         await step(conn)
-        assert "resource" not in await _columns(conn, "cur_specimen")
-        assert "text" not in await _columns(conn, "sp_specimen_token")
+        assert "resource" not in await column_names(conn, "cur_specimen")
+        assert "text" not in await column_names(conn, "sp_specimen_token")
         indexes = {
             r["indexname"]
             for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE tablename = 'sp_specimen_reference'")

@@ -17,9 +17,7 @@ from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.search_types.extraction import extract_values
 from app.search_types.param_aliases import Stored, aliases, stored_code
-from tests.helpers import side_rows_sql
-
-TAG = "http://fhirledger.test/tag"
+from tests.helpers import TAG, post_tagged, side_rows_sql
 
 
 def test_aliases_are_derived_from_the_expressions() -> None:
@@ -68,14 +66,6 @@ def test_narrowed_values_are_the_wider_ones_of_the_type() -> None:
     assert resolve_stub({"reference": "#c1"}, {"contained": contained}) == contained[0]
 
 
-async def _post(client: httpx.AsyncClient, resource: dict, tag: str) -> str:
-    r = await client.post(
-        f"/fhir/{resource['resourceType']}", json={**resource, "meta": {"tag": [{"system": TAG, "code": tag}]}}
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
-
-
 async def _ids(client: httpx.AsyncClient, query: str, tag: str, resource_type: str = "Observation") -> list[str]:
     r = await client.get(f"/fhir/{resource_type}?{query}&_tag={TAG}|{tag}")
     assert r.status_code == 200, r.text
@@ -93,15 +83,15 @@ async def _entries(client: httpx.AsyncClient, path: str) -> list[tuple[str, str,
 async def test_narrowed_parameter_searches(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     tag = uuid.uuid4().hex
     family = f"Alias{tag[:8]}"
-    patient = await _post(client, {"resourceType": "Patient", "name": [{"family": family}]}, tag)
-    group = await _post(client, {"resourceType": "Group", "type": "person", "actual": True}, tag)
+    patient = await post_tagged(client, {"resourceType": "Patient", "name": [{"family": family}]}, tag)
+    group = await post_tagged(client, {"resourceType": "Group", "type": "person", "actual": True}, tag)
     obs = {"resourceType": "Observation", "status": "final", "code": {"text": "alias"}}
-    of_patient = await _post(client, {**obs, "subject": {"reference": f"Patient/{patient}"}}, tag)
-    of_group = await _post(client, {**obs, "subject": {"reference": f"Group/{group}"}}, tag)
-    by_ident = await _post(
+    of_patient = await post_tagged(client, {**obs, "subject": {"reference": f"Patient/{patient}"}}, tag)
+    of_group = await post_tagged(client, {**obs, "subject": {"reference": f"Group/{group}"}}, tag)
+    by_ident = await post_tagged(
         client, {**obs, "subject": {"type": "Patient", "identifier": {"system": "http://ids", "value": tag}}}, tag
     )
-    none = await _post(client, obs, tag)
+    none = await post_tagged(client, obs, tag)
     rows = await pool.fetch(
         side_rows_sql("sp_observation_reference", "cur_observation", "DISTINCT s.param", "c.id = ANY($1)"),
         [of_patient],
@@ -179,7 +169,7 @@ async def test_union_parameter_searches(client: httpx.AsyncClient, pool: asyncpg
         "code": {"coding": [{"system": loinc, "code": "29463-7"}], "text": "Body weight"},
         "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
     }
-    a, b = await _post(client, panel, tag), await _post(client, weight, tag)
+    a, b = await post_tagged(client, panel, tag), await post_tagged(client, weight, tag)
     rows = await pool.fetch(
         side_rows_sql("sp_observation_quantity", "cur_observation", "DISTINCT s.param", "c.id = ANY($1)"),
         [a, b],

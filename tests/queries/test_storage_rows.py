@@ -11,17 +11,7 @@ import uuid
 import asyncpg
 import httpx
 
-from tests.helpers import side_rows_sql
-
-TAG = "http://fhirledger.test/tag"
-
-
-async def _post(client: httpx.AsyncClient, resource: dict, tag: str) -> str:
-    r = await client.post(
-        f"/fhir/{resource['resourceType']}", json={**resource, "meta": {"tag": [{"system": TAG, "code": tag}]}}
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["id"]
+from tests.helpers import TAG, post_tagged, side_rows_sql
 
 
 async def _ids(client: httpx.AsyncClient, query: str, tag: str, resource_type: str = "Observation") -> list[str]:
@@ -33,9 +23,9 @@ async def _ids(client: httpx.AsyncClient, query: str, tag: str, resource_type: s
 async def test_sort_and_search_by_reference_as_written(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     tag = uuid.uuid4().hex
     obs = {"resourceType": "Observation", "status": "final", "code": {"text": "ref"}}
-    b = await _post(client, {**obs, "subject": {"reference": "Patient/b-sort"}}, tag)
-    a = await _post(client, {**obs, "subject": {"reference": "Group/a-sort"}}, tag)
-    c = await _post(client, {**obs, "subject": {"reference": "http://elsewhere.org/fhir/Patient/7"}}, tag)
+    b = await post_tagged(client, {**obs, "subject": {"reference": "Patient/b-sort"}}, tag)
+    a = await post_tagged(client, {**obs, "subject": {"reference": "Group/a-sort"}}, tag)
+    c = await post_tagged(client, {**obs, "subject": {"reference": "http://elsewhere.org/fhir/Patient/7"}}, tag)
     assert await _ids(client, "_sort=subject", tag) == [a, b, c]  # Group/… < Patient/… < http… (byte order)
     assert await _ids(client, "_sort=-subject", tag) == [c, b, a]
     assert await _ids(client, "subject=Patient/b-sort", tag) == [b]
@@ -52,13 +42,13 @@ async def test_sort_and_search_by_reference_as_written(client: httpx.AsyncClient
 async def test_token_text_alone_is_no_row_beside_codings(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     tag = uuid.uuid4().hex
     cond = {"resourceType": "Condition", "subject": {"reference": "Patient/t1"}}
-    coded = await _post(
+    coded = await post_tagged(
         client,
         {**cond, "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006"}], "text": "Diabetes"}},
         tag,
     )
-    text_only = await _post(client, {**cond, "code": {"text": "Diabetes, type unknown"}}, tag)
-    none = await _post(client, cond, tag)
+    text_only = await post_tagged(client, {**cond, "code": {"text": "Diabetes, type unknown"}}, tag)
+    none = await post_tagged(client, cond, tag)
     rows = await pool.fetch(
         side_rows_sql(
             "sp_condition_token", "cur_condition", "c.id, s.system, s.code", "s.param = 'code' AND c.id = ANY($1)"
