@@ -10,8 +10,10 @@ datetimes (timestamptz) and bytes (bytea, sent as ``\\x`` and hex digits)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
 _SPECIAL = re.compile(r"[\\\t\n\r]")
 NULL = "\\N"
@@ -55,3 +57,51 @@ def encode(rows: list[tuple]) -> bytes:
     return "".join(
         ["\t".join([v if v.__class__ is str else NULL if v is None else field(v) for v in row]) + "\n" for row in rows]
     ).encode()
+
+
+_MARK = "\x00"  # NULL while a batch is encoded: no stored text holds it (PostgreSQL text cannot)
+_AS_TEXT = frozenset({"text"})
+_AS_STR = frozenset({"bigint", "integer", "numeric"})
+_AS_BOOL = frozenset({"boolean"})
+
+RowEncoder = Callable[[Sequence[tuple], dict[str, str]], str]
+
+
+@cache
+def _row_encoder(types: tuple[str, ...], keyed: bool = True) -> RowEncoder:
+    """A function turning rows (values of the SQL ``types``) into lines; ``keyed``: the rows are
+    ``(id, *values)`` and the first field is ``keys[id]``. NULL as :data:`_MARK`, no escaping
+    (:func:`encode_typed` checks)."""
+    fields = ["{keys[r[0]]}"] if keyed else []
+    for i, sql_type in enumerate(types, 1 if keyed else 0):
+        if sql_type in _AS_TEXT:
+            fields.append(f"{{r[{i}] if r[{i}].__class__ is str else mark if r[{i}] is None else field(r[{i}])}}")
+        elif sql_type in _AS_STR:
+            fields.append(f"{{mark if r[{i}] is None else str(r[{i}])}}")
+        elif sql_type in _AS_BOOL:
+            fields.append(f"{{mark if r[{i}] is None else 't' if r[{i}] else 'f'}}")
+        else:
+            fields.append(f"{{mark if r[{i}] is None else field(r[{i}])}}")
+    line = "\\t".join(fields) + "\\n"
+    source = f'def encode(rows, keys, mark=mark, field=field):\n    return "".join([f"{line}" for r in rows])\n'
+    namespace: dict = {"mark": _MARK, "field": field}
+    exec(source, namespace)  # generated from the column types above, never from data
+    return namespace["encode"]
+
+
+def encode_typed(rows: Sequence[tuple], types: tuple[str, ...], keys: dict[str, str] | None = None) -> bytes:
+    """Rows of values of the SQL ``types`` as COPY text data; with ``keys``, the rows are
+    ``(id, *values)`` and each id is replaced by ``keys[id]`` (a decimal key). The lines of a
+    generated function (one f-string per row), checked in one pass for a value holding a character
+    the format escapes (then encoded value by value): several times faster than :func:`encode`."""
+    text = _row_encoder(types, keys is not None)(rows, keys or {})
+    if (
+        "\\" not in text
+        and "\r" not in text
+        and text.count("\n") == len(rows)
+        and text.count("\t") == len(rows) * (len(types) - (keys is None))
+    ):
+        return text.replace(_MARK, NULL).encode()
+    if keys is None:
+        return encode(list(rows))
+    return encode([(keys[row[0]], *row[1:]) for row in rows])

@@ -29,9 +29,11 @@ import orjson
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
-from app.projections.copy_text import encode as encode_copy
+from app.projections.copy_text import encode_typed
 from app.projections.current_state import current_table, keys_of
 from app.projections.joined_text import joined, split_sql
+from app.projections.text_load import KIND as TEXT_KIND
+from app.projections.text_load import TextGroups, grouped, load_groups
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.param_aliases import aliases
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, SEARCH_TYPES, TABLES, search_table, type_of_value
@@ -292,19 +294,30 @@ async def _insert_rows(conn: asyncpg.Connection, table: str, kind: str, rows: li
     await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
 
 
-EncodedRows = dict[str, bytes | list[tuple]]
-"""kind -> the rows of a batch as COPY text data (:mod:`app.projections.copy_text`), or as tuples
-for the kinds that are not copyable."""
+EncodedRows = dict[str, bytes | TextGroups | list[tuple]]
+"""kind -> the rows of a batch as COPY text data (:mod:`app.projections.copy_text`), the full-text
+rows grouped by text (:mod:`app.projections.text_load`), or as tuples for the other kinds that
+are not copyable."""
 
 
 def encode(tr: TypeRows, keys: dict[str, int]) -> EncodedRows:
     """The rows of a type, ready for :meth:`SearchIndexProjector.load` (replay workers encode them),
     each resource named by its key in ``keys``."""
     out: EncodedRows = {}
-    for kind, rows in keyed(tr.rows, keys).items():
-        if rows:
-            out[kind] = encode_copy(rows) if TABLES[kind].copyable else rows
+    named = {rid: str(key) for rid, key in keys.items()}
+    for kind, rows in tr.rows.items():
+        if not rows:
+            continue
+        if TABLES[kind].copyable:
+            out[kind] = encode_typed(rows, _COPY_TYPES[kind], named)
+        else:
+            text = grouped(rows, named) if kind == TEXT_KIND else None
+            out[kind] = text if text is not None else [(keys[r[0]], *r[1:]) for r in rows]
     return out
+
+
+_COPY_TYPES = {kind: ("text", *(t for _, t in columns)) for kind, columns in COLUMNS.items()}
+"""The SQL types of the COPY fields after the key: ``param``, then the kind's columns."""
 
 
 class SearchIndexProjector:
@@ -352,6 +365,8 @@ class SearchIndexProjector:
             table = search_table(resource_type, kind) + self.suffix
             if isinstance(data, bytes):
                 await conn.copy_to_table(table, source=memoryview(data), columns=_copy_columns(kind), format="text")
+            elif isinstance(data, TextGroups):
+                await load_groups(conn, table, data)
             else:
                 await _insert_rows(conn, table, kind, data)
 
