@@ -89,7 +89,9 @@ async def latest_before(
         args.append(below_id)
         where += f" AND resource_id < ${len(args)}"
     rows = await conn.fetch(
-        f"SELECT l.*, {first_position_sql(resource_type, 'l.resource_id')} AS first FROM ("
+        # a last event of version 1 is its resource's first: no probe of the log for it
+        "SELECT l.*, CASE WHEN l.version = 1 THEN l.position"
+        f" ELSE {first_position_sql(resource_type, 'l.resource_id')} END AS first FROM ("
         "SELECT DISTINCT ON (resource_id) position, resource_id, version, kind, resource, recorded_at"
         f" FROM event_log WHERE resource_type = $1{where}"
         " ORDER BY resource_id DESC, version DESC LIMIT $2) l"  # a backward scan of (type, id, version)

@@ -45,8 +45,7 @@ def encode_latest(resource_type: str, rows: list[LatestRow]) -> Encoded:
     positions = [row[0] for row in rows]
     keys = {row[1]: row[6] for row in rows}  # the position of each resource's first event
     current = [(*r[:5], keys[r[0]]) for r in CurrentStateProjector().rows(events, positions).get(resource_type, [])]
-    search = SearchIndexProjector().rows(events, positions).get(resource_type)
-    return encode_typed(current, _CURRENT_TYPES), encode(search, keys) if search is not None else {}
+    return encode_typed(current, _CURRENT_TYPES), encode(events, keys)
 
 
 def _joined(parts: list[Encoded]) -> Encoded:

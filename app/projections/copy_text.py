@@ -60,48 +60,59 @@ def encode(rows: list[tuple]) -> bytes:
 
 
 _MARK = "\x00"  # NULL while a batch is encoded: no stored text holds it (PostgreSQL text cannot)
-_AS_TEXT = frozenset({"text"})
-_AS_STR = frozenset({"bigint", "integer", "numeric"})
-_AS_BOOL = frozenset({"boolean"})
 
-RowEncoder = Callable[[Sequence[tuple], dict[str, str]], str]
+KeyedRows = Sequence[tuple[str, Sequence[tuple]]]
+"""Rows by resource: (the resource's key as decimal text, its rows)."""
+
+
+def _field_sql(sql_type: str, v: str) -> str:
+    """The f-string expression of the value ``v`` (an expression) of ``sql_type`` as a field."""
+    if sql_type == "text":
+        return f"{{{v} if {v}.__class__ is str else mark if {v} is None else field({v})}}"
+    if sql_type in ("bigint", "integer", "numeric"):
+        return f"{{mark if {v} is None else str({v})}}"
+    if sql_type == "boolean":
+        return f"{{mark if {v} is None else 't' if {v} else 'f'}}"
+    if sql_type == "timestamptz":
+        aware = f"{v}.__class__ is datetime and {v}.tzinfo"
+        return f"{{mark if {v} is None else {v}.isoformat() if {aware} else field({v})}}"
+    return f"{{mark if {v} is None else field({v})}}"
 
 
 @cache
-def _row_encoder(types: tuple[str, ...], keyed: bool = True) -> RowEncoder:
-    """A function turning rows (values of the SQL ``types``) into lines; ``keyed``: the rows are
-    ``(id, *values)`` and the first field is ``keys[id]``. NULL as :data:`_MARK`, no escaping
-    (:func:`encode_typed` checks)."""
-    fields = ["{keys[r[0]]}"] if keyed else []
-    for i, sql_type in enumerate(types, 1 if keyed else 0):
-        if sql_type in _AS_TEXT:
-            fields.append(f"{{r[{i}] if r[{i}].__class__ is str else mark if r[{i}] is None else field(r[{i}])}}")
-        elif sql_type in _AS_STR:
-            fields.append(f"{{mark if r[{i}] is None else str(r[{i}])}}")
-        elif sql_type in _AS_BOOL:
-            fields.append(f"{{mark if r[{i}] is None else 't' if r[{i}] else 'f'}}")
-        else:
-            fields.append(f"{{mark if r[{i}] is None else field(r[{i}])}}")
-    line = "\\t".join(fields) + "\\n"
-    source = f'def encode(rows, keys, mark=mark, field=field):\n    return "".join([f"{line}" for r in rows])\n'
-    namespace: dict = {"mark": _MARK, "field": field}
+def _encoder(types: tuple[str, ...], keyed: bool) -> Callable[[Sequence], str]:
+    """A function turning rows of values of the SQL ``types`` into lines (``keyed``: rows by
+    resource, :data:`KeyedRows`, each line starting with the key): NULL as :data:`_MARK`, nothing
+    escaped (:func:`_checked` checks)."""
+    line = "\\t".join(([] if not keyed else ["{k}"]) + [_field_sql(t, f"r[{i}]") for i, t in enumerate(types)])
+    loop = "for k, rows in data for r in rows" if keyed else "for r in data"
+    source = (
+        f'def encode(data, mark=mark, field=field, datetime=datetime):\n    return "".join([f"{line}\\n" {loop}])\n'
+    )
+    namespace: dict = {"mark": _MARK, "field": field, "datetime": datetime}
     exec(source, namespace)  # generated from the column types above, never from data
     return namespace["encode"]
 
 
-def encode_typed(rows: Sequence[tuple], types: tuple[str, ...], keys: dict[str, str] | None = None) -> bytes:
-    """Rows of values of the SQL ``types`` as COPY text data; with ``keys``, the rows are
-    ``(id, *values)`` and each id is replaced by ``keys[id]`` (a decimal key). The lines of a
-    generated function (one f-string per row), checked in one pass for a value holding a character
-    the format escapes (then encoded value by value): several times faster than :func:`encode`."""
-    text = _row_encoder(types, keys is not None)(rows, keys or {})
-    if (
-        "\\" not in text
-        and "\r" not in text
-        and text.count("\n") == len(rows)
-        and text.count("\t") == len(rows) * (len(types) - (keys is None))
-    ):
-        return text.replace(_MARK, NULL).encode()
-    if keys is None:
-        return encode(list(rows))
-    return encode([(keys[row[0]], *row[1:]) for row in rows])
+def _checked(text: str, rows: int, fields: int) -> bytes | None:
+    """The lines ``text`` as COPY data, or None when a value holds a character the format escapes
+    (one pass over the text, instead of one per value)."""
+    if "\\" in text or "\r" in text or text.count("\n") != rows or text.count("\t") != rows * (fields - 1):
+        return None
+    return text.replace(_MARK, NULL).encode()
+
+
+def encode_typed(rows: Sequence[tuple], types: tuple[str, ...]) -> bytes:
+    """Rows of values of the SQL ``types`` as COPY text data: the lines of a generated function (one
+    f-string per row), several times faster than :func:`encode` (which it falls back to when a
+    value must be escaped)."""
+    data = _checked(_encoder(types, False)(rows), len(rows), len(types))
+    return data if data is not None else encode(list(rows))
+
+
+def encode_keyed(data: KeyedRows, types: tuple[str, ...]) -> bytes:
+    """Rows by resource (:data:`KeyedRows`; values of the SQL ``types``) as COPY text data, each line
+    starting with its resource's key (as :func:`encode_typed`)."""
+    count = sum(len(rows) for _, rows in data)
+    out = _checked(_encoder(types, True)(data), count, len(types) + 1)
+    return out if out is not None else encode([(k, *r) for k, rows in data for r in rows])

@@ -19,7 +19,7 @@ own columns and not indexed here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -29,13 +29,14 @@ import orjson
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
-from app.projections.copy_text import encode_typed
+from app.projections.copy_text import encode_keyed
 from app.projections.current_state import current_table, keys_of
 from app.projections.joined_text import joined, split_sql
 from app.projections.text_load import KIND as TEXT_KIND
 from app.projections.text_load import TextGroups, grouped, load_groups
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.param_aliases import aliases
+from app.search_types.protocol import Rows
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, SEARCH_TYPES, TABLES, search_table, type_of_value
 from app.search_types.row_plan import SKIPPED, row_function
 from app.search_types.text_document import document_rows, text_rows
@@ -300,19 +301,26 @@ rows grouped by text (:mod:`app.projections.text_load`), or as tuples for the ot
 are not copyable."""
 
 
-def encode(tr: TypeRows, keys: dict[str, int]) -> EncodedRows:
-    """The rows of a type, ready for :meth:`SearchIndexProjector.load` (replay workers encode them),
-    each resource named by its key in ``keys``."""
+def encode(events: Sequence[VersionEvent], keys: dict[str, int]) -> EncodedRows:
+    """The search rows of the last events ``events`` (:meth:`SearchIndexProjector.resource_rows`),
+    ready for :meth:`SearchIndexProjector.load`, each resource named by its key in ``keys``:
+    encoded resource by resource, no row tuple is built (replay workers encode them)."""
+    by_kind: dict[str, list[tuple[str, list[tuple]]]] = {kind: [] for kind in KINDS}
+    for e, rows in SearchIndexProjector().resource_rows(events):
+        if rows is not None:
+            key = str(keys[e.resource_id])
+            for kind, kind_rows in rows.items():
+                if kind_rows:
+                    by_kind[kind].append((key, kind_rows))
     out: EncodedRows = {}
-    named = {rid: str(key) for rid, key in keys.items()}
-    for kind, rows in tr.rows.items():
-        if not rows:
+    for kind, keyed_rows in by_kind.items():
+        if not keyed_rows:
             continue
         if TABLES[kind].copyable:
-            out[kind] = encode_typed(rows, _COPY_TYPES[kind], named)
+            out[kind] = encode_keyed(keyed_rows, _COPY_TYPES[kind])
         else:
-            text = grouped(rows, named) if kind == TEXT_KIND else None
-            out[kind] = text if text is not None else [(keys[r[0]], *r[1:]) for r in rows]
+            text = grouped(keyed_rows) if kind == TEXT_KIND else None
+            out[kind] = text if text is not None else [(int(k), *r) for k, rows in keyed_rows for r in rows]
     return out
 
 
@@ -340,21 +348,32 @@ class SearchIndexProjector:
         self.codes = codes
         self.kinds = tuple(k for k in KINDS if k in kinds) if kinds is not None else None
 
-    def rows(self, events: Sequence[VersionEvent], positions: Sequence[int] | None = None) -> SearchRows:
+    def resource_rows(self, events: Sequence[VersionEvent]) -> Iterator[tuple[VersionEvent, Rows | None]]:
+        """The last event of each resource in the batch with its rows (kind -> ``(param, ...)``;
+        None for a deleted resource): what :meth:`rows` collects, and replay's bulk load encodes."""
         last: dict[tuple[str, str], VersionEvent] = {}
         for e in events:
             last[(e.resource_type, e.resource_id)] = e
+        for e in last.values():
+            if e.kind is EventKind.DELETED or e.resource is None:
+                yield e, None
+            else:
+                yield e, rows_of(e.parsed if e.parsed is not None else orjson.loads(e.resource), self.codes)
+
+    def rows(self, events: Sequence[VersionEvent], positions: Sequence[int] | None = None) -> SearchRows:
         codes = tuple(sorted(self.codes)) if self.codes is not None else None
         out: SearchRows = {}
-        for (resource_type, rid), e in last.items():
-            tr = out.setdefault(resource_type, TypeRows(codes=codes, kinds=self.kinds))
+        for e, rows in self.resource_rows(events):
+            tr = out.get(e.resource_type)
+            if tr is None:
+                tr = out[e.resource_type] = TypeRows(codes=codes, kinds=self.kinds)
+            rid = e.resource_id
             if e.version > 1 or codes is not None:  # a first version has no rows to clear
                 tr.clear.append(rid)
-            if e.kind is EventKind.DELETED or e.resource is None:
+            if rows is None:
                 continue
-            resource = e.parsed if e.parsed is not None else orjson.loads(e.resource)
             into = tr.rows
-            for kind, kind_rows in rows_of(resource, self.codes).items():
+            for kind, kind_rows in rows.items():
                 if kind_rows:
                     into[kind] += [(rid, *row) for row in kind_rows]
         return out

@@ -16,6 +16,7 @@ from functools import cache
 
 import asyncpg
 
+from app.projections.copy_text import KeyedRows
 from app.projections.joined_text import NULL_MARK, SEPARATOR, split_sql
 from app.search_types.text import document_sql
 
@@ -46,16 +47,17 @@ def as_rows(data: TextGroups | list[tuple]) -> list[tuple]:
     return out
 
 
-def grouped(rows: list[tuple], keys: dict[str, str]) -> TextGroups | None:
-    """The rows ``(id, param, text)`` grouped by text, each id named by its key in ``keys`` (decimal),
-    or None when a parameter holds a separator (the rows then go one by one)."""
+def grouped(data: KeyedRows) -> TextGroups | None:
+    """Rows ``(param, text)`` by resource key (:data:`KeyedRows`) grouped by text, or None when a
+    parameter holds a separator (the rows then go one by one)."""
     groups: dict[str, tuple[list[str], list[str]]] = {}
-    for rid, param, text in rows:
-        group = groups.get(text)
-        if group is None:
-            groups[text] = group = ([], [])
-        group[0].append(keys[rid])
-        group[1].append(param)
+    for key, rows in data:
+        for param, text in rows:
+            group = groups.get(text)
+            if group is None:
+                groups[text] = group = ([], [])
+            group[0].append(key)
+            group[1].append(param)
     codes = "".join(set().union(*(params for _, params in groups.values())))
     if SEPARATOR in codes or NULL_MARK in codes:
         return None
