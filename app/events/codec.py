@@ -44,7 +44,7 @@ def add_dictionary(dict_id: int, data: bytes) -> None:
 
 
 def shipped(dict_id: int = DICTIONARY_ID) -> bytes:
-    """A dictionary the package carries (the migration that stores it reads it here)."""
+    """A dictionary the package carries (stored at start by :func:`app.events.dictionaries.load_dictionaries`)."""
     return (SHIPPED / f"{dict_id}.zdict").read_bytes()
 
 
@@ -53,8 +53,8 @@ def _dictionary(dict_id: int) -> zstandard.ZstdCompressionDict:
         path = SHIPPED / f"{dict_id}.zdict"
         if not path.is_file():
             raise UnknownDictionary(
-                f"an event's resource is a zstd frame of dictionary {dict_id}, which this process does not hold"
-                " (neither shipped nor loaded from event_log_dictionary): restart the server to load it"
+                f"an event's resource is a zstd frame of dictionary {dict_id}, which this process does not hold:"
+                " it is neither shipped with this package nor was it in event_log_dictionary when the process started"
             )
         add_dictionary(dict_id, path.read_bytes())
     return _dictionaries[dict_id]
