@@ -1,5 +1,6 @@
 """Replay benchmark: bulk-append N generated events (Synthea-shaped: patients, encounters,
-observations, conditions; about 5% of them updates) straight into the event log with COPY, then
+observations, conditions; about 5% of them updates; their resources compressed as the server stores
+them, app/events/codec.py) straight into the event log with COPY, then
 rebuild every projection from the log (``rebuild_type`` with worker processes, two types at a time,
 exactly what ``fhirledger projections rebuild --all`` runs) and report events/s and the total time.
 The phases' figures are summed over the types; two types rebuild side by side, so their sums may
@@ -41,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.commands.stamp import stamp
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import migrate
+from app.events.codec import encode
 from app.events.feed import read_after, version_events
 from app.projections import rebuild, shadow_indexes
 from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
@@ -77,7 +79,8 @@ def event_rows(count: int, seed: int = 5) -> list[tuple]:
                 rtype, rid, version, kind, method = resource["resourceType"], str(uuid.uuid4()), 1, "created", "POST"
                 made.append((rtype, rid, resource, 1))
             when = start + timedelta(milliseconds=len(rows))
-            rows.append((rtype, rid, version, kind, stamp(resource, rid, version, when), when, method, rtype))
+            stored = encode(stamp(resource, rid, version, when))  # as the server stores it (app/events/codec.py)
+            rows.append((rtype, rid, version, kind, stored, when, method, rtype))
     return rows
 
 
