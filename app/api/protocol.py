@@ -12,7 +12,8 @@ protocol:
 - answers a request the parser rejects (a control character in a header, a malformed request
   line, ...) with a 400 OperationOutcome; the parser cannot resume after such an error, so that
   connection is closed;
-- spreads the connections a client opens at once over the workers (app/api/worker_balance.py).
+- spreads the connections a client opens at once over the workers (app/api/worker_balance.py);
+- sends a response's head with its body's first part, in one write (app/api/one_send.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from app.api.one_send import hold_head
 from app.api.worker_balance import share_burst
 from app.errors import Issue, operation_outcome
 
@@ -98,7 +100,10 @@ class FhirHttpToolsProtocol(HttpToolsProtocol):
         if len(self.url) > URL_PARSE_LIMIT:
             self.scope[URL_LENGTH_KEY] = len(self.url)  # type: ignore[literal-required]
             self.url = b"/"
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous:  # a new request/response cycle (not an upgrade)
+            hold_head(self.cycle)
 
     def on_message_complete(self) -> None:
         self._counting = True

@@ -176,6 +176,7 @@ class Head:
     resource: bytes | None
 
 
+@cache  # per type and condition: built on every read otherwise (a visible share of its CPU)
 def _head_sql(resource_type: str, where: str) -> str:
     return (
         f"SELECT c.id, c.version, c.deleted, c.last_updated, {resource_sql('c')} AS resource"
