@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.db.pool import BoundedPool, create_pool
+from app.errors import FhirError
 from app.settings import Settings
 
 
@@ -43,3 +44,15 @@ async def test_a_failed_transaction_leaves_the_connection_usable(one_connection:
         async with one_connection.acquire() as conn, conn.transaction():
             await conn.fetchval("SELECT 1 / 0")
     assert await one_connection.fetchval("SELECT 2") == 2
+
+
+async def test_a_row_fetch_past_the_statement_timeout_is_400_and_the_connection_serves_on(database_dsn: str) -> None:
+    settings = Settings(database_url=database_dsn, pool_min_size=1, pool_max_size=1, statement_timeout_ms=200)
+    pool = await create_pool(database_dsn, settings)
+    try:
+        with pytest.raises(FhirError) as caught:
+            await pool.fetchrow("SELECT pg_sleep(5)")
+        assert caught.value.status == 400 and "200 ms" in caught.value.all_issues()[0].diagnostics
+        assert (await pool.fetchrow("SELECT 3 AS n"))["n"] == 3
+    finally:
+        await pool.close()
