@@ -22,8 +22,9 @@ import math
 from types import TracebackType
 
 import asyncpg
-from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext
 
+from app.db.pool_borrow import borrow, hand_back, release_at_once, release_with_asyncpg
 from app.errors import FhirError
 from app.settings import Settings
 
@@ -87,36 +88,23 @@ class BoundedPool(asyncpg.Pool):
     async def fetchrow(
         self, query: str, *args: object, timeout: float | None = None, record_class: type | None = None
     ) -> asyncpg.Record | None:
-        """As asyncpg's, on a free live connection taken and handed back without the acquire
-        context's coroutines (a plain read's one query: a sixth of its CPU went to them)."""
-        proxy = await self._take_at_once()
-        if proxy is None:
+        """As asyncpg's, on a connection borrowed and handed back at once when one is free
+        (app/db/pool_borrow.py): a plain read's one query."""
+        holder = borrow(self) if self._reset is _nothing_to_reset else None
+        if holder is None:
             return await super().fetchrow(query, *args, timeout=timeout, record_class=record_class)
         try:
-            return await proxy._con.fetchrow(query, *args, timeout=timeout, record_class=record_class)
+            return await holder._con.fetchrow(query, *args, timeout=timeout, record_class=record_class)
         except asyncpg.QueryCanceledError as exc:
             if "statement timeout" in str(exc):
                 raise statement_timed_out(self.statement_timeout_ms) from exc
             raise
         finally:
-            await self.release(proxy)
-
-    async def _take_at_once(self) -> PoolConnectionProxy | None:
-        """A free connected holder's connection, or None when one must be waited for."""
-        if not self._initialized or self._closing or self._closed or not self._live_connection_free():
-            return None
-        holder = self._queue.get_nowait()  # type: ignore[union-attr]
-        try:
-            proxy = await holder.acquire()  # connected: returns without suspending
-        except BaseException:
-            self._queue.put_nowait(holder)  # type: ignore[union-attr]
-            raise
-        holder._timeout = None
-        return proxy
+            if not hand_back(holder):
+                await release_with_asyncpg(self, holder)
 
     async def release(self, connection: asyncpg.Connection, *, timeout: float | None = None) -> None:
-        if timeout is None and _idle_and_current(self, connection):
-            _release_at_once(connection)
+        if timeout is None and self._reset is _nothing_to_reset and release_at_once(connection):  # type: ignore[arg-type]
             return
         await super().release(connection, timeout=timeout)
 
@@ -124,41 +112,6 @@ class BoundedPool(asyncpg.Pool):
         # asyncpg's holder queue hands out a connected holder first, the last one put back first
         free = self._queue._queue  # type: ignore[union-attr]
         return bool(free) and free[-1].is_connected()
-
-
-def _idle_and_current(pool: asyncpg.Pool, proxy: object) -> bool:
-    """Whether a released connection needs no work with the server (this module's pool resets
-    nothing): open, outside a transaction, no cancellation under way, not due to be closed (its
-    query budget spent, an expired generation)."""
-    holder = getattr(proxy, "_holder", None)
-    con = getattr(proxy, "_con", None)
-    if pool._reset is not _nothing_to_reset or holder is None or con is None:
-        return False
-    if holder._pool is not pool or holder._in_use is None:
-        return False
-    protocol = con._protocol
-    return not (
-        con.is_closed()
-        or protocol._is_cancelling()
-        or protocol.is_in_transaction()
-        or con._top_xact is not None
-        or protocol.queries_count >= holder._max_queries
-        or holder._generation != pool._generation
-    )
-
-
-def _release_at_once(proxy: object) -> None:
-    """asyncpg's release of such a connection, without its shielded task and timeout context (a
-    task and two loop turns per request: 3-5% of a plain read's CPU): what ``Pool.release`` and
-    ``PoolConnectionHolder.release`` do when there is nothing to roll back or close."""
-    con = proxy._con  # type: ignore[attr-defined]
-    holder = proxy._holder  # type: ignore[attr-defined]
-    con._on_release()  # warns of listeners left behind
-    con._listeners.clear()  # Connection._reset outside a transaction
-    con._log_listeners.clear()
-    holder._timeout = None
-    holder._release()  # back to the pool's queue; the proxy detached
-    holder._setup_inactive_callback()
 
 
 async def _nothing_to_reset(conn: asyncpg.Connection) -> None:

@@ -4,6 +4,7 @@ rolled back (app/db/pool.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -56,3 +57,15 @@ async def test_a_row_fetch_past_the_statement_timeout_is_400_and_the_connection_
         assert (await pool.fetchrow("SELECT 3 AS n"))["n"] == 3
     finally:
         await pool.close()
+
+
+async def test_a_row_fetch_cancelled_midway_leaves_the_pool_serving(one_connection: BoundedPool) -> None:
+    task = asyncio.create_task(one_connection.fetchrow("SELECT pg_sleep(30)"))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    row = await asyncio.wait_for(one_connection.fetchrow("SELECT 4 AS n"), 10)
+    assert row["n"] == 4
+    async with one_connection.acquire() as conn:
+        assert not conn.is_in_transaction()
