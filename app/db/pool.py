@@ -12,6 +12,10 @@ Both translations happen when the connection is handed back (``async with pool.a
 ``pool.fetch`` and friends use too), so no caller needs to know about them. A task cancelled while
 it awaits a query (the client went away, see app/api/guards.py) makes asyncpg cancel the query.
 
+Handing connections out and back is cut to what a request needs (app/db/pool_borrow.py): a
+released connection with nothing to reset goes back to the queue at once, and ``fetchrow`` (a
+plain read's one query) borrows a free connection without asyncpg's acquire machinery.
+
 Background jobs and migrations (reindex, projection audit) use :func:`create_jobs_pool`: no
 statement timeout, since building an index over a large table may rightly take minutes.
 """
