@@ -19,6 +19,7 @@ from app.api.fast_read import FastRead
 from app.api.fast_write import FastWrite
 from app.api.guards import RequestGuards
 from app.api.limits import RequestLimits
+from app.api.read_front import FhirApp
 from app.api.routes import (
     bulk_export,
     bulk_import,
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
             await own.close()
             await jobs_pool.close()
 
-    app = FastAPI(
+    app = FhirApp(
         title="fhirledger",
         lifespan=lifespan,
         docs_url=None,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         openapi_url=None,
         redirect_slashes=False,
     )
+    app.read_base = settings.base_path  # plain reads skip FastAPI's outer layers (app/api/read_front.py)
     app.state.settings = settings
     app.state.pool = pool
     app.state.capability_cache = {}

@@ -12,6 +12,10 @@ Both translations happen when the connection is handed back (``async with pool.a
 ``pool.fetch`` and friends use too), so no caller needs to know about them. A task cancelled while
 it awaits a query (the client went away, see app/api/guards.py) makes asyncpg cancel the query.
 
+Handing connections out and back is cut to what a request needs (app/db/pool_borrow.py): a
+released connection with nothing to reset goes back to the queue at once, and ``fetchrow`` (a
+plain read's one query) borrows a free connection without asyncpg's acquire machinery.
+
 Background jobs and migrations (reindex, projection audit) use :func:`create_jobs_pool`: no
 statement timeout, since building an index over a large table may rightly take minutes.
 """
@@ -24,6 +28,7 @@ from types import TracebackType
 import asyncpg
 from asyncpg.pool import PoolAcquireContext
 
+from app.db.pool_borrow import borrow, hand_back, release_at_once, release_with_asyncpg
 from app.errors import FhirError
 from app.settings import Settings
 
@@ -83,6 +88,29 @@ class BoundedPool(asyncpg.Pool):
             return await super()._acquire(wait)
         except TimeoutError:
             raise pool_busy(self.pool_timeout_ms) from None
+
+    async def fetchrow(
+        self, query: str, *args: object, timeout: float | None = None, record_class: type | None = None
+    ) -> asyncpg.Record | None:
+        """As asyncpg's, on a connection borrowed and handed back at once when one is free
+        (app/db/pool_borrow.py): a plain read's one query."""
+        holder = borrow(self) if self._reset is _nothing_to_reset else None
+        if holder is None:
+            return await super().fetchrow(query, *args, timeout=timeout, record_class=record_class)
+        try:
+            return await holder._con.fetchrow(query, *args, timeout=timeout, record_class=record_class)
+        except asyncpg.QueryCanceledError as exc:
+            if "statement timeout" in str(exc):
+                raise statement_timed_out(self.statement_timeout_ms) from exc
+            raise
+        finally:
+            if not hand_back(holder):
+                await release_with_asyncpg(self, holder)
+
+    async def release(self, connection: asyncpg.Connection, *, timeout: float | None = None) -> None:
+        if timeout is None and self._reset is _nothing_to_reset and release_at_once(connection):  # type: ignore[arg-type]
+            return
+        await super().release(connection, timeout=timeout)
 
     def _live_connection_free(self) -> bool:
         # asyncpg's holder queue hands out a connected holder first, the last one put back first

@@ -1,0 +1,55 @@
+"""The application class, whose plain reads skip FastAPI's outer layers.
+
+A request passes FastAPI's and Starlette's own layers before this server's middleware: the
+telemetry check (``NativeTelemetry.enabled``, a look-up of three OpenTelemetry providers on every
+request), the server-error handler, exception telemetry, the body limit. For a plain read
+(``GET [base]/[type]/[id]``, answered by :mod:`app.api.fast_read` from one query) they were a
+tenth of a worker's CPU (py-spy, ``bench/crud.py``). :class:`FhirApp` hands a ``GET`` or ``HEAD``
+without query string of a ``[base]/[type]/[id]`` path straight to this server's middleware chain
+(limits, guards, authentication, the fast read, then the rest of the application as usual), inside
+a server-error handler of its own that answers an unexpected exception as the application does
+(the 500 OperationOutcome). What such a request does not get: FastAPI's OpenTelemetry spans and
+metrics, and its body limit (a read has no body to limit). Every other request is unchanged.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.api.limits import RequestLimits
+
+_READS = ("GET", "HEAD")
+
+
+class FhirApp(FastAPI):
+    """``FastAPI`` with the short way in for plain reads; ``read_base`` is the FHIR base path."""
+
+    read_base: str = ""
+    _read_front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in _READS and not scope.get("query_string"):
+            path: str = scope["path"]
+            prefix = self.read_base.rstrip("/") + "/"
+            if path.startswith(prefix) and path.count("/", len(prefix)) == 1:
+                scope["app"] = self  # as Starlette does
+                await (self._read_front or self._build_read_front())(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def _build_read_front(self) -> ASGIApp:
+        """This server's middleware chain (from :class:`RequestLimits` in) behind a server-error
+        handler with the application's handler for unexpected exceptions."""
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        layer: object = self.middleware_stack
+        while layer is not None and not isinstance(layer, RequestLimits):
+            layer = getattr(layer, "app", None)
+        if layer is None:  # no such chain: the usual way in
+            self._read_front = super().__call__
+        else:
+            handler = self.exception_handlers.get(Exception) or self.exception_handlers.get(500)
+            self._read_front = ServerErrorMiddleware(layer, handler=handler, debug=self.debug)  # type: ignore[arg-type]
+        return self._read_front
