@@ -33,7 +33,7 @@ from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
 from app.projections.joined_text import joined, split_sql
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
-from app.projections.search_index import SearchIndexProjector, TypeRows, keyed_insert, rows_of, search_table
+from app.projections.search_index import keyed_insert, rows_of, search_table
 from app.search_types.registry import TABLES
 
 # the version the event follows is still the last one committed when the statement began: a write
@@ -91,14 +91,13 @@ def _argument(n: int, sql_type: str, joined: bool) -> str:
     return split_sql(f"${n}") if joined and sql_type == "text" else f"${n}::{sql_type}[]"
 
 
-def _search_arrays(tr: TypeRows | None, kinds: tuple[str, ...]) -> tuple[list, bool]:
-    """The search columns as sent (ids left out), and whether the text ones are joined strings
-    (else every column is an array: a value held a separator)."""
+def _search_arrays(rows: dict[str, list[tuple]], kinds: tuple[str, ...]) -> tuple[list, bool]:
+    """The search columns as sent, and whether the text ones are joined strings (else every column
+    is an array: a value held a separator)."""
     columns: list[tuple] = []
     types: list[str] = []
     for kind in kinds:
-        assert tr is not None
-        columns.extend(list(zip(*tr.rows[kind], strict=True))[1:])
+        columns.extend(zip(*rows[kind], strict=True))
         types.extend(_sent_types(kind))
     out: list = []
     for t, column in zip(types, columns, strict=True):
@@ -109,6 +108,14 @@ def _search_arrays(tr: TypeRows | None, kinds: tuple[str, ...]) -> tuple[list, b
     return out, True
 
 
+def _rows(event: VersionEvent) -> dict[str, list[tuple]]:
+    """The search rows ``(param, ...columns)`` of the event's resource (what the projector's
+    ``rows`` gives, without the id it puts first: every row here is the one resource's)."""
+    if event.kind is EventKind.DELETED or event.resource is None:
+        return {}
+    return rows_of(event.parsed if event.parsed is not None else orjson.loads(event.resource))
+
+
 def _changed(event: VersionEvent, rows: dict[str, list[tuple]], previous: bytes | None) -> tuple[str, ...]:
     """The kinds of search rows to clear: none for a first version, those that differ from the
     previous version's (``previous``: its bytes), every kind when they are not known."""
@@ -117,8 +124,7 @@ def _changed(event: VersionEvent, rows: dict[str, list[tuple]], previous: bytes 
     if previous is None or event.kind is EventKind.DELETED:
         return tuple(SEARCH_COLUMNS)
     before = rows_of(orjson.loads(previous))
-    rid = event.resource_id
-    return tuple(k for k in SEARCH_COLUMNS if [(rid, *r) for r in before.get(k, ())] != rows.get(k, []))
+    return tuple(k for k in SEARCH_COLUMNS if before.get(k, []) != rows.get(k, []))
 
 
 async def append_and_project(
@@ -128,11 +134,10 @@ async def append_and_project(
     custom-parameter version is not the loaded one or the event's head is stale (nothing was
     written; the lock is held).
     ``previous``: the bytes of the version ``event`` follows, read in the same write (see above)."""
-    search = SearchIndexProjector().rows([event]).get(event.resource_type)
-    rows = search.rows if search is not None else {}
+    rows = _rows(event)
     cleared = _changed(event, rows, previous)
     kinds = tuple(k for k in SEARCH_COLUMNS if rows.get(k) and (event.version == 1 or k in cleared))
-    arrays, joined_text = _search_arrays(search, kinds)
+    arrays, joined_text = _search_arrays(rows, kinds)
     sql = _statement(event.resource_type, kinds, cleared, joined_text)
     deleted = event.kind is EventKind.DELETED
     args = [*event_values(event), custom_params.loaded().version, deleted, *arrays]
