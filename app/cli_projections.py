@@ -27,6 +27,7 @@ from app.events.store import counts_by_type
 from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.projections.current_state import current_table
 from app.projections.rebuild import custom_definitions, pending_events, rebuild_type, replay_executor
+from app.projections.rebuild_many import each_type
 from app.projections.search_index import KINDS as SEARCH_KINDS
 from app.projections.search_index import search_table
 from app.projections.state import check_projections, statuses
@@ -105,30 +106,32 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None, ba
     console = console or Console()
     with Progress(*COLUMNS, console=console) as progress:
         setup = progress.add_task("checking projections", total=None, of="", rate="")
-        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
+        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=6)  # two types' rebuilds at a time
         try:
             async with pool.acquire() as conn:
                 await migrate(conn)
                 await check_projections(conn)
             executor = replay_executor(await custom_definitions(pool))
             progress.remove_task(setup)
-            total = 0
+
+            async def one(t: str) -> int:
+                task = progress.add_task(t, total=None, of="?", rate="-")
+
+                def advance(n: int) -> None:
+                    progress.advance(task, n)
+                    speed = _task(progress, task).speed
+                    progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
+
+                counting = asyncio.create_task(pending_events(pool, t))
+                counting.add_done_callback(_counted(progress, task))
+                result = await rebuild_type(pool, t, batch=batch, progress=advance, executor=executor)
+                await counting
+                done = max(int(_task(progress, task).completed), 1)
+                progress.update(task, total=done, completed=done, of=f"{result.events:,}")
+                return result.events
+
             with executor:
-                for t in types:
-                    task = progress.add_task(t, total=None, of="?", rate="-")
-
-                    def advance(n: int, task: TaskID = task) -> None:
-                        progress.advance(task, n)
-                        speed = _task(progress, task).speed
-                        progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
-
-                    counting = asyncio.create_task(pending_events(pool, t))
-                    counting.add_done_callback(_counted(progress, task))
-                    result = await rebuild_type(pool, t, batch=batch, progress=advance, executor=executor)
-                    await counting
-                    done = max(int(_task(progress, task).completed), 1)
-                    progress.update(task, total=done, completed=done, of=f"{result.events:,}")
-                    total += result.events
+                total = sum(await each_type(types, one))  # two types at a time
         finally:
             await pool.close()
     console.print(f"rebuilt {len(types)} type(s) from {total} events")

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     """PostgreSQL text-search configuration of ``_content``, ``_text`` and ``:text`` (stemming and
     stop words of a language; ``simple`` for none). Changing it needs ``fhirledger projections
     rebuild --all`` (searches answer 503 until then)."""
+    log_compression: Literal["zstd", "none"] = "zstd"
+    """How new events store their resource in the event log: ``zstd`` compresses the JSON with a
+    preset dictionary (app/events/codec.py; about 8x smaller); ``none`` stores the JSON as is.
+    Either way every read gives the same JSON bytes; rows already written stay as they are."""
     projection_audit_seconds: int = 600
     """How often the jobs leader samples resources to check the projections against the log."""
     validation: str = "strict"

@@ -90,22 +90,43 @@ async def raw_copy_baseline(dsn: str) -> tuple[int, float]:
 
 
 def cpu_seconds(data_dir: Path) -> tuple[float, float, float]:
-    """CPU seconds so far of this process, of its ended children (the workers) and of the
-    embedded PostgreSQL (the postmaster, the backends it reaped and the live ones)."""
+    """CPU seconds so far of this process, of its worker processes (ended or live, fork servers'
+    included) and of the embedded PostgreSQL (the postmaster, the backends it reaped and the live
+    ones)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     postgres = 0.0
+    server: set[int] = set()
     proc = live_postmaster(data_dir / "pgdata")
     if proc is not None:
         t = proc.cpu_times()
         postgres = t.user + t.system + t.children_user + t.children_system
+        server.add(proc.pid)
         for child in proc.children(recursive=True):
+            server.add(child.pid)
             try:
                 c = child.cpu_times()
                 postgres += c.user + c.system
             except psutil.Error:
                 pass
-    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime, postgres
+    workers = children.ru_utime + children.ru_stime + _live_descendants(server)
+    return me.ru_utime + me.ru_stime, workers, postgres
+
+
+def _live_descendants(server: set[int]) -> float:
+    """CPU seconds of this process's live descendants (but the PostgreSQL processes ``server``) and
+    of the children they reaped: worker processes still running, and those of a fork server
+    (replay's workers are its children, so their time reaches this process only when it ends)."""
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        if child.pid in server:
+            continue
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
 
 
 def peak_rss_mib() -> tuple[float, float]:

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from app.events.schema import EVENT_LOG_DDL, EVENT_LOG_TYPE_TX_INDEX
+from app.events.dictionaries import load_dictionaries
+from app.events.schema import EVENT_LOG_DDL, EVENT_LOG_DICTIONARY_DDL, EVENT_LOG_TYPE_TX_INDEX
 from app.jobs.export_store import BULK_EXPORT_DDL
 from app.jobs.import_state import IMPORT_JOBS_DDL
 from app.jobs.schema import JOBS_DDL
@@ -143,6 +144,14 @@ async def _m025_fewer_side_rows(conn: asyncpg.Connection) -> None:
     await upgrade_search_layout(conn)
 
 
+async def _m026_log_dictionaries(conn: asyncpg.Connection) -> None:
+    # issue 12, fewer bytes per resource: new events store their resource as a zstd frame of a
+    # preset dictionary (app/events/codec.py); the dictionaries are kept, append-only, beside the
+    # log (the shipped one is stored by load_dictionaries after the migrations: data, not schema).
+    # Rows written before stay as they are (the log is never rewritten) and read the same.
+    await conn.execute(EVENT_LOG_DICTIONARY_DDL)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -168,6 +177,11 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         25,
         "fewer side-table rows: string :text from the string rows, no rows for narrowed references",
         _m025_fewer_side_rows,
+    ),
+    (
+        26,
+        "event log: resources compressed with zstd dictionaries, kept in event_log_dictionary",
+        _m026_log_dictionaries,
     ),
 ]
 
@@ -202,6 +216,7 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
                 await step(conn)
                 await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
             applied_now.append(version)
+        await load_dictionaries(conn)  # stores the shipped one; the decoders know every stored one
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     return applied_now

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from app.events.codec import decoded
 from app.events.feed import version_events
 from app.events.model import VersionEvent
 from app.events.store import COLUMNS, stored_event
@@ -47,7 +48,7 @@ async def finished_horizon(conn: Conn) -> int:
 
 LatestRow = tuple[int, str, int, str, bytes | None, datetime, int]
 """(position, resource_id, version, kind, resource, recorded_at, first): ``first`` is the position of
-the resource's first event, the key of its projection rows."""
+the resource's first event, the key of its projection rows; ``resource`` the JSON bytes."""
 
 
 def first_position_sql(resource_type: str, id_sql: str) -> str:
@@ -89,14 +90,17 @@ async def latest_before(
         args.append(below_id)
         where += f" AND resource_id < ${len(args)}"
     rows = await conn.fetch(
-        f"SELECT l.*, {first_position_sql(resource_type, 'l.resource_id')} AS first FROM ("
+        # a last event of version 1 is its resource's first: no probe of the log for it
+        "SELECT l.*, CASE WHEN l.version = 1 THEN l.position"
+        f" ELSE {first_position_sql(resource_type, 'l.resource_id')} END AS first FROM ("
         "SELECT DISTINCT ON (resource_id) position, resource_id, version, kind, resource, recorded_at"
         f" FROM event_log WHERE resource_type = $1{where}"
         " ORDER BY resource_id DESC, version DESC LIMIT $2) l"  # a backward scan of (type, id, version)
         " ORDER BY l.resource_id DESC",
         *args,
     )
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    # the resource as JSON (decompressed here, so every reader of the log gets the served bytes)
+    return [(r[0], r[1], r[2], r[3], decoded(r[4]), r[5], r[6]) for r in rows]
 
 
 async def last_versions(conn: Conn, resource_type: str, ids: list[str]) -> dict[str, int]:

@@ -37,3 +37,23 @@ CREATE TRIGGER event_log_no_truncate BEFORE TRUNCATE ON event_log
 
 # the gap-free reader of one type (app/events/feed.py) reads in (tx_id, position) order
 EVENT_LOG_TYPE_TX_INDEX = "CREATE INDEX IF NOT EXISTS event_log_type_tx ON event_log (resource_type, tx_id, position)"
+
+# the zstd dictionaries the log's compressed resources name by id (app/events/codec.py): part of
+# the history, so append-only like the log itself
+EVENT_LOG_DICTIONARY_DDL = """
+CREATE TABLE IF NOT EXISTS event_log_dictionary (
+    id         bigint PRIMARY KEY,
+    data       bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    note       text NOT NULL
+);
+CREATE OR REPLACE FUNCTION event_log_dictionary_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'event_log_dictionary is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END $$;
+CREATE OR REPLACE TRIGGER event_log_dictionary_no_update_delete BEFORE UPDATE OR DELETE ON event_log_dictionary
+    FOR EACH ROW EXECUTE FUNCTION event_log_dictionary_refuse_change();
+CREATE OR REPLACE TRIGGER event_log_dictionary_no_truncate BEFORE TRUNCATE ON event_log_dictionary
+    FOR EACH STATEMENT EXECUTE FUNCTION event_log_dictionary_refuse_change();
+"""

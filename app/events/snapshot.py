@@ -24,6 +24,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from app.events.codec import decoded
+
 Conn = asyncpg.Connection | asyncpg.Pool
 
 _OPEN_SINCE = """
@@ -56,7 +58,9 @@ class SnapshotVersion:
 
 
 def _version(row: asyncpg.Record) -> SnapshotVersion:
-    return SnapshotVersion(row["resource_id"], row["version"], row["deleted"], row["resource"], row["recorded_at"])
+    return SnapshotVersion(
+        row["resource_id"], row["version"], row["deleted"], decoded(row["resource"]), row["recorded_at"]
+    )
 
 
 def _millis_floor(at: datetime) -> datetime:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from app.events.codec import decoded, encode
 from app.events.model import EventKind, StoredEvent, VersionEvent
 
 Conn = asyncpg.Connection | asyncpg.Pool
@@ -77,13 +78,14 @@ EVENT_COLUMNS = COLUMNS + ", tx_id::text AS tx, actor, client_addr, request_id, 
 
 
 def event_values(e: VersionEvent) -> tuple:
+    """The row of an event, its resource as stored (compressed: :mod:`app.events.codec`)."""
     c = e.context
     return (
         e.resource_type,
         e.resource_id,
         e.version,
         e.kind.value,
-        e.resource,
+        None if e.resource is None else encode(e.resource),
         e.recorded_at,
         c.method,
         c.url,
@@ -112,7 +114,8 @@ async def append(conn: asyncpg.Connection, events: Sequence[VersionEvent]) -> li
 
 
 def stored_event(row: asyncpg.Record) -> StoredEvent:
-    """An event from a row of event_log (the envelope's optional columns when selected)."""
+    """An event from a row of event_log (the envelope's optional columns when selected), its
+    resource the JSON bytes (decompressed)."""
     extra = {k: row[k] for k in ("actor", "client_addr", "request_id", "client_id", "scope_kind") if k in row}
     if "tx" in row:
         extra["tx"] = int(row["tx"])
@@ -122,7 +125,7 @@ def stored_event(row: asyncpg.Record) -> StoredEvent:
         resource_id=row["resource_id"],
         version=row["version"],
         kind=EventKind(row["kind"]),
-        resource=row["resource"],
+        resource=decoded(row["resource"]),
         recorded_at=row["recorded_at"],
         method=row["method"],
         url=row["url"],

@@ -11,6 +11,7 @@ import logging
 import asyncpg
 import orjson
 
+from app.events.codec import decode
 from app.events.latest import first_positions, last_events
 from app.events.store import resource_types
 from app.fhirspec.resource_types import is_resource_type
@@ -39,7 +40,7 @@ async def _search_drifted(conn: asyncpg.Connection, resource_type: str, row: asy
     """Whether the search side tables of one current row differ from the rows its bytes give."""
     expected = {k: [] for k in KINDS}
     if not row["deleted"] and row["resource"]:
-        expected = rows_of(orjson.loads(row["resource"]))
+        expected = rows_of(orjson.loads(decode(row["resource"])))
     for kind in KINDS:
         columns = ", ".join(["param", *(c for c, _ in COLUMNS[kind])])  # not the generated ones
         stored = await conn.fetch(

@@ -22,10 +22,11 @@ import asyncpg
 from app.events.feed import REPLAY_CONTEXT, FeedCursor
 from app.events.latest import LatestRow, latest_before
 from app.events.model import EventKind, VersionEvent
-from app.projections.copy_text import encode as encode_copy
+from app.projections.copy_text import encode_typed
 from app.projections.current_state import CurrentStateProjector
 from app.projections.rebuild_state import LAST_POSITION, SHADOW, RebuildInterrupted, feed_state, save
 from app.projections.search_index import EncodedRows, SearchIndexProjector, encode
+from app.projections.text_load import as_rows
 
 BULK_MIN = 500  # batches at least this large go through the worker processes (spawned on first use)
 
@@ -34,14 +35,17 @@ Encoded = tuple[bytes, EncodedRows]
 """A batch's current-state rows and search rows, as COPY data."""
 
 
+_KINDS = {kind.value: kind for kind in EventKind}  # a dictionary lookup is far cheaper than EventKind(k)
+_CURRENT_TYPES = ("text", "integer", "boolean", "timestamptz", "bigint", "bigint")  # current_state.COLUMNS
+
+
 def encode_latest(resource_type: str, rows: list[LatestRow]) -> Encoded:
     """The projection rows of the last events ``rows`` (in a worker process, or inline)."""
-    events = [VersionEvent(resource_type, i, v, EventKind(k), r, at, REPLAY_CONTEXT) for _, i, v, k, r, at, _ in rows]
+    events = [VersionEvent(resource_type, i, v, _KINDS[k], r, at, REPLAY_CONTEXT) for _, i, v, k, r, at, _ in rows]
     positions = [row[0] for row in rows]
     keys = {row[1]: row[6] for row in rows}  # the position of each resource's first event
     current = [(*r[:5], keys[r[0]]) for r in CurrentStateProjector().rows(events, positions).get(resource_type, [])]
-    search = SearchIndexProjector().rows(events, positions).get(resource_type)
-    return encode_copy(current), encode(search, keys) if search is not None else {}
+    return encode_typed(current, _CURRENT_TYPES), encode(events, keys)
 
 
 def _joined(parts: list[Encoded]) -> Encoded:
@@ -50,7 +54,12 @@ def _joined(parts: list[Encoded]) -> Encoded:
     for _, rows in parts:
         for kind, data in rows.items():
             before = search.get(kind)
-            search[kind] = data if before is None else before + data  # type: ignore[operator]
+            if before is None:
+                search[kind] = data
+            elif type(before) is type(data):
+                search[kind] = before + data  # type: ignore[operator]
+            else:  # grouped full-text rows and rows one by one (:mod:`app.projections.text_load`)
+                search[kind] = as_rows(before) + as_rows(data)  # type: ignore[arg-type]
     return current, search
 
 

@@ -10,8 +10,10 @@ datetimes (timestamptz) and bytes (bytea, sent as ``\\x`` and hex digits)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
 
 _SPECIAL = re.compile(r"[\\\t\n\r]")
 NULL = "\\N"
@@ -55,3 +57,62 @@ def encode(rows: list[tuple]) -> bytes:
     return "".join(
         ["\t".join([v if v.__class__ is str else NULL if v is None else field(v) for v in row]) + "\n" for row in rows]
     ).encode()
+
+
+_MARK = "\x00"  # NULL while a batch is encoded: no stored text holds it (PostgreSQL text cannot)
+
+KeyedRows = Sequence[tuple[str, Sequence[tuple]]]
+"""Rows by resource: (the resource's key as decimal text, its rows)."""
+
+
+def _field_sql(sql_type: str, v: str) -> str:
+    """The f-string expression of the value ``v`` (an expression) of ``sql_type`` as a field."""
+    if sql_type == "text":
+        return f"{{{v} if {v}.__class__ is str else mark if {v} is None else field({v})}}"
+    if sql_type in ("bigint", "integer", "numeric"):
+        return f"{{mark if {v} is None else str({v})}}"
+    if sql_type == "boolean":
+        return f"{{mark if {v} is None else 't' if {v} else 'f'}}"
+    if sql_type == "timestamptz":
+        aware = f"{v}.__class__ is datetime and {v}.tzinfo"
+        return f"{{mark if {v} is None else {v}.isoformat() if {aware} else field({v})}}"
+    return f"{{mark if {v} is None else field({v})}}"
+
+
+@cache
+def _encoder(types: tuple[str, ...], keyed: bool) -> Callable[[Sequence], str]:
+    """A function turning rows of values of the SQL ``types`` into lines (``keyed``: rows by
+    resource, :data:`KeyedRows`, each line starting with the key): NULL as :data:`_MARK`, nothing
+    escaped (:func:`_checked` checks)."""
+    line = "\\t".join(([] if not keyed else ["{k}"]) + [_field_sql(t, f"r[{i}]") for i, t in enumerate(types)])
+    loop = "for k, rows in data for r in rows" if keyed else "for r in data"
+    source = (
+        f'def encode(data, mark=mark, field=field, datetime=datetime):\n    return "".join([f"{line}\\n" {loop}])\n'
+    )
+    namespace: dict = {"mark": _MARK, "field": field, "datetime": datetime}
+    exec(source, namespace)  # generated from the column types above, never from data
+    return namespace["encode"]
+
+
+def _checked(text: str, rows: int, fields: int) -> bytes | None:
+    """The lines ``text`` as COPY data, or None when a value holds a character the format escapes
+    (one pass over the text, instead of one per value)."""
+    if "\\" in text or "\r" in text or text.count("\n") != rows or text.count("\t") != rows * (fields - 1):
+        return None
+    return text.replace(_MARK, NULL).encode()
+
+
+def encode_typed(rows: Sequence[tuple], types: tuple[str, ...]) -> bytes:
+    """Rows of values of the SQL ``types`` as COPY text data: the lines of a generated function (one
+    f-string per row), several times faster than :func:`encode` (which it falls back to when a
+    value must be escaped)."""
+    data = _checked(_encoder(types, False)(rows), len(rows), len(types))
+    return data if data is not None else encode(list(rows))
+
+
+def encode_keyed(data: KeyedRows, types: tuple[str, ...]) -> bytes:
+    """Rows by resource (:data:`KeyedRows`; values of the SQL ``types``) as COPY text data, each line
+    starting with its resource's key (as :func:`encode_typed`)."""
+    count = sum(len(rows) for _, rows in data)
+    out = _checked(_encoder(types, True)(data), count, len(types) + 1)
+    return out if out is not None else encode([(k, *r) for k, rows in data for r in rows])

@@ -22,6 +22,7 @@ from functools import cache
 import asyncpg
 
 from app.events.by_position import resource_at
+from app.events.codec import decoded
 from app.events.latest import first_position_sql, first_positions
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types, table_suffix
@@ -176,6 +177,11 @@ class Head:
     resource: bytes | None
 
 
+def _head(row: asyncpg.Record) -> Head:
+    """A head from a row of :func:`_head_sql` or ``lock_then_head``: its resource the JSON bytes."""
+    return Head(row["version"], row["deleted"], row["last_updated"], decoded(row["resource"]))
+
+
 def _head_sql(resource_type: str, where: str) -> str:
     return (
         f"SELECT c.id, c.version, c.deleted, c.last_updated, {resource_sql('c')} AS resource"
@@ -187,7 +193,7 @@ async def read_head(conn: asyncpg.Connection | asyncpg.Pool, resource_type: str,
     row = await conn.fetchrow(_head_sql(resource_type, "c.id = $1"), resource_id)
     if row is None:
         return None
-    return Head(row["version"], row["deleted"], row["last_updated"], row["resource"])
+    return _head(row)
 
 
 # Take a write's per-resource advisory lock, then read the resource's current row: one round trip.
@@ -215,12 +221,12 @@ async def lock_then_read_head(
     )
     if row is None:
         return None
-    return Head(row["version"], row["deleted"], row["last_updated"], row["resource"])
+    return _head(row)
 
 
 async def read_heads(conn: asyncpg.Connection, resource_type: str, ids: list[str]) -> dict[str, Head]:
     rows = await conn.fetch(_head_sql(resource_type, "c.id = ANY($1)"), ids)
-    return {r["id"]: Head(r["version"], r["deleted"], r["last_updated"], r["resource"]) for r in rows}
+    return {r["id"]: _head(r) for r in rows}
 
 
 async def drop_resource_copies(conn: asyncpg.Connection) -> list[str]:

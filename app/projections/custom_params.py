@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
+from app.events.codec import decode
 from app.fhirspec.search_parameters import SearchParam, register, registry, unregister
 from app.projections.current_state import current_table, resource_sql
 
@@ -108,7 +109,7 @@ async def current_definitions(conn: asyncpg.Connection | asyncpg.Pool) -> list[b
     rows = await conn.fetch(
         f"SELECT {resource_sql('c')} AS resource FROM {current_table('SearchParameter')} c WHERE NOT c.deleted"
     )
-    return [r["resource"] for r in rows if is_custom_definition(orjson.loads(r["resource"]))]
+    return [blob for r in rows if is_custom_definition(orjson.loads(blob := decode(r["resource"])))]
 
 
 @dataclass(frozen=True)

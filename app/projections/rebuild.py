@@ -65,6 +65,7 @@ from app.projections.search_index import (
     search_table,
 )
 from app.projections.shadow_indexes import build_indexes, run_spread, strip_indexes
+from app.projections.shadow_statistics import analyze_statements, analyzed_whole
 from app.projections.state import expected_version, projection_name
 
 __all__ = [
@@ -135,10 +136,15 @@ def _from_wire(parts: list[WireRows]) -> SearchRows:
 
 
 def replay_executor(custom_definitions: list[bytes]) -> ProcessPoolExecutor:
-    """Worker processes for the CPU-bound part of a replay (extracting search values)."""
+    """Worker processes for the CPU-bound part of a replay (extracting search values), forked from
+    a fork server that has loaded what they run (:mod:`app.projections.replay_preload`): a clean
+    process (no thread, socket or connection of the caller's is inherited, unlike a fork of the
+    caller), started once per process."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["app.projections.replay_preload"])
     return ProcessPoolExecutor(
         max_workers=os.cpu_count() or 2,
-        mp_context=get_context("spawn"),
+        mp_context=context,
         initializer=_init_worker,
         initargs=(custom_definitions,),
     )
@@ -276,10 +282,11 @@ async def _build_indexes(pool: asyncpg.Pool, resource_type: str, state: dict) ->
 
 async def _analyze(pool: asyncpg.Pool, resource_type: str) -> None:
     """Statistics (the planner's per-parameter counts) and the visibility map (index-only scans);
-    autovacuum looks after the tables again from here on."""
-    await run_spread(pool, [f"VACUUM (ANALYZE) {t}{SHADOW}" for t in live_tables(resource_type)])
-    resets = [f"ALTER TABLE {t}{SHADOW} RESET (autovacuum_enabled)" for t in live_tables(resource_type)]
-    await pool.execute(";\n".join(resets))
+    autovacuum looks after the tables again from here on. See
+    :mod:`app.projections.shadow_statistics`."""
+    shadows = [t + SHADOW for t in live_tables(resource_type)]
+    await run_spread(pool, analyze_statements(resource_type, await analyzed_whole(pool, shadows)))
+    await pool.execute(";\n".join(f"ALTER TABLE {t} RESET (autovacuum_enabled)" for t in shadows))
 
 
 async def rebuild_type(

@@ -19,7 +19,7 @@ own columns and not indexed here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -29,11 +29,14 @@ import orjson
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
-from app.projections.copy_text import encode as encode_copy
+from app.projections.copy_text import encode_keyed
 from app.projections.current_state import current_table, keys_of
 from app.projections.joined_text import joined, split_sql
+from app.projections.text_load import KIND as TEXT_KIND
+from app.projections.text_load import TextGroups, grouped, load_groups
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.param_aliases import aliases
+from app.search_types.protocol import Rows
 from app.search_types.registry import COLUMNS, INDEXES, KINDS, SEARCH_TYPES, TABLES, search_table, type_of_value
 from app.search_types.row_plan import SKIPPED, row_function
 from app.search_types.text_document import document_rows, text_rows
@@ -292,19 +295,37 @@ async def _insert_rows(conn: asyncpg.Connection, table: str, kind: str, rows: li
     await conn.execute(sql, *(list(column) for column in zip(*rows, strict=True)))
 
 
-EncodedRows = dict[str, bytes | list[tuple]]
-"""kind -> the rows of a batch as COPY text data (:mod:`app.projections.copy_text`), or as tuples
-for the kinds that are not copyable."""
+EncodedRows = dict[str, bytes | TextGroups | list[tuple]]
+"""kind -> the rows of a batch as COPY text data (:mod:`app.projections.copy_text`), the full-text
+rows grouped by text (:mod:`app.projections.text_load`), or as tuples for the other kinds that
+are not copyable."""
 
 
-def encode(tr: TypeRows, keys: dict[str, int]) -> EncodedRows:
-    """The rows of a type, ready for :meth:`SearchIndexProjector.load` (replay workers encode them),
-    each resource named by its key in ``keys``."""
+def encode(events: Sequence[VersionEvent], keys: dict[str, int]) -> EncodedRows:
+    """The search rows of the last events ``events`` (:meth:`SearchIndexProjector.resource_rows`),
+    ready for :meth:`SearchIndexProjector.load`, each resource named by its key in ``keys``:
+    encoded resource by resource, no row tuple is built (replay workers encode them)."""
+    by_kind: dict[str, list[tuple[str, list[tuple]]]] = {kind: [] for kind in KINDS}
+    for e, rows in SearchIndexProjector().resource_rows(events):
+        if rows is not None:
+            key = str(keys[e.resource_id])
+            for kind, kind_rows in rows.items():
+                if kind_rows:
+                    by_kind[kind].append((key, kind_rows))
     out: EncodedRows = {}
-    for kind, rows in keyed(tr.rows, keys).items():
-        if rows:
-            out[kind] = encode_copy(rows) if TABLES[kind].copyable else rows
+    for kind, keyed_rows in by_kind.items():
+        if not keyed_rows:
+            continue
+        if TABLES[kind].copyable:
+            out[kind] = encode_keyed(keyed_rows, _COPY_TYPES[kind])
+        else:
+            text = grouped(keyed_rows) if kind == TEXT_KIND else None
+            out[kind] = text if text is not None else [(int(k), *r) for k, rows in keyed_rows for r in rows]
     return out
+
+
+_COPY_TYPES = {kind: ("text", *(t for _, t in columns)) for kind, columns in COLUMNS.items()}
+"""The SQL types of the COPY fields after the key: ``param``, then the kind's columns."""
 
 
 class SearchIndexProjector:
@@ -327,21 +348,32 @@ class SearchIndexProjector:
         self.codes = codes
         self.kinds = tuple(k for k in KINDS if k in kinds) if kinds is not None else None
 
-    def rows(self, events: Sequence[VersionEvent], positions: Sequence[int] | None = None) -> SearchRows:
+    def resource_rows(self, events: Sequence[VersionEvent]) -> Iterator[tuple[VersionEvent, Rows | None]]:
+        """The last event of each resource in the batch with its rows (kind -> ``(param, ...)``;
+        None for a deleted resource): what :meth:`rows` collects, and replay's bulk load encodes."""
         last: dict[tuple[str, str], VersionEvent] = {}
         for e in events:
             last[(e.resource_type, e.resource_id)] = e
+        for e in last.values():
+            if e.kind is EventKind.DELETED or e.resource is None:
+                yield e, None
+            else:
+                yield e, rows_of(e.parsed if e.parsed is not None else orjson.loads(e.resource), self.codes)
+
+    def rows(self, events: Sequence[VersionEvent], positions: Sequence[int] | None = None) -> SearchRows:
         codes = tuple(sorted(self.codes)) if self.codes is not None else None
         out: SearchRows = {}
-        for (resource_type, rid), e in last.items():
-            tr = out.setdefault(resource_type, TypeRows(codes=codes, kinds=self.kinds))
+        for e, rows in self.resource_rows(events):
+            tr = out.get(e.resource_type)
+            if tr is None:
+                tr = out[e.resource_type] = TypeRows(codes=codes, kinds=self.kinds)
+            rid = e.resource_id
             if e.version > 1 or codes is not None:  # a first version has no rows to clear
                 tr.clear.append(rid)
-            if e.kind is EventKind.DELETED or e.resource is None:
+            if rows is None:
                 continue
-            resource = e.parsed if e.parsed is not None else orjson.loads(e.resource)
             into = tr.rows
-            for kind, kind_rows in rows_of(resource, self.codes).items():
+            for kind, kind_rows in rows.items():
                 if kind_rows:
                     into[kind] += [(rid, *row) for row in kind_rows]
         return out
@@ -352,6 +384,8 @@ class SearchIndexProjector:
             table = search_table(resource_type, kind) + self.suffix
             if isinstance(data, bytes):
                 await conn.copy_to_table(table, source=memoryview(data), columns=_copy_columns(kind), format="text")
+            elif isinstance(data, TextGroups):
+                await load_groups(conn, table, data)
             else:
                 await _insert_rows(conn, table, kind, data)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import orjson
 
+from app.events.codec import decode
 from tests.helpers import FHIR, new_id, patient
 
 
@@ -159,7 +160,7 @@ async def test_stored_bytes_are_served_unchanged(client: httpx.AsyncClient, pool
         },
     )
     rid = r.json()["id"]
-    stored = await pool.fetchval("SELECT resource FROM event_log WHERE resource_id = $1 AND version = 1", rid)
+    stored = decode(await pool.fetchval("SELECT resource FROM event_log WHERE resource_id = $1 AND version = 1", rid))
     assert (await client.get(f"/fhir/Observation/{rid}")).content == stored
     assert (await client.get(f"/fhir/Observation/{rid}/_history/1")).content == stored
 

@@ -14,6 +14,7 @@ from app.commands.result import WriteStatus
 from app.commands.unit_of_work import run_write
 from app.commands.update import decide_update, update
 from app.errors import FhirError
+from app.events.codec import decode
 from app.events.model import EventKind, RequestContext
 from app.projections.current_state import Head, read_head
 from tests.helpers import new_id, patient
@@ -55,7 +56,7 @@ async def test_write_is_event_plus_projection_in_one_transaction(pool: asyncpg.P
     head = await read_head(pool, "Patient", pid)
     assert head is not None and head.version == 1 and head.resource == out.resource
     stored = await pool.fetchval("SELECT resource FROM event_log WHERE resource_id = $1", pid)
-    assert stored == out.resource
+    assert decode(stored) == out.resource
 
 
 async def test_failed_write_leaves_neither_event_nor_projection(pool: asyncpg.Pool) -> None:

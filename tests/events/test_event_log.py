@@ -7,6 +7,7 @@ import pytest
 
 from app.commands.create import create
 from app.commands.unit_of_work import run_write
+from app.events.codec import decode
 from app.events.model import RequestContext
 from app.events.store import read_version
 
@@ -49,7 +50,7 @@ async def test_event_records_envelope_and_transaction(pool: asyncpg.Pool) -> Non
     assert row["kind"] == "created" and row["version"] == 1
     assert row["method"] == "POST" and row["url"] == "Patient"
     assert row["tx_id"] is not None
-    assert b'"lastUpdated"' in row["resource"]
+    assert b'"lastUpdated"' in decode(row["resource"])
 
 
 async def test_deletion_event_must_not_carry_a_resource(pool: asyncpg.Pool) -> None:

@@ -15,6 +15,7 @@ import orjson
 
 from app.auth import OPEN, Principal
 from app.errors import Issue, operation_outcome
+from app.events.codec import decode
 from app.identity import require_type
 from app.queries.bundle import bundle_bytes, entry_bytes, page_url
 from app.queries.page_tokens import PageLinks, resolve_page_token
@@ -88,7 +89,7 @@ async def search(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
         links += await _paging_links(pager, q, rows, more, page)
         for row in rows:
             entry = {"fullUrl": f"{req.base}/{req.resource_type}/{row['id']}", "search": {"mode": "match"}}
-            entries.append(entry_bytes(entry, subset(row["resource"], q.resource_type, q.summary, q.elements)))
+            entries.append(entry_bytes(entry, subset(decode(row["resource"]), q.resource_type, q.summary, q.elements)))
         if q.includes or q.revincludes:
             entries += await _included(pool, q, rows, req)
     if q.warnings or notes:

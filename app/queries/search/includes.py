@@ -19,6 +19,7 @@ import asyncpg
 
 from app.auth import OPEN, Principal
 from app.errors import Issue
+from app.events.codec import decode
 from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.fhirspec.search_parameters import params_for
 from app.projections.current_state import current_table, resource_sql
@@ -86,7 +87,7 @@ class _Fetch:
         )
         if any(r["resource"] is None for r in rows):
             self.withheld.add(t)
-        new = [(t, r["id"], r["resource"]) for r in rows if r["resource"] is not None]
+        new = [(t, r["id"], decode(r["resource"])) for r in rows if r["resource"] is not None]
         self.seen.update((t, rid) for _, rid, _ in new)
         self.out += new
         return new

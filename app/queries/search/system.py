@@ -18,6 +18,7 @@ import orjson
 
 from app.auth import Principal, forbidden
 from app.errors import FhirError, Issue, invalid
+from app.events.codec import decode
 from app.fhirspec.compartments import member_types
 from app.fhirspec.resource_types import resource_types
 from app.identity import require_type
@@ -124,7 +125,7 @@ async def page_rows(
                 f" ORDER BY r.id {order} LIMIT {most})"
             )
         sql = f"SELECT * FROM ({' UNION ALL '.join(branches)}) u ORDER BY k, id {order} LIMIT {most}"
-        rows += [(batch[r["k"]], r["id"], r["resource"]) for r in await pool.fetch(sql, *args.values)]
+        rows += [(batch[r["k"]], r["id"], decode(r["resource"])) for r in await pool.fetch(sql, *args.values)]
     return rows
 
 
