@@ -31,21 +31,26 @@ from app.events.model import EventKind, VersionEvent
 from app.events.store import APPEND_TYPES, append_one_sql, event_values, no_later_version_sql
 from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
+from app.projections.joined_text import joined, split_sql
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
-from app.projections.search_index import SearchIndexProjector, TypeRows, keyed_insert, rows_of, search_table
+from app.projections.search_index import keyed_insert, rows_of, search_table
 from app.search_types.registry import TABLES
 
 # the version the event follows is still the last one committed when the statement began: a write
 # decided on a stale head appends nothing (one that is still in flight meets the unique constraint)
 _NOT_BEHIND = no_later_version_sql(1)
-_statements: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+_statements: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], str] = {}
 
 
-def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, ...]) -> str:
+def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, ...], joined: bool = False) -> str:
     """The statement for one event of ``resource_type`` with search rows of ``kinds``; ``cleared``:
     the kinds whose rows of an earlier version go first. Parameters: the event's values ($1…$13),
-    the loaded registry version, ``deleted``, then one array per search column of each kind."""
-    key = (resource_type, kinds, cleared)
+    the loaded registry version, ``deleted``, then one array per search column of each kind but
+    its ids (every row takes the key of the one resource; the ``param`` array stands in for them,
+    so the column arrays unnest as the bulk paths' do); with ``joined``, each text column comes as
+    one string (:mod:`app.projections.joined_text`: asyncpg encodes arrays element by element, and
+    that was the largest single Python cost of a create)."""
+    key = (resource_type, kinds, cleared, joined)
     cached = _statements.get(key)
     if cached is not None:
         return cached
@@ -66,8 +71,9 @@ def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, .
         parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)} WHERE key = (SELECT key FROM cur))")
     for kind in kinds:
         types = _sent_types(kind)
-        arrays = [f"${n + i}::{t}[]" for i, t in enumerate(types, 1)]
+        arrays = [_argument(n + i, t, joined) for i, t in enumerate(types, 1)]
         n += len(types)
+        arrays.insert(0, arrays[0])  # the ids' place (see above)
         # the row the cur CTE upserted (none unless the event was appended) gives every row its key
         parts.append(f"i_{kind} AS ({keyed_insert(search_table(resource_type, kind), kind, arrays, 'cur', False)})")
     sql = "WITH " + ",\n".join(parts) + "\nSELECT position FROM ev"
@@ -76,17 +82,38 @@ def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, .
 
 
 def _sent_types(kind: str) -> list[str]:
-    """The types of the arrays a search kind's rows are sent as: ``id``, ``param``, its columns
-    (as the kind's table takes them: the full-text table takes text and stores tsvectors)."""
-    return ["text", "text", *TABLES[kind].sent_types()]
+    """The types of the arrays a search kind's rows are sent as: ``param``, its columns (as the
+    kind's table takes them: the full-text table takes text and stores tsvectors)."""
+    return ["text", *TABLES[kind].sent_types()]
 
 
-def _search_arrays(tr: TypeRows | None, kinds: tuple[str, ...]) -> list[list]:
-    out: list[list] = []
+def _argument(n: int, sql_type: str, joined: bool) -> str:
+    return split_sql(f"${n}") if joined and sql_type == "text" else f"${n}::{sql_type}[]"
+
+
+def _search_arrays(rows: dict[str, list[tuple]], kinds: tuple[str, ...]) -> tuple[list, bool]:
+    """The search columns as sent, and whether the text ones are joined strings (else every column
+    is an array: a value held a separator)."""
+    columns: list[tuple] = []
+    types: list[str] = []
     for kind in kinds:
-        assert tr is not None
-        out.extend(list(column) for column in zip(*tr.rows[kind], strict=True))
-    return out
+        columns.extend(zip(*rows[kind], strict=True))
+        types.extend(_sent_types(kind))
+    out: list = []
+    for t, column in zip(types, columns, strict=True):
+        text = joined(column) if t == "text" else None
+        if t == "text" and text is None:
+            return [list(c) for c in columns], False
+        out.append(list(column) if text is None else text)
+    return out, True
+
+
+def _rows(event: VersionEvent) -> dict[str, list[tuple]]:
+    """The search rows ``(param, ...columns)`` of the event's resource (what the projector's
+    ``rows`` gives, without the id it puts first: every row here is the one resource's)."""
+    if event.kind is EventKind.DELETED or event.resource is None:
+        return {}
+    return rows_of(event.parsed if event.parsed is not None else orjson.loads(event.resource))
 
 
 def _changed(event: VersionEvent, rows: dict[str, list[tuple]], previous: bytes | None) -> tuple[str, ...]:
@@ -97,8 +124,7 @@ def _changed(event: VersionEvent, rows: dict[str, list[tuple]], previous: bytes 
     if previous is None or event.kind is EventKind.DELETED:
         return tuple(SEARCH_COLUMNS)
     before = rows_of(orjson.loads(previous))
-    rid = event.resource_id
-    return tuple(k for k in SEARCH_COLUMNS if [(rid, *r) for r in before.get(k, ())] != rows.get(k, []))
+    return tuple(k for k in SEARCH_COLUMNS if before.get(k, []) != rows.get(k, []))
 
 
 async def append_and_project(
@@ -108,11 +134,11 @@ async def append_and_project(
     custom-parameter version is not the loaded one or the event's head is stale (nothing was
     written; the lock is held).
     ``previous``: the bytes of the version ``event`` follows, read in the same write (see above)."""
-    search = SearchIndexProjector().rows([event]).get(event.resource_type)
-    rows = search.rows if search is not None else {}
+    rows = _rows(event)
     cleared = _changed(event, rows, previous)
     kinds = tuple(k for k in SEARCH_COLUMNS if rows.get(k) and (event.version == 1 or k in cleared))
-    sql = _statement(event.resource_type, kinds, cleared)
+    arrays, joined_text = _search_arrays(rows, kinds)
+    sql = _statement(event.resource_type, kinds, cleared, joined_text)
     deleted = event.kind is EventKind.DELETED
-    args = [*event_values(event), custom_params.loaded().version, deleted, *_search_arrays(search, kinds)]
+    args = [*event_values(event), custom_params.loaded().version, deleted, *arrays]
     return await conn.fetchval(sql, *args)

@@ -1,4 +1,5 @@
-"""The search rows of a multi-version write travel with each text column joined into one string
+"""The search rows of a multi-version write (and of a create)
+travel with each text column joined into one string
 (app/projections/joined_text.py); whatever the values (NULLs, empty strings, the separator
 characters themselves), the rows stored are the rows the projector computed."""
 
@@ -7,8 +8,14 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from app.commands.create import decide_create
+from app.events.model import RequestContext
+from app.fhirtime import now_millis
+from app.projections import custom_params
 from app.projections.joined_text import NULL_MARK, SEPARATOR, joined, split_sql
-from app.projections.search_index import SearchIndexProjector, TypeRows, search_table
+from app.projections.one_statement import append_and_project
+from app.projections.search_index import COLUMNS as SIDE_COLUMNS
+from app.projections.search_index import SearchIndexProjector, TypeRows, rows_of, search_table
 from tests.helpers import new_id, side_rows_sql
 
 COLUMNS = [
@@ -52,3 +59,27 @@ async def test_token_rows_are_stored_as_computed(pool: asyncpg.Pool, code: str) 
         finally:
             await transaction.rollback()
     assert {tuple(r) for r in stored} == set(rows)
+
+
+@pytest.mark.parametrize("code", ["plain", "", f"with{SEPARATOR}separator", NULL_MARK])
+async def test_a_one_statement_create_stores_the_rows_computed(pool: asyncpg.Pool, code: str) -> None:
+    """A create is one statement (app/projections/one_statement.py) sending its text columns
+    joined, or as arrays when a value holds a separator: the rows are the projector's either way."""
+    rid = new_id()
+    resource = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": "a code"},
+        "subject": {"reference": "Patient/p-1"},
+    }
+    event = decide_create("Observation", rid, resource, now_millis(), RequestContext("POST", "Observation"))
+    async with pool.acquire() as conn:
+        await custom_params.sync(conn)
+        assert await append_and_project(conn, event) is not None
+    expected = rows_of(event.parsed)
+    for kind in ("token", "reference"):  # (the full-text table stores tsvectors)
+        names = ", ".join(["s.param", *(c for c, _ in SIDE_COLUMNS[kind])])
+        rows = await pool.fetch(
+            side_rows_sql(search_table("Observation", kind), "cur_observation", names, "c.id = $1"), rid
+        )
+        assert sorted(map(tuple, rows), key=repr) == sorted(expected[kind], key=repr), kind
