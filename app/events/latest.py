@@ -48,7 +48,8 @@ async def finished_horizon(conn: Conn) -> int:
 
 LatestRow = tuple[int, str, int, str, bytes | None, datetime, int]
 """(position, resource_id, version, kind, resource, recorded_at, first): ``first`` is the position of
-the resource's first event, the key of its projection rows; ``resource`` the JSON bytes."""
+the resource's first event, the key of its projection rows; ``resource`` the JSON bytes (as stored,
+perhaps compressed, with ``decode=False``)."""
 
 
 def first_position_sql(resource_type: str, id_sql: str) -> str:
@@ -75,7 +76,7 @@ async def first_positions(conn: Conn, resource_type: str, ids: list[str]) -> dic
 
 
 async def latest_before(
-    conn: Conn, resource_type: str, horizon: int | None, below_id: str | None, limit: int
+    conn: Conn, resource_type: str, horizon: int | None, below_id: str | None, limit: int, *, decode: bool = True
 ) -> list[LatestRow]:
     """The last event, among those of transactions below ``horizon`` (None: every event this
     snapshot sees), of each of up to ``limit`` resources of a type, in descending id order from
@@ -99,7 +100,10 @@ async def latest_before(
         " ORDER BY l.resource_id DESC",
         *args,
     )
-    # the resource as JSON (decompressed here, so every reader of the log gets the served bytes)
+    # the resource as JSON (decompressed here, so every reader of the log gets the served bytes),
+    # or as stored for a caller that decodes elsewhere (replay's workers: a smaller batch to send)
+    if not decode:
+        return [tuple(r) for r in rows]  # type: ignore[misc]
     return [(r[0], r[1], r[2], r[3], decoded(r[4]), r[5], r[6]) for r in rows]
 
 

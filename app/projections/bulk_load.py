@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from app.events.codec import decoded
 from app.events.feed import REPLAY_CONTEXT, FeedCursor
 from app.events.latest import LatestRow, latest_before
 from app.events.model import EventKind, VersionEvent
@@ -40,8 +41,11 @@ _CURRENT_TYPES = ("text", "integer", "boolean", "timestamptz", "bigint", "bigint
 
 
 def encode_latest(resource_type: str, rows: list[LatestRow]) -> Encoded:
-    """The projection rows of the last events ``rows`` (in a worker process, or inline)."""
-    events = [VersionEvent(resource_type, i, v, _KINDS[k], r, at, REPLAY_CONTEXT) for _, i, v, k, r, at, _ in rows]
+    """The projection rows of the last events ``rows``, their resources as stored in the log (in a
+    worker process, or inline: the decompression is spread over the workers with the rest)."""
+    events = [
+        VersionEvent(resource_type, i, v, _KINDS[k], decoded(r), at, REPLAY_CONTEXT) for _, i, v, k, r, at, _ in rows
+    ]
     positions = [row[0] for row in rows]
     keys = {row[1]: row[6] for row in rows}  # the position of each resource's first event
     current = [(*r[:5], keys[r[0]]) for r in CurrentStateProjector().rows(events, positions).get(resource_type, [])]
@@ -96,7 +100,7 @@ async def load_latest(
     horizon = int(load["horizon"])
 
     async def fetch(below: str | None) -> tuple[list[LatestRow], asyncio.Future]:
-        rows = await latest_before(pool, resource_type, horizon, below, batch)
+        rows = await latest_before(pool, resource_type, horizon, below, batch, decode=False)
         return rows, _encoding(resource_type, rows, executor)
 
     upcoming = await fetch(load["below"])
