@@ -29,6 +29,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.api.app import create_app
+from app.events.codec import decode
 from app.jobs.runner import run_pending
 from app.settings import Settings
 from bench.import_bulk import cpu_seconds
@@ -60,7 +61,7 @@ async def baseline(pool: asyncpg.Pool, batch: int) -> tuple[float, int]:
         while rows := await conn.fetch(_LATEST, after, batch):
             out = []
             for r in rows:
-                resource = orjson.loads(r["resource"])
+                resource = orjson.loads(decode(r["resource"]))  # stored compressed, as the server does
                 for coding in resource.get("code", {}).get("coding", []):
                     out.append((r["resource_id"], "bench-code", coding.get("system"), coding.get("code")))
             await conn.copy_records_to_table("bench_rows", records=out)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
+from app.events.codec import decode
+
 LOINC, SNOMED, UCUM = "http://loinc.org", "http://snomed.info/sct", "http://unitsofmeasure.org"
 
 
@@ -31,7 +33,7 @@ async def _resources(pool: asyncpg.Pool, table: str, limit: int) -> list[dict]:
         " WHERE NOT c.deleted ORDER BY c.id LIMIT $1",
         limit,
     )
-    return [orjson.loads(r["resource"]) for r in rows]
+    return [orjson.loads(decode(r["resource"])) for r in rows]  # the log's bytes as stored
 
 
 def _coding(concept: object) -> dict:
