@@ -67,6 +67,8 @@ from app.projections.search_index import (
 from app.projections.shadow_indexes import build_indexes, run_spread, strip_indexes
 from app.projections.shadow_statistics import analyze_statements, analyzed_whole
 from app.projections.state import expected_version, projection_name
+from app.search_types.protocol import stored_name
+from app.search_types.registry import TABLES
 
 __all__ = [
     "SHADOW",
@@ -231,7 +233,19 @@ async def replay_batches(
             return total, cursor
 
 
+def _live_names(resource_type: str) -> dict[str, str]:
+    """Each shadow side table's index and statistics names, as stored, to the live table's: a long
+    type's shadow name is cut to 63 bytes, so the live name cannot be read back off it."""
+    out: dict[str, str] = {}
+    for kind in SEARCH_KINDS:
+        table = search_table(resource_type, kind)
+        for name in TABLES[kind].object_names(table):
+            out[stored_name(table + SHADOW + name[len(table) :])] = name
+    return out
+
+
 async def _rename_shadows(conn: asyncpg.Connection, resource_type: str) -> None:
+    live = _live_names(resource_type)
     for table in live_tables(resource_type):
         await conn.execute(f"ALTER TABLE {table} RENAME TO {table}__old")
         await conn.execute(f"ALTER TABLE {table}{SHADOW} RENAME TO {table}")
@@ -240,12 +254,14 @@ async def _rename_shadows(conn: asyncpg.Connection, resource_type: str) -> None:
         for row in indexes:
             index = row["indexname"]
             if index.startswith(table + SHADOW):
-                await conn.execute(f'ALTER INDEX "{index}" RENAME TO "{table}{index[len(table) + len(SHADOW) :]}"')
+                renamed = live.get(index, table + index[len(table) + len(SHADOW) :])
+                await conn.execute(f'ALTER INDEX "{index}" RENAME TO "{renamed}"')
         objects = await conn.fetch("SELECT stxname FROM pg_statistic_ext WHERE stxrelid = $1::regclass", table)
         for row in objects:  # the planner's extended statistics (app/search_types/protocol.py)
             name = row["stxname"]
             if name.startswith(table + SHADOW):
-                await conn.execute(f'ALTER STATISTICS "{name}" RENAME TO "{table}{name[len(table) + len(SHADOW) :]}"')
+                renamed = live.get(name, table + name[len(table) + len(SHADOW) :])
+                await conn.execute(f'ALTER STATISTICS "{name}" RENAME TO "{renamed}"')
 
 
 async def _swap(conn: asyncpg.Connection, resource_type: str, cursor: FeedCursor | None, batch: int) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncpg
 
 from app.fhirspec.resource_types import resource_types
-from app.search_types.protocol import SideTable
+from app.search_types.protocol import SideTable, stored_name
 from app.search_types.registry import TABLES, search_table
 from app.search_types.text import PENDING_LIST_KB
 
@@ -70,11 +70,11 @@ class _Live:
             ddl.append(f"TRUNCATE {name};")
             ddl += table.add_generated_ddl(name)
         have = self.indexes.get(name, set())
-        wanted = set(table.index_names(name)) | {f"{name}_key"}
+        wanted = {n for n in table.object_names(name) if not n.endswith("_deps")}
         ddl += [f"DROP INDEX IF EXISTS {index};" for index in sorted(have - wanted)]
         if not wanted <= have:
             ddl += table.lookup_ddl(name)
-        if table.depends and f"{name}_deps" not in self.statistics:
+        if table.depends and stored_name(f"{name}_deps") not in self.statistics:
             ddl += table.statistics_ddl(name)
         return ddl
 

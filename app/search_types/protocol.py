@@ -34,6 +34,13 @@ def hash_condition(code: str, value: str, args: Args, column: str = "s.hash") ->
     return f"{column} = {param_hash(args.add(code, 'text'), args.add(value, 'text'))}"
 
 
+def stored_name(name: str) -> str:
+    """The name PostgreSQL keeps for an object named ``name``: cut to 63 bytes (NAMEDATALEN - 1;
+    these names are ASCII), as long types' names are (``sp_medicinal_product_undesirable_effect_
+    reference__s_ident_value``, a shadow table's index, is stored without its last letter)."""
+    return name[:63]
+
+
 @dataclass(frozen=True)
 class SideTable:
     """One side table per resource type, ``sp_<type>_<kind>``: ``(key, param, *columns)`` (``key``
@@ -98,6 +105,11 @@ class SideTable:
 
     def index_names(self, table: str) -> list[str]:
         return [f"{table}_{name}" for name, _ in self.indexes]
+
+    def object_names(self, table: str) -> list[str]:
+        """The names of the table's indexes and statistics objects as PostgreSQL stores them."""
+        names = [*self.index_names(table), f"{table}_key"] + ([f"{table}_deps"] if self.depends else [])
+        return [stored_name(n) for n in names]
 
     copyable: ClassVar[bool] = True
     """Whether bulk writes may COPY rows in as sent (else they INSERT through :meth:`insert_select`)."""
