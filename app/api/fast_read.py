@@ -16,7 +16,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import outcome_response
-from app.api.http import accepted_media
+from app.api.http import accepted_media, etag
 from app.auth import OPEN
 from app.errors import FhirError
 from app.fhirspec.resource_types import is_resource_type
@@ -88,7 +88,7 @@ class FastRead:
             return None  # 404 or 410, answered with its OperationOutcome by the route
         # the caller may read every resource of the type: no visibility check to make (app/queries/read.py)
         headers = [
-            (b"etag", b'W/"%d"' % head.version),
+            (b"etag", etag(head.version).encode()),
             (b"last-modified", format_http_date(head.last_updated).encode()),
             (b"content-length", b"%d" % len(head.resource)),
             (b"content-type", media.encode()),

@@ -222,8 +222,13 @@ def fhir_response(
     return Response(content=body or b"", status_code=status, media_type=media, headers=headers)
 
 
+def etag(version: int) -> str:
+    """The weak ETag of a resource version (``W/"3"``), as every response gives it."""
+    return f'W/"{version}"'
+
+
 def version_headers(version: int, last_updated: datetime) -> dict[str, str]:
-    return {"ETag": f'W/"{version}"', "Last-Modified": format_http_date(last_updated)}
+    return {"ETag": etag(version), "Last-Modified": format_http_date(last_updated)}
 
 
 def outcome_bytes(issues: list[Issue]) -> bytes:

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from fastapi import Request
 from fastapi.responses import Response
 
-from app.api.http import base_url, fhir_response, outcome_bytes, prefer, version_headers, write_context
+from app.api.http import base_url, etag, fhir_response, outcome_bytes, prefer, version_headers, write_context
 from app.api.write_auth import matcher_of
 from app.commands.bundle_entries import BundleEntry
 from app.commands.create import Create
@@ -95,7 +95,7 @@ def render_write(
     for a creation, ``Content-Location`` otherwise, ``ETag`` for a deletion)."""
     message = write_message(command, out)
     if out.status in (WriteStatus.DELETED, WriteStatus.UNCHANGED):
-        headers = {"ETag": f'W/"{out.version}"'} if out.status is WriteStatus.DELETED else {}
+        headers = {"ETag": etag(out.version)} if out.status is WriteStatus.DELETED else {}
         if (prefer(request, "return") or "").lower() == "minimal":
             return Response(status_code=204, headers=headers)
         return write_response(request, WriteReply(200, None, headers, message))
@@ -132,7 +132,7 @@ def entry_write_response(out: WriteResult) -> dict:
         return response
     if out.status is not WriteStatus.DELETED:
         response["location"] = location_path(out)
-    response["etag"] = f'W/"{out.version}"'
+    response["etag"] = etag(out.version)
     if out.last_updated is not None:
         response["lastModified"] = format_instant(out.last_updated)
     return response
@@ -156,7 +156,7 @@ def render_entry(base: str, answer: Answer, representation: bool, warnings: list
             resource = answer.resource
             entry["fullUrl"] = f"{base}/{answer.resource_type}/{answer.resource_id}"
     elif isinstance(answer, EntryRead):
-        response = {"status": status_line(200), "etag": f'W/"{answer.version}"'}
+        response = {"status": status_line(200), "etag": etag(answer.version)}
         response["lastModified"] = format_instant(answer.last_updated)
         resource = answer.resource
     elif isinstance(answer, FhirError):

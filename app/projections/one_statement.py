@@ -33,7 +33,7 @@ from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
 from app.projections.joined_text import joined, split_sql
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
-from app.projections.search_index import keyed_insert, rows_of, search_table
+from app.projections.search_index import event_rows, keyed_insert, rows_of, search_table
 from app.search_types.registry import TABLES
 
 # the version the event follows is still the last one committed when the statement began: a write
@@ -108,14 +108,6 @@ def _search_arrays(rows: dict[str, list[tuple]], kinds: tuple[str, ...]) -> tupl
     return out, True
 
 
-def _rows(event: VersionEvent) -> dict[str, list[tuple]]:
-    """The search rows ``(param, ...columns)`` of the event's resource (what the projector's
-    ``rows`` gives, without the id it puts first: every row here is the one resource's)."""
-    if event.kind is EventKind.DELETED or event.resource is None:
-        return {}
-    return rows_of(event.parsed if event.parsed is not None else orjson.loads(event.resource))
-
-
 def _changed(event: VersionEvent, rows: dict[str, list[tuple]], previous: bytes | None) -> tuple[str, ...]:
     """The kinds of search rows to clear: none for a first version, those that differ from the
     previous version's (``previous``: its bytes), every kind when they are not known."""
@@ -134,7 +126,7 @@ async def append_and_project(
     custom-parameter version is not the loaded one or the event's head is stale (nothing was
     written; the lock is held).
     ``previous``: the bytes of the version ``event`` follows, read in the same write (see above)."""
-    rows = _rows(event)
+    rows = event_rows(event) or {}  # a deletion has none
     cleared = _changed(event, rows, previous)
     kinds = tuple(k for k in SEARCH_COLUMNS if rows.get(k) and (event.version == 1 or k in cleared))
     arrays, joined_text = _search_arrays(rows, kinds)

@@ -98,6 +98,14 @@ def value_rows(code: str, values: list, out: dict[str, list[tuple]]) -> None:
         type_of_value(values[0]).add_rows(code, values, out)
 
 
+def event_rows(event: VersionEvent, codes: frozenset[str] | None = None) -> dict[str, list[tuple]] | None:
+    """:func:`rows_of` the event's resource (parsed once when the write already did); None for a
+    deletion."""
+    if event.kind is EventKind.DELETED or event.resource is None:
+        return None
+    return rows_of(event.parsed if event.parsed is not None else orjson.loads(event.resource), codes)
+
+
 def rows_of(resource: dict, codes: frozenset[str] | None = None) -> dict[str, list[tuple]]:
     """kind -> rows ``(param, ...columns)`` for one resource (only the parameters ``codes`` if given):
     by the resource type's generated row function (:mod:`app.search_types.row_plan`), or, for the
@@ -355,10 +363,7 @@ class SearchIndexProjector:
         for e in events:
             last[(e.resource_type, e.resource_id)] = e
         for e in last.values():
-            if e.kind is EventKind.DELETED or e.resource is None:
-                yield e, None
-            else:
-                yield e, rows_of(e.parsed if e.parsed is not None else orjson.loads(e.resource), self.codes)
+            yield e, event_rows(e, self.codes)
 
     def rows(self, events: Sequence[VersionEvent], positions: Sequence[int] | None = None) -> SearchRows:
         codes = tuple(sorted(self.codes)) if self.codes is not None else None
