@@ -152,6 +152,13 @@ async def _m026_log_dictionaries(conn: asyncpg.Connection) -> None:
     await conn.execute(EVENT_LOG_DICTIONARY_DDL)
 
 
+async def _m027_token_system_hash(conn: asyncpg.Connection) -> None:
+    # issue 12, fewer bytes per resource: the token tables' code index carries an 8-byte hash of
+    # (param, system) instead of the system's text (16-41 bytes in nearly every row); the tables
+    # are emptied and given the generated column (the layout version changes: rebuild)
+    await upgrade_search_layout(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -183,12 +190,13 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "event log: resources compressed with zstd dictionaries, kept in event_log_dictionary",
         _m026_log_dictionaries,
     ),
+    (27, "token code index: a hash of the system instead of its text", _m027_token_system_hash),
 ]
 
 # steps over every side table commit type by type (one transaction for all of them can need more
 # locks than the server grants: max_locks_per_transaction); each is idempotent, so a run stopped
 # midway is finished by the next start (the version is recorded only once the step has ended)
-_OWN_TRANSACTIONS = frozenset({13, 18, 24, 25})
+_OWN_TRANSACTIONS = frozenset({13, 18, 24, 25, 27})
 
 
 async def migrate(conn: asyncpg.Connection) -> list[int]:

@@ -1,10 +1,11 @@
 """Bringing the search side tables of an older layout to the current one (migration 13).
 
 Columns the layout no longer has (the token table's ``text``, migration 18) are dropped. A table
-that lacks a generated column of its kind (the parameter hashes, the date ``span``) is emptied and
-given it: computing the column would rewrite every row, and the projection is stale
-anyway (its layout version changed, so searches of the type answer 503 until ``fhirledger
-projections rebuild`` has replayed the log into it). Lookup indexes the layout no longer has are
+that lacks a generated column of its kind (the parameter hashes, the date ``span``, the token
+``system_hash`` of migration 27) is emptied and given it, its dependency statistics made anew:
+computing the column would rewrite every row, and the projection is stale anyway (its layout
+version changed, so searches of the type answer 503 until ``fhirledger projections rebuild`` has
+replayed the log into it). Lookup indexes the layout no longer has are
 dropped, missing ones (and the dependency statistics) created. A table of the layout that named
 each resource by its text id rather than its integer key (before migration 24) is dropped and
 created anew, empty (its projection is stale too). A database created by this code has nothing to
@@ -66,15 +67,20 @@ class _Live:
             return ["DROP TABLE " + name + ";", *table.create_ddl(name), *table.lookup_ddl(name)]
         kept = {"key", "param", *(c for c, _ in table.columns), *table.generated_names}
         ddl = [f"ALTER TABLE {name} DROP COLUMN {c};" for c in sorted(have_columns) if c not in kept]
+        deps = stored_name(f"{name}_deps")
+        fresh_statistics = deps not in self.statistics
         if any(column not in have_columns for column in table.generated_names):
             ddl.append(f"TRUNCATE {name};")
             ddl += table.add_generated_ddl(name)
+            if not fresh_statistics:  # the statistics may name the new columns (the token system hash)
+                ddl.append(f"DROP STATISTICS IF EXISTS {deps};")
+                fresh_statistics = True
         have = self.indexes.get(name, set())
         wanted = {n for n in table.object_names(name) if not n.endswith("_deps")}
         ddl += [f"DROP INDEX IF EXISTS {index};" for index in sorted(have - wanted)]
         if not wanted <= have:
             ddl += table.lookup_ddl(name)
-        if table.depends and stored_name(f"{name}_deps") not in self.statistics:
+        if table.depends and fresh_statistics:
             ddl += table.statistics_ddl(name)
         return ddl
 

@@ -26,11 +26,38 @@ async def test_an_old_layout_table_is_upgraded_once(pool: asyncpg.Pool) -> None:
             applied = await upgrade_search_layout(conn)
         assert f"TRUNCATE {TABLE};" in applied
         assert await conn.fetchval(f"SELECT count(*) FROM {TABLE}") == 0
-        assert await _indexes(conn) == {f"{TABLE}_key", f"{TABLE}_hash"}
+        assert await _indexes(conn) == {f"{TABLE}_key", f"{TABLE}_hashes"}
         deps = await conn.fetchval("SELECT count(*) FROM pg_statistic_ext WHERE stxname = $1", f"{TABLE}_deps")
         assert deps == 1
         await conn.execute(f"INSERT INTO {TABLE} (key, param, code) VALUES (-7, 'status', 'active')")
         expected = await conn.fetchval("SELECT hashtextextended('status' || E'\\x1f' || 'active', 0)")
         assert await conn.fetchval(f"SELECT hash FROM {TABLE} WHERE key = -7") == expected
+        await conn.execute(f"DELETE FROM {TABLE} WHERE key = -7")
+        assert await upgrade_search_layout(conn) == []
+
+
+async def test_a_token_table_of_the_system_text_index_gets_the_system_hash(pool: asyncpg.Pool) -> None:
+    """Migration 27: a token table whose code index carried the system's text (before it) is
+    emptied, given ``system_hash`` and the narrower index, and its statistics name the new column."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute(f"DROP STATISTICS {TABLE}_deps")
+            await conn.execute(f"ALTER TABLE {TABLE} DROP COLUMN system_hash")  # its index goes with it
+            await conn.execute(f"CREATE INDEX {TABLE}_hash ON {TABLE} (hash, key) INCLUDE (system)")
+            await conn.execute(f"CREATE STATISTICS {TABLE}_deps (dependencies) ON hash, system FROM {TABLE}")
+            await conn.execute(f"INSERT INTO {TABLE} (key, param, system, code) VALUES (-7, 'status', 's', 'active')")
+            applied = await upgrade_search_layout(conn)
+        assert f"TRUNCATE {TABLE};" in applied
+        assert await _indexes(conn) == {f"{TABLE}_key", f"{TABLE}_hashes"}
+        columns = await conn.fetchval("SELECT stxkeys::text FROM pg_statistic_ext WHERE stxname = $1", f"{TABLE}_deps")
+        wanted = await conn.fetchval(
+            "SELECT string_agg(attnum::text, ' ' ORDER BY attnum) FROM pg_attribute"
+            " WHERE attrelid = $1::regclass AND attname IN ('hash', 'system_hash')",
+            TABLE,
+        )
+        assert columns == wanted
+        await conn.execute(f"INSERT INTO {TABLE} (key, param, system, code) VALUES (-7, 'status', 's', 'active')")
+        expected = await conn.fetchval("SELECT hashtextextended('status' || E'\\x1f' || 's', 0)")
+        assert await conn.fetchval(f"SELECT system_hash FROM {TABLE} WHERE key = -7") == expected
         await conn.execute(f"DELETE FROM {TABLE} WHERE key = -7")
         assert await upgrade_search_layout(conn) == []
