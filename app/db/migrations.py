@@ -153,9 +153,9 @@ async def _m026_log_dictionaries(conn: asyncpg.Connection) -> None:
 
 
 async def _m027_token_system_hash(conn: asyncpg.Connection) -> None:
-    # issue 12, fewer bytes per resource: the token tables' code index carries an 8-byte hash of
-    # (param, system) instead of the system's text (16-41 bytes in nearly every row); the tables
-    # are emptied and given the generated column (the layout version changes: rebuild)
+    # issue 12, fewer bytes per resource: the token tables keep an 8-byte hash of (param, system)
+    # instead of the system's text (16-41 bytes in nearly every row), in the code index too; the
+    # tables are emptied and given the column (the layout version changes: rebuild)
     await upgrade_search_layout(conn)
 
 
@@ -190,7 +190,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "event log: resources compressed with zstd dictionaries, kept in event_log_dictionary",
         _m026_log_dictionaries,
     ),
-    (27, "token code index: a hash of the system instead of its text", _m027_token_system_hash),
+    (27, "token tables: a hash of the system instead of its text", _m027_token_system_hash),
 ]
 
 # steps over every side table commit type by type (one transaction for all of them can need more

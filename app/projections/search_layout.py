@@ -1,15 +1,16 @@
 """Bringing the search side tables of an older layout to the current one (migration 13).
 
 Columns the layout no longer has (the token table's ``text``, migration 18) are dropped. A table
-that lacks a generated column of its kind (the parameter hashes, the date ``span``, the token
-``system_hash`` of migration 27) is emptied and given it, its dependency statistics made anew:
-computing the column would rewrite every row, and the projection is stale anyway (its layout
-version changed, so searches of the type answer 503 until ``fhirledger projections rebuild`` has
-replayed the log into it). Lookup indexes the layout no longer has are
-dropped, missing ones (and the dependency statistics) created. A table of the layout that named
-each resource by its text id rather than its integer key (before migration 24) is dropped and
-created anew, empty (its projection is stale too). A database created by this code has nothing to
-change."""
+that lacks a generated column of its kind (the parameter hashes, the date ``span``) is emptied and
+given it, its dependency statistics made anew: computing the column would rewrite every row, and
+the projection is stale anyway (its layout version changed, so searches of the type answer 503
+until ``fhirledger projections rebuild`` has replayed the log into it). Lookup indexes the layout
+no longer has are dropped, missing ones (and the dependency statistics) created. A table that
+lacks a column the projector writes (the integer ``key`` before migration 24; the token
+``system_hash`` and the reference ``target_uuid`` before migration 27) is dropped and created
+anew, empty (its projection is stale too; its generated columns' expressions may have changed
+with it, and the new table has the layout's column order). A database created by this code has
+nothing to change."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ class _Live:
         """The DDL that brings one live side table to the layout."""
         name = search_table(resource_type, kind)
         have_columns = self.columns.get(name, set())
-        if name in self.columns and "key" not in have_columns:
+        written = ("key", *(c for c, _ in table.columns))
+        if name in self.columns and any(c not in have_columns for c in written):
             return ["DROP TABLE " + name + ";", *table.create_ddl(name), *table.lookup_ddl(name)]
         kept = {"key", "param", *(c for c, _ in table.columns), *table.generated_names}
         ddl = [f"ALTER TABLE {name} DROP COLUMN {c};" for c in sorted(have_columns) if c not in kept]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from app.search_types.text_document import MAX_CHARS
+from app.search_types.token import system_hash
 
 Writer = Callable[[str, dict, dict[str, list[tuple]], list[tuple]], None]
 """(code, values, kind -> rows, text rows)."""
@@ -38,9 +39,9 @@ def token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
     for system, value, text, of_type in d:
         if of_type:
             for s, c in of_type:
-                rows.append((code, system, value, f"{s or ''}|{c or ''}"))
+                rows.append((code, system_hash(code, system), value, f"{s or ''}|{c or ''}"))
         elif system is not None or value is not None:
-            rows.append((code, system, value, None))
+            rows.append((code, system_hash(code, system), value, None))
         if text:
             parts.append(text)
     if len(rows) == start and d:

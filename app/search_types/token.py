@@ -5,24 +5,26 @@ search of ``:text``, :mod:`app.search_types.text`, indexes it),
 ``of_type`` holds an Identifier's type codings (for ``:of-type``). Per the R4 token table: Coding
 (system, code, display); CodeableConcept (each coding, plus one value with only the text);
 Identifier (system, value, type.text); ContactPoint (no system, value); boolean ("true"/"false"),
-code, uri, id, string (no system, the value). Stored in ``sp_<type>_token (system, code,
+code, uri, id, string (no system, the value). Stored in ``sp_<type>_token (system_hash, code,
 of_type)`` (the text only in the full-text table), one row per type coding, with the generated
-``hash`` of (param, code) and ``system_hash`` of (param, system), indexed on ``(hash, key) INCLUDE
-(system_hash)``: a code search is one index range in key order, a ``system|code`` search the same
-range tested on the index's 8-byte system hash (the system's text, 16-41 bytes in nearly every
-row, made the index two thirds wider; a 64-bit hash equality is accepted for the code already),
-and the hash's statistics count each parameter's codes apart. ``[system]|`` alone (no code) tests
-``param`` with the column."""
+``hash`` of (param, code), indexed on ``(hash, key) INCLUDE (system_hash)``: a code search is one
+index range in key order, a ``system|code`` search the same range tested on the index's 8-byte
+:func:`system_hash`, and the hash's statistics count each parameter's codes apart. The system's
+text (16-41 bytes in nearly every row: ``http://loinc.org``, ``https://github.com/synthetichealth/
+synthea``) is not stored: nothing but a search for it reads it, and a 64-bit hash equality is
+accepted for the code already. ``[system]|`` alone (no code) tests ``param`` and the hash."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from app.errors import invalid
 from app.fhirspec.search_parameters import SearchParam
 from app.search_types.nodes import dicts_of, folded_text, text_of
-from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition, param_hash
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition
 from app.search_types.sql import Args
 from app.search_types.syntax import split_pipe, unescape
 
@@ -32,6 +34,17 @@ class TokenValue(NamedTuple):
     code: str | None
     text: str | None = None
     of_type: tuple[tuple[str | None, str | None], ...] = ()
+
+
+@lru_cache(maxsize=65536)
+def system_hash(param: str, system: str | None) -> int | None:
+    """The stored hash of a parameter's code system (None without a system): the first 8 bytes of
+    the BLAKE2b digest of ``param``, a unit separator and ``system``, as a signed bigint. The
+    projector computes it (so rows are copied in as sent), a search binds it."""
+    if system is None:
+        return None
+    digest = hashlib.blake2b(f"{param}\x1f{system}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
@@ -87,22 +100,22 @@ def token_condition(
     args: Args,
     cols: tuple[str, str],
     hashed: str | None = "s.hash",
-    system_hashed: str | None = None,
+    hashed_system: bool = False,
 ) -> str:
     """``[code]``, ``|[code]`` (no system), ``[system]|``, ``[system]|[code]``; ``:of-type`` on an
     Identifier's type and value (``:text`` is a full-text search: :mod:`app.search_types.text`).
     ``cols``: the (system, code) columns; ``hashed``: the hash column of (param, code) (the parameter is tested
     with it; where a value has no code, with ``s.param``), or None for a composite's later
-    component, whose parameter its first component tests; ``system_hashed``: the hash column of
-    (param, system), tested instead of the system's text beside a code (NULL where the system is)."""
+    component, whose parameter its first component tests; ``hashed_system``: the system column
+    holds the :func:`system_hash` (NULL where there is no system), not the text."""
     system_col, code_col = cols
 
     def system_is(system: str | None) -> str:
-        if system_hashed is None:
-            return f"{system_col} IS NULL" if system is None else f"{system_col} = {args.add(system)}"
         if system is None:
-            return f"{system_hashed} IS NULL"
-        return f"{system_hashed} = {param_hash(args.add(code, 'text'), args.add(system, 'text'))}"
+            return f"{system_col} IS NULL"
+        if hashed_system:
+            return f"{system_col} = {args.add(system_hash(code, system), 'bigint')}"
+        return f"{system_col} = {args.add(system)}"
 
     def match(token: str) -> str:
         if hashed is None:
@@ -121,7 +134,7 @@ def token_condition(
         return match(unescape(value))
     system, token = split_pipe(value, 2)
     if token == "":
-        return of_param(f"{system_col} = {args.add(system)}")
+        return of_param(system_is(system))
     return f"({match(token)} AND {system_is(system or None)})"
 
 
@@ -131,10 +144,9 @@ class TokenType(SearchType):
     tables = (
         SideTable(
             "token",
-            (("system", "text"), ("code", "text"), ("of_type", "text")),
+            (("system_hash", "bigint"), ("code", "text"), ("of_type", "text")),
             (("hashes", "(hash, key) INCLUDE (system_hash)"),),
             hash="code",
-            generated=(("system_hash", "bigint", param_hash("param", "system")),),
             depends=("system_hash",),
         ),
     )
@@ -159,7 +171,7 @@ class TokenType(SearchType):
             types = [f"{s or ''}|{c or ''}" for s, c in v.of_type] or [None]
             for of_type in types:
                 if v.system is not None or v.code is not None or of_type is not None:
-                    rows.append((code, v.system, v.code, of_type))
+                    rows.append((code, system_hash(code, v.system), v.code, of_type))
         if len(rows) == start and values:
             rows.append((code, None, None, None))
 
@@ -167,7 +179,7 @@ class TokenType(SearchType):
         return (value.system, value.code, None, None, None, None)
 
     def condition(self, code: str, value: str, modifier: str | None, param: SearchParam, args: Args, base: str) -> str:
-        return token_condition(code, value, modifier, args, ("s.system", "s.code"), system_hashed="s.system_hash")
+        return token_condition(code, value, modifier, args, ("s.system_hash", "s.code"), hashed_system=True)
 
 
 TOKEN = TokenType()

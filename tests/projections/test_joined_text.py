@@ -16,6 +16,7 @@ from app.projections.joined_text import NULL_MARK, SEPARATOR, joined, split_sql
 from app.projections.one_statement import append_and_project
 from app.projections.search_index import COLUMNS as SIDE_COLUMNS
 from app.projections.search_index import SearchIndexProjector, TypeRows, rows_of, search_table
+from app.search_types.token import system_hash
 from tests.helpers import new_id, side_rows_sql
 
 COLUMNS = [
@@ -43,7 +44,7 @@ async def test_a_joined_column_splits_back_to_its_values_or_is_refused(pool: asy
 @pytest.mark.parametrize("code", ["plain", "", f"with{SEPARATOR}separator", NULL_MARK])
 async def test_token_rows_are_stored_as_computed(pool: asyncpg.Pool, code: str) -> None:
     rid = new_id()
-    rows = [(rid, "code", "http://loinc.org", code, None), (rid, "identifier", None, "v1", "MR")]
+    rows = [(rid, "code", system_hash("code", "http://loinc.org"), code, None), (rid, "identifier", None, "v1", "MR")]
     tr = TypeRows(rows={"token": rows})
     table = search_table("Observation", "token")
     async with pool.acquire() as conn:
@@ -54,7 +55,7 @@ async def test_token_rows_are_stored_as_computed(pool: asyncpg.Pool, code: str) 
                 "INSERT INTO cur_observation VALUES ($1, 1, false, now(), -1, -1)", rid
             )
             await SearchIndexProjector().write(conn, {"Observation": tr})
-            columns = "c.id, s.param, s.system, s.code, s.of_type"
+            columns = "c.id, s.param, s.system_hash, s.code, s.of_type"
             stored = await conn.fetch(side_rows_sql(table, "cur_observation", columns, "c.id = $1"), rid)
         finally:
             await transaction.rollback()

@@ -30,7 +30,7 @@ async def test_rebuild_gathers_every_statistic(client: httpx.AsyncClient, pool: 
     await rebuild_type(pool, "Observation")
     token = search_table("Observation", "token")
     analyzed = {r["attname"] for r in await pool.fetch("SELECT attname FROM pg_stats WHERE tablename = $1", token)}
-    assert {"key", "param", "system", "code", "hash"} <= analyzed
+    assert {"key", "param", "system_hash", "code", "hash"} <= analyzed
     deps = await pool.fetchval(
         "SELECT count(*) FROM pg_statistic_ext e JOIN pg_statistic_ext_data d ON d.stxoid = e.oid"
         " WHERE e.stxrelid = $1::regclass AND d.stxddependencies IS NOT NULL",

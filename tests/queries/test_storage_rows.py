@@ -11,6 +11,7 @@ import uuid
 import asyncpg
 import httpx
 
+from app.search_types.token import system_hash
 from tests.helpers import TAG, post_tagged, side_rows_sql
 
 
@@ -51,12 +52,12 @@ async def test_token_text_alone_is_no_row_beside_codings(client: httpx.AsyncClie
     none = await post_tagged(client, cond, tag)
     rows = await pool.fetch(
         side_rows_sql(
-            "sp_condition_token", "cur_condition", "c.id, s.system, s.code", "s.param = 'code' AND c.id = ANY($1)"
+            "sp_condition_token", "cur_condition", "c.id, s.system_hash, s.code", "s.param = 'code' AND c.id = ANY($1)"
         ),
         [coded, text_only, none],
     )
-    assert sorted((r["id"], r["system"], r["code"]) for r in rows) == sorted(
-        [(coded, "http://snomed.info/sct", "44054006"), (text_only, None, None)]
+    assert sorted((r["id"], r["system_hash"], r["code"]) for r in rows) == sorted(
+        [(coded, system_hash("code", "http://snomed.info/sct"), "44054006"), (text_only, None, None)]
     )
     assert set(await _ids(client, "code:missing=false", tag, "Condition")) == {coded, text_only}
     assert await _ids(client, "code:missing=true", tag, "Condition") == [none]
