@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from app.search_types.reference import split_target
 from app.search_types.text_document import MAX_CHARS
 from app.search_types.token import system_hash
 
@@ -76,7 +77,7 @@ def reference_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
     """As :meth:`ReferenceType.add_rows`: the reference as written only where ``type/id`` does not
     spell it."""
     o["reference"].extend(
-        [(code, t, i, None if t and i and ref == f"{t}/{i}" else ref, s, v) for t, i, ref, _, s, v in d]
+        [(code, t, *split_target(i), None if t and i and ref == f"{t}/{i}" else ref, s, v) for t, i, ref, _, s, v in d]
     )
 
 

@@ -63,3 +63,40 @@ async def test_token_text_alone_is_no_row_beside_codings(client: httpx.AsyncClie
     assert await _ids(client, "code:missing=true", tag, "Condition") == [none]
     assert set(await _ids(client, "code:text=diabetes", tag, "Condition")) == {coded, text_only}
     assert await _ids(client, "code=44054006", tag, "Condition") == [coded]
+
+
+async def test_uuid_target_ids_are_stored_as_uuids_and_read_back_as_written(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """A target id that is a lowercase UUID is kept as a 16-byte uuid, any other (an uppercase UUID,
+    a plain id) as text: searches, ``_sort`` and ``_include`` see each id as written."""
+    tag = uuid.uuid4().hex
+    lower, upper, plain = str(uuid.uuid4()), str(uuid.uuid4()).upper(), f"p-{uuid.uuid4().hex[:8]}"
+    observations = {}
+    for pid in (lower, upper, plain):
+        r = await client.put(f"/fhir/Patient/{pid}", json={"resourceType": "Patient", "id": pid})
+        assert r.status_code == 201, r.text
+        obs = {"resourceType": "Observation", "status": "final", "code": {"text": "ref"}}
+        observations[pid] = await post_tagged(client, {**obs, "subject": {"reference": f"Patient/{pid}"}}, tag)
+    stored = await pool.fetch(
+        side_rows_sql(
+            "sp_observation_reference",
+            "cur_observation",
+            "c.id, s.target_uuid::text AS u, s.target_id",
+            "s.param = 'subject' AND c.id = ANY($1)",
+        ),
+        list(observations.values()),
+    )
+    assert {r["id"]: (r["u"], r["target_id"]) for r in stored} == {
+        observations[lower]: (lower, None),
+        observations[upper]: (None, upper),
+        observations[plain]: (None, plain),
+    }
+    for pid, oid in observations.items():
+        assert await _ids(client, f"subject=Patient/{pid}", tag) == [oid]
+    by_reference = [observations[pid] for pid in sorted(observations, key=lambda p: f"Patient/{p}".encode())]
+    assert await _ids(client, "_sort=subject", tag) == by_reference
+    r = await client.get(f"/fhir/Observation?_tag={TAG}|{tag}&_include=Observation:subject")
+    assert r.status_code == 200, r.text
+    included = {e["resource"]["id"] for e in r.json()["entry"] if e["search"]["mode"] == "include"}
+    assert included == {lower, upper, plain}

@@ -29,6 +29,7 @@ from app.queries.search.restriction import readable, restriction_for, restrictio
 from app.queries.search.sql import Args
 from app.search_types.param_aliases import stored_code
 from app.search_types.protocol import param_hash
+from app.search_types.reference import TARGET_ID_SQL
 
 INCLUDE_LIMIT = 1000  # included resources per page, over every _include/_revinclude and round
 ITERATE_ROUNDS = 10  # rounds in all, the first (every rule on the matches) included
@@ -97,11 +98,11 @@ class _Fetch:
         codes = sorted({code for code, only in stored if only is None})
         narrowed = [(code, only) for code, only in stored if only is not None and code not in codes]
         rows = await self.pool.fetch(
-            f"SELECT DISTINCT target_type, target_id FROM {search_table(t, 'reference')}"
+            f"SELECT DISTINCT target_type, {TARGET_ID_SQL} AS target_id FROM {search_table(t, 'reference')}"
             f" WHERE key = ANY(ARRAY(SELECT c.key FROM {current_table(t)} c WHERE c.id = ANY($1::text[])))"
             " AND (param = ANY($2) OR (param, target_type) IN (SELECT * FROM unnest($4::text[], $5::text[])))"
-            " AND target_type IS NOT NULL AND target_id IS NOT NULL"
-            " AND ($3::text IS NULL OR target_type = $3) ORDER BY target_type, target_id",
+            f" AND target_type IS NOT NULL AND {TARGET_ID_SQL} IS NOT NULL"
+            " AND ($3::text IS NULL OR target_type = $3) ORDER BY 1, 2",
             ids,
             codes,
             inc.target_type,
