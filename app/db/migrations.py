@@ -152,10 +152,11 @@ async def _m026_log_dictionaries(conn: asyncpg.Connection) -> None:
     await conn.execute(EVENT_LOG_DICTIONARY_DDL)
 
 
-async def _m027_token_system_hash(conn: asyncpg.Connection) -> None:
-    # issue 12, fewer bytes per resource: the token tables keep an 8-byte hash of (param, system)
-    # instead of the system's text (16-41 bytes in nearly every row), in the code index too; the
-    # tables are emptied and given the column (the layout version changes: rebuild)
+async def _m027_narrower_side_rows(conn: asyncpg.Connection) -> None:
+    # issue 12, fewer bytes per resource: the token and quantity tables keep an 8-byte hash of the
+    # system instead of its text (16-41 bytes in nearly every row; the token code index carries
+    # the hash too), the reference tables a UUID target id as a 16-byte uuid; those tables are
+    # made anew, empty (the layout version changes: rebuild)
     await upgrade_search_layout(conn)
 
 
@@ -190,7 +191,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         "event log: resources compressed with zstd dictionaries, kept in event_log_dictionary",
         _m026_log_dictionaries,
     ),
-    (27, "token tables: a hash of the system instead of its text", _m027_token_system_hash),
+    (27, "narrower side rows: system hashes, UUID target ids", _m027_narrower_side_rows),
 ]
 
 # steps over every side table commit type by type (one transaction for all of them can need more

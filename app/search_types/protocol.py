@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
 from app.fhirpath.model import type_model
@@ -32,6 +34,17 @@ def param_hash(param_sql: str, value_sql: str) -> str:
 def hash_condition(code: str, value: str, args: Args, column: str = "s.hash") -> str:
     """``column`` equals the hash of parameter ``code`` with ``value`` (both bound, never spliced)."""
     return f"{column} = {param_hash(args.add(code, 'text'), args.add(value, 'text'))}"
+
+
+@lru_cache(maxsize=65536)
+def system_hash(system: str | None) -> int | None:
+    """The stored hash of a code system (None without one; the token and quantity tables keep it
+    instead of the system's text, and test the parameter with the code's hash or ``param``): the
+    first 8 bytes of the system's BLAKE2b digest, as a signed bigint. The projector computes it
+    (so rows are copied in as sent), a search binds it."""
+    if system is None:
+        return None
+    return int.from_bytes(hashlib.blake2b(system.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 def stored_name(name: str) -> str:

@@ -2,7 +2,9 @@
 unit when no system is given). A value is ``(value, system, code, unit)`` from Quantity and its
 profiles (Age, Duration, Count, Distance, SimpleQuantity), Money (system ``urn:iso:std:iso:4217``,
 the currency as code), Range (low and high as two values) and SampledData (its origin). Stored in
-``sp_<type>_quantity (value, system, code, unit)`` with the generated ``hash`` of (param, code),
+``sp_<type>_quantity (value, system_hash, code, unit)`` (the system as its 8-byte
+:func:`~app.search_types.protocol.system_hash`, as the token table keeps it) with the generated
+``hash`` of (param, code),
 indexed on ``(hash, value)`` (a search with a unit code) and ``(param, value)`` (one without)."""
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from typing import Any, NamedTuple
 from app.fhirspec.search_parameters import SearchParam
 from app.search_types.nodes import decimal_of, is_subtype, text_of
 from app.search_types.number import prefixed_number_condition
-from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition, system_hash
 from app.search_types.sql import Args, all_of
 from app.search_types.syntax import split_pipe, split_prefix
 
 ISO_4217 = "urn:iso:std:iso:4217"
-COLUMNS = ("s.value", "s.system", "s.code", "s.unit")
+COLUMNS = ("s.value", "s.system_hash", "s.code", "s.unit")
 
 
 class QuantityValue(NamedTuple):
@@ -42,14 +44,19 @@ def quantity_condition(
     code: str, value: str, args: Args, cols: tuple[str, str, str, str] = COLUMNS, hashed: bool = True
 ) -> str:
     """``cols``: the (value, system, code, unit) columns; ``hashed``: the parameter is tested too,
-    with the hash of (param, code) where the unit code is given (a composite's component is not:
-    its first component tests the parameter)."""
+    with the hash of (param, code) where the unit code is given, and the system column holds the
+    :func:`~app.search_types.protocol.system_hash` (a composite's component is not hashed: its
+    first component tests the parameter, and its system column holds the text)."""
     num, system, unit_code = (split_pipe(value, 3) + ["", ""])[:3]
     prefix, text = split_prefix(code, num)
+
+    def system_is() -> str:
+        return f"{cols[1]} = " + (args.add(system_hash(system), "bigint") if hashed else args.add(system))
+
     parts = [prefixed_number_condition(code, prefix, text, args, cols[0])]
     if system and unit_code:
         unit = hash_condition(code, unit_code, args) if hashed else f"{cols[2]} = {args.add(unit_code)}"
-        parts = [unit, *parts, f"{cols[1]} = {args.add(system)}"]
+        parts = [unit, *parts, system_is()]
     elif unit_code:
         ref = args.add(unit_code)
         if hashed:
@@ -59,7 +66,7 @@ def quantity_condition(
             parts.append(f"({cols[2]} = {ref} OR {cols[3]} = {ref})")
     else:
         if system:
-            parts.append(f"{cols[1]} = {args.add(system)}")
+            parts.append(system_is())
         if hashed:
             parts.insert(0, f"s.param = {args.add(code)}")
     return all_of(parts)
@@ -71,10 +78,10 @@ class QuantityType(SearchType):
     tables = (
         SideTable(
             "quantity",
-            (("value", "numeric"), ("system", "text"), ("code", "text"), ("unit", "text")),
+            (("value", "numeric"), ("system_hash", "bigint"), ("code", "text"), ("unit", "text")),
             (("hash_value", "(hash, value) INCLUDE (key)"), ("value", "(param, value) INCLUDE (key)")),
             hash="code",
-            depends=("system",),
+            depends=("system_hash",),
         ),
     )
     sort_columns = SortColumns("value", "value", "numeric")
@@ -101,7 +108,7 @@ class QuantityType(SearchType):
                 yield quantity
 
     def add_rows(self, code: str, values: list[QuantityValue], out: Rows) -> None:
-        out["quantity"].extend((code, v.value, v.system, v.code, v.unit) for v in values)
+        out["quantity"].extend((code, v.value, system_hash(v.system), v.code, v.unit) for v in values)
 
     def component(self, value: QuantityValue) -> tuple:
         return (value.system, value.code, value.value, None, None, None)

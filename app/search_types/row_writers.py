@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from app.search_types.protocol import system_hash
 from app.search_types.reference import split_target
 from app.search_types.text_document import MAX_CHARS
-from app.search_types.token import system_hash
 
 Writer = Callable[[str, dict, dict[str, list[tuple]], list[tuple]], None]
 """(code, values, kind -> rows, text rows)."""
@@ -40,9 +40,9 @@ def token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
     for system, value, text, of_type in d:
         if of_type:
             for s, c in of_type:
-                rows.append((code, system_hash(code, system), value, f"{s or ''}|{c or ''}"))
+                rows.append((code, system_hash(system), value, f"{s or ''}|{c or ''}"))
         elif system is not None or value is not None:
-            rows.append((code, system_hash(code, system), value, None))
+            rows.append((code, system_hash(system), value, None))
         if text:
             parts.append(text)
     if len(rows) == start and d:
@@ -70,7 +70,7 @@ def number_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
 
 
 def quantity_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
-    o["quantity"].extend([(code, *v) for v in d])
+    o["quantity"].extend([(code, v, system_hash(s), c, u) for v, s, c, u in d])
 
 
 def reference_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:

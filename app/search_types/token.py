@@ -9,22 +9,21 @@ code, uri, id, string (no system, the value). Stored in ``sp_<type>_token (syste
 of_type)`` (the text only in the full-text table), one row per type coding, with the generated
 ``hash`` of (param, code), indexed on ``(hash, key) INCLUDE (system_hash)``: a code search is one
 index range in key order, a ``system|code`` search the same range tested on the index's 8-byte
-:func:`system_hash`, and the hash's statistics count each parameter's codes apart. The system's
-text (16-41 bytes in nearly every row: ``http://loinc.org``, ``https://github.com/synthetichealth/
-synthea``) is not stored: nothing but a search for it reads it, and a 64-bit hash equality is
-accepted for the code already. ``[system]|`` alone (no code) tests ``param`` and the hash."""
+:func:`~app.search_types.protocol.system_hash`, and the hash's statistics count each
+parameter's codes apart. The system's text (16-41 bytes in nearly every row:
+``http://loinc.org``, ``https://github.com/synthetichealth/synthea``) is not stored: nothing but a
+search for it reads it, and a 64-bit hash equality is accepted for the code already.
+``[system]|`` alone (no code) tests ``param`` and the system's hash."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from app.errors import invalid
 from app.fhirspec.search_parameters import SearchParam
 from app.search_types.nodes import dicts_of, folded_text, text_of
-from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition
+from app.search_types.protocol import Rows, SearchType, SideTable, SortColumns, hash_condition, system_hash
 from app.search_types.sql import Args
 from app.search_types.syntax import split_pipe, unescape
 
@@ -34,17 +33,6 @@ class TokenValue(NamedTuple):
     code: str | None
     text: str | None = None
     of_type: tuple[tuple[str | None, str | None], ...] = ()
-
-
-@lru_cache(maxsize=65536)
-def system_hash(param: str, system: str | None) -> int | None:
-    """The stored hash of a parameter's code system (None without a system): the first 8 bytes of
-    the BLAKE2b digest of ``param``, a unit separator and ``system``, as a signed bigint. The
-    projector computes it (so rows are copied in as sent), a search binds it."""
-    if system is None:
-        return None
-    digest = hashlib.blake2b(f"{param}\x1f{system}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 _CONTACT_SYSTEMS = frozenset({"phone", "fax", "email", "pager", "url", "sms", "other"})
@@ -107,14 +95,14 @@ def token_condition(
     ``cols``: the (system, code) columns; ``hashed``: the hash column of (param, code) (the parameter is tested
     with it; where a value has no code, with ``s.param``), or None for a composite's later
     component, whose parameter its first component tests; ``hashed_system``: the system column
-    holds the :func:`system_hash` (NULL where there is no system), not the text."""
+    holds the :func:`~app.search_types.protocol.system_hash` (NULL where there is no system), not the text."""
     system_col, code_col = cols
 
     def system_is(system: str | None) -> str:
         if system is None:
             return f"{system_col} IS NULL"
         if hashed_system:
-            return f"{system_col} = {args.add(system_hash(code, system), 'bigint')}"
+            return f"{system_col} = {args.add(system_hash(system), 'bigint')}"
         return f"{system_col} = {args.add(system)}"
 
     def match(token: str) -> str:
@@ -171,7 +159,7 @@ class TokenType(SearchType):
             types = [f"{s or ''}|{c or ''}" for s, c in v.of_type] or [None]
             for of_type in types:
                 if v.system is not None or v.code is not None or of_type is not None:
-                    rows.append((code, system_hash(code, v.system), v.code, of_type))
+                    rows.append((code, system_hash(v.system), v.code, of_type))
         if len(rows) == start and values:
             rows.append((code, None, None, None))
 

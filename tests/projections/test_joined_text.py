@@ -16,7 +16,7 @@ from app.projections.joined_text import NULL_MARK, SEPARATOR, joined, split_sql
 from app.projections.one_statement import append_and_project
 from app.projections.search_index import COLUMNS as SIDE_COLUMNS
 from app.projections.search_index import SearchIndexProjector, TypeRows, rows_of, search_table
-from app.search_types.token import system_hash
+from app.search_types.protocol import system_hash
 from tests.helpers import new_id, side_rows_sql
 
 COLUMNS = [
@@ -44,7 +44,7 @@ async def test_a_joined_column_splits_back_to_its_values_or_is_refused(pool: asy
 @pytest.mark.parametrize("code", ["plain", "", f"with{SEPARATOR}separator", NULL_MARK])
 async def test_token_rows_are_stored_as_computed(pool: asyncpg.Pool, code: str) -> None:
     rid = new_id()
-    rows = [(rid, "code", system_hash("code", "http://loinc.org"), code, None), (rid, "identifier", None, "v1", "MR")]
+    rows = [(rid, "code", system_hash("http://loinc.org"), code, None), (rid, "identifier", None, "v1", "MR")]
     tr = TypeRows(rows={"token": rows})
     table = search_table("Observation", "token")
     async with pool.acquire() as conn:

@@ -11,7 +11,7 @@ import uuid
 import asyncpg
 import httpx
 
-from app.search_types.token import system_hash
+from app.search_types.protocol import system_hash
 from tests.helpers import TAG, post_tagged, side_rows_sql
 
 
@@ -57,7 +57,7 @@ async def test_token_text_alone_is_no_row_beside_codings(client: httpx.AsyncClie
         [coded, text_only, none],
     )
     assert sorted((r["id"], r["system_hash"], r["code"]) for r in rows) == sorted(
-        [(coded, system_hash("code", "http://snomed.info/sct"), "44054006"), (text_only, None, None)]
+        [(coded, system_hash("http://snomed.info/sct"), "44054006"), (text_only, None, None)]
     )
     assert set(await _ids(client, "code:missing=false", tag, "Condition")) == {coded, text_only}
     assert await _ids(client, "code:missing=true", tag, "Condition") == [none]

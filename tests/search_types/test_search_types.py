@@ -26,10 +26,10 @@ PATIENT_DDL = [
     "CREATE INDEX IF NOT EXISTS sp_patient_date_key ON sp_patient_date (key);",
     "CREATE TABLE IF NOT EXISTS sp_patient_number (key bigint NOT NULL, param text NOT NULL, value numeric);",
     "CREATE INDEX IF NOT EXISTS sp_patient_number_key ON sp_patient_number (key);",
-    "CREATE TABLE IF NOT EXISTS sp_patient_quantity (key bigint NOT NULL, param text NOT NULL, value numeric, system text, code text, unit text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
+    "CREATE TABLE IF NOT EXISTS sp_patient_quantity (key bigint NOT NULL, param text NOT NULL, value numeric, system_hash bigint, code text, unit text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || code, 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_quantity_key ON sp_patient_quantity (key);",
     "ALTER TABLE sp_patient_quantity ALTER COLUMN hash SET STATISTICS 1000;",
-    "CREATE STATISTICS IF NOT EXISTS sp_patient_quantity_deps (dependencies) ON hash, system FROM sp_patient_quantity;",
+    "CREATE STATISTICS IF NOT EXISTS sp_patient_quantity_deps (dependencies) ON hash, system_hash FROM sp_patient_quantity;",
     "CREATE TABLE IF NOT EXISTS sp_patient_reference (key bigint NOT NULL, param text NOT NULL, target_type text, target_uuid uuid, target_id text, reference text, ident_system text, ident_value text, hash bigint GENERATED ALWAYS AS (hashtextextended(param || E'\\x1f' || coalesce(target_id, target_uuid::text), 0)) STORED);",
     "CREATE INDEX IF NOT EXISTS sp_patient_reference_key ON sp_patient_reference (key);",
     "ALTER TABLE sp_patient_reference ALTER COLUMN hash SET STATISTICS 1000;",
@@ -71,8 +71,8 @@ def test_side_table_ddl_is_unchanged():
 def test_layout_version_is_unchanged_so_existing_projections_stay_ready():
     """A changed version marks every existing search projection stale and demands a rebuild (as
     migration 13's, 18's, 20's, 24's, 25's and 27's layouts did, on purpose)."""
-    assert expected_version("search_index", "Observation") == "sp-1-f959ede03315"
-    assert expected_version("search_index", "Patient") == "sp-1-7cd35b5912f6"
+    assert expected_version("search_index", "Observation") == "sp-1-bd8ceb442126"
+    assert expected_version("search_index", "Patient") == "sp-1-5605630a516e"
 
 
 def test_one_type_per_r4_search_parameter_type_each_with_its_own_table():
