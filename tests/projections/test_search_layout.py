@@ -63,3 +63,23 @@ async def test_a_token_table_of_the_system_text_is_made_anew_with_the_system_has
         )
         assert statistics == "3 6"  # hash, system_hash
         assert await upgrade_search_layout(conn) == []
+
+
+async def test_a_date_table_loses_its_stored_range_for_an_index_expression(pool: asyncpg.Pool) -> None:
+    """Migration 27: the date table's generated ``span`` column goes; the GiST index holds the same
+    range as an expression of the row (``<table>_range``); run again, it does nothing."""
+    table = "sp_vision_prescription_date"
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute(f"DROP INDEX {table}_range")
+            await conn.execute(
+                f"ALTER TABLE {table} ADD COLUMN span int8range GENERATED ALWAYS AS (int8range(1, 2)) STORED"
+            )
+            await conn.execute(f"CREATE INDEX {table}_span ON {table} USING gist (span)")
+            applied = await upgrade_search_layout(conn)
+        assert f"ALTER TABLE {table} DROP COLUMN span;" in applied
+        indexes = {
+            r["indexname"] for r in await conn.fetch("SELECT indexname FROM pg_indexes WHERE tablename = $1", table)
+        }
+        assert indexes == {f"{table}_key", f"{table}_range"}
+        assert await upgrade_search_layout(conn) == []
