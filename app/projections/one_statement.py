@@ -17,7 +17,8 @@ data-modifying CTEs share one snapshot, so the DELETE of old search rows never s
 A new version of a resource whose previous version's bytes the write read (its head) replaces
 only the kinds of search rows that changed: the previous rows are those the same pure function
 gives for those bytes, so a kind whose rows are equal is neither deleted nor inserted again (an
-update that changes a status leaves the names, identifiers and texts as they are). Rows another
+update that changes a status leaves the names, identifiers and texts as they are; one that sends the
+resource unchanged extracts neither version's rows: :mod:`app.projections.search_content`). Rows another
 writer added without a new version (a custom parameter's index build, which rebuilds its rows
 from each resource's last event after taking the writers' lock) are not disturbed.
 """
@@ -32,6 +33,7 @@ from app.events.store import APPEND_TYPES, append_one_sql, event_values, no_late
 from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
 from app.projections.joined_text import joined, split_sql
+from app.projections.search_content import same_search_content
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
 from app.projections.search_index import event_rows, keyed_insert, rows_of, search_table
 from app.search_types.registry import TABLES
@@ -126,8 +128,12 @@ async def append_and_project(
     custom-parameter version is not the loaded one or the event's head is stale (nothing was
     written; the lock is held).
     ``previous``: the bytes of the version ``event`` follows, read in the same write (see above)."""
-    rows = event_rows(event) or {}  # a deletion has none
-    cleared = _changed(event, rows, previous)
+    if same_search_content(event, previous):  # no kind changed: no rows to extract, none to write
+        rows: dict[str, list[tuple]] = {}
+        cleared: tuple[str, ...] = ()
+    else:
+        rows = event_rows(event) or {}  # a deletion has none
+        cleared = _changed(event, rows, previous)
     kinds = tuple(k for k in SEARCH_COLUMNS if rows.get(k) and (event.version == 1 or k in cleared))
     arrays, joined_text = _search_arrays(rows, kinds)
     sql = _statement(event.resource_type, kinds, cleared, joined_text)

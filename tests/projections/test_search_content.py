@@ -1,0 +1,141 @@
+"""An update that sends the resource unchanged writes no search row and leaves search answering as
+before; one that changes anything searchable, in ``meta`` too, moves it; a parameter that reads a
+version's stamp is re-extracted on every version."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import orjson
+
+from app.api import staleness
+from app.commands.stamp import stamped
+from app.events.model import EventKind, RequestContext, VersionEvent
+from app.jobs.runner import run_pending
+from app.projections.search_content import reads_stamp, same_search_content
+from app.projections.search_index import KINDS, rows_of, search_table
+from tests.helpers import FHIR, TAG, new_id
+
+SYNTHEA = Path("/work/shared/synthea-r4")
+CTX = RequestContext("PUT", "Patient/x")
+
+
+def _event(resource: dict, version: int, when: datetime, kind: EventKind = EventKind.UPDATED) -> VersionEvent:
+    body, parsed = stamped(resource, "x", version, when)
+    return VersionEvent("Patient", "x", version, kind, body, when, CTX, parsed)
+
+
+def _patients() -> list[dict]:
+    """Synthea patients (their bundles' first entry) and a hand-made one with every meta field."""
+    out = [
+        {
+            "resourceType": "Patient",
+            "meta": {"tag": [{"system": TAG, "code": "a"}], "profile": ["http://x/p"], "source": "s", "security": []},
+            "name": [{"family": "Chalmers", "given": ["Peter"]}],
+            "telecom": [{"system": "phone", "value": "555"}],
+        }
+    ]
+    for path in sorted(SYNTHEA.glob("*.json.gz"))[:5]:
+        bundle = json.loads(gzip.decompress(path.read_bytes()))
+        out += [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"]
+    assert len(out) == 6
+    return out
+
+
+def test_versions_equal_but_for_their_stamp_have_the_same_rows() -> None:
+    first, later = datetime(2024, 1, 1, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC)
+    for resource in _patients():
+        before = _event(resource, 1, first, EventKind.CREATED)
+        after = _event(resource, 2, later)
+        assert same_search_content(after, before.resource)
+        assert rows_of(orjson.loads(before.resource)) == rows_of(after.parsed)
+
+
+def test_any_other_difference_is_a_change() -> None:
+    when = datetime(2024, 1, 1, tzinfo=UTC)
+    resource = _patients()[0]
+    before = _event(resource, 1, when, EventKind.CREATED).resource
+    retagged = {**resource, "meta": {**resource["meta"], "tag": [{"system": TAG, "code": "b"}]}}
+    assert not same_search_content(_event(retagged, 2, when), before)
+    assert not same_search_content(_event({**resource, "gender": "male"}, 2, when), before)
+    assert not same_search_content(_event(resource, 2, when, EventKind.CREATED), before)  # re-created
+    assert not same_search_content(_event(resource, 2, when), None)  # the previous bytes unknown
+    assert not reads_stamp("Patient")
+
+
+async def _side_rows(pool: asyncpg.Pool, pid: str) -> dict[str, list[tuple]]:
+    key = await pool.fetchval("SELECT key FROM cur_patient WHERE id = $1", pid)
+    out = {}
+    for kind in KINDS:
+        rows = await pool.fetch(f"SELECT * FROM {search_table('Patient', kind)} WHERE key = $1", key)
+        out[kind] = sorted(tuple(str(v) for v in r.values()) for r in rows)
+    return out
+
+
+async def test_an_unchanged_update_keeps_the_rows_and_search_finds_it(client: httpx.AsyncClient, pool) -> None:
+    family, tag = new_id("fam"), new_id("tag")
+    body = {
+        "resourceType": "Patient",
+        "meta": {"tag": [{"system": TAG, "code": tag}]},
+        "name": [{"family": family, "given": ["Jo"]}],
+        "telecom": [{"system": "phone", "value": "555 0101"}],
+        "birthDate": "1970-01-02",
+    }
+    pid = (await client.post("/fhir/Patient", json=body, headers=FHIR)).json()["id"]
+    rows = await _side_rows(pool, pid)
+    for _ in range(2):
+        r = await client.put(f"/fhir/Patient/{pid}", json={**body, "id": pid}, headers=FHIR)
+        assert r.status_code == 200, r.text
+    assert r.json()["meta"]["versionId"] == "3"
+    assert await _side_rows(pool, pid) == rows
+    for query in (f"family={family}", f"_tag={TAG}|{tag}", "phone=555 0101&birthdate=1970-01-02", f"_content={family}"):
+        found = (await client.get(f"/fhir/Patient?{query}&_count=1000")).json()
+        assert pid in {e["resource"]["id"] for e in found.get("entry", [])}, query
+
+
+async def test_an_update_that_changes_a_value_moves_it(client: httpx.AsyncClient) -> None:
+    family, tag, moved = new_id("fam"), new_id("tag"), new_id("tag")
+    body = {"resourceType": "Patient", "meta": {"tag": [{"system": TAG, "code": tag}]}, "name": [{"family": family}]}
+    pid = (await client.post("/fhir/Patient", json=body, headers=FHIR)).json()["id"]
+    changed = {**body, "id": pid, "meta": {"tag": [{"system": TAG, "code": moved}]}}
+    assert (await client.put(f"/fhir/Patient/{pid}", json=changed, headers=FHIR)).status_code == 200
+    assert (await client.get(f"/fhir/Patient?_tag={TAG}|{tag}")).json()["total"] == 0
+    assert (await client.get(f"/fhir/Patient?_tag={TAG}|{moved}&family={family}")).json()["total"] == 1
+
+
+async def test_a_parameter_reading_the_stamp_is_extracted_on_every_version(
+    client: httpx.AsyncClient, app, pool: asyncpg.Pool
+) -> None:
+    code = f"vid-{new_id()}".lower()
+    definition = {
+        "resourceType": "SearchParameter",
+        "url": f"http://fhirledger.test/sp/{code}",
+        "name": code,
+        "status": "active",
+        "description": "The version of a patient",
+        "code": code,
+        "base": ["Patient"],
+        "type": "token",
+        "expression": "Patient.meta.versionId",
+    }
+    sp_id = (await client.post("/fhir/SearchParameter", json=definition)).json()["id"]
+    await run_pending(pool)
+    await staleness.refresh(app, pool)
+    try:
+        assert reads_stamp("Patient")
+        family = new_id("fam")
+        body = {"resourceType": "Patient", "name": [{"family": family}]}
+        pid = (await client.post("/fhir/Patient", json=body, headers=FHIR)).json()["id"]
+        assert (await client.put(f"/fhir/Patient/{pid}", json={**body, "id": pid}, headers=FHIR)).status_code == 200
+        assert (await client.get(f"/fhir/Patient?family={family}&{code}=2")).json()["total"] == 1
+        assert (await client.get(f"/fhir/Patient?family={family}&{code}=1")).json()["total"] == 0
+    finally:
+        retired = {**definition, "id": sp_id, "status": "retired"}
+        assert (await client.put(f"/fhir/SearchParameter/{sp_id}", json=retired)).status_code == 200
+        await run_pending(pool)
+        await staleness.refresh(app, pool)
