@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from multiprocessing import get_context
+from multiprocessing import forkserver, get_context
 
 import asyncpg
 
@@ -145,9 +145,12 @@ def replay_executor(custom_definitions: list[bytes]) -> ProcessPoolExecutor:
     a fork server that has loaded what they run (:mod:`app.projections.replay_preload`): a clean
     process (no thread, socket or connection of the caller's is inherited, unlike a fork of the
     caller), started once per process. The fork server imports the main module too, once: a worker
-    forked from it then finds it imported (each one imported it itself: 60-190 ms of CPU)."""
+    forked from it then finds it imported (each one imported it itself: 60-190 ms of CPU). The
+    server starts here, so it loads them (~0.5 s) while the caller prepares the shadow tables and
+    reads the first batch (started by the first batch's workers, it made them wait)."""
     context = get_context("forkserver")
     context.set_forkserver_preload(["__main__", "app.projections.replay_preload"])
+    forkserver.ensure_running()
     return ProcessPoolExecutor(
         max_workers=os.cpu_count() or 2,
         mp_context=context,

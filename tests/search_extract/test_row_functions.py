@@ -58,7 +58,14 @@ def test_dense_resources_of_every_type_get_the_reference_rows():
 
 @pytest.mark.parametrize(
     "codes",
-    [{"code"}, {"category", "value-quantity"}, {"code-value-concept"}, {"_id", "status"}, {"combo-code"}, {"gender", "name"}],
+    [
+        {"code"},
+        {"category", "value-quantity"},
+        {"code-value-concept"},
+        {"_id", "status"},
+        {"combo-code"},
+        {"gender", "name"},
+    ],
     ids=str,
 )
 def test_a_reindex_of_some_parameters_gets_the_reference_rows(codes: set[str]):
