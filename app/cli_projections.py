@@ -22,12 +22,13 @@ from rich.progress import (
 from rich.table import Table
 
 from app.cli_common import CommandError, database_options, run_with_database
+from app.collector import tune_collector
 from app.db.migrations import migrate
 from app.events.store import counts_by_type
 from app.fhirspec.resource_types import is_resource_type, resource_types
 from app.projections.current_state import current_table
 from app.projections.rebuild import custom_definitions, pending_events, rebuild_type, replay_executor
-from app.projections.rebuild_many import each_type
+from app.projections.rebuild_many import each_type, largest_first
 from app.projections.search_index import KINDS as SEARCH_KINDS
 from app.projections.search_index import search_table
 from app.projections.state import check_projections, statuses
@@ -104,6 +105,7 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None, ba
     """Rebuild the types' projections; the progress shows from the start: a spinner and the events
     replayed so far while the events to replay are still being counted."""
     console = console or Console()
+    tune_collector()  # as a serving process does: this one reads and forwards batches (app/collector.py)
     with Progress(*COLUMNS, console=console) as progress:
         setup = progress.add_task("checking projections", total=None, of="", rate="")
         pool = await asyncpg.create_pool(dsn, min_size=2, max_size=6)  # two types' rebuilds at a time
@@ -131,7 +133,7 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None, ba
                 return result.events
 
             with executor:
-                total = sum(await each_type(types, one))  # two types at a time
+                total = sum(await each_type(await largest_first(pool, types), one))  # two types at a time
         finally:
             await pool.close()
     console.print(f"rebuilt {len(types)} type(s) from {total} events")

@@ -29,6 +29,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.api.app import create_app
+from app.collector import tune_collector
 from app.events.codec import decode
 from app.jobs.runner import run_pending
 from app.settings import Settings
@@ -90,6 +91,7 @@ async def reindex(pool: asyncpg.Pool, dsn: str, profile: bool) -> float:
 
 
 async def main(events: int, batch: int, profile: bool) -> None:
+    tune_collector()  # as a serving process (whose scheduler runs the job) does
     async with scratch_log("fhirledger-reindex-", events, 8) as (data_dir, dsn, pool, types):
         await rebuild_all(pool, types, batch)
         await pool.execute("VACUUM ANALYZE")

@@ -39,6 +39,7 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.collector import tune_collector
 from app.commands.stamp import stamp
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import migrate
@@ -46,7 +47,7 @@ from app.events.codec import encode
 from app.events.feed import read_after, version_events
 from app.projections import rebuild, shadow_indexes
 from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
-from app.projections.rebuild_many import each_type
+from app.projections.rebuild_many import each_type, largest_first
 from app.projections.search_index import SearchIndexProjector
 from app.projections.state import check_projections
 from bench.generate import patient_bundle
@@ -194,7 +195,7 @@ async def rebuild_all(pool: asyncpg.Pool, types: list[str], batch: int) -> int:
         return result.events
 
     with replay_executor(await custom_definitions(pool)) as executor:
-        return sum(await each_type(types, one))
+        return sum(await each_type(await largest_first(pool, types), one))
 
 
 def report_split(events: int, cpu: tuple[float, float, float], extraction: float, speedup: float) -> None:
@@ -237,6 +238,7 @@ async def scratch_log(
 
 
 async def main(events: int, batch: int, speedup: float) -> None:
+    tune_collector()  # as the CLI's rebuild and a serving process (where the jobs run) do
     async with scratch_log("fhirledger-replay-", events, 6) as (data_dir, _, pool, types):
         base_seconds = await baseline(pool, types, batch)
         print(

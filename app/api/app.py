@@ -13,7 +13,6 @@ from fastapi import FastAPI
 
 from app.api import errors, staleness
 from app.api.auth import Authentication
-from app.api.collector import tune_collector
 from app.api.disconnect import CancelOnDisconnect
 from app.api.fast_read import FastRead
 from app.api.fast_write import FastWrite
@@ -34,6 +33,7 @@ from app.api.routes import (
     system,
     type_level,
 )
+from app.collector import tune_collector
 from app.db.migrations import migrate
 from app.db.pool import create_jobs_pool, create_pool
 from app.jobs import scheduler

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
+from operator import itemgetter
 
 _SPECIAL = re.compile(r"[\\\t\n\r]")
 NULL = "\\N"
@@ -59,6 +60,7 @@ def encode(rows: list[tuple]) -> bytes:
     ).encode()
 
 
+_ROWS = itemgetter(1)
 _MARK = "\x00"  # NULL while a batch is encoded: no stored text holds it (PostgreSQL text cannot)
 
 KeyedRows = Sequence[tuple[str, Sequence[tuple]]]
@@ -113,6 +115,6 @@ def encode_typed(rows: Sequence[tuple], types: tuple[str, ...]) -> bytes:
 def encode_keyed(data: KeyedRows, types: tuple[str, ...]) -> bytes:
     """Rows by resource (:data:`KeyedRows`; values of the SQL ``types``) as COPY text data, each line
     starting with its resource's key (as :func:`encode_typed`)."""
-    count = sum(len(rows) for _, rows in data)
+    count = sum(map(len, map(_ROWS, data)))  # counted in C (a generator step per resource before)
     out = _checked(_encoder(types, True)(data), count, len(types) + 1)
     return out if out is not None else encode([(k, *r) for k, rows in data for r in rows])

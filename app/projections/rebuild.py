@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from multiprocessing import get_context
+from multiprocessing import forkserver, get_context
 
 import asyncpg
 
@@ -111,9 +111,12 @@ async def _write(
 
 
 def _init_worker(custom_definitions: list[bytes]) -> None:
-    """A replay worker process: the same registry as the parent, custom parameters included."""
+    """A replay worker process: the same registry as the parent, custom parameters included, and the
+    garbage collector's young generation collected in larger steps (:mod:`app.collector`)."""
+    from app.collector import tune_collector
     from app.projections.custom_params import load_definitions
 
+    tune_collector()
     load_definitions(custom_definitions)
 
 
@@ -141,9 +144,13 @@ def replay_executor(custom_definitions: list[bytes]) -> ProcessPoolExecutor:
     """Worker processes for the CPU-bound part of a replay (extracting search values), forked from
     a fork server that has loaded what they run (:mod:`app.projections.replay_preload`): a clean
     process (no thread, socket or connection of the caller's is inherited, unlike a fork of the
-    caller), started once per process."""
+    caller), started once per process. The fork server imports the main module too, once: a worker
+    forked from it then finds it imported (each one imported it itself: 60-190 ms of CPU). The
+    server starts here, so it loads them (~0.5 s) while the caller prepares the shadow tables and
+    reads the first batch (started by the first batch's workers, it made them wait)."""
     context = get_context("forkserver")
-    context.set_forkserver_preload(["app.projections.replay_preload"])
+    context.set_forkserver_preload(["__main__", "app.projections.replay_preload"])
+    forkserver.ensure_running()
     return ProcessPoolExecutor(
         max_workers=os.cpu_count() or 2,
         mp_context=context,

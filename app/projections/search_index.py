@@ -107,18 +107,18 @@ def event_rows(event: VersionEvent, codes: frozenset[str] | None = None) -> dict
 
 
 def rows_of(resource: dict, codes: frozenset[str] | None = None) -> dict[str, list[tuple]]:
-    """kind -> rows ``(param, ...columns)`` for one resource (only the parameters ``codes`` if given):
-    by the resource type's generated row function (:mod:`app.search_types.row_plan`), or, for the
-    parameters ``codes`` (a reindex), through :func:`extract_values`."""
+    """kind -> rows ``(param, ...columns)`` for one resource (only the parameters ``codes`` if given,
+    and then no whole-resource text rows): by the resource type's generated row function
+    (:mod:`app.search_types.row_plan`)."""
     out: dict[str, list[tuple]] = {k: [] for k in KINDS}
-    if codes is None and type(resource) is dict:
-        texts = document_rows(resource)
-        kind = resource.get("resourceType")
-        if isinstance(kind, str):
-            row_function(kind)(resource, out, texts)
-        out["text"] = texts
-        return out
-    return reference_rows_of(resource, codes, out)
+    if type(resource) is not dict:
+        return reference_rows_of(resource, codes, out)
+    texts = document_rows(resource) if codes is None else []
+    kind = resource.get("resourceType")
+    if isinstance(kind, str):
+        row_function(kind, codes)(resource, out, texts)
+    out["text"] = texts
+    return out
 
 
 def reference_rows_of(

@@ -33,20 +33,22 @@ RowFunction = Callable[[dict, dict[str, list[tuple]], list[tuple]], None]
 SKIPPED = frozenset({"_id", "_lastUpdated"})
 """Answered from the current-state table's columns: no index rows (text rows aside)."""
 
-_functions: dict[str, tuple[Mapping[str, SearchParam], RowFunction]] = {}
+_functions: dict[tuple[str, frozenset[str] | None], tuple[Mapping[str, SearchParam], RowFunction]] = {}
 
 
-def row_function(resource_type: str) -> RowFunction:
-    """The row function of ``resource_type``, built on first use and whenever the parameter
+def row_function(resource_type: str, codes: frozenset[str] | None = None) -> RowFunction:
+    """The row function of ``resource_type`` (only the parameters ``codes``, in code order, if
+    given: the reindex of a custom parameter), built on first use and whenever the parameter
     registry has swapped the type's mapping (a custom SearchParameter came or went)."""
     params = params_for(resource_type)
     if not params:
         return _no_rows  # not a resource type
-    cached = _functions.get(resource_type)
+    cached = _functions.get((resource_type, codes))
     if cached is not None and cached[0] is params:
         return cached[1]
-    function = _build(resource_type, params)
-    _functions[resource_type] = (params, function)
+    chosen = params if codes is None else {c: params[c] for c in sorted(codes) if c in params}
+    function = _build(resource_type, chosen)
+    _functions[(resource_type, codes)] = (params, function)
     return function
 
 

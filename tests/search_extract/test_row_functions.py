@@ -56,6 +56,31 @@ def test_dense_resources_of_every_type_get_the_reference_rows():
             _same_rows(resource)
 
 
+@pytest.mark.parametrize(
+    "codes",
+    [
+        {"code"},
+        {"category", "value-quantity"},
+        {"code-value-concept"},
+        {"_id", "status"},
+        {"combo-code"},
+        {"gender", "name"},
+    ],
+    ids=str,
+)
+def test_a_reindex_of_some_parameters_gets_the_reference_rows(codes: set[str]):
+    """The rows of only some parameters (a custom parameter's reindex): theirs alone, no whole-resource
+    text, the same rows as the reference path, for every resource; none of another parameter."""
+    only = frozenset(codes)
+    found = 0
+    for resource in _synthea():
+        new, old = rows_of(resource, only), reference_rows_of(resource, only)
+        assert {k: repr(v) for k, v in new.items()} == {k: repr(v) for k, v in old.items()}, resource.get("id")
+        assert all(row[0] in only for rows in new.values() for row in rows)
+        found += sum(len(rows) for rows in new.values())
+    assert found > 0
+
+
 def test_content_text_is_the_reference_walk():
     for resource in _synthea()[:300] + [r for rs in all_dense().values() for r in rs[:2]]:
         assert content_text(resource) == reference_content_text(resource)

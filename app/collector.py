@@ -1,4 +1,6 @@
-"""The garbage collector's settings for a serving process.
+"""The garbage collector's settings for a serving process, and for the CPU-bound replay and reindex
+(the CLI's rebuild and the replay worker processes: a batch of a few thousand resources parsed and
+projected is the same pattern, measured there at 58 against 37 us of worker CPU per resource).
 
 CPython collects its youngest generation every 700 net allocations of container objects, and each
 collection traverses every young object still alive. A request that parses a large body (a
