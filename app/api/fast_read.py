@@ -1,7 +1,8 @@
 """The fast path of the most frequent request, ``GET [base]/[type]/[id]``: a raw ASGI middleware
 that answers a plain read from the current-state projection in one query (shared with the reads
-arriving with it, app/api/read_batch.py), without FastAPI's routing, dependency solving and the per-request middleware that a read does not need (the custom
-SearchParameter check, the disconnect watcher).
+arriving with it, app/api/read_batch.py), without FastAPI's routing, dependency solving and the
+per-request middleware that a read does not need (the custom SearchParameter check, the
+disconnect watcher).
 
 It answers only what it can answer exactly as the route in ``app/api/routes/instance.py`` would:
 a GET or HEAD without query string or conditional headers, on a type other than Binary and
