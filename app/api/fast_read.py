@@ -1,7 +1,8 @@
 """The fast path of the most frequent request, ``GET [base]/[type]/[id]``: a raw ASGI middleware
-that answers a plain read from the current-state projection in one query, without FastAPI's
-routing, dependency solving and the per-request middleware that a read does not need (the custom
-SearchParameter check, the disconnect watcher).
+that answers a plain read from the current-state projection in one query (shared with the reads
+arriving with it, app/api/read_batch.py), without FastAPI's routing, dependency solving and the
+per-request middleware that a read does not need (the custom SearchParameter check, the
+disconnect watcher).
 
 It answers only what it can answer exactly as the route in ``app/api/routes/instance.py`` would:
 a GET or HEAD without query string or conditional headers, on a type other than Binary and
@@ -17,12 +18,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import outcome_response
 from app.api.http import accepted_media, etag
+from app.api.read_batch import ReadBatcher
 from app.auth import OPEN
 from app.errors import FhirError
 from app.fhirspec.resource_types import is_resource_type
 from app.fhirtime import format_http_date
 from app.identity import ID_PATTERN
-from app.projections.current_state import read_head
 from app.projections.state import projection_name
 
 SPECIAL_TYPES = frozenset({"Binary", "SearchParameter"})
@@ -41,6 +42,7 @@ class FastRead:
     def __init__(self, app: ASGIApp, base_path: str) -> None:
         self.app = app
         self.prefix = base_path.rstrip("/") + "/"
+        self._batcher: ReadBatcher | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and not scope.get("query_string"):
@@ -83,7 +85,10 @@ class FastRead:
             return None
         if projection_name("current_state", resource_type) in app.state.stale_projections:
             return None
-        head = await read_head(app.state.pool, resource_type, resource_id)
+        batcher = self._batcher
+        if batcher is None or batcher.pool is not app.state.pool:  # a new pool: the application restarted
+            batcher = self._batcher = ReadBatcher(app.state.pool)
+        head = await batcher.read(resource_type, resource_id)  # with the reads arriving with it (app/api/read_batch.py)
         if head is None or head.deleted or head.resource is None:
             return None  # 404 or 410, answered with its OperationOutcome by the route
         # the caller may read every resource of the type: no visibility check to make (app/queries/read.py)
