@@ -14,7 +14,7 @@ from pathlib import Path
 from app.db.migrations import MIGRATIONS
 from app.fhirspec.resource_types import resource_types
 from app.projections.current_state import table_ddl
-from app.projections.search_index import search_index_ddl
+from app.projections.search_ddl import search_index_ddl
 
 
 class _Recorder:

@@ -19,7 +19,7 @@ from app.jobs.schema import JOBS_DDL
 from app.projections.audit import AUDIT_DDL
 from app.projections.current_state import LOCK_THEN_HEAD_DDL, add_keys, current_state_ddl, drop_resource_copies
 from app.projections.custom_params import SEARCH_PARAM_STATE_DDL, SEARCH_PARAM_VERSION_DDL
-from app.projections.search_index import all_search_index_ddl
+from app.projections.search_ddl import all_search_index_ddl
 from app.projections.search_layout import upgrade_search_layout, upgrade_text_indexes
 from app.projections.state import PROJECTION_STATE_DDL
 

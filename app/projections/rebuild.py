@@ -54,14 +54,13 @@ from app.projections.rebuild_state import (
     save,
     versions_of,
 )
+from app.projections.search_ddl import lookup_index_ddl, search_index_ddl
 from app.projections.search_index import KINDS as SEARCH_KINDS
 from app.projections.search_index import (
     SearchIndexProjector,
     SearchRows,
     TypeRows,
-    lookup_index_ddl,
     merge,
-    search_index_ddl,
     search_table,
 )
 from app.projections.shadow_indexes import build_indexes, run_spread, strip_indexes

@@ -27,7 +27,6 @@ import asyncpg
 import orjson
 
 from app.events.model import EventKind, VersionEvent
-from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import params_for
 from app.projections.copy_text import encode_keyed
 from app.projections.current_state import current_table, keys_of
@@ -49,39 +48,14 @@ __all__ = [
     "SearchIndexProjector",
     "SearchRows",
     "TypeRows",
-    "all_search_index_ddl",
     "encode",
-    "lookup_index_ddl",
     "merge",
     "param_kinds",
     "reference_rows_of",
     "rows_of",
-    "search_index_ddl",
     "search_table",
     "value_rows",
 ]
-
-
-def search_index_ddl(resource_type: str, suffix: str = "", lookup_indexes: bool = True) -> str:
-    """Tables with their ``id`` index; the lookup indexes too unless a bulk load builds them
-    afterwards (:func:`lookup_index_ddl`)."""
-    out = []
-    for kind, table in TABLES.items():
-        out += table.create_ddl(search_table(resource_type, kind) + suffix)
-    if lookup_indexes:
-        out.append(lookup_index_ddl(resource_type, suffix))
-    return "\n".join(out)
-
-
-def lookup_index_ddl(resource_type: str, suffix: str = "") -> str:
-    out = []
-    for kind, table in TABLES.items():
-        out += table.lookup_ddl(search_table(resource_type, kind) + suffix)
-    return "\n".join(out)
-
-
-def all_search_index_ddl() -> str:
-    return "\n".join(search_index_ddl(t) for t in resource_types())
 
 
 def param_kinds(type_name: str) -> frozenset[str]:

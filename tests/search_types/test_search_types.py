@@ -6,7 +6,7 @@ existing databases stay valid, and every search value bound as a parameter, neve
 import pytest
 
 from app.fhirspec.search_parameters import params_for
-from app.projections.search_index import search_index_ddl
+from app.projections.search_ddl import search_index_ddl
 from app.projections.state import expected_version
 from app.queries.search.criteria import ALL_MODIFIERS
 from app.search_types.protocol import SearchType
