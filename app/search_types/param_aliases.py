@@ -152,6 +152,17 @@ def stored_code(resource_type: str, code: str) -> tuple[str, str | None]:
     return stored.codes[0], stored.target_type
 
 
+def rebuilding(resource_type: str, code: str, building: frozenset[str]) -> bool:
+    """Whether the rows answering ``code`` are being built: the R4 definitions answer it from
+    others' rows, one of which a custom definition (its URL in ``building``) now replaces, so the
+    reindex job is building ``code``'s own (:func:`dependents`)."""
+    if not building:
+        return False
+    params = params_for(resource_type)
+    core = _derive(resource_type, core_registry().params_for(resource_type)).get(code)
+    return core is not None and any(c in params and params[c].url in building for c in core.codes)
+
+
 def dependents(code: str, types: list[str]) -> dict[str, list[str]]:
     """The R4 parameters (code -> types) that the R4 definitions answer from ``code``'s rows: a
     custom definition of ``code`` ends that (they need rows of their own), its retirement brings

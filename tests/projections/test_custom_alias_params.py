@@ -79,6 +79,10 @@ async def test_redefined_kept_parameter_gives_the_alias_rows_of_its_own(
     assert r.status_code == 201, r.text
     sp = r.json()["id"]
     try:
+        await staleness.refresh(app, pool)
+        for query in (f"phonetic={given}", f"subject:Patient.phonetic={given}"):  # its own rows: not yet built
+            building = await client.get(f"/fhir/{'Observation' if 'subject' in query else 'Patient'}?{query}")
+            assert building.status_code == 503 and "still being built" in building.text, query
         await _settle(app, pool)
         assert await _params(pool, pid) == ["given", "name", "phonetic"]
         assert await _ids(client, f"name={given}", tag) == []  # the custom expression: family names only
