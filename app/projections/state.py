@@ -54,8 +54,9 @@ def expected_version(kind: str, resource_type: str) -> str:
         for p in params_for(resource_type).values()
         if not p.custom
     )
-    # "rows-25": narrowed reference parameters keep no rows of their own (app/search_types/param_aliases.py)
-    layout = orjson.dumps([COLUMNS, INDEXES, params, text_search.layout(), "rows-25"], option=orjson.OPT_SORT_KEYS)
+    # "rows-25": narrowed reference parameters keep no rows of their own; "rows-26": nor do those whose
+    # expression is another's (Patient phonetic is name's; app/search_types/param_aliases.py)
+    layout = orjson.dumps([COLUMNS, INDEXES, params, text_search.layout(), "rows-26"], option=orjson.OPT_SORT_KEYS)
     return f"{SearchIndexProjector.version}-{hashlib.sha256(layout).hexdigest()[:12]}"
 
 

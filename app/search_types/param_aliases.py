@@ -2,6 +2,10 @@
 parameters of the R4 definitions only: a custom SearchParameter keeps rows of its own, its
 definition may change without the other's):
 
+- a parameter whose expression, type and shape are another's of the type (Patient ``phonetic``
+  and ``name`` are both ``Patient.name``; CapabilityStatement ``version`` and ``fhirversion``,
+  DeviceUseStatement ``patient`` and ``subject``…) has exactly its rows, so every search of it,
+  of any type, reads them: the code first in code order keeps the rows (:func:`_identical`);
 - a reference parameter whose expression is another's restricted to a target type (Observation
   ``patient`` is ``Observation.subject.where(resolve() is Patient)``, ``subject`` is
   ``Observation.subject``) reads the wider parameter's rows with ``target_type`` = the type;
@@ -9,7 +13,7 @@ definition may change without the other's):
   its type (Observation ``combo-value-quantity`` is ``value-quantity``'s branches and
   ``component-value-quantity``'s; ``combo-code-value-quantity`` likewise) reads their rows.
 
-Both would otherwise store the same rows twice (checked equal on every Synthea resource)."""
+All would otherwise store the same rows twice (checked equal on every Synthea resource)."""
 
 from __future__ import annotations
 
@@ -59,6 +63,17 @@ def _shape(param: SearchParam) -> tuple:
     return (param.type, tuple((c.expression, c.param.type if c.param else None) for c in param.components))
 
 
+def _identical(params: Mapping[str, SearchParam], expressions: dict[str, str]) -> dict[str, Stored]:
+    """The parameters whose expression and shape another's (first in code order) has: its rows."""
+    keeper: dict[tuple, str] = {}
+    out: dict[str, Stored] = {}
+    for code in sorted(expressions):
+        kept = keeper.setdefault((expressions[code], _shape(params[code])), code)
+        if kept != code:
+            out[code] = Stored((kept,))
+    return out
+
+
 def _union(
     code: str, param: SearchParam, own: dict[str, tuple[str, ...]], params: Mapping[str, SearchParam]
 ) -> Stored | None:
@@ -86,10 +101,12 @@ def _derive(resource_type: str, params: Mapping[str, SearchParam]) -> dict[str, 
         for code, p in params.items()
         if p.expression_for(resource_type) and not p.custom
     }
-    out: dict[str, Stored] = {}
-    wide = {e: c for c, e in reversed(expressions.items()) if params[c].type == "reference"}
+    out = _identical(params, expressions)
+    wide = {e: c for c, e in reversed(expressions.items()) if params[c].type == "reference" and c not in out}
     for code, expression in expressions.items():
         match = _NARROWED.fullmatch(expression)
+        if code in out:
+            continue
         if params[code].type == "reference" and match and wide.get(match["wide"].strip(), code) != code:
             out[code] = Stored((wide[match["wide"].strip()],), match["type"])
     own = {c: branches(e) for c, e in expressions.items() if c not in out}
@@ -122,9 +139,9 @@ def stored_as(resource_type: str, code: str) -> Stored:
 def answering(resource_type: str, param: SearchParam, code: str) -> Stored:
     """The rows answering a criterion on ``code`` whose (rewritten) parameter is ``param``: a
     token's ``:text``, rewritten to the ``text`` type, has rows of its own."""
-    if param.type == "reference" or param.type in UNION_TYPES:
-        return stored_as(resource_type, code)
-    return Stored((code,))
+    if param.type == "text":
+        return Stored((code,))
+    return stored_as(resource_type, code)
 
 
 def stored_code(resource_type: str, code: str) -> tuple[str, str | None]:
@@ -133,6 +150,17 @@ def stored_code(resource_type: str, code: str) -> tuple[str, str | None]:
     stored = stored_as(resource_type, code)
     assert len(stored.codes) == 1, (resource_type, code)
     return stored.codes[0], stored.target_type
+
+
+def rebuilding(resource_type: str, code: str, building: frozenset[str]) -> bool:
+    """Whether the rows answering ``code`` are being built: the R4 definitions answer it from
+    others' rows, one of which a custom definition (its URL in ``building``) now replaces, so the
+    reindex job is building ``code``'s own (:func:`dependents`)."""
+    if not building:
+        return False
+    params = params_for(resource_type)
+    core = _derive(resource_type, core_registry().params_for(resource_type)).get(code)
+    return core is not None and any(c in params and params[c].url in building for c in core.codes)
 
 
 def dependents(code: str, types: list[str]) -> dict[str, list[str]]:

@@ -61,16 +61,19 @@ def value_condition(c: Criterion, args: Args, base: str, resource_type: str | No
             sub = f"SELECT r.id FROM {current_table(target)} r WHERE NOT r.deleted AND {where}"
             ors.append(targets_in(code, target, sub, args))
         return any_of(ors)
-    if is_string_text(c.param, c.modifier):
-        assert resource_type is not None
-        table = search_table(resource_type, "string")
-        return any_of([string_text_condition(c.code, v, table, args) for v in c.values])
     kind = search_type(c.param.type)
     modifier = None if c.modifier == "not" else c.modifier
+
+    def one(code: str, value: str, into: Args) -> str:
+        if is_string_text(c.param, c.modifier):  # the values of the (stored) parameter together
+            assert resource_type is not None
+            return string_text_condition(code, value, search_table(resource_type, "string"), into)
+        return kind.condition(code, value, modifier, c.param, into, base)
+
     if stored.codes != (c.code,):  # a malformed value's 400 names the parameter as the client wrote it
         for v in c.values:
-            kind.condition(c.code, v, modifier, c.param, Args(), base)
-    ors = [kind.condition(code, v, modifier, c.param, args, base) for code in stored.codes for v in c.values]
+            one(c.code, v, Args())
+    ors = [one(code, v, args) for code in stored.codes for v in c.values]
     return narrowed(any_of(ors), only, args)
 
 

@@ -10,6 +10,7 @@ from app.errors import FhirError, invalid
 from app.fhirspec.resource_types import is_resource_type
 from app.fhirspec.search_parameters import SearchParam, params_for
 from app.queries.search.model import MAX_CHAIN_BRANCHES, MAX_CHAIN_DEPTH, Criterion, Unusable, split_values
+from app.search_types.param_aliases import rebuilding
 from app.search_types.registry import SEARCH_TYPES, search_type
 from app.search_types.text import as_text_search
 
@@ -35,7 +36,7 @@ def resolve(
     param = params_for(resource_type).get(code)
     if param is None:
         raise Unusable(f"'{code}' is not a search parameter of {resource_type}")
-    if param.url in building:
+    if param.url in building or rebuilding(resource_type, code, building):
         raise FhirError(
             503,
             "transient",

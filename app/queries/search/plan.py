@@ -34,7 +34,7 @@ from app.queries.search.conditions import criterion_sql, is_positive, param_rows
 from app.queries.search.model import Criterion, SearchQuery, SortKey
 from app.queries.search.restriction import restriction_sql
 from app.queries.search.sql import Args
-from app.search_types.param_aliases import answering
+from app.search_types.param_aliases import answering, stored_as
 from app.search_types.registry import search_type
 from app.search_types.text import is_string_text
 
@@ -244,13 +244,14 @@ def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
             raise invalid("The paging cursor _page does not belong to this search (were _sort parameters changed?)")
         in_tail = values[0] is None
         after_value = None if in_tail else _decode(values[0], "timestamptz")
+    (code,) = stored_as(q.resource_type, key.code).codes  # a date is answered by one parameter's rows
     col, direction = ("d_max", "DESC") if key.descending else ("d_min", "ASC")
     sort_table, cur = search_table(q.resource_type, "sort"), current_table(q.resource_type)
     head = None
     head_args = Args()
     if not in_tail:
         where = where_clause(q, head_args, base)
-        param = head_args.add(key.code)
+        param = head_args.add(code)
         keyset = "TRUE"
         if after_value is not None:
             v, i = head_args.add(after_value, "timestamptz"), head_args.add(after_key, "bigint")
@@ -263,7 +264,7 @@ def _date_sort_page(q: SearchQuery, base: str) -> PageSql | None:
         )
     tail_args = Args()
     where = where_clause(q, tail_args, base)
-    param = tail_args.add(key.code)
+    param = tail_args.add(code)
     keyset = f"r.key > {tail_args.add(after_key, 'bigint')}" if in_tail else "TRUE"
     tail = (
         f"SELECT r.id, r.key, {resource_sql('r')} AS resource, r.last_updated, NULL::timestamptz AS s0"
