@@ -4,7 +4,12 @@ upsert the current-state row; read the current-state row and its event's bytes) 
 CRUD mix (create 10%, read 60%, update 25%, delete 5% over Patient, Observation, Condition,
 Encounter and MedicationRequest) at 64 clients, in requests/s.
 
-    python bench/crud.py [--ops 2000] [--mix-ops 6000] [--workers N] [--update-changes]
+    python bench/crud.py [--ops 2000] [--rounds 3] [--mix-ops 6000] [--workers N] [--update-changes]
+
+Each concurrency runs ``--rounds`` rounds, the baseline and the server alternating which goes first,
+and reads ``--read-factor`` times as many requests as creates (a read lasts a tenth of a create: a
+short phase swings the ratio by tens of percent on a noisy machine); the summary gives each
+operation's median ratio over the rounds, and the median CPU per request.
 
 By default an update sends the body the resource already has (its search rows do not change);
 ``--update-changes`` gives each update a new phone number (its token and full-text rows change).
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -91,7 +97,7 @@ def updated(rid: str, i: int, changes: bool) -> dict:
 
 
 async def http_phase(
-    base: str, concurrency: int, ops: int, pid: int | None = None, changes: bool = False
+    base: str, concurrency: int, ops: int, pid: int | None = None, changes: bool = False, reads: int = 0
 ) -> list[Result]:
     idle = [RawConnection(base) for _ in range(concurrency)]
     ids: list[str] = []
@@ -122,7 +128,7 @@ async def http_phase(
     try:
         return [
             await measured(pid, lambda: run_load("http create", concurrency, ops, create)),
-            await measured(pid, lambda: run_load("http read", concurrency, ops, read)),
+            await measured(pid, lambda: run_load("http read", concurrency, reads or ops, read)),
             await measured(pid, lambda: run_load("http update", concurrency, ops, update)),
         ]
     finally:
@@ -130,7 +136,7 @@ async def http_phase(
             await conn.close()
 
 
-async def baseline_phase(dsn: str, concurrency: int, ops: int, pid: int | None = None) -> list[Result]:
+async def baseline_phase(dsn: str, concurrency: int, ops: int, pid: int | None = None, reads: int = 0) -> list[Result]:
     pool = await asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency)
     ids: list[str] = []
     versions: dict[str, int] = {}
@@ -165,38 +171,78 @@ async def baseline_phase(dsn: str, concurrency: int, ops: int, pid: int | None =
     try:
         return [
             await measured(pid, lambda: run_load("asyncpg create", concurrency, ops, create)),
-            await measured(pid, lambda: run_load("asyncpg read", concurrency, ops, read)),
+            await measured(pid, lambda: run_load("asyncpg read", concurrency, reads or ops, read)),
             await measured(pid, lambda: run_load("asyncpg update", concurrency, ops, update)),
         ]
     finally:
         await pool.close()
 
 
-async def main(ops: int, workers: int = 1, mix_ops: int = 6000, changes: bool = False) -> None:
+async def main(
+    ops: int, workers: int = 1, mix_ops: int = 6000, changes: bool = False, rounds: int = 3, read_factor: int = 5
+) -> None:
     with ServerProcess(workers=workers) as server:
-        rows: list[tuple[Result, Result]] = []
+        pid = server.proc.pid if server.proc else None
+        print(f"server workers: {workers}; rounds: {rounds}")
         for concurrency in (1, 16):
             n = ops if concurrency > 1 else max(200, ops // 4)
-            pid = server.proc.pid if server.proc else None
-            base = await baseline_phase(server.dsn, concurrency, n, pid)
-            http = await http_phase(server.base, concurrency, n, pid, changes)
-            rows += list(zip(http, base, strict=True))
-        print_rows(workers, rows)  # before the mix, which a busy machine can fail (pool timeouts)
+            pairs: list[list[tuple[Result, Result]]] = []
+            for r in range(rounds):
+                base, http = await _round(server, pid, concurrency, n, n * read_factor, changes, http_first=r % 2 == 1)
+                pairs.append(list(zip(http, base, strict=True)))
+                print_rows(f"c={concurrency} round {r + 1}", pairs[-1])
+            print_medians(concurrency, pairs)
         mix = await mix_phase(server.base, 64, mix_ops) if mix_ops else None
     if mix is not None:
         print(f"\nCRUD mix C10 R60 U25 D5 over 5 types, 64 clients: {mix.throughput:,.0f} requests/s")
         print(mix.row())
 
 
-def print_rows(workers: int, rows: list[tuple[Result, Result]]) -> None:
-    print(f"\nserver workers: {workers}")
-    print(f"\n{'operation':<28} {'':<5} {'':>10} {'throughput':>13}")
-    print("(cpu: milliseconds per request of the server's Python processes / PostgreSQL / this load generator)")
+async def _round(
+    server: ServerProcess, pid: int | None, concurrency: int, n: int, reads: int, changes: bool, http_first: bool
+) -> tuple[list[Result], list[Result]]:
+    """One round of the baseline's and the server's phases, in the order given."""
+    if http_first:
+        http = await http_phase(server.base, concurrency, n, pid, changes, reads)
+        base = await baseline_phase(server.dsn, concurrency, n, pid, reads)
+    else:
+        base = await baseline_phase(server.dsn, concurrency, n, pid, reads)
+        http = await http_phase(server.base, concurrency, n, pid, changes, reads)
+    return base, http
+
+
+def print_rows(title: str, rows: list[tuple[Result, Result]]) -> None:
+    print(f"\n{title}   (cpu: ms per request of the server's Python processes / PostgreSQL / this load generator)")
     for http, base in rows:
         print(http.row() + cpu_note(http))
         print(base.row() + cpu_note(base))
         print(f"{'  ratio http/baseline':<34} {http.throughput / base.throughput:>28.0%}")
     sys.stdout.flush()
+
+
+def print_medians(concurrency: int, rounds: list[list[tuple[Result, Result]]]) -> None:
+    """Per operation: the median over the rounds of the ratio, of each side's throughput, and of
+    its CPU per request."""
+    print(f"\nmedians over {len(rounds)} rounds, c={concurrency}:")
+    for i, (http, _) in enumerate(rounds[0]):
+        pairs = [r[i] for r in rounds]
+        ratio = statistics.median(h.throughput / b.throughput for h, b in pairs)
+        http_tp = statistics.median(h.throughput for h, _ in pairs)
+        base_tp = statistics.median(b.throughput for _, b in pairs)
+        operation = http.name.removeprefix("http ")
+        print(
+            f"  {operation:<7} ratio {ratio:4.0%}   http {http_tp:7.0f}/s {median_cpu([h for h, _ in pairs])}"
+            f"   baseline {base_tp:7.0f}/s {median_cpu([b for _, b in pairs])}"
+        )
+    sys.stdout.flush()
+
+
+def median_cpu(results: list[Result]) -> str:
+    known = [CPU_MS[id(r)] for r in results if id(r) in CPU_MS]
+    if not known:
+        return ""
+    server, postgres, client = (statistics.median(c[k] for c in known) for k in range(3))
+    return f"cpu {server:.2f}/{postgres:.2f}/{client:.2f}"
 
 
 def cpu_note(result: Result) -> str:
@@ -217,5 +263,7 @@ if __name__ == "__main__":
     )
     parser.add_argument("--mix-ops", type=int, default=6000, help="requests of the CRUD mix (0: skip it)")
     parser.add_argument("--update-changes", action="store_true", help="each update changes a phone number")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per concurrency, the sides alternating")
+    parser.add_argument("--read-factor", type=int, default=5, help="reads per create in a round")
     a = parser.parse_args()
-    asyncio.run(main(a.ops, a.workers, a.mix_ops, a.update_changes))
+    asyncio.run(main(a.ops, a.workers, a.mix_ops, a.update_changes, a.rounds, a.read_factor))
