@@ -143,7 +143,7 @@ def _plan(event: VersionEvent, previous: bytes | None) -> _Plan:
     whose previous bytes are not known, clears every kind and inserts its rows; otherwise only the
     parameters whose rows changed from the previous version's (``previous``: its bytes) are
     replaced."""
-    if same_search_content(event, previous):  # no kind changed: no rows to extract, none to write
+    if same_search_content(event, previous):  # no row changed: none to extract, none to write
         return _Plan((), None, {})
     rows = event_rows(event) or {}  # a deletion has none
     if event.version == 1:
