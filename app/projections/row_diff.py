@@ -11,7 +11,6 @@ whose rows hold the value either way.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import NamedTuple
 
 from app.search_types.protocol import Rows
@@ -42,9 +41,17 @@ def changes(before: Rows, after: Rows) -> dict[str, KindChange]:
 
 
 def changed_params(old: list[tuple], new: list[tuple]) -> list[str]:
-    """The parameters (a row's first field) whose multiset of rows differs between ``old`` and ``new``."""
-    a, b = _by_param(old), _by_param(new)
-    return [p for p in dict.fromkeys([*b, *a]) if not _same(a.get(p, []), b.get(p, []))]
+    """The parameters (a row's first field) whose multiset of rows differs between ``old`` and
+    ``new``, sorted."""
+    try:
+        a, b = set(old), set(new)
+    except TypeError:  # a value that cannot be hashed: every parameter counts as changed
+        return sorted({row[0] for row in (*old, *new)})
+    changed = {row[0] for row in a ^ b}
+    if len(a) < len(old) or len(b) < len(new):  # a row repeated: its count may be what changed
+        by_old, by_new = _by_param(old), _by_param(new)
+        changed.update(p for p in by_new.keys() & by_old.keys() if _counts(by_old[p]) != _counts(by_new[p]))
+    return sorted(changed)
 
 
 def _by_param(rows: list[tuple]) -> dict[str, list[tuple]]:
@@ -54,12 +61,8 @@ def _by_param(rows: list[tuple]) -> dict[str, list[tuple]]:
     return out
 
 
-def _same(a: list[tuple], b: list[tuple]) -> bool:
-    if a == b:
-        return True
-    if len(a) != len(b):
-        return False
-    try:
-        return Counter(a) == Counter(b)
-    except TypeError:  # a value that cannot be hashed: count the parameter as changed
-        return False
+def _counts(rows: list[tuple]) -> dict[tuple, int]:
+    out: dict[tuple, int] = {}
+    for row in rows:
+        out[row] = out.get(row, 0) + 1
+    return out

@@ -6,9 +6,13 @@ A refused update writes nothing."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import asyncpg
 import httpx
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.commands.update import decide_update
 from app.events.model import RequestContext
@@ -198,3 +202,16 @@ def test_a_parameter_changes_when_its_multiset_of_rows_does() -> None:
     change = changes(old, moved)["token"]
     assert (sorted(change.params), change.rows) == (["p", "q"], moved["token"])
     assert changes(old, {})["token"] == (["p", "q"], [])
+
+
+_ROWS = st.lists(st.tuples(st.sampled_from("abc"), st.sampled_from([None, "1", "2"])), max_size=6)
+
+
+@given(_ROWS, _ROWS)
+def test_the_rows_kept_and_the_rows_inserted_are_the_new_rows(old: list[tuple], new: list[tuple]) -> None:
+    change = changes({"token": old}, {"token": new}).get("token")
+    params, inserted = change if change is not None else ([], [])
+    kept = [row for row in old if row[0] not in params]
+    assert Counter(kept + inserted) == Counter(new)
+    for param in params:  # and no parameter is replaced whose rows stay the same
+        assert Counter(r for r in old if r[0] == param) != Counter(r for r in new if r[0] == param)
