@@ -15,15 +15,23 @@ event was decided on is stale): the caller then takes the long way, where the un
 data-modifying CTEs share one snapshot, so the DELETE of old search rows never sees the new ones.
 
 A new version of a resource whose previous version's bytes the write read (its head) replaces
-only the kinds of search rows that changed: the previous rows are those the same pure function
-gives for those bytes, so a kind whose rows are equal is neither deleted nor inserted again (an
-update that changes a status leaves the names, identifiers and texts as they are; one that sends the
-resource unchanged extracts neither version's rows: :mod:`app.projections.search_content`). Rows another
-writer added without a new version (a custom parameter's index build, which rebuilds its rows
-from each resource's last event after taking the writers' lock) are not disturbed.
+only the search rows of the parameters that changed: the previous rows are those the same pure
+function gives for those bytes, and a parameter whose rows in a side table are the same multiset
+(:mod:`app.projections.row_diff`) keeps them; the others' rows in that table are deleted
+(``param = ANY($n)``) and their new rows inserted (an update that changes a phone number rewrites
+the ``phone`` and ``telecom`` token rows and the ``_content`` text row, and leaves the names,
+identifiers and the other tokens as they are; one that sends the resource unchanged extracts
+neither version's rows: :mod:`app.projections.search_content`). The parameter lists travel as array
+parameters, so the statement text depends on the kinds only. A deletion, or a version whose
+previous bytes are not known, clears every kind's rows of the resource. Rows another writer added
+without a new version (a custom parameter's index build, which rebuilds its rows from each
+resource's last event after taking the writers' lock) are not disturbed unless their parameter
+changed.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import asyncpg
 import orjson
@@ -33,26 +41,41 @@ from app.events.store import APPEND_TYPES, append_one_sql, event_values, no_late
 from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
 from app.projections.joined_text import joined, split_sql
+from app.projections.row_diff import changes
 from app.projections.search_content import same_search_content
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
 from app.projections.search_index import event_rows, keyed_insert, rows_of, search_table
+from app.search_types.protocol import Rows
 from app.search_types.registry import TABLES
 
 # the version the event follows is still the last one committed when the statement began: a write
 # decided on a stale head appends nothing (one that is still in flight meets the unique constraint)
 _NOT_BEHIND = no_later_version_sql(1)
-_statements: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], str] = {}
+_statements: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool, bool], str] = {}
 
 
-def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, ...], joined: bool = False) -> str:
+class _Plan(NamedTuple):
+    """The search rows one event writes: ``cleared`` the kinds whose rows of the resource go first
+    (only those of the parameters ``params`` gives for each, in order, unless it is None), then
+    ``rows`` (kind -> ``(param, ...)``) are inserted."""
+
+    cleared: tuple[str, ...]
+    params: list[list[str]] | None
+    rows: Rows
+
+
+def _statement(
+    resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, ...], by_param: bool, joined: bool = False
+) -> str:
     """The statement for one event of ``resource_type`` with search rows of ``kinds``; ``cleared``:
-    the kinds whose rows of an earlier version go first. Parameters: the event's values ($1…$13),
-    the loaded registry version, ``deleted``, then one array per search column of each kind but
-    its ids (every row takes the key of the one resource; the ``param`` array stands in for them,
-    so the column arrays unnest as the bulk paths' do); with ``joined``, each text column comes as
-    one string (:mod:`app.projections.joined_text`: asyncpg encodes arrays element by element, and
-    that was the largest single Python cost of a create)."""
-    key = (resource_type, kinds, cleared, joined)
+    the kinds whose rows of an earlier version go first (with ``by_param``, only those of the
+    parameters of a text array each). Parameters: the event's values ($1…$13), the loaded registry
+    version, ``deleted``, the cleared kinds' parameter arrays, then one array per search column of
+    each kind but its ids (every row takes the key of the one resource; the ``param`` array stands
+    in for them, so the column arrays unnest as the bulk paths' do); with ``joined``, each text
+    column comes as one string (:mod:`app.projections.joined_text`: asyncpg encodes arrays element
+    by element, and that was the largest single Python cost of a create)."""
+    key = (resource_type, kinds, cleared, by_param, joined)
     cached = _statements.get(key)
     if cached is not None:
         return cached
@@ -70,7 +93,12 @@ def _statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, .
     ]
     n = deleted_arg
     for kind in cleared:
-        parts.append(f"d_{kind} AS (DELETE FROM {search_table(resource_type, kind)} WHERE key = (SELECT key FROM cur))")
+        only = ""
+        if by_param:
+            n += 1
+            only = f" AND param = ANY(${n}::text[])"
+        table = search_table(resource_type, kind)
+        parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE key = (SELECT key FROM cur){only})")
     for kind in kinds:
         types = _sent_types(kind)
         arrays = [_argument(n + i, t, joined) for i, t in enumerate(types, 1)]
@@ -93,7 +121,7 @@ def _argument(n: int, sql_type: str, joined: bool) -> str:
     return split_sql(f"${n}") if joined and sql_type == "text" else f"${n}::{sql_type}[]"
 
 
-def _search_arrays(rows: dict[str, list[tuple]], kinds: tuple[str, ...]) -> tuple[list, bool]:
+def _search_arrays(rows: Rows, kinds: tuple[str, ...]) -> tuple[list, bool]:
     """The search columns as sent, and whether the text ones are joined strings (else every column
     is an array: a value held a separator)."""
     columns: list[tuple] = []
@@ -110,15 +138,20 @@ def _search_arrays(rows: dict[str, list[tuple]], kinds: tuple[str, ...]) -> tupl
     return out, True
 
 
-def _changed(event: VersionEvent, rows: dict[str, list[tuple]], previous: bytes | None) -> tuple[str, ...]:
-    """The kinds of search rows to clear: none for a first version, those that differ from the
-    previous version's (``previous``: its bytes), every kind when they are not known."""
+def _plan(event: VersionEvent, previous: bytes | None) -> _Plan:
+    """What ``event`` writes to the search tables: a first version its rows; a deletion, or a version
+    whose previous bytes are not known, clears every kind and inserts its rows; otherwise only the
+    parameters whose rows changed from the previous version's (``previous``: its bytes) are
+    replaced."""
+    if same_search_content(event, previous):  # no row changed: none to extract, none to write
+        return _Plan((), None, {})
+    rows = event_rows(event) or {}  # a deletion has none
     if event.version == 1:
-        return ()
+        return _Plan((), None, rows)
     if previous is None or event.kind is EventKind.DELETED:
-        return tuple(SEARCH_COLUMNS)
-    before = rows_of(orjson.loads(previous))
-    return tuple(k for k in SEARCH_COLUMNS if before.get(k, []) != rows.get(k, []))
+        return _Plan(tuple(SEARCH_COLUMNS), None, rows)
+    changed = changes(rows_of(orjson.loads(previous)), rows)
+    return _Plan(tuple(changed), [c.params for c in changed.values()], {k: c.rows for k, c in changed.items()})
 
 
 async def append_and_project(
@@ -128,15 +161,10 @@ async def append_and_project(
     custom-parameter version is not the loaded one or the event's head is stale (nothing was
     written; the lock is held).
     ``previous``: the bytes of the version ``event`` follows, read in the same write (see above)."""
-    if same_search_content(event, previous):  # no kind changed: no rows to extract, none to write
-        rows: dict[str, list[tuple]] = {}
-        cleared: tuple[str, ...] = ()
-    else:
-        rows = event_rows(event) or {}  # a deletion has none
-        cleared = _changed(event, rows, previous)
-    kinds = tuple(k for k in SEARCH_COLUMNS if rows.get(k) and (event.version == 1 or k in cleared))
-    arrays, joined_text = _search_arrays(rows, kinds)
-    sql = _statement(event.resource_type, kinds, cleared, joined_text)
+    plan = _plan(event, previous)
+    kinds = tuple(k for k in SEARCH_COLUMNS if plan.rows.get(k))
+    arrays, joined_text = _search_arrays(plan.rows, kinds)
+    sql = _statement(event.resource_type, kinds, plan.cleared, plan.params is not None, joined_text)
     deleted = event.kind is EventKind.DELETED
-    args = [*event_values(event), custom_params.loaded().version, deleted, *arrays]
+    args = [*event_values(event), custom_params.loaded().version, deleted, *(plan.params or ()), *arrays]
     return await conn.fetchval(sql, *args)

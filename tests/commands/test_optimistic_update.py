@@ -1,7 +1,7 @@
 """An update by id is tried optimistically (app/commands/unit_of_work.py: the head read without
 lock, the one statement on its own, the version constraint as the guard) and falls back to the
 locked way: what a client sees is the same as the locked way's, under contention and while a
-custom parameter's index is being built. An update rewrites only the kinds of search rows that
+custom parameter's index is being built. An update rewrites only the search rows of the parameters that
 changed (app/projections/one_statement.py), and searches find the current version only."""
 
 from __future__ import annotations
