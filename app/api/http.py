@@ -73,7 +73,7 @@ def accepted_media(accept: str) -> str | None:
 
 
 def response_media_type(request: Request) -> str:
-    fmt = request.query_params.get("_format")
+    fmt = request.query_params.get("_format") if request.scope.get("query_string") else None
     if fmt:
         chosen = _FORMAT_ALIASES.get(fmt.split(";")[0].strip().lower())
         if chosen is None:

@@ -115,6 +115,8 @@ def _num(value: object) -> Decimal | None:
 
 
 def _equal(a: object, b: object) -> bool:
+    if type(a) is str and type(b) is str:  # the common case (a code against a literal)
+        return a == b
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     na, nb = _num(a), _num(b)
@@ -309,7 +311,10 @@ class _Compiler:
                 a, b = collect(lhs, items, root), collect(rhs, items, root)
                 if not a or not b:
                     return []
-                same = len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+                if len(a) == 1 and len(b) == 1:
+                    same = _equal(a[0], b[0])
+                else:
+                    same = len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
                 return [same is not negate]
 
             return [((compare,), "boolean")]

@@ -77,7 +77,7 @@ async def search_type_post(request: Request, resource_type: str) -> Response:
 def _create_criteria(request: Request, resource_type: str) -> str | None:
     """Criteria of a conditional create: ``If-None-Exist`` or the URL's query (fhirpy's
     get_or_create sends ``POST Patient?identifier=…``); both given must agree."""
-    in_url = search_criteria(str(request.url.query))
+    in_url = search_criteria(str(request.url.query)) if request.scope.get("query_string") else ""
     header = request.headers.get("if-none-exist")
     if header is not None:
         header = strip_if_none_exist(header.strip())
