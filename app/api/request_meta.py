@@ -26,8 +26,19 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def header(request: Request, name: str) -> str | None:
+    """The first value of the header ``name`` (lower case), as ``request.headers.get(name)`` gives
+    it, read from the ASGI scope's list: no ``Headers`` built, no ``KeyError`` raised and caught
+    for an absent header (a write looks up some ten headers, most of them absent)."""
+    key = name.encode("latin-1")
+    for k, v in request.scope["headers"]:
+        if k == key:
+            return v.decode("latin-1")
+    return None
+
+
 def request_id_of(request: Request) -> str:
-    value = request.headers.get("x-request-id")
+    value = header(request, "x-request-id")
     if not value:
         return str(uuid.uuid4())
     if len(value) > MAX_REQUEST_ID_LENGTH:
@@ -66,7 +77,7 @@ def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
 def client_address(request: Request) -> str | None:
     peer = request.client.host if request.client else None
     networks = trusted_networks(request.app.state.settings.trusted_proxies)
-    forwarded = request.headers.get("x-forwarded-for")
+    forwarded = header(request, "x-forwarded-for")
     if peer is None or not networks or not forwarded or not _trusted(peer, networks):
         return peer
     hops = [hop.strip() for hop in forwarded.split(",")]

@@ -321,7 +321,10 @@ class _Compiler:
         if op in ("and", "or", "xor"):
 
             def logic(items: list, root: dict) -> list:
-                a, b = _truth(collect(lhs, items, root)), _truth(collect(rhs, items, root))
+                a = _truth(collect(lhs, items, root))
+                if (a is False and op == "and") or (a is True and op == "or"):
+                    return [a]  # decided by the left operand (the spec lets the right go unevaluated)
+                b = _truth(collect(rhs, items, root))
                 if op == "and":
                     result = False if a is False or b is False else (None if a is None or b is None else True)
                 elif op == "or":
