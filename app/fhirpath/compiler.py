@@ -70,6 +70,23 @@ def _resource_filter(type_name: str) -> Step:
     return step
 
 
+def _literal(value: object) -> Step:
+    def step(items: list, root: dict) -> list:
+        return [value]
+
+    step.literal = value  # type: ignore[attr-defined]  # for key_equals below
+    return step
+
+
+def _key_equals(lhs: list[Branch], rhs: list[Branch]) -> tuple[str, str] | None:
+    """(key, text) when ``lhs = rhs`` compares one element of the focus with a string literal
+    (``system = 'email'``): app.fhirpath.codegen tests a string element with ``==`` at once."""
+    if len(lhs) != 1 or len(rhs) != 1 or len(lhs[0][0]) != 1 or len(rhs[0][0]) != 1:
+        return None
+    key, literal = getattr(lhs[0][0][0], "key", None), getattr(rhs[0][0][0], "literal", None)
+    return (key, literal) if isinstance(key, str) and isinstance(literal, str) else None
+
+
 def _identity(items: list, root: dict) -> list:
     return items
 
@@ -143,7 +160,7 @@ class _Compiler:
         if kind == "lit":
             value = node[1]
             typ = "boolean" if isinstance(value, bool) else "string" if isinstance(value, str) else "decimal"
-            return [((lambda items, root, v=value: [v],), typ)]
+            return [((_literal(value),), typ)]
         if kind == "var":
             if node[1] in ("this",):
                 return [((_identity,), ctx)]
@@ -317,6 +334,8 @@ class _Compiler:
                     same = len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
                 return [same is not negate]
 
+            if not negate:
+                compare.key_equals = _key_equals(lhs, rhs)  # type: ignore[attr-defined]
             return [((compare,), "boolean")]
         if op in ("and", "or", "xor"):
 
