@@ -237,7 +237,9 @@ def etag(version: int) -> str:
 
 
 def version_headers(version: int, last_updated: datetime) -> dict[str, str]:
-    return {"ETag": etag(version), "Last-Modified": format_http_date(last_updated)}
+    # the HTTP date has whole seconds: without the fraction, the writes of one second share its text
+    whole = last_updated.replace(microsecond=0)
+    return {"ETag": etag(version), "Last-Modified": format_http_date(whole)}
 
 
 def outcome_bytes(issues: list[Issue]) -> bytes:
