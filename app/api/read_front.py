@@ -1,4 +1,4 @@
-"""The application class, whose plain reads skip FastAPI's outer layers.
+"""The application class, whose plain reads, creates and updates skip FastAPI's outer layers.
 
 A request passes FastAPI's and Starlette's own layers before this server's middleware: the
 telemetry check (``NativeTelemetry.enabled``, a look-up of three OpenTelemetry providers on every
@@ -9,7 +9,10 @@ without query string of a ``[base]/[type]/[id]`` path straight to this server's 
 (limits, guards, authentication, the fast read, then the rest of the application as usual), inside
 a server-error handler of its own that answers an unexpected exception as the application does
 (the 500 OperationOutcome). What such a request does not get: FastAPI's OpenTelemetry spans and
-metrics, and its body limit (a read has no body to limit). Every other request is unchanged.
+metrics, and its body limit (a read has no body to limit). The same way in is taken by the two
+writes that :mod:`app.api.fast_write` answers, ``POST [base]/[type]`` and ``PUT [base]/[type]/[id]``
+(about 30 us of a create's CPU): their body is limited by the route (``read_body``, 413), and FastAPI's
+limit is not set in this application. Every other request is unchanged.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.limits import RequestLimits
+from app.fhirspec.resource_types import is_resource_type
 
 _READS = ("GET", "HEAD")
+_WRITES = {"POST": 0, "PUT": 1}  # method -> the slashes after the base in its fast path
 
 
 class FhirApp(FastAPI):
@@ -30,14 +35,25 @@ class FhirApp(FastAPI):
     _read_front: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _READS and not scope.get("query_string"):
-            path: str = scope["path"]
-            prefix = self.read_base.rstrip("/") + "/"
-            if path.startswith(prefix) and path.count("/", len(prefix)) == 1:
-                scope["app"] = self  # as Starlette does
-                await (self._read_front or self._build_read_front())(scope, receive, send)
-                return
+        if scope["type"] == "http" and self._short_way(scope):
+            scope["app"] = self  # as Starlette does
+            await (self._read_front or self._build_read_front())(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
+
+    def _short_way(self, scope: Scope) -> bool:
+        """A plain read, or a create or update of a resource type's path (``app.api.fast_write``)."""
+        method: str = scope["method"]
+        path: str = scope["path"]
+        prefix = self.read_base.rstrip("/") + "/"
+        if not path.startswith(prefix):
+            return False
+        if method in _READS:
+            return not scope.get("query_string") and path.count("/", len(prefix)) == 1
+        slashes = _WRITES.get(method)
+        if slashes is None or path.count("/", len(prefix)) != slashes:
+            return False
+        return is_resource_type(path[len(prefix) :].split("/", 1)[0])
 
     def _build_read_front(self) -> ASGIApp:
         """This server's middleware chain (from :class:`RequestLimits` in) behind a server-error

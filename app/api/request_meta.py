@@ -12,8 +12,8 @@ address, both bounded and clean, since they are copied onto each event a request
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-import uuid
 from functools import lru_cache
 
 from fastapi import Request
@@ -26,10 +26,31 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def header(request: Request, name: str) -> str | None:
+    """The first value of the header ``name`` (lower case), as ``request.headers.get(name)`` gives
+    it, read from the ASGI scope's list: no ``Headers`` built, no ``KeyError`` raised and caught
+    for an absent header (a write looks up some ten headers, most of them absent)."""
+    key = name.encode("latin-1")
+    for k, v in request.scope["headers"]:
+        if k == key:
+            return v.decode("latin-1")
+    return None
+
+
+def random_uuid() -> str:
+    """``str(uuid.uuid4())``, without building a ``UUID`` (its checks and integer arithmetic):
+    16 random bytes with the version (4) and variant (RFC 4122) bits set, as hex in 8-4-4-4-12."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    x = raw.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
 def request_id_of(request: Request) -> str:
-    value = request.headers.get("x-request-id")
+    value = header(request, "x-request-id")
     if not value:
-        return str(uuid.uuid4())
+        return random_uuid()
     if len(value) > MAX_REQUEST_ID_LENGTH:
         raise invalid(
             f"The X-Request-Id header is {len(value)} characters long; at most {MAX_REQUEST_ID_LENGTH} are accepted"
@@ -66,7 +87,7 @@ def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
 def client_address(request: Request) -> str | None:
     peer = request.client.host if request.client else None
     networks = trusted_networks(request.app.state.settings.trusted_proxies)
-    forwarded = request.headers.get("x-forwarded-for")
+    forwarded = header(request, "x-forwarded-for")
     if peer is None or not networks or not forwarded or not _trusted(peer, networks):
         return peer
     hops = [hop.strip() for hop in forwarded.split(",")]

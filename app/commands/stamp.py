@@ -20,8 +20,8 @@ def stamped(resource: dict, resource_id: str, version: int, last_updated: dateti
     meta = dict(resource.get("meta") or {})
     meta["versionId"] = str(version)
     meta["lastUpdated"] = format_instant(last_updated)
-    out = {"resourceType": resource["resourceType"], "id": resource_id, "meta": meta}
-    for key, value in resource.items():
-        if key not in out:
-            out[key] = value
+    # these three first, then the resource's other elements in their order (one copy in C: the
+    # three keys keep their places and take the values set after)
+    out = {"resourceType": None, "id": None, "meta": None, **resource}
+    out["resourceType"], out["id"], out["meta"] = resource["resourceType"], resource_id, meta
     return orjson.dumps(out), out

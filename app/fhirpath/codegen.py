@@ -170,5 +170,15 @@ def _emit_step(src: Source, step: Step, cur: str, is_dict: bool, at_root: bool) 
         src.open(f"if {stub} is not None and {src.const(test, 'T')}({stub}):")
         return cur, is_dict
     preds = step.preds  # type: ignore[attr-defined]
-    src.open(f"if {src.const(collect, 'COLLECT')}({src.const(preds, 'P')}, [{cur}], r) == [True]:")
+    general = f"{src.const(collect, 'COLLECT')}({src.const(preds, 'P')}, [{cur}], r) == [True]"
+    simple = getattr(preds[0][0][0], "key_equals", None) if len(preds) == 1 and len(preds[0][0]) == 1 else None
+    if simple is None:
+        src.open(f"if {general}:")
+        return cur, is_dict
+    # where(key = 'text'): a string element is compared at once (what the predicate gives for it);
+    # anything else (absent, an array, another type) takes the general way
+    key, text = simple
+    got = src.name("x")
+    src.add(f"{got} = {cur}.get({key!r}) if type({cur}) is dict else None")
+    src.open(f"if (({got} == {text!r}) if type({got}) is str else {general}):")
     return cur, is_dict

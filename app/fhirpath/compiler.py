@@ -70,6 +70,23 @@ def _resource_filter(type_name: str) -> Step:
     return step
 
 
+def _literal(value: object) -> Step:
+    def step(items: list, root: dict) -> list:
+        return [value]
+
+    step.literal = value  # type: ignore[attr-defined]  # for key_equals below
+    return step
+
+
+def _key_equals(lhs: list[Branch], rhs: list[Branch]) -> tuple[str, str] | None:
+    """(key, text) when ``lhs = rhs`` compares one element of the focus with a string literal
+    (``system = 'email'``): app.fhirpath.codegen tests a string element with ``==`` at once."""
+    if len(lhs) != 1 or len(rhs) != 1 or len(lhs[0][0]) != 1 or len(rhs[0][0]) != 1:
+        return None
+    key, literal = getattr(lhs[0][0][0], "key", None), getattr(rhs[0][0][0], "literal", None)
+    return (key, literal) if isinstance(key, str) and isinstance(literal, str) else None
+
+
 def _identity(items: list, root: dict) -> list:
     return items
 
@@ -115,6 +132,8 @@ def _num(value: object) -> Decimal | None:
 
 
 def _equal(a: object, b: object) -> bool:
+    if type(a) is str and type(b) is str:  # the common case (a code against a literal)
+        return a == b
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     na, nb = _num(a), _num(b)
@@ -141,7 +160,7 @@ class _Compiler:
         if kind == "lit":
             value = node[1]
             typ = "boolean" if isinstance(value, bool) else "string" if isinstance(value, str) else "decimal"
-            return [((lambda items, root, v=value: [v],), typ)]
+            return [((_literal(value),), typ)]
         if kind == "var":
             if node[1] in ("this",):
                 return [((_identity,), ctx)]
@@ -309,14 +328,22 @@ class _Compiler:
                 a, b = collect(lhs, items, root), collect(rhs, items, root)
                 if not a or not b:
                     return []
-                same = len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+                if len(a) == 1 and len(b) == 1:
+                    same = _equal(a[0], b[0])
+                else:
+                    same = len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
                 return [same is not negate]
 
+            if not negate:
+                compare.key_equals = _key_equals(lhs, rhs)  # type: ignore[attr-defined]
             return [((compare,), "boolean")]
         if op in ("and", "or", "xor"):
 
             def logic(items: list, root: dict) -> list:
-                a, b = _truth(collect(lhs, items, root)), _truth(collect(rhs, items, root))
+                a = _truth(collect(lhs, items, root))
+                if (a is False and op == "and") or (a is True and op == "or"):
+                    return [a]  # decided by the left operand (the spec lets the right go unevaluated)
+                b = _truth(collect(rhs, items, root))
                 if op == "and":
                     result = False if a is False or b is False else (None if a is None or b is None else True)
                 elif op == "or":

@@ -23,7 +23,10 @@ def joined(column: Sequence[str | None]) -> str | None:
     (a value holding a control character used here, a value that is not text, or a single empty
     string, which ``string_to_array`` reads as no element)."""
     try:
-        text = SEPARATOR.join([NULL_MARK if v is None else v for v in column])
+        if None in column:
+            text = SEPARATOR.join([NULL_MARK if v is None else v for v in column])
+        else:
+            text = SEPARATOR.join(column)  # the common case: no list to build
     except TypeError:
         return None
     if not text or text.count(SEPARATOR) != len(column) - 1:

@@ -143,8 +143,16 @@ def string_primitive(v: Any, d: dict, r: dict) -> None:
 
 def _string_parts(parts: tuple[str, ...]) -> Converter:
     def convert(v: dict, d: dict, r: dict) -> None:
+        get = v.get
         for part in parts:
-            for text in _texts(v.get(part)):
+            value = get(part)
+            if value is None:
+                continue
+            if type(value) is str:  # the common case, without a list of one
+                if value:
+                    d[(normalize_string(value), value)] = None
+                continue
+            for text in _texts(value):
                 d[(normalize_string(text), text)] = None
 
     return convert

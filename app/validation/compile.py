@@ -112,6 +112,7 @@ def _plan(element: Element) -> None:
     can_exceed = element.max is not None and (element.array or element.max < 1)
     element.counted = element.min > 0 or element.choice or can_exceed
     element.plain = not element.array and not element.constraints
+    element.plain_array = element.array and not element.constraints
     for ref in element.types:
         if ref.kind == PRIMITIVE:
             ref.ok = fast_checks()[ref.code]

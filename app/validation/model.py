@@ -62,6 +62,7 @@ class Element:
     constraints: tuple[Constraint, ...] = ()
     counted: bool = True  # its occurrences are counted (a minimum, or a maximum an instance may pass)
     plain: bool = False  # a single value without invariants of its own: a good primitive needs no more
+    plain_array: bool = False  # the same for an array: good primitives need no more
 
     @property
     def label(self) -> str:

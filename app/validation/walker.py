@@ -7,6 +7,8 @@ or strings, ``resourceType`` on every resource.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.errors import Issue
 from app.fhirspec.resource_types import resource_type_set
 from app.validation import invariants
@@ -21,6 +23,16 @@ _EXT_SHAPE = "an object with 'id' and/or 'extension'"
 # drops them).
 JSON_LEVEL = "structure"
 UNKNOWN_ELEMENT = "processing"
+
+
+def _good_array(value: object, ok: Callable[[object], bool], codes: frozenset[str] | None) -> bool:
+    """A non-empty JSON array of good primitive values (``codes``: the ones a required binding allows)."""
+    if type(value) is not list or not value:
+        return False
+    for item in value:
+        if not ok(item) or (codes is not None and item not in codes):
+            return False
+    return True
 
 
 class Walker:
@@ -106,6 +118,8 @@ class Walker:
                     and (ref.system or "_" + key not in data)
                 ):
                     n = 1
+                elif element.plain_array and _good_array(value, ok, codes) and (ref.system or "_" + key not in data):
+                    n = len(value)
                 elif value is None:
                     self.add(JSON_LEVEL, f"{location}.{key}", "null is not allowed (omit the element instead)")
                     continue

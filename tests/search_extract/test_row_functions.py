@@ -202,3 +202,22 @@ def test_custom_parameters_come_and_go(custom: dict):
 )
 def test_resources_without_a_known_type_or_values_get_the_reference_rows(resource: dict):
     _same_rows(resource)
+
+
+def test_where_on_a_string_element_is_the_reference_walk():
+    """``telecom.where(system='email')`` compares a string ``system`` at once in the generated code;
+    every other shape takes FHIRPath's way, with the same rows."""
+    telecom = [
+        {"system": "email", "value": "a@example.org"},
+        {"system": "phone", "value": "555"},
+        {"system": ["email"], "value": "listed@example.org"},
+        {"system": 7, "value": "numeric"},
+        {"system": None, "value": "null"},
+        {"value": "no system"},
+        "not an object",
+    ]
+    resource = {"resourceType": "Patient", "id": "p1", "telecom": telecom}
+    _same_rows(resource)
+    rows = rows_of(resource)["token"]
+    assert [row[2] for row in rows if row[0] == "email"] == ["a@example.org", "listed@example.org"]
+    assert [row[2] for row in rows if row[0] == "phone"] == ["555"]

@@ -22,6 +22,7 @@ from app.api.http import (
     read_body,
     request_url,
 )
+from app.api.request_meta import header as header_value
 from app.api.staleness import require_fresh
 from app.api.write_render import perform_write
 from app.auth import OPEN
@@ -77,8 +78,8 @@ async def search_type_post(request: Request, resource_type: str) -> Response:
 def _create_criteria(request: Request, resource_type: str) -> str | None:
     """Criteria of a conditional create: ``If-None-Exist`` or the URL's query (fhirpy's
     get_or_create sends ``POST Patient?identifier=…``); both given must agree."""
-    in_url = search_criteria(str(request.url.query))
-    header = request.headers.get("if-none-exist")
+    in_url = search_criteria(str(request.url.query)) if request.scope.get("query_string") else ""
+    header = header_value(request, "if-none-exist")
     if header is not None:
         header = strip_if_none_exist(header.strip())
         if not header:

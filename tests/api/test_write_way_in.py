@@ -1,0 +1,107 @@
+"""A create or update takes the short way in (app/api/read_front.py, app/api/fast_write.py): its
+body read as the server hands it over (in one message or several, app/api/http.py read_body,
+through the disconnect watcher's slot, app/api/disconnect.py), its headers read from the scope."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from app.api.request_meta import header
+
+PATIENT = {"resourceType": "Patient", "name": [{"family": "Chunked", "given": ["Body"]}], "gender": "other"}
+
+
+def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+        "root_path": "",
+    }
+
+
+async def _call(app, scope: dict, messages: list[dict], then_wait: bool = True) -> list[dict]:
+    """Run one request; ``messages`` are what the server's ``receive`` gives, then (``then_wait``)
+    it waits until the response is complete, as uvicorn does, and says the client went away."""
+    sent: list[dict] = []
+    done = asyncio.Event()
+    pending = list(messages)
+
+    async def receive() -> dict:
+        if pending:
+            await asyncio.sleep(0)  # the server hands each part over as it arrives
+            return pending.pop(0)
+        if then_wait:
+            await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+
+    await asyncio.wait_for(app(scope, receive, send), 10)
+    return sent
+
+
+async def test_a_body_in_several_messages_is_created_whole(app, client) -> None:
+    body = orjson.dumps(PATIENT)
+    parts = [body[:10], body[10:25], body[25:]]
+    messages = [{"type": "http.request", "body": p, "more_body": i < 2} for i, p in enumerate(parts)]
+    scope = _scope(
+        "POST", "/fhir/Patient", [(b"content-type", b"application/fhir+json"), (b"prefer", b"return=minimal")]
+    )
+    sent = await _call(app, scope, messages)
+    start = sent[0]
+    assert start["status"] == 201
+    location = dict(start["headers"])[b"location"].decode()
+    read = await client.get(location)
+    assert read.status_code == 200
+    assert read.json()["name"] == PATIENT["name"]
+    assert sent[-1]["body"] == b""  # return=minimal
+
+
+async def test_a_client_gone_before_the_body_ends_gets_nothing_written(app, log_count) -> None:
+    before = await log_count()
+    scope = _scope("POST", "/fhir/Patient", [(b"content-type", b"application/fhir+json")])
+    first = {"type": "http.request", "body": orjson.dumps(PATIENT)[:10], "more_body": True}
+    sent = await _call(app, scope, [first], then_wait=False)
+    assert not [m for m in sent if m["type"] == "http.response.start"]  # no one is listening
+    assert await log_count() == before
+
+
+async def test_an_update_body_in_one_message_with_headers_read_from_the_scope(app, client) -> None:
+    body = orjson.dumps({**PATIENT, "id": "way-in-1"})
+    scope = _scope(
+        "PUT",
+        "/fhir/Patient/way-in-1",
+        [(b"content-type", b"application/fhir+json"), (b"x-request-id", b"req-way-in")],
+    )
+    sent = await _call(app, scope, [{"type": "http.request", "body": body, "more_body": False}])
+    assert sent[0]["status"] in (200, 201)
+    assert orjson.loads(sent[-1]["body"])["id"] == "way-in-1"
+    assert (await client.get("/fhir/Patient/way-in-1")).status_code == 200
+
+
+class _Request:
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.scope = {"headers": headers}
+
+
+def test_header_is_the_first_value_as_starlette_gives_it() -> None:
+    request = _Request(
+        [(b"prefer", b"return=minimal"), (b"prefer", b"handling=strict"), (b"x-a", "é".encode("latin-1"))]
+    )
+    assert header(request, "prefer") == "return=minimal"  # type: ignore[arg-type]
+    assert header(request, "x-a") == "é"  # type: ignore[arg-type]
+    assert header(request, "if-match") is None  # type: ignore[arg-type]
