@@ -43,3 +43,18 @@ async def post_tagged(client: httpx.AsyncClient, resource: dict, tag: str) -> st
 async def column_names(conn: asyncpg.Connection, table: str) -> set[str]:
     rows = await conn.fetch("SELECT column_name FROM information_schema.columns WHERE table_name = $1", table)
     return {r["column_name"] for r in rows}
+
+
+def search_parameter(code: str, kind: str, expression: str, url: str, description: str, base: str = "Resource") -> dict:
+    """An active custom SearchParameter (on every resource type unless ``base`` says one)."""
+    return {
+        "resourceType": "SearchParameter",
+        "url": url,
+        "name": code,
+        "status": "active",
+        "description": description,
+        "code": code,
+        "base": [base],
+        "type": kind,
+        "expression": expression,
+    }

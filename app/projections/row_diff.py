@@ -11,6 +11,7 @@ whose rows hold the value either way.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import NamedTuple
 
 from app.search_types.protocol import Rows
@@ -50,7 +51,7 @@ def changed_params(old: list[tuple], new: list[tuple]) -> list[str]:
     changed = {row[0] for row in a ^ b}
     if len(a) < len(old) or len(b) < len(new):  # a row repeated: its count may be what changed
         by_old, by_new = _by_param(old), _by_param(new)
-        changed.update(p for p in by_new.keys() & by_old.keys() if _counts(by_old[p]) != _counts(by_new[p]))
+        changed.update(p for p in by_new.keys() & by_old.keys() if Counter(by_old[p]) != Counter(by_new[p]))
     return sorted(changed)
 
 
@@ -58,11 +59,4 @@ def _by_param(rows: list[tuple]) -> dict[str, list[tuple]]:
     out: dict[str, list[tuple]] = {}
     for row in rows:
         out.setdefault(row[0], []).append(row)
-    return out
-
-
-def _counts(rows: list[tuple]) -> dict[tuple, int]:
-    out: dict[tuple, int] = {}
-    for row in rows:
-        out[row] = out.get(row, 0) + 1
     return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import NamedTuple
 
 from app.fhirspec.search_parameters import SearchParam, core_registry, params_for
@@ -152,6 +153,12 @@ def stored_code(resource_type: str, code: str) -> tuple[str, str | None]:
     return stored.codes[0], stored.target_type
 
 
+@cache
+def core_aliases(resource_type: str) -> dict[str, Stored]:
+    """The aliases the R4 definitions alone give (they never change)."""
+    return _derive(resource_type, core_registry().params_for(resource_type))
+
+
 def rebuilding(resource_type: str, code: str, building: frozenset[str]) -> bool:
     """Whether the rows answering ``code`` are being built: the R4 definitions answer it from
     others' rows, one of which a custom definition (its URL in ``building``) now replaces, so the
@@ -159,7 +166,7 @@ def rebuilding(resource_type: str, code: str, building: frozenset[str]) -> bool:
     if not building:
         return False
     params = params_for(resource_type)
-    core = _derive(resource_type, core_registry().params_for(resource_type)).get(code)
+    core = core_aliases(resource_type).get(code)
     return core is not None and any(c in params and params[c].url in building for c in core.codes)
 
 
@@ -169,7 +176,7 @@ def dependents(code: str, types: list[str]) -> dict[str, list[str]]:
     it back (their rows go), so a reindex of ``code`` reindexes them too."""
     out: dict[str, list[str]] = {}
     for resource_type in types:
-        for alias, stored in _derive(resource_type, core_registry().params_for(resource_type)).items():
+        for alias, stored in core_aliases(resource_type).items():
             if code in stored.codes:
                 out.setdefault(alias, []).append(resource_type)
     return out

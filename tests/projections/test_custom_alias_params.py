@@ -12,21 +12,11 @@ import httpx
 
 from app.api import staleness
 from app.jobs.runner import run_pending
-from tests.helpers import TAG, post_tagged, side_rows_sql
+from tests.helpers import TAG, post_tagged, search_parameter, side_rows_sql
 
 
 def _definition(code: str, expression: str, tag: str) -> dict:
-    return {
-        "resourceType": "SearchParameter",
-        "url": f"http://fhirledger.test/sp/{code}-{tag}",
-        "name": code,
-        "status": "active",
-        "description": f"{code} redefined",
-        "code": code,
-        "base": ["Resource"],
-        "type": "string",
-        "expression": expression,
-    }
+    return search_parameter(code, "string", expression, f"http://fhirledger.test/sp/{code}-{tag}", f"{code} redefined")
 
 
 async def _settle(app, pool: asyncpg.Pool) -> None:

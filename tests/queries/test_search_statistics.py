@@ -13,7 +13,7 @@ from app.api import staleness
 from app.jobs.runner import run_pending
 from app.queries.search.sql import Args
 from app.search_types.registry import search_type
-from tests.helpers import new_id
+from tests.helpers import new_id, search_parameter
 from tests.queries.test_search import Scope, scope
 
 __all__ = ["scope"]  # the fixture
@@ -77,17 +77,7 @@ async def test_the_planner_counts_each_parameters_values_apart(client: httpx.Asy
 
 
 def _custom(code: str, kind: str, expression: str) -> dict:
-    return {
-        "resourceType": "SearchParameter",
-        "url": f"http://fhirledger.test/sp/{code}",
-        "name": code,
-        "status": "active",
-        "description": f"custom {kind}",
-        "code": code,
-        "base": ["Patient"],
-        "type": kind,
-        "expression": expression,
-    }
+    return search_parameter(code, kind, expression, f"http://fhirledger.test/sp/{code}", f"custom {kind}", "Patient")
 
 
 async def test_custom_parameters_of_each_hashed_kind_are_searchable(
