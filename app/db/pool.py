@@ -30,6 +30,7 @@ from typing import TypeVar
 import asyncpg
 from asyncpg.pool import PoolAcquireContext, PoolConnectionHolder
 
+from app.db import pool_borrow
 from app.db.pool_borrow import borrow, hand_back, release_at_once, release_with_asyncpg
 from app.errors import FhirError
 from app.settings import Settings
@@ -134,6 +135,8 @@ class BoundedPool(asyncpg.Pool):
 
     def _live_connection_free(self) -> bool:
         # asyncpg's holder queue hands out a connected holder first, the last one put back first
+        if not pool_borrow.SHORT_WAYS:  # an asyncpg release whose queue this was not read against
+            return False
         free = self._queue._queue  # type: ignore[union-attr]
         return bool(free) and free[-1].is_connected()
 

@@ -14,7 +14,9 @@ nothing (open, outside a transaction, no cancellation under way, not due to be c
 False otherwise, when the caller hands it to asyncpg's own release (:func:`release_with_asyncpg`).
 
 These use asyncpg's private attributes (``_queue``, ``_in_use``, ``_con``, ...), checked against
-asyncpg 0.32; ``tests/db/test_pool_release.py`` covers what a caller sees.
+asyncpg 0.32 only: with any other release installed (:data:`SHORT_WAYS` False) every function here
+declines (``borrow`` gives None, ``release_at_once`` False) and the pool takes asyncpg's own public
+ways, slower but correct. ``tests/db/test_pool_release.py`` covers what a caller sees, both ways.
 """
 
 from __future__ import annotations
@@ -22,10 +24,16 @@ from __future__ import annotations
 import asyncpg
 from asyncpg.pool import PoolConnectionHolder, PoolConnectionProxy
 
+VERIFIED_RELEASES = ("0.32.",)
+"""The asyncpg releases whose private attributes these functions were read against."""
+
+SHORT_WAYS = asyncpg.__version__.startswith(VERIFIED_RELEASES)
+"""Whether the short ways are taken (the installed asyncpg is a verified release)."""
+
 
 def borrow(pool: asyncpg.Pool) -> PoolConnectionHolder | None:
     """A free holder with a live connection of the current generation, taken at once; or None."""
-    if not pool._initialized or pool._closing or pool._closed or pool._setup is not None:
+    if not SHORT_WAYS or not pool._initialized or pool._closing or pool._closed or pool._setup is not None:
         return None
     free = pool._queue._queue  # type: ignore[union-attr]  # the last one put back is handed out first
     if not free:
@@ -80,6 +88,8 @@ def needs_nothing(pool: asyncpg.Pool, holder: PoolConnectionHolder, con: asyncpg
 def release_at_once(proxy: PoolConnectionProxy) -> bool:
     """``Pool.release`` of an acquired connection that needs nothing, without asyncpg's shielded
     task and timeout context; False (nothing done) when it needs asyncpg's release."""
+    if not SHORT_WAYS:
+        return False
     holder = getattr(proxy, "_holder", None)
     con = getattr(proxy, "_con", None)
     if holder is None or not needs_nothing(holder._pool, holder, con):

@@ -1,6 +1,7 @@
 """The request pool hands a released connection on as the next request needs it: the same session
 when nothing is left open, and a clean one when a transaction was left open, its statements
-rolled back (app/db/pool.py)."""
+rolled back (app/db/pool.py). Each test runs twice: with the short ways of app/db/pool_borrow.py
+and as on an asyncpg release they were not verified against (asyncpg's own ways)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from app.db import pool_borrow
 from app.db.pool import BoundedPool, create_pool
 from app.errors import FhirError
 from app.settings import Settings
+
+
+@pytest.fixture(autouse=True, params=["short ways", "asyncpg's ways"])
+def pool_ways(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param != "short ways":
+        monkeypatch.setattr(pool_borrow, "SHORT_WAYS", False)
+    return request.param
 
 
 @pytest.fixture
@@ -69,3 +78,15 @@ async def test_a_row_fetch_cancelled_midway_leaves_the_pool_serving(one_connecti
     assert row["n"] == 4
     async with one_connection.acquire() as conn:
         assert not conn.is_in_transaction()
+
+
+async def test_a_borrowed_read_hands_its_connection_back_only_by_the_short_way(
+    one_connection: BoundedPool, pool_ways: str
+) -> None:
+    """A plain read borrows a free connection without asyncpg's acquire when the short ways are on,
+    and never touches the pool's queue directly otherwise."""
+    holder = pool_borrow.borrow(one_connection)
+    assert (holder is not None) is (pool_ways == "short ways")
+    if holder is not None:
+        assert pool_borrow.hand_back(holder)
+    assert await one_connection.fetchval("SELECT 5") == 5
