@@ -116,8 +116,10 @@ async def load_latest(
         current, search = _joined(await encoding)
         load["below"], checkpoint = rows[-1][1], max(checkpoint, max(r[0] for r in rows))
         async with pool.acquire() as conn, conn.transaction():
-            # a crash may lose the last batches, never part of one: the rebuild resumes before them
-            await conn.execute("SET LOCAL synchronous_commit = off")
+            # a crash may lose the last batches, never part of one: the rebuild resumes before them;
+            # the rows counted as inserted go to the statistics at the commit, not up to a second
+            # later, so that their reset after the ANALYZE is final (app/projections/shadow_statistics.py)
+            await conn.execute("SET LOCAL synchronous_commit = off; SELECT pg_stat_force_next_flush()")
             await CurrentStateProjector(SHADOW).load(conn, resource_type, current)
             await SearchIndexProjector(SHADOW).load(conn, resource_type, search)
             state = state | {"load": dict(load), "checkpoint": checkpoint}
