@@ -8,7 +8,9 @@ import asyncpg
 import httpx
 
 from app.projections.rebuild import rebuild_type
+from app.projections.rebuild_state import SHADOW
 from app.projections.search_index import search_table
+from app.projections.shadow_statistics import analyze_statements, analyzed_apart, reset_statements
 
 LOINC = "http://loinc.org"
 
@@ -66,3 +68,15 @@ async def test_rebuild_leaves_autovacuum_nothing_to_analyze(client: httpx.AsyncC
     assert {r["relname"]: r["n_mod_since_analyze"] for r in counts} == {token: 0, reference: 0}
     stats = "SELECT count(*) FROM pg_stats WHERE tablename = $1 AND attname IN ('hash', 'code')"
     assert await pool.fetchval(stats, token) == 2
+
+
+def test_tables_analyzed_whole_where_counters_cannot_be_reset() -> None:
+    """A role that may not reset the counters gets one whole ANALYZE per table (so autovacuum has
+    nothing to repeat either), no ANALYZE of some columns."""
+    apart = analyzed_apart("Observation", set())
+    assert search_table("Observation", "token") + SHADOW in apart
+    whole = analyze_statements("Observation", set(apart))
+    assert all("(" not in statement.removeprefix("VACUUM (ANALYZE)") for statement in whole)
+    split = analyze_statements("Observation", set())
+    assert any(statement.startswith("ANALYZE ") for statement in split)
+    assert len(reset_statements(apart)) == len(apart)
