@@ -134,6 +134,7 @@ times faster than the frozen dataclasses, and the search rows need nothing else.
 WireRows = dict[str, tuple[list[str], dict[str, list[tuple]], tuple[str, ...] | None]]
 
 
+@bulk_load.uncollected
 def _rows_for(events: list[WireEvent]) -> WireRows:
     """The search rows of a part of a batch (in a worker: the inline projector's ``rows``)."""
     rebuilt = [VersionEvent(t, i, v, EventKind(k), r, _EPOCH, _REPLAYED) for t, i, v, k, r in events]
