@@ -64,7 +64,13 @@ from app.projections.search_index import (
     search_table,
 )
 from app.projections.shadow_indexes import build_indexes, run_spread, strip_indexes
-from app.projections.shadow_statistics import analyze_statements, analyzed_whole
+from app.projections.shadow_statistics import (
+    analyze_statements,
+    analyzed_apart,
+    analyzed_whole,
+    may_reset_counters,
+    reset_statements,
+)
 from app.projections.state import expected_version, projection_name
 from app.search_types.protocol import stored_name
 from app.search_types.registry import TABLES
@@ -128,6 +134,7 @@ times faster than the frozen dataclasses, and the search rows need nothing else.
 WireRows = dict[str, tuple[list[str], dict[str, list[tuple]], tuple[str, ...] | None]]
 
 
+@bulk_load.uncollected
 def _rows_for(events: list[WireEvent]) -> WireRows:
     """The search rows of a part of a batch (in a worker: the inline projector's ``rows``)."""
     rebuilt = [VersionEvent(t, i, v, EventKind(k), r, _EPOCH, _REPLAYED) for t, i, v, k, r in events]
@@ -307,7 +314,12 @@ async def _analyze(pool: asyncpg.Pool, resource_type: str) -> None:
     autovacuum looks after the tables again from here on. See
     :mod:`app.projections.shadow_statistics`."""
     shadows = [t + SHADOW for t in live_tables(resource_type)]
-    await run_spread(pool, analyze_statements(resource_type, await analyzed_whole(pool, shadows)))
+    whole = await analyzed_whole(pool, shadows)
+    apart = analyzed_apart(resource_type, whole)
+    resettable = await may_reset_counters(pool)
+    await run_spread(pool, analyze_statements(resource_type, whole if resettable else whole | set(apart)))
+    if resettable:
+        await pool.execute(";\n".join(reset_statements(apart)))
     await pool.execute(";\n".join(f"ALTER TABLE {t} RESET (autovacuum_enabled)" for t in shadows))
 
 

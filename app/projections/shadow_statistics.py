@@ -8,7 +8,15 @@ after the load. Here the hash and the columns of the table's dependency statisti
 and the other columns apart, over the 30,000 rows their own target asks for: each column gets the
 statistics its target gives, for about 40% less (measured on the token table). A table with an
 expression index is analyzed whole (only an ANALYZE without columns gathers the statistics of index
-expressions)."""
+expressions).
+
+An ANALYZE of some columns leaves the table's count of rows changed since the last analyze as it
+was (PostgreSQL resets it only after an ANALYZE of the whole table): every row the load inserted
+then still counted, and autovacuum analyzed each such table again, whole, over 300,000 rows, soon
+after the swap (about a tenth of PostgreSQL's CPU in a replay, all of it a repeat of statistics
+just gathered). So the counters of those tables are reset once they are analyzed
+(:func:`reset_statements`), where the role may (a superuser, or one granted
+``pg_stat_reset_single_table_counters``); elsewhere the tables are analyzed whole, once."""
 
 from __future__ import annotations
 
@@ -29,6 +37,25 @@ _EXPRESSION_INDEXED = (
 async def analyzed_whole(pool: asyncpg.Pool, tables: Sequence[str]) -> set[str]:
     """Those of ``tables`` with an expression index."""
     return {r["t"] for r in await pool.fetch(_EXPRESSION_INDEXED, list(tables))}
+
+
+async def may_reset_counters(pool: asyncpg.Pool) -> bool:
+    """Whether this role may reset a table's statistics counters (a superuser, or granted it)."""
+    return bool(await pool.fetchval(_MAY_RESET))
+
+
+_MAY_RESET = "SELECT has_function_privilege('pg_stat_reset_single_table_counters(oid)', 'EXECUTE')"
+
+
+def analyzed_apart(resource_type: str, whole: set[str]) -> list[str]:
+    """The shadow tables of the type whose columns :func:`analyze_statements` analyzes apart."""
+    tables = [search_table(resource_type, kind) + SHADOW for kind, side in TABLES.items() if side.hash is not None]
+    return [t for t in tables if t not in whole]
+
+
+def reset_statements(tables: Sequence[str]) -> list[str]:
+    """Reset the statistics counters of ``tables`` (analyzed by columns: see the module docstring)."""
+    return [f"SELECT pg_stat_reset_single_table_counters('{t}'::regclass)" for t in tables]
 
 
 def analyze_statements(resource_type: str, whole: set[str]) -> list[str]:

@@ -47,8 +47,8 @@ def token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
             parts.append(text)
     if len(rows) == start and d:
         rows.append((code, None, None, None))
-    if parts:
-        param_text(code, parts, texts)
+    if parts:  # param_text, inlined (every part is a text already): a call and a copy less per parameter
+        texts.append((code, (parts[0] if len(parts) == 1 else "\n".join(dict.fromkeys(parts)))[:MAX_CHARS]))
 
 
 def string_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:

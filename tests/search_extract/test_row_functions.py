@@ -221,3 +221,19 @@ def test_where_on_a_string_element_is_the_reference_walk():
     rows = rows_of(resource)["token"]
     assert [row[2] for row in rows if row[0] == "email"] == ["a@example.org", "listed@example.org"]
     assert [row[2] for row in rows if row[0] == "phone"] == ["555"]
+
+
+def test_token_texts_joined_as_the_reference():
+    """A token parameter's text row: one text as it is, several each once in order, cut to the
+    longest document text (row_writers.token_rows joins them itself)."""
+    long = "word " * 40_000
+    concepts = [
+        {"coding": [{"system": "s", "code": "a", "display": "Weight"}, {"code": "b", "display": "Weight"}]},
+        {"coding": [{"code": "a", "display": "One"}], "text": "Two"},
+        {"coding": [{"code": "a"}], "text": long},
+        {"coding": [{"code": "a", "display": "x"}], "text": long},
+        {"text": "only text"},
+    ]
+    for concept in concepts:
+        _same_rows({"resourceType": "Observation", "status": "final", "code": concept})
+    assert rows_of({"resourceType": "Observation", "code": concepts[0]})["text"]
