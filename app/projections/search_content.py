@@ -1,8 +1,8 @@
-"""Whether a new version's search rows are its previous version's without extracting either: the
-two resources are equal but for the stamp the server gives each version (``meta.versionId`` and
-``meta.lastUpdated``, :mod:`app.commands.stamp`).
+"""Which search rows an update may change, decided from what changed between the two versions
+(:func:`revised_rows`), so that the rows of what did not change are not extracted.
 
-The search rows are a pure function of the resource (:func:`app.projections.search_index.rows_of`)
+Two versions equal but for the stamp the server gives each version (``meta.versionId`` and
+``meta.lastUpdated``, :mod:`app.commands.stamp`) have the same rows: the search rows are a pure function of the resource (:func:`app.projections.search_index.rows_of`)
 and read neither stamp field: ``_lastUpdated`` is answered from the current-state table, the text
 rows leave ``meta`` out. A parameter whose expression may reach either field (a custom one could)
 makes the type's versions always compared by their rows. An update that sends the resource as it is
@@ -25,9 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import orjson
-
-from app.events.model import EventKind, VersionEvent
 from app.fhirpath import compile_expression
 from app.fhirpath.codegen import first_root_keys
 from app.fhirspec.search_parameters import SearchParam, params_for
@@ -141,14 +138,3 @@ def _unstamped(resource: dict) -> dict:
     if rest:
         out["meta"] = rest
     return out
-
-
-def same_search_content(event: VersionEvent, previous: bytes | None) -> bool:
-    """Whether ``event`` (an update) holds the resource ``previous`` (the bytes of the version it
-    follows) held, stamp aside, so that its search rows are the previous version's."""
-    if event.kind is not EventKind.UPDATED or previous is None or event.resource is None:
-        return False
-    if reads_stamp(event.resource_type):
-        return False
-    new = event.parsed if event.parsed is not None else orjson.loads(event.resource)
-    return _unstamped(orjson.loads(previous)) == _unstamped(new)
