@@ -75,10 +75,13 @@ def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
 
 
 def client_address(request: Request) -> str | None:
-    peer = request.client.host if request.client else None
+    client = request.scope.get("client")  # what ``request.client`` wraps
+    peer = client[0] if client else None
     networks = trusted_networks(request.app.state.settings.trusted_proxies)
+    if peer is None or not networks:
+        return peer
     forwarded = header(request, "x-forwarded-for")
-    if peer is None or not networks or not forwarded or not _trusted(peer, networks):
+    if not forwarded or not _trusted(peer, networks):
         return peer
     hops = [hop.strip() for hop in forwarded.split(",")]
     for hop in reversed(hops):

@@ -304,6 +304,7 @@ async def _on_connection(
     """One attempt on a connection of the pool: borrowed when one is free (``app/db/pool_borrow.py``:
     no acquire context, proxy, shielded release; the same statement-timeout answer as the pool's
     ``acquire``), else acquired (the pool's bounded wait)."""
+    # only the server's pool resets nothing on release (as its fetchrow borrows): a test's plain pool acquires
     holder = borrow(pool) if type(pool) is BoundedPool and pool._reset is nothing_to_reset else None
     if holder is None:
         async with pool.acquire() as conn:
