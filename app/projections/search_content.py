@@ -2,12 +2,13 @@
 (:func:`revised_rows`), so that the rows of what did not change are not extracted.
 
 Two versions equal but for the stamp the server gives each version (``meta.versionId`` and
-``meta.lastUpdated``, :mod:`app.commands.stamp`) have the same rows: the search rows are a pure function of the resource (:func:`app.projections.search_index.rows_of`)
-and read neither stamp field: ``_lastUpdated`` is answered from the current-state table, the text
-rows leave ``meta`` out. A parameter whose expression may reach either field (a custom one could)
-makes the type's versions always compared by their rows. An update that sends the resource as it is
-(a client re-saving a form, a sync re-sending a record) then writes the log and the current-state
-row and no search row: it costs no extraction of the new version and none of the previous one.
+``meta.lastUpdated``, :mod:`app.commands.stamp`) have the same rows: the search rows are a pure
+function of the resource (:func:`app.projections.search_index.rows_of`) and read neither stamp
+field: ``_lastUpdated`` is answered from the current-state table, the text rows leave ``meta`` out.
+A parameter whose expression may reach either field (a custom one could) makes ``meta`` count as
+changed on every version. An update that sends the resource as it is (a client re-saving a form, a
+sync re-sending a record) then writes the log and the current-state row and no search row: it
+costs no extraction of the new version and none of the previous one.
 
 An update that changes some elements (:func:`revised_rows`) extracts, from both versions, only the
 rows of the parameters whose expression starts from a changed top-level element (each parameter's
