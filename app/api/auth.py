@@ -101,7 +101,7 @@ def authorize(request: Request, resource_type: str, interaction: str) -> Decisio
         require_admin(request, f"Writing {resource_type} resources")
     if interaction.startswith("history") and any(p in request.query_params for p in AUDIT_PARAMS):
         require_admin(request, "History filtered by actor or client (an audit query)")
-    request.state.decision = decision
+    request.scope.setdefault("state", {})["decision"] = decision  # ``request.state.decision``, unwrapped
     return decision
 
 

@@ -62,7 +62,6 @@ class FhirHttpToolsProtocol(HttpToolsProtocol):
 
     _head_bytes = 0
     _counting = True  # between messages and in a request head; not while a body streams in
-    _header_seen = False
 
     def data_received(self, data: bytes) -> None:
         if self._counting and not self.transport.is_closing():
@@ -73,7 +72,7 @@ class FhirHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def _refuse_head(self) -> None:
-        if self._header_seen:
+        if self.headers:  # uvicorn's list of this request's headers so far (None before the first)
             text = f"The request headers exceed {HEAD_HARD_LIMIT} bytes; the connection is closed"
             self.send_outcome(431, "too-costly", text)
         else:
@@ -82,14 +81,6 @@ class FhirHttpToolsProtocol(HttpToolsProtocol):
                 "Send long searches as POST [base]/[type]/_search with the parameters in the body"
             )
             self.send_outcome(414, "too-costly", text)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._header_seen = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_seen = True
-        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._counting = False

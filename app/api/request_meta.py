@@ -12,13 +12,13 @@ address, both bounded and clean, since they are copied onto each event a request
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from functools import lru_cache
 
 from fastapi import Request
 
 from app.errors import invalid
+from app.identity import new_id
 
 MAX_REQUEST_ID_LENGTH = 128
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
@@ -37,20 +37,10 @@ def header(request: Request, name: str) -> str | None:
     return None
 
 
-def random_uuid() -> str:
-    """``str(uuid.uuid4())``, without building a ``UUID`` (its checks and integer arithmetic):
-    16 random bytes with the version (4) and variant (RFC 4122) bits set, as hex in 8-4-4-4-12."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40
-    raw[8] = raw[8] & 0x3F | 0x80
-    x = raw.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
-
-
 def request_id_of(request: Request) -> str:
     value = header(request, "x-request-id")
     if not value:
-        return random_uuid()
+        return new_id()  # a random UUID
     if len(value) > MAX_REQUEST_ID_LENGTH:
         raise invalid(
             f"The X-Request-Id header is {len(value)} characters long; at most {MAX_REQUEST_ID_LENGTH} are accepted"
@@ -85,10 +75,13 @@ def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
 
 
 def client_address(request: Request) -> str | None:
-    peer = request.client.host if request.client else None
+    client = request.scope.get("client")  # what ``request.client`` wraps
+    peer = client[0] if client else None
     networks = trusted_networks(request.app.state.settings.trusted_proxies)
+    if peer is None or not networks:
+        return peer
     forwarded = header(request, "x-forwarded-for")
-    if peer is None or not networks or not forwarded or not _trusted(peer, networks):
+    if not forwarded or not _trusted(peer, networks):
         return peer
     hops = [hop.strip() for hop in forwarded.split(",")]
     for hop in reversed(hops):

@@ -43,12 +43,14 @@ from app.identity import require_type
 from app.queries.search.match import match_ids
 from app.queries.search.restriction import restriction_for
 
+_NO_HEADERS: dict[str, str] = {}
 INTERACTION_OF_METHOD = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
 def principal_of(request: Request) -> Principal:
     """The request's caller, as the authentication middleware (app/api/auth.py) found it."""
-    principal = getattr(request.state, "principal", None)
+    state = request.scope.get("state")  # what ``request.state`` wraps, without building the wrapper
+    principal = state.get("principal") if state is not None else None
     if principal is None:
         if request.app.state.settings.auth_issuer:
             raise RuntimeError("no principal on the request: the Authentication middleware is not installed")
@@ -60,7 +62,9 @@ def write_identity(request: Request) -> dict:
     """The ``RequestContext`` fields naming the writer: actor, client, scope kind, and the check of
     what is written when the token's scopes confine writes."""
     principal = principal_of(request)
-    actor = actor_of(request.headers, request.app.state.settings.actor_header, principal)
+    actor_header = request.app.state.settings.actor_header
+    # the headers are read only for the configured actor header (building them is a cost of every write)
+    actor = actor_of(request.headers if actor_header else _NO_HEADERS, actor_header, principal)
     if principal.is_open:
         return {"actor": actor}
     confined = any(s.level == "patient" or s.query for s in principal.grants.scopes)

@@ -40,6 +40,9 @@ from asyncpg.transaction import Transaction
 
 from app.commands import search_parameters
 from app.commands.result import WriteResult, written
+from app.db.pool import BoundedPool, statement_timed_out
+from app.db.pool import _nothing_to_reset as nothing_to_reset
+from app.db.pool_borrow import borrow, hand_back, release_with_asyncpg
 from app.errors import FhirError
 from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
@@ -269,25 +272,49 @@ async def run_write(
     optimistic way (see the module's doc), then the locked way."""
     if optimistic:
         try:
-            async with pool.acquire() as conn:
-                return await _attempt(WriteTransaction(conn, context, matcher, optimistic=True), work)
+            return await _on_connection(pool, context, work, matcher, True)
         except Relock:
             pass
         except asyncpg.PostgresError as exc:
             if not _is_contention(exc):
                 raise
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        async with pool.acquire() as conn:
-            try:
-                return await _attempt(WriteTransaction(conn, context, matcher), work)
-            except asyncpg.PostgresError as exc:
-                if not _is_contention(exc) or attempt == MAX_ATTEMPTS:
-                    if _is_contention(exc):
-                        raise FhirError(
-                            409,
-                            "transient",
-                            f"The write kept colliding with concurrent writes ({attempt} attempts); retry it",
-                        ) from exc
-                    raise
+        try:
+            return await _on_connection(pool, context, work, matcher, False)
+        except asyncpg.PostgresError as exc:
+            if not _is_contention(exc) or attempt == MAX_ATTEMPTS:
+                if _is_contention(exc):
+                    raise FhirError(
+                        409,
+                        "transient",
+                        f"The write kept colliding with concurrent writes ({attempt} attempts); retry it",
+                    ) from exc
+                raise
         await asyncio.sleep(random.uniform(0, 0.005 * attempt))
     raise AssertionError("unreachable")
+
+
+async def _on_connection(
+    pool: asyncpg.Pool,
+    context: RequestContext,
+    work: Callable[[WriteTransaction], Awaitable[T]],
+    matcher: Matcher | None,
+    optimistic: bool,
+) -> T:
+    """One attempt on a connection of the pool: borrowed when one is free (``app/db/pool_borrow.py``:
+    no acquire context, proxy, shielded release; the same statement-timeout answer as the pool's
+    ``acquire``), else acquired (the pool's bounded wait)."""
+    # only the server's pool resets nothing on release (as its fetchrow borrows): a test's plain pool acquires
+    holder = borrow(pool) if type(pool) is BoundedPool and pool._reset is nothing_to_reset else None
+    if holder is None:
+        async with pool.acquire() as conn:
+            return await _attempt(WriteTransaction(conn, context, matcher, optimistic), work)
+    try:
+        return await _attempt(WriteTransaction(holder._con, context, matcher, optimistic), work)
+    except asyncpg.QueryCanceledError as exc:
+        if "statement timeout" in str(exc):
+            raise statement_timed_out(pool.statement_timeout_ms) from exc
+        raise
+    finally:
+        if not hand_back(holder):
+            await release_with_asyncpg(pool, holder)

@@ -19,7 +19,7 @@ own columns and not indexed here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -48,6 +48,7 @@ __all__ = [
     "SearchIndexProjector",
     "SearchRows",
     "TypeRows",
+    "code_rows",
     "encode",
     "merge",
     "param_kinds",
@@ -91,6 +92,19 @@ def rows_of(resource: dict, codes: frozenset[str] | None = None) -> dict[str, li
     kind = resource.get("resourceType")
     if isinstance(kind, str):
         row_function(kind, codes)(resource, out, texts)
+    out["text"] = texts
+    return out
+
+
+def code_rows(resource: dict, codes: Iterable[str]) -> dict[str, list[tuple]]:
+    """:func:`rows_of` limited to the parameters ``codes`` but with the whole-resource text rows:
+    each parameter's rows by its own generated row function (a bounded set of functions per type,
+    whichever parameters an update changes; :mod:`app.projections.search_content`)."""
+    out: dict[str, list[tuple]] = {k: [] for k in KINDS}
+    texts = document_rows(resource)
+    kind = resource["resourceType"]
+    for code in codes:
+        row_function(kind, frozenset((code,)))(resource, out, texts)
     out["text"] = texts
     return out
 

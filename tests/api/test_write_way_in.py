@@ -8,6 +8,7 @@ import asyncio
 
 import orjson
 
+from app.api import disconnect
 from app.api.request_meta import header
 
 PATIENT = {"resourceType": "Patient", "name": [{"family": "Chunked", "given": ["Body"]}], "gender": "other"}
@@ -105,3 +106,31 @@ def test_header_is_the_first_value_as_starlette_gives_it() -> None:
     assert header(request, "prefer") == "return=minimal"  # type: ignore[arg-type]
     assert header(request, "x-a") == "é"  # type: ignore[arg-type]
     assert header(request, "if-match") is None  # type: ignore[arg-type]
+
+
+async def test_a_body_slower_than_the_watchers_grace_is_created_whole(app, client) -> None:
+    """The application reads its body itself until the disconnect watcher starts (app/api/disconnect.py,
+    ``GRACE``); the watcher, started while a part is on its way, hands the rest over."""
+    body = orjson.dumps(PATIENT)
+    parts = [body[:10], body[10:25], body[25:]]
+    sent: list[dict] = []
+    done = asyncio.Event()
+    pending = [{"type": "http.request", "body": p, "more_body": i < 2} for i, p in enumerate(parts)]
+
+    async def receive() -> dict:
+        if pending:
+            await asyncio.sleep(disconnect.GRACE * 1.5)  # each part comes after the grace period
+            return pending.pop(0)
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            done.set()
+
+    scope = _scope("POST", "/fhir/Patient", [(b"content-type", b"application/fhir+json")])
+    await asyncio.wait_for(app(scope, receive, send), 10)
+    assert sent[0]["status"] == 201
+    read = await client.get(dict(sent[0]["headers"])[b"location"].decode())
+    assert read.json()["name"] == PATIENT["name"]
