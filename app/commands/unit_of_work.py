@@ -40,9 +40,8 @@ from asyncpg.transaction import Transaction
 
 from app.commands import search_parameters
 from app.commands.result import WriteResult, written
-from app.db.pool import BoundedPool, statement_timed_out
-from app.db.pool import _nothing_to_reset as nothing_to_reset
-from app.db.pool_borrow import borrow, hand_back, release_with_asyncpg
+from app.db.pool import BoundedPool
+from app.db.pool_borrow import connection_of
 from app.errors import FhirError
 from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
@@ -304,17 +303,13 @@ async def _on_connection(
     """One attempt on a connection of the pool: borrowed when one is free (``app/db/pool_borrow.py``:
     no acquire context, proxy, shielded release; the same statement-timeout answer as the pool's
     ``acquire``), else acquired (the pool's bounded wait)."""
-    # only the server's pool resets nothing on release (as its fetchrow borrows): a test's plain pool acquires
-    holder = borrow(pool) if type(pool) is BoundedPool and pool._reset is nothing_to_reset else None
+    # only the server's pool borrows (a plain asyncpg pool, as some tests pass, acquires)
+    holder = pool.borrow() if isinstance(pool, BoundedPool) else None
     if holder is None:
         async with pool.acquire() as conn:
             return await _attempt(WriteTransaction(conn, context, matcher, optimistic), work)
     try:
-        return await _attempt(WriteTransaction(holder._con, context, matcher, optimistic), work)
-    except asyncpg.QueryCanceledError as exc:
-        if "statement timeout" in str(exc):
-            raise statement_timed_out(pool.statement_timeout_ms) from exc
-        raise
+        transaction = WriteTransaction(connection_of(holder), context, matcher, optimistic)
+        return await pool.timeouts_answered(_attempt(transaction, work))
     finally:
-        if not hand_back(holder):
-            await release_with_asyncpg(pool, holder)
+        await pool.hand_back(holder)

@@ -31,7 +31,7 @@ import asyncpg
 from asyncpg.pool import PoolAcquireContext, PoolConnectionHolder
 
 from app.db import pool_borrow
-from app.db.pool_borrow import borrow, hand_back, release_at_once, release_with_asyncpg
+from app.db.pool_borrow import borrow, connection_of, hand_back, release_at_once, release_with_asyncpg
 from app.errors import FhirError
 from app.settings import Settings
 
@@ -98,35 +98,52 @@ class BoundedPool(asyncpg.Pool):
     ) -> asyncpg.Record | None:
         """As asyncpg's, on a connection borrowed and handed back at once when one is free
         (app/db/pool_borrow.py): a plain read's one query."""
-        holder = borrow(self) if self._reset is _nothing_to_reset else None
+        holder = self.borrow()
         if holder is None:
             return await super().fetchrow(query, *args, timeout=timeout, record_class=record_class)
         return await self._on_borrowed(
-            holder, holder._con.fetchrow(query, *args, timeout=timeout, record_class=record_class)
+            holder, connection_of(holder).fetchrow(query, *args, timeout=timeout, record_class=record_class)
         )
 
     async def fetch(
         self, query: str, *args: object, timeout: float | None = None, record_class: type | None = None
     ) -> list[asyncpg.Record]:
         """As asyncpg's, on a borrowed connection as :meth:`fetchrow` (plain reads taken together)."""
-        holder = borrow(self) if self._reset is _nothing_to_reset else None
+        holder = self.borrow()
         if holder is None:
             return await super().fetch(query, *args, timeout=timeout, record_class=record_class)
         return await self._on_borrowed(
-            holder, holder._con.fetch(query, *args, timeout=timeout, record_class=record_class)
+            holder, connection_of(holder).fetch(query, *args, timeout=timeout, record_class=record_class)
         )
 
-    async def _on_borrowed(self, holder: PoolConnectionHolder, query: Awaitable[T]) -> T:
-        """``query`` (running on ``holder``'s connection), the holder handed back after it."""
+    def borrow(self) -> PoolConnectionHolder | None:
+        """A free connection's holder taken at once without asyncpg's acquire (app/db/pool_borrow.py),
+        for work that leaves nothing to reset; None when none is free (the caller then acquires).
+        Hand it back with :meth:`hand_back`; run its work under :meth:`timeouts_answered`."""
+        return borrow(self) if self._reset is _nothing_to_reset else None
+
+    async def hand_back(self, holder: PoolConnectionHolder) -> None:
+        """Put a borrowed holder back: at once when its connection needs nothing, else through
+        asyncpg's release (a rollback, a cancellation to wait for, a close)."""
+        if not hand_back(holder):
+            await release_with_asyncpg(self, holder)
+
+    async def timeouts_answered(self, work: Awaitable[T]) -> T:
+        """``work`` on a borrowed connection, a statement it had cancelled by the statement timeout
+        answered as ``acquire`` answers it (400 ``too-costly``)."""
         try:
-            return await query
+            return await work
         except asyncpg.QueryCanceledError as exc:
             if "statement timeout" in str(exc):
                 raise statement_timed_out(self.statement_timeout_ms) from exc
             raise
+
+    async def _on_borrowed(self, holder: PoolConnectionHolder, query: Awaitable[T]) -> T:
+        """``query`` (running on ``holder``'s connection), the holder handed back after it."""
+        try:
+            return await self.timeouts_answered(query)
         finally:
-            if not hand_back(holder):
-                await release_with_asyncpg(self, holder)
+            await self.hand_back(holder)
 
     async def release(self, connection: asyncpg.Connection, *, timeout: float | None = None) -> None:
         if timeout is None and self._reset is _nothing_to_reset and release_at_once(connection):  # type: ignore[arg-type]

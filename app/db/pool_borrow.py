@@ -49,6 +49,11 @@ def borrow(pool: asyncpg.Pool) -> PoolConnectionHolder | None:
     return holder
 
 
+def connection_of(holder: PoolConnectionHolder) -> asyncpg.Connection:
+    """The connection a borrowed holder holds (used by the borrower's work only)."""
+    return holder._con  # type: ignore[return-value]
+
+
 def hand_back(holder: PoolConnectionHolder) -> bool:
     """Put a borrowed holder back as it is when its connection needs nothing; False otherwise."""
     if holder._in_use is None:  # its connection closed meanwhile: asyncpg's cleanup put it back
