@@ -40,8 +40,6 @@ from asyncpg.transaction import Transaction
 
 from app.commands import search_parameters
 from app.commands.result import WriteResult, written
-from app.db.pool import BoundedPool
-from app.db.pool_borrow import connection_of
 from app.errors import FhirError
 from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
@@ -300,16 +298,15 @@ async def _on_connection(
     matcher: Matcher | None,
     optimistic: bool,
 ) -> T:
-    """One attempt on a connection of the pool: borrowed when one is free (``app/db/pool_borrow.py``:
-    no acquire context, proxy, shielded release; the same statement-timeout answer as the pool's
-    ``acquire``), else acquired (the pool's bounded wait)."""
-    # only the server's pool borrows (a plain asyncpg pool, as some tests pass, acquires)
-    holder = pool.borrow() if isinstance(pool, BoundedPool) else None
-    if holder is None:
-        async with pool.acquire() as conn:
-            return await _attempt(WriteTransaction(conn, context, matcher, optimistic), work)
-    try:
-        transaction = WriteTransaction(connection_of(holder), context, matcher, optimistic)
-        return await pool.timeouts_answered(_attempt(transaction, work))
-    finally:
-        await pool.hand_back(holder)
+    """One attempt on a connection of the pool: the server's pool (``app.db.pool.BoundedPool``)
+    borrows a free one without asyncpg's acquire context, proxy and shielded release, answering a
+    statement timeout as ``acquire`` does; a plain asyncpg pool (some tests pass one) acquires."""
+
+    async def attempt(conn: asyncpg.Connection) -> T:
+        return await _attempt(WriteTransaction(conn, context, matcher, optimistic), work)
+
+    on_connection = getattr(pool, "run_on_connection", None)
+    if on_connection is not None:
+        return await on_connection(attempt)
+    async with pool.acquire() as conn:
+        return await attempt(conn)

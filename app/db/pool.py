@@ -23,7 +23,7 @@ statement timeout, since building an index over a large table may rightly take m
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TypeVar
 
@@ -118,32 +118,30 @@ class BoundedPool(asyncpg.Pool):
 
     def borrow(self) -> PoolConnectionHolder | None:
         """A free connection's holder taken at once without asyncpg's acquire (app/db/pool_borrow.py),
-        for work that leaves nothing to reset; None when none is free (the caller then acquires).
-        Hand it back with :meth:`hand_back`; run its work under :meth:`timeouts_answered`."""
+        for work that leaves nothing to reset; None when none is free (the caller then acquires)."""
         return borrow(self) if self._reset is _nothing_to_reset else None
 
-    async def hand_back(self, holder: PoolConnectionHolder) -> None:
-        """Put a borrowed holder back: at once when its connection needs nothing, else through
-        asyncpg's release (a rollback, a cancellation to wait for, a close)."""
-        if not hand_back(holder):
-            await release_with_asyncpg(self, holder)
+    async def run_on_connection(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """``work`` on a free connection borrowed at once, else on one acquired (the bounded wait):
+        a write's one transaction, which leaves nothing to reset."""
+        holder = self.borrow()
+        if holder is None:
+            async with self.acquire() as conn:
+                return await work(conn)
+        return await self._on_borrowed(holder, work(connection_of(holder)))
 
-    async def timeouts_answered(self, work: Awaitable[T]) -> T:
-        """``work`` on a borrowed connection, a statement it had cancelled by the statement timeout
-        answered as ``acquire`` answers it (400 ``too-costly``)."""
+    async def _on_borrowed(self, holder: PoolConnectionHolder, query: Awaitable[T]) -> T:
+        """``query`` (running on ``holder``'s connection), the holder handed back after it; a
+        statement cancelled by the statement timeout answered as ``acquire`` answers it (400)."""
         try:
-            return await work
+            return await query
         except asyncpg.QueryCanceledError as exc:
             if "statement timeout" in str(exc):
                 raise statement_timed_out(self.statement_timeout_ms) from exc
             raise
-
-    async def _on_borrowed(self, holder: PoolConnectionHolder, query: Awaitable[T]) -> T:
-        """``query`` (running on ``holder``'s connection), the holder handed back after it."""
-        try:
-            return await self.timeouts_answered(query)
         finally:
-            await self.hand_back(holder)
+            if not hand_back(holder):
+                await release_with_asyncpg(self, holder)
 
     async def release(self, connection: asyncpg.Connection, *, timeout: float | None = None) -> None:
         if timeout is None and self._reset is _nothing_to_reset and release_at_once(connection):  # type: ignore[arg-type]
