@@ -44,7 +44,7 @@ from app.projections.joined_text import joined, split_sql
 from app.projections.row_diff import changes
 from app.projections.search_content import revised_rows
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
-from app.projections.search_index import event_rows, keyed_insert, rows_of, search_table
+from app.projections.search_index import event_rows, keyed_insert, search_table
 from app.search_types.protocol import Rows
 from app.search_types.registry import TABLES
 
@@ -143,19 +143,14 @@ def _plan(event: VersionEvent, previous: bytes | None) -> _Plan:
     whose previous bytes are not known, clears every kind and inserts its rows; otherwise only the
     parameters whose rows changed from the previous version's (``previous``: its bytes) are
     replaced, and only those a changed element may change are extracted (``revised_rows``)."""
-    if event.kind is EventKind.UPDATED and previous is not None and event.resource is not None and event.version > 1:
-        after = event.parsed if event.parsed is not None else orjson.loads(event.resource)
-        old, new = revised_rows(event.resource_type, orjson.loads(previous), after)
-        if not old and not new:  # no row changed: none to write
-            return _Plan((), None, {})
-        changed = changes(old, new)
-        return _Plan(tuple(changed), [c.params for c in changed.values()], {k: c.rows for k, c in changed.items()})
-    rows = event_rows(event) or {}  # a deletion has none
-    if event.version == 1:
-        return _Plan((), None, rows)
-    if previous is None or event.kind is EventKind.DELETED:
-        return _Plan(tuple(SEARCH_COLUMNS), None, rows)
-    changed = changes(rows_of(orjson.loads(previous)), rows)
+    if event.version == 1 or previous is None or event.kind is EventKind.DELETED:
+        cleared = () if event.version == 1 else tuple(SEARCH_COLUMNS)
+        return _Plan(cleared, None, event_rows(event) or {})  # a deletion has no rows
+    after = event.parsed if event.parsed is not None else orjson.loads(event.resource)
+    old, new = revised_rows(event.resource_type, orjson.loads(previous), after)
+    if not old and not new:  # no row changed: none to write
+        return _Plan((), None, {})
+    changed = changes(old, new)
     return _Plan(tuple(changed), [c.params for c in changed.values()], {k: c.rows for k, c in changed.items()})
 
 

@@ -31,16 +31,17 @@ def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict:
     }
 
 
-async def _call(app, scope: dict, messages: list[dict], then_wait: bool = True) -> list[dict]:
-    """Run one request; ``messages`` are what the server's ``receive`` gives, then (``then_wait``)
-    it waits until the response is complete, as uvicorn does, and says the client went away."""
+async def _call(app, scope: dict, messages: list[dict], then_wait: bool = True, gap: float = 0) -> list[dict]:
+    """Run one request; ``messages`` are what the server's ``receive`` gives (each after ``gap``
+    seconds), then (``then_wait``) it waits until the response is complete, as uvicorn does, and
+    says the client went away."""
     sent: list[dict] = []
     done = asyncio.Event()
     pending = list(messages)
 
     async def receive() -> dict:
         if pending:
-            await asyncio.sleep(0)  # the server hands each part over as it arrives
+            await asyncio.sleep(gap)  # the server hands each part over as it arrives
             return pending.pop(0)
         if then_wait:
             await done.wait()
@@ -113,24 +114,9 @@ async def test_a_body_slower_than_the_watchers_grace_is_created_whole(app, clien
     ``GRACE``); the watcher, started while a part is on its way, hands the rest over."""
     body = orjson.dumps(PATIENT)
     parts = [body[:10], body[10:25], body[25:]]
-    sent: list[dict] = []
-    done = asyncio.Event()
-    pending = [{"type": "http.request", "body": p, "more_body": i < 2} for i, p in enumerate(parts)]
-
-    async def receive() -> dict:
-        if pending:
-            await asyncio.sleep(disconnect.GRACE * 1.5)  # each part comes after the grace period
-            return pending.pop(0)
-        await done.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-        if message["type"] == "http.response.body" and not message.get("more_body", False):
-            done.set()
-
+    messages = [{"type": "http.request", "body": p, "more_body": i < 2} for i, p in enumerate(parts)]
     scope = _scope("POST", "/fhir/Patient", [(b"content-type", b"application/fhir+json")])
-    await asyncio.wait_for(app(scope, receive, send), 10)
+    sent = await _call(app, scope, messages, gap=disconnect.GRACE * 1.5)  # each part after the grace period
     assert sent[0]["status"] == 201
     read = await client.get(dict(sent[0]["headers"])[b"location"].decode())
     assert read.json()["name"] == PATIENT["name"]

@@ -15,20 +15,22 @@ from app.projections.shadow_statistics import analyze_statements, analyzed_apart
 LOINC = "http://loinc.org"
 
 
+async def _observation(client: httpx.AsyncClient, coding: dict, subject: str, **elements: object) -> None:
+    """Create a final Observation of ``coding`` about ``subject`` (with ``elements`` besides)."""
+    body = {"resourceType": "Observation", "status": "final", "code": {"coding": [coding]}}
+    r = await client.post("/fhir/Observation", json=body | {"subject": {"reference": subject}} | elements)
+    assert r.status_code == 201, r.text
+
+
 async def test_rebuild_gathers_every_statistic(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
     for i in range(30):
-        r = await client.post(
-            "/fhir/Observation",
-            json={
-                "resourceType": "Observation",
-                "status": "final",
-                "code": {"coding": [{"system": LOINC, "code": f"{i % 3}-1", "display": "Body weight"}]},
-                "subject": {"reference": f"Patient/p{i}"},
-                "valueQuantity": {"value": i, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
-                "note": [{"text": f"note {i}"}],
-            },
+        await _observation(
+            client,
+            {"system": LOINC, "code": f"{i % 3}-1", "display": "Body weight"},
+            f"Patient/p{i}",
+            valueQuantity={"value": i, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+            note=[{"text": f"note {i}"}],
         )
-        assert r.status_code == 201, r.text
     await rebuild_type(pool, "Observation")
     token = search_table("Observation", "token")
     analyzed = {r["attname"] for r in await pool.fetch("SELECT attname FROM pg_stats WHERE tablename = $1", token)}
@@ -49,16 +51,7 @@ async def test_rebuild_leaves_autovacuum_nothing_to_analyze(client: httpx.AsyncC
     """The side tables analyzed by columns count no row as changed since their ANALYZE: autovacuum
     does not analyze them again, whole, after the swap (it did, a repeat of the rebuild's work)."""
     for i in range(20):
-        r = await client.post(
-            "/fhir/Observation",
-            json={
-                "resourceType": "Observation",
-                "status": "final",
-                "code": {"coding": [{"system": LOINC, "code": f"{i % 4}-2"}]},
-                "subject": {"reference": f"Patient/q{i}"},
-            },
-        )
-        assert r.status_code == 201, r.text
+        await _observation(client, {"system": LOINC, "code": f"{i % 4}-2"}, f"Patient/q{i}")
     await rebuild_type(pool, "Observation")
     token, reference = search_table("Observation", "token"), search_table("Observation", "reference")
     counts = await pool.fetch(
