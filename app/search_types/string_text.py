@@ -1,6 +1,6 @@
 """``:text`` on a string parameter, answered from the string side table (no rows of its own):
-the parameter's values together are the document, as if joined by line breaks in the order they
-were written, and are matched by the full-text query (:mod:`app.search_types.text_query`) in the
+the parameter's values together are the document, joined in the order they were written by
+:data:`SEPARATOR`, and are matched by the full-text query (:mod:`app.search_types.text_query`) in the
 configured language (:mod:`app.search_types.text_config`).
 
 The string table has a GIN index over each value's words (:func:`value_document_sql`, the same
@@ -18,6 +18,14 @@ from app.search_types.text import PENDING_LIST_KB, document_sql
 from app.search_types.text_config import text_config
 from app.search_types.text_document import MAX_CHARS, fold
 from app.search_types.text_query import parse_text_query, row_relaxation, tsquery_sql
+
+SEPARATOR = "E'\\n\\x01\\n'"
+"""What joins the values (an SQL literal): a line break, and a control character that makes no word
+and ends what PostgreSQL's parser takes for an XML tag, so a ``<`` in one value (``<b``) and a ``>``
+in a later one (``z>``) no longer read as one tag that swallows the words of the values between
+them (each value's own words, as the index holds them, are all in the document). A quoted attribute
+or a ``<!--`` comment left open in one value still runs on into the next (the parser ends them
+only at their closing quote or ``-->``)."""
 
 WORDS_INDEX = "words"
 """The name suffix of the string tables' index of the values' words (``<table>_words``)."""
@@ -38,7 +46,7 @@ def string_text_condition(code: str, value: str, table: str, args: Args) -> str:
     """The condition, on row ``s`` of the string table ``table``, of ``code:text=value``."""
     tree = parse_text_query(code, value, bare_prefix=True)
     config = text_config()
-    joined = f"left(string_agg(t.norm, E'\\n' ORDER BY t.ctid), {MAX_CHARS})"  # the values in written order
+    joined = f"left(string_agg(t.norm, {SEPARATOR} ORDER BY t.ctid), {MAX_CHARS})"  # the values in written order
     together = f"(SELECT {document_sql(joined)} FROM {table} t WHERE t.key = s.key AND t.param = s.param)"
     relaxed = row_relaxation(tree)
     probe = (

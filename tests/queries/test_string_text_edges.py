@@ -46,8 +46,10 @@ async def test_words_the_content_document_lacks(scope: Scope, pool: asyncpg.Pool
     assert not await _in_content(pool, scope.ids["long"], "zanzibar")
     assert await scope.find("Patient", "address-postalcode:text=3999") == {"postal"}
     assert await scope.find("Patient", "address:text=3999") == {"postal"}
-    # (name:text=quillfeather finds nothing today: name's values together are parsed as one text,
-    # "<b\nquillfeather\nz>", where the same tag swallows the word; family has the value alone)
+    # name's values together are one text, "<b", "quillfeather", "z>" joined: the separator ends the
+    # tag that "<b" opens, so "z>" does not close one that swallows the word (it did with line breaks)
+    assert await scope.find("Patient", "name:text=quillfeather") == {"tag"}
+    assert await scope.find("Patient", 'name:text="b quillfeather z"') == {"tag"}  # a phrase over the values
     assert await scope.find("Patient", "family:text=quillfeather") == {"tag"}
     assert await scope.find("Patient", "address-city:text=zanzibar") == {"long"}
     assert await scope.find("Patient", "address:text=zanz") == {"long"}  # bare words: prefixes
