@@ -70,6 +70,7 @@ from app.projections.shadow_statistics import (
     analyzed_whole,
     may_reset_counters,
     reset_statements,
+    vacuum_command,
 )
 from app.projections.state import expected_version, projection_name
 from app.search_types.protocol import stored_name
@@ -317,7 +318,8 @@ async def _analyze(pool: asyncpg.Pool, resource_type: str) -> None:
     whole = await analyzed_whole(pool, shadows)
     apart = analyzed_apart(resource_type, whole)
     resettable = await may_reset_counters(pool)
-    await run_spread(pool, analyze_statements(resource_type, whole if resettable else whole | set(apart)))
+    analyzed = whole if resettable else whole | set(apart)
+    await run_spread(pool, analyze_statements(resource_type, analyzed, await vacuum_command(pool)))
     if resettable:
         await pool.execute(";\n".join(reset_statements(apart)))
     await pool.execute(";\n".join(f"ALTER TABLE {t} RESET (autovacuum_enabled)" for t in shadows))
