@@ -3,7 +3,7 @@ called through asyncpg at a given concurrency on a fresh embedded database: no H
 so the figure is the database's part of a create or update alone, less noisy than bench/crud.py's.
 
     python bench/statement_cpu.py [--ops 3000] [--concurrency 16] [--rounds 3] [--sql "DDL run first"]
-        [--alternate "SQL of side A" "SQL of side B"] [--variant OLD NEW ...]
+        [--alternate "SQL of side A" "SQL of side B"] [--variant OLD NEW ...] [--without KIND ...]
 
 Each round creates ``--ops`` Patients (the bench/crud.py body), then updates each once with the
 same body (no search row changes) and once with a new phone number (its token and text rows
@@ -12,7 +12,9 @@ change); CPU is the backends' time on a CPU (the scheduler's count) over each ph
 ``--alternate`` runs each round twice, after side A's statements then side B's, in the same
 database and time window (a DDL experiment measured side by side on a noisy machine);
 ``--variant OLD NEW`` makes side B run the statement with OLD replaced by NEW (its functions
-defined by ``--sql``). Small rounds alternated many times cancel the drift of a growing database:
+defined by ``--sql``); ``--without KIND`` makes side B write no rows of that side table (its INSERT
+becomes a SELECT of its parameters, which PostgreSQL never runs): what those rows cost at most, the
+bound of any redesign of them. Small rounds alternated many times cancel the drift of a growing database:
 the summary gives the median over the rounds of B - A. ``--perf FILE`` records the backends with
 ``perf record`` (call graphs) for ``perf report -i FILE``.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import shutil
 import signal
 import statistics
@@ -92,19 +95,32 @@ async def round_of(pool: asyncpg.Pool, postmaster: int, ops: int, c: int) -> dic
 
 
 _VARIANTS: list[tuple[str, str]] = []
+_WITHOUT: set[str] = set()  # the side tables side B writes no rows to
+_INSERT = re.compile(r"i_(\w+) AS \(INSERT INTO .*\)(?=,\n|\nSELECT)")
 _matched: set[str] = set()  # the OLD texts some statement held
 _side = ["A"]
 _original = one_statement._statement
 
 
+def _without(found: re.Match) -> str:
+    """An INSERT CTE of a kind in ``_WITHOUT`` as a SELECT of its parameters (so their types are
+    still known), which nothing reads and PostgreSQL therefore never runs."""
+    if found.group(1) not in _WITHOUT:
+        return found.group(0)
+    params = sorted(set(re.findall(r"\$\d+::[a-z]+(?:\[\])?", found.group(0))))
+    return f"i_{found.group(1)} AS (SELECT {', '.join(params)})"
+
+
 def _statement(*args: object, **kwargs: object) -> str:
-    """The server's statement, with the variant's replacements on side B."""
+    """The server's statement, with the variant's replacements (and ``--without``) on side B."""
     sql = _original(*args, **kwargs)  # type: ignore[arg-type]
     if _side[0] == "B":
         for old, new in _VARIANTS:
             if old in sql:
                 _matched.add(old)
                 sql = sql.replace(old, new)
+        if _WITHOUT:
+            sql = _INSERT.sub(_without, sql)
     return sql
 
 
@@ -158,7 +174,7 @@ async def main(
                 _side[0] = side
                 await round_of(pool, postmaster, max(ops // 4, 100), concurrency)
             perf = _perf(postmaster, perf_out) if perf_out else None
-            sides = alternate or ([""] if not _VARIANTS else ["", ""])
+            sides = alternate or ([""] if not (_VARIANTS or _WITHOUT) else ["", ""])
             figures: dict[tuple[str, str], list[float]] = {}
             for _ in range(rounds):
                 for side, setup in zip("AB", sides, strict=False):
@@ -171,7 +187,7 @@ async def main(
             if perf is not None:
                 perf.send_signal(signal.SIGINT)
                 perf.wait()
-            _print(figures, bool(alternate or _VARIANTS))
+            _print(figures, bool(alternate or _VARIANTS or _WITHOUT))
     finally:
         embedded.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -186,6 +202,8 @@ if __name__ == "__main__":
     parser.add_argument("--alternate", nargs=2, default=None, metavar=("SQL_A", "SQL_B"))
     parser.add_argument("--variant", nargs=2, action="append", default=[], metavar=("OLD", "NEW"))
     parser.add_argument("--perf", default=None, metavar="FILE", help="perf record the backends into FILE")
+    parser.add_argument("--without", action="append", default=[], metavar="KIND", help="side B writes no KIND rows")
     args = parser.parse_args()
     _VARIANTS.extend(tuple(v) for v in args.variant)
+    _WITHOUT.update(args.without)
     asyncio.run(main(args.ops, args.concurrency, args.rounds, args.sql, args.alternate, args.perf))

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from app.events.dictionaries import load_dictionaries
-from app.events.schema import EVENT_LOG_DDL, EVENT_LOG_DICTIONARY_DDL, EVENT_LOG_TYPE_TX_INDEX
+from app.events.schema import EVENT_LOG_DDL, EVENT_LOG_DICTIONARY_DDL, EVENT_LOG_HEAD_DDL, EVENT_LOG_TYPE_TX_INDEX
 from app.jobs.export_store import BULK_EXPORT_DDL
 from app.jobs.import_state import IMPORT_JOBS_DDL
 from app.jobs.schema import JOBS_DDL
@@ -160,6 +160,13 @@ async def _m027_narrower_side_rows(conn: asyncpg.Connection) -> None:
     await upgrade_search_layout(conn)
 
 
+async def _m028_log_head(conn: asyncpg.Connection) -> None:
+    # issue 12, the write path near the limit: a write's check that no later version was committed
+    # reads the resource's newest version through a function whose plan is always the backward
+    # scan of the (type, id, version) index (app/events/schema.py EVENT_LOG_HEAD_DDL)
+    await conn.execute(EVENT_LOG_HEAD_DDL)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -192,6 +199,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
         _m026_log_dictionaries,
     ),
     (27, "narrower side rows: system hashes, UUID target ids", _m027_narrower_side_rows),
+    (28, "event log: a write's head check by a plan-fixed function", _m028_log_head),
 ]
 
 # steps over every side table commit type by type (one transaction for all of them can need more

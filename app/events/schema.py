@@ -57,3 +57,22 @@ CREATE OR REPLACE TRIGGER event_log_dictionary_no_update_delete BEFORE UPDATE OR
 CREATE OR REPLACE TRIGGER event_log_dictionary_no_truncate BEFORE TRUNCATE ON event_log_dictionary
     FOR EACH STATEMENT EXECUTE FUNCTION event_log_dictionary_refuse_change();
 """
+
+# the newest version of a resource the calling statement's snapshot sees (a STABLE function takes
+# the caller's snapshot), always by a backward scan of the (type, id, version) index: a write's
+# one statement asks for it on every append (app/events/store.py no_later_version_sql), and its
+# plan is cached on each connection; planned inline, a log analyzed while empty or small (a new
+# database under its first writes) gave a sequential scan or another index's scan plus a sort,
+# then kept for every later write of the connection while the log grew (until the next analyze):
+# a walk over every event of the type on each write. Every other plan sorts (only that index hands
+# the versions of one resource over in order), so sorts disabled for the function's own plan leave
+# the backward scan as the one PostgreSQL chooses (one setting: each costs the call a little).
+EVENT_LOG_HEAD_DDL = """
+CREATE OR REPLACE FUNCTION event_log_head(of_type text, of_id text) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+SET enable_sort = off
+AS $$
+    SELECT o.version FROM event_log o WHERE o.resource_type = of_type AND o.resource_id = of_id
+    ORDER BY o.version DESC LIMIT 1
+$$;
+"""

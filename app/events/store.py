@@ -68,15 +68,14 @@ def no_later_version_sql(first: int) -> str:
     a write decided on a stale head appends nothing when :func:`append_one_sql`'s guard holds it.
 
     It asks for the resource's last version (``ORDER BY version DESC LIMIT 1``), which only the
-    ``(type, id, version)`` index hands over without a sort: asked as ``NOT EXISTS (… version >=
-    …)``, a table whose statistics are not gathered yet (a new database under its first writes) got
-    ``event_log_type_tx`` with ``resource_type`` alone as its condition, a walk over every event of
-    the type on each write (measured: a Patient create's PostgreSQL CPU grew with the log)."""
-    last = (
-        f"SELECT o.version FROM event_log o WHERE o.resource_type = ${first}::text"
-        f" AND o.resource_id = ${first + 1}::text ORDER BY o.version DESC LIMIT 1"
-    )
-    return f"coalesce(({last}), 0) < ${first + 2}::int"
+    ``(type, id, version)`` index hands over without a sort, through the function
+    ``event_log_head`` (:data:`app.events.schema.EVENT_LOG_HEAD_DDL`), whose plan can be no other:
+    asked inline (and before that as ``NOT EXISTS (… version >= …)``), a log whose statistics were
+    gathered while it was empty or small (a new database under its first writes) got a sequential
+    scan, or ``event_log_type_tx`` with ``resource_type`` alone as its condition, plus a sort, kept
+    in the connection's cached plan while the log grew: a walk over every event of the type on each
+    write (measured: a quarter of a Patient create's PostgreSQL CPU, growing with the log)."""
+    return f"coalesce(event_log_head(${first}::text, ${first + 1}::text), 0) < ${first + 2}::int"
 
 
 COLUMNS = "position, resource_type, resource_id, version, kind, resource, recorded_at, method, url"
