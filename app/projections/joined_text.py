@@ -54,24 +54,40 @@ def split_sql(parameter: str, sql_type: str = "text") -> str:
 
 JOINED_TYPES = frozenset({"text", "bigint", "timestamptz"})
 """The column types :func:`joined_as` sends as one string."""
-_BIGINT = range(-(2**63), 2**63)
+_BIGINT_MIN, _BIGINT_END = -(2**63), 2**63
 
 
-def joined_as(column: Sequence[object], sql_type: str) -> str | None:
+def joined_as(column: Sequence[object], sql_type: str, texts: dict[int, str] | None = None) -> str | None:
     """:func:`joined` for a column of ``sql_type`` (one of :data:`JOINED_TYPES`): integers as their
     decimal text, UTC datetimes as ISO 8601 text; None when a value is of another kind (a bool, an
-    integer out of the ``bigint`` range, a datetime of another or no time zone): send the array."""
+    integer out of the ``bigint`` range, a datetime of another or no time zone): send the array.
+    ``texts``: the datetimes already written, by identity (a date row's bounds are its sort row's)."""
     if sql_type == "text":
         return joined(column)  # type: ignore[arg-type]
+    parts: list[str] = []
     if sql_type == "bigint":
-        if not all(v is None or (type(v) is int and v in _BIGINT) for v in column):
-            return None
-        return SEPARATOR.join([NULL_MARK if v is None else str(v) for v in column])
-    if sql_type == "timestamptz":
-        if not all(v is None or (type(v) is datetime and v.tzinfo is UTC) for v in column):
-            return None
-        return SEPARATOR.join([NULL_MARK if v is None else _instant(v) for v in column])  # type: ignore[arg-type]
-    return None
+        for v in column:
+            if v is None:
+                parts.append(NULL_MARK)
+            elif type(v) is int and _BIGINT_MIN <= v < _BIGINT_END:
+                parts.append(str(v))
+            else:
+                return None
+    elif sql_type == "timestamptz":
+        texts = {} if texts is None else texts
+        for v in column:
+            if v is None:
+                parts.append(NULL_MARK)
+            elif type(v) is datetime and v.tzinfo is UTC:
+                text = texts.get(id(v))
+                if text is None:
+                    text = texts[id(v)] = _instant(v)
+                parts.append(text)
+            else:
+                return None
+    else:
+        return None
+    return SEPARATOR.join(parts)
 
 
 _LOWEST = datetime.min.replace(tzinfo=UTC)

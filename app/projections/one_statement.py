@@ -132,11 +132,12 @@ def _search_arrays(rows: Rows, kinds: tuple[str, ...]) -> tuple[list, bool]:
     strings (:func:`app.projections.joined_text.joined_as`; else every column is an array: a text
     value held a separator)."""
     out: list = []
+    instants: dict[int, str] = {}
     for kind in kinds:
         for t, column in zip(_sent_types(kind), zip(*rows[kind], strict=True), strict=True):
             if t not in JOINED_TYPES:
                 out.append(list(column))
-            elif (text := joined_as(column, t)) is not None:
+            elif (text := joined_as(column, t, instants)) is not None:
                 out.append(text)
             else:
                 return [list(c) for kind in kinds for c in zip(*rows[kind], strict=True)], False
