@@ -97,6 +97,6 @@ _HIGHEST = datetime.max.replace(tzinfo=UTC)
 def _instant(value: datetime) -> str:
     """A UTC datetime as PostgreSQL reads it from asyncpg's binary form, which sends the first and
     the last instant Python has (the open ends of date ranges) as ``-infinity`` and ``infinity``."""
-    if _LOWEST < value < _HIGHEST:
+    if 1 < value.year < 9999 or _LOWEST < value < _HIGHEST:  # (comparing aware datetimes is slow)
         return value.isoformat()
     return "-infinity" if value == _LOWEST else "infinity"
