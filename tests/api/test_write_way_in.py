@@ -162,3 +162,34 @@ async def test_the_grace_periods_of_requests_in_flight_end_in_turn_under_one_tim
     assert first.due_at is not None and later.due_at is not None and answered.due_at is None
     assert first.due_at >= started + 0.05 - 0.002 and later.due_at >= started + 0.07 - 0.002
     assert len(armed) == 2, "one timer for the first, then one for the next in line"
+
+
+async def test_a_write_passes_every_layer_but_those_that_only_pass_it_on(app, client) -> None:
+    """The short way of a create or update (app/api/read_front.py) keeps the limits, the guards,
+    authentication and the disconnect watcher, and leaves out the fast read and the custom-parameter
+    check (which pass every create and update on unchanged)."""
+    from app.api.auth import Authentication
+    from app.api.disconnect import CancelOnDisconnect
+    from app.api.fast_read import FastRead
+    from app.api.fast_write import FastWrite
+    from app.api.guards import RequestGuards
+    from app.api.limits import RequestLimits
+    from app.api.staleness import CustomParamsCheck
+
+    body = orjson.dumps(PATIENT)
+    created = await client.post("/fhir/Patient", content=body, headers={"Content-Type": "application/fhir+json"})
+    assert created.status_code == 201  # (the fronts are built on first use)
+
+    def layers(front: object) -> list[type]:
+        out: list[type] = []
+        while front is not None and not isinstance(front, FastWrite):
+            out.append(type(front))
+            front = getattr(front, "app", None)
+        return out
+
+    kept = [RequestLimits, RequestGuards, Authentication, CancelOnDisconnect]
+    assert [t for t in layers(app._write_front) if t in (*kept, FastRead, CustomParamsCheck)] == kept
+    reads = layers(app._read_front)
+    assert FastRead in reads and CustomParamsCheck in reads and CancelOnDisconnect in reads
+    form = await client.post("/fhir/Patient", content=body, headers={"Content-Type": "text/plain"})
+    assert form.status_code == 415  # the guards still refuse a cross-site form's type
