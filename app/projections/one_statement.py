@@ -40,7 +40,7 @@ from app.events.model import EventKind, VersionEvent
 from app.events.store import APPEND_TYPES, append_one_sql, event_values, no_later_version_sql
 from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
-from app.projections.joined_text import joined, split_sql
+from app.projections.joined_text import JOINED_TYPES, joined_as, split_sql
 from app.projections.row_diff import changes
 from app.projections.search_content import revised_rows
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
@@ -72,9 +72,9 @@ def _statement(
     parameters of a text array each). Parameters: the event's values ($1…$13), the loaded registry
     version, ``deleted``, the cleared kinds' parameter arrays, then one array per search column of
     each kind but its ids (every row takes the key of the one resource; the ``param`` array stands
-    in for them, so the column arrays unnest as the bulk paths' do); with ``joined``, each text
-    column comes as one string (:mod:`app.projections.joined_text`: asyncpg encodes arrays element
-    by element, and that was the largest single Python cost of a create)."""
+    in for them, so the column arrays unnest as the bulk paths' do); with ``joined``, each text,
+    bigint and timestamptz column comes as one string (:mod:`app.projections.joined_text`: asyncpg
+    encodes arrays element by element, and that was the largest single Python cost of a create)."""
     key = (resource_type, kinds, cleared, by_param, joined)
     cached = _statements.get(key)
     if cached is not None:
@@ -111,30 +111,36 @@ def _statement(
     return sql
 
 
-def _sent_types(kind: str) -> list[str]:
+_SENT: dict[str, tuple[str, ...]] = {}
+
+
+def _sent_types(kind: str) -> tuple[str, ...]:
     """The types of the arrays a search kind's rows are sent as: ``param``, its columns (as the
     kind's table takes them: the full-text table takes text and stores tsvectors)."""
-    return ["text", *TABLES[kind].sent_types()]
+    types = _SENT.get(kind)
+    if types is None:
+        types = _SENT[kind] = ("text", *TABLES[kind].sent_types())
+    return types
 
 
 def _argument(n: int, sql_type: str, joined: bool) -> str:
-    return split_sql(f"${n}") if joined and sql_type == "text" else f"${n}::{sql_type}[]"
+    return split_sql(f"${n}", sql_type) if joined and sql_type in JOINED_TYPES else f"${n}::{sql_type}[]"
 
 
 def _search_arrays(rows: Rows, kinds: tuple[str, ...]) -> tuple[list, bool]:
-    """The search columns as sent, and whether the text ones are joined strings (else every column
-    is an array: a value held a separator)."""
-    columns: list[tuple] = []
-    types: list[str] = []
-    for kind in kinds:
-        columns.extend(zip(*rows[kind], strict=True))
-        types.extend(_sent_types(kind))
+    """The search columns as sent, and whether the text, bigint and timestamptz ones are joined
+    strings (:func:`app.projections.joined_text.joined_as`; else every column is an array: a text
+    value held a separator)."""
     out: list = []
-    for t, column in zip(types, columns, strict=True):
-        text = joined(column) if t == "text" else None
-        if t == "text" and text is None:
-            return [list(c) for c in columns], False
-        out.append(list(column) if text is None else text)
+    instants: dict[int, str] = {}
+    for kind in kinds:
+        for t, column in zip(_sent_types(kind), zip(*rows[kind], strict=True), strict=True):
+            if t not in JOINED_TYPES:
+                out.append(list(column))
+            elif (text := joined_as(column, t, instants)) is not None:
+                out.append(text)
+            else:
+                return [list(c) for kind in kinds for c in zip(*rows[kind], strict=True)], False
     return out, True
 
 

@@ -5,6 +5,8 @@ characters themselves), the rows stored are the rows the projector computed."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta, timezone
+
 import asyncpg
 import pytest
 
@@ -12,7 +14,7 @@ from app.commands.create import decide_create
 from app.events.model import RequestContext
 from app.fhirtime import now_millis
 from app.projections import custom_params
-from app.projections.joined_text import NULL_MARK, SEPARATOR, joined, split_sql
+from app.projections.joined_text import NULL_MARK, SEPARATOR, joined, joined_as, split_sql
 from app.projections.one_statement import append_and_project
 from app.projections.search_index import COLUMNS as SIDE_COLUMNS
 from app.projections.search_index import SearchIndexProjector, TypeRows, rows_of, search_table
@@ -72,15 +74,65 @@ async def test_a_one_statement_create_stores_the_rows_computed(pool: asyncpg.Poo
         "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": code}], "text": "a code"},
         "subject": {"reference": "Patient/p-1"},
+        "effectiveDateTime": "2020-01-02T03:04:05.678+02:00",
     }
     event = decide_create("Observation", rid, resource, now_millis(), RequestContext("POST", "Observation"))
     async with pool.acquire() as conn:
         await custom_params.sync(conn)
         assert await append_and_project(conn, event) is not None
     expected = rows_of(event.parsed)
-    for kind in ("token", "reference"):  # (the full-text table stores tsvectors)
+    assert expected["date"] and expected["sort"]
+    for kind in ("token", "reference", "date", "sort"):  # (the full-text table stores tsvectors)
         names = ", ".join(["s.param", *(c for c, _ in SIDE_COLUMNS[kind])])
         rows = await pool.fetch(
             side_rows_sql(search_table("Observation", kind), "cur_observation", names, "c.id = $1"), rid
         )
         assert sorted(map(tuple, rows), key=repr) == sorted(expected[kind], key=repr), kind
+
+
+INSTANT = datetime(2020, 1, 2, 1, 4, 5, 678000, tzinfo=UTC)
+TYPED_COLUMNS = [
+    ("bigint", [system_hash("http://loinc.org"), None, -(2**63), 2**63 - 1, 0]),
+    ("bigint", [None]),
+    ("timestamptz", [INSTANT, None, datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)]),
+    ("timestamptz", [datetime(1974, 12, 25, tzinfo=UTC), INSTANT.replace(microsecond=1)]),
+    ("timestamptz", [None]),
+]
+
+
+@pytest.mark.parametrize(("sql_type", "column"), TYPED_COLUMNS)
+async def test_a_joined_bigint_or_timestamptz_column_gives_the_values_of_its_array(
+    pool: asyncpg.Pool, sql_type: str, column: list
+) -> None:
+    """The one statement sends these columns joined too: PostgreSQL reads back exactly the values
+    the array parameter gives (the extremes of the date ranges included)."""
+    text = joined_as(column, sql_type)
+    assert text is not None
+    async with pool.acquire() as conn:
+        await conn.execute("SET TimeZone = 'America/New_York'")  # the offset in the text decides, not this
+        try:
+            split = await conn.fetchval(f"SELECT {split_sql('$1', sql_type)}", text)
+            as_array = await conn.fetchval(f"SELECT $1::{sql_type}[]", column)
+            text_of = "SELECT array_agg(v::text) FROM unnest({}) v"  # infinity reads back as Python's extremes
+            assert await conn.fetchval(text_of.format(split_sql("$1", sql_type)), text) == await conn.fetchval(
+                text_of.format(f"$1::{sql_type}[]"), column
+            )
+        finally:
+            await conn.execute("RESET TimeZone")
+    assert split == as_array
+
+
+@pytest.mark.parametrize(
+    ("sql_type", "column"),
+    [
+        ("bigint", [1, True]),
+        ("bigint", [2**63]),
+        ("bigint", ["1"]),
+        ("timestamptz", [INSTANT.replace(tzinfo=None)]),
+        ("timestamptz", [INSTANT.astimezone(timezone(timedelta(hours=2)))]),
+        ("timestamptz", [date(2020, 1, 2)]),
+        ("numeric", [1]),
+    ],
+)
+def test_a_value_not_of_the_column_type_sends_the_array(sql_type: str, column: list) -> None:
+    assert joined_as(column, sql_type) is None

@@ -1,0 +1,190 @@
+"""Python CPU per create and per update of the server's application, called in process as uvicorn
+calls it (one ASGI call per request: every middleware, the route, the command, the one statement)
+on a fresh embedded database: no HTTP parsing, no client in the process, so the process's CPU time
+over a phase is the application's own (PostgreSQL runs in its own processes), far less noisy than
+``bench/crud.py``'s server CPU column.
+
+    PYTHONPATH=<tree> python bench/create_cpu.py [--ops 2000] [--concurrency 16] [--rounds 3]
+        [--callgrind]
+
+Run it with ``PYTHONPATH`` naming the tree to measure (it imports ``app`` from there), old and new
+trees alternated. Each round creates ``--ops`` Patients (the ``bench/crud.py`` body), updates each
+with the same body, then with a new phone number; it prints the CPU ms per request of each phase
+and the medians. ``--callgrind``: under ``valgrind --tool=callgrind --instr-atstart=no``, the
+instructions are counted only during the phases (``callgrind_control``), one dump per phase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+from app.api import staleness
+from app.api.app import create_app
+from app.collector import tune_collector
+from app.db.embedded import EmbeddedPostgres
+from app.db.migrations import migrate
+from app.db.pool import create_pool
+from app.projections.state import check_projections
+from app.settings import Settings
+from app.validation import warm
+
+PATIENT = {
+    "resourceType": "Patient",
+    "identifier": [{"system": "http://hospital.example/mrn", "value": "12345"}],
+    "active": True,
+    "name": [{"use": "official", "family": "Chalmers", "given": ["Peter", "James"]}],
+    "telecom": [{"system": "phone", "value": "(03) 5555 6473", "use": "work"}],
+    "gender": "male",
+    "birthDate": "1974-12-25",
+    "address": [{"use": "home", "line": ["534 Erewhon St"], "city": "PleasantVille", "postalCode": "3999"}],
+}
+Call = Callable[[str, str, bytes], Awaitable[tuple[int, dict[bytes, bytes]]]]
+
+
+def caller(app: Callable) -> Call:
+    """One request through ``app`` as uvicorn's httptools protocol makes it."""
+
+    async def call(method: str, path: str, body: bytes) -> tuple[int, dict[bytes, bytes]]:
+        headers = [
+            (b"host", b"127.0.0.1:8080"),
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", b"application/fhir+json"),
+        ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "server": ("127.0.0.1", 8080),
+            "client": ("127.0.0.1", 50000),
+            "scheme": "http",
+            "method": method,
+            "root_path": "",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": headers,
+            "state": {},
+        }
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop()
+            await asyncio.Future()  # the client stays
+            raise AssertionError
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return sent[0]["status"], dict(sent[0]["headers"])
+
+    return call
+
+
+async def phase(name: str, concurrency: int, ops: int, op: Callable[[int], Awaitable[None]], grind: bool) -> float:
+    """CPU ms of this process per request over ``ops`` calls of ``op`` at ``concurrency``."""
+    counter = iter(range(ops))
+
+    async def worker() -> None:
+        for i in counter:
+            await op(i)
+
+    if grind:
+        subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())], check=True, capture_output=True)
+    before = time.process_time()
+    await asyncio.gather(*[worker() for _ in range(concurrency)])
+    spent = (time.process_time() - before) * 1000 / ops
+    if grind:  # one dump per phase (its counts since the last), then counting stops
+        for option in ("--dump", "--instr=off"):
+            subprocess.run(["callgrind_control", option, str(os.getpid())], check=True, capture_output=True)
+    print(f"  {name:15} {spent:.3f} ms CPU per request", flush=True)
+    return spent
+
+
+async def round_of(call: Call, concurrency: int, ops: int, grind: bool) -> dict[str, float]:
+    ids: list[str] = []
+    body = orjson.dumps(PATIENT)
+
+    async def create(_: int) -> None:
+        status, headers = await call("POST", "/fhir/Patient", body)
+        assert status == 201, status
+        ids.append(headers[b"location"].decode().split("/")[-3])
+
+    def update(changes: bool) -> Callable[[int], Awaitable[None]]:
+        async def op(i: int) -> None:
+            rid = ids[i]
+            new = {**PATIENT, "id": rid}
+            if changes:
+                new["telecom"] = [{"system": "phone", "value": f"(03) 5555 {i:04d}", "use": "work"}]
+            status, _ = await call("PUT", f"/fhir/Patient/{rid}", orjson.dumps(new))
+            assert status == 200, status
+
+        return op
+
+    return {
+        "create": await phase("create", concurrency, ops, create, grind),
+        "update same": await phase("update same", concurrency, ops, update(False), grind),
+        "update changed": await phase("update changed", concurrency, ops, update(True), grind),
+    }
+
+
+async def main(ops: int, concurrency: int, rounds: int, grind: bool) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-create-cpu-"))
+    embedded = EmbeddedPostgres(data_dir)
+    dsn = embedded.start()
+    try:
+        conn = await asyncpg.connect(dsn)
+        await migrate(conn)
+        await check_projections(conn)
+        await conn.close()
+        settings = Settings(database_url=dsn)
+        pool = await create_pool(dsn, settings)
+        app = create_app(settings, pool)
+        await staleness.refresh(app, pool)
+        warm()
+        tune_collector()
+        call = caller(app)
+        await round_of(call, concurrency, 50, False)  # warm-up: statements prepared, caches filled
+        gc.collect()
+        figures: dict[str, list[float]] = {}
+        for r in range(rounds):
+            print(f"round {r + 1}")
+            for name, value in (await round_of(call, concurrency, ops, grind)).items():
+                figures.setdefault(name, []).append(value)
+        for name, values in figures.items():
+            print(f"{name:15} median {statistics.median(values):.3f} ms CPU per request")
+        await pool.close()
+    finally:
+        embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ops", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--callgrind", action="store_true", help="count instructions during the phases only")
+    a = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main(a.ops, a.concurrency, a.rounds, a.callgrind))
