@@ -90,7 +90,9 @@ class FhirApp(FastAPI):
 def chain_without(top: object, skipped: tuple[type, ...]) -> object | None:
     """The middleware chain from ``top`` in without its layers of the ``skipped`` types: the layers
     above the last of them copied (sharing their settings) and linked past them, those below it
-    shared; None when the chain lacks one of them."""
+    shared; None when the chain lacks one of them. The copies are shallow: a layer above that kept
+    state of its own in an attribute it rebinds would keep it apart for the two chains (today's
+    layers there, limits, guards and authentication, hold settings only)."""
     kept: list[object] = []
     found: set[type] = set()
     layer: object | None = top
