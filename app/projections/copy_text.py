@@ -17,6 +17,20 @@ from functools import cache
 from operator import itemgetter
 
 _SPECIAL = re.compile(r"[\\\t\n\r]")
+_LOWEST = datetime.min.replace(tzinfo=UTC)
+_HIGHEST = datetime.max.replace(tzinfo=UTC)
+
+
+def instant_text(value: datetime) -> str:
+    """An aware datetime as the text of the timestamptz that asyncpg stores for it: asyncpg sends the
+    first and the last instant Python has (the open ends of date ranges, ``DATE_MIN`` and
+    ``DATE_MAX``) as ``-infinity`` and ``infinity``, so a replay's COPY and a write's joined
+    columns (:mod:`app.projections.joined_text`) store what a write's arrays store."""
+    if 1 < value.year < 9999 or _LOWEST < value < _HIGHEST:  # (comparing aware datetimes is slow)
+        return value.isoformat()
+    return "-infinity" if value == _LOWEST else "infinity"
+
+
 NULL = "\\N"
 _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
@@ -36,7 +50,7 @@ def field(value: object) -> str:
     if isinstance(value, int | Decimal | float):
         return str(value)
     if isinstance(value, datetime):
-        return value.isoformat() if value.tzinfo is not None else value.isoformat() + "+00:00"
+        return instant_text(value) if value.tzinfo is not None else value.isoformat() + "+00:00"
     if isinstance(value, bytes):
         return "\\\\x" + value.hex()
     if isinstance(value, str):  # a str subclass (an enum's value)
@@ -95,7 +109,7 @@ def _stamp(value: object) -> str:
         return field(value)
     if len(_STAMPS) >= _STAMPS_KEPT:
         _STAMPS.clear()
-    text = _STAMPS[value] = value.isoformat()  # type: ignore[attr-defined]
+    text = _STAMPS[value] = instant_text(value)  # type: ignore[arg-type]
     return text
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from app.projections.copy_text import instant_text
+
 SEPARATOR = "\x1f"  # unit separator
 NULL_MARK = "\x1e"  # record separator: a field holding exactly this is NULL
 
@@ -81,22 +83,10 @@ def joined_as(column: Sequence[object], sql_type: str, texts: dict[int, str] | N
             elif type(v) is datetime and v.tzinfo is UTC:
                 text = texts.get(id(v))
                 if text is None:
-                    text = texts[id(v)] = _instant(v)
+                    text = texts[id(v)] = instant_text(v)
                 parts.append(text)
             else:
                 return None
     else:
         return None
     return SEPARATOR.join(parts)
-
-
-_LOWEST = datetime.min.replace(tzinfo=UTC)
-_HIGHEST = datetime.max.replace(tzinfo=UTC)
-
-
-def _instant(value: datetime) -> str:
-    """A UTC datetime as PostgreSQL reads it from asyncpg's binary form, which sends the first and
-    the last instant Python has (the open ends of date ranges) as ``-infinity`` and ``infinity``."""
-    if 1 < value.year < 9999 or _LOWEST < value < _HIGHEST:  # (comparing aware datetimes is slow)
-        return value.isoformat()
-    return "-infinity" if value == _LOWEST else "infinity"

@@ -40,20 +40,30 @@ def test_generated_encoders_match_the_reference() -> None:
 
 async def test_postgres_reads_back_the_values(pool: asyncpg.Pool) -> None:
     """The instants (a datetime of another offset equal to a remembered UTC one included) and the
-    other values, as PostgreSQL stores them."""
+    other values, as PostgreSQL stores them; and as asyncpg's binary arrays (a write's statement)
+    store them: the first and last instants Python has, the open ends of date ranges, are
+    ``-infinity`` and ``infinity`` both ways (COPY stored them as finite instants: a replay's date
+    rows differed from the writes')."""
     rows = _rows()
     offset = datetime(2021, 3, 4, 7, 6, 7, 123000, tzinfo=PLUS_TWO)
     rows.append(("e", offset, offset, Decimal(2), True, 4))
     data = encode_typed(rows, TYPES)
+    columns = "(s text, a timestamptz, b timestamptz, n numeric, f boolean, i bigint)"
     async with pool.acquire() as conn:
-        await conn.execute(
-            "CREATE TEMP TABLE copied (s text, a timestamptz, b timestamptz, n numeric, f boolean, i bigint)"
-        )
+        await conn.execute(f"CREATE TEMP TABLE copied {columns}; CREATE TEMP TABLE bound {columns}")
         try:
             await conn.copy_to_table("copied", source=memoryview(data), format="text")
             back = [tuple(r) for r in await conn.fetch("SELECT * FROM copied")]
+            await conn.executemany("INSERT INTO bound VALUES ($1, $2, $3, $4, $5, $6)", rows)
+            finite = "a::text NOT IN ('infinity', '-infinity') AND b::text NOT IN ('infinity', '-infinity')"
+            assert await conn.fetchval(f"SELECT count(*) FROM copied WHERE NOT ({finite})") == 1
+            assert await conn.fetch("SELECT *, a::text, b::text FROM copied") == await conn.fetch(
+                "SELECT *, a::text, b::text FROM bound"
+            )
         finally:
-            await conn.execute("DROP TABLE copied")
+            await conn.execute("DROP TABLE copied; DROP TABLE bound")
+    extreme = next(i for i, r in enumerate(rows) if r[0] == "d\tx")
+    rows, back = rows[:extreme] + rows[extreme + 1 :], back[:extreme] + back[extreme + 1 :]
 
     def same(a: tuple, b: tuple) -> bool:
         naive = [v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v for v in a]

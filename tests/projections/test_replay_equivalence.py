@@ -67,6 +67,7 @@ def _observation(pid: str, code: str) -> dict:
         "note": [{"text": "Running late, sample haemolysed"}],
         "method": {"coding": [{"system": "http://snomed.info/sct", "code": "272391002"}]},
         "subject": {"reference": f"Patient/{pid}"},
+        "effectivePeriod": {"start": "2020-01-01T10:00:00Z"},  # no end: the range is open (DATE_MAX)
         "valueQuantity": {"value": 7.5, "system": "http://unitsofmeasure.org", "code": "mmol/L"},
     }
 
