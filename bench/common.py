@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 
@@ -115,6 +116,18 @@ async def run_load(name: str, concurrency: int, ops: int, op: Callable[[int], Aw
     start = time.perf_counter()
     await asyncio.gather(*[worker() for _ in range(concurrency)])
     return Result(name, concurrency, ops, time.perf_counter() - start, latencies)
+
+
+async def migrated_connection(dsn: str) -> asyncpg.Connection:
+    """A connection to the database at ``dsn``, its schema migrated and its projections checked
+    (as ``serve`` leaves them)."""
+    from app.db.migrations import migrate
+    from app.projections.state import check_projections
+
+    conn = await asyncpg.connect(dsn)
+    await migrate(conn)
+    await check_projections(conn)
+    return conn
 
 
 def median(values: list[float]) -> float:

@@ -23,34 +23,25 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import asyncpg
 import orjson
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* beside app
 from app.api import staleness
 from app.api.app import create_app
 from app.collector import tune_collector
 from app.db.embedded import EmbeddedPostgres
-from app.db.migrations import migrate
 from app.db.pool import create_pool
-from app.projections.state import check_projections
 from app.settings import Settings
 from app.validation import warm
+from bench.common import migrated_connection
+from bench.crud import PATIENT
 
-PATIENT = {
-    "resourceType": "Patient",
-    "identifier": [{"system": "http://hospital.example/mrn", "value": "12345"}],
-    "active": True,
-    "name": [{"use": "official", "family": "Chalmers", "given": ["Peter", "James"]}],
-    "telecom": [{"system": "phone", "value": "(03) 5555 6473", "use": "work"}],
-    "gender": "male",
-    "birthDate": "1974-12-25",
-    "address": [{"use": "home", "line": ["534 Erewhon St"], "city": "PleasantVille", "postalCode": "3999"}],
-}
 Call = Callable[[str, str, bytes], Awaitable[tuple[int, dict[bytes, bytes]]]]
 
 
@@ -148,10 +139,7 @@ async def main(ops: int, concurrency: int, rounds: int, grind: bool) -> None:
     embedded = EmbeddedPostgres(data_dir)
     dsn = embedded.start()
     try:
-        conn = await asyncpg.connect(dsn)
-        await migrate(conn)
-        await check_projections(conn)
-        await conn.close()
+        await (await migrated_connection(dsn)).close()
         settings = Settings(database_url=dsn)
         pool = await create_pool(dsn, settings)
         app = create_app(settings, pool)

@@ -40,12 +40,11 @@ import asyncpg
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app.db.migrations import migrate
 from app.events.model import EventKind, RequestContext, VersionEvent
 from app.projections import search_index
 from app.projections.search_index import SearchIndexProjector
-from app.projections.state import check_projections
 from app.search_types.text_config import text_config
+from bench.common import migrated_connection
 
 SYNTHEA = Path(__file__).resolve().parents[2] / "shared" / "synthea-r4"
 if not SYNTHEA.exists():
@@ -197,9 +196,7 @@ async def main(args: argparse.Namespace) -> None:
         embedded = EmbeddedPostgres(data_dir)
         dsn = embedded.start()
     try:
-        conn = await asyncpg.connect(dsn)
-        await migrate(conn)
-        await check_projections(conn)
+        conn = await migrated_connection(dsn)
         cpu, db = Timings(), Timings()
         extraction(resources, cpu)
         await writes(conn, resources, db)
