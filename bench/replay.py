@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.collector import tune_collector
@@ -57,8 +58,18 @@ from bench.import_bulk import cpu_seconds
 COLUMNS = ["resource_type", "resource_id", "version", "kind", "resource", "recorded_at", "method", "url"]
 
 
+def resolved(resource: dict, targets: dict[str, str]) -> dict:
+    """``resource`` with its ``urn:uuid`` references rewritten to the ``[type]/[id]`` the server
+    assigned, as a transaction stores them (the log of a server never holds a bundle's fullUrl)."""
+    text = orjson.dumps(resource)
+    for url, target in targets.items():
+        text = text.replace(b'"' + url.encode() + b'"', b'"' + target.encode() + b'"')
+    return orjson.loads(text)
+
+
 def event_rows(count: int, seed: int = 5) -> list[tuple]:
-    """``count`` events: creates of generated resources, and about 5% updates of earlier ones."""
+    """``count`` events: creates of generated resources (their bundle's ``urn:uuid`` references
+    resolved to the ids given, as a transaction does), and about 5% updates of earlier ones."""
     rng = random.Random(seed)
     start = datetime(2025, 1, 1, tzinfo=UTC)
     rows: list[tuple] = []
@@ -67,10 +78,15 @@ def event_rows(count: int, seed: int = 5) -> list[tuple]:
     while len(rows) < count:
         bundle = patient_bundle(rng, n, 200)
         n += 1
+        ids = {e["fullUrl"]: str(uuid.uuid4()) for e in bundle["entry"]}
+        targets = {
+            url: f"{e['resource']['resourceType']}/{ids[url]}"
+            for url, e in ((e["fullUrl"], e) for e in bundle["entry"])
+        }
         for entry in bundle["entry"]:
             if len(rows) >= count:
                 break
-            resource = entry["resource"]
+            resource = resolved(entry["resource"], targets)
             if rng.random() < 0.05 and made:
                 i = rng.randrange(len(made))
                 rtype, rid, old, version = made[i]
@@ -78,7 +94,13 @@ def event_rows(count: int, seed: int = 5) -> list[tuple]:
                 made[i] = (rtype, rid, old, version)
                 resource, kind, method = old, "updated", "PUT"
             else:
-                rtype, rid, version, kind, method = resource["resourceType"], str(uuid.uuid4()), 1, "created", "POST"
+                rtype, rid, version, kind, method = (
+                    resource["resourceType"],
+                    ids[entry["fullUrl"]],
+                    1,
+                    "created",
+                    "POST",
+                )
                 made.append((rtype, rid, resource, 1))
             when = start + timedelta(milliseconds=len(rows))
             stored = encode(stamp(resource, rid, version, when))  # as the server stores it (app/events/codec.py)
