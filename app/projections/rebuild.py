@@ -179,6 +179,16 @@ def _extract_async(events: list[VersionEvent], executor: ProcessPoolExecutor) ->
     return asyncio.gather(*parts)
 
 
+_WHILE_BUILT = "autovacuum_enabled = false, parallel_workers = 0"
+"""The shadow tables' storage parameters until :func:`_analyze` resets them, so the live tables get
+the defaults. Autovacuum would only get in the way: the load and then ``_analyze`` vacuum them. No
+parallel index builds: two connections already build at a time (and the other type loads meanwhile)
+on a 2-core machine, and a build with a parallel worker took 10-40% more PostgreSQL CPU (its scan
+split, two sorts merged) for no gain in time (measured on the Observation side tables of
+bench/replay.py; ``parallel_workers`` caps PostgreSQL's choice of workers for an index build)."""
+_BUILT_OPTIONS = ", ".join(option.split(" = ")[0] for option in _WHILE_BUILT.split(", "))
+
+
 async def _prepare(conn: asyncpg.Connection, resource_type: str) -> dict:
     """Create (or resume) the shadow tables; returns the rebuild's state (see the module docstring)."""
     versions = versions_of(resource_type)
@@ -191,8 +201,7 @@ async def _prepare(conn: asyncpg.Connection, resource_type: str) -> dict:
     await conn.execute(search_index_ddl(resource_type, SHADOW, lookup_indexes=False))  # built after the load
     shadows = [t + SHADOW for t in live_tables(resource_type)]
     indexes = await strip_indexes(conn, shadows)
-    # the load and then _analyze vacuum them; autovacuum would only get in the way
-    await conn.execute(";\n".join(f"ALTER TABLE {t} SET (autovacuum_enabled = false)" for t in shadows))
+    await conn.execute(";\n".join(f"ALTER TABLE {t} SET ({_WHILE_BUILT})" for t in shadows))
     horizon = await finished_horizon(conn)
     state = {"versions": versions, "checkpoint": 0, "load": {"horizon": horizon, "below": None}, "indexes": indexes}
     # the status stays as it was: a ready projection keeps being served while its shadow is built
@@ -322,7 +331,7 @@ async def _analyze(pool: asyncpg.Pool, resource_type: str) -> None:
     await run_spread(pool, analyze_statements(resource_type, analyzed, await vacuum_command(pool)))
     if resettable:
         await pool.execute(";\n".join(reset_statements(apart)))
-    await pool.execute(";\n".join(f"ALTER TABLE {t} RESET (autovacuum_enabled)" for t in shadows))
+    await pool.execute(";\n".join(f"ALTER TABLE {t} RESET ({_BUILT_OPTIONS})" for t in shadows))
 
 
 async def rebuild_type(
