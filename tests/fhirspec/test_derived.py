@@ -18,6 +18,7 @@ from app.fhirspec import derived
 from app.fhirspec.resource_types import resource_types
 from app.fhirspec.search_parameters import SearchParamRegistry, _load_core, core_registry
 from app.settings import PROJECT_ROOT, Settings, get_settings
+from app.validation import bindings  # noqa: F401  (registers its builder)
 
 CALLS: list[int] = []
 
@@ -48,7 +49,13 @@ def test_every_entry_equals_a_fresh_derivation(tmp_path, monkeypatch):
     the whole structure (every search parameter with its components, every type's elements)."""
     real = get_settings()
     monkeypatch.setattr(derived, "get_settings", lambda: Settings(spec_dir=real.spec_dir, spec_cache_dir=tmp_path))
-    assert set(derived.BUILDERS) == {"base-types", "resource-types", "type-model", "search-parameters"}
+    assert set(derived.BUILDERS) == {
+        "base-types",
+        "resource-types",
+        "type-model",
+        "search-parameters",
+        "value-set-expansions",
+    }
     for name, build in derived.BUILDERS.items():
         fresh = build()
         derived.load(name, build)  # derived and written
