@@ -141,8 +141,10 @@ def load(name: str, build: Callable[[], T]) -> T:
 
 
 def derived(name: str) -> Callable[[Callable[[], T]], Callable[[], T]]:
-    """Decorate a builder of a value derived from the spec files (picklable, and equal to itself
-    when rebuilt) so that it is served from the cache; ``name`` names its entry."""
+    """Decorate a builder of a value derived from the spec files so that it is served from the
+    cache; ``name`` names its entry. The value must pickle and compare equal to a rebuilt one
+    (tests/fhirspec/test_derived.py checks every builder), and the builder may only run code of
+    ``app.fhirspec`` and of its own module: an entry is keyed by those sources alone."""
 
     def wrap(build: Callable[[], T]) -> Callable[[], T]:
         BUILDERS[name] = build
