@@ -1,6 +1,8 @@
 """Start-up cost: CPU seconds of what replay's fork server preloads
-(``app.projections.replay_preload``, whose start every replay counts as worker CPU), of importing
-the CLI, and of ``fhirledger serve`` until its first ``200`` on ``/metadata`` (wall seconds too).
+(``app.projections.replay_preload``), of replay's fork server with its workers from their start to
+their first task (what every replay counts as worker CPU before any work, its caller's main module
+importing the CLI as the ``fhirledger`` script's does), of importing the CLI, and of
+``fhirledger serve`` until its first ``200`` on ``/metadata`` (wall seconds too).
 
 Each is measured in fresh subprocesses of this tree, with the spec cache (app/fhirspec/derived.py)
 in a temporary directory: *cold* (empty, so the process derives from the spec files and writes it)
@@ -37,6 +39,31 @@ def child_cpu(code: str) -> float:
     subprocess.run([sys.executable, "-c", code], check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+FORK_SERVER = """
+import time
+import psutil
+from multiprocessing import forkserver
+import app.cli  # as the fhirledger script, the main module of a CLI replay, does
+from app.projections.rebuild import replay_executor
+
+if __name__ == "__main__":
+    with replay_executor([]) as executor:
+        list(executor.map(abs, range(16)))
+        server = psutil.Process(forkserver._forkserver._forkserver_pid)
+    time.sleep(0.3)  # the fork server reaps its workers
+    t = server.cpu_times()
+    print(t.user + t.system + t.children_user + t.children_system)
+"""
+
+
+def fork_server_cpu(scratch: Path) -> float:
+    """CPU seconds of replay's fork server and its workers, started and given a trivial task."""
+    script = scratch / "fork_server_main.py"  # a main script (python -c has none to load)
+    script.write_text(FORK_SERVER)
+    done = subprocess.run([sys.executable, str(script)], check=True, capture_output=True, text=True)
+    return float(done.stdout.split()[-1])
 
 
 def tree_cpu(pid: int) -> float:
@@ -85,6 +112,7 @@ def main(tree: Path, runs: int, serve_runs: int, workers: int) -> None:
             cold.append(child_cpu(preload))
         summary("replay preload, cold cache", cold)
         summary("replay preload, warm cache", [child_cpu(preload) for _ in range(runs)])
+        summary("fork server + workers (warm cache)", [fork_server_cpu(Path(scratch)) for _ in range(runs)])
         summary("import app.cli (warm cache)", [child_cpu("import app.cli") for _ in range(runs)])
         if serve_runs:
             data_dir = Path(scratch) / "data"
