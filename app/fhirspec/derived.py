@@ -1,5 +1,5 @@
 """An on-disk cache of what the code derives from the R4 definition files: the type hierarchy, the
-resource types, the FHIRPath type model, the core search parameters.
+resource types, the FHIRPath type model, the core search parameters, the value set expansions.
 
 Deriving them means parsing ``profiles-resources.json`` (35 MB of JSON) and its neighbours: about
 0.4 s of CPU in every process that needs them (the CLI, each server process, replay's fork server,
