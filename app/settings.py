@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     port: int = 8080
     base_path: str = "/fhir"
     spec_dir: Path = PROJECT_ROOT / "spec" / "fhir" / "r4"
+    spec_cache_dir: Path | None = None
+    """Where what is derived from the files of ``spec_dir`` is cached (app/fhirspec/derived.py);
+    unset: ``<data_dir>/spec-cache``. Unwritable: every process derives it from the files again."""
     max_body_bytes: int = 16 * 1024 * 1024
     max_url_bytes: int = 8 * 1024
     """Longest request URL (path and query) served; longer ones answer 414 (use POST _search)."""

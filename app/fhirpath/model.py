@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from app.fhirspec.derived import derived
 from app.fhirspec.loader import bundle_resources
 from app.fhirspec.type_hierarchy import base_types
 
@@ -126,6 +127,7 @@ def _load_structure(sd: dict, elements: dict[str, dict[str, Element]]) -> None:
 
 
 @lru_cache(maxsize=1)
+@derived("type-model")
 def type_model() -> TypeModel:
     elements: dict[str, dict[str, Element]] = {}
     parents = dict(base_types())

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from app.fhirspec.derived import derived
 from app.fhirspec.loader import bundle_resources
 
 
 @lru_cache(maxsize=1)
+@derived("resource-types")
 def resource_types() -> tuple[str, ...]:
     """Names of the concrete (non-abstract) resource types, sorted."""
     names = [

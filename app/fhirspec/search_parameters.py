@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import MappingProxyType
 
+from app.fhirspec.derived import derived
 from app.fhirspec.expressions import split_union
 from app.fhirspec.loader import bundle_resources
 from app.fhirspec.resource_types import resource_types
@@ -79,6 +80,14 @@ class SearchParam:
 
     def __hash__(self) -> int:
         return hash(self.url)
+
+    def __getstate__(self) -> dict:
+        """Pickled without ``_by_base`` (a read-only view, which does not pickle; rebuilt on load)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_by_base"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
 
     def expression_for(self, resource_type: str) -> str | None:
         """The part of the expression that applies to ``resource_type`` (None if it has none)."""
@@ -207,6 +216,7 @@ class SearchParamRegistry:
         return removed
 
 
+@derived("search-parameters")
 def _load_core() -> list[SearchParam]:
     resources = [r for r in bundle_resources("search-parameters.json") if r.get("resourceType") == "SearchParameter"]
     simple = {r["url"]: SearchParam.from_resource(r, custom=False) for r in resources if r["type"] != "composite"}

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from types import MappingProxyType
 
+from app.fhirspec.derived import derived
 from app.fhirspec.loader import bundle_resources
 
 
@@ -15,6 +16,11 @@ from app.fhirspec.loader import bundle_resources
 def base_types() -> Mapping[str, str]:
     """Type name -> the name of its base type (``Patient`` -> ``DomainResource``, ``Age`` ->
     ``Quantity``); the roots have no entry."""
+    return MappingProxyType(_parents())
+
+
+@derived("base-types")
+def _parents() -> dict[str, str]:
     parents: dict[str, str] = {}
     for bundle in ("profiles-types.json", "profiles-resources.json"):
         for sd in bundle_resources(bundle):
@@ -24,7 +30,7 @@ def base_types() -> Mapping[str, str]:
                 parents[sd["id"]] = sd["type"]
             elif sd.get("baseDefinition"):
                 parents[sd["id"]] = sd["baseDefinition"].rsplit("/", 1)[-1]
-    return MappingProxyType(parents)
+    return parents
 
 
 @lru_cache(maxsize=1024)

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from multiprocessing import forkserver, get_context
+from multiprocessing import get_context
 
 import asyncpg
 
@@ -43,7 +43,7 @@ from app.events.feed import FeedCursor, count_after, cursor_of, read_after, vers
 from app.events.latest import finished_horizon
 from app.events.model import EventKind, RequestContext, StoredEvent, VersionEvent
 from app.events.store import max_position
-from app.projections import bulk_load, custom_params
+from app.projections import bulk_load, custom_params, fork_server
 from app.projections.current_state import CurrentStateProjector, current_table, table_ddl
 from app.projections.rebuild_state import (
     SHADOW,
@@ -151,13 +151,14 @@ def replay_executor(custom_definitions: list[bytes]) -> ProcessPoolExecutor:
     """Worker processes for the CPU-bound part of a replay (extracting search values), forked from
     a fork server that has loaded what they run (:mod:`app.projections.replay_preload`): a clean
     process (no thread, socket or connection of the caller's is inherited, unlike a fork of the
-    caller), started once per process. The fork server imports the main module too, once: a worker
-    forked from it then finds it imported (each one imported it itself: 60-190 ms of CPU). The
-    server starts here, so it loads them (~0.5 s) while the caller prepares the shadow tables and
-    reads the first batch (started by the first batch's workers, it made them wait)."""
+    caller), started once per process. The fork server loads the main module too, once (see
+    :mod:`app.projections.fork_server`): a worker forked from it then finds it loaded (each one
+    loaded it itself: 0.06-0.25 s of CPU). The server starts here, so it loads them while the
+    caller prepares the shadow tables and reads the first batch (started by the first batch's
+    workers, it made them wait)."""
     context = get_context("forkserver")
     context.set_forkserver_preload(["__main__", "app.projections.replay_preload"])
-    forkserver.ensure_running()
+    fork_server.ensure_running()
     return ProcessPoolExecutor(
         max_workers=os.cpu_count() or 2,
         mp_context=context,

@@ -1,0 +1,61 @@
+"""The fork server replay's worker processes are forked from, with the caller's main module
+loaded in it, as ``set_forkserver_preload(["__main__", ...])`` promises.
+
+Before Python 3.13 that promise is not kept: the fork server looks the main script up under a key
+the preparation data no longer has (https://github.com/python/cpython/issues/137996), so it never
+loads it, and every worker ran the main script itself before its first task: for the CLI, whose
+main script imports :mod:`app.cli`, about 0.23 s of CPU per worker, as much again as the fork
+server's own start. So the caller names its main script (or module) in the environment of the fork
+server it starts, and the preload module loads it there (:func:`load_callers_main`), as the fork
+server of 3.13 does: a worker then finds it loaded and skips it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from multiprocessing import forkserver, process, spawn
+
+log = logging.getLogger("fhirledger.replay")
+
+MAIN_ENV = "_FHIRLEDGER_FORK_SERVER_MAIN"
+"""``path:<script>`` or ``name:<module>``: the caller's main, as its workers would load it."""
+
+
+def ensure_running() -> None:
+    """Start the fork server (once per process), telling it the caller's main module."""
+    data = spawn.get_preparation_data("fork-server")
+    if "init_main_from_name" in data:
+        main = f"name:{data['init_main_from_name']}"
+    elif "init_main_from_path" in data:
+        main = f"path:{data['init_main_from_path']}"
+    else:
+        main = ""
+    previous = os.environ.get(MAIN_ENV)
+    os.environ[MAIN_ENV] = main  # read by the fork server when it starts, inside ensure_running
+    try:
+        forkserver.ensure_running()
+    finally:
+        if previous is None:
+            os.environ.pop(MAIN_ENV, None)
+        else:
+            os.environ[MAIN_ENV] = previous
+
+
+def load_callers_main() -> None:
+    """In the fork server: load the main module its caller named (a no-op where the fork server
+    already did, from 3.13 on). A main that fails to load here is left to the workers, as before."""
+    kind, _, main = os.environ.pop(MAIN_ENV, "").partition(":")
+    if not main:
+        return
+    current = process.current_process()
+    current._inheriting = True  # type: ignore[attr-defined]  # as the fork server sets it: a main
+    try:  # that starts processes while it is imported fails, instead of forking without end
+        if kind == "name":
+            spawn._fixup_main_from_name(main)  # type: ignore[attr-defined]
+        else:
+            spawn.import_main_path(main)
+    except Exception:
+        log.warning("the fork server could not load %s; each worker loads it", main, exc_info=True)
+    finally:
+        del current._inheriting  # type: ignore[attr-defined]

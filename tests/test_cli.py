@@ -1,0 +1,45 @@
+"""The ``fhirledger`` command line (app/cli.py): a command imports the module of its own command
+only (the start of every command, and of replay's fork server, which loads the main module)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import COMMANDS, main
+from app.settings import PROJECT_ROOT
+
+LOADED = """
+import sys
+from app.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print("\\n" + " ".join(sorted(m for m in sys.modules if m.startswith("app.cli_") and m != "app.cli_common")))
+"""
+
+
+def _command_modules_loaded(*argv: str) -> list[str]:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *argv], env=env, check=True, capture_output=True, text=True, cwd=PROJECT_ROOT
+    )
+    return done.stdout.splitlines()[-1].split()  # after the help
+
+
+def test_a_command_loads_only_its_own_module():
+    assert _command_modules_loaded("projections", "rebuild", "--help") == ["app.cli_projections"]
+    assert _command_modules_loaded("audit", "--help") == ["app.cli_events"]
+    assert _command_modules_loaded("serve", "--help") == []
+
+
+def test_the_help_and_a_wrong_command_name_every_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["no-such-command"])
+    err = capsys.readouterr().err
+    for command in ["serve", *COMMANDS]:
+        assert f"'{command}'" in err
