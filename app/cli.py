@@ -119,6 +119,14 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """What a worker process of ``serve --workers N`` needs of the settings this process was given
+    on its command line, as the environment its own settings read: the database it serves, and the
+    data directory (``--data-dir``), where its exports and its spec cache go by default (without it
+    a worker used ``./.fhirledger`` of the working directory)."""
+    return {"FHIRLEDGER_DATABASE_URL": settings.database_url or "", "FHIRLEDGER_DATA_DIR": str(settings.data_dir)}
+
+
 def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> int:
     """Serve until stopped; the exit status (non-zero when the workers' supervisor gave up)."""
     import uvicorn
@@ -135,7 +143,7 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> int:
         "http": "app.api.protocol:FhirHttpToolsProtocol",
     }
     if workers > 1:  # each worker process builds its app from the environment
-        os.environ["FHIRLEDGER_DATABASE_URL"] = settings.database_url or ""
+        os.environ.update(worker_environment(settings))
         return run_workers("app.api.worker:create_worker_app", workers, **common)
     uvicorn.run(create_app(settings), **common)
     return 0

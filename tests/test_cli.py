@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from app.cli import COMMANDS, main
-from app.settings import PROJECT_ROOT
+from app.cli import COMMANDS, main, worker_environment
+from app.settings import PROJECT_ROOT, Settings
 
 LOADED = """
 import sys
@@ -43,3 +44,18 @@ def test_the_help_and_a_wrong_command_name_every_command(capsys):
     err = capsys.readouterr().err
     for command in ["serve", *COMMANDS]:
         assert f"'{command}'" in err
+
+
+def test_serve_workers_get_the_data_directory_given_on_the_command_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``serve --workers 2 --data-dir D``: each worker builds its settings from the environment;
+    it must see D (its exports and spec cache go there), not ./.fhirledger of the working directory."""
+    given = Settings(data_dir=tmp_path / "data", database_url="postgresql://db.example/fhir")
+    for name in ("FHIRLEDGER_DATA_DIR", "FHIRLEDGER_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in worker_environment(given).items():
+        monkeypatch.setenv(name, value)
+    worker = Settings()
+    assert worker.data_dir == tmp_path / "data"
+    assert worker.database_url == "postgresql://db.example/fhir"
