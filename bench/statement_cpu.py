@@ -4,6 +4,7 @@ so the figure is the database's part of a create or update alone, less noisy tha
 
     python bench/statement_cpu.py [--ops 3000] [--concurrency 16] [--rounds 3] [--sql "DDL run first"]
         [--alternate "SQL of side A" "SQL of side B"] [--variant OLD NEW ...] [--without KIND ...]
+        [--body-b PATIENT.json]
 
 Each round creates ``--ops`` Patients (the bench/crud.py body), then updates each once with the
 same body (no search row changes) and once with a new phone number (its token and text rows
@@ -14,8 +15,10 @@ database and time window (a DDL experiment measured side by side on a noisy mach
 ``--variant OLD NEW`` makes side B run the statement with OLD replaced by NEW (its functions
 defined by ``--sql``); ``--without KIND`` makes side B write no rows of that side table (its INSERT
 becomes a SELECT of its parameters, which PostgreSQL never runs): what those rows cost at most, the
-bound of any redesign of them. Small rounds alternated many times cancel the drift of a growing database:
-the summary gives the median over the rounds of B - A. ``--perf FILE`` records the backends with
+bound of any redesign of them; ``--body-b`` makes side B create (and update) another Patient body
+(one with a second name and address, say: what each further side row costs where its table is
+written anyway, per row or per table touched). Small rounds alternated many times cancel the drift
+of a growing database: the summary gives the median over the rounds of B - A. ``--perf FILE`` records the backends with
 ``perf record`` (call graphs) for ``perf report -i FILE``.
 """
 
@@ -34,6 +37,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
+import orjson
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -46,7 +50,7 @@ from app.fhirtime import now_millis
 from app.projections import custom_params, one_statement
 from app.projections.one_statement import append_and_project
 from bench.common import run_load
-from bench.crud import PATIENT, updated
+from bench.crud import PATIENT
 
 
 def postgres_cpu(postmaster: int) -> float:
@@ -59,6 +63,17 @@ def postgres_cpu(postmaster: int) -> float:
         except (FileNotFoundError, ProcessLookupError):
             continue
     return total / 1e9
+
+
+def _body() -> dict:
+    """The Patient body the current side creates (``--body-b`` for side B, else bench/crud.py's)."""
+    return _BODY_B if _side[0] == "B" and _BODY_B else PATIENT
+
+
+def updated(rid: str, i: int, changes: bool) -> dict:
+    """As bench/crud.py's ``updated``, of the current side's body."""
+    body = {**_body(), "id": rid}
+    return {**body, "telecom": [{"system": "phone", "value": f"(03) 5555 {i:04d}", "use": "work"}]} if changes else body
 
 
 def update_event(create: VersionEvent, i: int, changes: bool, version: int) -> VersionEvent:
@@ -83,7 +98,7 @@ async def phase(pool: asyncpg.Pool, postmaster: int, c: int, pairs: list[tuple[V
 async def round_of(pool: asyncpg.Pool, postmaster: int, ops: int, c: int) -> dict[str, float]:
     """One round: creates, updates with the same body, updates with a new phone number."""
     context = RequestContext("POST", "Patient")
-    creates = [decide_create("Patient", str(uuid.uuid4()), dict(PATIENT), now_millis(), context) for _ in range(ops)]
+    creates = [decide_create("Patient", str(uuid.uuid4()), dict(_body()), now_millis(), context) for _ in range(ops)]
     out = {"create": await phase(pool, postmaster, c, [(e, None) for e in creates])}
     same = [(update_event(e, i, False, 2), e.resource) for i, e in enumerate(creates)]
     out["update same"] = await phase(pool, postmaster, c, same)
@@ -99,6 +114,7 @@ _WITHOUT: set[str] = set()  # the side tables side B writes no rows to
 _INSERT = re.compile(r"i_(\w+) AS \(INSERT INTO .*\)(?=,\n|\nSELECT)")
 _matched: set[str] = set()  # the OLD texts some statement held
 _side = ["A"]
+_BODY_B: dict = {}  # --body-b: side B's Patient body
 _original = one_statement._statement
 
 
@@ -174,7 +190,7 @@ async def main(
                 _side[0] = side
                 await round_of(pool, postmaster, max(ops // 4, 100), concurrency)
             perf = _perf(postmaster, perf_out) if perf_out else None
-            sides = alternate or ([""] if not (_VARIANTS or _WITHOUT) else ["", ""])
+            sides = alternate or ([""] if not (_VARIANTS or _WITHOUT or _BODY_B) else ["", ""])
             figures: dict[tuple[str, str], list[float]] = {}
             for _ in range(rounds):
                 for side, setup in zip("AB", sides, strict=False):
@@ -187,7 +203,7 @@ async def main(
             if perf is not None:
                 perf.send_signal(signal.SIGINT)
                 perf.wait()
-            _print(figures, bool(alternate or _VARIANTS or _WITHOUT))
+            _print(figures, bool(alternate or _VARIANTS or _WITHOUT or _BODY_B))
     finally:
         embedded.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -203,7 +219,10 @@ if __name__ == "__main__":
     parser.add_argument("--variant", nargs=2, action="append", default=[], metavar=("OLD", "NEW"))
     parser.add_argument("--perf", default=None, metavar="FILE", help="perf record the backends into FILE")
     parser.add_argument("--without", action="append", default=[], metavar="KIND", help="side B writes no KIND rows")
+    parser.add_argument("--body-b", default=None, metavar="JSON", help="side B creates this Patient body")
     args = parser.parse_args()
+    if args.body_b:
+        _BODY_B.update(orjson.loads(Path(args.body_b).read_bytes()))
     _VARIANTS.extend(tuple(v) for v in args.variant)
     _WITHOUT.update(args.without)
     asyncio.run(main(args.ops, args.concurrency, args.rounds, args.sql, args.alternate, args.perf))
