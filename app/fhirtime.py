@@ -84,8 +84,17 @@ def format_instant(value: datetime) -> str:
     """Render a UTC datetime as a FHIR instant with millisecond precision: ``2020-01-02T03:04:05.678Z``.
     Remembered for recent values: all versions a transaction writes share one time, which their
     ``meta.lastUpdated`` and the response's ``lastModified`` each render."""
-    value = value.astimezone(UTC)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if 999 < value.year:  # strftime's %Y, four digits (and the fields put together: a third the work)
+        d = _TWO_DIGITS
+        day = f"{value.year}-{d[value.month]}-{d[value.day]}"
+        return f"{day}T{d[value.hour]}:{d[value.minute]}:{d[value.second]}.{_THREE_DIGITS[value.microsecond // 1000]}Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+_TWO_DIGITS = [f"{i:02d}" for i in range(100)]
+_THREE_DIGITS = [f"{i:03d}" for i in range(1000)]
 
 
 def now_millis() -> datetime:

@@ -35,6 +35,8 @@ def joined(column: Sequence[str | None]) -> str | None:
     string, which ``string_to_array`` reads as no element)."""
     try:
         if None in column:
+            if column.count(None) == len(column):  # only NULLs: a token's of-type column, most often
+                return _nulls(len(column))
             text = SEPARATOR.join([NULL_MARK if v is None else v for v in column])
         else:
             text = SEPARATOR.join(column)  # the common case: no list to build
@@ -45,6 +47,16 @@ def joined(column: Sequence[str | None]) -> str | None:
     if NULL_MARK in text and text.count(NULL_MARK) != sum(1 for v in column if v is None):
         return None
     return text
+
+
+_NULLS: list[str] = []
+
+
+def _nulls(n: int) -> str:
+    """:func:`joined` of ``n`` NULLs (kept for the small ``n`` of a resource's rows)."""
+    while len(_NULLS) <= min(n, 64):
+        _NULLS.append(SEPARATOR.join([NULL_MARK] * len(_NULLS)))
+    return _NULLS[n] if n <= 64 else SEPARATOR.join([NULL_MARK] * n)
 
 
 def split_sql(parameter: str, sql_type: str = "text") -> str:
