@@ -21,7 +21,6 @@ Every other request is unchanged.
 from __future__ import annotations
 
 import copy
-
 from typing import Any
 
 from fastapi import FastAPI
