@@ -104,8 +104,19 @@ def now_millis() -> datetime:
 
 
 def format_http_date(value: datetime) -> str:
-    """RFC 7231 date for ``Last-Modified``."""
-    return _http_date(value.timestamp())
+    """RFC 7231 date for ``Last-Modified`` (whole seconds: the fraction is dropped). A UTC datetime
+    of a four-digit year is put together from its fields (the English names ``strftime`` gives in
+    the C locale, which is Python's for dates), about a third of the work of ``timestamp`` and
+    the look-up."""
+    if value.tzinfo is UTC and 999 < value.year:
+        d = _TWO_DIGITS
+        day = f"{_WEEKDAYS[value.weekday()]}, {d[value.day]} {_MONTHS[value.month]} {value.year}"
+        return f"{day} {d[value.hour]}:{d[value.minute]}:{d[value.second]} GMT"
+    return _http_date(float(int(value.timestamp() // 1)))
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @lru_cache(maxsize=4096)

@@ -32,3 +32,19 @@ def test_instant_text_is_strftimes_in_utc_with_milliseconds() -> None:
         for each in (value, value.replace(microsecond=0), value.astimezone(timezone(timedelta(hours=-5)))):
             assert format_instant(each) == reference(each)
     assert format_instant(datetime(2026, 3, 1, 23, 59, 59, 999_000, tzinfo=UTC)) == "2026-03-01T23:59:59.999Z"
+
+
+def test_http_date_is_strftimes_of_the_whole_second() -> None:
+    """``format_http_date`` puts a UTC datetime's fields together itself: the text ``strftime``
+    gives of its whole second, for UTC and other offsets, before and after the year 1000."""
+
+    def reference(value: datetime) -> str:
+        whole = value.astimezone(UTC).replace(microsecond=0)
+        return whole.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+    start = datetime(900, 1, 1, tzinfo=UTC)
+    step = timedelta(days=3652, seconds=3607, microseconds=123457)
+    for i in range(0, 900):
+        value = start + step * i
+        for each in (value, value.replace(microsecond=0), value.astimezone(timezone(timedelta(hours=3)))):
+            assert format_http_date(each) == reference(each)
