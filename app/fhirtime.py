@@ -84,8 +84,17 @@ def format_instant(value: datetime) -> str:
     """Render a UTC datetime as a FHIR instant with millisecond precision: ``2020-01-02T03:04:05.678Z``.
     Remembered for recent values: all versions a transaction writes share one time, which their
     ``meta.lastUpdated`` and the response's ``lastModified`` each render."""
-    value = value.astimezone(UTC)
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    if 999 < value.year:  # strftime's %Y, four digits (and the fields put together: a third the work)
+        d = _TWO_DIGITS
+        day = f"{value.year}-{d[value.month]}-{d[value.day]}"
+        return f"{day}T{d[value.hour]}:{d[value.minute]}:{d[value.second]}.{_THREE_DIGITS[value.microsecond // 1000]}Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+_TWO_DIGITS = [f"{i:02d}" for i in range(100)]
+_THREE_DIGITS = [f"{i:03d}" for i in range(1000)]
 
 
 def now_millis() -> datetime:
@@ -95,8 +104,19 @@ def now_millis() -> datetime:
 
 
 def format_http_date(value: datetime) -> str:
-    """RFC 7231 date for ``Last-Modified``."""
-    return _http_date(value.timestamp())
+    """RFC 7231 date for ``Last-Modified`` (whole seconds: the fraction is dropped). A UTC datetime
+    of a four-digit year is put together from its fields (the English names ``strftime`` gives in
+    the C locale, which is Python's for dates), about a third of the work of ``timestamp`` and
+    the look-up."""
+    if value.tzinfo is UTC and 999 < value.year:
+        d = _TWO_DIGITS
+        day = f"{_WEEKDAYS[value.weekday()]}, {d[value.day]} {_MONTHS[value.month]} {value.year}"
+        return f"{day} {d[value.hour]}:{d[value.minute]}:{d[value.second]} GMT"
+    return _http_date(float(int(value.timestamp() // 1)))
+
+
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @lru_cache(maxsize=4096)

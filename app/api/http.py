@@ -148,7 +148,10 @@ async def off_loop(request: Request, size: int, work: Callable[[], T]) -> T:
 
 
 def prefer(request: Request, key: str) -> str | None:
-    for part in (header(request, "prefer") or "").split(","):
+    raw = header(request, "prefer")
+    if not raw:  # most requests: nothing to split
+        return None
+    for part in raw.split(","):
         for token in part.split(";"):
             name, _, value = token.strip().partition("=")
             if name.strip().lower() == key:
@@ -228,7 +231,44 @@ def fhir_response(
     request: Request, body: bytes | None, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     media = response_media_type(request)
-    return Response(content=body or b"", status_code=status, media_type=media, headers=headers)
+    return FhirResponse(body or b"", status, media, headers)
+
+
+class FhirResponse(Response):
+    """Starlette's ``Response`` of a bytes body, its headers built as
+    ``Response.init_headers`` builds them (given ones first, names in lower case, then
+    ``content-length`` unless the status has no body, then ``content-type``) without its general
+    cases: a header name's bytes are remembered, the list is made once. Headers that name the
+    length or type themselves take Starlette's way."""
+
+    def __init__(self, body: bytes, status: int, media: str, headers: dict[str, str] | None = None) -> None:
+        self.status_code = status
+        self.media_type = media
+        self.background = None
+        self.body = body
+        if media.startswith("text/"):  # (a charset added)
+            self.init_headers(headers)
+            return
+        raw: list[tuple[bytes, bytes]] = []
+        if headers:
+            names = _HEADER_NAMES
+            for key, value in headers.items():
+                name = names.get(key)
+                if name is None:
+                    name = key.lower().encode("latin-1")
+                    if name in (b"content-length", b"content-type"):
+                        self.init_headers(headers)
+                        return
+                    if len(names) < 256:  # header names are this server's own: a handful
+                        names[key] = name
+                raw.append((name, value.encode("latin-1")))
+        if not (status < 200 or status in (204, 304)):
+            raw.append((b"content-length", str(len(body)).encode("latin-1")))
+        raw.append((b"content-type", media.encode("latin-1")))
+        self.raw_headers = raw
+
+
+_HEADER_NAMES: dict[str, bytes] = {}
 
 
 def etag(version: int) -> str:
@@ -237,9 +277,7 @@ def etag(version: int) -> str:
 
 
 def version_headers(version: int, last_updated: datetime) -> dict[str, str]:
-    # the HTTP date has whole seconds: without the fraction, the writes of one second share its text
-    whole = last_updated.replace(microsecond=0)
-    return {"ETag": etag(version), "Last-Modified": format_http_date(whole)}
+    return {"ETag": f'W/"{version}"', "Last-Modified": format_http_date(last_updated)}
 
 
 def outcome_bytes(issues: list[Issue]) -> bytes:

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from urllib.parse import unquote
 
@@ -69,7 +71,7 @@ class WriteReply:
     status: int
     resource: bytes | None
     headers: dict[str, str]
-    message: str
+    message: Callable[[], str]  # the OperationOutcome's text, made only when one is sent
 
 
 def write_response(request: Request, reply: WriteReply, warnings: list[Issue] | None = None) -> Response:
@@ -83,7 +85,7 @@ def write_response(request: Request, reply: WriteReply, warnings: list[Issue] | 
     if wanted == "minimal":
         return fhir_response(request, None, reply.status, reply.headers)
     if wanted == "operationoutcome" or reply.resource is None:
-        issues = [Issue("information", "informational", reply.message), *(warnings or [])]
+        issues = [Issue("information", "informational", reply.message()), *(warnings or [])]
         return fhir_response(request, outcome_bytes(issues), reply.status, reply.headers)
     return fhir_response(request, reply.resource, reply.status, reply.headers)
 
@@ -93,7 +95,7 @@ def render_write(
 ) -> Response:
     """Answer a write from its result: the status decides the code and the headers (``Location``
     for a creation, ``Content-Location`` otherwise, ``ETag`` for a deletion)."""
-    message = write_message(command, out)
+    message = partial(write_message, command, out)
     if out.status in (WriteStatus.DELETED, WriteStatus.UNCHANGED):
         headers = {"ETag": etag(out.version)} if out.status is WriteStatus.DELETED else {}
         if (prefer(request, "return") or "").lower() == "minimal":

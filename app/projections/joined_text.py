@@ -33,18 +33,41 @@ def joined(column: Sequence[str | None]) -> str | None:
     """The values as one string for :func:`split_sql`, or None when that would not give them back
     (a value holding a control character used here, a value that is not text, or a single empty
     string, which ``string_to_array`` reads as no element)."""
+    if not column or column[0] is None:
+        return _joined_nulls(column)
     try:
-        if None in column:
-            text = SEPARATOR.join([NULL_MARK if v is None else v for v in column])
-        else:
-            text = SEPARATOR.join(column)  # the common case: no list to build
-    except TypeError:
-        return None
-    if not text or text.count(SEPARATOR) != len(column) - 1:
-        return None
-    if NULL_MARK in text and text.count(NULL_MARK) != sum(1 for v in column if v is None):
+        text = SEPARATOR.join(column)  # the common case: text only (no scan for NULLs first)
+    except TypeError:  # a NULL, or a value that is not text
+        return _joined_nulls(column)
+    if not text or text.count(SEPARATOR) != len(column) - 1 or NULL_MARK in text:
         return None
     return text
+
+
+def _joined_nulls(column: Sequence[str | None]) -> str | None:
+    """:func:`joined` of a column holding NULLs (None when it holds none: a value is not text)."""
+    nulls = column.count(None)
+    if not nulls:
+        return None
+    if nulls == len(column):  # only NULLs: a token's of-type column, most often
+        return _nulls(nulls)
+    try:
+        text = SEPARATOR.join([NULL_MARK if v is None else v for v in column])
+    except TypeError:
+        return None
+    if text.count(SEPARATOR) != len(column) - 1 or text.count(NULL_MARK) != nulls:
+        return None
+    return text
+
+
+_NULLS: list[str] = []
+
+
+def _nulls(n: int) -> str:
+    """:func:`joined` of ``n`` NULLs (kept for the small ``n`` of a resource's rows)."""
+    while len(_NULLS) <= min(n, 64):
+        _NULLS.append(SEPARATOR.join([NULL_MARK] * len(_NULLS)))
+    return _NULLS[n] if n <= 64 else SEPARATOR.join([NULL_MARK] * n)
 
 
 def split_sql(parameter: str, sql_type: str = "text") -> str:

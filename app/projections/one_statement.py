@@ -134,7 +134,10 @@ def _search_arrays(rows: Rows, kinds: tuple[str, ...]) -> tuple[list, bool]:
     out: list = []
     instants: dict[int, str] = {}
     for kind in kinds:
-        for t, column in zip(_sent_types(kind), zip(*rows[kind], strict=True), strict=True):
+        types, kind_rows = _sent_types(kind), rows[kind]
+        if len(kind_rows[0]) != len(types):  # the rows' zip checks the others (a strict zip costs more)
+            raise ValueError(f"{kind} rows of {len(kind_rows[0])} columns, not {len(types)}")
+        for t, column in zip(types, zip(*kind_rows, strict=True)):  # noqa: B905 (checked above)
             if t not in JOINED_TYPES:
                 out.append(list(column))
             elif (text := joined_as(column, t, instants)) is not None:

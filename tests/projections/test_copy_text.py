@@ -71,3 +71,18 @@ async def test_postgres_reads_back_the_values(pool: asyncpg.Pool) -> None:
 
     assert len(back) == len(rows)
     assert all(same(a, b) for a, b in zip(rows, back, strict=True))
+
+
+def test_instant_text_of_utc_is_isoformat_and_the_extremes_are_infinities() -> None:
+    """:func:`copy_text.instant_text` puts a UTC datetime's text together from its fields: the same
+    text as ``isoformat`` (with and without a fraction, at the four-digit years' bounds)."""
+    start = datetime(1000, 1, 1, tzinfo=UTC)
+    step = timedelta(days=3652, seconds=3607, microseconds=123457)
+    values = [start + step * i for i in range(0, 900)]
+    values += [v.replace(microsecond=0) for v in values]
+    values += [datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC)]
+    values += [datetime(9999, 1, 1, tzinfo=UTC), datetime(2021, 3, 4, 5, 6, 7, tzinfo=PLUS_TWO)]
+    for value in values:
+        assert copy_text.instant_text(value) == value.isoformat()
+    assert copy_text.instant_text(datetime.min.replace(tzinfo=UTC)) == "-infinity"
+    assert copy_text.instant_text(datetime.max.replace(tzinfo=UTC)) == "infinity"

@@ -25,6 +25,8 @@ COLUMNS = [
     ["a", "b", "c"],
     ["a", None, ""],
     [None],
+    [None, None, None],  # only NULLs (a token's of-type column): one remembered string
+    [None] * 70,
     ["", ""],
     [""],
     [f"x{SEPARATOR}y", "z"],
