@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -132,3 +133,21 @@ async def migrated_connection(dsn: str) -> asyncpg.Connection:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def callgrind_control(*options: str) -> None:
+    """Send ``options`` in turn to the callgrind instance running this process (``--instr=on``
+    before a measured phase; ``--dump``, ``--instr=off`` after it: one dump per phase)."""
+    for option in options:
+        subprocess.run(["callgrind_control", option, str(os.getpid())], check=True, capture_output=True)
+
+
+def run_fast(main: Awaitable[None]) -> None:
+    """Run ``main`` on uvloop where it is installed (as the server runs), else asyncio's loop."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main)  # type: ignore[arg-type]

@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +37,7 @@ from app.db.embedded import EmbeddedPostgres
 from app.db.pool import create_pool
 from app.settings import Settings
 from app.validation import warm
-from bench.common import migrated_connection
+from bench.common import callgrind_control, migrated_connection, run_fast
 from bench.crud import PATIENT
 
 Call = Callable[[str, str, bytes], Awaitable[tuple[int, dict[bytes, bytes]]]]
@@ -96,13 +94,12 @@ async def phase(name: str, concurrency: int, ops: int, op: Callable[[int], Await
             await op(i)
 
     if grind:
-        subprocess.run(["callgrind_control", "--instr=on", str(os.getpid())], check=True, capture_output=True)
+        callgrind_control("--instr=on")
     before = time.process_time()
     await asyncio.gather(*[worker() for _ in range(concurrency)])
     spent = (time.process_time() - before) * 1000 / ops
     if grind:  # one dump per phase (its counts since the last), then counting stops
-        for option in ("--dump", "--instr=off"):
-            subprocess.run(["callgrind_control", option, str(os.getpid())], check=True, capture_output=True)
+        callgrind_control("--dump", "--instr=off")
     print(f"  {name:15} {spent:.3f} ms CPU per request", flush=True)
     return spent
 
@@ -169,10 +166,4 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callgrind", action="store_true", help="count instructions during the phases only")
     a = parser.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(main(a.ops, a.concurrency, a.rounds, a.callgrind))
+    run_fast(main(a.ops, a.concurrency, a.rounds, a.callgrind))

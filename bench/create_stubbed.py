@@ -17,11 +17,8 @@ of each round (``--callgrind``: instructions are counted during the rounds only,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
-import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +30,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH
 from app.api.app import create_app
 from app.settings import Settings
 from app.validation import warm
+from bench.common import callgrind_control, run_fast
 from bench.create_cpu import caller
 from bench.crud import PATIENT
 
@@ -57,11 +55,6 @@ class _Pool:
         return await work(_Connection())
 
 
-def _control(*options: str) -> None:
-    for option in options:
-        subprocess.run(["callgrind_control", option, str(os.getpid())], check=True, capture_output=True)
-
-
 async def main(ops: int, rounds: int, update: bool, grind: bool) -> None:
     call = caller(create_app(Settings(database_url="postgresql://stubbed/none"), _Pool()))  # type: ignore[arg-type]
     warm()
@@ -73,13 +66,13 @@ async def main(ops: int, rounds: int, update: bool, grind: bool) -> None:
     spent = []
     for _ in range(rounds):
         if grind:
-            _control("--instr=on")
+            callgrind_control("--instr=on")
         before = time.process_time()
         for _ in range(ops):
             await call(method, path, body)
         spent.append((time.process_time() - before) * 1e6 / ops)
         if grind:
-            _control("--dump", "--instr=off")
+            callgrind_control("--dump", "--instr=off")
     print(" ".join(f"{s:.1f}" for s in spent), f"median {statistics.median(spent):.1f} us CPU per request")
 
 
@@ -90,10 +83,4 @@ if __name__ == "__main__":
     parser.add_argument("--update", action="store_true", help="PUT [type]/[id] (no head: it creates)")
     parser.add_argument("--callgrind", action="store_true", help="count instructions during the rounds only")
     a = parser.parse_args()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(main(a.ops, a.rounds, a.update, a.callgrind))
+    run_fast(main(a.ops, a.rounds, a.update, a.callgrind))
