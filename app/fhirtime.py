@@ -87,13 +87,14 @@ def format_instant(value: datetime) -> str:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     if 999 < value.year:  # strftime's %Y, four digits (and the fields put together: a third the work)
-        d = _TWO_DIGITS
+        d = TWO_DIGITS
         day = f"{value.year}-{d[value.month]}-{d[value.day]}"
         return f"{day}T{d[value.hour]}:{d[value.minute]}:{d[value.second]}.{_THREE_DIGITS[value.microsecond // 1000]}Z"
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-_TWO_DIGITS = [f"{i:02d}" for i in range(100)]
+TWO_DIGITS = [f"{i:02d}" for i in range(100)]
+"""``00`` to ``99``: the two-digit fields of a date or time, looked up rather than formatted."""
 _THREE_DIGITS = [f"{i:03d}" for i in range(1000)]
 
 
@@ -109,7 +110,7 @@ def format_http_date(value: datetime) -> str:
     the C locale, which is Python's for dates), about a third of the work of ``timestamp`` and
     the look-up."""
     if value.tzinfo is UTC and 999 < value.year:
-        d = _TWO_DIGITS
+        d = TWO_DIGITS
         day = f"{_WEEKDAYS[value.weekday()]}, {d[value.day]} {_MONTHS[value.month]} {value.year}"
         return f"{day} {d[value.hour]}:{d[value.minute]}:{d[value.second]} GMT"
     return _http_date(float(int(value.timestamp() // 1)))

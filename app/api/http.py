@@ -277,7 +277,7 @@ def etag(version: int) -> str:
 
 
 def version_headers(version: int, last_updated: datetime) -> dict[str, str]:
-    return {"ETag": f'W/"{version}"', "Last-Modified": format_http_date(last_updated)}
+    return {"ETag": etag(version), "Last-Modified": format_http_date(last_updated)}
 
 
 def outcome_bytes(issues: list[Issue]) -> bytes:

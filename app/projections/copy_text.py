@@ -16,6 +16,8 @@ from decimal import Decimal
 from functools import cache
 from operator import itemgetter
 
+from app.fhirtime import TWO_DIGITS
+
 _SPECIAL = re.compile(r"[\\\t\n\r]")
 _LOWEST = datetime.min.replace(tzinfo=UTC)
 _HIGHEST = datetime.max.replace(tzinfo=UTC)
@@ -35,14 +37,11 @@ def instant_text(value: datetime) -> str:
     return "-infinity" if value == _LOWEST else "infinity"
 
 
-_TWO_DIGITS = [f"{i:02d}" for i in range(100)]
-
-
 def utc_isoformat(value: datetime, year: int) -> str:
     """``value.isoformat()`` of a UTC datetime of a four-digit ``year``, put together from its
     fields: ``isoformat`` formats through ``sprintf`` and its offset through the time zone's
     ``utcoffset``, some 11,000 instructions against 6,000 here (two per date search row)."""
-    d = _TWO_DIGITS
+    d = TWO_DIGITS
     text = f"{year}-{d[value.month]}-{d[value.day]}T{d[value.hour]}:{d[value.minute]}:{d[value.second]}"
     micro = value.microsecond
     return f"{text}.{micro:06d}+00:00" if micro else text + "+00:00"
