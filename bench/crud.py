@@ -5,6 +5,7 @@ CRUD mix (create 10%, read 60%, update 25%, delete 5% over Patient, Observation,
 Encounter and MedicationRequest) at 64 clients, in requests/s.
 
     python bench/crud.py [--ops 2000] [--rounds 3] [--mix-ops 6000] [--workers N] [--update-changes]
+        [--concurrency 1 16]
 
 Each concurrency runs ``--rounds`` rounds, the baseline and the server alternating which goes first,
 and reads ``--read-factor`` times as many requests as creates (a read lasts a tenth of a create: a
@@ -179,12 +180,18 @@ async def baseline_phase(dsn: str, concurrency: int, ops: int, pid: int | None =
 
 
 async def main(
-    ops: int, workers: int = 1, mix_ops: int = 6000, changes: bool = False, rounds: int = 3, read_factor: int = 5
+    ops: int,
+    workers: int = 1,
+    mix_ops: int = 6000,
+    changes: bool = False,
+    rounds: int = 3,
+    read_factor: int = 5,
+    levels: tuple[int, ...] = (1, 16),
 ) -> None:
     with ServerProcess(workers=workers) as server:
         pid = server.proc.pid if server.proc else None
         print(f"server workers: {workers}; rounds: {rounds}")
-        for concurrency in (1, 16):
+        for concurrency in levels:
             n = ops if concurrency > 1 else max(200, ops // 4)
             pairs: list[list[tuple[Result, Result]]] = []
             for r in range(rounds):
@@ -265,5 +272,7 @@ if __name__ == "__main__":
     parser.add_argument("--update-changes", action="store_true", help="each update changes a phone number")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per concurrency, the sides alternating")
     parser.add_argument("--read-factor", type=int, default=5, help="reads per create in a round")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16], help="client counts (default 1 16)")
     a = parser.parse_args()
-    asyncio.run(main(a.ops, a.workers, a.mix_ops, a.update_changes, a.rounds, a.read_factor))
+    levels = tuple(a.concurrency)
+    asyncio.run(main(a.ops, a.workers, a.mix_ops, a.update_changes, a.rounds, a.read_factor, levels))

@@ -45,6 +45,7 @@ from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
 from app.fhirtime import now_millis
 from app.projections import custom_params
+from app.projections.create_batches import append_created, batchable
 from app.projections.current_state import Head, lock_then_read_head, read_head, read_heads
 from app.projections.inline import project
 from app.projections.one_statement import append_and_project
@@ -206,7 +207,7 @@ class WriteTransaction:
             # BEGIN and COMMIT: a single statement is a transaction of its own
             alone = not self._begun
             await self._take_lock()
-            position = await append_and_project(self._conn, events[0], self._previous(events[0]))
+            position = await self._one_statement(events[0])
             if position is not None:
                 self._committed = alone
                 return [position]
@@ -226,11 +227,19 @@ class WriteTransaction:
         """The one statement on its own; :class:`Relock` when the write needs more (nothing written)."""
         if len(events) != 1 or events[0].resource_type == "SearchParameter":
             raise Relock
-        position = await append_and_project(self._conn, events[0], self._previous(events[0]))
+        position = await self._one_statement(events[0])
         if position is None:  # the custom parameters moved (the locked way loads them) or the head is stale
             raise Relock
         self._committed, self._optimistic = True, False
         return position
+
+    async def _one_statement(self, event: VersionEvent) -> int | None:
+        """The event appended and projected by one statement: outside a transaction, a first version
+        shares it with the creates of its type that arrived meanwhile (:mod:`app.projections.create_batches`)."""
+        previous = self._previous(event)
+        if not self._begun and batchable(event, previous):
+            return await append_created(self._conn, event)
+        return await append_and_project(self._conn, event, previous)
 
     async def write(self, event: VersionEvent) -> WriteResult:
         """Record one command's event (see ``record``) and describe the write."""

@@ -88,14 +88,15 @@ def _upsert_many_sql(resource_type: str, suffix: str = "") -> str:
     )
 
 
-def upsert_from_sql(resource_type: str, values: Sequence[str], source: str) -> str:
-    """The upsert of one row as the body of a data-modifying CTE: ``values`` are SQL expressions of
+def upsert_from_sql(resource_type: str, values: Sequence[str], source: str, returning: str = "key") -> str:
+    """The upsert of rows as the body of a data-modifying CTE: ``values`` are SQL expressions of
     the columns in :data:`COLUMNS` order (the position one may name a column of ``source``, the
-    FROM clause the row comes from, e.g. the CTE that appended its event; the key one may be
-    :func:`key_sql`). It returns the row's ``key`` (the existing row's, on a conflict)."""
+    FROM clause the rows come from, e.g. the CTE that appended their events; the key one may be
+    :func:`key_sql`). It returns ``returning``: the row's ``key`` (the existing row's, on a
+    conflict) unless told otherwise."""
     table = current_table(resource_type)
     sql = f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {', '.join(values)} FROM {source}"
-    return sql + _on_conflict(table) + " RETURNING key"
+    return sql + _on_conflict(table) + f" RETURNING {returning}"
 
 
 CurrentRows = dict[str, list[tuple]]

@@ -37,7 +37,7 @@ import asyncpg
 import orjson
 
 from app.events.model import EventKind, VersionEvent
-from app.events.store import APPEND_TYPES, append_one_sql, event_values, no_later_version_sql
+from app.events.store import APPEND_COLUMNS, APPEND_TYPES, append_one_sql, event_values, no_later_version_sql
 from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
 from app.projections.joined_text import JOINED_TYPES, joined_as, split_sql
@@ -127,14 +127,15 @@ def _argument(n: int, sql_type: str, joined: bool) -> str:
     return split_sql(f"${n}", sql_type) if joined and sql_type in JOINED_TYPES else f"${n}::{sql_type}[]"
 
 
-def _search_arrays(rows: Rows, kinds: tuple[str, ...]) -> tuple[list, bool]:
+def _search_arrays(rows: Rows, kinds: tuple[str, ...], ids: bool = False) -> tuple[list, bool]:
     """The search columns as sent, and whether the text, bigint and timestamptz ones are joined
     strings (:func:`app.projections.joined_text.joined_as`; else every column is an array: a text
-    value held a separator)."""
+    value held a separator). With ``ids``, each row starts with its resource's id (a column more)."""
     out: list = []
     instants: dict[int, str] = {}
     for kind in kinds:
         types, kind_rows = _sent_types(kind), rows[kind]
+        types = ("text", *types) if ids else types
         if len(kind_rows[0]) != len(types):  # the rows' zip checks the others (a strict zip costs more)
             raise ValueError(f"{kind} rows of {len(kind_rows[0])} columns, not {len(types)}")
         for t, column in zip(types, zip(*kind_rows, strict=True)):  # noqa: B905 (checked above)
@@ -177,3 +178,64 @@ async def append_and_project(
     deleted = event.kind is EventKind.DELETED
     args = [*event_values(event), custom_params.loaded().version, deleted, *(plan.params or ()), *arrays]
     return await conn.fetchval(sql, *args)
+
+
+_many_statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
+
+
+def _many_statement(resource_type: str, kinds: tuple[str, ...], joined: bool) -> str:
+    """The statement for the first versions of several new resources of ``resource_type`` (see
+    :func:`append_and_project_many`): the events' values as one array per column ($1…$13), the
+    loaded registry version, then the search rows of ``kinds`` as :func:`_statement`'s but for a
+    first column of ids, which joins each row to its resource's current-state row (its key)."""
+    key = (resource_type, kinds, joined)
+    cached = _many_statements.get(key)
+    if cached is not None:
+        return cached
+    n_event = len(APPEND_TYPES)
+    columns = ", ".join(f"c{i}" for i in range(n_event))
+    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(APPEND_TYPES, 1))
+    # the guards of the one statement, row by row: the registry version, and no version of the id yet
+    append = (
+        f"INSERT INTO event_log ({APPEND_COLUMNS}) SELECT e.* FROM v, unnest({arrays}) AS e({columns})"
+        f" WHERE v.version = ${n_event + 1}::bigint AND coalesce(event_log_head(e.c0, e.c1), 0) < e.c2"
+        " RETURNING position, resource_id, version, recorded_at"
+    )
+    current = ["resource_id", "version", "false", "recorded_at", "position", "position"]  # a first event keys its rows
+    parts = [
+        "v AS (SELECT search_param_version_locked(false) AS version)",
+        f"ev AS ({append})",
+        f"cur AS ({upsert_from_sql(resource_type, current, 'ev', 'id, key')})",
+    ]
+    n = n_event + 1
+    for kind in kinds:
+        types = ("text", *_sent_types(kind))
+        arrays_sql = [_argument(n + i, t, joined) for i, t in enumerate(types, 1)]
+        n += len(types)
+        parts.append(f"i_{kind} AS ({keyed_insert(search_table(resource_type, kind), kind, arrays_sql, 'cur')})")
+    sql = "WITH " + ",\n".join(parts) + "\nSELECT resource_id, position FROM ev"
+    _many_statements[key] = sql
+    return sql
+
+
+async def append_and_project_many(conn: asyncpg.Connection, events: list[VersionEvent]) -> list[int | None]:
+    """Append and project the first versions of new resources of one type in one statement (creates
+    that arrived together, :mod:`app.projections.create_batches`): what :func:`append_and_project`
+    writes for each, with its guards row by row. Returns each event's position, or None for one
+    not appended (its id has a version already; or every one, when the stored custom-parameter
+    version is not the loaded one). The ids must differ; a statement error writes nothing."""
+    resource_type = events[0].resource_type
+    merged: dict[str, list[tuple]] = {}
+    for event in events:
+        if event.version != 1 or event.kind is not EventKind.CREATED or event.resource_type != resource_type:
+            raise ValueError("append_and_project_many takes first versions of one resource type")
+        for kind, kind_rows in (event_rows(event) or {}).items():
+            if kind_rows:
+                merged.setdefault(kind, []).extend((event.resource_id, *row) for row in kind_rows)
+    kinds = tuple(k for k in SEARCH_COLUMNS if merged.get(k))
+    arrays, joined = _search_arrays(merged, kinds, ids=True)
+    values = [list(column) for column in zip(*(event_values(e) for e in events), strict=True)]
+    sql = _many_statement(resource_type, kinds, joined)
+    rows = await conn.fetch(sql, *values, custom_params.loaded().version, *arrays)
+    positions = {row[0]: row[1] for row in rows}
+    return [positions.get(e.resource_id) for e in events]
