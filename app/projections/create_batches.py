@@ -16,9 +16,10 @@ Each member gets what its own statement would have given: its position, or None 
 not appended (then it takes the long way, as after :func:`append_and_project`). A statement error
 (PostgreSQL's: the batch wrote nothing, being one statement; or an argument that could not be
 encoded, so nothing was sent) sends every member to write alone, so one bad create costs the others
-only a retry; a lost connection fails every member, as it fails a statement of one. A leader whose request is cancelled still waits for
-the statement on its connection to end (the connection is not returned to the pool mid-statement),
-then hands over as usual; a queued create cancelled before its turn is never written.
+only a retry; a lost connection fails every member, as it fails a statement of one. A leader whose
+request is cancelled still waits for the statement on its connection to end (the connection is not
+returned to the pool mid-statement), then hands over as usual; a queued create cancelled before its
+turn is never written. A large create (:data:`LARGEST`) shares no statement: it is written on its own.
 """
 
 from __future__ import annotations
@@ -72,9 +73,20 @@ def record_sizes(on: bool) -> None:
     _recording[0] = on
 
 
+LARGEST = 64 * 1024
+"""Bytes of JSON at most of a create that shares statements: a large one (a Binary, a document) is
+written on its own, so the small creates queued behind it never wait for its longer statement."""
+
+
 def batchable(event: VersionEvent, previous: bytes | None) -> bool:
-    """Whether ``event`` may share a statement: the first version of a new resource."""
-    return event.version == 1 and event.kind is EventKind.CREATED and previous is None
+    """Whether ``event`` may share a statement: the first version of a new resource, not large."""
+    return (
+        event.version == 1
+        and event.kind is EventKind.CREATED
+        and previous is None
+        and event.resource is not None
+        and len(event.resource) <= LARGEST
+    )
 
 
 async def append_created(conn: asyncpg.Connection, event: VersionEvent) -> int | None:

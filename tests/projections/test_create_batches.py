@@ -224,3 +224,43 @@ async def test_concurrent_creates_over_http_are_each_stored_once_as_sent_and_as_
 
 def rid_of(bundle: dict) -> set[str]:
     return {e["resource"]["id"] for e in bundle.get("entry", [])}
+
+
+def test_only_small_first_versions_share_statements() -> None:
+    small = _event(1)
+    large = decide_create(
+        "Patient", new_id(), {**_patient(2), "name": [{"text": "x" * 70_000}]}, now_millis(), _CONTEXT
+    )
+    assert create_batches.batchable(small, None)
+    assert not create_batches.batchable(large, None)  # written on its own: nobody waits for it
+    assert not create_batches.batchable(small, b"{}")  # a version that follows another
+
+
+async def test_a_large_create_is_written_beside_a_statement_in_flight_not_behind_it(
+    pool: asyncpg.Pool, conns: list[asyncpg.Connection], client: httpx.AsyncClient
+) -> None:
+    create_batches.record_sizes(True)
+    try:
+        small = [_event(i) for i in range(3)]
+        large = {**_patient(9), "name": [{"text": "y" * 70_000}]}
+        posted: list[httpx.Response] = []
+
+        async def post_large(tasks: list[asyncio.Task]) -> None:
+            posted.append(await client.post("/fhir/Patient", json=large))  # not queued behind the blocked lane
+
+        locker = await pool.acquire()
+        await locker.execute("SELECT pg_advisory_lock($1)", VERSION_LOCK)
+        tasks = [asyncio.create_task(append_created(c, e)) for c, e in zip(conns, small, strict=False)]
+        try:
+            await asyncio.sleep(0.3)
+            large_post = asyncio.create_task(post_large(tasks))
+            await asyncio.sleep(0.3)
+            assert not large_post.done()  # it waits for the lock itself, as any write does
+        finally:
+            await locker.execute("SELECT pg_advisory_unlock($1)", VERSION_LOCK)
+            await pool.release(locker)
+        await asyncio.wait_for(asyncio.gather(large_post, *tasks), 30)
+        assert posted[0].status_code == 201
+        assert sorted(create_batches.sizes) == [1, 2]  # the small ones; the large one in no batch
+    finally:
+        create_batches.record_sizes(False)
