@@ -45,10 +45,10 @@ from app.events.model import RequestContext, VersionEvent
 from app.events.store import append
 from app.fhirtime import now_millis
 from app.projections import custom_params
-from app.projections.create_batches import append_created, batchable
 from app.projections.current_state import Head, lock_then_read_head, read_head, read_heads
 from app.projections.inline import project
 from app.projections.one_statement import append_and_project
+from app.projections.write_batches import append_shared, batchable
 
 T = TypeVar("T")
 
@@ -234,11 +234,12 @@ class WriteTransaction:
         return position
 
     async def _one_statement(self, event: VersionEvent) -> int | None:
-        """The event appended and projected by one statement: outside a transaction, a first version
-        shares it with the creates of its type that arrived meanwhile (:mod:`app.projections.create_batches`)."""
+        """The event appended and projected by one statement: outside a transaction, a create or an
+        update shares it with the writes of its type that arrived meanwhile
+        (:mod:`app.projections.write_batches`)."""
         previous = self._previous(event)
         if not self._begun and batchable(event, previous):
-            return await append_created(self._conn, event)
+            return await append_shared(self._conn, event, previous)
         return await append_and_project(self._conn, event, previous)
 
     async def write(self, event: VersionEvent) -> WriteResult:

@@ -180,34 +180,47 @@ async def append_and_project(
     return await conn.fetchval(sql, *args)
 
 
-_many_statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
+_many_statements: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool], str] = {}
 
 
-def _many_statement(resource_type: str, kinds: tuple[str, ...], joined: bool) -> str:
-    """The statement for the first versions of several new resources of ``resource_type`` (see
+def _many_statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[str, ...], joined: bool) -> str:
+    """The statement for versions of several resources of ``resource_type`` (see
     :func:`append_and_project_many`): the events' values as one array per column ($1…$13), the
-    loaded registry version, then the search rows of ``kinds`` as :func:`_statement`'s but for a
-    first column of ids, which joins each row to its resource's current-state row (its key)."""
-    key = (resource_type, kinds, joined)
+    loaded registry version, for each kind of ``cleared`` two arrays (ids, params: the rows of those
+    parameters of those resources go first), then the search rows of ``kinds`` as
+    :func:`_statement`'s but for a first column of ids, which joins each row to its resource's
+    current-state row (its key)."""
+    key = (resource_type, kinds, cleared, joined)
     cached = _many_statements.get(key)
     if cached is not None:
         return cached
     n_event = len(APPEND_TYPES)
     columns = ", ".join(f"c{i}" for i in range(n_event))
     arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(APPEND_TYPES, 1))
-    # the guards of the one statement, row by row: the registry version, and no version of the id yet
+    # the guards of the one statement, row by row: the registry version, and no later version of the id
     append = (
         f"INSERT INTO event_log ({APPEND_COLUMNS}) SELECT e.* FROM v, unnest({arrays}) AS e({columns})"
         f" WHERE v.version = ${n_event + 1}::bigint AND coalesce(event_log_head(e.c0, e.c1), 0) < e.c2"
         " RETURNING position, resource_id, version, recorded_at"
     )
-    current = ["resource_id", "version", "false", "recorded_at", "position", "position"]  # a first event keys its rows
+    table = current_table(resource_type)
+    # a first event keys its rows; a later one keeps the row's key (the log's, were it missing)
+    row_key = key_sql(resource_type, "CASE WHEN ev.version = 1 THEN ev.position END", "ev.resource_id", table)
+    current = ["resource_id", "version", "false", "recorded_at", "position", row_key]
     parts = [
         "v AS (SELECT search_param_version_locked(false) AS version)",
         f"ev AS ({append})",
         f"cur AS ({upsert_from_sql(resource_type, current, 'ev', 'id, key')})",
     ]
     n = n_event + 1
+    for kind in cleared:
+        pairs = (
+            f"SELECT c.key, x.param FROM cur c"
+            f" JOIN unnest(${n + 1}::text[], ${n + 2}::text[]) AS x(id, param) ON c.id = x.id"
+        )
+        n += 2
+        side = search_table(resource_type, kind)
+        parts.append(f"d_{kind} AS (DELETE FROM {side} t USING ({pairs}) d WHERE t.key = d.key AND t.param = d.param)")
     for kind in kinds:
         types = ("text", *_sent_types(kind))
         arrays_sql = [_argument(n + i, t, joined) for i, t in enumerate(types, 1)]
@@ -218,24 +231,44 @@ def _many_statement(resource_type: str, kinds: tuple[str, ...], joined: bool) ->
     return sql
 
 
-async def append_and_project_many(conn: asyncpg.Connection, events: list[VersionEvent]) -> list[int | None]:
-    """Append and project the first versions of new resources of one type in one statement (creates
-    that arrived together, :mod:`app.projections.create_batches`): what :func:`append_and_project`
-    writes for each, with its guards row by row. Returns each event's position, or None for one
-    not appended (its id has a version already; or every one, when the stored custom-parameter
+def shareable(event: VersionEvent, previous: bytes | None) -> bool:
+    """Whether :func:`append_and_project_many` takes ``event``: a first version, or a later one whose
+    previous version's bytes the write read (only the changed parameters' rows are replaced)."""
+    if event.kind is EventKind.CREATED:
+        return event.version == 1 and previous is None
+    return event.kind is EventKind.UPDATED and event.version > 1 and previous is not None
+
+
+async def append_and_project_many(
+    conn: asyncpg.Connection, writes: list[tuple[VersionEvent, bytes | None]]
+) -> list[int | None]:
+    """Append and project versions of distinct resources of one type in one statement (writes that
+    arrived together, :mod:`app.projections.write_batches`): what :func:`append_and_project` writes
+    for each (``writes``: each event with the bytes of the version it follows, as there; each must
+    be :func:`shareable`), with its guards row by row. Returns each event's position, or None for one
+    not appended (a version at or after it exists; or every one, when the stored custom-parameter
     version is not the loaded one). The ids must differ; a statement error writes nothing."""
-    resource_type = events[0].resource_type
+    resource_type = writes[0][0].resource_type
     merged: dict[str, list[tuple]] = {}
-    for event in events:
-        if event.version != 1 or event.kind is not EventKind.CREATED or event.resource_type != resource_type:
-            raise ValueError("append_and_project_many takes first versions of one resource type")
-        for kind, kind_rows in (event_rows(event) or {}).items():
+    clearing: dict[str, tuple[list[str], list[str]]] = {}
+    for event, previous in writes:
+        if not shareable(event, previous) or event.resource_type != resource_type:
+            raise ValueError("append_and_project_many takes creates and read-ahead updates of one resource type")
+        plan = _plan(event, previous)
+        rid = event.resource_id
+        for kind, params in zip(plan.cleared, plan.params or (), strict=True):
+            ids, names = clearing.setdefault(kind, ([], []))
+            ids += [rid] * len(params)
+            names += params
+        for kind, kind_rows in plan.rows.items():
             if kind_rows:
-                merged.setdefault(kind, []).extend((event.resource_id, *row) for row in kind_rows)
+                merged.setdefault(kind, []).extend((rid, *row) for row in kind_rows)
     kinds = tuple(k for k in SEARCH_COLUMNS if merged.get(k))
+    cleared = tuple(k for k in SEARCH_COLUMNS if k in clearing)
     arrays, joined = _search_arrays(merged, kinds, ids=True)
-    values = [list(column) for column in zip(*(event_values(e) for e in events), strict=True)]
-    sql = _many_statement(resource_type, kinds, joined)
-    rows = await conn.fetch(sql, *values, custom_params.loaded().version, *arrays)
+    values = [list(column) for column in zip(*(event_values(e) for e, _ in writes), strict=True)]
+    sql = _many_statement(resource_type, kinds, cleared, joined)
+    deletes = [array for kind in cleared for array in clearing[kind]]
+    rows = await conn.fetch(sql, *values, custom_params.loaded().version, *deletes, *arrays)
     positions = {row[0]: row[1] for row in rows}
-    return [positions.get(e.resource_id) for e in events]
+    return [positions.get(e.resource_id) for e, _ in writes]

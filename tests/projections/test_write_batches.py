@@ -1,4 +1,4 @@
-"""Creates that arrive together share one statement (app/projections/create_batches.py): each gets
+"""Creates and updates that arrive together share one statement (app/projections/write_batches.py): each gets
 its own position, the rows written are those one statement per create writes (and a rebuild from
 the log gives), a batch whose statement fails writes each create alone, and neither a leader's
 cancellation nor a queued create's loses or duplicates anything."""
@@ -13,15 +13,16 @@ import httpx
 import pytest
 
 from app.commands.create import decide_create
+from app.commands.update import decide_update
 from app.events.model import RequestContext, VersionEvent
 from app.fhirtime import now_millis
-from app.projections import create_batches, custom_params
-from app.projections.create_batches import append_created
-from app.projections.current_state import current_table
+from app.projections import custom_params, write_batches
+from app.projections.current_state import Head, current_table
 from app.projections.custom_params import VERSION_LOCK
 from app.projections.one_statement import append_and_project, append_and_project_many
 from app.projections.rebuild import rebuild_type
 from app.projections.search_index import COLUMNS, KINDS, search_table
+from app.projections.write_batches import append_shared
 from tests.helpers import new_id
 
 _CONTEXT = RequestContext("POST", "Patient")
@@ -54,9 +55,9 @@ async def _rows(pool: asyncpg.Pool, rid: str, resource_type: str = "Patient") ->
         )
         out += [f"{kind}:{r[0]}" for r in await pool.fetch(sql, rid)]
     current = await pool.fetchrow(
-        f"SELECT c.version, c.deleted, c.key = e.position AS keyed, c.position = e.position AS placed"
+        "SELECT c.version, c.deleted, c.key = min(e.position) AS keyed, c.position = max(e.position) AS placed"
         f" FROM {current_table(resource_type)} c JOIN event_log e ON e.resource_type = $2 AND e.resource_id = c.id"
-        " WHERE c.id = $1",
+        " WHERE c.id = $1 GROUP BY c.version, c.deleted, c.key, c.position",
         rid,
         resource_type,
     )
@@ -86,7 +87,7 @@ async def _queued(
     ``meanwhile`` runs before the lock is let go. Returns each create's outcome (or exception)."""
     locker = await pool.acquire()
     await locker.execute("SELECT pg_advisory_lock($1)", VERSION_LOCK)
-    tasks = [asyncio.create_task(append_created(c, e)) for c, e in zip(conns, events, strict=False)]
+    tasks = [asyncio.create_task(append_shared(c, e, None)) for c, e in zip(conns, events, strict=False)]
     try:
         await asyncio.sleep(0.3)
         assert not any(t.done() for t in tasks)
@@ -103,7 +104,7 @@ async def test_a_statement_of_many_creates_writes_what_one_statement_each_writes
 ) -> None:
     together = [_event(i) for i in range(6)]
     alone = [_event(i) for i in range(6)]
-    positions = await append_and_project_many(conns[0], together)
+    positions = await append_and_project_many(conns[0], [(e, None) for e in together])
     assert all(isinstance(p, int) for p in positions) and len(set(positions)) == 6
     for e in alone:
         assert await append_and_project(conns[0], e) is not None
@@ -124,7 +125,7 @@ async def test_an_id_that_has_a_version_is_not_appended_and_the_others_are(
     assert await append_and_project(conns[0], taken) is not None
     events = [_event(1), _event(2, taken.resource_id), _event(3)]
     before = await log_count()
-    positions = await append_and_project_many(conns[0], events)
+    positions = await append_and_project_many(conns[0], [(e, None) for e in events])
     assert positions[1] is None and positions[0] is not None and positions[2] is not None
     assert await log_count() == before + 2
 
@@ -133,12 +134,12 @@ async def test_creates_queued_behind_a_statement_go_together_and_each_gets_its_p
     pool: asyncpg.Pool, conns: list[asyncpg.Connection]
 ) -> None:
     events = [_event(i) for i in range(5)]
-    create_batches.record_sizes(True)
+    write_batches.record_sizes(True)
     try:
         positions = await _queued(pool, conns, events)
-        assert create_batches.sizes == [1, 4]  # the leader alone, then the four queued behind it
+        assert write_batches.sizes == [1, 4]  # the leader alone, then the four queued behind it
     finally:
-        create_batches.record_sizes(False)
+        write_batches.record_sizes(False)
     stored = await pool.fetch(
         "SELECT resource_id, position FROM event_log WHERE resource_id = ANY($1)", [e.resource_id for e in events]
     )
@@ -203,12 +204,12 @@ async def test_a_queued_create_cancelled_before_its_turn_is_never_written(
 async def test_concurrent_creates_over_http_are_each_stored_once_as_sent_and_as_a_rebuild_gives(
     client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
-    create_batches.record_sizes(True)
+    write_batches.record_sizes(True)
     try:
         responses = await asyncio.gather(*(client.post("/fhir/Patient", json=_patient(i)) for i in range(24)))
-        sizes = list(create_batches.sizes)
+        sizes = list(write_batches.sizes)
     finally:
-        create_batches.record_sizes(False)
+        write_batches.record_sizes(False)
     assert [r.status_code for r in responses] == [201] * 24
     ids = [r.json()["id"] for r in responses]
     assert len(set(ids)) == 24 and sum(sizes) == 24 and max(sizes) > 1
@@ -231,15 +232,15 @@ def test_only_small_first_versions_share_statements() -> None:
     large = decide_create(
         "Patient", new_id(), {**_patient(2), "name": [{"text": "x" * 70_000}]}, now_millis(), _CONTEXT
     )
-    assert create_batches.batchable(small, None)
-    assert not create_batches.batchable(large, None)  # written on its own: nobody waits for it
-    assert not create_batches.batchable(small, b"{}")  # a version that follows another
+    assert write_batches.batchable(small, None)
+    assert not write_batches.batchable(large, None)  # written on its own: nobody waits for it
+    assert not write_batches.batchable(small, b"{}")  # a version that follows another
 
 
 async def test_a_large_create_is_written_beside_a_statement_in_flight_not_behind_it(
     pool: asyncpg.Pool, conns: list[asyncpg.Connection], client: httpx.AsyncClient
 ) -> None:
-    create_batches.record_sizes(True)
+    write_batches.record_sizes(True)
     try:
         small = [_event(i) for i in range(3)]
         large = {**_patient(9), "name": [{"text": "y" * 70_000}]}
@@ -250,7 +251,7 @@ async def test_a_large_create_is_written_beside_a_statement_in_flight_not_behind
 
         locker = await pool.acquire()
         await locker.execute("SELECT pg_advisory_lock($1)", VERSION_LOCK)
-        tasks = [asyncio.create_task(append_created(c, e)) for c, e in zip(conns, small, strict=False)]
+        tasks = [asyncio.create_task(append_shared(c, e, None)) for c, e in zip(conns, small, strict=False)]
         try:
             await asyncio.sleep(0.3)
             large_post = asyncio.create_task(post_large(tasks))
@@ -261,6 +262,79 @@ async def test_a_large_create_is_written_beside_a_statement_in_flight_not_behind
             await pool.release(locker)
         await asyncio.wait_for(asyncio.gather(large_post, *tasks), 30)
         assert posted[0].status_code == 201
-        assert sorted(create_batches.sizes) == [1, 2]  # the small ones; the large one in no batch
+        assert sorted(write_batches.sizes) == [1, 2]  # the small ones; the large one in no batch
     finally:
-        create_batches.record_sizes(False)
+        write_batches.record_sizes(False)
+
+
+def _changed(event: VersionEvent, i: int) -> VersionEvent:
+    """An update of a created Patient: a new phone number, a name moved, or nothing changed."""
+    body = {**_patient(i), "id": event.resource_id}
+    if i % 3 == 0:
+        body["telecom"] = [{"system": "phone", "value": f"777-{i}"}]
+    elif i % 3 == 1:
+        body["name"] = [{"family": "Moved", "given": [f"G{i}"]}]
+    head = Head(1, False, event.recorded_at, event.resource)
+    return decide_update(head, "Patient", event.resource_id, body, None, now_millis(), RequestContext("PUT", "x"))
+
+
+async def test_a_statement_of_many_updates_writes_what_one_statement_each_writes(
+    pool: asyncpg.Pool, conns: list[asyncpg.Connection]
+) -> None:
+    firsts = [_event(i) for i in range(6)]
+    twins = [_event(i) for i in range(6)]
+    for e in firsts + twins:
+        assert await append_and_project(conns[0], e) is not None
+    updates = [(_changed(e, i), e.resource) for i, e in enumerate(firsts)]
+    twin_updates = [(_changed(e, i), e.resource) for i, e in enumerate(twins)]
+    new = [_event(10), _event(11)]  # creates in the same statement as the updates
+    positions = await append_and_project_many(conns[0], [*updates, *((e, None) for e in new)])
+    assert all(isinstance(p, int) for p in positions) and len(set(positions)) == 8
+    for event, previous in twin_updates:
+        assert await append_and_project(conns[0], event, previous) is not None
+    for (a, _), (b, _) in zip(updates, twin_updates, strict=True):
+        rows = await _rows(pool, a.resource_id)
+        assert rows == await _rows(pool, b.resource_id)
+        assert "current:(2, False, True, True)" in rows  # version 2, keyed by its first event still
+    assert any("777-0" in r for r in await _rows(pool, updates[0][0].resource_id))
+    assert not any("Batch1" in r for r in await _rows(pool, updates[1][0].resource_id))  # its old name rows went
+
+
+async def test_an_update_whose_head_moved_is_not_appended_and_the_others_are(
+    pool: asyncpg.Pool, conns: list[asyncpg.Connection], log_count
+) -> None:
+    created = [_event(i) for i in range(3)]
+    for e in created:
+        assert await append_and_project(conns[0], e) is not None
+    updates = [(_changed(e, i), e.resource) for i, e in enumerate(created)]
+    assert await append_and_project(conns[0], *updates[1]) is not None  # another writer got there first
+    before = await log_count()
+    rows_before = await _rows(pool, created[1].resource_id)
+    positions = await append_and_project_many(conns[0], updates)
+    assert positions[1] is None and positions[0] is not None and positions[2] is not None
+    assert await log_count() == before + 2
+    assert await _rows(pool, created[1].resource_id) == rows_before
+
+
+async def test_concurrent_updates_over_http_are_each_stored_once_and_as_a_rebuild_gives(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    created = [(await client.post("/fhir/Patient", json=_patient(i))).json()["id"] for i in range(24)]
+    bodies = [{**_patient(i + 1), "id": rid} for i, rid in enumerate(created)]
+    write_batches.record_sizes(True)
+    try:
+        responses = await asyncio.gather(*(client.put(f"/fhir/Patient/{b['id']}", json=b) for b in bodies))
+        sizes = list(write_batches.sizes)
+    finally:
+        write_batches.record_sizes(False)
+    assert [r.status_code for r in responses] == [200] * 24
+    assert all(r.json()["meta"]["versionId"] == "2" for r in responses)
+    assert sum(sizes) == 24 and max(sizes) > 1
+    for body in bodies:
+        read = (await client.get(f"/fhir/Patient/{body['id']}")).json()
+        assert read["identifier"] == body["identifier"] and read["meta"]["versionId"] == "2"
+    found = (await client.get("/fhir/Patient?phone=555-5&_count=100")).json()
+    assert rid_of(found) >= {created[4]}
+    rows = {rid: await _rows(pool, rid) for rid in created}
+    await rebuild_type(pool, "Patient")
+    assert {rid: await _rows(pool, rid) for rid in created} == rows
