@@ -9,9 +9,11 @@ waits for nobody: the first write of a type is written at once, alone (the leade
 that arrive meanwhile queue, and when the statement ends the first of them leads the next one with
 those queued behind it (up to :data:`MAX_BATCH`, each resource once), on its own connection. Under
 one client nothing ever queues; under many, the batches grow with the load. One statement in
-flight per type and process: ``bench/crud.py --concurrency 64`` (2 workers) made 1,047 creates/s
-one statement each, 1,517/s so (PostgreSQL 0.93 → 0.40 ms per create), 1,352/s with two
-statements in flight (smaller batches: 0.53 ms).
+flight per type, kind (creates; updates) and process: ``bench/crud.py --concurrency 64`` (2
+workers) made 1,047 creates/s one statement each, 1,517/s so (PostgreSQL 0.93 → 0.40 ms per
+create), 1,352/s with two statements in flight (smaller batches: 0.53 ms); creates and updates in
+one lane made the CRUD mix slower (about 1,165 requests/s against 1,357 with creates alone
+batched), a lane each faster (1,204-1,399 against 1,161-1,269, four pairs).
 
 Only what the one statement writes without a transaction shares one: a first version, or an
 update whose head the write read ahead (its previous bytes: only the changed parameters' rows are
@@ -64,12 +66,12 @@ class _Lead:
 
 @dataclass
 class _Lane:
-    key: tuple[asyncio.AbstractEventLoop, str]  # its place in ``_lanes``, left when idle
+    key: tuple[asyncio.AbstractEventLoop, str, bool]  # its place in ``_lanes``, left when idle
     busy: bool = False  # a statement is in flight
     waiting: deque[_Member] = field(default_factory=deque)
 
 
-_lanes: dict[tuple[asyncio.AbstractEventLoop, str], _Lane] = {}
+_lanes: dict[tuple[asyncio.AbstractEventLoop, str, bool], _Lane] = {}
 sizes: list[int] = []
 """The size of each batch written, when a test or bench asks for them (:func:`record_sizes`)."""
 _recording = [False]
@@ -95,7 +97,7 @@ async def append_shared(conn: asyncpg.Connection, event: VersionEvent, previous:
     """:func:`append_and_project` of a :func:`batchable` write outside any transaction, sharing the
     statement with the writes of the type that queued meanwhile (see the module's doc)."""
     loop = asyncio.get_running_loop()
-    key = (loop, event.resource_type)
+    key = (loop, event.resource_type, event.version == 1)  # creates and updates: a lane each
     lane = _lanes.get(key)
     if lane is None:
         lane = _lanes[key] = _Lane(key)

@@ -338,3 +338,36 @@ async def test_concurrent_updates_over_http_are_each_stored_once_and_as_a_rebuil
     rows = {rid: await _rows(pool, rid) for rid in created}
     await rebuild_type(pool, "Patient")
     assert {rid: await _rows(pool, rid) for rid in created} == rows
+
+
+async def test_an_update_does_not_queue_behind_a_create_in_flight(
+    pool: asyncpg.Pool, conns: list[asyncpg.Connection]
+) -> None:
+    created = _event(0)
+    assert await append_and_project(conns[0], created) is not None
+    update = _changed(created, 0)
+    waiting: list[int] = []
+
+    async def count_waiting(tasks: list[asyncio.Task]) -> None:
+        waiting.append(
+            await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
+            )
+        )
+
+    writes = [_event(1), update]
+    locker = await pool.acquire()
+    await locker.execute("SELECT pg_advisory_lock($1)", VERSION_LOCK)
+    tasks = [
+        asyncio.create_task(append_shared(conns[1], writes[0], None)),
+        asyncio.create_task(append_shared(conns[2], update, created.resource)),
+    ]
+    try:
+        await asyncio.sleep(0.3)
+        await count_waiting(tasks)
+    finally:
+        await locker.execute("SELECT pg_advisory_unlock($1)", VERSION_LOCK)
+        await pool.release(locker)
+    outcomes = await asyncio.wait_for(asyncio.gather(*tasks), 30)
+    assert waiting == [2]  # both statements sent: creates and updates have a lane each
+    assert all(isinstance(o, int) for o in outcomes)
