@@ -37,7 +37,7 @@ import asyncpg
 import orjson
 
 from app.events.model import EventKind, VersionEvent
-from app.events.store import APPEND_COLUMNS, APPEND_TYPES, append_one_sql, event_values, no_later_version_sql
+from app.events.store import APPEND_TYPES, append_many_sql, append_one_sql, event_values, no_later_version_sql
 from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
 from app.projections.joined_text import JOINED_TYPES, joined_as, split_sql
@@ -195,14 +195,8 @@ def _many_statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[s
     if cached is not None:
         return cached
     n_event = len(APPEND_TYPES)
-    columns = ", ".join(f"c{i}" for i in range(n_event))
-    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(APPEND_TYPES, 1))
     # the guards of the one statement, row by row: the registry version, and no later version of the id
-    append = (
-        f"INSERT INTO event_log ({APPEND_COLUMNS}) SELECT e.* FROM v, unnest({arrays}) AS e({columns})"
-        f" WHERE v.version = ${n_event + 1}::bigint AND coalesce(event_log_head(e.c0, e.c1), 0) < e.c2"
-        " RETURNING position, resource_id, version, recorded_at"
-    )
+    append = append_many_sql(1, "v", f"v.version = ${n_event + 1}::bigint")
     table = current_table(resource_type)
     # a first event keys its rows; a later one keeps the row's key (the log's, were it missing)
     row_key = key_sql(resource_type, "CASE WHEN ev.version = 1 THEN ev.position END", "ev.resource_id", table)

@@ -64,6 +64,14 @@ async def _rows(pool: asyncpg.Pool, rid: str, resource_type: str = "Patient") ->
     return sorted(out) + [f"current:{tuple(current)}"]
 
 
+async def _stored(pool: asyncpg.Pool, events: list[VersionEvent]) -> dict[str, int]:
+    """Each event's resource id to the position the log holds for it."""
+    rows = await pool.fetch(
+        "SELECT resource_id, position FROM event_log WHERE resource_id = ANY($1)", [e.resource_id for e in events]
+    )
+    return {r[0]: r[1] for r in rows}
+
+
 @pytest.fixture
 async def conns(pool: asyncpg.Pool) -> AsyncIterator[list[asyncpg.Connection]]:
     """Five connections (one per concurrent create), the registry loaded."""
@@ -112,10 +120,7 @@ async def test_a_statement_of_many_creates_writes_what_one_statement_each_writes
         rows = await _rows(pool, a.resource_id)
         assert rows == await _rows(pool, b.resource_id)
         assert "current:(1, False, True, True)" in rows and any(r.startswith("string:") for r in rows)
-    found = await pool.fetch(
-        "SELECT resource_id, position FROM event_log WHERE resource_id = ANY($1)", [e.resource_id for e in together]
-    )
-    assert {r[0]: r[1] for r in found} == {e.resource_id: p for e, p in zip(together, positions, strict=True)}
+    assert await _stored(pool, together) == {e.resource_id: p for e, p in zip(together, positions, strict=True)}
 
 
 async def test_an_id_that_has_a_version_is_not_appended_and_the_others_are(
@@ -140,10 +145,7 @@ async def test_creates_queued_behind_a_statement_go_together_and_each_gets_its_p
         assert write_batches.sizes == [1, 4]  # the leader alone, then the four queued behind it
     finally:
         write_batches.record_sizes(False)
-    stored = await pool.fetch(
-        "SELECT resource_id, position FROM event_log WHERE resource_id = ANY($1)", [e.resource_id for e in events]
-    )
-    assert {r[0]: r[1] for r in stored} == {e.resource_id: p for e, p in zip(events, positions, strict=True)}
+    assert await _stored(pool, events) == {e.resource_id: p for e, p in zip(events, positions, strict=True)}
 
 
 async def test_a_batch_whose_statement_fails_writes_each_create_alone(
