@@ -12,13 +12,17 @@ import re
 
 from app.errors import FhirError, Issue
 from app.validation import JSON_LEVEL, UNKNOWN_ELEMENT, rejection_status, validate_resource
+from app.validation.fast_accept import accepts
 
 _SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
 
 def check_resource(resource: dict, *, lenient: bool = False) -> list[Issue]:
     """Raise 400/422 when the resource is not valid FHIR R4; in lenient mode drop unknown elements
-    (in place) and return a warning for each."""
+    (in place) and return a warning for each. A resource the generated checks accept (no error, no
+    unknown element: :mod:`app.validation.fast_accept`) is not walked."""
+    if accepts(resource):
+        return []
     issues = validate_resource(resource, lenient=lenient)
     errors = [i for i in issues if i.severity in ("error", "fatal")]
     unknown = [i for i in issues if i.severity == "warning" and i.code == UNKNOWN_ELEMENT and i.expression]

@@ -15,6 +15,7 @@ those properties (bounded, process-wide), so identical items are evaluated once.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cache
 
 import fhirpathpy
@@ -138,6 +139,26 @@ def build(raw: dict, type_path: str, keys_for: dict[str, tuple[str, ...]] | None
         constraint.sufficient = _key_groups(presence_guards(expression), keys_for)
     constraint.native = NATIVE_EVALUATORS.get(key)
     return constraint
+
+
+def broken(
+    constraints: tuple[Constraint, ...], data: object, resource: object, root: object, memo: dict, contained: bool
+) -> Iterator[Constraint]:
+    """The constraints of ``constraints`` that ``data`` violates (each skipped when its guards say it
+    holds without evaluation; ``dom-6``, the narrative, is not expected of a contained resource)."""
+    for c in constraints:
+        if c.fn is None:
+            continue
+        if c.passes_when_absent and c.triggers is not None and c.triggers.isdisjoint(data):  # type: ignore[arg-type]
+            continue
+        if c.guards and any(group.isdisjoint(data) for group in c.guards):  # type: ignore[arg-type]
+            continue
+        if c.sufficient and not all(group.isdisjoint(data) for group in c.sufficient):  # type: ignore[arg-type]
+            continue
+        if c.key == "dom-6" and contained:
+            continue
+        if evaluate(c, data, resource, root, memo) is False:
+            yield c
 
 
 def evaluate(

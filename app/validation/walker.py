@@ -12,6 +12,7 @@ from collections.abc import Callable
 from app.errors import Issue
 from app.fhirspec.resource_types import resource_type_set
 from app.validation import invariants
+from app.validation.bindings import Expansion
 from app.validation.compile import resolve, resource_node
 from app.validation.model import RESOURCE, Constraint, Element, Node, TypeRef
 from app.validation.primitives import checkers, describe, json_problem
@@ -33,6 +34,13 @@ def _good_array(value: object, ok: Callable[[object], bool], codes: frozenset[st
         if not ok(item) or (codes is not None and item not in codes):
             return False
     return True
+
+
+def outside_binding(expansion: Expansion, coding: dict) -> bool:
+    """A Coding whose system the required value set ``expansion`` lists, with a code it does not."""
+    system, code = coding.get("system"), coding.get("code")
+    codes = expansion.by_system.get(system) if isinstance(system, str) else None
+    return codes is not None and isinstance(code, str) and code not in codes
 
 
 class Walker:
@@ -178,19 +186,8 @@ class Walker:
         self.add(UNKNOWN_ELEMENT, f"{location}.{key}", message, severity)
 
     def constraints(self, constraints: tuple[Constraint, ...], data: object, location: str) -> None:
-        for c in constraints:
-            if c.fn is None:
-                continue
-            if c.passes_when_absent and c.triggers is not None and c.triggers.isdisjoint(data):
-                continue
-            if c.guards and any(group.isdisjoint(data) for group in c.guards):
-                continue
-            if c.sufficient and not all(group.isdisjoint(data) for group in c.sufficient):
-                continue
-            if c.key == "dom-6" and self._contained:
-                continue  # narrative is not expected on contained resources
-            if invariants.evaluate(c, data, self._resource, self._root, self._memo) is False:
-                self.add("invariant", location, f"constraint {c.key} failed: {c.human} ({c.expression})", c.severity)
+        for c in invariants.broken(constraints, data, self._resource, self._root, self._memo, self._contained):
+            self.add("invariant", location, f"constraint {c.key} failed: {c.human} ({c.expression})", c.severity)
 
     # -- complex values --------------------------------------------------------------------
     def complex(self, element: Element, ref: TypeRef, value: object, location: str) -> int:
@@ -242,14 +239,12 @@ class Walker:
         expansion = element.binding
         if expansion is None or not isinstance(coding, dict):
             return
-        system, code = coding.get("system"), coding.get("code")
-        codes = expansion.by_system.get(system) if isinstance(system, str) else None
-        if codes is not None and isinstance(code, str) and code not in codes:
+        if outside_binding(expansion, coding):
             self.add(
                 "code-invalid",
                 f"{location}.code",
-                f"'{code}' is not in the required value set {expansion.url} for system {system} "
-                f"({expansion.summary()})",
+                f"'{coding.get('code')}' is not in the required value set {expansion.url} for system "
+                f"{coding.get('system')} ({expansion.summary()})",
             )
 
     # -- primitive values ------------------------------------------------------------------
