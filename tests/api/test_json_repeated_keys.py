@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from app.api.json_body import _may_repeat_keys, read_json
 
 keys = st.sampled_from(["a", "b", "a:b", 'q"', ":", "u003a"])
-scalars = st.none() | st.booleans() | st.integers() | st.sampled_from(["x", "10:00", "urn:a:b", '"', "\\", ""])
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.sampled_from(["x", "10:00", "urn:a:b", '"', "\\", ""])
+)
 values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=3) | st.lists(st.tuples(keys, inner), max_size=4).map(tuple),
