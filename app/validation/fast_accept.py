@@ -22,10 +22,11 @@ from collections.abc import Callable
 
 from app.fhirspec.resource_types import resource_type_set
 from app.validation import invariants
+from app.validation.bindings import Expansion
 from app.validation.compile import resolve, resource_node
 from app.validation.model import PRIMITIVE, RESOURCE, Constraint, Element, Node, TypeRef
 from app.validation.native import SHORTCUTS
-from app.validation.walker import outside_binding
+from app.validation.walker import codings_of, outside_binding
 
 NodeCheck = Callable[[dict, dict, dict, dict, int], bool]
 """(object, %resource, %rootResource, the walk's memo, its depth) -> True when the walker would
@@ -48,18 +49,26 @@ def accepts(resource: object) -> bool:
     """True only when :class:`app.validation.walker.Walker` would report no error and no unknown
     element for ``resource`` as a top-level resource (in strict or lenient handling; warnings of
     invariants aside); False says nothing (walk it)."""
-    if type(resource) is not dict:
-        return False
-    rtype = resource.get("resourceType")
-    check = _roots.get(rtype) if type(rtype) is str else None
+    check = _check_of(resource)
     if check is None:
-        if type(rtype) is not str or rtype not in resource_type_set():
-            return False
-        check = _root_check(rtype)
+        return False
     try:
         return check(resource, resource, resource, {}, 0)
     except Exception:  # too deep (RecursionError), or a value no check foresaw: the walker says what
         return False
+
+
+def _check_of(resource: object) -> NodeCheck | None:
+    """The check of the resource's type; None when it is no resource of a known type."""
+    if type(resource) is not dict:
+        return None
+    rtype = resource.get("resourceType")
+    if type(rtype) is not str:
+        return None
+    check = _roots.get(rtype)
+    if check is None and rtype in resource_type_set():
+        check = _root_check(rtype)
+    return check
 
 
 def _root_check(resource_type: str) -> NodeCheck:
@@ -154,7 +163,7 @@ def _value_lines(element: Element, ref: TypeRef, pending: list[Node]) -> list[st
     """Lines (at the level of ``v``, the present value) that return False unless it is good."""
     if ref.kind == RESOURCE and element.path.endswith(".contained") and not ref.resource_type:
         return [
-            "if r is not t or type(v) is not list or not v:",
+            "if type(v) is not list or not v:",
             "    return False",
             "for x in v:",
             "    if not contained_within(x, t, m, h):",
@@ -203,23 +212,13 @@ def _constraint_lines(constraints: tuple[Constraint, ...], x: str) -> list[str]:
 
 def _contained_within(resource: object, container: dict, memo: dict, depth: int) -> bool:
     """A resource contained in ``container``, the resource being checked (%rootResource)."""
-    if type(resource) is not dict:
-        return False
-    rtype = resource.get("resourceType")
-    if type(rtype) is not str or rtype not in resource_type_set():
-        return False
-    check = _roots.get(rtype) or _root_check(rtype)
-    return check(resource, resource, container, memo, depth + 1)
+    check = _check_of(resource)
+    return check is not None and check(resource, resource, container, memo, depth + 1)  # type: ignore[arg-type]
 
 
-def _codings_within(expansion: object, value: dict, is_coding: bool) -> bool:
+def _codings_within(expansion: Expansion, value: dict, is_coding: bool) -> bool:
     """No Coding of ``value`` (itself, or a CodeableConcept's) falls outside the required binding."""
-    codings = [value] if is_coding else value.get("coding")
-    if isinstance(codings, list):
-        for coding in codings:
-            if isinstance(coding, dict) and outside_binding(expansion, coding):  # type: ignore[arg-type]
-                return False
-    return True
+    return not any(isinstance(c, dict) and outside_binding(expansion, c) for c in codings_of(value, is_coding))
 
 
 _namespace.update(evaluate=invariants.evaluate, codings_within=_codings_within, contained_within=_contained_within)

@@ -43,6 +43,13 @@ def outside_binding(expansion: Expansion, coding: dict) -> bool:
     return codes is not None and isinstance(code, str) and code not in codes
 
 
+def codings_of(value: dict, is_coding: bool) -> list:
+    """The Codings a required binding applies to: the value itself (a Coding), or a
+    CodeableConcept's ``coding`` array (none when it is not an array)."""
+    codings = [value] if is_coding else value.get("coding")
+    return codings if isinstance(codings, list) else []
+
+
 class Walker:
     """One validation run: holds the issues and the settings; not shared between threads."""
 
@@ -229,11 +236,9 @@ class Walker:
                 )
         self.node(ref.node or resolve(ref), value, location, element.constraints)
         if element.binding is not None and ref.code in ("Coding", "CodeableConcept"):
-            codings = [value] if ref.code == "Coding" else value.get("coding")
-            if isinstance(codings, list):
-                for i, coding in enumerate(codings):
-                    at = location if ref.code == "Coding" else f"{location}.coding[{i}]"
-                    self.coding(element, coding, at)
+            for i, coding in enumerate(codings_of(value, ref.code == "Coding")):
+                at = location if ref.code == "Coding" else f"{location}.coding[{i}]"
+                self.coding(element, coding, at)
 
     def coding(self, element: Element, coding: object, location: str) -> None:
         expansion = element.binding
