@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncpg
 
 from app.fhirspec.resource_types import resource_types
-from app.search_types.protocol import SideTable, stored_name
+from app.search_types.protocol import HASH_STATISTICS, SideTable, stored_name
 from app.search_types.registry import TABLES, search_table
 from app.search_types.text import PENDING_LIST_KB
 
@@ -95,3 +95,25 @@ async def upgrade_text_indexes(conn: asyncpg.Connection) -> None:
         for t in resource_types()
     ]
     await conn.execute("\n".join(ddl))
+
+
+_HASH_TARGETS = (
+    "SELECT c.relname, a.attstattarget FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+    " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
+    " AND c.relname LIKE 'sp\\_%' AND a.attname = 'hash' AND NOT a.attisdropped"
+)
+
+
+async def upgrade_hash_statistics(conn: asyncpg.Connection) -> list[str]:
+    """Give the hash column of every live side table the current statistics target
+    (:data:`HASH_STATISTICS`; migration 29), a hundred tables per transaction (one lock each); the
+    statistics gathered before stay until the next ANALYZE. Returns the statements run."""
+    ddl = [
+        f"ALTER TABLE {r['relname']} ALTER COLUMN hash SET STATISTICS {HASH_STATISTICS};"
+        for r in await conn.fetch(_HASH_TARGETS)
+        if r["attstattarget"] != HASH_STATISTICS
+    ]
+    for start in range(0, len(ddl), 100):
+        async with conn.transaction():
+            await conn.execute("\n".join(ddl[start : start + 100]))
+    return ddl

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from app.projections.search_layout import upgrade_search_layout
+from app.projections.search_layout import upgrade_hash_statistics, upgrade_search_layout
+from app.search_types.protocol import HASH_STATISTICS
 
 TABLE = "sp_vision_prescription_token"
 
@@ -83,3 +84,27 @@ async def test_a_date_table_loses_its_stored_range_for_an_index_expression(pool:
         }
         assert indexes == {f"{table}_key", f"{table}_range"}
         assert await upgrade_search_layout(conn) == []
+
+
+async def _hash_target(conn: asyncpg.Connection, table: str) -> int | None:
+    return await conn.fetchval(
+        "SELECT attstattarget FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'hash'", table
+    )
+
+
+async def test_hash_columns_of_the_old_statistics_target_get_the_current_one_once(pool: asyncpg.Pool) -> None:
+    """Migration 29: side tables whose hash column has the statistics target of before (1,000: every
+    ANALYZE sampled 300,000 rows) are given :data:`HASH_STATISTICS`; the others are left alone, and
+    a database this code created has nothing to change."""
+    others = ["sp_vision_prescription_reference", "sp_patient_token"]
+    async with pool.acquire() as conn:
+        assert await upgrade_hash_statistics(conn) == []
+        async with conn.transaction():
+            await conn.execute(f"ALTER TABLE {TABLE} ALTER COLUMN hash SET STATISTICS 1000")
+            await conn.execute(f"ALTER TABLE {others[0]} ALTER COLUMN hash SET STATISTICS 1000")
+            applied = await upgrade_hash_statistics(conn)
+            wanted = sorted([TABLE, others[0]])
+            assert sorted(applied) == [f"ALTER TABLE {t} ALTER COLUMN hash SET STATISTICS 300;" for t in wanted]
+            for table in (TABLE, *others):
+                assert await _hash_target(conn, table) == HASH_STATISTICS == 300
+        assert await upgrade_hash_statistics(conn) == []
