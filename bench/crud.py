@@ -57,21 +57,23 @@ last_updated = EXCLUDED.last_updated, position = EXCLUDED.position"""
 READ = "SELECT e.resource FROM cur_patient c JOIN event_log e ON e.position = c.position WHERE c.id = $1"
 
 
-def cpu_seconds(pid: int) -> tuple[float, float, float]:
+def cpu_seconds(pid: int, database_pid: int | None = None) -> tuple[float, float, float]:
     """CPU seconds (user + system) so far of: the server process and its workers, its PostgreSQL
-    processes (those alive now), and this load generator."""
-    root = psutil.Process(pid)
+    processes (those alive now; those of the process ``database_pid`` if given: a server on a
+    database another started), and this load generator."""
     server = postgres = 0.0
-    for p in [root, *root.children(recursive=True)]:
-        try:
-            times = p.cpu_times()
-            used = times.user + times.system
-            if p is root or "postgres" not in p.name():
-                server += used
-            else:
-                postgres += used
-        except psutil.NoSuchProcess:
-            continue
+    for tree in {pid, database_pid or pid}:
+        root = psutil.Process(tree)
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                times = p.cpu_times()
+                used = times.user + times.system
+                if p is root or "postgres" not in p.name():
+                    server += used if tree == pid else 0.0
+                else:
+                    postgres += used
+            except psutil.NoSuchProcess:
+                continue
     own = psutil.Process().cpu_times()
     return server, postgres, own.user + own.system
 
@@ -80,12 +82,12 @@ CPU_MS: dict[int, tuple[float, float, float]] = {}
 """id of a phase's Result -> CPU milliseconds per request of (server, PostgreSQL, load generator)."""
 
 
-async def measured(pid: int | None, phase: Callable[[], Awaitable[Result]]) -> Result:
+async def measured(pid: int | None, phase: Callable[[], Awaitable[Result]], database_pid: int | None = None) -> Result:
     """``phase()``, noting the CPU time per request in :data:`CPU_MS` when ``pid`` is given."""
-    before = cpu_seconds(pid) if pid else (0.0, 0.0, 0.0)
+    before = cpu_seconds(pid, database_pid) if pid else (0.0, 0.0, 0.0)
     result = await phase()
     if pid:
-        after = cpu_seconds(pid)
+        after = cpu_seconds(pid, database_pid)
         CPU_MS[id(result)] = tuple((a - b) * 1000 / result.ops for a, b in zip(after, before, strict=True))  # type: ignore[assignment]
     return result
 
@@ -98,7 +100,13 @@ def updated(rid: str, i: int, changes: bool) -> dict:
 
 
 async def http_phase(
-    base: str, concurrency: int, ops: int, pid: int | None = None, changes: bool = False, reads: int = 0
+    base: str,
+    concurrency: int,
+    ops: int,
+    pid: int | None = None,
+    changes: bool = False,
+    reads: int = 0,
+    database_pid: int | None = None,
 ) -> list[Result]:
     idle = [RawConnection(base) for _ in range(concurrency)]
     ids: list[str] = []
@@ -128,9 +136,9 @@ async def http_phase(
 
     try:
         return [
-            await measured(pid, lambda: run_load("http create", concurrency, ops, create)),
-            await measured(pid, lambda: run_load("http read", concurrency, reads or ops, read)),
-            await measured(pid, lambda: run_load("http update", concurrency, ops, update)),
+            await measured(pid, lambda: run_load("http create", concurrency, ops, create), database_pid),
+            await measured(pid, lambda: run_load("http read", concurrency, reads or ops, read), database_pid),
+            await measured(pid, lambda: run_load("http update", concurrency, ops, update), database_pid),
         ]
     finally:
         for conn in idle:
