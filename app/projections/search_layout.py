@@ -108,9 +108,12 @@ async def upgrade_hash_statistics(conn: asyncpg.Connection) -> list[str]:
     """Give the hash column of every live side table the current statistics target
     (:data:`HASH_STATISTICS`; migration 29), a hundred tables per transaction (one lock each); the
     statistics gathered before stay until the next ANALYZE. Returns the statements run."""
+    found = await conn.fetch(_HASH_TARGETS)
+    if found is None:  # the schema printer (app/cli_schema.py): a database this code creates is current
+        return []
     ddl = [
         f"ALTER TABLE {r['relname']} ALTER COLUMN hash SET STATISTICS {HASH_STATISTICS};"
-        for r in await conn.fetch(_HASH_TARGETS)
+        for r in found
         if r["attstattarget"] != HASH_STATISTICS
     ]
     for start in range(0, len(ddl), 100):
