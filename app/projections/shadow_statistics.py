@@ -6,18 +6,17 @@ highest target of the columns it analyzes, for every one of them: a plain ``VACU
 analyzes every column of those tables over 90,000 rows (300,000 while the target was 1,000, then
 the largest PostgreSQL cost of a replay after the load). Here the hash and the columns of the
 table's dependency statistics are analyzed so, and the other columns apart, over the 30,000 rows
-their own target asks for: each column gets the statistics its target gives, for less (about 40%
-less on the token table at the target of 1,000; 15-60% on the Observation tables of a million
-resources at 1,000, measured in session 15). A table with an
-expression index is analyzed whole (only an ANALYZE without columns gathers the statistics of index
-expressions).
+their own target asks for: each column gets the statistics its target gives, for less (at the
+target of 1,000: about 40% less on the token table; 15-60% less on the Observation tables of a
+million resources). A table with an expression index is analyzed whole (only an ANALYZE without
+columns gathers the statistics of index expressions).
 
 An ANALYZE of some columns leaves the table's count of rows changed since the last analyze as it
 was (PostgreSQL resets it only after an ANALYZE of the whole table): every row the load inserted
 then still counted, and autovacuum analyzed each such table again, whole, over all the rows its
 hash target asks for, soon after the swap (about a tenth of PostgreSQL's CPU in a replay, all of
-it a repeat of statistics just gathered). So the counters of those tables are reset once they are analyzed
-(:func:`reset_statements`), where the role may (a superuser, or one granted
+it a repeat of statistics just gathered). So the counters of those tables are reset once they are
+analyzed (:func:`reset_statements`), where the role may (a superuser, or one granted
 ``pg_stat_reset_single_table_counters``); elsewhere the tables are analyzed whole, once.
 
 Each ``VACUUM`` skips the database-wide statistics of the oldest unfrozen transaction ids

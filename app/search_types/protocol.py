@@ -26,7 +26,7 @@ HASH_STATISTICS = 300
 side table are counted, from a sample of 90,000 rows (ANALYZE samples 300 rows per unit of the
 highest target of the columns it analyzes; the other columns keep PostgreSQL's default, 100).
 It was 1,000 (300,000 rows) until migration 29. An ANALYZE of the Observation token table at 3.1M
-rows then cost 1.1 s of CPU, against 0.35 s now. In an ingest from one to 1.25 million resources,
+rows then cost 1.1 s of CPU, against 0.35 s now. In an ingest from 1.0 to 1.25 million resources,
 autovacuum's CPU fell from 16.4 and 15.5 s to 9.4 and 8.2 s. The search mix at a million resources
 still met its targets (README)."""
 
