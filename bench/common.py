@@ -68,6 +68,11 @@ class ServerProcess:
         raise RuntimeError("server did not start")
 
     @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
     def dsn(self) -> str:
         return f"postgresql://postgres@/fhirledger?host={self.data_dir / 'pgdata'}&port=5432"
 

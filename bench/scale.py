@@ -6,7 +6,10 @@ realistic 38-query search mix measured at two sizes side by side in one run.
     python bench/scale.py measure --data-dir /work/scale-db/a --data-dir /work/scale-db/b
 
 ``build`` starts ``fhirledger serve`` on the data directory and posts the Bundles not loaded yet
-(:mod:`bench.scale_build`); a data directory copied from a smaller build grows to more copies.
+(:mod:`bench.scale_build`); a data directory copied from a smaller build grows to more copies. It
+ends with the CPU per resource of the server's Python processes, PostgreSQL's backends, its
+autovacuum workers, its other processes and the posting client (:mod:`bench.process_cpu`): all
+run on the same cores, so they say where an ingest's time goes at that size.
 ``measure`` starts a server on every data directory at once and lets the sizes take turns round
 by round (a shared machine's load then falls on all alike); it prints, per size: each template's
 p50/p99 one at a time, the mix's throughput and p99 at concurrency 8 and p50/p99 at concurrency 1,
@@ -24,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ServerProcess
+from bench.process_cpu import RoleSampler
 from bench.scale_build import build
 
 
@@ -48,8 +52,9 @@ def main() -> None:
         if a.base:
             asyncio.run(build(a.base, data_dir, a.copies, a.concurrency))
         else:
-            with ServerProcess(str(data_dir), workers=a.workers) as server:
-                asyncio.run(build(server.base, data_dir, a.copies, a.concurrency))
+            with ServerProcess(str(data_dir), workers=a.workers) as server, RoleSampler(server.pid) as cpu:
+                resources = asyncio.run(build(server.base, data_dir, a.copies, a.concurrency))
+            print(cpu.per_item(resources))
     else:
         from bench.scale_measure import measure_all
 

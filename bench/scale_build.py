@@ -64,8 +64,9 @@ def done_units(data_dir: Path) -> set[tuple[int, str]]:
     return out
 
 
-async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> None:
-    """Post every (copy, file) Bundle not yet recorded, ``concurrency`` at a time."""
+async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> int:
+    """Post every (copy, file) Bundle not yet recorded, ``concurrency`` at a time; returns the
+    number of resources posted."""
     files = synthea_files()
     done = done_units(data_dir)
     units = [(c, f) for c in range(copies) for f in files if (c, f.name) not in done]
@@ -109,3 +110,4 @@ async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> Non
     log.close()
     seconds = time.perf_counter() - start
     print(f"posted {posted} Bundles, {resources} resources in {seconds:.0f} s ({resources / max(seconds, 1e-9):.0f}/s)")
+    return resources
