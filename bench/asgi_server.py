@@ -23,13 +23,10 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Result, ServerProcess, free_port
+from bench.common import Result, ServerProcess, free_port, wait_until_serving
 from bench.crud import CPU_MS, http_phase
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,16 +44,7 @@ class Granian:
         self.proc = subprocess.Popen(
             [*command, "app.api.app:create_app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/metadata", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"granian ended: {self.proc.stderr.read().decode()[-2000:]}") from None
-                time.sleep(0.3)
-        raise RuntimeError("granian did not start")
+        wait_until_serving(self.base, self.proc, 120)
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGINT)
@@ -71,16 +59,15 @@ async def measured(base: str, pid: int, database_pid: int, concurrency: int, ops
 
 async def main(ops: int, rounds: int, concurrency: int, workers: int) -> None:
     with ServerProcess(workers=workers) as uvicorn:
-        assert uvicorn.proc is not None
         granian = Granian(uvicorn.dsn, workers)
         try:
-            sides = {"uvicorn": (uvicorn.base, uvicorn.proc.pid), "granian": (granian.base, granian.proc.pid)}
+            sides = {"uvicorn": (uvicorn.base, uvicorn.pid), "granian": (granian.base, granian.proc.pid)}
             seen: dict[str, list[list[tuple]]] = {name: [] for name in sides}
             for r in range(rounds):
                 order = list(sides) if r % 2 == 0 else list(reversed(sides))
                 for name in order:
                     base, pid = sides[name]
-                    rows = await measured(base, pid, uvicorn.proc.pid, concurrency, ops)
+                    rows = await measured(base, pid, uvicorn.pid, concurrency, ops)
                     seen[name].append(rows)
                     print(f"round {r + 1} {name:<8} " + "  ".join(_row(row) for row in rows))
                     sys.stdout.flush()

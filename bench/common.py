@@ -26,6 +26,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_serving(base: str, proc: subprocess.Popen, seconds: float) -> None:
+    """Wait until the server at ``base`` answers its CapabilityStatement; raise if its process
+    ``proc`` ends first (with the end of its standard error, when piped) or ``seconds`` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/metadata", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            if proc.poll() is not None:
+                said = proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+                raise RuntimeError(f"server ended with status {proc.returncode}: {said}") from None
+            time.sleep(0.3)
+    raise RuntimeError("server did not start")
+
+
 class ServerProcess:
     """``fhirledger serve`` on a fresh embedded database in a temporary directory."""
 
@@ -58,14 +74,8 @@ class ServerProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 300  # a large data directory on a loaded machine starts slowly
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/metadata", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise RuntimeError("server did not start")
+        wait_until_serving(self.base, self.proc, 300)  # a large data directory on a loaded machine starts slowly
+        return self
 
     @property
     def pid(self) -> int:

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.cli import default_workers
 from bench.common import Result, ServerProcess, run_load
 from bench.crud_mix import mix_phase
+from bench.process_cpu import cpu_used
 from bench.rawhttp import RawConnection
 
 PATIENT = {
@@ -66,16 +67,14 @@ def cpu_seconds(pid: int, database_pid: int | None = None) -> tuple[float, float
         root = psutil.Process(tree)
         for p in [root, *root.children(recursive=True)]:
             try:
-                times = p.cpu_times()
-                used = times.user + times.system
-                if p is root or "postgres" not in p.name():
-                    server += used if tree == pid else 0.0
-                else:
-                    postgres += used
+                is_postgres = p is not root and "postgres" in p.name()
+                if is_postgres:
+                    postgres += cpu_used(p)
+                elif tree == pid:
+                    server += cpu_used(p)
             except psutil.NoSuchProcess:
                 continue
-    own = psutil.Process().cpu_times()
-    return server, postgres, own.user + own.system
+    return server, postgres, cpu_used(psutil.Process())
 
 
 CPU_MS: dict[int, tuple[float, float, float]] = {}

@@ -49,7 +49,8 @@ def role(process: psutil.Process) -> str:
     return ROLES[3] if job.startswith(_AUXILIARY) else ROLES[1]
 
 
-def _used(process: psutil.Process) -> float:
+def cpu_used(process: psutil.Process) -> float:
+    """CPU seconds (user and system) a process has used so far."""
     times = process.cpu_times()
     return times.user + times.system
 
@@ -68,7 +69,7 @@ class RoleSampler:
 
     def __enter__(self) -> RoleSampler:
         self._sample(count=False)
-        self._own = _used(psutil.Process())
+        self._own = cpu_used(psutil.Process())
         self._thread.start()
         return self
 
@@ -76,7 +77,7 @@ class RoleSampler:
         self._stop.set()
         self._thread.join()
         self._sample(count=True)
-        self.seconds[ROLES[4]] += _used(psutil.Process()) - self._own
+        self.seconds[ROLES[4]] += cpu_used(psutil.Process()) - self._own
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -89,7 +90,7 @@ class RoleSampler:
             return
         for process in tree:
             try:
-                used = _used(process)
+                used = cpu_used(process)
                 known = self._last.get(process.pid)
                 name = known[0] if known else role(process)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
