@@ -262,6 +262,17 @@ def time_statements() -> None:
     rebuild.run_spread = run_spread
 
 
+async def wal_figures(pool: asyncpg.Pool) -> tuple[int, int, int]:
+    """WAL bytes written so far (from the insert position), and the server's WAL records and
+    full-page images (``pg_stat_wal``, flushed first)."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        row = await conn.fetchrow(
+            "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes, wal_records, wal_fpi FROM pg_stat_wal"
+        )
+    return int(row["bytes"]), int(row["wal_records"]), int(row["wal_fpi"])
+
+
 async def rebuild_all(pool: asyncpg.Pool, types: list[str], batch: int) -> int:
     started = time.perf_counter()
 
@@ -328,9 +339,15 @@ async def main(events: int, batch: int, speedup: float) -> None:
         )
         time_phases(data_dir)
         time_statements()
+        wal_before = await wal_figures(pool)
         before, start = cpu_seconds(data_dir), time.perf_counter()
         replayed = await rebuild_all(pool, types, batch)
         seconds, after = time.perf_counter() - start, cpu_seconds(data_dir)
+        wal = [a - b for a, b in zip(await wal_figures(pool), wal_before, strict=True)]
+        print(
+            f"WAL of the rebuild: {wal[0] / replayed:,.0f} bytes per event, {wal[1] / replayed:.2f} records"
+            f" and {wal[2] / replayed:.3f} full-page images per event"
+        )
         print(
             "phases (wall s / PostgreSQL CPU us per event): "
             + ", ".join(
@@ -343,7 +360,7 @@ async def main(events: int, batch: int, speedup: float) -> None:
             f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%}"
         )
         print(f"index builds and VACUUM/ANALYZE: {sum(s[0] for s in SLOWEST):.2f} s of backend CPU; the costliest:")
-        for cpu, took, sql in sorted(SLOWEST, reverse=True)[:12]:
+        for cpu, took, sql in sorted(SLOWEST, reverse=True)[:200]:
             print(f"  CPU {cpu:5.2f} s wall {took:5.2f} s  {sql}")
         report_split(
             replayed,

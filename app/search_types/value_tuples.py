@@ -255,8 +255,12 @@ def reference_object(v: dict, d: dict, r: dict) -> None:
             d[(kind, rid, f"{kind}/{rid}" if rid else None, None, None, None)] = None
         return
     ref = v.get("reference")
-    if type(ref) is str and ref and "/" not in ref and ref[0] != "#" and len(v) == 1:  # {"reference": URN}
-        d[(None, None, ref, ref.partition("|")[2] or None, None, None)] = None
+    if type(ref) is str and ref and "identifier" not in v and "type" not in v:  # a reference and a display
+        if "/" not in ref and ref[0] != "#":  # a URN
+            d[(None, None, ref, ref.partition("|")[2] or None, None, None)] = None
+            return
+        parsed = parse_reference(ref, r)
+        d[(parsed.type, parsed.id, ref, parsed.version, None, None)] = None
         return
     ref = _text(ref)
     identifier = v.get("identifier") if isinstance(v.get("identifier"), dict) else {}

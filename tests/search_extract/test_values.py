@@ -3,6 +3,10 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.fhirpath.references import _parse_url, parse_reference
 from app.fhirspec.search_parameters import get_param
 from app.projections.search_values import (
     DATE_MAX,
@@ -357,3 +361,17 @@ def test_malformed_input_is_skipped_not_raised():
     assert extract_all(obs) == {}
     assert extract_all({"resourceType": "NotAType"}) == {}
     assert extract_all({}) == {}
+
+
+_PIECES = st.sampled_from(
+    ["Patient", "Observation", "patient", "Foo", "/", "|", "_history", "1", "a-b.c", "x_y", "é", ""]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=6).map("".join), st.integers(0, 70))
+def test_the_type_and_id_shortcut_reads_references_as_the_pattern_does(text: str, padding: int):
+    """``parse_reference`` answers ``Type/id`` without the reference pattern: the same answer for
+    any string, ids of 64 characters and more among them."""
+    for candidate in (text, text + "a" * padding, f"Patient/{text}", f"Patient/{'a' * padding}"):
+        assert parse_reference(candidate) == _parse_url.__wrapped__(candidate), candidate
