@@ -53,6 +53,7 @@ from app.projections.rebuild import custom_definitions, rebuild_type, replay_exe
 from app.projections.rebuild_many import each_type, largest_first
 from app.projections.search_index import SearchIndexProjector
 from app.projections.state import check_projections
+from bench.common import machine_speed
 from bench.generate import patient_bundle
 from bench.import_bulk import cpu_seconds
 
@@ -355,12 +356,15 @@ async def main(events: int, batch: int, speedup: float) -> None:
                 for k, v in PHASES.items()
             )
         )
+        yardstick = machine_speed()
         print(
             f"full rebuild (current state + search index, {len(types)} types): {replayed} events in "
-            f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%}"
+            f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%};"
+            f" machine yardstick afterwards {yardstick:.0f} (bench/common.py machine_speed;"
+            f" {replayed / seconds / yardstick:.0f} events/s per unit)"
         )
         print(f"index builds and VACUUM/ANALYZE: {sum(s[0] for s in SLOWEST):.2f} s of backend CPU; the costliest:")
-        for cpu, took, sql in sorted(SLOWEST, reverse=True)[:200]:
+        for cpu, took, sql in sorted(SLOWEST, reverse=True)[:12]:
             print(f"  CPU {cpu:5.2f} s wall {took:5.2f} s  {sql}")
         report_split(
             replayed,
