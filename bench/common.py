@@ -182,7 +182,8 @@ def machine_speed(seconds: float = 0.3, rounds: int = 5) -> float:
     application's code: thousands of steps per second of one core (a step: a JSON parse of a
     small Observation, a walk of its values and a line of text from them), the fastest of
     ``rounds``. These machines' speed differs between sessions by up to two times and moves within
-    one; a figure printed beside it can be compared across sessions in proportion to it."""
+    one (in session 16 this read 144 to 238 within a minute): a rough guide, printed before and
+    after a run, by which a figure can be compared across sessions in proportion."""
     import orjson
 
     data = orjson.dumps(_YARDSTICK)

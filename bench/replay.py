@@ -335,6 +335,7 @@ async def scratch_log(
 
 async def main(events: int, batch: int, speedup: float) -> None:
     tune_collector()  # as the CLI's rebuild and a serving process (where the jobs run) do
+    before = machine_speed()
     async with scratch_log("fhirledger-replay-", events, 6) as (data_dir, _, pool, types):
         base_seconds = await baseline(pool, types, batch)
         print(
@@ -359,12 +360,12 @@ async def main(events: int, batch: int, speedup: float) -> None:
                 for k, v in PHASES.items()
             )
         )
-        yardstick = machine_speed()
+        after = machine_speed()
         print(
             f"full rebuild (current state + search index, {len(types)} types): {replayed} events in "
             f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%};"
-            f" machine yardstick afterwards {yardstick:.0f} (bench/common.py machine_speed;"
-            f" {replayed / seconds / yardstick:.0f} events/s per unit)"
+            f" machine yardstick before and after {before:.0f} and {after:.0f} (bench/common.py machine_speed;"
+            f" {2 * replayed / seconds / (before + after):.0f} events/s per unit)"
         )
         print(f"index builds and VACUUM/ANALYZE: {sum(s[0] for s in SLOWEST):.2f} s of backend CPU; the costliest:")
         for cpu, took, sql in sorted(SLOWEST, reverse=True)[:12]:
