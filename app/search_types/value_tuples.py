@@ -255,7 +255,7 @@ def reference_object(v: dict, d: dict, r: dict) -> None:
             d[(kind, rid, f"{kind}/{rid}" if rid else None, None, None, None)] = None
         return
     ref = v.get("reference")
-    if type(ref) is str and ref and "identifier" not in v and "type" not in v:  # a reference and a display
+    if type(ref) is str and ref and "identifier" not in v and "type" not in v:  # display, extensions: no row part
         if "/" not in ref and ref[0] != "#":  # a URN
             d[(None, None, ref, ref.partition("|")[2] or None, None, None)] = None
             return
