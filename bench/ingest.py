@@ -225,7 +225,7 @@ def synthea_payloads(directory: str, limit: int) -> list[bytes]:
 async def synthea_main(directory: str, limit: int, concurrency: int, workers: int, profile: str | None = None) -> None:
     """Real Synthea Bundles through the server, then through the baseline, on one database."""
     bodies = synthea_payloads(directory, limit)
-    before = machine_speed()
+    speed_before = machine_speed()
     with ServerProcess(workers=workers) as server:
         await http_phase(server.base, 1, bodies[:2])  # warm-up (compiled plans, caches)
         await baseline_phase(server.dsn, 1, bodies[:2])
@@ -248,10 +248,11 @@ async def synthea_main(directory: str, limit: int, concurrency: int, workers: in
         f"baseline's PostgreSQL {ms[2]:.3f} ms"
     )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    after = machine_speed()
+    speed_after = machine_speed()
     print(
-        f"machine yardstick before and after {before:.0f} and {after:.0f} (bench/common.py machine_speed;"
-        f" apart, the machine's speed moved during the run): {2 * http.rate / (before + after):.1f}"
+        f"machine yardstick before and after {speed_before:.0f} and {speed_after:.0f} (bench/common.py"
+        f" machine_speed; apart, the machine's speed moved during the run):"
+        f" {2 * http.rate / (speed_before + speed_after):.1f}"
         " resources/s per unit"
     )
 

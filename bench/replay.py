@@ -12,10 +12,12 @@ values, without the search side tables and without the swap.
 
 The split: CPU seconds per event of this process (reading the log, forwarding COPY data), of the
 worker processes (extracting search values, encoding rows) and of PostgreSQL (COPY, the text
-documents' ``to_tsvector``, index builds, ``VACUUM (ANALYZE)``, WAL), and the extraction alone,
-measured in this process on a sample of the log. On a machine busy with other work the wall clock
-says little; the CPU split and the projection ``2 cores / CPU per event`` say what an idle 2-core
-machine would do, and what it would do with the extraction N times faster (``--extraction-speedup``).
+documents' ``to_tsvector``, index builds, ``VACUUM (ANALYZE)``, WAL), all read from ``/proc``. On
+a machine busy with other work the wall clock says little; the CPU split and the projection
+``2 cores / CPU per event`` say what an idle 2-core machine would do. (A split of the workers'
+CPU into extraction and the rest, timed on a sample in this process, was dropped in session 16:
+another code path on other events, it came out above the workers' whole CPU. ``bench/extract.py``
+times the extraction alone.)
 
     python bench/replay.py [--events 1000000] [--log-cache DIR]
 """
@@ -47,11 +49,9 @@ from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import migrate
 from app.db.postmaster import live_postmaster
 from app.events.codec import encode
-from app.events.feed import read_after, version_events
 from app.projections import rebuild, shadow_indexes
 from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
 from app.projections.rebuild_many import each_type, largest_first
-from app.projections.search_index import SearchIndexProjector
 from app.projections.state import check_projections
 from bench.common import machine_speed
 from bench.generate import patient_bundle
@@ -134,17 +134,6 @@ async def baseline(pool: asyncpg.Pool, types: list[str], batch: int) -> float:
                 after = rows[-1]["position"]
         await conn.execute("DROP TABLE bench_latest")
     return time.perf_counter() - t0
-
-
-async def extraction_seconds(pool: asyncpg.Pool, sample: int) -> float:
-    """CPU seconds per event of computing the search rows alone (this process, the first events; timed
-    the second time: the first builds each type's row function, which the workers did long before,
-    and counted it made "extraction alone" exceed the workers' whole CPU)."""
-    events, positions = version_events(await read_after(pool, None, sample))
-    SearchIndexProjector().rows(events, positions)
-    start = time.process_time()
-    SearchIndexProjector().rows(events, positions)
-    return (time.process_time() - start) / max(len(events), 1)
 
 
 LOG_CACHE: Path | None = None
@@ -294,20 +283,14 @@ async def rebuild_all(pool: asyncpg.Pool, types: list[str], batch: int) -> int:
         return sum(await each_type(await largest_first(pool, types), one))
 
 
-def report_split(events: int, cpu: tuple[float, float, float], extraction: float, speedup: float) -> None:
+def report_split(events: int, cpu: tuple[float, float, float]) -> None:
     main_s, workers_s, postgres_s = (c / events * 1e6 for c in cpu)
     total = main_s + workers_s + postgres_s
-    extract = extraction * 1e6
-    faster = total - extract + extract / speedup
     print(
-        f"CPU per event: main {main_s:.0f} us, workers {workers_s:.0f} us (extraction alone {extract:.0f} us, "
-        f"the rest {workers_s - extract:.0f} us), PostgreSQL {postgres_s:.0f} us; total {total:.0f} us, "
-        f"of which not extraction {total - extract:.0f} us"
+        f"CPU per event: main {main_s:.0f} us, workers {workers_s:.0f} us, PostgreSQL {postgres_s:.0f} us;"
+        f" total {total:.0f} us"
     )
-    print(
-        f"projected on 2 idle cores: {2e6 / total:,.0f} events/s; with the extraction {speedup:g}x faster: "
-        f"{2e6 / faster:,.0f} events/s (load average now {os.getloadavg()[0]:.1f})"
-    )
+    print(f"projected on 2 idle cores: {2e6 / total:,.0f} events/s (load average now {os.getloadavg()[0]:.1f})")
 
 
 @asynccontextmanager
@@ -333,9 +316,9 @@ async def scratch_log(
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-async def main(events: int, batch: int, speedup: float) -> None:
+async def main(events: int, batch: int) -> None:
     tune_collector()  # as the CLI's rebuild and a serving process (where the jobs run) do
-    before = machine_speed()
+    speed_before = machine_speed()
     async with scratch_log("fhirledger-replay-", events, 6) as (data_dir, _, pool, types):
         base_seconds = await baseline(pool, types, batch)
         print(
@@ -360,30 +343,24 @@ async def main(events: int, batch: int, speedup: float) -> None:
                 for k, v in PHASES.items()
             )
         )
-        after = machine_speed()
+        speed_after = machine_speed()
         print(
             f"full rebuild (current state + search index, {len(types)} types): {replayed} events in "
             f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%};"
-            f" machine yardstick before and after {before:.0f} and {after:.0f} (bench/common.py machine_speed;"
-            f" {2 * replayed / seconds / (before + after):.0f} events/s per unit)"
+            f" machine yardstick before and after {speed_before:.0f} and {speed_after:.0f} (bench/common.py"
+            f" machine_speed; {2 * replayed / seconds / (speed_before + speed_after):.0f} events/s per unit)"
         )
         print(f"index builds and VACUUM/ANALYZE: {sum(s[0] for s in SLOWEST):.2f} s of backend CPU; the costliest:")
         for cpu, took, sql in sorted(SLOWEST, reverse=True)[:12]:
             print(f"  CPU {cpu:5.2f} s wall {took:5.2f} s  {sql}")
-        report_split(
-            replayed,
-            tuple(a - b for a, b in zip(after, before, strict=True)),
-            await extraction_seconds(pool, 5000),
-            speedup,
-        )
+        report_split(replayed, tuple(a - b for a, b in zip(after, before, strict=True)))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5000)
-    parser.add_argument("--extraction-speedup", type=float, default=3.5, help="for the projection of the split")
     parser.add_argument("--log-cache", type=Path, help="keep the generated log here and replay it again")
     a = parser.parse_args()
     LOG_CACHE = a.log_cache
-    asyncio.run(main(a.events, a.batch, a.extraction_speedup))
+    asyncio.run(main(a.events, a.batch))
