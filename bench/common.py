@@ -207,3 +207,12 @@ def machine_speed(seconds: float = 0.3, rounds: int = 5) -> float:
             steps += 1000
         best = max(best, steps / elapsed / 1000)
     return best
+
+
+def yardstick_text(before: float, after: float, rate: float, unit: str) -> str:
+    """The yardstick read before and after a run (:func:`machine_speed`) and ``rate`` per unit of
+    their mean (``unit``: what ``rate`` counts per second)."""
+    return (
+        f"machine yardstick before and after {before:.0f} and {after:.0f} (bench/common.py machine_speed;"
+        f" apart, the machine's speed moved during the run): {2 * rate / (before + after):.1f} {unit} per unit"
+    )

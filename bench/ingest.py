@@ -60,7 +60,7 @@ from app.cli import default_workers
 from app.commands.stamp import stamp
 from app.fhirtime import now_millis
 from app.projections.current_state import current_table
-from bench.common import ServerProcess, machine_speed
+from bench.common import ServerProcess, machine_speed, yardstick_text
 from bench.generate import bundles
 from bench.rawhttp import RawConnection
 
@@ -249,12 +249,7 @@ async def synthea_main(directory: str, limit: int, concurrency: int, workers: in
     )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     speed_after = machine_speed()
-    print(
-        f"machine yardstick before and after {speed_before:.0f} and {speed_after:.0f} (bench/common.py"
-        f" machine_speed; apart, the machine's speed moved during the run):"
-        f" {2 * http.rate / (speed_before + speed_after):.1f}"
-        " resources/s per unit"
-    )
+    print(yardstick_text(speed_before, speed_after, http.rate, "resources/s"))
 
 
 def start_py_spy(pid: int, out: str) -> subprocess.Popen | None:

@@ -53,7 +53,7 @@ from app.projections import rebuild, shadow_indexes
 from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
 from app.projections.rebuild_many import each_type, largest_first
 from app.projections.state import check_projections
-from bench.common import machine_speed
+from bench.common import machine_speed, yardstick_text
 from bench.generate import patient_bundle
 from bench.import_bulk import cpu_seconds
 
@@ -135,6 +135,8 @@ async def baseline(pool: asyncpg.Pool, types: list[str], batch: int) -> float:
         await conn.execute("DROP TABLE bench_latest")
     return time.perf_counter() - t0
 
+
+BATCH = 5000  # resources per batch of the rebuild (``--batch``)
 
 LOG_CACHE: Path | None = None
 """``--log-cache DIR``: where each generated log is kept (pickled) and read again, so that runs
@@ -346,10 +348,9 @@ async def main(events: int, batch: int) -> None:
         speed_after = machine_speed()
         print(
             f"full rebuild (current state + search index, {len(types)} types): {replayed} events in "
-            f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%};"
-            f" machine yardstick before and after {speed_before:.0f} and {speed_after:.0f} (bench/common.py"
-            f" machine_speed; {2 * replayed / seconds / (speed_before + speed_after):.0f} events/s per unit)"
+            f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%}"
         )
+        print(yardstick_text(speed_before, speed_after, replayed / seconds, "events/s"))
         print(f"index builds and VACUUM/ANALYZE: {sum(s[0] for s in SLOWEST):.2f} s of backend CPU; the costliest:")
         for cpu, took, sql in sorted(SLOWEST, reverse=True)[:12]:
             print(f"  CPU {cpu:5.2f} s wall {took:5.2f} s  {sql}")
@@ -359,7 +360,7 @@ async def main(events: int, batch: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--log-cache", type=Path, help="keep the generated log here and replay it again")
     a = parser.parse_args()
     LOG_CACHE = a.log_cache

@@ -14,6 +14,7 @@ from two checkouts in turn (``git worktree add``) to compare commits."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,9 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.projections.bulk_load import encode_latest
 from bench import replay
-from bench.common import machine_speed
-
-BATCH = 5000  # bench/replay.py's default --batch
+from bench.common import machine_speed, yardstick_text
 
 
 def latest_by_type(rows: list[tuple]) -> dict[str, list[tuple]]:
@@ -31,14 +30,16 @@ def latest_by_type(rows: list[tuple]) -> dict[str, list[tuple]]:
     key made up from the log order), by type, in descending id order."""
     by_type: dict[str, dict[str, tuple]] = {}
     for i, (rtype, rid, version, kind, stored, when, _, _) in enumerate(rows):
-        first = by_type.get(rtype, {}).get(rid, (0,) * 7)[6] or i + 1
-        by_type.setdefault(rtype, {})[rid] = (i + 1, rid, version, kind, stored, when, first)
+        latest = by_type.setdefault(rtype, {})
+        earlier = latest.get(rid)
+        latest[rid] = (i + 1, rid, version, kind, stored, when, earlier[6] if earlier else i + 1)
     return {t: sorted(latest.values(), key=lambda r: r[1], reverse=True) for t, latest in by_type.items()}
 
 
 def worker_cpu(resource_type: str, rows: list[tuple], rounds: int) -> float:
-    """The fastest round's CPU seconds of encoding ``rows`` batch by batch (a worker gets half a batch)."""
-    share = BATCH // 2
+    """The fastest round's CPU seconds of encoding ``rows`` batch by batch (each worker gets its share
+    of a batch: one worker per core, as ``replay_executor`` starts them)."""
+    share = -(-replay.BATCH // (os.cpu_count() or 2))
     best = float("inf")
     for _ in range(rounds):
         start = time.process_time()
@@ -57,10 +58,8 @@ def main(events: int, resources: int, rounds: int) -> None:
         total, count = total + seconds, count + len(latest)
         print(f"{resource_type:<12} {len(latest):>7} resources {seconds / len(latest) * 1e6:7.1f} us/resource")
     speed_after = machine_speed()
-    print(
-        f"all {count:,.0f} resources: {total / count * 1e6:.1f} us/resource of CPU; machine yardstick before and"
-        f" after {speed_before:.0f} and {speed_after:.0f} (bench/common.py machine_speed)"
-    )
+    print(f"all {count:,.0f} resources: {total / count * 1e6:.1f} us/resource of CPU")
+    print(yardstick_text(speed_before, speed_after, count / total, "resources/s of one core"))
 
 
 if __name__ == "__main__":
