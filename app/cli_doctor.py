@@ -58,7 +58,8 @@ def assess(settings: dict[str, tuple[str, str | None]], memory: int | None) -> l
     if (v := get("maintenance_work_mem")) and _bytes(*v) <= 64 * MB:
         out.append(Finding("slow", "maintenance_work_mem", _show(v), "index builds of a rebuild are slow; 256MB-1GB"))
     if (v := get("max_wal_size")) and _bytes(*v) <= 1024 * MB:
-        out.append(Finding("slow", "max_wal_size", _show(v), "checkpoints come often under writes; 4GB"))
+        advice = "checkpoints come often under writes, and each rewrites pages whole into the WAL; 4-16GB"
+        out.append(Finding("slow", "max_wal_size", _show(v), advice))
     if (v := get("random_page_cost")) and float(v[0]) >= 2:
         out.append(Finding("slow", "random_page_cost", v[0], "on an SSD 1.1 makes the planner use the indexes"))
     if (v := get("effective_cache_size")) and memory and _bytes(*v) < memory // 4:

@@ -1,10 +1,10 @@
 """The embedded PostgreSQL's settings for the machine it runs on, written once at its first start.
 
-``tuned_settings`` derives them from the memory and cores available (shared_buffers about a
-quarter of the memory, capped; the planner told the disk is an SSD; room for WAL between
-checkpoints); ``ensure_tuning`` writes them to ``<pgdata>/fhirledger.conf`` and includes that file
-from ``postgresql.conf``. The file is written only when it is missing, so an operator's edits
-stay. Durability is never traded for speed: ``fsync``, ``synchronous_commit`` and
+``tuned_settings`` derives them from the memory, cores and disk space available (shared_buffers
+about a quarter of the memory, capped; the planner told the disk is an SSD; room for WAL between
+checkpoints by the disk space free); ``ensure_tuning`` writes them to ``<pgdata>/fhirledger.conf``
+and includes that file from ``postgresql.conf``. The file is written only when it is missing, so an
+operator's edits stay. Durability is never traded for speed: ``fsync``, ``synchronous_commit`` and
 ``full_page_writes`` keep their safe defaults. An external server is never touched (``fhirledger
 doctor`` reports its settings instead, :mod:`app.cli_doctor`).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -37,9 +38,22 @@ def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
 
-def tuned_settings(memory: int, cores: int, lz4: bool) -> dict[str, str]:
+def wal_size(disk_free: int) -> str:
+    """``max_wal_size`` for a data directory with ``disk_free`` bytes free: an eighth of it, from 1 to
+    16 GB. A checkpoint is started each time about half of it has been written (with
+    ``checkpoint_completion_target`` 0.9), and after a checkpoint each page's first change writes the
+    whole page to the WAL again: at 4 GB, a replay of a million events (1.7 GB of WAL after the
+    2 GB of the log's own) started one, and took 2,750 bytes of WAL and 161-165 us of CPU per event
+    instead of 1,727 and 145 (bench/replay.py, alternated, session 17). The price: a crash
+    recovery replays up to that much WAL, and the WAL may take that much disk between checkpoints
+    (``checkpoint_timeout`` still starts one every 5 minutes)."""
+    return f"{_clamp(disk_free // 8 // GB, 1, 16)}GB"
+
+
+def tuned_settings(memory: int, cores: int, lz4: bool, disk_free: int) -> dict[str, str]:
     """The settings for a machine with ``memory`` bytes of RAM and ``cores`` CPUs (``lz4``: the
-    server binary was built with LZ4, which compresses faster than the built-in pglz)."""
+    server binary was built with LZ4, which compresses faster than the built-in pglz;
+    ``disk_free``: bytes free where the data directory is)."""
     shared = _clamp(memory // 4, 128 * MB, SHARED_BUFFERS_CAP)
     settings = {
         "shared_buffers": _mb(shared),
@@ -47,7 +61,7 @@ def tuned_settings(memory: int, cores: int, lz4: bool) -> dict[str, str]:
         # per sort or hash node of one query: a quarter of the memory over the connections
         "work_mem": _mb(_clamp(memory // 4 // MAX_CONNECTIONS, 4 * MB, 64 * MB)),
         "maintenance_work_mem": _mb(_clamp(memory // 16, 64 * MB, 1 * GB)),
-        "max_wal_size": "4GB",
+        "max_wal_size": wal_size(disk_free),
         "min_wal_size": "512MB",
         "checkpoint_completion_target": "0.9",
         "random_page_cost": "1.1",  # an SSD: random reads cost little more than sequential ones
@@ -104,7 +118,8 @@ def ensure_tuning(pgdata: Path, bin_dir: Path) -> bool:
     target = pgdata / TUNING_FILE
     if not target.exists():
         memory, cores = machine()
-        target.write_text(render(tuned_settings(memory, cores, server_has_lz4(bin_dir)), memory, cores))
+        settings = tuned_settings(memory, cores, server_has_lz4(bin_dir), shutil.disk_usage(pgdata).free)
+        target.write_text(render(settings, memory, cores))
         _same_owner(target, conf)
         log.info("wrote PostgreSQL settings for this machine to %s", target)
         wrote = True

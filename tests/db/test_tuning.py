@@ -16,14 +16,16 @@ UNSAFE = {"fsync", "synchronous_commit", "full_page_writes"}
 
 
 def test_settings_scale_with_the_machine_and_never_trade_durability() -> None:
-    big = tuned_settings(24 * GB, 2, lz4=False)
+    big = tuned_settings(24 * GB, 2, lz4=False, disk_free=80 * GB)
     assert big["shared_buffers"] == "4096MB"  # a quarter of 24 GB, capped at 4 GB
     assert big["random_page_cost"] == "1.1"
-    assert big["max_wal_size"] == "4GB"
+    assert big["max_wal_size"] == "10GB"  # an eighth of the disk space free
     assert int(big["effective_cache_size"].removesuffix("MB")) > 16 * 1024
     assert "default_toast_compression" not in big  # the server cannot do lz4: not named
-    small = tuned_settings(2 * GB, 1, lz4=True)
+    small = tuned_settings(2 * GB, 1, lz4=True, disk_free=GB // 4)
     assert small["shared_buffers"] == "512MB"
+    assert small["max_wal_size"] == "1GB"  # PostgreSQL's own default, the least
+    assert tuned_settings(2 * GB, 1, lz4=True, disk_free=500 * GB)["max_wal_size"] == "16GB"  # the most
     assert small["default_toast_compression"] == "lz4"
     assert not UNSAFE & (big.keys() | small.keys())
 
@@ -47,7 +49,8 @@ async def test_the_embedded_server_runs_with_them(database_dsn: str) -> None:
     conn = await asyncpg.connect(database_dsn)
     try:
         assert await conn.fetchval("SHOW random_page_cost") == "1.1"
-        assert await conn.fetchval("SHOW max_wal_size") == "4GB"
+        wal = await conn.fetchval("SHOW max_wal_size")  # by the disk space free at its first start
+        assert wal.endswith("GB") and 1 <= int(wal.removesuffix("GB")) <= 16
         assert await conn.fetchval("SHOW shared_buffers") != "128MB"  # not the default
         assert await conn.fetchval("SHOW fsync") == "on"
         assert await conn.fetchval("SHOW synchronous_commit") == "on"
