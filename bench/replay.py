@@ -257,15 +257,18 @@ def time_statements() -> None:
     rebuild.run_spread = run_spread
 
 
-async def wal_figures(pool: asyncpg.Pool) -> tuple[int, int, int]:
-    """WAL bytes written so far (from the insert position), and the server's WAL records and
-    full-page images (``pg_stat_wal``, flushed first)."""
+async def wal_figures(pool: asyncpg.Pool) -> tuple[int, int, int, int]:
+    """WAL bytes written so far (from the insert position), the server's WAL records and full-page
+    images (``pg_stat_wal``, flushed first), and the checkpoints done (``pg_stat_checkpointer``,
+    PostgreSQL 18's embedded server: after one, each page's first change is written whole to the WAL again;
+    session 17 found one in the middle of a replay of a million events at ``max_wal_size`` 4GB)."""
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_stat_force_next_flush()")
         row = await conn.fetchrow(
-            "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes, wal_records, wal_fpi FROM pg_stat_wal"
+            "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes, wal_records, wal_fpi,"
+            " (SELECT num_done FROM pg_stat_checkpointer) AS checkpoints FROM pg_stat_wal"
         )
-    return int(row["bytes"]), int(row["wal_records"]), int(row["wal_fpi"])
+    return int(row["bytes"]), int(row["wal_records"]), int(row["wal_fpi"]), int(row["checkpoints"])
 
 
 async def rebuild_all(pool: asyncpg.Pool, types: list[str], batch: int) -> int:
@@ -336,7 +339,7 @@ async def main(events: int, batch: int) -> None:
         wal = [a - b for a, b in zip(await wal_figures(pool), wal_before, strict=True)]
         print(
             f"WAL of the rebuild: {wal[0] / replayed:,.0f} bytes per event, {wal[1] / replayed:.2f} records"
-            f" and {wal[2] / replayed:.3f} full-page images per event"
+            f" and {wal[2] / replayed:.3f} full-page images per event; {wal[3]} checkpoint(s) meanwhile"
         )
         print(
             "phases (wall s / PostgreSQL CPU us per event): "
