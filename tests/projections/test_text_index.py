@@ -113,3 +113,37 @@ async def test_audit_checks_the_text_rows(client: httpx.AsyncClient, pool: async
     assert (await audit_type(pool, "BodyStructure", sample=50))[1] == [victim]
     await rebuild_type(pool, "BodyStructure")
     assert (await audit_type(pool, "BodyStructure", sample=50))[1] == []
+
+
+async def test_texts_repeated_in_one_write_each_get_their_rows(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    """A write computes each distinct text's document once (``TextTable.insert_select``); every
+    resource still gets its own rows, with its own text's document."""
+
+    def observation(display: str) -> dict:
+        code = {"coding": [{"system": "http://loinc.org", "code": "8302-2", "display": display}]}
+        return {"resourceType": "Observation", "status": "final", "code": code}
+
+    displays = ["Body height", "Body height", "Body height", "Heart rate", "Respiratory rate"]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": observation(d), "request": {"method": "POST", "url": "Observation"}} for d in displays],
+    }
+    r = await client.post("/fhir", json=bundle)
+    assert r.status_code == 200, r.text
+    ids = [e["response"]["location"].split("/")[1] for e in r.json()["entry"]]
+    assert (await audit_type(pool, "Observation", sample=10_000))[1] == []  # each stored document recomputed
+    rows = await pool.fetch(
+        "SELECT c.id, t.param, t.doc::text AS doc FROM sp_observation_text t JOIN cur_observation c USING (key)"
+        " WHERE c.id = ANY($1::text[])",
+        ids,
+    )
+    by_id: dict[str, dict[str, str]] = {}
+    for row in rows:
+        by_id.setdefault(row["id"], {})[row["param"]] = row["doc"]
+    assert sorted(by_id) == sorted(ids)
+    for rid, display in zip(ids, displays, strict=True):
+        assert set(by_id[rid]) == {"_content", "code", "combo-code"}
+        assert display.split()[1].lower()[:4] in by_id[rid]["code"]  # its own words ("heigh", "rate")
+    found = await client.get("/fhir/Observation", params={"code:text": "height", "_id": ",".join(ids)})
+    assert sorted(e["resource"]["id"] for e in found.json()["entry"]) == sorted(ids[:3])
