@@ -219,6 +219,8 @@ def cpu_split(server: ServerProcess) -> tuple[float, float]:
 
 def synthea_payloads(directory: str, limit: int) -> list[bytes]:
     files = sorted(Path(directory).glob("*.json*"))[: limit or None]
+    if len(files) < 3:  # two warm-up Bundles and one measured at least
+        raise SystemExit(f"--synthea {directory}: {len(files)} Bundle files (*.json, *.json.gz) found; 3 at least")
     return [gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes() for p in files]
 
 
