@@ -42,11 +42,11 @@ def wal_size(disk_free: int) -> str:
     """``max_wal_size`` for a data directory with ``disk_free`` bytes free: an eighth of it, from 1 to
     16 GB. A checkpoint is started each time about half of it has been written (with
     ``checkpoint_completion_target`` 0.9), and after a checkpoint each page's first change writes the
-    whole page to the WAL again: at 4 GB, a replay of a million events (1.7 GB of WAL after the
-    2 GB of the log's own) started one, and took 2,750 bytes of WAL and 161-165 us of CPU per event
-    instead of 1,727 and 145 (bench/replay.py, alternated, session 17). The price: a crash
-    recovery replays up to that much WAL, and the WAL may take that much disk between checkpoints
-    (``checkpoint_timeout`` still starts one every 5 minutes)."""
+    whole page to the WAL again: at 4 GB, a replay of a million events (1.7 GB of WAL, after the
+    log's own append) started one midway, and took 2.7-3.0 KB of WAL and 73-86 us of PostgreSQL
+    CPU per event instead of 1.7 KB and 69-74 (bench/replay.py, five runs alternated, session
+    17). The price: a crash recovery replays up to that much WAL, and the WAL may take that much
+    disk between checkpoints (``checkpoint_timeout`` still starts one every 5 minutes)."""
     return f"{_clamp(disk_free // 8 // GB, 1, 16)}GB"
 
 
