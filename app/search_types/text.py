@@ -75,7 +75,7 @@ class TextTable(SideTable):
         """Each distinct text's document computed once: the texts of a write repeat (a code's display
         in every Observation of a patient, a token's text in two parameters); a Synthea patient's
         Bundle holds 4.4 times as many text rows as distinct texts, and a document costs PostgreSQL
-        about 5 us of CPU for each of its two parses of a short text. Grouped, then expanded: no
+        5-7 us of CPU for each of its two parses of a short text. Grouped, then expanded: no
         join for the planner to misjudge (the rows' order is not kept; a table has none)."""
         grouped = (
             f"SELECT d, array_agg(i) AS ids, array_agg(p) AS ps FROM unnest({', '.join(args)}) AS u(i, p, d) GROUP BY d"
