@@ -259,8 +259,8 @@ def time_statements() -> None:
 
 async def wal_figures(pool: asyncpg.Pool) -> tuple[int, int, int, int]:
     """WAL bytes written so far (from the insert position), the server's WAL records and full-page
-    images (``pg_stat_wal``, flushed first), and the checkpoints done (``pg_stat_checkpointer``,
-    PostgreSQL 18's embedded server: after one, each page's first change is written whole to the WAL again;
+    images (``pg_stat_wal``, flushed first), and the checkpoints done (``pg_stat_checkpointer`` of
+    the embedded PostgreSQL 18: after one, each page's first change goes whole to the WAL again;
     session 17 found one in the middle of a replay of a million events at ``max_wal_size`` 4GB)."""
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_stat_force_next_flush()")
