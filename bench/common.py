@@ -216,3 +216,16 @@ def yardstick_text(before: float, after: float, rate: float, unit: str) -> str:
         f"machine yardstick before and after {before:.0f} and {after:.0f} (bench/common.py machine_speed;"
         f" apart, the machine's speed moved during the run): {2 * rate / (before + after):.1f} {unit} per unit"
     )
+
+
+async def wal_figures(pool: asyncpg.Pool | asyncpg.Connection) -> tuple[int, int, int, int]:
+    """WAL bytes written so far (from the insert position), the server's WAL records and full-page
+    images (``pg_stat_wal``, flushed first), and the checkpoints done (``pg_stat_checkpointer`` of
+    the embedded PostgreSQL 18: after one, each page's first change goes whole to the WAL again;
+    session 17 found one in the middle of a replay of a million events at ``max_wal_size`` 4GB)."""
+    await pool.execute("SELECT pg_stat_force_next_flush()")
+    row = await pool.fetchrow(
+        "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes, wal_records, wal_fpi,"
+        " (SELECT num_done FROM pg_stat_checkpointer) AS checkpoints FROM pg_stat_wal"
+    )
+    return int(row["bytes"]), int(row["wal_records"]), int(row["wal_fpi"]), int(row["checkpoints"])

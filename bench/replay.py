@@ -53,7 +53,7 @@ from app.projections import rebuild, shadow_indexes
 from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
 from app.projections.rebuild_many import each_type, largest_first
 from app.projections.state import check_projections
-from bench.common import machine_speed, yardstick_text
+from bench.common import machine_speed, wal_figures, yardstick_text
 from bench.generate import patient_bundle
 from bench.import_bulk import cpu_seconds
 
@@ -255,20 +255,6 @@ def time_statements() -> None:
 
     shadow_indexes.run_spread = run_spread
     rebuild.run_spread = run_spread
-
-
-async def wal_figures(pool: asyncpg.Pool) -> tuple[int, int, int, int]:
-    """WAL bytes written so far (from the insert position), the server's WAL records and full-page
-    images (``pg_stat_wal``, flushed first), and the checkpoints done (``pg_stat_checkpointer`` of
-    the embedded PostgreSQL 18: after one, each page's first change goes whole to the WAL again;
-    session 17 found one in the middle of a replay of a million events at ``max_wal_size`` 4GB)."""
-    async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_stat_force_next_flush()")
-        row = await conn.fetchrow(
-            "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn AS bytes, wal_records, wal_fpi,"
-            " (SELECT num_done FROM pg_stat_checkpointer) AS checkpoints FROM pg_stat_wal"
-        )
-    return int(row["bytes"]), int(row["wal_records"]), int(row["wal_fpi"]), int(row["checkpoints"])
 
 
 async def rebuild_all(pool: asyncpg.Pool, types: list[str], batch: int) -> int:

@@ -25,10 +25,30 @@ import asyncio
 import sys
 from pathlib import Path
 
+import asyncpg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ServerProcess
+from bench.common import ServerProcess, wal_figures
 from bench.process_cpu import RoleSampler
 from bench.scale_build import build
+
+
+async def wal_now(dsn: str) -> tuple[int, int, int, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await wal_figures(conn)
+    finally:
+        await conn.close()
+
+
+def wal_text(wal: list[int], resources: int) -> str:
+    """The WAL a build wrote, per resource: after each checkpoint, the first change of every page
+    goes whole to the WAL (a full-page image), so the checkpoints meanwhile show in these figures."""
+    per = max(resources, 1)
+    return (
+        f"WAL: {wal[0] / per:,.0f} bytes, {wal[1] / per:.1f} records and {wal[2] / per:.3f} full-page images"
+        f" per resource; {wal[3]} checkpoint(s) meanwhile"
+    )
 
 
 def main() -> None:
@@ -53,8 +73,11 @@ def main() -> None:
             asyncio.run(build(a.base, data_dir, a.copies, a.concurrency))
         else:
             with ServerProcess(str(data_dir), workers=a.workers) as server, RoleSampler(server.pid) as cpu:
+                before = asyncio.run(wal_now(server.dsn))
                 resources = asyncio.run(build(server.base, data_dir, a.copies, a.concurrency))
+                after = asyncio.run(wal_now(server.dsn))
             print(cpu.per_item(resources))
+            print(wal_text([b - a for a, b in zip(before, after, strict=True)], resources))
     else:
         from bench.scale_measure import measure_all
 

@@ -45,6 +45,7 @@ from app.events.model import EventKind, RequestContext, StoredEvent, VersionEven
 from app.events.store import max_position
 from app.projections import bulk_load, custom_params, fork_server
 from app.projections.current_state import CurrentStateProjector, current_table, table_ddl
+from app.projections.rebuild_empty import live_tables, recreate_if_empty
 from app.projections.rebuild_state import (
     SHADOW,
     RebuildInterrupted,
@@ -91,10 +92,6 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Progress = Callable[[int], None]  # called with the number of events just replayed
-
-
-def live_tables(resource_type: str) -> list[str]:
-    return [current_table(resource_type)] + [search_table(resource_type, k) for k in SEARCH_KINDS]
 
 
 @dataclass
@@ -345,7 +342,10 @@ async def rebuild_type(
     executor: ProcessPoolExecutor | None = None,
 ) -> RebuildResult:
     """Rebuild one type's projections; ``executor`` (see :func:`replay_executor`) spreads the
-    extraction of search values over worker processes."""
+    extraction of search values over worker processes. A type the log holds no event of has its
+    tables recreated empty in one transaction (:mod:`app.projections.rebuild_empty`)."""
+    if await recreate_if_empty(pool, resource_type):
+        return RebuildResult(resource_type, 0, 0, 0)
     async with pool.acquire() as conn, conn.transaction():
         await custom_params.sync(conn)  # the parameters the live index is built with
         state = await _prepare(conn, resource_type)
