@@ -13,9 +13,10 @@ swap's renames, each step its own round trips and commits): 23 of the 63 s of a 
 2. look for an event of the type in the log: if there is one, nothing is changed and the caller
    takes the shadow-table path (the log is looked at once before the lock too, so that a type with
    events is never locked here: its writers go on while its shadow tables are built);
-3. drop the live tables (and a shadow left by an interrupted rebuild), create them with the
-   current DDL, the lookup indexes at once (on empty tables they cost nothing to build), and
-   record both projections ready at the current versions.
+3. if the projections already are what this rebuild would make (ready at the current versions,
+   no row, no shadow left), leave them; else drop the live tables (and a shadow left by an
+   interrupted rebuild), create them with the current DDL, the lookup indexes at once (on empty
+   tables they cost nothing to build), and record both projections ready at the current versions.
 
 The tables are what the shadow-table path leaves for an empty log (same DDL, same names, no rows),
 and any row that should not be there (drift) is gone, as after any rebuild."""
@@ -38,15 +39,41 @@ def live_tables(resource_type: str) -> list[str]:
     return [current_table(resource_type)] + [search_table(resource_type, k) for k in SEARCH_KINDS]
 
 
+async def _as_rebuilt(conn: asyncpg.Connection, resource_type: str) -> bool:
+    """Whether the type's projections already are what a rebuild from its empty log makes: both
+    ready at the current versions at checkpoint 0, no rebuild under way, no shadow table left and
+    not a row in any table (the live DDL is the current one: a version names its layout). Most
+    types of a database are so; recreating their tables cost about 70 ms each."""
+    names = {projection_name(kind, resource_type): expected_version(kind, resource_type) for kind in KINDS}
+    states = await conn.fetch(
+        "SELECT name, version, status, checkpoint, rebuild FROM projection_state WHERE name = ANY($1::text[])",
+        list(names),
+    )
+    if {s["name"]: (s["version"], s["status"], s["checkpoint"], s["rebuild"]) for s in states} != {
+        name: (version, "ready", 0, None) for name, version in names.items()
+    }:
+        return False
+    tables = live_tables(resource_type)
+    found = await conn.fetchval(
+        "SELECT bool_or(to_regclass(n) IS NOT NULL) FROM unnest($1::text[]) AS n", [t + SHADOW for t in tables]
+    )
+    if found:
+        return False
+    return not await conn.fetchval("SELECT " + " OR ".join(f"EXISTS (SELECT FROM {t})" for t in tables))
+
+
 async def recreate_if_empty(pool: asyncpg.Pool, resource_type: str) -> bool:
-    """Recreate the type's projection tables empty if the log holds none of its events; returns
-    whether it did (False: the log holds some, and nothing was changed)."""
+    """Recreate the type's projection tables empty if the log holds none of its events (unless they
+    already are as rebuilt, :func:`_as_rebuilt`); returns whether the type is done (False: the log
+    holds some, and nothing was changed)."""
     if await max_position(pool, resource_type):
         return False  # without the lock: a type with events is rebuilt while its writers go on
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(f"LOCK TABLE {current_table(resource_type)} IN ACCESS EXCLUSIVE MODE")
         if await max_position(conn, resource_type):
             return False  # its first event committed meanwhile
+        if await _as_rebuilt(conn, resource_type):
+            return True
         tables = live_tables(resource_type)
         await conn.execute(
             ";\n".join(f"DROP TABLE IF EXISTS {t}{suffix}" for t in tables for suffix in ("", SHADOW))

@@ -1,6 +1,7 @@
 """Rebuilding a type the log holds no event of (app/projections/rebuild_empty.py): its tables come
-back empty with the live DDL and its projections ready, in one transaction; a first event that
-commits while the rebuild waits for the table is replayed, never lost."""
+back empty with the live DDL and its projections ready, in one transaction (or are left as they
+are when they already are so); a first event that commits while the rebuild waits for the table is
+replayed, never lost."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from app.projections.rebuild_state import SHADOW
 from app.projections.search_index import search_table
 from app.projections.state import KINDS, expected_version, projection_name
 
-EMPTY = "RiskEvidenceSynthesis"  # no other test writes these two types
+EMPTY = "RiskEvidenceSynthesis"  # no other test writes these three types
 RACED = "MolecularSequence"
+UNTOUCHED = "EffectEvidenceSynthesis"
 
 
 async def _layout(pool: asyncpg.Pool, resource_type: str) -> list[tuple]:
@@ -112,3 +114,22 @@ async def test_a_first_event_committing_while_the_rebuild_waits_is_replayed(pool
     states = await _states(pool, RACED)
     assert [s[2] for s in states] == ["ready", "ready"]
     assert [s[3] for s in states] == [first.position, first.position]
+
+
+async def _oids(pool: asyncpg.Pool, resource_type: str) -> list[int]:
+    return [await pool.fetchval("SELECT $1::regclass::oid", t) for t in live_tables(resource_type)]
+
+
+async def test_an_empty_type_already_as_rebuilt_is_left_as_it_is(pool: asyncpg.Pool) -> None:
+    assert await max_position(pool, UNTOUCHED) == 0, f"this test needs a type without events; {UNTOUCHED} has some"
+    await rebuild_type(pool, UNTOUCHED)  # ready at the current versions, whatever other tests left
+    oids = await _oids(pool, UNTOUCHED)
+    result = await rebuild_type(pool, UNTOUCHED)
+    assert (result.events, result.checkpoint) == (0, 0)
+    assert await _oids(pool, UNTOUCHED) == oids, "nothing to rebuild: the same tables"
+    # one row no event stands for, the versions current: the tables are made again
+    token = search_table(UNTOUCHED, "token")
+    await pool.execute(f"INSERT INTO {token} (key, param, code) VALUES (1, 'status', 'planted')")
+    await rebuild_type(pool, UNTOUCHED)
+    assert await pool.fetchval(f"SELECT count(*) FROM {token}") == 0, "the planted search row is gone"
+    assert await _oids(pool, UNTOUCHED) != oids

@@ -1,0 +1,96 @@
+"""Replay of a real database: every projection of an existing data directory (a ``bench/scale.py
+build`` of real Synthea patients, say) rebuilt from its event log, exactly as ``fhirledger
+projections rebuild --all`` does it, timed: events/s, the types' own rates, and the CPU split of
+this process, the replay's worker processes and PostgreSQL.
+
+bench/replay.py replays a generated log of four types (patients, encounters, observations,
+conditions); a Synthea population's log has 16 types, Claims and ExplanationOfBenefits among them
+(large resources, many values), and R4 has 146: what an operator's rebuild meets. The rebuilt
+projections are the ones the log defines, so the data directory is left as it was (its projections
+rebuilt). The embedded PostgreSQL must not be running already (stop the server first).
+
+    python bench/replay_data_dir.py --data-dir /work/scale-db/a
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.collector import tune_collector
+from app.db.embedded import EmbeddedPostgres
+from app.db.migrations import migrate
+from app.events.store import counts_by_type
+from app.fhirspec.resource_types import resource_types
+from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
+from app.projections.rebuild_many import each_type, largest_first
+from app.projections.state import check_projections
+from bench.common import machine_speed, yardstick_text
+from bench.import_bulk import cpu_seconds
+
+
+async def replay(data_dir: Path, batch: int) -> None:
+    embedded = EmbeddedPostgres(data_dir)
+    dsn = embedded.start()
+    try:
+        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=6)
+        async with pool.acquire() as conn:
+            await migrate(conn)
+            await check_projections(conn)
+        counts = await counts_by_type(pool)
+        events = sum(n for n, _ in counts.values())
+        types = await largest_first(pool, list(resource_types()))
+        print(f"{events:,} events of {len(counts)} types in the log; {len(types)} types rebuilt")
+        tune_collector()  # as the CLI's rebuild does
+        speed_before = machine_speed()
+        before, start = cpu_seconds(data_dir), time.perf_counter()
+        executor = replay_executor(await custom_definitions(pool))
+        timings: dict[str, tuple[float, float]] = {}
+
+        async def one(resource_type: str) -> int:
+            began = time.perf_counter()
+            result = await rebuild_type(pool, resource_type, batch=batch, executor=executor)
+            timings[resource_type] = (began - start, time.perf_counter() - began)
+            return result.events
+
+        with executor:
+            replayed = sum(await each_type(types, one))
+        seconds, after = time.perf_counter() - start, cpu_seconds(data_dir)
+        await pool.close()
+    finally:
+        embedded.stop()
+    speed_after = machine_speed()
+    for resource_type in sorted(counts, key=lambda t: -counts[t][0]):
+        began, took = timings[resource_type]
+        n = counts[resource_type][0]
+        print(f"  {resource_type:<22} {n:>9,} events {took:7.1f} s {n / took:>9,.0f} events/s (from {began:.1f} s)")
+    empty = [timings[t][1] for t in types if t not in counts]
+    print(f"  {len(empty)} types without events: {sum(empty):.1f} s in all (two types rebuild at a time)")
+    rate = replayed / seconds
+    print(f"full rebuild: {replayed:,} events in {seconds:.1f} s = {rate:,.0f} events/s")
+    main_cpu, workers, postgres = (a - b for a, b in zip(after, before, strict=True))
+    total = main_cpu + workers + postgres
+    per = 1e6 / max(replayed, 1)
+    print(
+        f"CPU per event: main {main_cpu * per:.0f} us, workers {workers * per:.0f} us, PostgreSQL {postgres * per:.0f}"
+        f" us; total {total * per:.0f} us; {total / seconds / 2:.0%} of 2 cores"
+    )
+    print(yardstick_text(speed_before, speed_after, rate, "events/s"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--batch", type=int, default=5000, help="events per batch, as the CLI's default")
+    args = parser.parse_args()
+    asyncio.run(replay(args.data_dir.resolve(), args.batch))
+
+
+if __name__ == "__main__":
+    main()
