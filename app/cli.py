@@ -14,6 +14,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.cli_common import data_dir_environment
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -187,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    return args.func(args)
+    with data_dir_environment(getattr(args, "data_dir", None)):
+        return args.func(args)
 
 
 if __name__ == "__main__":

@@ -59,3 +59,32 @@ def test_serve_workers_get_the_data_directory_given_on_the_command_line(
     worker = Settings()
     assert worker.data_dir == tmp_path / "data"
     assert worker.database_url == "postgresql://db.example/fhir"
+
+
+def test_a_command_given_a_data_directory_reads_its_spec_cache_there(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """``fhirledger projections rebuild --data-dir D``: while the command runs, the settings (this
+    process's and its replay workers') name D, so the spec cache is D/spec-cache, not ./.fhirledger's
+    (where each process found none and parsed the spec files again); afterwards the environment and
+    the settings are as they were."""
+    from app import cli_projections
+    from app.cli_common import CommandError
+    from app.fhirspec.derived import cache_dir
+    from app.settings import get_settings
+
+    monkeypatch.setenv("FHIRLEDGER_DATA_DIR", str(tmp_path / "before"))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)  # the other tests read the environment they have
+    assert cache_dir() == tmp_path / "before" / "spec-cache"
+    seen: list[Path] = []
+
+    def types(args: object) -> list[str]:  # the command's first reading of the spec: its types
+        seen.extend([cache_dir(), get_settings().data_dir])
+        raise CommandError("stop here")
+
+    monkeypatch.setattr(cli_projections, "_types", types)
+    assert main(["projections", "rebuild", "--all", "--data-dir", str(tmp_path / "data")]) == 2
+    assert seen == [tmp_path / "data" / "spec-cache", tmp_path / "data"]
+    assert os.environ["FHIRLEDGER_DATA_DIR"] == str(tmp_path / "before")
+    assert cache_dir() == tmp_path / "before" / "spec-cache"
