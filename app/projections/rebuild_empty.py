@@ -4,8 +4,10 @@ empty, in one short transaction, instead of the shadow-table rebuild (:mod:`app.
 A rebuild of every type (``fhirledger projections rebuild --all``) meets mostly such types: a
 Synthea population uses 16 of R4's 146 resource types. The shadow-table path took 0.2-0.3 s for
 each of the others (shadow tables created, indexes stripped and built, ``VACUUM (ANALYZE)``, the
-swap's renames, each step its own round trips and commits): 23 of the 63 s of a rebuild of a
-188,028-resource Synthea database (session 18). Here one transaction does it:
+swap's renames, each step its own round trips and commits): the 131 others took 36-48 s between
+them, two at a time, in rebuilds of 188,028 Synthea resources that lasted 59-71 s; with this
+module, 1.4-1.8 s, and the rebuilds 41 s (``bench/replay_data_dir.py``, session 18). Here one
+transaction does it:
 
 1. ``LOCK`` the live current-state table in ACCESS EXCLUSIVE mode, as the swap does: every writer
    of the type writes that table before its commit, so once the lock is held every write of the
