@@ -1,7 +1,8 @@
 """Replay of a real database: every projection of an existing data directory (a ``bench/scale.py
 build`` of real Synthea patients, say) rebuilt from its event log, exactly as ``fhirledger
 projections rebuild --all`` does it, timed: events/s, the types' own rates, and the CPU split of
-this process, the replay's worker processes and PostgreSQL.
+this process, the replay's worker processes and PostgreSQL, PostgreSQL's CPU by phase, and the
+costliest index builds and VACUUM/ANALYZE statements (bench/replay.py's instruments).
 
 bench/replay.py replays a generated log of four types (patients, encounters, observations,
 conditions); a Synthea population's log has 16 types, Claims and ExplanationOfBenefits among them
@@ -33,6 +34,7 @@ from app.projections.rebuild_many import each_type, largest_first
 from app.projections.state import check_projections
 from bench.common import machine_speed, yardstick_text
 from bench.import_bulk import cpu_seconds
+from bench.replay import PHASES, PHASES_PG, SLOWEST, time_phases, time_statements
 
 
 async def replay(data_dir: Path, batch: int) -> None:
@@ -48,6 +50,8 @@ async def replay(data_dir: Path, batch: int) -> None:
         types = await largest_first(pool, list(resource_types()))
         print(f"{events:,} events of {len(counts)} types in the log; {len(types)} types rebuilt")
         tune_collector()  # as the CLI's rebuild does
+        time_phases(data_dir)  # the phases' wall and PostgreSQL CPU, as bench/replay.py prints them
+        time_statements()
         speed_before = machine_speed()
         before, start = cpu_seconds(data_dir), time.perf_counter()
         executor = replay_executor(await custom_definitions(pool))
@@ -81,6 +85,21 @@ async def replay(data_dir: Path, batch: int) -> None:
         f"CPU per event: main {main_cpu * per:.0f} us, workers {workers * per:.0f} us, PostgreSQL {postgres * per:.0f}"
         f" us; total {total * per:.0f} us; {total / seconds / 2:.0%} of 2 cores"
     )
+    print(
+        "phases (wall s / PostgreSQL CPU us per event, summed over the types): "
+        + ", ".join(
+            f"{k.split('.')[-1].strip('_')} {v:.1f} s / {PHASES_PG[k] / max(replayed, 1) * 1e6:.0f} us"
+            for k, v in PHASES.items()
+        )
+    )
+    builds = sum(s[0] for s in SLOWEST if s[2].startswith("CREATE"))
+    vacuums = sum(s[0] for s in SLOWEST if s[2].startswith("VACUUM"))
+    print(
+        f"backend CPU per event: index builds {builds / max(replayed, 1) * 1e6:.0f} us, VACUUM/ANALYZE"
+        f" {vacuums / max(replayed, 1) * 1e6:.0f} us; the costliest statements:"
+    )
+    for cpu, took, sql in sorted(SLOWEST, reverse=True)[:8]:
+        print(f"  CPU {cpu:5.2f} s wall {took:5.2f} s  {sql}")
     print(yardstick_text(speed_before, speed_after, rate, "events/s"))
 
 
