@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.settings import Settings
+from app.settings import Settings, get_settings
 
 
 class CommandError(Exception):
@@ -61,8 +61,6 @@ def data_dir_environment(data_dir: str | None) -> Iterator[None]:
     if data_dir is None:
         yield
         return
-    from app.settings import get_settings
-
     before = os.environ.get("FHIRLEDGER_DATA_DIR")
     os.environ["FHIRLEDGER_DATA_DIR"] = str(Path(data_dir).expanduser().resolve())
     get_settings.cache_clear()

@@ -274,6 +274,28 @@ async def rebuild_all(pool: asyncpg.Pool, types: list[str], batch: int) -> int:
         return sum(await each_type(await largest_first(pool, types), one))
 
 
+def phases_text(events: int) -> str:
+    """Each phase's wall seconds and PostgreSQL CPU per event, summed over the types (:func:`time_phases`)."""
+    return "phases (wall s / PostgreSQL CPU us per event, summed over the types): " + ", ".join(
+        f"{k.split('.')[-1].strip('_')} {v:.1f} s / {PHASES_PG[k] / max(events, 1) * 1e6:.0f} us"
+        for k, v in PHASES.items()
+    )
+
+
+def statements_text(events: int, limit: int) -> str:
+    """The backend CPU per event of the index builds and of VACUUM/ANALYZE, and the ``limit``
+    costliest statements (:func:`time_statements`)."""
+    builds = sum(s[0] for s in SLOWEST if s[2].startswith("CREATE"))
+    vacuums = sum(s[0] for s in SLOWEST if s[2].startswith("VACUUM"))
+    lines = [
+        f"backend CPU per event: index builds {builds / max(events, 1) * 1e6:.0f} us, VACUUM/ANALYZE"
+        f" {vacuums / max(events, 1) * 1e6:.0f} us; the costliest statements:"
+    ]
+    costliest = sorted(SLOWEST, reverse=True)[:limit]
+    lines += [f"  CPU {cpu:5.2f} s wall {took:5.2f} s  {sql}" for cpu, took, sql in costliest]
+    return "\n".join(lines)
+
+
 def report_split(events: int, cpu: tuple[float, float, float]) -> None:
     main_s, workers_s, postgres_s = (c / events * 1e6 for c in cpu)
     total = main_s + workers_s + postgres_s
@@ -327,22 +349,14 @@ async def main(events: int, batch: int) -> None:
             f"WAL of the rebuild: {wal[0] / replayed:,.0f} bytes per event, {wal[1] / replayed:.2f} records"
             f" and {wal[2] / replayed:.3f} full-page images per event; {wal[3]} checkpoint(s) meanwhile"
         )
-        print(
-            "phases (wall s / PostgreSQL CPU us per event): "
-            + ", ".join(
-                f"{k.split('.')[-1].strip('_')} {v:.1f} s / {PHASES_PG[k] / replayed * 1e6:.0f} us"
-                for k, v in PHASES.items()
-            )
-        )
+        print(phases_text(replayed))
         speed_after = machine_speed()
         print(
             f"full rebuild (current state + search index, {len(types)} types): {replayed} events in "
             f"{seconds:.1f} s = {replayed / seconds:,.0f} events/s; ratio to baseline {base_seconds / seconds:.0%}"
         )
         print(yardstick_text(speed_before, speed_after, replayed / seconds, "events/s"))
-        print(f"index builds and VACUUM/ANALYZE: {sum(s[0] for s in SLOWEST):.2f} s of backend CPU; the costliest:")
-        for cpu, took, sql in sorted(SLOWEST, reverse=True)[:12]:
-            print(f"  CPU {cpu:5.2f} s wall {took:5.2f} s  {sql}")
+        print(statements_text(replayed, 12))
         report_split(replayed, tuple(a - b for a, b in zip(after, before, strict=True)))
 
 

@@ -34,7 +34,7 @@ from app.projections.rebuild_many import each_type, largest_first
 from app.projections.state import check_projections
 from bench.common import machine_speed, yardstick_text
 from bench.import_bulk import cpu_seconds
-from bench.replay import PHASES, PHASES_PG, SLOWEST, time_phases, time_statements
+from bench.replay import phases_text, report_split, statements_text, time_phases, time_statements
 
 
 async def replay(data_dir: Path, batch: int) -> None:
@@ -78,28 +78,9 @@ async def replay(data_dir: Path, batch: int) -> None:
     print(f"  {len(empty)} types without events: {sum(empty):.1f} s in all (two types rebuild at a time)")
     rate = replayed / seconds
     print(f"full rebuild: {replayed:,} events in {seconds:.1f} s = {rate:,.0f} events/s")
-    main_cpu, workers, postgres = (a - b for a, b in zip(after, before, strict=True))
-    total = main_cpu + workers + postgres
-    per = 1e6 / max(replayed, 1)
-    print(
-        f"CPU per event: main {main_cpu * per:.0f} us, workers {workers * per:.0f} us, PostgreSQL {postgres * per:.0f}"
-        f" us; total {total * per:.0f} us; {total / seconds / 2:.0%} of 2 cores"
-    )
-    print(
-        "phases (wall s / PostgreSQL CPU us per event, summed over the types): "
-        + ", ".join(
-            f"{k.split('.')[-1].strip('_')} {v:.1f} s / {PHASES_PG[k] / max(replayed, 1) * 1e6:.0f} us"
-            for k, v in PHASES.items()
-        )
-    )
-    builds = sum(s[0] for s in SLOWEST if s[2].startswith("CREATE"))
-    vacuums = sum(s[0] for s in SLOWEST if s[2].startswith("VACUUM"))
-    print(
-        f"backend CPU per event: index builds {builds / max(replayed, 1) * 1e6:.0f} us, VACUUM/ANALYZE"
-        f" {vacuums / max(replayed, 1) * 1e6:.0f} us; the costliest statements:"
-    )
-    for cpu, took, sql in sorted(SLOWEST, reverse=True)[:8]:
-        print(f"  CPU {cpu:5.2f} s wall {took:5.2f} s  {sql}")
+    report_split(replayed, tuple(a - b for a, b in zip(after, before, strict=True)))
+    print(phases_text(replayed))
+    print(statements_text(replayed, 8))
     print(yardstick_text(speed_before, speed_after, rate, "events/s"))
 
 

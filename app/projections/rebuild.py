@@ -73,7 +73,7 @@ from app.projections.shadow_statistics import (
     reset_statements,
     vacuum_command,
 )
-from app.projections.state import expected_version, projection_name
+from app.projections.state import projection_name, record_rebuilt
 from app.search_types.protocol import stored_name
 from app.search_types.registry import TABLES
 
@@ -294,15 +294,7 @@ async def _swap(conn: asyncpg.Connection, resource_type: str, cursor: FeedCursor
         await _write(conn, *version_events(stored))
         cursor, replayed = cursor_of(stored[-1]), replayed + len(stored)
     await _rename_shadows(conn, resource_type)
-    last = await max_position(conn, resource_type)
-    for kind in ("current_state", "search_index"):
-        await conn.execute(
-            "UPDATE projection_state SET version = $2, status = 'ready', checkpoint = $3, rebuild = NULL,"
-            " updated_at = now() WHERE name = $1",
-            projection_name(kind, resource_type),
-            expected_version(kind, resource_type),
-            last,
-        )
+    await record_rebuilt(conn, resource_type, await max_position(conn, resource_type))
     return replayed
 
 

@@ -33,7 +33,7 @@ from app.projections.rebuild_state import SHADOW
 from app.projections.search_ddl import search_index_ddl
 from app.projections.search_index import KINDS as SEARCH_KINDS
 from app.projections.search_index import search_table
-from app.projections.state import KINDS, expected_version, projection_name
+from app.projections.state import current_versions, record_rebuilt
 
 
 def live_tables(resource_type: str) -> list[str]:
@@ -46,7 +46,7 @@ async def _as_rebuilt(conn: asyncpg.Connection, resource_type: str) -> bool:
     ready at the current versions at checkpoint 0, no rebuild under way, no shadow table left and
     not a row in any table (the live DDL is the current one: a version names its layout). Most
     types of a database are so; recreating their tables cost about 70 ms each."""
-    names = {projection_name(kind, resource_type): expected_version(kind, resource_type) for kind in KINDS}
+    names = current_versions(resource_type)
     states = await conn.fetch(
         "SELECT name, version, status, checkpoint, rebuild FROM projection_state WHERE name = ANY($1::text[])",
         list(names),
@@ -84,9 +84,5 @@ async def recreate_if_empty(pool: asyncpg.Pool, resource_type: str) -> bool:
             + "\n"
             + search_index_ddl(resource_type)
         )
-        await conn.executemany(
-            "UPDATE projection_state SET version = $2, status = 'ready', checkpoint = 0, rebuild = NULL,"
-            " updated_at = now() WHERE name = $1",
-            [(projection_name(kind, resource_type), expected_version(kind, resource_type)) for kind in KINDS],
-        )
+        await record_rebuilt(conn, resource_type, 0)
     return True

@@ -103,6 +103,21 @@ async def check_projections(conn: asyncpg.Connection) -> set[str]:
     return stale
 
 
+def current_versions(resource_type: str) -> dict[str, str]:
+    """The type's projections by name, each with the version the current code builds."""
+    return {projection_name(kind, resource_type): expected_version(kind, resource_type) for kind in KINDS}
+
+
+async def record_rebuilt(conn: asyncpg.Connection, resource_type: str, checkpoint: int) -> None:
+    """Record the type's projections as rebuilt by the current code: ready at their versions, at
+    ``checkpoint``, no rebuild under way."""
+    await conn.executemany(
+        "UPDATE projection_state SET version = $2, status = 'ready', checkpoint = $3, rebuild = NULL,"
+        " updated_at = now() WHERE name = $1",
+        [(name, version, checkpoint) for name, version in current_versions(resource_type).items()],
+    )
+
+
 async def statuses(conn: asyncpg.Connection | asyncpg.Pool) -> list[ProjectionStatus]:
     rows = await conn.fetch(
         "SELECT name, kind, resource_type, status, version, checkpoint, rebuild FROM projection_state ORDER BY name"
