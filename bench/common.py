@@ -117,6 +117,21 @@ class Result:
         )
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One target's figure as a benchmark measured it: the target, the figure, whether it is met
+    (None: a figure reported, no limit set) and the command that measures it alone."""
+
+    target: str
+    figure: str
+    met: bool | None
+    command: str
+
+    def line(self) -> str:
+        verdict = "reported" if self.met is None else "met" if self.met else "NOT met"
+        return f"  {self.target}: {self.figure}: {verdict}"
+
+
 async def run_load(name: str, concurrency: int, ops: int, op: Callable[[int], Awaitable[None]]) -> Result:
     import asyncio
 

@@ -33,7 +33,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.cli import default_workers
-from bench.common import Result, ServerProcess, run_load
+from bench.common import Figure, Result, ServerProcess, run_load
 from bench.crud_mix import mix_phase
 from bench.process_cpu import cpu_used
 from bench.rawhttp import RawConnection
@@ -186,6 +186,10 @@ async def baseline_phase(dsn: str, concurrency: int, ops: int, pid: int | None =
         await pool.close()
 
 
+LIMITS = {"create": 0.5, "read": 0.6, "update": 0.5}
+"""The issue's targets: each operation's throughput against the raw asyncpg baseline at c=16."""
+
+
 async def main(
     ops: int,
     workers: int = 1,
@@ -194,7 +198,10 @@ async def main(
     rounds: int = 3,
     read_factor: int = 5,
     levels: tuple[int, ...] = (1, 16),
-) -> None:
+) -> list[Figure]:
+    """Run the rounds and the mix; the figures of the targets (at c=16, when it is among ``levels``)."""
+    figures: list[Figure] = []
+    command = f"python bench/crud.py --ops {ops} --rounds {rounds} --concurrency {' '.join(map(str, levels))}"
     with ServerProcess(workers=workers) as server:
         pid = server.proc.pid if server.proc else None
         print(f"server workers: {workers}; rounds: {rounds}")
@@ -205,11 +212,19 @@ async def main(
                 base, http = await _round(server, pid, concurrency, n, n * read_factor, changes, http_first=r % 2 == 1)
                 pairs.append(list(zip(http, base, strict=True)))
                 print_rows(f"c={concurrency} round {r + 1}", pairs[-1])
-            print_medians(concurrency, pairs)
+            ratios = print_medians(concurrency, pairs)
+            if concurrency == 16:
+                for op, limit in LIMITS.items():
+                    if op in ratios:
+                        target = f"{op} >= {limit}x the raw baseline at c=16"
+                        figures.append(Figure(target, f"{ratios[op]:.2f}x", ratios[op] >= limit, command))
         mix = await mix_phase(server.base, 64, mix_ops) if mix_ops else None
     if mix is not None:
         print(f"\nCRUD mix C10 R60 U25 D5 over 5 types, 64 clients: {mix.throughput:,.0f} requests/s")
         print(mix.row())
+        figure = f"{mix.throughput:,.0f} requests/s (p99 {mix.pct(0.99):.0f} ms)"
+        figures.append(Figure("CRUD mix at 64 clients", figure, None, f"python bench/crud.py --mix-ops {mix_ops}"))
+    return figures
 
 
 async def _round(
@@ -234,21 +249,24 @@ def print_rows(title: str, rows: list[tuple[Result, Result]]) -> None:
     sys.stdout.flush()
 
 
-def print_medians(concurrency: int, rounds: list[list[tuple[Result, Result]]]) -> None:
+def print_medians(concurrency: int, rounds: list[list[tuple[Result, Result]]]) -> dict[str, float]:
     """Per operation: the median over the rounds of the ratio, of each side's throughput, and of
-    its CPU per request."""
+    its CPU per request; returns the median ratio of each operation."""
     print(f"\nmedians over {len(rounds)} rounds, c={concurrency}:")
+    ratios: dict[str, float] = {}
     for i, (http, _) in enumerate(rounds[0]):
         pairs = [r[i] for r in rounds]
         ratio = statistics.median(h.throughput / b.throughput for h, b in pairs)
         http_tp = statistics.median(h.throughput for h, _ in pairs)
         base_tp = statistics.median(b.throughput for _, b in pairs)
         operation = http.name.removeprefix("http ")
+        ratios[operation] = ratio
         print(
             f"  {operation:<7} ratio {ratio:4.0%}   http {http_tp:7.0f}/s {median_cpu([h for h, _ in pairs])}"
             f"   baseline {base_tp:7.0f}/s {median_cpu([b for _, b in pairs])}"
         )
     sys.stdout.flush()
+    return ratios
 
 
 def median_cpu(results: list[Result]) -> str:

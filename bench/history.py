@@ -25,7 +25,7 @@ import asyncpg
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Result, ServerProcess, run_load
+from bench.common import Figure, Result, ServerProcess, run_load
 from bench.rawhttp import RawConnection
 
 HEADERS = {"Content-Type": "application/fhir+json"}
@@ -98,7 +98,13 @@ async def measure(base: str, pool: asyncpg.Pool, rid: str, repeat: int) -> dict[
     return out
 
 
-async def main(few: int, many: int, repeat: int, concurrency: int) -> None:
+FLAT = 1.5
+"""Flat in versions: an operation's p50 at ``--many`` versions at most this many times its p50 at
+``--few`` (the target; these machines are noisy, so not 1.0)."""
+
+
+async def main(few: int, many: int, repeat: int, concurrency: int) -> list[Figure]:
+    """Measure; the figure of each HTTP operation against the flat-in-versions target."""
     with ServerProcess() as server:
         start = time.perf_counter()
         await write_versions(server.base, "few", few, 1)
@@ -111,12 +117,17 @@ async def main(few: int, many: int, repeat: int, concurrency: int) -> None:
         results = {rid: await measure(server.base, pool, rid, repeat) for rid in ("few", "many")}
         await pool.close()
     print(f"\n{'p50 ms (p99)':<30} {f'{few} versions':>18} {f'{many} versions':>18} {'ratio':>7}")
+    figures = []
+    command = f"python bench/history.py --few {few} --many {many} --repeat {repeat}"
     for name in results["few"]:
         a, b = results["few"][name], results["many"][name]
-        print(
-            f"{name:<30} {a.pct(0.5):>9.2f} ({a.pct(0.99):>6.2f}) {b.pct(0.5):>9.2f} ({b.pct(0.99):>6.2f})"
-            f" {b.pct(0.5) / a.pct(0.5):>6.2f}x"
-        )
+        ratio = b.pct(0.5) / a.pct(0.5)
+        cells = f"{a.pct(0.5):>9.2f} ({a.pct(0.99):>6.2f}) {b.pct(0.5):>9.2f} ({b.pct(0.99):>6.2f})"
+        print(f"{name:<30} {cells} {ratio:>6.2f}x")
+        if not name.startswith("baseline"):
+            figure = f"p50 {b.pct(0.5):.2f} ms at {many:,} versions, {ratio:.2f}x that at {few:,}"
+            figures.append(Figure(f"{name} flat in versions (<= {FLAT}x)", figure, ratio <= FLAT, command))
+    return figures
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Scale benchmark: a ~1M-resource database built once from real Synthea Bundles, and a
-realistic 38-query search mix measured at two sizes side by side in one run.
+realistic 38-query search mix measured at two sizes side by side in one run; ``targets`` measures
+every target of the performance issue on the two databases (:mod:`bench.scale_targets`).
 
     python bench/scale.py build --data-dir /work/scale-db/a --copies 3    # ~190k resources
     python bench/scale.py build --data-dir /work/scale-db/b --copies 16   # ~1M resources
     python bench/scale.py measure --data-dir /work/scale-db/a --data-dir /work/scale-db/b
+    python bench/scale.py targets --data-dir /work/scale-db/a --data-dir /work/scale-db/b
 
 ``build`` starts ``fhirledger serve`` on the data directory and posts the Bundles not loaded yet
 (:mod:`bench.scale_build`); a data directory copied from a smaller build grows to more copies. It
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 import asyncpg
@@ -30,13 +33,14 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ServerProcess, wal_figures
 from bench.process_cpu import RoleSampler
-from bench.scale_build import build
+from bench.scale_build import build, record_step
 
 
-async def wal_now(dsn: str) -> tuple[int, int, int, int]:
+async def wal_now(dsn: str) -> tuple[tuple[int, int, int, int], int]:
+    """The WAL figures so far and the events in the log."""
     conn = await asyncpg.connect(dsn)
     try:
-        return await wal_figures(conn)
+        return await wal_figures(conn), await conn.fetchval("SELECT count(*) FROM event_log")
     finally:
         await conn.close()
 
@@ -65,6 +69,10 @@ def main() -> None:
     m.add_argument("--repeat", type=int, default=30, help="runs of each template one at a time")
     m.add_argument("--mix-rounds", type=int, default=8, help="rounds of the 38-query mix (c=1, c=8, baseline)")
     m.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of each template")
+    t = sub.add_parser("targets", help="every performance target in one run (bench/scale_targets.py)")
+    t.add_argument("--data-dir", action="append", required=True, help="the smaller, then the larger database")
+    t.add_argument("--repeat", type=int, default=20, help="runs of each search template one at a time")
+    t.add_argument("--mix-rounds", type=int, default=4, help="rounds of the search mix")
     a = parser.parse_args()
     if a.command == "build":
         data_dir = Path(a.data_dir).resolve()
@@ -73,15 +81,33 @@ def main() -> None:
             asyncio.run(build(a.base, data_dir, a.copies, a.concurrency))
         else:
             with ServerProcess(str(data_dir), workers=a.workers) as server, RoleSampler(server.pid) as cpu:
-                before = asyncio.run(wal_now(server.dsn))
-                resources = asyncio.run(build(server.base, data_dir, a.copies, a.concurrency))
-                after = asyncio.run(wal_now(server.dsn))
-            print(cpu.per_item(resources))
-            print(wal_text([b - a for a, b in zip(before, after, strict=True)], resources))
-    else:
+                before, events_before = asyncio.run(wal_now(server.dsn))
+                resources, seconds = asyncio.run(build(server.base, data_dir, a.copies, a.concurrency))
+                after, events_after = asyncio.run(wal_now(server.dsn))
+            step = {
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+                "command": f"python bench/scale.py build --data-dir {data_dir} --copies {a.copies}",
+                "resources_before": events_before,
+                "resources_after": events_after,
+                "posted": resources,
+                "seconds": round(seconds, 1),
+                "cpu": cpu.per_item(resources),
+                "wal": wal_text([b - a for a, b in zip(before, after, strict=True)], resources),
+            }
+            print(step["cpu"])
+            print(step["wal"])
+            if resources:
+                record_step(data_dir, step)
+    elif a.command == "measure":
         from bench.scale_measure import measure_all
 
         asyncio.run(measure_all([Path(d).resolve() for d in a.data_dir], a.repeat, a.mix_rounds, a.explain))
+    else:
+        from bench.scale_targets import run
+
+        if len(a.data_dir) != 2:
+            parser.error("targets takes two data directories: the smaller database, then the larger")
+        asyncio.run(run([Path(d).resolve() for d in a.data_dir], a.repeat, a.mix_rounds))
 
 
 if __name__ == "__main__":

@@ -64,9 +64,9 @@ def done_units(data_dir: Path) -> set[tuple[int, str]]:
     return out
 
 
-async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> int:
+async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> tuple[int, float]:
     """Post every (copy, file) Bundle not yet recorded, ``concurrency`` at a time; returns the
-    number of resources posted."""
+    number of resources posted and the seconds it took."""
     files = synthea_files()
     done = done_units(data_dir)
     units = [(c, f) for c in range(copies) for f in files if (c, f.name) not in done]
@@ -110,4 +110,21 @@ async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> int
     log.close()
     seconds = time.perf_counter() - start
     print(f"posted {posted} Bundles, {resources} resources in {seconds:.0f} s ({resources / max(seconds, 1e-9):.0f}/s)")
-    return resources
+    return resources, seconds
+
+
+RECORD = "scale-build.json"
+"""Each build step's figures, kept in the data directory (``bench/scale.py targets`` reports them;
+a directory copied from a smaller build keeps the smaller build's steps)."""
+
+
+def record_step(data_dir: Path, step: dict) -> None:
+    """Append a build step's figures to the data directory's record."""
+    path = data_dir / RECORD
+    steps = orjson.loads(path.read_bytes()) if path.exists() else []
+    path.write_bytes(orjson.dumps([*steps, step], option=orjson.OPT_INDENT_2))
+
+
+def recorded_steps(data_dir: Path) -> list[dict]:
+    path = data_dir / RECORD
+    return orjson.loads(path.read_bytes()) if path.exists() else []
