@@ -3,7 +3,8 @@
 
 - ``_content``: every string of the resource but those that are not prose (ids, references,
   systems and other URIs, dates, base64 data, ``meta``, and the narrative, which ``_text``
-  holds), in document order, as HAPI FHIR indexes it;
+  holds), in document order (wider than HAPI FHIR's, which keeps only values of FHIR type
+  ``string``: codes and markdown are indexed here too, ``Reference.reference`` is not);
 - ``_text``: the narrative (``text.div``) without its XHTML markup;
 - per token parameter the texts of its values (for ``:text``; a string parameter's ``:text``
   searches its rows of the string table, :mod:`app.search_types.string`).
