@@ -20,12 +20,18 @@ from two checkouts in turn (``git worktree add``) to compare commits."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 import time
 from pathlib import Path
 
+import asyncpg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app.db.embedded import EmbeddedPostgres
+from app.events.latest import finished_horizon, latest_before
+from app.events.store import counts_by_type
 from app.projections.bulk_load import encode_latest
 from bench import replay
 from bench.common import machine_speed, yardstick_text
@@ -44,13 +50,6 @@ def latest_by_type(rows: list[tuple]) -> dict[str, list[tuple]]:
 
 def data_dir_rows(data_dir: Path, per_type: int) -> dict[str, list[tuple]]:
     """Up to ``per_type`` last events of each type of a data directory's log, as replay reads them."""
-    import asyncio
-
-    import asyncpg
-
-    from app.db.embedded import EmbeddedPostgres
-    from app.events.latest import finished_horizon, latest_before
-    from app.events.store import counts_by_type
 
     async def read(dsn: str) -> dict[str, list[tuple]]:
         conn = await asyncpg.connect(dsn)

@@ -118,13 +118,13 @@ RECORD = "scale-build.json"
 a directory copied from a smaller build keeps the smaller build's steps)."""
 
 
-def record_step(data_dir: Path, step: dict) -> None:
-    """Append a build step's figures to the data directory's record."""
-    path = data_dir / RECORD
-    steps = orjson.loads(path.read_bytes()) if path.exists() else []
-    path.write_bytes(orjson.dumps([*steps, step], option=orjson.OPT_INDENT_2))
-
-
 def recorded_steps(data_dir: Path) -> list[dict]:
+    """The build steps recorded in the data directory, oldest first."""
     path = data_dir / RECORD
     return orjson.loads(path.read_bytes()) if path.exists() else []
+
+
+def record_step(data_dir: Path, step: dict) -> None:
+    """Append a build step's figures to the data directory's record."""
+    steps = [*recorded_steps(data_dir), step]
+    (data_dir / RECORD).write_bytes(orjson.dumps(steps, option=orjson.OPT_INDENT_2))

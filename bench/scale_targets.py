@@ -18,7 +18,7 @@ In this order:
 - read, vread and history flat in versions, at 100 and 10,000 versions (:mod:`bench.history`).
 
 The embedded PostgreSQL of a data directory must not be running (stop its server first). About
-four minutes at a million resources on a fast 2-core machine. These machines' speed differs
+three minutes at a million resources on a fast 2-core machine. These machines' speed differs
 twofold from one to another: the ratios are what the targets compare, but the replay's and the
 ingest's rates are absolute."""
 
