@@ -16,6 +16,7 @@ from app.api.auth import Authentication
 from app.api.disconnect import CancelOnDisconnect
 from app.api.fast_read import FastRead
 from app.api.fast_write import FastWrite
+from app.api.first_use import build_shared
 from app.api.guards import RequestGuards
 from app.api.limits import RequestLimits
 from app.api.read_front import FhirApp
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, pool: asyncpg.Pool | None = Non
         app.state.pool = own
         await staleness.refresh(app, own)
         warm()
+        build_shared()
         tune_collector()
         schedule = await scheduler.start(settings, jobs_pool, partial(staleness.refresh, app, own))
         try:

@@ -52,6 +52,12 @@ def row_function(resource_type: str, codes: frozenset[str] | None = None) -> Row
     return function
 
 
+def is_built(resource_type: str) -> bool:
+    """Whether the row function of all of ``resource_type``'s parameters is built and current."""
+    cached = _functions.get((resource_type, None))
+    return cached is not None and cached[0] is params_for(resource_type)
+
+
 def _no_rows(r: dict, o: dict[str, list[tuple]], texts: list[tuple]) -> None:
     return None
 

@@ -71,6 +71,17 @@ def _check_of(resource: object) -> NodeCheck | None:
     return check
 
 
+def built(resource_type: str) -> bool:
+    """Whether the check of ``resource_type`` has been generated in this process."""
+    return resource_type in _roots
+
+
+def prepare(resource_type: str) -> None:
+    """Generate the check of ``resource_type`` (a known type) now, if not yet (any thread)."""
+    if resource_type not in _roots:
+        _root_check(resource_type)
+
+
 def _root_check(resource_type: str) -> NodeCheck:
     with _lock:
         if resource_type not in _roots:

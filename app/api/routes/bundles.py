@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api.auth import authorize_entry
+from app.api.first_use import ready_to_write
 from app.api.http import base_url, fhir_response, lenient, off_loop, parse_json, prefer, read_body
 from app.api.write_render import perform_entries, render_entry
 from app.auth import OPEN
@@ -66,13 +67,12 @@ async def process_bundle(request: Request) -> Response:
     raw = await read_body(request)
     handling = lenient(request)
 
-    def parse_and_prepare() -> tuple[str, list[BundleEntry | FhirError]]:
-        bundle_type, parsed = parse_entries(parse_json(raw), settings.max_bundle_entries)
-        if bundle_type == "transaction":
-            prepare_entries([_well_formed(item) for item in parsed], handling)
-        return bundle_type, parsed
-
-    bundle_type, parsed = await off_loop(request, len(raw), parse_and_prepare)
+    bundle_type, parsed = await off_loop(
+        request, len(raw), lambda: parse_entries(parse_json(raw), settings.max_bundle_entries)
+    )
+    await ready_to_write(e.resource_type for e in parsed if isinstance(e, BundleEntry) and e.resource is not None)
+    if bundle_type == "transaction":
+        await off_loop(request, len(raw), lambda: prepare_entries([_well_formed(item) for item in parsed], handling))
     representation = (prefer(request, "return") or "minimal").lower() == "representation"
     base = base_url(request)
     if bundle_type == "transaction":

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from app.api.auth import authorize
 from app.api.binary import binary_content_response, native_binary_body
+from app.api.first_use import ready_to_write
 from app.api.http import (
     PATCH_KINDS,
     base_url,
@@ -69,6 +70,7 @@ async def update_resource(request: Request, resource_type: str, resource_id: str
     native = await native_binary_body(request, resource_id) if resource_type == "Binary" else None
     body = native if native is not None else parse_json(await read_body(request))
     unless = frozenset(if_none_match(request))
+    await ready_to_write((resource_type,))
     command, warnings = prepare_update(resource_type, resource_id, body, lenient(request), if_match(request), unless)
     return await perform_write(request, command, warnings)
 
@@ -87,6 +89,7 @@ async def patch_resource(request: Request, resource_type: str, resource_id: str)
     require_id(resource_id)
     kind = patch_kind(request, f"{resource_type}/{resource_id}")
     body = parse_json(await read_body(request, set(PATCH_KINDS)))
+    await ready_to_write((resource_type,))
     return await perform_write(request, prepare_patch(resource_type, resource_id, kind, body, if_match(request)))
 
 

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from app.api.auth import authorize
 from app.api.binary import native_binary_body
+from app.api.first_use import ready_to_write
 from app.api.http import (
     PATCH_KINDS,
     base_url,
@@ -101,6 +102,7 @@ async def create_resource(request: Request, resource_type: str) -> Response:
     authorize(request, resource_type, "conditional-create" if criteria else "create")
     native = await native_binary_body(request) if resource_type == "Binary" else None
     body = native if native is not None else parse_json(await read_body(request))
+    await ready_to_write((resource_type,))
     command, warnings = prepare_create(resource_type, body, lenient(request), criteria)
     return await perform_write(request, command, warnings)
 
@@ -121,6 +123,7 @@ async def conditional_update(request: Request, resource_type: str) -> Response:
     authorize(request, resource_type, "conditional-update")
     body = parse_json(await read_body(request))
     criteria = _conditional_query(request, "PUT", resource_type)
+    await ready_to_write((resource_type,))
     command, warnings = prepare_conditional_update(resource_type, criteria, body, lenient(request), if_match(request))
     return await perform_write(request, command, warnings)
 
@@ -133,6 +136,7 @@ async def conditional_patch(request: Request, resource_type: str) -> Response:
     criteria = _conditional_query(request, "PATCH", resource_type)
     kind = patch_kind(request, f"{resource_type}?{unquote(criteria)[:100]}")
     body = parse_json(await read_body(request, set(PATCH_KINDS)))
+    await ready_to_write((resource_type,))
     command = prepare_patch(resource_type, None, kind, body, if_match(request), criteria)
     return await perform_write(request, command)
 
