@@ -5,13 +5,14 @@ type's generated validity check (:mod:`app.validation.fast_accept`) and its sear
 built again the same way.
 
 Built on the event loop, the first write of a type held the loop for as long as that took: about
-0.24 s for the first type of a process (the definitions the checks are made of load with it), a few
-milliseconds for each one after. Meanwhile the worker accepted no connection, so the connections a
-client opened at that moment all went to the other worker of ``serve --workers 2``, and stayed
-there: ``bench/crud.py``'s first round of creates at 16 clients ran one worker with batches of one
-write per statement and the other with seven, at 1,330-1,530 creates/s against 1,600-2,000 in the
-rounds after (its ratio to the raw baseline 0.37 against 0.62). In a thread the build shares the
-interpreter with the loop, which keeps accepting and serving the other requests."""
+75 ms for the first type of a server's worker process (what every type shares is built with it: a
+fresh worker's first create took 87-92 ms, 21 ms now), a few milliseconds for each type after.
+Meanwhile the worker accepted no connection, so the connections a client opened at that moment
+all went to the other worker of ``serve --workers 2``, and stayed there: ``bench/crud.py``'s first
+round of creates at 16 clients ran one worker with batches of one write per statement and the
+other with seven, at 1,330-1,530 creates/s against 1,600-2,000 in the rounds after (its ratio to
+the raw baseline 0.37 against 0.62). In a thread the build shares the interpreter with the loop,
+which keeps accepting and serving the other requests."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ WARMED = "Basic"
 def build_shared() -> None:
     """At start-up, what the first type built in a process builds for all: the checks of the
     datatypes every resource shares (Meta, Extension, CodeableConcept, Reference…) and the FHIRPath
-    type model the row functions are generated from. Building one small type's builds them: about
-    0.2 s here, after which a type costs a few milliseconds (built in a thread, :func:`ready_to_write`).
-    Every type at start-up would cost 0.9 s more per worker process."""
+    type model the row functions are generated from. Building one small type's builds them (about
+    75 ms after :func:`app.validation.warm`), after which a type costs a few milliseconds (built in
+    a thread, :func:`ready_to_write`). Every type at start-up would cost 0.9 s more per process."""
     _build([WARMED])
