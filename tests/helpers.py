@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 import httpx
+
+from app.errors import FhirError
 
 FHIR = {"Content-Type": "application/fhir+json"}
 
@@ -58,3 +62,17 @@ def search_parameter(code: str, kind: str, expression: str, url: str, descriptio
         "type": kind,
         "expression": expression,
     }
+
+
+def applies_or_fails_cleanly(apply: Callable[[dict, object], dict], resource: dict, patch: object) -> None:
+    """``apply(resource, patch)`` (a patch of any kind) gives a resource of the same type and id, or
+    raises a FhirError of 400 or 422 that is not an unexpected failure; ``resource`` is unchanged."""
+    before = copy.deepcopy(resource)
+    try:
+        result = apply(resource, patch)
+    except FhirError as error:
+        assert error.status in (400, 422)
+        assert "could not be applied" not in error.diagnostics, error.diagnostics
+    else:
+        assert result["resourceType"] == resource["resourceType"] and result["id"] == resource["id"]
+    assert resource == before

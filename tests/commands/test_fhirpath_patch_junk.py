@@ -3,15 +3,13 @@ raise anything but a FhirError."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.commands.patching import apply_fhirpath_patch
-from app.errors import FhirError
 from tests.commands.fhirpath_patch_helpers import PATIENT, op, params, rejected
+from tests.helpers import applies_or_fails_cleanly
 
 # --- malformed Parameters ------------------------------------------------------------------
 
@@ -166,15 +164,7 @@ def operations(draw: st.DrawFn) -> dict:
 
 
 def _applies_or_fails_cleanly(parameters: object) -> None:
-    before = copy.deepcopy(PATIENT)
-    try:
-        result = apply_fhirpath_patch(PATIENT, parameters)
-    except FhirError as error:
-        assert error.status in (400, 422)
-        assert "could not be applied" not in error.diagnostics, error.diagnostics
-    else:
-        assert result["resourceType"] == "Patient" and result["id"] == "p1"
-    assert PATIENT == before
+    applies_or_fails_cleanly(apply_fhirpath_patch, PATIENT, parameters)
 
 
 @settings(max_examples=400, deadline=None)
