@@ -19,6 +19,8 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -40,7 +42,10 @@ TARGET = 20_000
 """Events per second of a rebuild the issue asks for on a 2-core machine."""
 
 
-async def replay(data_dir: Path, batch: int) -> Figure:
+@asynccontextmanager
+async def rebuild_pool(data_dir: Path) -> AsyncIterator[asyncpg.Pool]:
+    """The data directory's embedded PostgreSQL started, migrated and its projections checked, as
+    ``fhirledger projections rebuild`` opens it: a pool for two types' rebuilds at a time."""
     embedded = EmbeddedPostgres(data_dir)
     dsn = embedded.start()
     try:
@@ -48,6 +53,16 @@ async def replay(data_dir: Path, batch: int) -> Figure:
         async with pool.acquire() as conn:
             await migrate(conn)
             await check_projections(conn)
+        try:
+            yield pool
+        finally:
+            await pool.close()
+    finally:
+        embedded.stop()
+
+
+async def replay(data_dir: Path, batch: int) -> Figure:
+    async with rebuild_pool(data_dir) as pool:
         counts = await counts_by_type(pool)
         events = sum(n for n, _ in counts.values())
         types = await largest_first(pool, list(resource_types()))
@@ -69,9 +84,6 @@ async def replay(data_dir: Path, batch: int) -> Figure:
         with executor:
             replayed = sum(await each_type(types, one))
         seconds, after = time.perf_counter() - start, cpu_seconds(data_dir)
-        await pool.close()
-    finally:
-        embedded.stop()
     speed_after = machine_speed()
     for resource_type in sorted(counts, key=lambda t: -counts[t][0]):
         began, took = timings[resource_type]
@@ -91,12 +103,17 @@ async def replay(data_dir: Path, batch: int) -> Figure:
     return Figure(f"replay of a real database >= {TARGET:,} events/s", figure, rate >= TARGET, command)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_on_data_dir(description: str, run: Callable[[Path, int], Awaitable[object]]) -> None:
+    """``run(data_dir, batch)`` with the command line's ``--data-dir`` and ``--batch``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--batch", type=int, default=5000, help="events per batch, as the CLI's default")
     args = parser.parse_args()
-    asyncio.run(replay(args.data_dir.resolve(), args.batch))
+    asyncio.run(run(args.data_dir.resolve(), args.batch))
+
+
+def main() -> None:
+    run_on_data_dir(__doc__, replay)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ the data directory is left with its projections rebuilt. The kept output takes m
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
@@ -23,16 +22,14 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.collector import tune_collector
-from app.db.embedded import EmbeddedPostgres
-from app.db.migrations import migrate
 from app.fhirspec.resource_types import resource_types
 from app.projections import bulk_load
 from app.projections.rebuild import custom_definitions, rebuild_type, replay_executor
 from app.projections.rebuild_many import each_type, largest_first
-from app.projections.state import check_projections
 from bench.common import machine_speed, yardstick_text
 from bench.import_bulk import cpu_seconds
 from bench.replay import report_split
+from bench.replay_data_dir import rebuild_pool, run_on_data_dir
 
 _computed = bulk_load._encoding
 _kept: dict[tuple[str, str], asyncio.Future] = {}
@@ -75,13 +72,7 @@ async def _rebuild(data_dir: Path, pool: asyncpg.Pool, batch: int, label: str) -
 
 
 async def floor(data_dir: Path, batch: int) -> None:
-    embedded = EmbeddedPostgres(data_dir)
-    dsn = embedded.start()
-    try:
-        pool = await asyncpg.create_pool(dsn, min_size=2, max_size=6)
-        async with pool.acquire() as conn:
-            await migrate(conn)
-            await check_projections(conn)
+    async with rebuild_pool(data_dir) as pool:
         tune_collector()  # as the CLI's rebuild does
         speed_before = machine_speed()
         bulk_load._encoding = _keeping
@@ -90,19 +81,12 @@ async def floor(data_dir: Path, batch: int) -> None:
         free = await _rebuild(data_dir, pool, batch, "workers' output handed over (their cost none)")
         bulk_load._encoding = _computed
         speed_after = machine_speed()
-        await pool.close()
-    finally:
-        embedded.stop()
     print(f"ceiling with free workers: {free / computed:.2f}x the rebuild's rate ({len(_kept):,} batches kept)")
     print(yardstick_text(speed_before, speed_after, free, "events/s with free workers"))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--batch", type=int, default=5000, help="events per batch, as the CLI's default")
-    args = parser.parse_args()
-    asyncio.run(floor(args.data_dir.resolve(), args.batch))
+    run_on_data_dir(__doc__, floor)
 
 
 if __name__ == "__main__":
