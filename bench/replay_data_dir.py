@@ -2,7 +2,8 @@
 build`` of real Synthea patients, say) rebuilt from its event log, exactly as ``fhirledger
 projections rebuild --all`` does it, timed: events/s, the types' own rates, and the CPU split of
 this process, the replay's worker processes and PostgreSQL, PostgreSQL's CPU by phase, and the
-costliest index builds and VACUUM/ANALYZE statements (bench/replay.py's instruments).
+costliest index builds and VACUUM/ANALYZE statements (bench/replay.py's instruments), and
+PostgreSQL's CPU by side-table kind, load and index builds (bench/replay_kinds.py).
 
 bench/replay.py replays a generated log of four types (patients, encounters, observations,
 conditions); a Synthea population's log has 16 types, Claims and ExplanationOfBenefits among them
@@ -37,6 +38,7 @@ from app.projections.state import check_projections
 from bench.common import Figure, machine_speed, yardstick_text
 from bench.import_bulk import cpu_seconds
 from bench.replay import phases_text, report_split, statements_text, time_phases, time_statements
+from bench.replay_kinds import kinds_text, time_loads
 
 TARGET = 20_000
 """Events per second of a rebuild the issue asks for on a 2-core machine."""
@@ -70,6 +72,7 @@ async def replay(data_dir: Path, batch: int) -> Figure:
         tune_collector()  # as the CLI's rebuild does
         time_phases(data_dir)  # the phases' wall and PostgreSQL CPU, as bench/replay.py prints them
         time_statements()
+        time_loads()
         speed_before = machine_speed()
         before, start = cpu_seconds(data_dir), time.perf_counter()
         executor = replay_executor(await custom_definitions(pool))
@@ -96,6 +99,7 @@ async def replay(data_dir: Path, batch: int) -> Figure:
     report_split(replayed, tuple(a - b for a, b in zip(after, before, strict=True)))
     print(phases_text(replayed))
     print(statements_text(replayed, 8))
+    print(kinds_text(replayed))
     print(yardstick_text(speed_before, speed_after, rate, "events/s"))
     cpu = sum(a - b for a, b in zip(after, before, strict=True)) / replayed * 1e6
     figure = f"{rate:,.0f} events/s over {replayed:,} events ({cpu:.0f} us of CPU per event)"
