@@ -49,6 +49,7 @@ from app.queries.search.includes import INCLUDE_LIMIT, included
 from app.queries.search.model import Include, SearchQuery
 from app.queries.search.parse import parse_search
 from app.queries.search.restriction import readable, restriction_for
+from app.queries.search.session import search_session
 from app.queries.search.system import Row, page_rows, position
 
 OPERATION = "$everything"
@@ -239,7 +240,10 @@ async def everything(pool: asyncpg.Pool, req: EverythingRequest) -> bytes:
     ask.applied = [(k, str(first.count) if k == "_count" else v) for k, v in ask.applied]  # as capped
     at = position(first)
     searched = list(queries)
-    rows = await page_rows(pool, searched, queries, at, first.count + 1, req.base) if first.count else []
+    rows: list[Row] = []
+    if first.count:
+        async with search_session(pool) as conn:  # planned for their values, as a search's statements are
+            rows = await page_rows(conn, searched, queries, at, first.count + 1, req.base)
     more = len(rows) > first.count
     rows = rows[: first.count]
     if not at.forward:

@@ -6,7 +6,8 @@ a search that plan is blind to the per-parameter statistics (which code, which p
 took code + date from ~20 ms to ~180 ms at a million resources. ``plan_cache_mode =
 force_custom_plan`` keeps every search statement on a custom plan, while the write path, whose
 statements gain nothing from re-planning, keeps its cached plans: the setting is made for the
-search's session only and reset when the search is done (the request pool skips asyncpg's
+search's session only (a search of one type, a search across types, ``$everything``'s pages) and
+reset when the search is done (the request pool skips asyncpg's
 ``RESET ALL`` on release, app/db/pool.py; without the reset, every later write on the connection
 would be planned anew, ~0.4 ms of PostgreSQL per write). No transaction is
 held across the search's statements (each locks its tables for itself, as before), so a

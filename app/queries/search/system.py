@@ -31,6 +31,7 @@ from app.queries.search.execute import SearchRequest, check_cursor
 from app.queries.search.parse import SearchQuery, parse_search, strict_failure
 from app.queries.search.plan import where_clause
 from app.queries.search.restriction import restriction_for
+from app.queries.search.session import search_session
 from app.queries.search.sql import Args
 from app.queries.search.totals import ESTIMATED, counts_exactly, estimated_total
 from app.queries.subset import subset
@@ -88,7 +89,7 @@ def _restrictions(principal: Principal, named: list[str], queries: dict[str, Sea
     return types
 
 
-async def count_rows(pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], base: str) -> int:
+async def count_rows(conn: asyncpg.Connection, types: list[str], queries: dict[str, SearchQuery], base: str) -> int:
     """The matches of every type, one statement per :data:`UNION_TYPES` types."""
     total = 0
     for start in range(0, len(types), UNION_TYPES):
@@ -97,12 +98,12 @@ async def count_rows(pool: asyncpg.Pool, types: list[str], queries: dict[str, Se
             f"SELECT count(*) AS n FROM {current_table(t)} r WHERE {where_clause(queries[t], args, base)}"
             for t in types[start : start + UNION_TYPES]
         ]
-        total += await pool.fetchval(f"SELECT sum(n)::bigint FROM ({' UNION ALL '.join(counts)}) c", *args.values)
+        total += await conn.fetchval(f"SELECT sum(n)::bigint FROM ({' UNION ALL '.join(counts)}) c", *args.values)
     return total
 
 
 async def page_rows(
-    pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], at: Position, limit: int, base: str
+    conn: asyncpg.Connection, types: list[str], queries: dict[str, SearchQuery], at: Position, limit: int, base: str
 ) -> list[Row]:
     """Up to ``limit`` rows from ``at`` on, in the page's direction (reversed when paging back);
     ``types`` in result order. One statement per :data:`UNION_TYPES` types (a ``UNION ALL`` of
@@ -125,19 +126,24 @@ async def page_rows(
                 f" ORDER BY r.id {order} LIMIT {most})"
             )
         sql = f"SELECT * FROM ({' UNION ALL '.join(branches)}) u ORDER BY k, id {order} LIMIT {most}"
-        rows += [(batch[r["k"]], r["id"], decode(r["resource"])) for r in await pool.fetch(sql, *args.values)]
+        rows += [(batch[r["k"]], r["id"], decode(r["resource"])) for r in await conn.fetch(sql, *args.values)]
     return rows
 
 
 async def _uncounted_total(
-    pool: asyncpg.Pool, types: list[str], queries: dict[str, SearchQuery], base: str, page_rows: int, complete: bool
+    conn: asyncpg.Connection,
+    types: list[str],
+    queries: dict[str, SearchQuery],
+    base: str,
+    page_rows: int,
+    complete: bool,
 ) -> tuple[int | None, list[Issue]]:
     """As :func:`app.queries.search.totals.page_total`, over the types searched."""
     first = queries[types[0]] if types else None
     if first is None or (complete and first.cursor is None):
         return page_rows, []
     if first.total == "estimate":
-        estimates = [await estimated_total(pool, queries[t], base) for t in types]
+        estimates = [await estimated_total(conn, queries[t], base) for t in types]
         return max(sum(estimates), page_rows), [ESTIMATED]
     return None, []
 
@@ -250,14 +256,16 @@ async def search_system(pool: asyncpg.Pool, req: SearchRequest) -> bytes:
     at = position(first)
     url = f"{req.base}/{path}" if path else req.base
     links = [{"relation": "self", "url": page_url(url, params, {})}]
-    total = await count_rows(pool, usable, queries, req.base) if counts_exactly(first) else None
     rows: list[Row] = []
-    if first.summary != "count" and first.count > 0:
-        rows = await page_rows(pool, usable, queries, at, first.count + 1, req.base)
-    more = len(rows) > first.count
     notes: list[Issue] = []
-    if total is None and first.total != "none" and first.count > 0:
-        total, notes = await _uncounted_total(pool, usable, queries, req.base, len(rows[: first.count]), not more)
+    async with search_session(pool) as conn:  # planned for their values, as a search of one type is
+        total = await count_rows(conn, usable, queries, req.base) if counts_exactly(first) else None
+        if first.summary != "count" and first.count > 0:
+            rows = await page_rows(conn, usable, queries, at, first.count + 1, req.base)
+        more = len(rows) > first.count
+        if total is None and first.total != "none" and first.count > 0:
+            page = len(rows[: first.count])
+            total, notes = await _uncounted_total(conn, usable, queries, req.base, page, not more)
     rows = rows[: first.count]
     if not at.forward:
         rows.reverse()
