@@ -5,8 +5,11 @@ generic plans instead of being planned anew each time."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import asyncpg
 import httpx
+import pytest
 
 from app.api.app import create_app
 from app.db.pool import create_pool
@@ -15,21 +18,30 @@ from app.settings import Settings
 from tests.helpers import new_id, patient
 
 
-async def test_a_search_leaves_the_connection_with_cached_plans(database_dsn: str) -> None:
+@pytest.fixture
+async def one_connection(database_dsn: str) -> AsyncIterator[tuple[asyncpg.Pool, httpx.AsyncClient]]:
+    """A request pool of one connection, and a client of an app serving from it."""
     settings = Settings(database_url=database_dsn, pool_min_size=1, pool_max_size=1)
     pool = await create_pool(database_dsn, settings)
     try:
         app = create_app(settings, pool)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
-            family = f"Session{new_id()[:8]}"
-            assert (await client.post("/fhir/Patient", json=patient(family=family))).status_code == 201
-            found = await client.get(f"/fhir/Patient?family={family}")
-            assert found.status_code == 200 and len(found.json()["entry"]) == 1
-            async with pool.acquire() as conn:  # the only connection: the one the search ran on
-                assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
-            assert (await client.get(f"/fhir/Patient?family={family}")).status_code == 200
+            yield pool, client
     finally:
         await pool.close()
+
+
+async def test_a_search_leaves_the_connection_with_cached_plans(
+    one_connection: tuple[asyncpg.Pool, httpx.AsyncClient],
+) -> None:
+    pool, client = one_connection
+    family = f"Session{new_id()[:8]}"
+    assert (await client.post("/fhir/Patient", json=patient(family=family))).status_code == 201
+    found = await client.get(f"/fhir/Patient?family={family}")
+    assert found.status_code == 200 and len(found.json()["entry"]) == 1
+    async with pool.acquire() as conn:  # the only connection: the one the search ran on
+        assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+    assert (await client.get(f"/fhir/Patient?family={family}")).status_code == 200
 
 
 async def test_a_search_still_plans_for_its_values(database_dsn: str, pool: asyncpg.Pool) -> None:
@@ -45,34 +57,28 @@ def _plans(rows: list[asyncpg.Record], marker: str) -> tuple[int, int]:
     return sum(r["generic_plans"] for r in found), sum(r["custom_plans"] for r in found)
 
 
-async def test_searches_across_types_plan_for_their_values(database_dsn: str) -> None:
+async def test_searches_across_types_plan_for_their_values(
+    one_connection: tuple[asyncpg.Pool, httpx.AsyncClient],
+) -> None:
     """A search across types (``[base]?_type=…``) runs a statement of the same text for every search
     of the same shape; PostgreSQL's default switches such a statement to a generic plan after five
     runs, one that ignores the values (at a million resources a code + date search across types
-    then counted in 533-644 ms instead of 105-120, session 21): it runs on a search session, each
-    run planned for its values, as ``$everything``'s pages do (theirs, a union over the compartment's
+    then took 602-688 ms instead of 120-139, session 21): it runs on a search session, each run
+    planned for its values, as ``$everything``'s pages do (theirs, a union over the compartment's
     types, are mostly too long for asyncpg's statement cache, so planned anew each time anyway),
     and the connection is handed on as it was."""
-    settings = Settings(database_url=database_dsn, pool_min_size=1, pool_max_size=1)
-    pool = await create_pool(database_dsn, settings)
-    try:
-        app = create_app(settings, pool)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
-            family = f"Plans{new_id()[:8]}"
-            created = await client.post("/fhir/Patient", json=patient(family=family))
-            assert created.status_code == 201
-            pid = created.json()["id"]
-            for i in range(8):
-                found = await client.get(f"/fhir?_type=Patient&family={family}&_count={i + 1}&_total=accurate")
-                assert found.status_code == 200 and len(found.json()["entry"]) == 1
-                everything = await client.get(f"/fhir/Patient/{pid}/$everything?_count={i + 1}")
-                assert everything.status_code == 200 and everything.json()["entry"][0]["resource"]["id"] == pid
-            async with pool.acquire() as conn:  # the only connection: the one every search ran on
-                rows = await conn.fetch("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
-                assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
-        generic, custom = _plans(rows, "count(*) AS n FROM cur_patient")  # the count across types
-        assert (generic, custom) == (0, 8)
-        generic, custom = _plans(rows, "SELECT * FROM ((SELECT 0 AS k")  # its page
-        assert (generic, custom) == (0, 8)
-    finally:
-        await pool.close()
+    pool, client = one_connection
+    family = f"Plans{new_id()[:8]}"
+    created = await client.post("/fhir/Patient", json=patient(family=family))
+    assert created.status_code == 201
+    pid = created.json()["id"]
+    for i in range(8):
+        found = await client.get(f"/fhir?_type=Patient&family={family}&_count={i + 1}&_total=accurate")
+        assert found.status_code == 200 and len(found.json()["entry"]) == 1
+        everything = await client.get(f"/fhir/Patient/{pid}/$everything?_count={i + 1}")
+        assert everything.status_code == 200 and everything.json()["entry"][0]["resource"]["id"] == pid
+    async with pool.acquire() as conn:  # the only connection: the one every search ran on
+        rows = await conn.fetch("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+        assert await conn.fetchval("SHOW plan_cache_mode") == "auto"
+    assert _plans(rows, "count(*) AS n FROM cur_patient") == (0, 8)  # the count across types
+    assert _plans(rows, "SELECT * FROM ((SELECT 0 AS k") == (0, 8)  # its page
