@@ -9,6 +9,9 @@ protocol:
   OperationOutcome and the connection stays usable;
 - answers a request head (request line and headers) over :data:`HEAD_HARD_LIMIT` bytes at once
   with 414/431 and closes the connection, so no client can make the server buffer without bound;
+  the client is likely still sending then, so the connection lingers (:meth:`_linger`): closed
+  with unread data, it would be reset by the kernel, and the client would meet the reset while
+  it sends, before it ever reads the answer;
 - answers a request the parser rejects (a control character in a header, a malformed request
   line, ...) with a 400 OperationOutcome; the parser cannot resume after such an error, so that
   connection is closed;
@@ -32,6 +35,11 @@ FHIR_JSON = b"application/fhir+json"
 URL_LENGTH_KEY = "fhirledger.url_length"
 URL_PARSE_LIMIT = 65_535  # httptools' URL parser keeps offsets in 16 bits
 HEAD_HARD_LIMIT = 1024 * 1024
+LINGER_SECONDS = 2.0
+"""How long a refused connection is given to finish sending (its data read and dropped) before the
+server closes it."""
+LINGER_BYTES = 16 * 1024 * 1024
+"""How much a refused connection may still send meanwhile (more, and it is closed at once)."""
 
 
 class _ErrorRecordingParser(httptools.HttpRequestParser):
@@ -62,8 +70,14 @@ class FhirHttpToolsProtocol(HttpToolsProtocol):
 
     _head_bytes = 0
     _counting = True  # between messages and in a request head; not while a body streams in
+    _lingering: int | None = None  # bytes dropped since the refusal (None: not refused)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None:
+            self._lingering += len(data)
+            if self._lingering > LINGER_BYTES:
+                self.transport.close()
+            return
         if self._counting and not self.transport.is_closing():
             self._head_bytes += len(data)
             if self._head_bytes > HEAD_HARD_LIMIT:
@@ -114,4 +128,23 @@ class FhirHttpToolsProtocol(HttpToolsProtocol):
         head += [b"content-type: ", FHIR_JSON, b"\r\ncontent-length: ", str(len(body)).encode(), b"\r\n"]
         head += [b"connection: close\r\n\r\n", body]
         self.transport.write(b"".join(head))
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close for good once the client has stopped sending, or after :data:`LINGER_SECONDS`:
+        the answer is sent and the writing side shut (the client reads the answer, then the end),
+        and what still comes is read and dropped, up to :data:`LINGER_BYTES`."""
+        if self._lingering is not None or self.transport.is_closing():
+            return
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self._lingering = 0
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def eof_received(self) -> bool | None:
+        if self._lingering is not None:
+            self.transport.close()  # the client has sent all it will
+            return None
+        return super().eof_received()
