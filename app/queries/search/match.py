@@ -1,5 +1,8 @@
 """Matching search criteria for conditional interactions (https://hl7.org/fhir/R4/http.html#ccreate):
-the ids of the current resources a query matches, on the caller's connection and snapshot.
+the ids of the current resources a query matches, on the caller's connection and snapshot,
+planned for the criteria's values as a search is (:func:`planned_for_values`): with the plan
+PostgreSQL caches after five runs, blind to the values, a conditional create by code and date
+took about 200 ms at a million resources where the code matches nothing, against a few ms.
 
 A ``restriction`` (the token's, :func:`app.queries.search.restriction.restriction_for`) confines the
 match to what the caller could find by searching: a resource it may not see does not exist for it,
@@ -17,6 +20,7 @@ from app.projections.current_state import current_table
 from app.queries.search.model import Restriction
 from app.queries.search.parse import RESULT_PARAMS, parse_search
 from app.queries.search.plan import where_clause
+from app.queries.search.session import planned_for_values
 from app.queries.search.sql import Args
 
 MATCH_LIMIT = 100
@@ -34,4 +38,5 @@ async def match_ids(
     args = Args()
     where = where_clause(q, args, "")
     sql = f"SELECT r.id FROM {current_table(resource_type)} r WHERE {where} LIMIT {MATCH_LIMIT}"
-    return [row["id"] for row in await conn.fetch(sql, *args.values)]
+    async with planned_for_values(conn):  # a generic plan, blind to the values, scanned (session 21)
+        return [row["id"] for row in await conn.fetch(sql, *args.values)]

@@ -33,6 +33,20 @@ async def search_session(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection
             await _reset(conn)
 
 
+@asynccontextmanager
+async def planned_for_values(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """The statements run in the block on ``conn``, a connection inside the caller's transaction (a
+    conditional write matching its criteria), planned for their values, as a search's are. A
+    ``SET`` inside a transaction is undone by its rollback: after a failure the setting is left to
+    it (a failed transaction takes no more statements); else it is taken back at once, so the
+    write's own statements keep their cached plans."""
+    if not conn.is_in_transaction():
+        raise RuntimeError("planned_for_values needs the caller's transaction")
+    await conn.execute("SET plan_cache_mode = force_custom_plan")
+    yield conn
+    await conn.execute("RESET plan_cache_mode")
+
+
 async def _reset(conn: asyncpg.Connection) -> None:
     """Take the setting back; a connection that cannot be reset is closed, never handed on with it."""
     if conn.is_closed():
