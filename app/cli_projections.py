@@ -79,7 +79,7 @@ COLUMNS = (
     SpinnerColumn(),
     TextColumn("{task.description:<28}"),
     BarColumn(),
-    TextColumn("{task.completed:>10,.0f}/{task.fields[of]:<10}"),
+    TextColumn("{task.fields[done]:>10}/{task.fields[of]:<10}"),
     TextColumn("{task.fields[rate]:>10} events/s"),
     TimeElapsedColumn(),
     TimeRemainingColumn(),
@@ -107,7 +107,7 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None, ba
     console = console or Console()
     tune_collector()  # as a serving process does: this one reads and forwards batches (app/collector.py)
     with Progress(*COLUMNS, console=console) as progress:
-        setup = progress.add_task("checking projections", total=None, of="", rate="")
+        setup = progress.add_task("checking projections", total=None, done="", of="", rate="")
         pool = await asyncpg.create_pool(dsn, min_size=2, max_size=6)  # two types' rebuilds at a time
         try:
             async with pool.acquire() as conn:
@@ -117,19 +117,22 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None, ba
             progress.remove_task(setup)
 
             async def one(t: str) -> int:
-                task = progress.add_task(t, total=None, of="?", rate="-")
+                task = progress.add_task(t, total=None, done="0", of="?", rate="-")
 
                 def advance(n: int) -> None:
                     progress.advance(task, n)
-                    speed = _task(progress, task).speed
-                    progress.update(task, rate=f"{speed:,.0f}" if speed else "-")
+                    state = _task(progress, task)
+                    speed = state.speed
+                    progress.update(task, done=f"{state.completed:,.0f}", rate=f"{speed:,.0f}" if speed else "-")
 
                 counting = asyncio.create_task(pending_events(pool, t))
                 counting.add_done_callback(_counted(progress, task))
                 result = await rebuild_type(pool, t, batch=batch, progress=advance, executor=executor)
                 await counting
+                # the bar full (a type without events too: its bar's total is 1), the count as replayed
                 done = max(int(_task(progress, task).completed), 1)
-                progress.update(task, total=done, completed=done, of=f"{result.events:,}")
+                replayed = f"{result.events:,}"
+                progress.update(task, total=done, completed=done, done=replayed, of=replayed)
                 return result.events
 
             with executor:

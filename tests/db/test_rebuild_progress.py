@@ -50,3 +50,16 @@ async def test_rebuild_replays_and_counts_before_the_total_is_known(
     assert re.search(rf"\b{events}/\?", text), "the replayed events show while the total is still unknown"
     assert re.search(rf"\b{events}/{events}\b", text)
     assert f"rebuilt 1 type(s) from {events} events" in text
+
+
+async def test_a_type_without_events_shows_none_replayed(database_dsn: str) -> None:
+    """A rebuild of every type meets mostly types without events: each line says 0 of 0, not 1 of 0
+    (the bar's total is 1 so that it shows full)."""
+    out = io.StringIO()
+    total = await cli_projections.rebuild(
+        database_dsn, ["VisionPrescription"], console=Console(file=out, force_terminal=True, width=200)
+    )
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
+    assert total == 0
+    assert re.search(r"VisionPrescription\s.*\b0/0\b", text), text[-400:]
+    assert "1/0" not in text
