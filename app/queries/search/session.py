@@ -22,11 +22,13 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+_CUSTOM_PLANS = "SET plan_cache_mode = force_custom_plan"
+
 
 @asynccontextmanager
 async def search_session(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     async with pool.acquire() as conn:
-        await conn.execute("SET plan_cache_mode = force_custom_plan")
+        await conn.execute(_CUSTOM_PLANS)
         try:
             yield conn
         finally:
@@ -42,7 +44,7 @@ async def planned_for_values(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.
     write's own statements keep their cached plans."""
     if not conn.is_in_transaction():
         raise RuntimeError("planned_for_values needs the caller's transaction")
-    await conn.execute("SET plan_cache_mode = force_custom_plan")
+    await conn.execute(_CUSTOM_PLANS)
     yield conn
     await conn.execute("RESET plan_cache_mode")
 
