@@ -15,7 +15,8 @@ protocol:
 - answers a request the parser rejects (a control character in a header, a malformed request
   line, ...) with a 400 OperationOutcome; the parser cannot resume after such an error, so that
   connection is closed;
-- spreads the connections a client opens at once over the workers (app/api/worker_balance.py);
+- spreads the connections a client opens at once over the workers (app/api/worker_balance.py), and
+  keeps the workers' open connections even (app/api/accept_balance.py);
 - sends a response's head with its body's first part, in one write (app/api/one_send.py).
 """
 
@@ -27,6 +28,7 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from app.api import accept_balance
 from app.api.one_send import hold_head
 from app.api.worker_balance import share_burst
 from app.errors import Issue, operation_outcome
@@ -66,7 +68,13 @@ class FhirHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        share_burst(len(self.server_state.connections))
+        open_now = len(self.server_state.connections)
+        if not accept_balance.opened(open_now):
+            share_burst(open_now)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        accept_balance.closed(len(self.server_state.connections))
 
     _head_bytes = 0
     _counting = True  # between messages and in a request head; not while a body streams in

@@ -31,6 +31,7 @@ from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from app.api.balanced_server import BalancedProcess
 from app.api.worker_balance import barrier
 
 log = logging.getLogger("fhirledger.workers")
@@ -86,6 +87,46 @@ class WorkerSupervisor(Multiprocess):
         self._answered: set[int] = set()
         self._deaths: deque[float] = deque()
 
+    def new_process(self) -> Process:
+        """A worker process (not started) that shares its connections evenly with the others."""
+        return BalancedProcess(self.config, self.sockets)
+
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            process = self.new_process()
+            process.start()
+            self.processes.append(process)
+
+    def handle_ttin(self) -> None:
+        log.info("Received SIGTTIN, increasing the number of processes.")
+        self.processes_num += 1
+        process = self.new_process()
+        process.start()
+        self.processes.append(process)
+
+    def restart_all(self) -> None:
+        """Replaces each worker (SIGHUP), bringing its replacement into service before retiring
+        the old worker; stops at the first replacement not ready in time (uvicorn's own, with
+        :meth:`new_process`)."""
+        for idx, old_process in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new_process = self.new_process()
+            new_process.start()
+            if not new_process.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
+                new_process.kill()
+                new_process.join()
+                if not self.should_exit.is_set():
+                    log.error(
+                        "New worker process [%s] was not ready in time; keeping worker [%s] and aborting the restart",
+                        new_process.pid,
+                        old_process.pid,
+                    )
+                return
+            old_process.terminate()
+            old_process.join()
+            self.processes[idx] = new_process
+
     def keep_subprocess_alive(self) -> None:
         for idx, process in enumerate(self.processes):
             if self.should_exit.is_set():
@@ -133,7 +174,7 @@ class WorkerSupervisor(Multiprocess):
             )
             return
         log.warning("worker process [%s] %s; starting another", process.pid, cause)
-        replacement = Process(self.config, self.sockets)
+        replacement = self.new_process()
         replacement.start()
         self.processes[idx] = replacement
 

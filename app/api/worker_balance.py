@@ -48,6 +48,17 @@ def barrier(workers: int) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def barrier_directory() -> Path | None:
+    """The directory of the start barrier (None when this process is no worker of several); the
+    workers keep other files there too (app/api/accept_balance.py)."""
+    value = os.environ.get(ENV)
+    return Path(value.partition(":")[2]) if value else None
+
+
+def _arrived(directory: Path) -> int:
+    return sum(1 for name in os.listdir(directory) if name.isdigit())
+
+
 async def wait_for_peers(timeout: float = TIMEOUT) -> None:
     """Say this worker is ready, then wait until all are (nothing to wait for without a barrier)."""
     value = os.environ.get(ENV)
@@ -61,7 +72,7 @@ async def wait_for_peers(timeout: float = TIMEOUT) -> None:
         log.warning("worker process [%s]: start barrier unusable (%s); serving now", os.getpid(), exc)
         return
     deadline = time.monotonic() + timeout
-    while len(os.listdir(directory)) < int(count):
+    while _arrived(directory) < int(count):
         if time.monotonic() >= deadline:
             log.warning(
                 "worker process [%s]: the other workers did not start within %.0f s; serving now", os.getpid(), timeout

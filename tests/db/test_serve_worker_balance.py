@@ -8,6 +8,8 @@ import os
 import signal
 import socket
 import subprocess
+import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,8 +25,20 @@ SLOW_START = 6  # seconds the first worker spawned waits before starting
 def _open(port: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     sock.sendall(b"GET /fhir/metadata?_summary=true HTTP/1.1\r\nhost: x\r\n\r\n")
-    assert sock.recv(64).startswith(b"HTTP/1.1 200")
+    assert _read_response(sock).startswith(b"HTTP/1.1 200")
     return sock
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """Read one response (with a content-length) off ``sock``; its head."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
 
 
 def _owners(proc: subprocess.Popen, port: int) -> Counter[int]:
@@ -62,3 +76,38 @@ def test_connections_opened_at_once_reach_both_workers(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
     assert marker.exists() and os.environ.get("FHIRLEDGER_START_BARRIER") is None
+
+
+def test_connections_opened_one_after_another_are_shared(tmp_path: Path) -> None:
+    """A client that opens its connections one at a time while the server is busy (an ingest
+    client's workers, each opening one when it has read its first file) gets them spread evenly
+    over the workers: the busy worker, awake when each arrived, took them all before."""
+    with embedded_data_dir() as data_dir:
+        port = free_port()
+        proc = start_server(data_dir, port, timeout=120, args=WORKERS)
+        busy = threading.Event()
+
+        def keep_busy(sock: socket.socket) -> None:
+            while not busy.is_set():
+                sock.sendall(b"GET /fhir/metadata HTTP/1.1\r\nhost: x\r\n\r\n")
+                _read_response(sock)
+
+        try:
+            first = _open(port)
+            worker = threading.Thread(target=keep_busy, args=(first,))
+            worker.start()
+            socks = [first]
+            try:
+                for _ in range(5):
+                    time.sleep(0.05)
+                    socks.append(_open(port))
+            finally:
+                busy.set()
+                worker.join()
+            owners = _owners(proc, port)
+            for sock in socks:
+                sock.close()
+            assert sorted(owners.values()) == [3, 3], owners
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
