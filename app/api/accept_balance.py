@@ -40,6 +40,7 @@ SUFFIX = ".open"
 MAX_PAUSE = 0.02
 CHECK_EVERY = 0.002
 PAUSES_PER_SECOND = 50
+RETRY = 1.0  # seconds before listening is tried again after it failed
 PEERS_TTL = 1.0  # how long the list of peers is kept before the directory is read again
 
 log = logging.getLogger("uvicorn.error")
@@ -119,11 +120,16 @@ class OpenCounts:
         self._peers = live
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.path.unlink()
+        forget(self.directory, self.pid)
         for m in (self._mine, *self._peers.values()):
             m.close()
         self._peers = {}
+
+
+def forget(directory: Path, pid: int) -> None:
+    """Remove the count of the worker ``pid`` (ended, or replaced after its death)."""
+    with contextlib.suppress(OSError):
+        (directory / f"{pid}{SUFFIX}").unlink()
 
 
 class AcceptBalance:
@@ -209,7 +215,12 @@ class AcceptBalance:
         servers = self._servers()
         if self.stopped:
             return
-        servers[:] = [await self._listen(spare.dup()) for spare in self._spares]
+        try:
+            servers[:] = [await self._listen(spare.dup()) for spare in self._spares]
+        except OSError as exc:  # out of file descriptors, say: the others serve meanwhile
+            log.warning("worker process [%s]: cannot listen again (%s); retrying in %s s", os.getpid(), exc, RETRY)
+            asyncio.get_running_loop().call_later(RETRY, self._check)
+            return
         self.paused_at = None
         if self.stopped:  # the server began shutting down meanwhile: its loop closed the old list
             for server in servers:

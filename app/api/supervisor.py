@@ -31,8 +31,9 @@ from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from app.api.accept_balance import forget
 from app.api.balanced_server import BalancedProcess
-from app.api.worker_balance import barrier
+from app.api.worker_balance import barrier, barrier_directory
 
 log = logging.getLogger("fhirledger.workers")
 
@@ -158,6 +159,9 @@ class WorkerSupervisor(Multiprocess):
         return f"{why}; killed it"
 
     def _replace(self, idx: int, process: Process, cause: str) -> None:
+        directory = barrier_directory()
+        if directory is not None and process.pid is not None:
+            forget(directory, process.pid)  # its count of connections, left by a worker killed
         self._first_seen.pop(process.pid or 0, None)
         self._answered.discard(process.pid or 0)
         now = time.monotonic()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.api.accept_balance import MAX_PAUSE, AcceptBalance, OpenCounts, waiting
+from app.api.accept_balance import MAX_PAUSE, RETRY, AcceptBalance, OpenCounts, waiting
 
 
 @dataclass
@@ -116,3 +116,22 @@ async def test_a_dead_peer_does_not_count(tmp_path: Path, worker: Worker) -> Non
         worker.connect()
         await _until(lambda n=n: len(worker.accepted) == n)
     assert worker.balance.pauses == 0 and os.path.exists(tmp_path / f"{gone.pid}.open")
+
+
+async def test_listening_that_fails_to_resume_is_tried_again(worker: Worker) -> None:
+    listen, failures = worker.balance._listen, []
+
+    async def fails_once(sock: socket.socket) -> asyncio.AbstractServer:
+        if not failures:
+            failures.append(sock)
+            sock.close()
+            raise OSError(24, "Too many open files")
+        return await listen(sock)
+
+    worker.balance._listen = fails_once
+    worker.connect()
+    await _until(lambda: len(worker.accepted) == 1)
+    worker.peer.publish(1)  # even: it resumes, fails, and tries again a second later
+    worker.connect()
+    waited = await _until(lambda: len(worker.accepted) == 2, timeout=5)
+    assert failures and RETRY * 0.8 <= waited < RETRY + 1, waited
