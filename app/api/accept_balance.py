@@ -70,9 +70,13 @@ def _alive(pid: int) -> bool:
 class OpenCounts:
     """This worker's count of open connections, published in ``directory``, and its peers'."""
 
-    def __init__(self, directory: Path, pid: int | None = None) -> None:
+    def __init__(self, directory: Path, pid: int | None = None, peers: int = 0) -> None:
+        """``peers``: how many other workers there should be; until that many are found, the
+        directory is read at each look (they publish as they start listening, this one perhaps
+        first), then once per :data:`PEERS_TTL` seconds."""
         self.directory = directory
         self.pid = os.getpid() if pid is None else pid
+        self.expected = peers
         self.path = directory / f"{self.pid}{SUFFIX}"
         self._mine = self._map(self.path, create=True)
         self._peers: dict[int, mmap.mmap] = {}
@@ -94,7 +98,7 @@ class OpenCounts:
     def fewest_elsewhere(self) -> int | None:
         """The fewest connections a live peer holds (None without peers)."""
         now = time.monotonic()
-        if now - self._listed >= PEERS_TTL:
+        if now - self._listed >= PEERS_TTL or len(self._peers) < self.expected:
             self._listed = now
             self._refresh()
         if not self._peers:

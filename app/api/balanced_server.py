@@ -13,7 +13,7 @@ from uvicorn.supervisors.multiprocess import Process
 
 from app.api import accept_balance
 from app.api.accept_balance import AcceptBalance, OpenCounts
-from app.api.worker_balance import barrier_directory
+from app.api.worker_balance import barrier_directory, barrier_workers
 
 
 class BalancedServer(Server):
@@ -38,7 +38,8 @@ class BalancedServer(Server):
             return await loop.create_server(protocol, sock=sock, ssl=config.ssl, backlog=config.backlog)
 
         spares = [sock.dup() for sock in sockets]
-        self.balance = AcceptBalance(OpenCounts(directory), lambda: self.servers, listen, spares)
+        counts = OpenCounts(directory, peers=barrier_workers() - 1)
+        self.balance = AcceptBalance(counts, lambda: self.servers, listen, spares)
         accept_balance.install(self.balance)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

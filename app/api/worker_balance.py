@@ -55,24 +55,28 @@ def barrier_directory() -> Path | None:
     return Path(value.partition(":")[2]) if value else None
 
 
+def barrier_workers() -> int:
+    """How many workers the start barrier is for (0 when this process is no worker of several)."""
+    value = os.environ.get(ENV)
+    return int(value.partition(":")[0]) if value else 0
+
+
 def _arrived(directory: Path) -> int:
     return sum(1 for name in os.listdir(directory) if name.isdigit())
 
 
 async def wait_for_peers(timeout: float = TIMEOUT) -> None:
     """Say this worker is ready, then wait until all are (nothing to wait for without a barrier)."""
-    value = os.environ.get(ENV)
-    if not value:
+    directory, count = barrier_directory(), barrier_workers()
+    if directory is None:
         return
-    count, _, path = value.partition(":")
-    directory = Path(path)
     try:
         (directory / str(os.getpid())).touch()
     except OSError as exc:  # the supervisor's directory gone: serve rather than wait
         log.warning("worker process [%s]: start barrier unusable (%s); serving now", os.getpid(), exc)
         return
     deadline = time.monotonic() + timeout
-    while _arrived(directory) < int(count):
+    while _arrived(directory) < count:
         if time.monotonic() >= deadline:
             log.warning(
                 "worker process [%s]: the other workers did not start within %.0f s; serving now", os.getpid(), timeout

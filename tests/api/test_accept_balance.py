@@ -135,3 +135,15 @@ async def test_listening_that_fails_to_resume_is_tried_again(worker: Worker) -> 
     worker.connect()
     waited = await _until(lambda: len(worker.accepted) == 2, timeout=5)
     assert failures and RETRY * 0.8 <= waited < RETRY + 1, waited
+
+
+def test_a_peer_that_starts_listening_later_is_seen_at_once(tmp_path: Path) -> None:
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        counts = OpenCounts(tmp_path, peers=1)
+        assert counts.fewest_elsewhere() is None  # the other worker has not published yet
+        OpenCounts(tmp_path, pid=sleeper.pid).publish(2)
+        assert counts.fewest_elsewhere() == 2  # not a second later: the first connections matter most
+    finally:
+        sleeper.kill()
+        sleeper.wait()
