@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 
+from app.api.accept_balance import MAX_PAUSE
 from tests.db.test_serve_worker_deaths import WORKERS, _workers
 from tests.server_process import embedded_data_dir, free_port, start_server
 
@@ -109,5 +110,31 @@ def test_connections_opened_one_after_another_are_shared(tmp_path: Path) -> None
                 sock.close()
             assert sorted(owners.values()) == [3, 3], owners
         finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+
+
+def test_a_hung_worker_delays_new_connections_by_the_longest_pause_at_most(tmp_path: Path) -> None:
+    """One worker stopped (hung, say, until the supervisor kills it): the other, though it holds
+    more connections, takes every new one after :data:`MAX_PAUSE` at most, not never."""
+    with embedded_data_dir() as data_dir:
+        port = free_port()
+        proc = start_server(data_dir, port, timeout=120, args=WORKERS)
+        hung = _workers(proc)[0]
+        socks: list[socket.socket] = []
+        try:
+            socks.append(_open(port))
+            hung.suspend()
+            start = time.monotonic()
+            for _ in range(5):
+                socks.append(_open(port))
+            took = time.monotonic() - start
+            owners = _owners(proc, port)
+            assert owners[hung.pid] <= 1 and sum(owners.values()) == 6, owners
+            assert took < 5 * (MAX_PAUSE + 0.2), took
+        finally:
+            hung.resume()
+            for sock in socks:
+                sock.close()
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
