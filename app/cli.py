@@ -133,7 +133,7 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api.app import create_app
-    from app.api.supervisor import run_workers
+    from app.api.workers.supervisor import run_workers
 
     workers = args.workers or default_workers()
     common = {
@@ -145,7 +145,7 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> int:
     }
     if workers > 1:  # each worker process builds its app from the environment
         os.environ.update(worker_environment(settings))
-        return run_workers("app.api.worker:create_worker_app", workers, **common)
+        return run_workers("app.api.workers.worker_app:create_worker_app", workers, **common)
     uvicorn.run(create_app(settings), **common)
     return 0
 

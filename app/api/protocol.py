@@ -15,8 +15,8 @@ protocol:
 - answers a request the parser rejects (a control character in a header, a malformed request
   line, ...) with a 400 OperationOutcome; the parser cannot resume after such an error, so that
   connection is closed;
-- spreads the connections a client opens at once over the workers (app/api/worker_balance.py), and
-  keeps the workers' open connections even (app/api/accept_balance.py);
+- spreads the connections a client opens at once over the workers (app/api/workers/bursts.py), and
+  keeps the workers' open connections even (app/api/workers/accept_balance.py);
 - sends a response's head with its body's first part, in one write (app/api/one_send.py).
 """
 
@@ -28,9 +28,9 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from app.api import accept_balance
 from app.api.one_send import hold_head
-from app.api.worker_balance import share_burst
+from app.api.workers import accept_balance
+from app.api.workers.bursts import share_burst
 from app.errors import Issue, operation_outcome
 
 FHIR_JSON = b"application/fhir+json"

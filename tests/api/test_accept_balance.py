@@ -1,5 +1,5 @@
 """A worker holding more connections than its peers stops listening until they hold as many, or
-until a connection has waited unaccepted for the longest pause (app/api/accept_balance.py): real
+until a connection has waited unaccepted for the longest pause (app/api/workers/accept_balance.py): real
 sockets and a real listening server in this process, the peer's count set by hand."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.api.accept_balance import MAX_PAUSE, RETRY, AcceptBalance, OpenCounts, waiting
+from app.api.workers.accept_balance import MAX_PAUSE, RETRY, AcceptBalance, OpenCounts, waiting
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """``fhirledger serve --workers 2`` spreads connections over its workers: the first answer comes
 once both accept connections, and connections a client opens at once do not all land on the first
-worker awake (app/api/worker_balance.py). A real server subprocess, one worker slowed at start."""
+worker awake (app/api/workers/start_barrier.py). A real server subprocess, one worker slowed at start."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from app.api.accept_balance import MAX_PAUSE
+from app.api.workers.accept_balance import MAX_PAUSE
 from tests.db.test_serve_worker_deaths import WORKERS, _workers
 from tests.server_process import embedded_data_dir, free_port, start_server
 

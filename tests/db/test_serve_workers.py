@@ -20,7 +20,7 @@ def test_a_worker_dies_when_its_parent_is_killed() -> None:
     code = textwrap.dedent(
         """
         import os, subprocess, sys, time
-        body = "from app.api.worker import die_with_parent; import time; die_with_parent(); "
+        body = "from app.api.workers.worker_app import die_with_parent; import time; die_with_parent(); "
         body += "print('ready', flush=True); time.sleep(60)"
         child = subprocess.Popen([sys.executable, "-c", body], stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline().strip() == "ready"

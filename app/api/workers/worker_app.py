@@ -7,7 +7,7 @@ dies (``PR_SET_PDEATHSIG``), and exits at once if the parent is already gone.
 
 A worker whose application fails to start (its lifespan raises: the database unreachable, a
 migration refused) logs the cause and ends at once with :data:`STARTUP_FAILURE`, the status the
-supervisor (:mod:`app.api.supervisor`) stops the server on. Left to uvicorn, it would raise
+supervisor (:mod:`app.api.workers.supervisor`) stops the server on. Left to uvicorn, it would raise
 ``SystemExit`` through the event loop and the interpreter's shutdown (cancelling tasks, joining
 threads), during which it neither serves nor answers health checks, for as long as that takes.
 """
@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
 
 from app.api.app import create_app
-from app.api.worker_balance import wait_for_peers
+from app.api.workers.start_barrier import wait_for_peers
 
 PR_SET_PDEATHSIG = 1
 log = logging.getLogger("uvicorn.error")  # the worker's configured logger: lines as uvicorn's own
@@ -54,7 +54,7 @@ def exit_on_startup_failure(lifespan: Callable[[Any], AbstractAsyncContextManage
                 state = await stack.enter_async_context(lifespan(app))
             except Exception as exc:
                 _exit_after_failed_start(exc)
-            await wait_for_peers()  # accept connections only once every worker can (app/api/worker_balance.py)
+            await wait_for_peers()  # accept connections only once every worker can (app/api/workers/start_barrier.py)
             yield state
 
     return guarded

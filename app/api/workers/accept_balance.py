@@ -8,7 +8,7 @@ scheduled), so the worker that got a client's first connection got its later one
 client whose four workers each opened a connection when it first needed one (after reading its
 first file) ran on one server worker of two, the other idle (bench/scale.py build: 49 s of CPU
 against 5, 1,241 resources/s; bursts of connections opened at once are shared by
-:func:`app.api.worker_balance.share_burst`, these were not).
+:func:`app.api.workers.bursts.share_burst`, these were not).
 
 So each worker publishes how many connections it holds (:class:`OpenCounts`: eight bytes in a
 shared file per worker, in the directory of the start barrier) and, when it holds more than the

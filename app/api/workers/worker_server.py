@@ -1,6 +1,6 @@
 """A worker process of ``fhirledger serve --workers N``: uvicorn's, with its listening paused and
-resumed by :class:`app.api.accept_balance.AcceptBalance` (the supervisor starts these,
-app/api/supervisor.py)."""
+resumed by :class:`app.api.workers.accept_balance.AcceptBalance` (the supervisor starts these,
+app/api/workers/supervisor.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Process
 
-from app.api import accept_balance
-from app.api.accept_balance import AcceptBalance, OpenCounts
-from app.api.worker_balance import barrier_directory, barrier_workers
+from app.api.workers import accept_balance
+from app.api.workers.accept_balance import AcceptBalance, OpenCounts
+from app.api.workers.start_barrier import barrier_directory, barrier_workers
 
 
 class BalancedServer(Server):

@@ -31,9 +31,9 @@ from uvicorn import Config
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-from app.api.accept_balance import forget
-from app.api.balanced_server import BalancedProcess
-from app.api.worker_balance import barrier, barrier_directory
+from app.api.workers.accept_balance import forget
+from app.api.workers.start_barrier import barrier, barrier_directory
+from app.api.workers.worker_server import BalancedProcess
 
 log = logging.getLogger("fhirledger.workers")
 
@@ -192,7 +192,7 @@ def run_workers(app: str, workers: int, **options: Any) -> int:
     """Serve the application factory ``app`` (``module:function``) with ``workers`` processes
     under :class:`WorkerSupervisor`, until stopped; returns the exit status for the command line."""
     config = Config(app, factory=True, workers=workers, timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT, **options)
-    with barrier(workers):  # the workers start accepting together (app/api/worker_balance.py)
+    with barrier(workers):  # the workers start accepting together (app/api/workers/start_barrier.py)
         supervisor = WorkerSupervisor(config, [config.bind_socket()])
         supervisor.run()
     return supervisor.exit_status
