@@ -79,32 +79,37 @@ def test_connections_opened_at_once_reach_both_workers(tmp_path: Path) -> None:
     assert marker.exists() and os.environ.get("FHIRLEDGER_START_BARRIER") is None
 
 
+def _open_while_busy(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections opened 50 ms apart, the first kept busy with requests meanwhile."""
+    busy = threading.Event()
+
+    def keep_busy(sock: socket.socket) -> None:
+        while not busy.is_set():
+            sock.sendall(b"GET /fhir/metadata HTTP/1.1\r\nhost: x\r\n\r\n")
+            _read_response(sock)
+
+    socks = [_open(port)]
+    worker = threading.Thread(target=keep_busy, args=(socks[0],))
+    worker.start()
+    try:
+        for _ in range(count - 1):
+            time.sleep(0.05)
+            socks.append(_open(port))
+    finally:
+        busy.set()
+        worker.join()
+    return socks
+
+
 def test_connections_opened_one_after_another_are_shared(tmp_path: Path) -> None:
     """A client that opens its connections one at a time while the server is busy (an ingest
     client's workers, each opening one when it has read its first file) gets them spread evenly
-    over the workers: the busy worker, awake when each arrived, took them all before."""
+    over the workers: the busy worker, awake when each arrived, took them all before (5:1)."""
     with embedded_data_dir() as data_dir:
         port = free_port()
         proc = start_server(data_dir, port, timeout=120, args=WORKERS)
-        busy = threading.Event()
-
-        def keep_busy(sock: socket.socket) -> None:
-            while not busy.is_set():
-                sock.sendall(b"GET /fhir/metadata HTTP/1.1\r\nhost: x\r\n\r\n")
-                _read_response(sock)
-
         try:
-            first = _open(port)
-            worker = threading.Thread(target=keep_busy, args=(first,))
-            worker.start()
-            socks = [first]
-            try:
-                for _ in range(5):
-                    time.sleep(0.05)
-                    socks.append(_open(port))
-            finally:
-                busy.set()
-                worker.join()
+            socks = _open_while_busy(port, 6)
             owners = _owners(proc, port)
             for sock in socks:
                 sock.close()
@@ -136,5 +141,31 @@ def test_a_hung_worker_delays_new_connections_by_the_longest_pause_at_most(tmp_p
             hung.resume()
             for sock in socks:
                 sock.close()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+
+
+def test_workers_restarted_by_sighup_still_share_connections() -> None:
+    """SIGHUP replaces each worker (the supervisor's own restart, with balanced workers): the new
+    ones serve, share the connections opened one after another, and the old ones' counts are gone."""
+    with embedded_data_dir() as data_dir:
+        port = free_port()
+        proc = start_server(data_dir, port, timeout=120, args=WORKERS)
+        try:
+            old = {w.pid for w in _workers(proc)}
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 120
+            while not (len(now := {w.pid for w in _workers(proc)}) == 2 and not now & old):
+                assert time.monotonic() < deadline, "the workers were not replaced"
+                time.sleep(0.2)
+            socks = _open_while_busy(port, 4)
+            owners = _owners(proc, port)
+            for sock in socks:
+                sock.close()
+            assert set(owners) == now and sorted(owners.values()) == [2, 2], owners
+            directory = Path(os.environ.get("TMPDIR", "/tmp"))
+            leftovers = {p.name for p in directory.glob("fhirledger-start-*/*.open")}
+            assert not {f"{pid}.open" for pid in old} & leftovers
+        finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
