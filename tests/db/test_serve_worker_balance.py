@@ -163,9 +163,40 @@ def test_workers_restarted_by_sighup_still_share_connections() -> None:
             for sock in socks:
                 sock.close()
             assert set(owners) == now and sorted(owners.values()) == [2, 2], owners
-            directory = Path(os.environ.get("TMPDIR", "/tmp"))
-            leftovers = {p.name for p in directory.glob("fhirledger-start-*/*.open")}
-            assert not {f"{pid}.open" for pid in old} & leftovers
+            assert not {f"{pid}.open" for pid in old} & _published()
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
+
+
+def test_a_worker_added_by_sigttin_takes_its_share() -> None:
+    """SIGTTIN adds a worker (the supervisor's own, balanced): it serves, and connections opened
+    one after another while the others are busy reach it too."""
+    with embedded_data_dir() as data_dir:
+        port = free_port()
+        proc = start_server(data_dir, port, timeout=120, args=WORKERS)
+        try:
+            proc.send_signal(signal.SIGTTIN)
+            deadline = time.monotonic() + 120
+            while len(_workers(proc)) < 3 or not _serves_from_all(proc):
+                assert time.monotonic() < deadline, "no third worker serving"
+                time.sleep(0.5)
+            socks = _open_while_busy(port, 6)
+            owners = _owners(proc, port)
+            for sock in socks:
+                sock.close()
+            assert len(owners) == 3 and sorted(owners.values()) == [2, 2, 2], owners
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+
+
+def _published() -> set[str]:
+    """The connection counts the workers of this machine's servers publish (their file names)."""
+    directory = Path(os.environ.get("TMPDIR", "/tmp"))
+    return {p.name for p in directory.glob("fhirledger-start-*/*.open")}
+
+
+def _serves_from_all(proc: subprocess.Popen) -> bool:
+    """Whether every worker has published its count (it listens, balanced)."""
+    return all(f"{w.pid}.open" in _published() for w in _workers(proc))
