@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 
 from app.api.workers.accept_balance import MAX_PAUSE
-from tests.db.test_serve_worker_deaths import WORKERS, _workers
+from tests.db.test_serve_worker_deaths import WORKERS, _wait, _workers
 from tests.server_process import embedded_data_dir, free_port, start_server
 
 SLOW_START = 6  # seconds the first worker spawned waits before starting
@@ -101,7 +101,16 @@ def _open_while_busy(port: int, count: int) -> list[socket.socket]:
     return socks
 
 
-def test_connections_opened_one_after_another_are_shared(tmp_path: Path) -> None:
+def _shared(proc: subprocess.Popen, port: int, count: int) -> Counter[int]:
+    """worker pid -> connections it took of ``count`` opened by :func:`_open_while_busy`."""
+    socks = _open_while_busy(port, count)
+    owners = _owners(proc, port)
+    for sock in socks:
+        sock.close()
+    return owners
+
+
+def test_connections_opened_one_after_another_are_shared() -> None:
     """A client that opens its connections one at a time while the server is busy (an ingest
     client's workers, each opening one when it has read its first file) gets them spread evenly
     over the workers: the busy worker, awake when each arrived, took them all before (5:1)."""
@@ -109,17 +118,14 @@ def test_connections_opened_one_after_another_are_shared(tmp_path: Path) -> None
         port = free_port()
         proc = start_server(data_dir, port, timeout=120, args=WORKERS)
         try:
-            socks = _open_while_busy(port, 6)
-            owners = _owners(proc, port)
-            for sock in socks:
-                sock.close()
+            owners = _shared(proc, port, 6)
             assert sorted(owners.values()) == [3, 3], owners
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
 
 
-def test_a_hung_worker_delays_new_connections_by_the_longest_pause_at_most(tmp_path: Path) -> None:
+def test_a_hung_worker_delays_new_connections_by_the_longest_pause_at_most() -> None:
     """One worker stopped (hung, say, until the supervisor kills it): the other, though it holds
     more connections, takes every new one after :data:`MAX_PAUSE` at most, not never."""
     with embedded_data_dir() as data_dir:
@@ -152,17 +158,11 @@ def test_workers_restarted_by_sighup_still_share_connections() -> None:
         port = free_port()
         proc = start_server(data_dir, port, timeout=120, args=WORKERS)
         try:
-            old = {w.pid for w in _workers(proc)}
+            old = _pids(proc)
             proc.send_signal(signal.SIGHUP)
-            deadline = time.monotonic() + 120
-            while not (len(now := {w.pid for w in _workers(proc)}) == 2 and not now & old):
-                assert time.monotonic() < deadline, "the workers were not replaced"
-                time.sleep(0.2)
-            socks = _open_while_busy(port, 4)
-            owners = _owners(proc, port)
-            for sock in socks:
-                sock.close()
-            assert set(owners) == now and sorted(owners.values()) == [2, 2], owners
+            _wait("both workers replaced", lambda: len(_pids(proc)) == 2 and not _pids(proc) & old, 120)
+            owners = _shared(proc, port, 4)
+            assert set(owners) == _pids(proc) and sorted(owners.values()) == [2, 2], owners
             assert not {f"{pid}.open" for pid in old} & _published()
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -177,14 +177,8 @@ def test_a_worker_added_by_sigttin_takes_its_share() -> None:
         proc = start_server(data_dir, port, timeout=120, args=WORKERS)
         try:
             proc.send_signal(signal.SIGTTIN)
-            deadline = time.monotonic() + 120
-            while len(_workers(proc)) < 3 or not _serves_from_all(proc):
-                assert time.monotonic() < deadline, "no third worker serving"
-                time.sleep(0.5)
-            socks = _open_while_busy(port, 6)
-            owners = _owners(proc, port)
-            for sock in socks:
-                sock.close()
+            _wait("a third worker serving", lambda: len(_pids(proc)) == 3 and _serves_from_all(proc), 120)
+            owners = _shared(proc, port, 6)
             assert len(owners) == 3 and sorted(owners.values()) == [2, 2, 2], owners
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -199,4 +193,8 @@ def _published() -> set[str]:
 
 def _serves_from_all(proc: subprocess.Popen) -> bool:
     """Whether every worker has published its count (it listens, balanced)."""
-    return all(f"{w.pid}.open" in _published() for w in _workers(proc))
+    return all(f"{pid}.open" in _published() for pid in _pids(proc))
+
+
+def _pids(proc: subprocess.Popen) -> set[int]:
+    return {w.pid for w in _workers(proc)}

@@ -31,8 +31,16 @@ def data_dir() -> Iterator[Path]:
 
 
 def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
-    children = psutil.Process(proc.pid).children()
-    return [c for c in children if "--multiprocessing-fork" in c.cmdline() and "spawn_main" in " ".join(c.cmdline())]
+    """The live worker processes (one that has ended but is not reaped yet is left out)."""
+    out = []
+    for child in psutil.Process(proc.pid).children():
+        try:
+            line = child.cmdline()
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+        if "--multiprocessing-fork" in line and "spawn_main" in " ".join(line):
+            out.append(child)
+    return out
 
 
 def _wait(what: str, check, timeout: float = 90) -> None:  # type: ignore[no-untyped-def]
