@@ -62,8 +62,8 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, another user's
+        pass
     return True
 
 
@@ -205,7 +205,7 @@ class AcceptBalance:
     def _left_waiting(self) -> bool:
         """Whether a connection has waited :data:`MAX_PAUSE` seconds with no worker taking it."""
         now = time.monotonic()
-        queued = waiting(self._spares[0]) if self._spares else None
+        queued = waiting(self._spares[0])
         if queued is None:
             return now - (self.paused_at or now) >= MAX_PAUSE
         if not queued:

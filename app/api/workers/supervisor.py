@@ -88,32 +88,29 @@ class WorkerSupervisor(Multiprocess):
         self._answered: set[int] = set()
         self._deaths: deque[float] = deque()
 
-    def new_process(self) -> Process:
-        """A worker process (not started) that shares its connections evenly with the others."""
-        return BalancedProcess(self.config, self.sockets)
+    def start_process(self) -> Process:
+        """A worker process, started, that shares its connections evenly with the others (uvicorn's
+        own places make a plain ``Process``; each is overridden here to call this instead)."""
+        process = BalancedProcess(self.config, self.sockets)
+        process.start()
+        return process
 
     def init_processes(self) -> None:
-        for _ in range(self.processes_num):
-            process = self.new_process()
-            process.start()
-            self.processes.append(process)
+        self.processes.extend(self.start_process() for _ in range(self.processes_num))
 
     def handle_ttin(self) -> None:
         log.info("Received SIGTTIN, increasing the number of processes.")
         self.processes_num += 1
-        process = self.new_process()
-        process.start()
-        self.processes.append(process)
+        self.processes.append(self.start_process())
 
     def restart_all(self) -> None:
         """Replaces each worker (SIGHUP), bringing its replacement into service before retiring
         the old worker; stops at the first replacement not ready in time (uvicorn's own, with
-        :meth:`new_process`)."""
+        :meth:`start_process`)."""
         for idx, old_process in enumerate(self.processes):
             if self.should_exit.is_set():
                 return
-            new_process = self.new_process()
-            new_process.start()
+            new_process = self.start_process()
             if not new_process.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
                 new_process.kill()
                 new_process.join()
@@ -178,9 +175,7 @@ class WorkerSupervisor(Multiprocess):
             )
             return
         log.warning("worker process [%s] %s; starting another", process.pid, cause)
-        replacement = self.new_process()
-        replacement.start()
-        self.processes[idx] = replacement
+        self.processes[idx] = self.start_process()
 
     def _stop(self, message: str) -> None:
         log.error(message)

@@ -29,7 +29,7 @@ class BalancedServer(Server):
         config = self.config
         loop = asyncio.get_running_loop()
 
-        def protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+        def protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:  # Server.startup's own
             return config.http_protocol_class(  # type: ignore[call-arg]
                 config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=_loop
             )
