@@ -3,7 +3,8 @@
 Reports the PostgreSQL version, the settings that put data at risk or slow the server (an
 external server's settings are never changed, only reported), the size of the event log, the
 current-state and the search tables with the bytes per stored resource, projections that are not
-ready, and migrations not yet applied. Read only: it runs no migration and changes nothing. Exit
+ready, migrations not yet applied, and compiled modules this installation lacks (their slower
+Python versions run: :mod:`app.native`). Read only: it runs no migration and changes nothing. Exit
 status 1 when a setting puts data at risk, else 0.
 """
 
@@ -179,7 +180,21 @@ def report(info: dict, memory: int | None) -> tuple[list[str], int]:
         lines.append(f"migrations: {len(missing)} not applied ({listed}); `fhirledger serve` applies them")
     else:
         lines.append("migrations: all applied")
+    lines.append(native_line())
     return lines, 1 if any(f.level == "risk" for f in findings) else 0
+
+
+def native_line() -> str:
+    """Whether the compiled modules of :mod:`app.native` are built (a replay runs slower without)."""
+    from app import native
+
+    missing = native.missing()
+    if not missing:
+        return "compiled modules: all built"
+    return (
+        f"compiled modules: {', '.join(missing)} not built (no C compiler at install): their Python versions run,"
+        " a replay's workers more slowly; install gcc and the Python headers, then reinstall"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -17,6 +17,7 @@ from functools import cache
 from operator import itemgetter
 
 from app.fhirtime import TWO_DIGITS
+from app.native import copyrows
 
 _SPECIAL = re.compile(r"[\\\t\n\r]")
 _LOWEST = datetime.min.replace(tzinfo=UTC)
@@ -151,17 +152,40 @@ def _checked(text: str, rows: int, fields: int) -> bytes | None:
     return text.replace(_MARK, NULL).encode()
 
 
+_CODES = {"text": "t", "bigint": "i", "integer": "i", "numeric": "i", "boolean": "b", "timestamptz": "s"}
+
+
+@cache
+def _codes(types: tuple[str, ...]) -> bytes:
+    """The column codes of the compiled encoder (:mod:`app.native`, ``copyrows.c``) for ``types``."""
+    return "".join(_CODES.get(t, "o") for t in types).encode()
+
+
 def encode_typed(rows: Sequence[tuple], types: tuple[str, ...]) -> bytes:
-    """Rows of values of the SQL ``types`` as COPY text data: the lines of a generated function (one
-    f-string per row), several times faster than :func:`encode` (which it falls back to when a
-    value must be escaped)."""
-    data = _checked(_encoder(types, False)(rows), len(rows), len(types))
-    return data if data is not None else encode(list(rows))
+    """Rows of values of the SQL ``types`` as COPY text data: by the compiled encoder, or
+    :func:`python_encode_typed` where it is not built."""
+    if copyrows is None:
+        return python_encode_typed(rows, types)
+    return copyrows.encode_rows(rows, _codes(types), False, field, _STAMPS, _stamp)
 
 
 def encode_keyed(data: KeyedRows, types: tuple[str, ...]) -> bytes:
     """Rows by resource (:data:`KeyedRows`; values of the SQL ``types``) as COPY text data, each line
     starting with its resource's key (as :func:`encode_typed`)."""
+    if copyrows is None:
+        return python_encode_keyed(data, types)
+    return copyrows.encode_rows(data, _codes(types), True, field, _STAMPS, _stamp)
+
+
+def python_encode_typed(rows: Sequence[tuple], types: tuple[str, ...]) -> bytes:
+    """:func:`encode_typed` in Python: the lines of a generated function (one f-string per row),
+    several times faster than :func:`encode` (which it falls back to when a value must be escaped)."""
+    data = _checked(_encoder(types, False)(rows), len(rows), len(types))
+    return data if data is not None else encode(list(rows))
+
+
+def python_encode_keyed(data: KeyedRows, types: tuple[str, ...]) -> bytes:
+    """:func:`encode_keyed` in Python (as :func:`python_encode_typed`)."""
     count = sum(map(len, map(_ROWS, data)))  # counted in C (a generator step per resource before)
     out = _checked(_encoder(types, True)(data), count, len(types) + 1)
     return out if out is not None else encode([(k, *r) for k, rows in data for r in rows])

@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+from app.native import textwalk
 from app.search_types.token import TokenValue
 
 MAX_CHARS = 100_000
@@ -119,7 +120,15 @@ _NOT_CONTENT = _SKIPPED_KEYS | {"text", "meta"}
 
 
 def content_text(resource: dict) -> str:
-    """The prose of a resource for ``_content`` (its narrative left out), each distinct string once."""
+    """The prose of a resource for ``_content`` (its narrative left out), each distinct string once:
+    by the compiled walk (:mod:`app.native`), or :func:`python_content_text` where it is not built."""
+    if textwalk is None:
+        return python_content_text(resource)
+    return textwalk.content_text(resource, _NOT_CONTENT, _SKIPPED_KEYS, _NOT_PROSE.fullmatch, MAX_CHARS)
+
+
+def python_content_text(resource: dict) -> str:
+    """:func:`content_text` in Python (the compiled walk's reference)."""
     parts: list[str] = []
     seen: dict[str, None] = {}
     size = counted = 0

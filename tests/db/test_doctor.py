@@ -6,8 +6,9 @@ import asyncio
 
 import httpx
 
+from app import native
 from app.cli import main
-from app.cli_doctor import assess, report
+from app.cli_doctor import assess, native_line, report
 
 MB = 1024 * 1024
 DEFAULTS = {
@@ -58,6 +59,16 @@ async def test_doctor_against_the_test_database(client: httpx.AsyncClient, datab
     assert "storage:" in out and "event log:" in out and "search index:" in out
     assert "projections: all ready" in out
     assert "migrations: all applied" in out
+    assert f"compiled modules: {'all built' if not native.missing() else ''}" in out
+
+
+def test_doctor_names_compiled_modules_not_built(monkeypatch) -> None:
+    """An installation without a C compiler runs the Python versions; the operator is told which."""
+    monkeypatch.setattr(native, "copyrows", None)
+    line = native_line()
+    assert line.startswith("compiled modules: copyrows not built") and "install gcc" in line
+    monkeypatch.setattr(native, "textwalk", None)
+    assert native_line().startswith("compiled modules: textwalk, copyrows not built")
 
 
 async def test_doctor_counts_resources_of_tables_never_analysed(

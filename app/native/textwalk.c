@@ -1,0 +1,163 @@
+/* The prose of a resource for _content, in C: app.search_types.text_document.content_text's walk
+ * (the Python function stays the reference and the fallback; tests hold the two equal).
+ *
+ * content_text(resource, not_content, skipped, not_prose, max_chars) -> str
+ *   resource     the parsed resource (dicts, lists, strings, numbers, booleans, None)
+ *   not_content  the top-level keys left out (a frozenset: the narrative, meta, ids…)
+ *   skipped      the keys left out below the top level (a frozenset)
+ *   not_prose    a callable: a true result leaves out a string that starts with a digit or
+ *                holds a ':' (a date, a URI)
+ *   max_chars    the characters kept
+ * The distinct strings, in the order they first occur, joined by newlines, cut at max_chars.
+ * Only dict, list and str (and their subclasses) hold prose; other values are left out, as the
+ * Python walk leaves them. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+typedef struct {
+    PyObject *skipped;   /* frozenset */
+    PyObject *not_prose; /* callable */
+    PyObject *seen;      /* dict: distinct strings in order */
+    Py_ssize_t size;     /* characters of the distinct strings, a separator each */
+    Py_ssize_t max_chars;
+    int depth;
+} Walk;
+
+#define MAX_DEPTH 10000 /* a parsed JSON document never nests deeper than its parser allowed */
+
+static int walk_value(Walk *w, PyObject *value);
+
+/* 1: done (the text is complete), 0: go on, -1: error */
+static int add_string(Walk *w, PyObject *s)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    if (n == 0)
+        return 0;
+    Py_UCS4 first = PyUnicode_READ_CHAR(s, 0);
+    if (Py_UNICODE_ISDIGIT(first) || PyUnicode_FindChar(s, ':', 0, n, 1) >= 0) {
+        PyObject *match = PyObject_CallOneArg(w->not_prose, s);
+        if (match == NULL)
+            return -1;
+        int truth = PyObject_IsTrue(match);
+        Py_DECREF(match);
+        if (truth < 0)
+            return -1;
+        if (truth)
+            return 0;
+    }
+    int present = PyDict_Contains(w->seen, s); /* as dict.fromkeys: a str subclass is its own key */
+    if (present < 0)
+        return -1;
+    if (present == 0) {
+        if (PyDict_SetItem(w->seen, s, Py_None) < 0)
+            return -1;
+        w->size += n + 1;
+    }
+    return w->size > w->max_chars ? 1 : 0;
+}
+
+static int walk_members(Walk *w, PyObject *dict)
+{
+    Py_ssize_t pos = 0;
+    PyObject *key, *item;
+    while (PyDict_Next(dict, &pos, &key, &item)) {
+        int skip = PySet_Contains(w->skipped, key);
+        if (skip < 0)
+            return -1;
+        if (skip)
+            continue;
+        int r = walk_value(w, item);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+static int walk_elements(Walk *w, PyObject *list)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        PyObject *element = PyList_GET_ITEM(list, i);
+        Py_INCREF(element); /* a str subclass's not_prose could change the list */
+        int r = walk_value(w, element);
+        Py_DECREF(element);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+static int walk_value(Walk *w, PyObject *value)
+{
+    if (PyUnicode_Check(value))
+        return add_string(w, value);
+    if (!PyDict_Check(value) && !PyList_Check(value))
+        return 0;
+    if (++w->depth > MAX_DEPTH) {
+        PyErr_SetString(PyExc_RecursionError, "a resource nested too deep for its text");
+        return -1;
+    }
+    int r = PyDict_Check(value) ? walk_members(w, value) : walk_elements(w, value);
+    w->depth--;
+    return r;
+}
+
+static PyObject *content_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "content_text(resource, not_content, skipped, not_prose, max_chars)");
+        return NULL;
+    }
+    PyObject *resource = args[0], *not_content = args[1];
+    if (!PyDict_Check(resource) || !PyAnySet_Check(not_content) || !PyAnySet_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "content_text: a dict and two sets");
+        return NULL;
+    }
+    Py_ssize_t max_chars = PyLong_AsSsize_t(args[4]);
+    if (max_chars < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "content_text: max_chars < 0");
+        return NULL;
+    }
+    Walk w = {args[2], args[3], PyDict_New(), 0, max_chars, 0};
+    if (w.seen == NULL)
+        return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *key, *item, *out = NULL;
+    while (PyDict_Next(resource, &pos, &key, &item)) {
+        int skip = PySet_Contains(not_content, key);
+        if (skip < 0)
+            goto done;
+        if (skip)
+            continue;
+        int r = walk_value(&w, item);
+        if (r < 0)
+            goto done;
+        if (r > 0)
+            break;
+    }
+    PyObject *separator = PyUnicode_FromOrdinal('\n');
+    if (separator == NULL)
+        goto done;
+    PyObject *joined = PyUnicode_Join(separator, w.seen); /* iterates the keys, in order */
+    Py_DECREF(separator);
+    if (joined == NULL || PyUnicode_GET_LENGTH(joined) <= max_chars) {
+        out = joined;
+        goto done;
+    }
+    out = PyUnicode_Substring(joined, 0, max_chars);
+    Py_DECREF(joined);
+done:
+    Py_DECREF(w.seen);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"content_text", (PyCFunction)(void (*)(void))content_text, METH_FASTCALL,
+     "content_text(resource, not_content, skipped, not_prose, max_chars) -> str"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_textwalk", NULL, 0, methods};
+
+PyMODINIT_FUNC PyInit__textwalk(void) { return PyModule_Create(&module); }

@@ -1,0 +1,89 @@
+"""The compiled ``_content`` walk (app/native/textwalk.c) gives what the Python walks give, on any
+JSON a resource can hold, at every cut, and is what this installation runs."""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app import native
+from app.search_types import text_document
+from app.search_types.text_document import (
+    MAX_CHARS,
+    content_text,
+    python_content_text,
+    reference_content_text,
+)
+
+compiled = pytest.mark.skipif(native.textwalk is None, reason="no C compiler: app.native._textwalk not built")
+
+
+class Code(str):
+    """A str subclass (an enum's value, say): its text is prose like any other string's."""
+
+
+_WORDS = st.sampled_from(
+    ["Blood pressure", "2019-04-01", "2019-04-01T10:00:00Z", "http://loinc.org", "urn:oid:1.2", "12:30", "4",
+     "²nd", "a:b", "café", "", "x" * 70, "Main St\tline\n2", "2019", "ftp:x", "85354-9"]
+)  # fmt: skip
+_KEYS = st.sampled_from(["text", "display", "id", "reference", "system", "meta", "url", "div", "data", "note", "k"])
+_LEAVES = st.one_of(_WORDS, st.text(max_size=12), st.integers(), st.floats(allow_nan=False), st.booleans(), st.none())
+_JSON = st.recursive(_LEAVES, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_KEYS, inner, max_size=5))
+_RESOURCES = st.dictionaries(_KEYS | st.just("resourceType"), _JSON, max_size=8)
+
+
+@compiled
+@given(_RESOURCES)
+@settings(max_examples=600, deadline=None)
+def test_the_compiled_walk_is_the_python_walks(resource: dict) -> None:
+    expected = reference_content_text(resource)
+    assert content_text(resource) == expected
+    assert python_content_text(resource) == expected
+
+
+@compiled
+@given(_RESOURCES, st.integers(min_value=0, max_value=60))
+@settings(max_examples=400, deadline=None)
+def test_the_text_is_cut_where_the_python_walk_cuts_it(resource: dict, cut: int) -> None:
+    """At small cuts the walk stops early (once the distinct strings fill the cut): the text is the
+    whole text's first ``cut`` characters all the same."""
+    whole = python_content_text(resource)
+    walk = native.textwalk.content_text  # type: ignore[union-attr]
+    keys = (text_document._NOT_CONTENT, text_document._SKIPPED_KEYS)
+    cut_text = walk(resource, *keys, text_document._NOT_PROSE.fullmatch, cut)
+    assert cut_text == whole[:cut]
+
+
+@compiled
+def test_subclasses_tuples_and_huge_resources() -> None:
+    resource = {
+        "resourceType": "Basic",
+        "code": {"text": Code("Heart rate"), "coding": ({"display": "in a tuple: not walked"},)},
+        "note": [{"text": f"word{i} " * 50} for i in range(2000)],
+    }
+    text = content_text(resource)
+    assert text.startswith("Heart rate\nword0 ") and "tuple" not in text
+    assert len(text) == MAX_CHARS == len(reference_content_text(resource))
+    assert text == reference_content_text(resource)
+
+
+@compiled
+def test_a_failing_prose_test_raises() -> None:
+    def broken(_: str) -> None:
+        raise ValueError("broken test")
+
+    with pytest.raises(ValueError, match="broken test"):
+        native.textwalk.content_text({"a": ["2019"]}, frozenset(), frozenset(), broken, 10)  # type: ignore[union-attr]
+
+
+def test_this_installation_runs_the_compiled_modules() -> None:
+    """``pip install`` builds the extensions wherever a C compiler is at hand (as on CI): a build
+    that broke would otherwise only show as a slower replay."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(compiler) is None:
+        pytest.skip(f"no C compiler ({compiler}): the Python versions run")
+    assert native.missing() == []
