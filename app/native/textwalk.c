@@ -1,23 +1,25 @@
 /* The prose of a resource for _content, in C: app.search_types.text_document.content_text's walk
  * (the Python function stays the reference and the fallback; tests hold the two equal).
  *
- * content_text(resource, not_content, skipped, not_prose, max_chars) -> str
+ * content_text(resource, not_content, skipped, max_chars) -> str
  *   resource     the parsed resource (dicts, lists, strings, numbers, booleans, None)
  *   not_content  the top-level keys left out (a frozenset: the narrative, meta, ids…)
  *   skipped      the keys left out below the top level (a frozenset)
- *   not_prose    a callable: a true result leaves out a string that starts with a digit or
- *                holds a ':' (a date, a URI)
  *   max_chars    the characters kept
+ * not_prose(text) -> bool: whether a string is left out as not prose, a date or a URI: what
+ * text_document._NOT_PROSE fullmatches,
+ *   \d{4}(-\d\d(-\d\d([T ][\d:.]+(Z|[+-]\d\d:\d\d)?)?)?)?|(https?|urn|ftp|file):\S*
+ * (\d a decimal digit of any script, \S anything but whitespace, as Python's re reads them).
  * The distinct strings, in the order they first occur, joined by newlines, cut at max_chars.
  * Only dict, list and str (and their subclasses) hold prose; other values are left out, as the
  * Python walk leaves them. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 
 typedef struct {
     PyObject *skipped;   /* frozenset */
-    PyObject *not_prose; /* callable */
     PyObject *seen;      /* dict: distinct strings in order */
     Py_ssize_t size;     /* characters of the distinct strings, a separator each */
     Py_ssize_t max_chars;
@@ -28,6 +30,92 @@ typedef struct {
 
 static int walk_value(Walk *w, PyObject *value);
 
+typedef struct {
+    int kind;
+    const void *data;
+    Py_ssize_t n, i;
+} Text;
+
+static int digits(Text *t, Py_ssize_t count)
+{
+    for (Py_ssize_t k = 0; k < count; k++, t->i++)
+        if (t->i >= t->n || !Py_UNICODE_ISDECIMAL(PyUnicode_READ(t->kind, t->data, t->i)))
+            return 0;
+    return 1;
+}
+
+static int next_is(Text *t, Py_UCS4 c)
+{
+    if (t->i < t->n && PyUnicode_READ(t->kind, t->data, t->i) == c) {
+        t->i++;
+        return 1;
+    }
+    return 0;
+}
+
+/* a date, dateTime or instant's shape: \d{4}(-\d\d(-\d\d([T ][\d:.]+(Z|[+-]\d\d:\d\d)?)?)?)? */
+static int is_date(Text *t)
+{
+    if (!digits(t, 4))
+        return 0;
+    if (t->i == t->n)
+        return 1;
+    if (!next_is(t, '-') || !digits(t, 2))
+        return 0;
+    if (t->i == t->n)
+        return 1;
+    if (!next_is(t, '-') || !digits(t, 2))
+        return 0;
+    if (t->i == t->n)
+        return 1;
+    if (!next_is(t, 'T') && !next_is(t, ' '))
+        return 0;
+    Py_ssize_t start = t->i;
+    while (t->i < t->n) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, t->i);
+        if (c != ':' && c != '.' && !Py_UNICODE_ISDECIMAL(c))
+            break;
+        t->i++;
+    }
+    if (t->i == start)
+        return 0;
+    if (t->i == t->n || (next_is(t, 'Z') && t->i == t->n))
+        return 1;
+    if (!next_is(t, '+') && !next_is(t, '-'))
+        return 0;
+    return digits(t, 2) && next_is(t, ':') && digits(t, 2) && t->i == t->n;
+}
+
+/* a URI's shape: (https?|urn|ftp|file):\S* */
+static int is_uri(Text *t)
+{
+    static const char *schemes[] = {"http:", "https:", "urn:", "ftp:", "file:"};
+    for (size_t k = 0; k < sizeof schemes / sizeof *schemes; k++) {
+        Py_ssize_t length = (Py_ssize_t)strlen(schemes[k]);
+        if (t->n < length)
+            continue;
+        Py_ssize_t j = 0;
+        while (j < length && PyUnicode_READ(t->kind, t->data, j) == (Py_UCS4)schemes[k][j])
+            j++;
+        if (j < length)
+            continue;
+        for (; j < t->n; j++)
+            if (Py_UNICODE_ISSPACE(PyUnicode_READ(t->kind, t->data, j)))
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int is_not_prose(PyObject *s)
+{
+    Text t = {PyUnicode_KIND(s), PyUnicode_DATA(s), PyUnicode_GET_LENGTH(s), 0};
+    if (is_date(&t))
+        return 1;
+    t.i = 0;
+    return is_uri(&t);
+}
+
 /* 1: done (the text is complete), 0: go on, -1: error */
 static int add_string(Walk *w, PyObject *s)
 {
@@ -35,17 +123,8 @@ static int add_string(Walk *w, PyObject *s)
     if (n == 0)
         return 0;
     Py_UCS4 first = PyUnicode_READ_CHAR(s, 0);
-    if (Py_UNICODE_ISDIGIT(first) || PyUnicode_FindChar(s, ':', 0, n, 1) >= 0) {
-        PyObject *match = PyObject_CallOneArg(w->not_prose, s);
-        if (match == NULL)
-            return -1;
-        int truth = PyObject_IsTrue(match);
-        Py_DECREF(match);
-        if (truth < 0)
-            return -1;
-        if (truth)
-            return 0;
-    }
+    if ((Py_UNICODE_ISDIGIT(first) || PyUnicode_FindChar(s, ':', 0, n, 1) >= 0) && is_not_prose(s))
+        return 0;
     int present = PyDict_Contains(w->seen, s); /* as dict.fromkeys: a str subclass is its own key */
     if (present < 0)
         return -1;
@@ -104,8 +183,8 @@ static int walk_value(Walk *w, PyObject *value)
 
 static PyObject *content_text(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "content_text(resource, not_content, skipped, not_prose, max_chars)");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "content_text(resource, not_content, skipped, max_chars)");
         return NULL;
     }
     PyObject *resource = args[0], *not_content = args[1];
@@ -113,13 +192,13 @@ static PyObject *content_text(PyObject *module, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_TypeError, "content_text: a dict and two sets");
         return NULL;
     }
-    Py_ssize_t max_chars = PyLong_AsSsize_t(args[4]);
+    Py_ssize_t max_chars = PyLong_AsSsize_t(args[3]);
     if (max_chars < 0) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "content_text: max_chars < 0");
         return NULL;
     }
-    Walk w = {args[2], args[3], PyDict_New(), 0, max_chars, 0};
+    Walk w = {args[2], PyDict_New(), 0, max_chars, 0};
     if (w.seen == NULL)
         return NULL;
     Py_ssize_t pos = 0;
@@ -152,9 +231,19 @@ done:
     return out;
 }
 
+static PyObject *not_prose(PyObject *module, PyObject *text)
+{
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "not_prose(text: str)");
+        return NULL;
+    }
+    return PyBool_FromLong(is_not_prose(text));
+}
+
 static PyMethodDef methods[] = {
     {"content_text", (PyCFunction)(void (*)(void))content_text, METH_FASTCALL,
-     "content_text(resource, not_content, skipped, not_prose, max_chars) -> str"},
+     "content_text(resource, not_content, skipped, max_chars) -> str"},
+    {"not_prose", not_prose, METH_O, "not_prose(text) -> bool"},
     {NULL, NULL, 0, NULL},
 };
 

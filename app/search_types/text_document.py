@@ -124,7 +124,7 @@ def content_text(resource: dict) -> str:
     by the compiled walk (:mod:`app.native`), or :func:`python_content_text` where it is not built."""
     if textwalk is None:
         return python_content_text(resource)
-    return textwalk.content_text(resource, _NOT_CONTENT, _SKIPPED_KEYS, _NOT_PROSE.fullmatch, MAX_CHARS)
+    return textwalk.content_text(resource, _NOT_CONTENT, _SKIPPED_KEYS, MAX_CHARS)
 
 
 def python_content_text(resource: dict) -> str:

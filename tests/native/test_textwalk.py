@@ -53,8 +53,7 @@ def test_the_text_is_cut_where_the_python_walk_cuts_it(resource: dict, cut: int)
     whole text's first ``cut`` characters all the same."""
     whole = python_content_text(resource)
     walk = native.textwalk.content_text  # type: ignore[union-attr]
-    keys = (text_document._NOT_CONTENT, text_document._SKIPPED_KEYS)
-    cut_text = walk(resource, *keys, text_document._NOT_PROSE.fullmatch, cut)
+    cut_text = walk(resource, text_document._NOT_CONTENT, text_document._SKIPPED_KEYS, cut)
     assert cut_text == whole[:cut]
 
 
@@ -71,13 +70,39 @@ def test_subclasses_tuples_and_huge_resources() -> None:
     assert text == reference_content_text(resource)
 
 
-@compiled
-def test_a_failing_prose_test_raises() -> None:
-    def broken(_: str) -> None:
-        raise ValueError("broken test")
+_DATE_LIKE = st.text(st.sampled_from("0123456789٣²-T Z+:.x"), max_size=30)
+_URI_LIKE = st.builds(
+    lambda scheme, rest: scheme + rest,
+    st.sampled_from(["http:", "https:", "urn:", "ftp:", "file:", "htt:", "mailto:", "HTTP:", "", "urn"]),
+    st.text(st.sampled_from("ab/:. \t\u00a0\u2003"), max_size=8),
+)
 
-    with pytest.raises(ValueError, match="broken test"):
-        native.textwalk.content_text({"a": ["2019"]}, frozenset(), frozenset(), broken, 10)  # type: ignore[union-attr]
+
+@compiled
+@given(st.one_of(_DATE_LIKE, _URI_LIKE, st.text(max_size=12)))
+@settings(max_examples=3000, deadline=None)
+def test_not_prose_is_the_python_pattern(text: str) -> None:
+    """The compiled test of dates and URIs fullmatches what ``_NOT_PROSE`` does (digits of any
+    script, whitespace as Python reads it)."""
+    expected = text_document._NOT_PROSE.fullmatch(text) is not None
+    assert native.textwalk.not_prose(text) is expected  # type: ignore[union-attr]
+
+
+@compiled
+def test_dates_and_uris_are_not_prose() -> None:
+    walk = native.textwalk.not_prose  # type: ignore[union-attr]
+    for text in [
+        "2019",
+        "2019-04",
+        "2019-04-01",
+        "2019-04-01T10:00:00.5Z",
+        "2019-04-01 10:00+02:00",
+        "urn:x",
+        "https:",
+    ]:
+        assert walk(text), text
+    for text in ["2019-04-01T", "2019-04-01TZ", "2019-04-01T10Z0", "201", "https: x", "12:30", "2019-4"]:
+        assert not walk(text), text
 
 
 def test_this_installation_runs_the_compiled_modules() -> None:
