@@ -220,7 +220,6 @@ static int append_row(Buffer *b, const Encoder *e, PyObject *key, PyObject *row)
                      e->columns);
         r = -1;
     }
-    PyObject **values = PySequence_Fast_ITEMS(fast);
     if (r == 0 && key != NULL)
         r = append_text(b, key, 0) < 0 || append_char(b, '\t') < 0 ? -1 : 0;
     for (Py_ssize_t i = 0; r == 0 && i < e->columns; i++) {
@@ -228,7 +227,12 @@ static int append_row(Buffer *b, const Encoder *e, PyObject *key, PyObject *row)
             r = -1;
             break;
         }
-        PyObject *value = values[i];
+        if (PySequence_Fast_GET_SIZE(fast) != e->columns) { /* a list row changed by field or stamp */
+            PyErr_SetString(PyExc_RuntimeError, "a COPY row changed while it was encoded");
+            r = -1;
+            break;
+        }
+        PyObject *value = PySequence_Fast_GET_ITEM(fast, i);
         Py_INCREF(value); /* held while field or stamp run */
         r = append_field(b, e, e->codes[i], value);
         Py_DECREF(value);

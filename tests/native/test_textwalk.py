@@ -112,3 +112,16 @@ def test_this_installation_runs_the_compiled_modules() -> None:
     if shutil.which(compiler) is None:
         pytest.skip(f"no C compiler ({compiler}): the Python versions run")
     assert native.missing() == []
+
+
+@compiled
+def test_a_resource_nested_too_deep_is_an_error_as_in_python() -> None:
+    """orjson parses 1,024 levels at most; nested deeper, both walks stop with a RecursionError
+    rather than exhaust the stack."""
+    deep: dict = {"text": "bottom"}
+    for _ in range(3000):
+        deep = {"a": [deep]}
+    with pytest.raises(RecursionError):
+        content_text({"resourceType": "Basic", "extension": deep})
+    with pytest.raises(RecursionError):
+        python_content_text({"resourceType": "Basic", "extension": deep})
