@@ -1,10 +1,10 @@
 """Compiled (C) versions of the most frequent generic steps of a replay's worker processes: the walk
-of a resource for its ``_content`` text (``textwalk.c``) and the encoding of rows as COPY data
-(``copyrows.c``). The Python functions they mirror stay the reference, and run where the extension
-modules are not built: ``pip install`` compiles them when a C compiler and the Python headers are
-at hand, and goes on without them otherwise (``optional`` in pyproject.toml).
-:func:`missing` names those not built, for ``fhirledger doctor``; tests hold each equal to its
-Python reference."""
+of a resource for its ``_content`` text (``textwalk.c``), the rows of reference values
+(``references.c``) and the encoding of rows as COPY data (``copyrows.c``). The Python functions
+they mirror stay the reference, and run where the extension modules are not built: ``pip install``
+compiles them when a C compiler and the Python headers are at hand, and goes on without them
+otherwise (``optional`` in pyproject.toml). :func:`missing` names those not built, for
+``fhirledger doctor``; tests hold each equal to its Python reference."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ except ImportError:  # not built: the Python walk runs
     textwalk: ModuleType | None = None  # type: ignore[no-redef]
 
 try:
+    from app.native import _references as references
+except ImportError:  # not built: the Python row writer runs
+    references: ModuleType | None = None  # type: ignore[no-redef]
+
+try:
     from app.native import _copyrows as copyrows
 except ImportError:  # not built: the generated Python encoders run
     copyrows: ModuleType | None = None  # type: ignore[no-redef]
@@ -23,4 +28,5 @@ except ImportError:  # not built: the generated Python encoders run
 
 def missing() -> list[str]:
     """The compiled modules this installation lacks (their Python versions run instead)."""
-    return [name for name, module in (("textwalk", textwalk), ("copyrows", copyrows)) if module is None]
+    modules = (("textwalk", textwalk), ("references", references), ("copyrows", copyrows))
+    return [name for name, module in modules if module is None]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from app.native import references
 from app.search_types.protocol import system_hash
 from app.search_types.reference import split_target
 from app.search_types.text_document import MAX_CHARS
@@ -75,7 +76,15 @@ def quantity_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
 
 def reference_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
     """As :meth:`ReferenceType.add_rows`: the reference as written only where ``type/id`` does not
-    spell it."""
+    spell it; by the compiled writer (:mod:`app.native`), or :func:`python_reference_rows`."""
+    if references is None:
+        python_reference_rows(code, d, o, texts)
+    else:
+        references.reference_rows(code, d, o["reference"])
+
+
+def python_reference_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    """:func:`reference_rows` in Python (the compiled writer's reference)."""
     o["reference"].extend(
         [(code, t, *split_target(i), None if t and i and ref == f"{t}/{i}" else ref, s, v) for t, i, ref, _, s, v in d]
     )
