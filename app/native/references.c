@@ -9,7 +9,14 @@
  *           (code, type, target_uuid, target_id, reference, identifier system, identifier value)
  * An id that is a UUID as PostgreSQL writes one (36 characters, lower-case hex) goes to
  * target_uuid, any other to target_id (app.search_types.reference.split_target); the reference is
- * None where "type/id" spells it (app.search_types.reference.stored_reference). */
+ * None where "type/id" spells it (app.search_types.reference.stored_reference).
+ *
+ * configure(resource_types, fallback): resource_types() gives the set of R4 resource type names
+ * (called once, at the first Reference); fallback is value_tuples.python_reference_object.
+ * reference_object(v, d, r) -> None: the converter of a Reference object: the common case, a
+ * reference "Type/id" (Type a resource type, id of 1 to 64 id characters) without identifier or
+ * type, adds (Type, id, reference, None, None, None) to d here; every other value goes to the
+ * fallback, which is what it mirrors. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -91,7 +98,105 @@ static PyObject *reference_rows(PyObject *module, PyObject *const *args, Py_ssiz
     Py_RETURN_NONE;
 }
 
+static PyObject *types_of = NULL, *types = NULL, *fallback = NULL;
+static PyObject *key_resource_type = NULL, *key_reference = NULL, *key_identifier = NULL, *key_type = NULL;
+
+static PyObject *configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyCallable_Check(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "configure(resource_types, fallback)");
+        return NULL;
+    }
+    Py_INCREF(args[0]);
+    Py_XSETREF(types_of, args[0]);
+    Py_INCREF(args[1]);
+    Py_XSETREF(fallback, args[1]);
+    Py_CLEAR(types);
+    Py_RETURN_NONE;
+}
+
+static int is_id_char(Py_UCS4 c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+}
+
+/* 1: the row was added, 0: not the common case, -1: error */
+static int type_id_row(PyObject *v, PyObject *d)
+{
+    if (!PyDict_CheckExact(v))
+        return 0;
+    int present = PyDict_Contains(v, key_resource_type);
+    if (present != 0)
+        return present < 0 ? -1 : 0;
+    PyObject *ref = PyDict_GetItemWithError(v, key_reference); /* borrowed */
+    if (ref == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    Py_ssize_t n = PyUnicode_CheckExact(ref) ? PyUnicode_GET_LENGTH(ref) : 0;
+    if (n == 0)
+        return 0;
+    if ((present = PyDict_Contains(v, key_identifier)) != 0 || (present = PyDict_Contains(v, key_type)) != 0)
+        return present < 0 ? -1 : 0;
+    Py_ssize_t slash = PyUnicode_FindChar(ref, '/', 0, n, 1);
+    if (slash < 0) /* -2 on error */
+        return slash == -2 ? -1 : 0;
+    Py_ssize_t length = n - slash - 1;
+    if (length < 1 || length > 64)
+        return 0;
+    for (Py_ssize_t i = slash + 1; i < n; i++)
+        if (!is_id_char(PyUnicode_READ_CHAR(ref, i)))
+            return 0;
+    if (types == NULL) {
+        PyObject *found = PyObject_CallNoArgs(types_of);
+        if (found == NULL)
+            return -1;
+        if (!PyAnySet_Check(found)) {
+            Py_DECREF(found);
+            PyErr_SetString(PyExc_TypeError, "resource_types() must give a set");
+            return -1;
+        }
+        types = found;
+    }
+    PyObject *kind = PyUnicode_Substring(ref, 0, slash);
+    if (kind == NULL)
+        return -1;
+    int known = PySet_Contains(types, kind);
+    if (known <= 0) {
+        Py_DECREF(kind);
+        return known;
+    }
+    PyObject *id = PyUnicode_Substring(ref, slash + 1, n);
+    if (id == NULL) {
+        Py_DECREF(kind);
+        return -1;
+    }
+    PyObject *value = PyTuple_Pack(6, kind, id, ref, Py_None, Py_None, Py_None);
+    Py_DECREF(kind);
+    Py_DECREF(id);
+    if (value == NULL)
+        return -1;
+    int failed = PyDict_SetItem(d, value, Py_None);
+    Py_DECREF(value);
+    return failed ? -1 : 1;
+}
+
+static PyObject *reference_object(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyDict_Check(args[1]) || fallback == NULL) {
+        PyErr_SetString(PyExc_TypeError, "reference_object(v, d: dict, r) after configure()");
+        return NULL;
+    }
+    int added = type_id_row(args[0], args[1]);
+    if (added < 0)
+        return NULL;
+    if (added)
+        Py_RETURN_NONE;
+    return PyObject_Vectorcall(fallback, args, 3, NULL);
+}
+
 static PyMethodDef methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL, "configure(resource_types, fallback)"},
+    {"reference_object", (PyCFunction)(void (*)(void))reference_object, METH_FASTCALL,
+     "reference_object(v, d, r) -> None"},
     {"reference_rows", (PyCFunction)(void (*)(void))reference_rows, METH_FASTCALL,
      "reference_rows(code, values, out) -> None"},
     {NULL, NULL, 0, NULL},
@@ -99,4 +204,13 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_references", NULL, 0, methods};
 
-PyMODINIT_FUNC PyInit__references(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__references(void)
+{
+    key_resource_type = PyUnicode_InternFromString("resourceType");
+    key_reference = PyUnicode_InternFromString("reference");
+    key_identifier = PyUnicode_InternFromString("identifier");
+    key_type = PyUnicode_InternFromString("type");
+    if (key_resource_type == NULL || key_reference == NULL || key_identifier == NULL || key_type == NULL)
+        return NULL;
+    return PyModule_Create(&module);
+}

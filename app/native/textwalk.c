@@ -122,8 +122,10 @@ static int add_string(Walk *w, PyObject *s)
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
     if (n == 0)
         return 0;
-    Py_UCS4 first = PyUnicode_READ_CHAR(s, 0);
-    if ((Py_UNICODE_ISDIGIT(first) || PyUnicode_FindChar(s, ':', 0, n, 1) >= 0) && is_not_prose(s))
+    /* the Python walk asks the pattern only of a string starting with a digit or holding a ':',
+     * which every string it matches does: asked of every string, it answers alike (and fails at
+     * the first character or the scheme, where a scan for ':' would read the whole string) */
+    if (is_not_prose(s))
         return 0;
     int present = PyDict_Contains(w->seen, s); /* as dict.fromkeys: a str subclass is its own key */
     if (present < 0)

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.fhirpath.references import ID_CHARS, parse_reference, reference_target
 from app.fhirspec.resource_types import resource_type_set
+from app.native import references
 from app.search_types.date import DATE_MAX, DATE_MIN, _range
 from app.search_types.nodes import decimal_of, is_subtype, normalize_string
 from app.search_types.quantity import ISO_4217
@@ -248,7 +249,8 @@ def reference_primitive(v: Any, d: dict, r: dict) -> None:
         d[(parsed.type, parsed.id, v.partition("|")[0], parsed.version, None, None)] = None
 
 
-def reference_object(v: dict, d: dict, r: dict) -> None:
+def python_reference_object(v: dict, d: dict, r: dict) -> None:
+    """The converter of a Reference object (in C where built: :data:`reference_object`)."""
     if "resourceType" in v:  # a resource, e.g. Bundle.entry[0].resource
         kind, rid = _text(v.get("resourceType")), _text(v.get("id"))
         if kind:
@@ -278,6 +280,13 @@ def reference_object(v: dict, d: dict, r: dict) -> None:
     if parsed is None or (ref is None and id_value is None and parsed.type is None):
         return
     d[(parsed.type, parsed.id, ref, parsed.version, id_system, id_value)] = None
+
+
+if references is None:
+    reference_object = python_reference_object
+else:  # the common case, Type/id, in C; the rest by the Python converter
+    references.configure(resource_type_set, python_reference_object)
+    reference_object = references.reference_object
 
 
 def uri_primitive(v: Any, d: dict, r: dict) -> None:

@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app import native
+from app.search_types import value_tuples
 from app.search_types.row_writers import python_reference_rows, reference_rows
+from app.search_types.value_tuples import python_reference_object
 
 pytestmark = pytest.mark.skipif(native.references is None, reason="no C compiler: app.native._references not built")
 
@@ -60,3 +62,38 @@ def test_uuid_ids_and_spelled_references() -> None:
 def test_a_value_of_another_shape_is_refused() -> None:
     with pytest.raises(TypeError, match="6-tuple"):
         reference_rows("subject", {("Patient", "abc"): None}, {"reference": []}, [])
+
+
+_REFERENCE_TEXTS = st.sampled_from(
+    ["Patient/abc", f"Patient/{UUID}", "Patient/", "Patient/a b", "Patient/" + "x" * 65, "Patient/" + "x" * 64,
+     "NotAType/abc", "Patient/abc/_history/2", "http://s/fhir/Patient/abc", "urn:uuid:x", "#p1", "", "/abc", "Patient"]
+)  # fmt: skip
+_REFERENCES = st.fixed_dictionaries(
+    {},
+    optional={
+        "reference": _REFERENCE_TEXTS | st.integers() | st.none(),
+        "display": st.just("Dr X"),
+        "type": st.sampled_from(["Patient", "Nope"]),
+        "identifier": st.just({"system": "http://sys", "value": "v"}),
+        "resourceType": st.just("Patient"),
+        "id": st.just("abc"),
+    },
+)
+
+
+@given(_REFERENCES)
+@settings(max_examples=1500, deadline=None)
+def test_the_compiled_reference_converter_adds_what_the_python_one_adds(value: dict) -> None:
+    root = {"resourceType": "Observation", "contained": [{"resourceType": "Patient", "id": "p1"}]}
+    compiled: dict = {"earlier": None}
+    python: dict = {"earlier": None}
+    value_tuples.reference_object(value, compiled, root)
+    python_reference_object(value, python, root)
+    assert repr(compiled) == repr(python)
+
+
+def test_the_compiled_converter_is_the_one_the_row_functions_use() -> None:
+    assert value_tuples.reference_object is native.references.reference_object  # type: ignore[union-attr]
+    d: dict = {}
+    value_tuples.reference_object({"reference": f"Patient/{UUID}", "display": "X"}, d, {})
+    assert list(d) == [("Patient", UUID, f"Patient/{UUID}", None, None, None)]
