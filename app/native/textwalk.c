@@ -127,14 +127,11 @@ static int add_string(Walk *w, PyObject *s)
      * the first character or the scheme, where a scan for ':' would read the whole string) */
     if (is_not_prose(s))
         return 0;
-    int present = PyDict_Contains(w->seen, s); /* as dict.fromkeys: a str subclass is its own key */
-    if (present < 0)
+    Py_ssize_t before = PyDict_GET_SIZE(w->seen); /* as dict.fromkeys: a str subclass is its own key */
+    if (PyDict_SetDefault(w->seen, s, Py_None) == NULL) /* one lookup, whether or not it is new */
         return -1;
-    if (present == 0) {
-        if (PyDict_SetItem(w->seen, s, Py_None) < 0)
-            return -1;
+    if (PyDict_GET_SIZE(w->seen) > before)
         w->size += n + 1;
-    }
     return w->size > w->max_chars ? 1 : 0;
 }
 
