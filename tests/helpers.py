@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import shutil
+import sysconfig
 import uuid
 from collections.abc import Callable
 
@@ -12,6 +14,18 @@ import httpx
 from app.errors import FhirError
 
 FHIR = {"Content-Type": "application/fhir+json"}
+
+
+def c_compiler() -> str | None:
+    """The C compiler ``pip install`` would build :mod:`app.native` with, when this machine has it."""
+    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    return compiler if shutil.which(compiler) else None
+
+
+def native_unbuildable(module: object) -> bool:
+    """Whether a compiled module's tests have nothing to run: it is not built and cannot be (no C
+    compiler). Where a compiler is at hand a module missing is a failure, never a skip."""
+    return module is None and c_compiler() is None
 
 
 def new_id(prefix: str = "t") -> str:

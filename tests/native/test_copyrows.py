@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from app import native
 from app.projections import copy_text
 from app.projections.copy_text import encode_keyed, encode_typed, python_encode_keyed, python_encode_typed
+from tests.helpers import native_unbuildable
 
-pytestmark = pytest.mark.skipif(native.copyrows is None, reason="no C compiler: app.native._copyrows not built")
+pytestmark = pytest.mark.skipif(native_unbuildable(native.copyrows), reason="no C compiler: nothing compiled to test")
 
 TYPES = ("text", "bigint", "numeric", "boolean", "timestamptz", "uuid", "integer")
 _SPECIALS = st.sampled_from(["a\\b", "t\tab", "new\nline", "cr\r", "é€😀"])

@@ -3,9 +3,6 @@ JSON a resource can hold, at every cut, and is what this installation runs."""
 
 from __future__ import annotations
 
-import shutil
-import sysconfig
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,8 +15,9 @@ from app.search_types.text_document import (
     python_content_text,
     reference_content_text,
 )
+from tests.helpers import c_compiler, native_unbuildable
 
-compiled = pytest.mark.skipif(native.textwalk is None, reason="no C compiler: app.native._textwalk not built")
+compiled = pytest.mark.skipif(native_unbuildable(native.textwalk), reason="no C compiler: nothing compiled to test")
 
 
 class Code(str):
@@ -108,9 +106,8 @@ def test_dates_and_uris_are_not_prose() -> None:
 def test_this_installation_runs_the_compiled_modules() -> None:
     """``pip install`` builds the extensions wherever a C compiler is at hand (as on CI): a build
     that broke would otherwise only show as a slower replay."""
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(compiler) is None:
-        pytest.skip(f"no C compiler ({compiler}): the Python versions run")
+    if c_compiler() is None:
+        pytest.skip("no C compiler: the Python versions run")
     assert native.missing() == []
 
 
