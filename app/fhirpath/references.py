@@ -27,7 +27,7 @@ class ParsedReference(NamedTuple):
     base: str | None  # the service base of an absolute URL; None when relative
 
 
-ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-."
+_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-."
 
 
 def parse_reference(text: str, root: dict | None = None) -> ParsedReference:
@@ -37,7 +37,7 @@ def parse_reference(text: str, root: dict | None = None) -> ParsedReference:
         kind = contained.get("resourceType") if contained is not None else None
         return ParsedReference(kind if isinstance(kind, str) else None, None, None, None)
     kind, slash, rid = text.partition("/")
-    if slash and 0 < len(rid) < 65 and not rid.strip(ID_CHARS) and kind in resource_type_set():
+    if slash and 0 < len(rid) < 65 and not rid.strip(_ID_CHARS) and kind in resource_type_set():
         # ``Type/id``, what nearly every stored reference is: the regex below gives the same, at a
         # fifth of the cost, and no entry of its cache goes (a replay's references rarely repeat
         # within the cache's reach: about one lookup in three missed in bench/replay.py, 4 us a miss)

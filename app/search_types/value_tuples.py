@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from app.fhirpath.references import ID_CHARS, parse_reference, reference_target
+from app.fhirpath.references import parse_reference, reference_target
 from app.fhirspec.resource_types import resource_type_set
 from app.native import references
 from app.search_types.date import DATE_MAX, DATE_MIN, _range
@@ -258,11 +258,7 @@ def python_reference_object(v: dict, d: dict, r: dict) -> None:
         return
     ref = v.get("reference")
     if type(ref) is str and ref and "identifier" not in v and "type" not in v:  # display, extensions: no row part
-        kind, slash, rid = ref.partition("/")
-        if slash and 0 < len(rid) < 65 and not rid.strip(ID_CHARS) and kind in resource_type_set():
-            d[(kind, rid, ref, None, None, None)] = None  # Type/id: parse_reference's first case, inlined
-            return
-        if not slash and ref[0] != "#":  # a URN
+        if "/" not in ref and ref[0] != "#":  # a URN
             d[(None, None, ref, ref.partition("|")[2] or None, None, None)] = None
             return
         parsed = parse_reference(ref, r)
