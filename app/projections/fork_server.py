@@ -8,6 +8,13 @@ main script imports :mod:`app.cli`, about 0.23 s of CPU per worker, as much agai
 server's own start. So the caller names its main script (or module) in the environment of the fork
 server it starts, and the preload module loads it there (:func:`load_callers_main`), as the fork
 server of 3.13 does: a worker then finds it loaded and skips it.
+
+Nor does the fork server of 3.11 take the caller's ``sys.path`` (its ``main`` is handed it and
+leaves it unused): it imported the preloaded modules, this package among them, from wherever its
+own path found them first, and each worker is a fork of it. A caller that runs a checkout of its
+own (``sys.path.insert``, as the benchmarks do to compare two commits) then had its workers run the
+installed one's code. So the fork server starts with the directory this package was imported from
+first on its ``PYTHONPATH`` (:func:`ensure_running`).
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import logging
 import os
 from multiprocessing import forkserver, process, spawn
+
+import app
 
 log = logging.getLogger("fhirledger.replay")
 
@@ -31,15 +40,18 @@ def ensure_running() -> None:
         main = f"path:{data['init_main_from_path']}"
     else:
         main = ""
-    previous = os.environ.get(MAIN_ENV)
-    os.environ[MAIN_ENV] = main  # read by the fork server when it starts, inside ensure_running
+    root = os.path.dirname(os.path.dirname(os.path.abspath(app.__file__)))  # the caller's app package's
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    previous = {name: os.environ.get(name) for name in (MAIN_ENV, "PYTHONPATH")}
+    os.environ.update({MAIN_ENV: main, "PYTHONPATH": path})  # read by the fork server as it starts
     try:
         forkserver.ensure_running()
     finally:
-        if previous is None:
-            os.environ.pop(MAIN_ENV, None)
-        else:
-            os.environ[MAIN_ENV] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def load_callers_main() -> None:

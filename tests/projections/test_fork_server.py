@@ -35,3 +35,31 @@ def test_the_main_script_is_loaded_by_the_fork_server_only(tmp_path: Path):
     loads = [line.split() for line in runs.read_text().splitlines()]
     assert workers and [name for name, _ in loads] == ["__main__", "__mp_main__"]
     assert int(loads[1][1]) not in workers  # the fork server's, not a worker's
+
+
+CHECKOUT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from app.projections.rebuild import replay_executor
+
+if __name__ == "__main__":
+    with replay_executor([]) as executor:
+        print(executor.submit(eval, "__import__('app').__file__").result())
+"""
+
+
+def test_workers_run_the_callers_checkout_not_the_installed_one(tmp_path: Path):
+    """A script that puts a checkout of its own first on ``sys.path`` (as the benchmarks do to
+    compare two commits) has its replay workers run that checkout's code: the fork server they are
+    forked from imports the package from the caller's checkout, not from wherever its own path finds
+    one first (the installed package; Python 3.11's fork server ignores the caller's path)."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "app").symlink_to(PROJECT_ROOT / "app")  # the same code, at a path of its own
+    script = tmp_path / "main.py"
+    script.write_text(CHECKOUT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, str(script), str(checkout)], env=env, cwd=tmp_path, check=True, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == str(checkout / "app" / "__init__.py")
