@@ -6,9 +6,10 @@
  *   not_content  the top-level keys left out (a frozenset: the narrative, meta, ids…)
  *   skipped      the keys left out below the top level (a frozenset)
  *   max_chars    the characters kept
- * not_prose(text) -> bool: whether a string is left out as not prose, a date or a URI: what
+ * not_prose(text) -> bool: whether a string is left out as not prose, a date, a URI or a UUID: what
  * text_document._NOT_PROSE fullmatches,
  *   \d{4}(-\d\d(-\d\d([T ][\d:.]+(Z|[+-]\d\d:\d\d)?)?)?)?|(https?|urn|ftp|file):\S*
+ *   |[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}
  * (\d a decimal digit of any script, \S anything but whitespace, as Python's re reads them).
  * The distinct strings, in the order they first occur, joined by newlines, cut at max_chars.
  * Only dict, list and str (and their subclasses) hold prose; other values are left out, as the
@@ -107,13 +108,30 @@ static int is_uri(Text *t)
     return 0;
 }
 
+/* a UUID's shape: [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12} */
+static int is_uuid(Text *t)
+{
+    if (t->n != 36)
+        return 0;
+    for (Py_ssize_t j = 0; j < 36; j++) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, j);
+        if (j == 8 || j == 13 || j == 18 || j == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int is_not_prose(PyObject *s)
 {
     Text t = {PyUnicode_KIND(s), PyUnicode_DATA(s), PyUnicode_GET_LENGTH(s), 0};
     if (is_date(&t))
         return 1;
     t.i = 0;
-    return is_uri(&t);
+    return is_uri(&t) || is_uuid(&t);
 }
 
 /* 1: done (the text is complete), 0: go on, -1: error */

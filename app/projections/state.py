@@ -55,8 +55,9 @@ def expected_version(kind: str, resource_type: str) -> str:
         if not p.custom
     )
     # "rows-25": narrowed reference parameters keep no rows of their own; "rows-26": nor do those whose
-    # expression is another's (Patient phonetic is name's; app/search_types/param_aliases.py)
-    layout = orjson.dumps([COLUMNS, INDEXES, params, text_search.layout(), "rows-26"], option=orjson.OPT_SORT_KEYS)
+    # expression is another's (Patient phonetic is name's; app/search_types/param_aliases.py); "rows-27": the
+    # _content documents leave UUIDs out (app/search_types/text_document.py)
+    layout = orjson.dumps([COLUMNS, INDEXES, params, text_search.layout(), "rows-27"], option=orjson.OPT_SORT_KEYS)
     return f"{SearchIndexProjector.version}-{hashlib.sha256(layout).hexdigest()[:12]}"
 
 

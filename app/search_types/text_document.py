@@ -2,12 +2,16 @@
 ``text`` side table (:mod:`app.search_types.text`).
 
 - ``_content``: every string of the resource but those that are not prose (ids, references,
-  systems and other URIs, dates, base64 data, ``meta``, and the narrative, which ``_text``
+  systems and other URIs, dates, UUIDs, base64 data, ``meta``, and the narrative, which ``_text``
   holds), in document order (wider than HAPI FHIR's, which keeps only values of FHIR type
   ``string``: codes and markdown are indexed here too, ``Reference.reference`` is not);
 - ``_text``: the narrative (``text.div``) without its XHTML markup;
 - per token parameter the texts of its values (for ``:text``; a string parameter's ``:text``
   searches its rows of the string table, :mod:`app.search_types.string`).
+
+A UUID (an identifier's value, say: ``identifier=`` finds it) holds no word, yet its fragments were
+the only words no other resource shared: every ExplanationOfBenefit of a Synthea population had a
+document of its own (its claim identifier), each parsed by PostgreSQL and indexed as distinct words.
 
 Each distinct string is kept once, where it first occurs (a Coding's display and its concept's text
 are often the same words: stored twice, they would only cost bytes, positions and stemming time).
@@ -45,7 +49,19 @@ _SKIPPED_KEYS = frozenset(
         "hash",
     }
 )
-_NOT_PROSE = re.compile(r"\d{4}(-\d\d(-\d\d([T ][\d:.]+(Z|[+-]\d\d:\d\d)?)?)?)?|(https?|urn|ftp|file):\S*")
+_NOT_PROSE = re.compile(
+    r"\d{4}(-\d\d(-\d\d([T ][\d:.]+(Z|[+-]\d\d:\d\d)?)?)?)?|(https?|urn|ftp|file):\S*"
+    r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+"""Strings that are not prose: dates, URIs, UUIDs. Only a string that starts with a digit, holds a
+``:`` or has a UUID's 36 characters can match (:func:`_is_prose` asks the pattern only of those)."""
+
+
+def _is_prose(text: str) -> bool:
+    """Whether a non-empty string is kept in ``_content`` (what the compiled walk's ``not_prose`` negates)."""
+    return not ((text[0].isdigit() or ":" in text or len(text) == 36) and _NOT_PROSE.fullmatch(text))
+
+
 _TAG = re.compile(r"<[^>]*>")
 
 
@@ -59,7 +75,7 @@ def fold(text: str) -> str:
 
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
-        if value and not ((value[0].isdigit() or ":" in value) and _NOT_PROSE.fullmatch(value)):
+        if value and _is_prose(value):
             yield value
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -77,7 +93,7 @@ def _members(value: dict, parts: list[str]) -> None:
             continue
         cls = type(item)
         if cls is str:
-            if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+            if item and _is_prose(item):
                 parts.append(item)
         elif cls is dict:
             _members(item, parts)
@@ -98,7 +114,7 @@ def _elements(value: list, parts: list[str]) -> None:
                     continue
                 cls = type(item)
                 if cls is str:
-                    if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+                    if item and _is_prose(item):
                         parts.append(item)
                 elif cls is dict:
                     _members(item, parts)
@@ -107,7 +123,7 @@ def _elements(value: list, parts: list[str]) -> None:
                 elif cls not in _SCALARS:
                     parts.extend(_strings(item))
         elif cls is str:
-            if element and not ((element[0].isdigit() or ":" in element) and _NOT_PROSE.fullmatch(element)):
+            if element and _is_prose(element):
                 parts.append(element)
         elif cls is list:
             _elements(element, parts)
@@ -137,7 +153,7 @@ def python_content_text(resource: dict) -> str:
             continue
         cls = type(item)
         if cls is str:
-            if item and not ((item[0].isdigit() or ":" in item) and _NOT_PROSE.fullmatch(item)):
+            if item and _is_prose(item):
                 parts.append(item)
         elif cls is dict:
             _members(item, parts)

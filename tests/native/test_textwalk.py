@@ -76,18 +76,25 @@ _URI_LIKE = st.builds(
 )
 
 
+_UUID_LIKE = st.builds(
+    lambda text, cut: text[:cut] + text[cut + 1 :] if cut % 7 == 0 else text,
+    st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper()) | st.text("0123456789abcdefgABF٣-", max_size=38),
+    st.integers(0, 40),
+)
+
+
 @compiled
-@given(st.one_of(_DATE_LIKE, _URI_LIKE, st.text(max_size=12)))
+@given(st.one_of(_DATE_LIKE, _URI_LIKE, _UUID_LIKE, st.text(max_size=12)))
 @settings(max_examples=3000, deadline=None)
 def test_not_prose_is_the_python_pattern(text: str) -> None:
-    """The compiled test of dates and URIs fullmatches what ``_NOT_PROSE`` does (digits of any
-    script, whitespace as Python reads it)."""
+    """The compiled test of dates, URIs and UUIDs fullmatches what ``_NOT_PROSE`` does (digits of
+    any script, whitespace as Python reads it, UUIDs of either case, cut or lengthened)."""
     expected = text_document._NOT_PROSE.fullmatch(text) is not None
     assert native.textwalk.not_prose(text) is expected  # type: ignore[union-attr]
 
 
 @compiled
-def test_dates_and_uris_are_not_prose() -> None:
+def test_dates_uris_and_uuids_are_not_prose() -> None:
     walk = native.textwalk.not_prose  # type: ignore[union-attr]
     for text in [
         "2019",
@@ -97,9 +104,15 @@ def test_dates_and_uris_are_not_prose() -> None:
         "2019-04-01 10:00+02:00",
         "urn:x",
         "https:",
+        "bfdd5f32-57cd-46a2-9c87-e0c68a3abb06",
+        "BFDD5F32-57CD-46A2-9C87-E0C68A3ABB06",
     ]:
         assert walk(text), text
-    for text in ["2019-04-01T", "2019-04-01TZ", "2019-04-01T10Z0", "201", "https: x", "12:30", "2019-4"]:
+    for text in ["2019-04-01T", "2019-04-01TZ", "2019-04-01T10Z0", "201", "https: x", "12:30", "2019-4"] + [
+        "bfdd5f32-57cd-46a2-9c87-e0c68a3abb0g",  # not hex
+        "bfdd5f3257cd-46a2-9c87-e0c68a3abb06-",  # a dash out of place
+        "bfdd5f32-57cd-46a2-9c87-e0c68a3abb061",  # 37 characters
+    ]:
         assert not walk(text), text
 
 

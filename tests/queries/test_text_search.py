@@ -44,10 +44,16 @@ async def test_content_finds_words_anywhere_stemmed(scope: Scope) -> None:
 
 
 async def test_content_leaves_out_what_is_not_text(scope: Scope) -> None:
-    await scope.add("a", obs("Body weight", subject={"reference": "Patient/findme"}, effectiveDateTime="2021-03-04"))
+    uuid = "bfdd5f32-57cd-46a2-9c87-E0C68A3ABB06"
+    identifiers = [{"system": "urn:x", "value": uuid}, {"system": "urn:x", "value": "ward7-bed12"}]
+    fields = {"subject": {"reference": "Patient/findme"}, "effectiveDateTime": "2021-03-04", "identifier": identifiers}
+    await scope.add("a", obs("Body weight", **fields))
     assert await scope.find("Observation", "_content=findme") == set()  # references are not text
     assert await scope.find("Observation", "_content=loinc") == set()  # nor systems
     assert await scope.find("Observation", "_content=2021") == set()  # nor dates
+    assert await scope.find("Observation", "_content=bfdd5f32") == set()  # nor UUIDs (identifier= finds them)
+    assert await scope.find("Observation", f"identifier={uuid}") == {"a"}
+    assert await scope.find("Observation", "_content=ward7") == {"a"}  # an identifier that is not one is
     assert await scope.find("Observation", "_content=weight") == {"a"}
 
 
