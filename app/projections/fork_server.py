@@ -14,13 +14,14 @@ leaves it unused): it imported the preloaded modules, this package among them, f
 own path found them first, and each worker is a fork of it. A caller that runs a checkout of its
 own (``sys.path.insert``, as the benchmarks do to compare two commits) then had its workers run the
 installed one's code. So the fork server starts with the directory this package was imported from
-first on its ``PYTHONPATH`` (:func:`ensure_running`).
+first on its ``PYTHONPATH`` (:func:`ensure_running`), unless that is a site-packages directory.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import site
 from multiprocessing import forkserver, process, spawn
 
 import app
@@ -40,8 +41,7 @@ def ensure_running() -> None:
         main = f"path:{data['init_main_from_path']}"
     else:
         main = ""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(app.__file__)))  # the caller's app package's
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    path = os.pathsep.join(p for p in (_checkout(), os.environ.get("PYTHONPATH")) if p)
     previous = {name: os.environ.get(name) for name in (MAIN_ENV, "PYTHONPATH")}
     os.environ.update({MAIN_ENV: main, "PYTHONPATH": path})  # read by the fork server as it starts
     try:
@@ -52,6 +52,15 @@ def ensure_running() -> None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _checkout() -> str | None:
+    """The directory the caller's ``app`` package was imported from, unless it is a site-packages
+    directory (an installed package is found there anyway; first on the path, such a directory
+    would shadow the standard library with any backport installed in it)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(app.__file__)))
+    installed = {os.path.abspath(p) for p in (*site.getsitepackages(), site.getusersitepackages())}
+    return None if root in installed else root
 
 
 def load_callers_main() -> None:

@@ -63,3 +63,19 @@ def test_workers_run_the_callers_checkout_not_the_installed_one(tmp_path: Path):
         [sys.executable, str(script), str(checkout)], env=env, cwd=tmp_path, check=True, capture_output=True, text=True
     )
     assert done.stdout.strip() == str(checkout / "app" / "__init__.py")
+
+
+def test_an_installed_package_adds_nothing_to_the_fork_servers_path(monkeypatch):
+    """Only a checkout goes first on the fork server's path: a site-packages directory there would
+    shadow the standard library with any backport installed in it (an installed package is found
+    anyway)."""
+    import site
+
+    import app
+    from app.projections.fork_server import _checkout
+
+    installed = site.getsitepackages()[0]
+    monkeypatch.setattr(app, "__file__", os.path.join(installed, "app", "__init__.py"))
+    assert _checkout() is None
+    monkeypatch.setattr(app, "__file__", str(PROJECT_ROOT / "app" / "__init__.py"))
+    assert _checkout() == str(PROJECT_ROOT)
