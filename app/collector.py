@@ -17,8 +17,8 @@ compiled extractors: about 0.1 s each). Timed by ``gc.callbacks`` in each server
 125,352 Synthea resources ingested (``bench/scale.py build --copies 5`` from 188,028): at
 (10,000, 10, 10) 1.7 s of collections in about 14.5 s of CPU per worker, six of them full (0.6 s); at
 (50,000, 100, 10) 0.45-0.5 s and none full: about 8% of the server's Python CPU. The oldest
-generation still collects when a tenth of the middle's collections have passed and what it gained
-since the last full collection is a quarter of what it holds (CPython's rule).
+generation is still collected after every ten collections of the middle one, once what it gained
+since its last collection is a quarter of what it holds (CPython's rule).
 
 ``gc.freeze()`` of what start-up built was tried too: it saved nothing measurable here, and with it
 a server whose embedded postmaster was killed did not serve writes again within two minutes
