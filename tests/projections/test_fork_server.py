@@ -5,10 +5,13 @@ preload list, and every worker ran the main script itself)."""
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 from pathlib import Path
 
+import app
+from app.projections.fork_server import _checkout
 from app.settings import PROJECT_ROOT
 
 MAIN = """
@@ -69,11 +72,6 @@ def test_an_installed_package_adds_nothing_to_the_fork_servers_path(monkeypatch)
     """Only a checkout goes first on the fork server's path: a site-packages directory there would
     shadow the standard library with any backport installed in it (an installed package is found
     anyway)."""
-    import site
-
-    import app
-    from app.projections.fork_server import _checkout
-
     installed = site.getsitepackages()[0]
     monkeypatch.setattr(app, "__file__", os.path.join(installed, "app", "__init__.py"))
     assert _checkout() is None
