@@ -20,7 +20,10 @@ import gzip
 import re
 import time
 import uuid
+from array import array
+from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -29,6 +32,7 @@ from bench.rawhttp import RawConnection
 SYNTHEA = Path("/work/shared/synthea-r4")
 NAMESPACE = uuid.UUID("6f1c9a52-8a1e-4d2e-9b8e-5b2c1f0e7a31")
 _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+UUID_LENGTH = 36
 PROGRESS = "scale-progress.txt"
 
 
@@ -36,20 +40,42 @@ def synthea_files(source: Path = SYNTHEA) -> list[Path]:
     return sorted(source.glob("*.json.gz"))
 
 
-def copy_bytes(raw: bytes, copy: int) -> bytes:
-    """The Bundle of one copy: every UUID replaced consistently (copy 0 unchanged)."""
+class Layout(NamedTuple):
+    """Where a file's UUIDs lie (their start offsets) and how many entries its Bundle has: found
+    once per file, so the client's cost per posted copy is a decompression and a join (scanning
+    4 KB per resource for UUIDs with ``re`` cost the client 0.1 ms per resource, a fifth of what
+    the server spends, on the same two cores)."""
+
+    starts: array
+    entries: int
+
+
+_layouts: dict[str, Layout] = {}
+
+
+def layout(name: str, raw: bytes) -> Layout:
+    found = _layouts.get(name)
+    if found is None:
+        starts = array("L", (m.start() for m in _UUID.finditer(raw)))
+        found = _layouts[name] = Layout(starts, len(orjson.loads(raw)["entry"]))
+    return found
+
+
+def copy_bytes(raw: bytes, copy: int, starts: Sequence[int] | None = None) -> bytes:
+    """The Bundle of one copy: every UUID replaced consistently (copy 0 unchanged); ``starts``:
+    the UUIDs' offsets when known (:func:`layout`)."""
     if copy == 0:
         return raw
-    mapping: dict[bytes, bytes] = {}
-
-    def fresh(m: re.Match[bytes]) -> bytes:
-        old = m.group(0)
-        new = mapping.get(old)
-        if new is None:
-            new = mapping[old] = str(uuid.uuid5(NAMESPACE, f"{copy}:{old.decode()}")).encode()
-        return new
-
-    return _UUID.sub(fresh, raw)
+    if starts is None:
+        starts = [m.start() for m in _UUID.finditer(raw)]
+    olds = [raw[i : i + UUID_LENGTH] for i in starts]
+    mapping = {old: str(uuid.uuid5(NAMESPACE, f"{copy}:{old.decode()}")).encode() for old in set(olds)}
+    parts, end = [], 0
+    for i, old in zip(starts, olds, strict=True):
+        parts += (raw[end:i], mapping[old])
+        end = i + UUID_LENGTH
+    parts.append(raw[end:])
+    return b"".join(parts)
 
 
 def done_units(data_dir: Path) -> set[tuple[int, str]]:
@@ -82,7 +108,9 @@ async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> tup
         conn = RawConnection(base)
         try:
             for copy, path in queue:
-                body = copy_bytes(gzip.decompress(path.read_bytes()), copy)
+                raw = gzip.decompress(path.read_bytes())
+                known = layout(path.name, raw)
+                body = copy_bytes(raw, copy, known.starts)
                 for attempt in range(5):
                     try:
                         status, _, answer = await conn.request("POST", "", body, headers)
@@ -99,7 +127,7 @@ async def build(base: str, data_dir: Path, copies: int, concurrency: int) -> tup
                 log.write(f"{copy} {path.name}\n")
                 log.flush()
                 posted += 1
-                resources += len(orjson.loads(body)["entry"])
+                resources += known.entries
                 if posted % 50 == 0:
                     rate = resources / (time.perf_counter() - start)
                     print(f"  {posted}/{len(units)} Bundles, {resources} resources, {rate:.0f} resources/s", flush=True)
