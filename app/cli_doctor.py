@@ -185,7 +185,8 @@ def report(info: dict, memory: int | None) -> tuple[list[str], int]:
 
 
 def native_line() -> str:
-    """Whether the compiled modules of :mod:`app.native` are built (a replay runs slower without)."""
+    """Whether the compiled modules of :mod:`app.native` are built (replay and transactions run slower
+    without)."""
     from app import native
 
     missing = native.missing()
@@ -193,7 +194,7 @@ def native_line() -> str:
         return "compiled modules: all built"
     return (
         f"compiled modules: {', '.join(missing)} not built (no C compiler at install): their Python versions run,"
-        " a replay's workers more slowly; install gcc and the Python headers, then reinstall"
+        " a replay's workers and transactions more slowly; install gcc and the Python headers, then reinstall"
     )
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import orjson
 
 from app.errors import FhirError, Issue, invalid
+from app.native import bodywalk
 from app.validation.primitives import control_problem
 
 MAX_ISSUES = 100
@@ -76,7 +77,13 @@ def _may_repeat_keys(raw: bytes, body: object, escaped: bool = True) -> bool:
     colons = raw.count(b":")
     if escaped:
         colons += raw.count(b"\\u003a") + raw.count(b"\\u003A")  # at worst too many: then we look
-    return colons != orjson.dumps(body).count(b":")
+    return colons != (python_colons(body) if bodywalk is None else bodywalk.colons(body))
+
+
+def python_colons(body: object) -> int:
+    """The colons of orjson's rendering of ``body`` (the compiled count's reference, in
+    :mod:`app.native`: it counts them without rendering)."""
+    return orjson.dumps(body).count(b":")
 
 
 def _object(pairs: list[tuple[str, object]]) -> _Object:

@@ -21,7 +21,9 @@ from app.errors import FhirError, Issue
 def prepare_entries(entries: list[BundleEntry], lenient: bool) -> None:
     """Validate every resource to be written before the transaction opens, and find the strings of
     each resource that name other entries (or a conditional reference) for the rewrite."""
-    full_urls = {e.full_url for e in entries if e.full_url}
+    # a local fullUrl (urn:uuid:, urn:oid:) is a site as any "urn:" string is: only the others are
+    # looked up (none in a Synthea Bundle: no string of its resources is then hashed for it)
+    full_urls = {e.full_url for e in entries if e.full_url and not e.full_url.startswith("urn:")}
     for entry in entries:
         if entry.method in ("POST", "PUT") and entry.resource is not None:
             resource = entry.resource

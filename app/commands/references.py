@@ -15,9 +15,10 @@ retried after contention rewrites it again, to other ids)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from app.errors import FhirError
+from app.native import bodywalk
 
 _LOCAL = ("urn:uuid:", "urn:oid:")
 
@@ -25,10 +26,10 @@ Step = str | int
 """One step of a path into a JSON value: a key of an object or an index in an array."""
 
 
-@dataclass(frozen=True, slots=True)
-class Site:
+class Site(NamedTuple):
     """A string of a resource that a rewrite may replace: where it is, what it says, and whether it
-    is a ``reference`` (a ``Reference.reference``, checked for local and conditional targets)."""
+    is a ``reference`` (a ``Reference.reference``, checked for local and conditional targets). A
+    tuple: the compiled walk makes one without running Python code."""
 
     path: tuple[Step, ...]
     value: str
@@ -45,7 +46,15 @@ class Site:
 
 def sites(value: object, urls: Collection[str]) -> list[Site]:
     """Every string of ``value`` (at any depth, in document order) that equals one of ``urls``, is
-    local (``urn:…``) or holds a ``?`` (a conditional reference, or a string that may equal one)."""
+    local (``urn:…``) or holds a ``?`` (a conditional reference, or a string that may equal one):
+    by the compiled walk (:mod:`app.native`), or :func:`python_sites` where it is not built."""
+    if bodywalk is None:
+        return python_sites(value, urls)
+    return bodywalk.sites(value, urls, Site)
+
+
+def python_sites(value: object, urls: Collection[str]) -> list[Site]:
+    """:func:`sites` in Python (the compiled walk's reference)."""
     out: list[Site] = []
     _walk(value, [], out, urls)
     return out

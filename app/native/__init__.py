@@ -1,6 +1,8 @@
 """Compiled (C) versions of the most frequent generic steps of a replay's worker processes: the walk
 of a resource for its ``_content`` text (``textwalk.c``), the rows of reference values
-(``references.c``) and the encoding of rows as COPY data (``copyrows.c``). The Python functions
+(``references.c``) and the encoding of rows as COPY data (``copyrows.c``); and of a write's walks of
+its parsed body (``bodywalk.c``): the strings a transaction's references may rewrite, and the colons
+of the repeated-key check. The Python functions
 they mirror stay the reference, and run where the extension modules are not built: ``pip install``
 compiles them when a C compiler and the Python headers are at hand, and goes on without them
 otherwise (``optional`` in pyproject.toml). :func:`missing` names those not built, for
@@ -25,8 +27,13 @@ try:
 except ImportError:  # not built: the generated Python encoders run
     copyrows: ModuleType | None = None  # type: ignore[no-redef]
 
+try:
+    from app.native import _bodywalk as bodywalk
+except ImportError:  # not built: the Python walks run
+    bodywalk: ModuleType | None = None  # type: ignore[no-redef]
+
 
 def missing() -> list[str]:
     """The compiled modules this installation lacks (their Python versions run instead)."""
-    modules = (("textwalk", textwalk), ("references", references), ("copyrows", copyrows))
+    modules = (("textwalk", textwalk), ("references", references), ("copyrows", copyrows), ("bodywalk", bodywalk))
     return [name for name, module in modules if module is None]
