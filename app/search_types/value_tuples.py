@@ -33,9 +33,29 @@ _SECOND = timedelta(seconds=1)
 _STEPS = [_SECOND] + [timedelta(microseconds=10 ** (6 - min(n, 6))) for n in range(1, 7)]
 
 
+_RANGES: dict[str, tuple[datetime, datetime] | None] = {}
+_RANGES_KEPT = 4096
+"""The ranges of the texts parsed lately (emptied when full): a resource's dates repeat in the
+resources of its encounter (an Observation's effective and issued are the encounter's start), so
+two in three of a Synthea replay's date texts, and four in five of an ingest's, were parsed
+already (3 us a parse). A range is a tuple of immutable datetimes: shared safely."""
+
+
 def date_range(text: str) -> tuple[datetime, datetime] | None:
     """:func:`app.fhirtime.parse_range` (None where it raises), by :meth:`datetime.fromisoformat`
-    for a date and for a dateTime to the second or finer, the forms nearly every resource holds."""
+    for a date and for a dateTime to the second or finer, the forms nearly every resource holds;
+    remembered (:data:`_RANGES`)."""
+    try:
+        return _RANGES[text]
+    except KeyError:
+        pass
+    if len(_RANGES) >= _RANGES_KEPT:
+        _RANGES.clear()
+    found = _RANGES[text] = _parsed_range(text)
+    return found
+
+
+def _parsed_range(text: str) -> tuple[datetime, datetime] | None:
     m = _DATE_TIME.fullmatch(text)
     if m is None:
         return _range(text)

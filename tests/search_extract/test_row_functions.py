@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from app.fhirspec.search_parameters import SearchParam, register, unregister
 from app.projections.search_index import reference_rows_of, rows_of
+from app.search_types import value_tuples
 from app.search_types.date import _range
 from app.search_types.text_document import content_text, reference_content_text
 from app.search_types.value_tuples import date_range
@@ -108,6 +109,14 @@ _DATES = st.one_of(
 @settings(max_examples=400, deadline=None)
 def test_fast_dates_are_parse_range(text: str):
     assert repr(date_range(text)) == repr(_range(text))
+    assert repr(date_range(text)) == repr(_range(text))  # the remembered answer
+
+
+def test_remembered_ranges_stay_bounded():
+    for day in range(value_tuples._RANGES_KEPT + 10):
+        text = f"{1900 + day // 365:04d}-01-01T00:00:{day % 60:02d}Z"
+        assert date_range(text) == _range(text)
+        assert len(value_tuples._RANGES) <= value_tuples._RANGES_KEPT
 
 
 _KEYS = ["coding", "system", "code", "display", "text", "value", "reference", "type", "start", "end", "unit", "id"]
