@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from app.native import references
+from app.native import references, tokens
 from app.search_types.protocol import system_hash
 from app.search_types.reference import split_target
 from app.search_types.text_document import MAX_CHARS
@@ -34,7 +34,17 @@ def no_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
 
 def token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
     """As :meth:`TokenType.add_rows`: a value with only a text leaves no row of its own; one empty
-    row stays when the parameter has no other (``:missing``)."""
+    row stays when the parameter has no other (``:missing``). By the compiled writer
+    (:mod:`app.native`, configured by :mod:`app.search_types.value_tuples`), or
+    :func:`python_token_rows`."""
+    if tokens is None:
+        python_token_rows(code, d, o, texts)
+    else:
+        tokens.token_rows(code, d, o, texts)
+
+
+def python_token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
+    """:func:`token_rows` in Python (the compiled writer's reference)."""
     rows = o["token"]
     start = len(rows)
     parts = []

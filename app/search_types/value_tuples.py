@@ -17,10 +17,12 @@ from typing import Any
 
 from app.fhirpath.references import parse_reference, reference_target
 from app.fhirspec.resource_types import resource_type_set
-from app.native import references
+from app.native import references, tokens
 from app.search_types.date import DATE_MAX, DATE_MIN, _range
 from app.search_types.nodes import decimal_of, is_subtype, normalize_string
+from app.search_types.protocol import system_hash
 from app.search_types.quantity import ISO_4217
+from app.search_types.text_document import MAX_CHARS
 
 Converter = Callable[[Any, dict, dict], None]
 """(node, values, resource): add the node's values to ``values``."""
@@ -121,7 +123,8 @@ def token_coding(v: dict, d: dict, r: dict) -> None:
     _coding(v, d)
 
 
-def token_concept(v: dict, d: dict, r: dict) -> None:
+def python_token_concept(v: dict, d: dict, r: dict) -> None:
+    """The converter of a CodeableConcept (the compiled one's reference, :mod:`app.native`)."""
     codings = v.get("coding")
     if isinstance(codings, list):
         for c in codings:
@@ -139,6 +142,13 @@ def token_concept(v: dict, d: dict, r: dict) -> None:
         folded = normalize_string(text)
         if folded:
             d[(None, None, folded, ())] = None
+
+
+if tokens is None:
+    token_concept = python_token_concept
+else:
+    tokens.configure(normalize_string, system_hash, MAX_CHARS)
+    token_concept = tokens.token_concept
 
 
 def token_identifier(v: dict, d: dict, r: dict) -> None:
