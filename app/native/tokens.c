@@ -1,4 +1,5 @@
-/* Token values and rows, in C: what app.search_types.value_tuples.python_token_concept adds and
+/* Token values and rows, in C: what app.search_types.value_tuples.python_token_coding and
+ * python_token_concept add and
  * app.search_types.row_writers.python_token_rows appends (the Python stays the reference and the
  * fallback; tests hold the two equal).
  *
@@ -6,6 +7,7 @@
  * text that is not ASCII: an ASCII text is lower-cased here, as str.lower does), system_hash
  * protocol.system_hash, max_chars the longest text row (text_document.MAX_CHARS).
  *
+ * token_coding(v, d, r) -> None: the converter of a Coding: (system, code, folded display, ()).
  * token_concept(v, d, r) -> None: the converter of a CodeableConcept: each Coding's
  *   (system, code, folded display, ()) and the folded text (None, None, text, ()) as keys of d.
  * token_rows(code, d, o, texts) -> None: the token rows of one parameter's values (the keys of d,
@@ -140,6 +142,21 @@ static PyObject *token_concept(PyObject *Py_UNUSED(self), PyObject *const *args,
     int failed = PyObject_IsTrue(fold) > 0 ? add_value(d, Py_None, Py_None, fold) : 0;
     Py_DECREF(fold);
     return failed ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *token_coding(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "token_coding(v, d, r)");
+        return NULL;
+    }
+    if (!configured())
+        return NULL;
+    if (!PyDict_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "token_coding: v and d must be dicts");
+        return NULL;
+    }
+    return add_coding(args[0], args[1]) < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 /* f"{s or ''}|{c or ''}": new reference */
@@ -301,6 +318,7 @@ static PyObject *token_rows(PyObject *Py_UNUSED(self), PyObject *const *args, Py
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
      "configure(normalize, system_hash, max_chars)"},
+    {"token_coding", (PyCFunction)(void (*)(void))token_coding, METH_FASTCALL, "token_coding(v, d, r) -> None"},
     {"token_concept", (PyCFunction)(void (*)(void))token_concept, METH_FASTCALL, "token_concept(v, d, r) -> None"},
     {"token_rows", (PyCFunction)(void (*)(void))token_rows, METH_FASTCALL, "token_rows(code, d, o, texts) -> None"},
     {NULL, NULL, 0, NULL},

@@ -119,7 +119,8 @@ def _coding(c: dict, d: dict) -> None:
         d[(system, code, display, ())] = None
 
 
-def token_coding(v: dict, d: dict, r: dict) -> None:
+def python_token_coding(v: dict, d: dict, r: dict) -> None:
+    """The converter of a Coding (the compiled one's reference, :mod:`app.native`)."""
     _coding(v, d)
 
 
@@ -145,10 +146,10 @@ def python_token_concept(v: dict, d: dict, r: dict) -> None:
 
 
 if tokens is None:
-    token_concept = python_token_concept
+    token_coding, token_concept = python_token_coding, python_token_concept
 else:
     tokens.configure(normalize_string, system_hash, MAX_CHARS)
-    token_concept = tokens.token_concept
+    token_coding, token_concept = tokens.token_coding, tokens.token_concept
 
 
 def token_identifier(v: dict, d: dict, r: dict) -> None:

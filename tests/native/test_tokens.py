@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from app import native
 from app.search_types.row_writers import python_token_rows, token_rows
 from app.search_types.text_document import MAX_CHARS
-from app.search_types.value_tuples import python_token_concept, token_concept
+from app.search_types.value_tuples import python_token_coding, python_token_concept, token_coding, token_concept
 from tests.helpers import native_unbuildable
 
 pytestmark = pytest.mark.skipif(native_unbuildable(native.tokens), reason="no C compiler: nothing compiled to test")
@@ -35,6 +35,15 @@ def test_the_compiled_converter_adds_the_python_converters_values(concept: dict,
     compiled, python = dict.fromkeys(earlier), dict.fromkeys(earlier)
     token_concept(concept, compiled, {})
     python_token_concept(concept, python, {})
+    assert repr(list(compiled)) == repr(list(python))
+
+
+@given(_CODING, st.lists(_VALUE, max_size=2))
+@settings(max_examples=400, deadline=None)
+def test_the_compiled_coding_converter_adds_the_python_converters_value(coding: dict, earlier: list) -> None:
+    compiled, python = dict.fromkeys(earlier), dict.fromkeys(earlier)
+    token_coding(coding, compiled, {})
+    python_token_coding(coding, python, {})
     assert repr(list(compiled)) == repr(list(python))
 
 
