@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+import app.search_types.value_tuples  # noqa: F401  (configures the compiled token writer, app/native/tokens.c)
 from app.native import references, tokens
 from app.search_types.protocol import system_hash
 from app.search_types.reference import split_target
