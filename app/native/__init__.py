@@ -1,12 +1,11 @@
 """Compiled (C) versions of the most frequent generic steps of a replay's worker processes: the walk
 of a resource for its ``_content`` text (``textwalk.c``), the rows of reference values
 (``references.c``) and of token values (``tokens.c``), and the encoding of rows as COPY data
-(``copyrows.c``); and of a write's walks of
-its parsed body (``bodywalk.c``): the strings a transaction's references may rewrite, and the colons
-of the repeated-key check. The Python functions
-they mirror stay the reference, and run where the extension modules are not built: ``pip install``
-compiles them when a C compiler and the Python headers are at hand, and goes on without them
-otherwise (``optional`` in pyproject.toml). :func:`missing` names those not built, for
+(``copyrows.c``); and of a write's walks of its parsed body (``bodywalk.c``): the strings a
+transaction's references may rewrite, and the colons of the repeated-key check. The Python
+functions they mirror stay the reference, and run where the extension modules are not built:
+``pip install`` compiles them when a C compiler and the Python headers are at hand, and goes on
+without them otherwise (``optional`` in pyproject.toml). :func:`missing` names those not built, for
 ``fhirledger doctor``; tests hold each equal to its Python reference."""
 
 from __future__ import annotations
