@@ -33,15 +33,15 @@ typedef struct {
     int depth;
 } Walk;
 
-static PyObject *key_reference;
+static PyObject *key_reference, *urn_prefix;
 
 /* 1 when text may be rewritten, 0 when not, -1 on error */
 static int wanted(PyObject *text, PyObject *urls)
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    if (n >= 4 && PyUnicode_READ_CHAR(text, 0) == 'u' && PyUnicode_READ_CHAR(text, 1) == 'r'
-        && PyUnicode_READ_CHAR(text, 2) == 'n' && PyUnicode_READ_CHAR(text, 3) == ':')
-        return 1;
+    Py_ssize_t local = PyUnicode_Tailmatch(text, urn_prefix, 0, n, -1);
+    if (local != 0)
+        return (int)local; /* 1, or -1 on error */
     Py_ssize_t mark = PyUnicode_FindChar(text, '?', 0, n, 1);
     if (mark == -2)
         return -1;
@@ -251,7 +251,8 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_bodywalk", NULL, 0,
 PyMODINIT_FUNC PyInit__bodywalk(void)
 {
     key_reference = PyUnicode_InternFromString("reference");
-    if (key_reference == NULL)
+    urn_prefix = PyUnicode_InternFromString("urn:");
+    if (key_reference == NULL || urn_prefix == NULL)
         return NULL;
     return PyModule_Create(&module);
 }

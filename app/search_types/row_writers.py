@@ -33,19 +33,8 @@ def no_text(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
     return None
 
 
-def token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
-    """As :meth:`TokenType.add_rows`: a value with only a text leaves no row of its own; one empty
-    row stays when the parameter has no other (``:missing``). By the compiled writer
-    (:mod:`app.native`, configured by :mod:`app.search_types.value_tuples`), or
-    :func:`python_token_rows`."""
-    if tokens is None:
-        python_token_rows(code, d, o, texts)
-    else:
-        tokens.token_rows(code, d, o, texts)
-
-
 def python_token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
-    """:func:`token_rows` in Python (the compiled writer's reference)."""
+    """:data:`token_rows` in Python (the compiled writer's reference)."""
     rows = o["token"]
     start = len(rows)
     parts = []
@@ -61,6 +50,13 @@ def python_token_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:
         rows.append((code, None, None, None))
     if parts:  # param_text, inlined (every part is a text already): a call and a copy less per parameter
         texts.append((code, (parts[0] if len(parts) == 1 else "\n".join(dict.fromkeys(parts)))[:MAX_CHARS]))
+
+
+token_rows: Writer = python_token_rows if tokens is None else tokens.token_rows
+"""As :meth:`TokenType.add_rows`: a value with only a text leaves no row of its own; one empty row
+stays when the parameter has no other (``:missing``). The compiled writer (:mod:`app.native`,
+configured by :mod:`app.search_types.value_tuples`) where it is built, else
+:func:`python_token_rows`."""
 
 
 def string_rows(code: str, d: dict, o: dict, texts: list[tuple]) -> None:

@@ -37,6 +37,7 @@ _STEPS = [_SECOND] + [timedelta(microseconds=10 ** (6 - min(n, 6))) for n in ran
 
 _RANGES: dict[str, tuple[datetime, datetime] | None] = {}
 _RANGES_KEPT = 4096
+_UNSEEN = object()  # None is a range remembered: a text that is no date
 """The ranges of the texts parsed lately (emptied when full): a resource's dates repeat in the
 resources of its encounter (an Observation's effective and issued are the encounter's start), so
 two in three of a Synthea replay's date texts, and four in five of an ingest's, were parsed
@@ -47,10 +48,9 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
     """:func:`app.fhirtime.parse_range` (None where it raises), by :meth:`datetime.fromisoformat`
     for a date and for a dateTime to the second or finer, the forms nearly every resource holds;
     remembered (:data:`_RANGES`)."""
-    try:
-        return _RANGES[text]
-    except KeyError:
-        pass
+    found = _RANGES.get(text, _UNSEEN)
+    if found is not _UNSEEN:
+        return found  # type: ignore[return-value]
     if len(_RANGES) >= _RANGES_KEPT:
         _RANGES.clear()
     found = _RANGES[text] = _parsed_range(text)
