@@ -191,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", default=None, help="data directory of the embedded database (default ./.fhirledger)"
     )
     serve.add_argument(
-        "--workers", type=int, default=None, help="HTTP worker processes (default: one per core available; half of them, rounded up, with the database on this machine)"
+        "--workers",
+        type=int,
+        default=None,
+        help=(
+            "HTTP worker processes (default: one per core available; half of them, rounded up, with the"
+            " database on this machine)"
+        ),
     )
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--access-log", action="store_true", help="log every request")

@@ -63,7 +63,9 @@ def main() -> None:
     b.add_argument("--data-dir", required=True)
     b.add_argument("--copies", type=int, required=True, help="copy 0 is the files as they are")
     b.add_argument("--concurrency", type=int, default=4)
-    b.add_argument("--workers", type=int, default=default_workers(), help="server worker processes (default: the server's)")
+    b.add_argument(
+        "--workers", type=int, default=default_workers(), help="server worker processes (default: the server's)"
+    )
     b.add_argument("--base", help="post to this running server's FHIR base instead of starting one")
     m = sub.add_parser("measure", help="run the mix on each data directory, side by side")
     m.add_argument("--data-dir", action="append", required=True)
