@@ -291,7 +291,7 @@ if __name__ == "__main__":
         "--workers",
         type=int,
         default=default_workers(),
-        help="server worker processes (default: the server's, one per core)",
+        help="server worker processes (default: the server's with its embedded database)",
     )
     parser.add_argument("--mix-ops", type=int, default=6000, help="requests of the CRUD mix (0: skip it)")
     parser.add_argument("--update-changes", action="store_true", help="each update changes a phone number")

@@ -311,7 +311,10 @@ if __name__ == "__main__":
     parser.add_argument("--clinical", type=int, default=200, help="clinical resources per patient (default 200)")
     parser.add_argument("--py-spy", dest="profile", default=None, help="write a py-spy flame graph of the server")
     parser.add_argument(
-        "--workers", type=int, default=None, help="server worker processes (default: one per core, as `serve` does)"
+        "--workers",
+        type=int,
+        default=None,
+        help="server worker processes (default: as `serve` chooses with its embedded database)",
     )
     parser.add_argument("--synthea", default=None, help="a directory of Synthea transaction Bundles (*.json[.gz])")
     parser.add_argument("--limit", type=int, default=0, help="with --synthea: at most this many Bundles (0: all)")

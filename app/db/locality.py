@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import parse_qs, urlsplit
+import re
+from urllib.parse import parse_qs, unquote, urlsplit
 
 _LOCAL_NAMES = frozenset({"", "localhost"})
 
@@ -19,16 +20,24 @@ def _local_host(host: str) -> bool:
         return False
 
 
+_KEYWORD_HOST = re.compile(r"(?:^|\s)host\s*=\s*(?:'([^']*)'|(\S+))")
+
+
 def on_this_machine(url: str) -> bool:
-    """True when every host of the libpq URL ``url`` is this machine (no host at all means
-    libpq's default, the local socket); a ``host`` query parameter overrides the URL's."""
+    """True when every host of the libpq connection string ``url`` is this machine: a URL's hosts
+    (a ``host`` query parameter overrides them; percent-encoded socket directories are decoded), or
+    a ``key=value`` string's ``host``; no host at all means libpq's default, the local socket."""
+    if "://" not in url:
+        found = _KEYWORD_HOST.search(url)
+        hosts = (found.group(1) or found.group(2)).split(",") if found else [""]
+        return all(_local_host(h.strip()) for h in hosts)
     parts = urlsplit(url)
     query = parse_qs(parts.query).get("host")
     if query:
         hosts = ",".join(query).split(",")
     else:
         netloc = parts.netloc.rpartition("@")[2]
-        hosts = [_without_port(h) for h in netloc.split(",")]
+        hosts = [unquote(_without_port(h)) for h in netloc.split(",")]
     return all(_local_host(h.strip()) for h in hosts)
 
 

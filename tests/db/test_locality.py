@@ -19,6 +19,10 @@ from app.db.locality import on_this_machine
         "postgres://fhir@127.0.0.2:6432/fhir",
         "postgresql://fhir@[::1]:5432/fhir",
         "postgresql://fhir@db.example.org/fhir?host=/var/run/postgresql",  # the query's host wins
+        "postgresql://fhir@%2Fvar%2Frun%2Fpostgresql/fhir",  # a socket directory, percent-encoded
+        "host=/var/run/postgresql dbname=fhir",  # libpq's key=value form
+        "dbname=fhir user=fhir",
+        "host='localhost' dbname=fhir",
     ],
 )
 def test_local_servers(url: str) -> None:
@@ -33,6 +37,8 @@ def test_local_servers(url: str) -> None:
         "postgresql://fhir@[2001:db8::1]:5432/fhir",
         "postgresql://fhir@localhost:5432,replica.example.org:5432/fhir",  # one host elsewhere
         "postgresql:///fhir?host=db.example.org",
+        "host=db.example.org dbname=fhir",
+        "dbname=fhir host=localhost,db.example.org",
     ],
 )
 def test_servers_elsewhere(url: str) -> None:
