@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli_common import data_dir_environment
-from app.db.locality import on_this_machine
+from app.db.locality import cores_available, on_this_machine
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -111,14 +111,6 @@ def _start_embedded(settings: Settings) -> tuple[EmbeddedPostgres, Settings] | i
         return 1
     embedded.supervise()
     return embedded, settings.model_copy(update={"database_url": dsn, "data_dir": data_dir})
-
-
-def cores_available() -> int:
-    """The cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def default_workers(database_url: str | None = None) -> int:

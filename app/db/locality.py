@@ -1,12 +1,22 @@
-"""Whether the database a URL names runs on this machine: a Unix socket (the embedded server's),
-``localhost`` or a loopback address. Such a server shares this machine's cores with ours
-(:func:`app.cli.default_workers`)."""
+"""This machine: the cores this process may run on, and whether the database a URL names runs here
+(a Unix socket, the embedded server's; ``localhost`` or a loopback address). Such a server shares
+this machine's cores with ours (:func:`app.cli.default_workers`)."""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from urllib.parse import parse_qs, unquote, urlsplit
+
+
+def cores_available() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
 
 _LOCAL_NAMES = frozenset({"", "localhost"})
 

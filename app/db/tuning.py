@@ -19,6 +19,8 @@ from pathlib import Path
 
 import psutil
 
+from app.db.locality import cores_available
+
 log = logging.getLogger("fhirledger.embedded")
 
 TUNING_FILE = "fhirledger.conf"
@@ -90,11 +92,7 @@ def server_has_lz4(bin_dir: Path) -> bool:
 
 def machine() -> tuple[int, int]:
     """(bytes of memory, cores) this process may use."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return psutil.virtual_memory().total, cores
+    return psutil.virtual_memory().total, cores_available()
 
 
 def render(settings: dict[str, str], memory: int, cores: int) -> str:
