@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 import asyncpg
+import orjson
 
-from app.events.codec import decoded
-from app.events.feed import REPLAY_CONTEXT, FeedCursor
+from app.events.codec import decode
+from app.events.feed import FeedCursor
 from app.events.latest import LatestRow, latest_before
-from app.events.model import EventKind, VersionEvent
+from app.events.model import EventKind
 from app.projections.copy_text import encode_typed
 from app.projections.current_state import CurrentStateProjector
 from app.projections.rebuild_state import LAST_POSITION, SHADOW, RebuildInterrupted, feed_state, save
@@ -41,7 +42,7 @@ Encoded = tuple[bytes, EncodedRows]
 """A batch's current-state rows and search rows, as COPY data."""
 
 
-_KINDS = {kind.value: kind for kind in EventKind}  # a dictionary lookup is far cheaper than EventKind(k)
+_DELETED = EventKind.DELETED.value  # the log's kind column as read
 _CURRENT_TYPES = ("text", "integer", "boolean", "timestamptz", "bigint", "bigint")  # current_state.COLUMNS
 
 
@@ -71,15 +72,15 @@ def uncollected(function: Callable[P, T]) -> Callable[P, T]:
 
 @uncollected
 def encode_latest(resource_type: str, rows: list[LatestRow]) -> Encoded:
-    """The projection rows of the last events ``rows``, their resources as stored in the log (in a
-    worker process, or inline: the decompression is spread over the workers with the rest)."""
-    events = [
-        VersionEvent(resource_type, i, v, _KINDS[k], decoded(r), at, REPLAY_CONTEXT) for _, i, v, k, r, at, _ in rows
-    ]
-    positions = [row[0] for row in rows]
-    keys = {row[1]: row[6] for row in rows}  # the position of each resource's first event
-    current = [(*r[:5], keys[r[0]]) for r in CurrentStateProjector().rows(events, positions).get(resource_type, [])]
-    return encode_typed(current, _CURRENT_TYPES), encode(events, keys)
+    """The projection rows of the last events ``rows`` (each resource once), their resources as
+    stored in the log (in a worker process, or inline: the decompression is spread over the
+    workers with the rest): the rows :class:`CurrentStateProjector` and
+    :class:`SearchIndexProjector` give for these events, each resource keyed by the position of
+    its first event, computed straight from the log's rows (no event object is built: a few us a
+    resource of a replay's workers)."""
+    current = [(i, v, k == _DELETED, at, position, first) for position, i, v, k, _, at, first in rows]
+    live = ((first, orjson.loads(decode(r))) for _, _, _, k, r, _, first in rows if k != _DELETED and r is not None)
+    return encode_typed(current, _CURRENT_TYPES), encode(live)
 
 
 def _joined(parts: list[Encoded]) -> Encoded:

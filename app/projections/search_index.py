@@ -297,17 +297,17 @@ rows grouped by text (:mod:`app.projections.text_load`), or as tuples for the ot
 are not copyable."""
 
 
-def encode(events: Sequence[VersionEvent], keys: dict[str, int]) -> EncodedRows:
-    """The search rows of the last events ``events`` (:meth:`SearchIndexProjector.resource_rows`),
-    ready for :meth:`SearchIndexProjector.load`, each resource named by its key in ``keys``:
-    encoded resource by resource, no row tuple is built (replay workers encode them)."""
+def encode(resources: Iterable[tuple[int, dict]]) -> EncodedRows:
+    """The search rows of resources given with their keys (``(key, parsed JSON)``, each resource
+    once), as :meth:`SearchIndexProjector.load` takes them: encoded resource by resource, no
+    ``(key, ...)`` row tuple is built (replay's workers encode them)."""
     by_kind: dict[str, list[tuple[str, list[tuple]]]] = {kind: [] for kind in KINDS}
-    for e, rows in SearchIndexProjector().resource_rows(events):
-        if rows is not None:
-            key = str(keys[e.resource_id])
-            for kind, kind_rows in rows.items():
-                if kind_rows:
-                    by_kind[kind].append((key, kind_rows))
+    add = {kind: rows.append for kind, rows in by_kind.items()}
+    for key, resource in resources:
+        text_key = str(key)
+        for kind, kind_rows in rows_of(resource).items():
+            if kind_rows:
+                add[kind]((text_key, kind_rows))
     out: EncodedRows = {}
     for kind, keyed_rows in by_kind.items():
         if not keyed_rows:
