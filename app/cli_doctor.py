@@ -1,11 +1,11 @@
 """``fhirledger doctor``: what an operator should know about the database this server uses.
 
 Reports the PostgreSQL version, the settings that put data at risk or slow the server (an
-external server's settings are never changed, only reported), the size of the event log, the
-current-state and the search tables with the bytes per stored resource, projections that are not
-ready, migrations not yet applied, and compiled modules this installation lacks (their slower
-Python versions run: :mod:`app.native`). Read only: it runs no migration and changes nothing. Exit
-status 1 when a setting puts data at risk, else 0.
+external server's settings are never changed, only reported; the database's collation among them),
+the size of the event log, the current-state and the search tables with the bytes per stored
+resource, projections that are not ready, migrations not yet applied, and compiled modules this
+installation lacks (their slower Python versions run: :mod:`app.native`). Read only: it runs no
+migration and changes nothing. Exit status 1 when a setting puts data at risk, else 0.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from dataclasses import dataclass
 import asyncpg
 
 from app.cli_common import database_options, run_with_database
+from app.db.collation import is_byte_order
 from app.events.store import last_position, log_bytes, log_exists
 
 MB = 1024 * 1024
+COLLATE = "__collate"
+"""The database's ``datcollate``, among the settings assessed."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ def assess(settings: dict[str, tuple[str, str | None]], memory: int | None) -> l
         out.append(Finding("slow", "default_toast_compression", "pglz", "lz4 compresses and reads faster"))
     if (v := get("jit")) and v[0] == "on":
         out.append(Finding("slow", "jit", "on", "compiling large searches costs more than it saves here; off"))
+    if (v := get(COLLATE)) and not is_byte_order(v[0]):
+        advice = (
+            "ids, codes and references are compared with strcoll and sorted without abbreviated keys;"
+            " a database created with LC_COLLATE 'C' (TEMPLATE template0) compares bytes (app/db/collation.py)"
+        )
+        out.append(Finding("slow", "database collation", v[0], advice))
     return out
 
 
@@ -109,6 +118,10 @@ async def gather(conn: asyncpg.Connection) -> dict:
     for r in rows:
         if r["name"] == "default_toast_compression":
             settings["__enumvals_toast"] = (",".join(r["enumvals"] or []), None)
+    settings[COLLATE] = (
+        await conn.fetchval("SELECT datcollate FROM pg_database WHERE datname = current_database()"),
+        None,
+    )
     if not await conn.fetchval("SELECT pg_jit_available()"):
         settings.pop("jit", None)  # a server built without JIT: the setting does nothing
     tables = {r["part"]: r["bytes"] for r in await conn.fetch(SIZES)}

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from app.api.app import create_app
+from app.db.collation import CTYPE_OF_TEMPLATE, create_database_sql
 from app.db.migrations import migrate
 from app.projections.state import check_projections
 from app.settings import Settings
@@ -63,7 +64,7 @@ async def database_dsn(server_dsn: str) -> AsyncIterator[str]:
     """A fresh, migrated database for this test session."""
     name = f"fhirledger_test_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.execute(create_database_sql(name, await admin.fetchval(CTYPE_OF_TEMPLATE)))  # as the embedded server's
     dsn = _with_database(server_dsn, name)
     conn = await asyncpg.connect(dsn)
     await migrate(conn)

@@ -21,6 +21,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from app.db.collation import CTYPE_OF_TEMPLATE, create_database_sql
 from app.db.datadir_lock import lifecycle, users_lock
 from app.db.postmaster import (
     EmbeddedStartError,
@@ -103,9 +104,11 @@ class EmbeddedPostgres:
         query = "SELECT 1 FROM pg_database WHERE datname = 'fhirledger'"
         found = subprocess.run([*psql, "-d", "postgres", "-tAc", query], capture_output=True, text=True, check=True)
         if found.stdout.strip() != "1":
-            subprocess.run(
-                [*psql, "-d", "postgres", "-c", "CREATE DATABASE fhirledger"], capture_output=True, check=True
+            ctype = subprocess.run(
+                [*psql, "-d", "postgres", "-tAc", CTYPE_OF_TEMPLATE], capture_output=True, text=True, check=True
             )
+            create = create_database_sql("fhirledger", ctype.stdout.strip())
+            subprocess.run([*psql, "-d", "postgres", "-c", create], capture_output=True, check=True)
 
     def supervise(self, every: float = 1.0) -> None:
         """Watch the postmaster from a thread and start a new one when it dies (a server does this:
