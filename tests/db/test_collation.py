@@ -5,15 +5,14 @@ doctor`` reports a database that does not."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import asyncpg
 import httpx
-import pytest
 
 from app.cli_doctor import assess
 from app.db.collation import CTYPE_OF_TEMPLATE, create_database_sql
+from tests.helpers import embedded_only
 
 
 async def test_a_created_database_compares_bytes_and_keeps_the_clusters_character_classes(server_dsn: str) -> None:
@@ -49,10 +48,7 @@ async def test_ids_page_in_byte_order_through_the_api(client: httpx.AsyncClient)
     assert [e["resource"]["id"] for e in r.json()["entry"]] == sorted(ids)  # Python sorts str by code point
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("FHIRLEDGER_TEST_DATABASE_URL") or os.environ.get("FHIRLEDGER_TEST_DOCKER")),
-    reason="the suite runs on an external server: no embedded cluster was started",
-)
+@embedded_only
 async def test_the_embedded_database_is_created_in_byte_order(server_dsn: str) -> None:
     """The session's embedded cluster: the database ``EmbeddedPostgres.start`` created, as ``serve``'s."""
     admin = await asyncpg.connect(server_dsn)

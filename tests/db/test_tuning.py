@@ -3,13 +3,12 @@ durability, and an operator's edits of the settings file stay."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from app.db.tuning import INCLUDE_LINE, TUNING_FILE, ensure_tuning, tuned_settings
+from tests.helpers import embedded_only
 
 GB = 1024**3
 UNSAFE = {"fsync", "synchronous_commit", "full_page_writes"}
@@ -41,10 +40,7 @@ def test_the_file_is_written_once_and_included_once(tmp_path: Path) -> None:
     assert (tmp_path / "postgresql.conf").read_text().count(INCLUDE_LINE) == 1
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("FHIRLEDGER_TEST_DATABASE_URL") or os.environ.get("FHIRLEDGER_TEST_DOCKER")),
-    reason="an external server's settings are not ours",
-)
+@embedded_only
 async def test_the_embedded_server_runs_with_them(database_dsn: str) -> None:
     conn = await asyncpg.connect(database_dsn)
     try:
