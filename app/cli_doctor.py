@@ -76,7 +76,8 @@ def assess(settings: dict[str, tuple[str, str | None]], memory: int | None) -> l
     if (v := get(COLLATE)) and not is_byte_order(v[0]):
         advice = (
             "ids, codes and references are compared with strcoll and sorted without abbreviated keys;"
-            " a database created with LC_COLLATE 'C' (TEMPLATE template0) compares bytes (app/db/collation.py)"
+            " a database created with LC_COLLATE 'C' (TEMPLATE template0) compares bytes: restore a dump"
+            " into one to move (app/db/collation.py)"
         )
         out.append(Finding("slow", "database collation", v[0], advice))
     return out
