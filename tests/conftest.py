@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -34,6 +35,26 @@ def _with_database(dsn: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
 
 
+def _external() -> bool:
+    """Whether the suite runs on an external server (or a container) rather than our embedded one."""
+    return bool(os.environ.get("FHIRLEDGER_TEST_DATABASE_URL") or os.environ.get("FHIRLEDGER_TEST_DOCKER"))
+
+
+@contextmanager
+def _embedded_cluster() -> Iterator[str]:
+    """An embedded PostgreSQL under a temporary data directory, as ``serve`` starts one: the DSN of
+    its ``fhirledger`` database."""
+    from app.db.embedded import EmbeddedPostgres
+
+    data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-test-"))
+    embedded = EmbeddedPostgres(data_dir)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def server_dsn() -> Iterator[str]:
     """DSN of a PostgreSQL server's maintenance database."""
@@ -47,16 +68,19 @@ def server_dsn() -> Iterator[str]:
         with PostgresContainer("postgres:16", driver=None) as container:
             yield container.get_connection_url()
         return
-    from app.db.embedded import EmbeddedPostgres
-
-    data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-test-"))
-    embedded = EmbeddedPostgres(data_dir)
-    dsn = embedded.start()
-    try:
+    with _embedded_cluster() as dsn:
         yield _with_database(dsn, "postgres")
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def embedded_dsn(server_dsn: str) -> Iterator[str]:
+    """DSN of an embedded cluster's ``fhirledger`` database, as ``serve`` created it: the session's
+    cluster, or one of its own when the suite runs on an external server."""
+    if not _external():
+        yield _with_database(server_dsn, "fhirledger")
+        return
+    with _embedded_cluster() as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import sysconfig
 import uuid
@@ -11,18 +10,10 @@ from collections.abc import Callable
 
 import asyncpg
 import httpx
-import pytest
 
 from app.errors import FhirError
 
 FHIR = {"Content-Type": "application/fhir+json"}
-
-embedded_only = pytest.mark.skipif(
-    bool(os.environ.get("FHIRLEDGER_TEST_DATABASE_URL") or os.environ.get("FHIRLEDGER_TEST_DOCKER")),
-    reason="the suite runs on an external server: no embedded cluster of ours to look at",
-)
-"""A test of the session's embedded cluster (tests/conftest.py ``server_dsn``), which runs unless
-the suite is pointed at an external server."""
 
 
 def c_compiler() -> str | None:

@@ -12,7 +12,6 @@ import httpx
 
 from app.cli_doctor import assess
 from app.db.collation import CTYPE_OF_TEMPLATE, create_database_sql
-from tests.helpers import embedded_only
 
 
 async def test_a_created_database_compares_bytes_and_keeps_the_clusters_character_classes(server_dsn: str) -> None:
@@ -48,15 +47,14 @@ async def test_ids_page_in_byte_order_through_the_api(client: httpx.AsyncClient)
     assert [e["resource"]["id"] for e in r.json()["entry"]] == sorted(ids)  # Python sorts str by code point
 
 
-@embedded_only
-async def test_the_embedded_database_is_created_in_byte_order(server_dsn: str) -> None:
-    """The session's embedded cluster: the database ``EmbeddedPostgres.start`` created, as ``serve``'s."""
-    admin = await asyncpg.connect(server_dsn)
+async def test_the_embedded_database_is_created_in_byte_order(embedded_dsn: str) -> None:
+    """The database ``EmbeddedPostgres.start`` created, as ``serve``'s."""
+    conn = await asyncpg.connect(embedded_dsn)
     try:
-        row = await admin.fetchrow("SELECT datcollate, datctype FROM pg_database WHERE datname = 'fhirledger'")
-        template = await admin.fetchval(CTYPE_OF_TEMPLATE)
+        row = await conn.fetchrow("SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()")
+        template = await conn.fetchval(CTYPE_OF_TEMPLATE)
     finally:
-        await admin.close()
+        await conn.close()
     assert (row["datcollate"], row["datctype"]) == ("C", template)
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import asyncpg
 
 from app.db.tuning import INCLUDE_LINE, TUNING_FILE, ensure_tuning, tuned_settings
-from tests.helpers import embedded_only
 
 GB = 1024**3
 UNSAFE = {"fsync", "synchronous_commit", "full_page_writes"}
@@ -40,9 +39,8 @@ def test_the_file_is_written_once_and_included_once(tmp_path: Path) -> None:
     assert (tmp_path / "postgresql.conf").read_text().count(INCLUDE_LINE) == 1
 
 
-@embedded_only
-async def test_the_embedded_server_runs_with_them(database_dsn: str) -> None:
-    conn = await asyncpg.connect(database_dsn)
+async def test_the_embedded_server_runs_with_them(embedded_dsn: str) -> None:
+    conn = await asyncpg.connect(embedded_dsn)
     try:
         assert await conn.fetchval("SHOW random_page_cost") == "1.1"
         wal = await conn.fetchval("SHOW max_wal_size")  # by the disk space free at its first start
