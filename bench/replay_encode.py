@@ -23,6 +23,7 @@ import gc
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -75,13 +76,13 @@ def parse_all(work: list[tuple[str, list[LatestRow]]]) -> None:
         [orjson.loads(decode(r[4])) for r in rows if r[4] is not None]
 
 
-def timed(function: object, work: list, grind: bool) -> float:
+def timed(function: Callable[[list], None], work: list, grind: bool) -> float:
     """CPU seconds of one round (``grind``: instructions counted during it only, one dump)."""
     gc.collect()
     if grind:
         callgrind_control("--instr=on")
     before = time.process_time()
-    function(work)  # type: ignore[operator]
+    function(work)
     spent = time.process_time() - before
     if grind:
         callgrind_control("--dump", "--instr=off")

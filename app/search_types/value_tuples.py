@@ -37,11 +37,11 @@ _STEPS = [_SECOND] + [timedelta(microseconds=10 ** (6 - min(n, 6))) for n in ran
 
 _RANGES: dict[str, tuple[datetime, datetime] | None] = {}
 _RANGES_KEPT = 4096
-_UNSEEN = object()  # None is a range remembered: a text that is no date
 """The ranges of the texts parsed lately (emptied when full): a resource's dates repeat in the
 resources of its encounter (an Observation's effective and issued are the encounter's start), so
 two in three of a Synthea replay's date texts, and four in five of an ingest's, were parsed
 already (3 us a parse). A range is a tuple of immutable datetimes: shared safely."""
+_UNSEEN = object()  # None is a range remembered: a text that is no date
 
 
 def date_range(text: str) -> tuple[datetime, datetime] | None:
