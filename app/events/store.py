@@ -9,21 +9,15 @@ The other readers of the log live beside it: :mod:`app.events.history` (history 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import asyncpg
 
+from app.db.joined_text import array_sql, sent_columns
 from app.events.codec import decoded, encode
 from app.events.model import EventKind, StoredEvent, VersionEvent
 
 Conn = asyncpg.Connection | asyncpg.Pool
-
-_APPEND = """
-INSERT INTO event_log (resource_type, resource_id, version, kind, resource, recorded_at,
-                       method, url, actor, client_addr, request_id, client_id, scope_kind)
-SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::bytea[], $6::timestamptz[],
-                     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-RETURNING position
-"""
 
 _APPEND_ONE = """
 INSERT INTO event_log (resource_type, resource_id, version, kind, resource, recorded_at,
@@ -51,6 +45,15 @@ APPEND_TYPES = (
     "text",
     "text",
 )
+
+
+@cache
+def _append_sql(joined: bool) -> str:
+    """The INSERT of several events, one array per column (:func:`event_values`' order), its
+    text, integer and timestamp columns each one string when ``joined``
+    (:func:`app.db.joined_text.sent_columns`); ``RETURNING position``."""
+    arrays = ", ".join(array_sql(i, t, joined) for i, t in enumerate(APPEND_TYPES, 1))
+    return f"INSERT INTO event_log ({APPEND_COLUMNS}) SELECT * FROM unnest({arrays}) RETURNING position"
 
 
 def append_one_sql(first: int, source: str) -> str:
@@ -135,7 +138,9 @@ async def append(conn: asyncpg.Connection, events: Sequence[VersionEvent]) -> li
     positions: list[int] = []
     for start in range(0, len(events), APPEND_CHUNK):  # each statement's arguments encode quickly
         columns = list(zip(*(event_values(e) for e in events[start : start + APPEND_CHUNK]), strict=True))
-        positions += [r["position"] for r in await conn.fetch(_APPEND, *[list(c) for c in columns])]
+        args = sent_columns(APPEND_TYPES, columns)
+        sql = _append_sql(args is not None)
+        positions += [r["position"] for r in await conn.fetch(sql, *(args or [list(c) for c in columns]))]
     return positions
 
 

@@ -21,6 +21,7 @@ from functools import cache
 
 import asyncpg
 
+from app.db.joined_text import array_sql, sent_columns
 from app.events.by_position import resource_at
 from app.events.codec import decoded
 from app.events.latest import first_position_sql, first_positions
@@ -76,11 +77,16 @@ def _upsert_sql(resource_type: str, suffix: str = "") -> str:
     return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({values})" + _on_conflict(table)
 
 
+_SENT = ("text", "int", "boolean", "timestamptz", "bigint", "bigint")
+"""The SQL types of :data:`COLUMNS`."""
+
+
 @cache
-def _upsert_many_sql(resource_type: str, suffix: str = "") -> str:
-    """The upsert of many rows (distinct ids) in one statement, from one array per column."""
+def _upsert_many_sql(resource_type: str, suffix: str = "", joined: bool = False) -> str:
+    """The upsert of many rows (distinct ids) in one statement, from one array per column, each
+    one string when ``joined`` (:func:`app.db.joined_text.sent_columns`)."""
     table = current_table(resource_type) + suffix
-    arrays = "$1::text[], $2::int[], $3::boolean[], $4::timestamptz[], $5::bigint[], $6::bigint[]"
+    arrays = ", ".join(array_sql(n, t, joined) for n, t in enumerate(_SENT, 1))
     values = f"u.i, u.v, u.d, u.t, u.p, {key_sql(resource_type, 'u.k', 'u.i', table)}"
     return (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {values} FROM unnest({arrays}) AS u(i, v, d, t, p, k)"
@@ -146,8 +152,10 @@ class CurrentStateProjector:
             elif len(type_rows) == 1:
                 await conn.execute(_upsert_sql(resource_type, self.suffix), *type_rows[0])
             else:  # one statement (``rows`` gives each id once), not one execution per row
-                columns = [list(c) for c in zip(*type_rows, strict=True)]
-                await conn.execute(_upsert_many_sql(resource_type, self.suffix), *columns)
+                columns = list(zip(*type_rows, strict=True))
+                args = sent_columns(_SENT, columns)
+                sql = _upsert_many_sql(resource_type, self.suffix, args is not None)
+                await conn.execute(sql, *(args or [list(c) for c in columns]))
 
 
 async def _keyed(conn: asyncpg.Connection, resource_type: str, table: str, rows: list[tuple]) -> list[tuple]:

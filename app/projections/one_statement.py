@@ -36,11 +36,11 @@ from typing import NamedTuple
 import asyncpg
 import orjson
 
+from app.db.joined_text import JOINED_TYPES, array_sql, joined_as
 from app.events.model import EventKind, VersionEvent
 from app.events.store import APPEND_TYPES, append_many_sql, append_one_sql, event_values, no_later_version_sql
 from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
-from app.projections.joined_text import JOINED_TYPES, joined_as, split_sql
 from app.projections.row_diff import changes
 from app.projections.search_content import revised_rows
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
@@ -73,7 +73,7 @@ def _statement(
     version, ``deleted``, the cleared kinds' parameter arrays, then one array per search column of
     each kind but its ids (every row takes the key of the one resource; the ``param`` array stands
     in for them, so the column arrays unnest as the bulk paths' do); with ``joined``, each text,
-    bigint and timestamptz column comes as one string (:mod:`app.projections.joined_text`: asyncpg
+    bigint and timestamptz column comes as one string (:mod:`app.db.joined_text`: asyncpg
     encodes arrays element by element, and that was the largest single Python cost of a create)."""
     key = (resource_type, kinds, cleared, by_param, joined)
     cached = _statements.get(key)
@@ -101,7 +101,7 @@ def _statement(
         parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE key = (SELECT key FROM cur){only})")
     for kind in kinds:
         types = _sent_types(kind)
-        arrays = [_argument(n + i, t, joined) for i, t in enumerate(types, 1)]
+        arrays = [array_sql(n + i, t, joined) for i, t in enumerate(types, 1)]
         n += len(types)
         arrays.insert(0, arrays[0])  # the ids' place (see above)
         # the row the cur CTE upserted (none unless the event was appended) gives every row its key
@@ -123,13 +123,9 @@ def _sent_types(kind: str) -> tuple[str, ...]:
     return types
 
 
-def _argument(n: int, sql_type: str, joined: bool) -> str:
-    return split_sql(f"${n}", sql_type) if joined and sql_type in JOINED_TYPES else f"${n}::{sql_type}[]"
-
-
 def _search_arrays(rows: Rows, kinds: tuple[str, ...], ids: bool = False) -> tuple[list, bool]:
     """The search columns as sent, and whether the text, bigint and timestamptz ones are joined
-    strings (:func:`app.projections.joined_text.joined_as`; else every column is an array: a text
+    strings (:func:`app.db.joined_text.joined_as`; else every column is an array: a text
     value held a separator). With ``ids``, each row starts with its resource's id (a column more)."""
     out: list = []
     instants: dict[int, str] = {}
@@ -217,7 +213,7 @@ def _many_statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[s
         parts.append(f"d_{kind} AS (DELETE FROM {side} t USING ({pairs}) d WHERE t.key = d.key AND t.param = d.param)")
     for kind in kinds:
         types = ("text", *_sent_types(kind))
-        arrays_sql = [_argument(n + i, t, joined) for i, t in enumerate(types, 1)]
+        arrays_sql = [array_sql(n + i, t, joined) for i, t in enumerate(types, 1)]
         n += len(types)
         parts.append(f"i_{kind} AS ({keyed_insert(search_table(resource_type, kind), kind, arrays_sql, 'cur')})")
     sql = "WITH " + ",\n".join(parts) + "\nSELECT resource_id, position FROM ev"

@@ -26,11 +26,11 @@ from functools import cache
 import asyncpg
 import orjson
 
+from app.db.joined_text import array_sql, sent_columns
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.search_parameters import params_for
 from app.projections.copy_text import encode_keyed
 from app.projections.current_state import current_table, keys_of
-from app.projections.joined_text import joined, split_sql
 from app.projections.text_load import KIND as TEXT_KIND
 from app.projections.text_load import TextGroups, grouped, load_groups
 from app.search_types.extraction import extract_all, extract_values
@@ -197,8 +197,8 @@ def _statement(
     """One statement clearing the rows of the ``$1`` ids (in every kind of ``cleared``: an older
     version may have had values the new one lacks; only those of the parameters ``$2`` when
     ``by_code``) and inserting the rows of ``kinds``; data-modifying CTEs share one snapshot, so
-    the DELETEs never see the INSERTed rows. With ``joined``, each text column comes as one string
-    (:mod:`app.projections.joined_text`), the others as arrays."""
+    the DELETEs never see the INSERTed rows. With ``joined``, each text, integer and timestamp column
+    comes as one string (:mod:`app.db.joined_text`), the others as arrays."""
     parts: list[str] = []
     n = 2 if by_code else 1
     only = " AND param = ANY($2::text[])" if by_code else ""
@@ -208,8 +208,7 @@ def _statement(
             table = search_table(resource_type, kind) + suffix
             parts.append(f"d_{kind} AS (DELETE FROM {table} WHERE key = ANY({keys_in(cur, '$1::text[]')}){only})")
     for kind in kinds:
-        types = ["text", "text", *TABLES[kind].sent_types()]
-        args = [_argument(n + i, t, joined) for i, t in enumerate(types, 1)]
+        args = [array_sql(n + i, t, joined) for i, t in enumerate(_sent_types((kind,)), 1)]
         n += len(args)
         insert = keyed_insert(search_table(resource_type, kind) + suffix, kind, args, cur)
         parts.append(f"i_{kind} AS ({insert})")
@@ -220,9 +219,10 @@ def _statement(
     return "WITH " + ",\n".join(parts) + "\n" + tail
 
 
-def _argument(n: int, sql_type: str, joined: bool) -> str:
-    """The SQL of the ``n``-th parameter as an array of ``sql_type``."""
-    return split_sql(f"${n}") if joined and sql_type == "text" else f"${n}::{sql_type}[]"
+@cache
+def _sent_types(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    """The SQL types of the columns ``_statement`` takes for ``kinds``: each kind's id, param and own."""
+    return tuple(t for kind in kinds for t in ("text", "text", *TABLES[kind].sent_types()))
 
 
 async def _write_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, suffix: str) -> None:
@@ -232,27 +232,12 @@ async def _write_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows,
     columns: list[tuple] = []  # each kind's rows as one array per column (every row has every column)
     for kind in kinds:
         columns.extend(zip(*tr.rows[kind], strict=True))
-    args = _joined_columns(kinds, columns)
+    args = sent_columns(_sent_types(kinds), columns)
     joined = args is not None
     if args is None:
         args = [list(column) for column in columns]
     sql = _statement(resource_type, suffix, kinds, bool(tr.clear), tr.codes is not None, tr.cleared_kinds(), joined)
     await conn.execute(sql, tr.clear, *([list(tr.codes)] if tr.codes is not None else []), *args)
-
-
-def _joined_columns(kinds: tuple[str, ...], columns: list[tuple]) -> list | None:
-    """The columns as sent by the ``joined`` statement (text columns as one string each), or None
-    when a text column cannot travel so."""
-    out: list = []
-    types = [t for kind in kinds for t in ("text", "text", *TABLES[kind].sent_types())]
-    for t, column in zip(types, columns, strict=True):
-        if t != "text":
-            out.append(list(column))
-        elif (text := joined(column)) is not None:
-            out.append(text)
-        else:
-            return None
-    return out
 
 
 async def _copy_one(conn: asyncpg.Connection, resource_type: str, tr: TypeRows, suffix: str) -> None:

@@ -1,20 +1,24 @@
-"""The search rows of a multi-version write (and of a create)
-travel with each text column joined into one string
-(app/projections/joined_text.py); whatever the values (NULLs, empty strings, the separator
-characters themselves), the rows stored are the rows the projector computed."""
+"""The rows of a write travel with each column joined into one string (app/db/joined_text.py): the
+search rows of a create and of a transaction, the events appended together and their current-state
+rows; whatever the values (NULLs, empty strings, the separator characters themselves, decimals with
+exponents, the extremes of the date ranges), the rows stored are the rows computed."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from uuid import UUID
 
 import asyncpg
 import pytest
 
 from app.commands.create import decide_create
+from app.db.joined_text import NULL_MARK, SEPARATOR, joined, joined_as, split_sql
 from app.events.model import RequestContext
+from app.events.store import append
 from app.fhirtime import now_millis
 from app.projections import custom_params
-from app.projections.joined_text import NULL_MARK, SEPARATOR, joined, joined_as, split_sql
+from app.projections.current_state import CurrentStateProjector
 from app.projections.one_statement import append_and_project
 from app.projections.search_index import COLUMNS as SIDE_COLUMNS
 from app.projections.search_index import SearchIndexProjector, TypeRows, rows_of, search_table
@@ -99,15 +103,19 @@ TYPED_COLUMNS = [
     ("timestamptz", [INSTANT, None, datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)]),
     ("timestamptz", [datetime(1974, 12, 25, tzinfo=UTC), INSTANT.replace(microsecond=1)]),
     ("timestamptz", [None]),
+    ("int", [1, None, -(2**31), 2**31 - 1]),
+    ("numeric", [Decimal("1.50"), Decimal("1E+2"), Decimal("0E-7"), Decimal("-0"), 7, None, Decimal("-123.4567e-3")]),
+    ("boolean", [True, False, None]),
+    ("uuid", ["0b7e4f0c-5a8b-4a61-9c3e-1f2d3c4b5a69", None]),
 ]
 
 
 @pytest.mark.parametrize(("sql_type", "column"), TYPED_COLUMNS)
-async def test_a_joined_bigint_or_timestamptz_column_gives_the_values_of_its_array(
+async def test_a_joined_typed_column_gives_the_values_of_its_array(
     pool: asyncpg.Pool, sql_type: str, column: list
 ) -> None:
-    """The one statement sends these columns joined too: PostgreSQL reads back exactly the values
-    the array parameter gives (the extremes of the date ranges included)."""
+    """PostgreSQL reads back exactly the values the array parameter gives, in their text too (a
+    decimal's scale, the extremes of the date ranges)."""
     text = joined_as(column, sql_type)
     assert text is not None
     async with pool.acquire() as conn:
@@ -133,8 +141,50 @@ async def test_a_joined_bigint_or_timestamptz_column_gives_the_values_of_its_arr
         ("timestamptz", [INSTANT.replace(tzinfo=None)]),
         ("timestamptz", [INSTANT.astimezone(timezone(timedelta(hours=2)))]),
         ("timestamptz", [date(2020, 1, 2)]),
-        ("numeric", [1]),
+        ("int", [2**31]),
+        ("int", [False]),
+        ("numeric", [1.5]),
+        ("numeric", [True]),
+        ("numeric", [Decimal("NaN")]),
+        ("numeric", [Decimal("Infinity")]),
+        ("boolean", [1]),
+        ("uuid", [UUID("0b7e4f0c-5a8b-4a61-9c3e-1f2d3c4b5a69")]),
+        ("bytea", [b"x"]),
     ],
 )
 def test_a_value_not_of_the_column_type_sends_the_array(sql_type: str, column: list) -> None:
     assert joined_as(column, sql_type) is None
+
+
+@pytest.mark.parametrize("url", ["Observation", f"Obs{SEPARATOR}ervation", NULL_MARK, ""])
+async def test_events_appended_together_store_the_values_they_hold(pool: asyncpg.Pool, url: str) -> None:
+    """A transaction's events are appended by one statement (their columns joined, or arrays when a
+    value holds a separator) and their current-state rows upserted by another: the log and the
+    current-state table hold each event's own values either way."""
+    at = now_millis()
+    events = [
+        decide_create("Basic", new_id(), {"resourceType": "Basic", "code": {"text": "x"}}, at, context)
+        for context in (
+            RequestContext("POST", url, actor="someone", client_addr=None),
+            RequestContext("POST", "Basic", actor=None, client_addr="127.0.0.1"),
+        )
+    ]
+    async with pool.acquire() as conn, conn.transaction():
+        positions = await append(conn, events)
+        await CurrentStateProjector().write(conn, CurrentStateProjector().rows(events, positions))
+        logged = await conn.fetch(
+            "SELECT position, resource_id, version, recorded_at, method, url, actor, client_addr"
+            " FROM event_log WHERE position = ANY($1) ORDER BY position",
+            positions,
+        )
+        current = await conn.fetch(
+            "SELECT id, version, deleted, last_updated, position FROM cur_basic WHERE id = ANY($1) ORDER BY position",
+            [e.resource_id for e in events],
+        )
+    assert [tuple(r) for r in logged] == [
+        (p, e.resource_id, 1, at, "POST", e.context.url, e.context.actor, e.context.client_addr)
+        for p, e in zip(positions, events, strict=True)
+    ]
+    assert [tuple(r) for r in current] == [
+        (e.resource_id, 1, False, at, p) for p, e in zip(positions, events, strict=True)
+    ]
