@@ -85,6 +85,7 @@ async def main(files: int, concurrency: int, rounds: int, grind: bool, young: in
         await staleness.refresh(app, pool)
         warm()
         tune_collector()  # as the server's start-up does
+        sys.setswitchinterval(0.001)  # as ``serve`` does (app/cli.py)
         if young is not None:
             gc.set_threshold(young, *gc.get_threshold()[1:])
         call = caller(app)
