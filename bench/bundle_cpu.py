@@ -23,23 +23,14 @@ import argparse
 import asyncio
 import gc
 import gzip
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.* beside app
-from app.api import staleness
-from app.api.app import create_app
-from app.collector import tune_collector
-from app.db.embedded import EmbeddedPostgres
-from app.db.pool import create_pool
-from app.settings import Settings
-from app.validation import warm
-from bench.common import callgrind_control, migrated_connection, run_fast
-from bench.create_cpu import caller
+from bench.common import callgrind_control, run_fast
+from bench.create_cpu import Call, app_in_process
 from bench.scale_build import copy_bytes, layout, synthea_files
 
 
@@ -61,12 +52,12 @@ class CollectorClock:
         self.spent = 0.0
 
 
-async def post_all(call: object, bodies: list[bytes], concurrency: int) -> None:
+async def post_all(call: Call, bodies: list[bytes], concurrency: int) -> None:
     queue = iter(bodies)
 
     async def worker() -> None:
         for body in queue:
-            status, _ = await call("POST", "/fhir", body)  # type: ignore[operator]
+            status, _ = await call("POST", "/fhir", body)
             assert status == 200, status
 
     await asyncio.gather(*[worker() for _ in range(concurrency)])
@@ -74,21 +65,9 @@ async def post_all(call: object, bodies: list[bytes], concurrency: int) -> None:
 
 async def main(files: int, concurrency: int, rounds: int, grind: bool, young: int | None) -> None:
     raws = [(p.name, gzip.decompress(p.read_bytes())) for p in synthea_files()[:files]]
-    data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-bundle-cpu-"))
-    embedded = EmbeddedPostgres(data_dir)
-    dsn = embedded.start()
-    try:
-        await (await migrated_connection(dsn)).close()
-        settings = Settings(database_url=dsn)
-        pool = await create_pool(dsn, settings)
-        app = create_app(settings, pool)
-        await staleness.refresh(app, pool)
-        warm()
-        tune_collector()  # as the server's start-up does
-        sys.setswitchinterval(0.001)  # as ``serve`` does (app/cli.py)
+    async with app_in_process("fhirledger-bundle-cpu-") as call:
         if young is not None:
             gc.set_threshold(young, *gc.get_threshold()[1:])
-        call = caller(app)
         clock = CollectorClock()
         await post_all(call, [copy_bytes(raws[0][1], 1)], 1)  # warm-up: statements prepared, caches filled
         figures: list[tuple[float, float]] = []
@@ -115,10 +94,6 @@ async def main(files: int, concurrency: int, rounds: int, grind: bool, young: in
             f"median {statistics.median(f[0] for f in figures):.1f} µs CPU per resource, "
             f"collector {statistics.median(f[1] for f in figures):.1%}"
         )
-        await pool.close()
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

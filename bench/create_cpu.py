@@ -24,7 +24,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import orjson
@@ -131,8 +132,12 @@ async def round_of(call: Call, concurrency: int, ops: int, grind: bool) -> dict[
     }
 
 
-async def main(ops: int, concurrency: int, rounds: int, grind: bool) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="fhirledger-create-cpu-"))
+@asynccontextmanager
+async def app_in_process(prefix: str) -> AsyncIterator[Call]:
+    """A caller of the server's application on a fresh embedded database (its data directory a
+    temporary one named ``prefix``…), set up as ``serve`` sets it up: migrated, warmed, the collector
+    tuned and the GIL's switch interval set; stopped and removed afterwards."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     embedded = EmbeddedPostgres(data_dir)
     dsn = embedded.start()
     try:
@@ -143,7 +148,18 @@ async def main(ops: int, concurrency: int, rounds: int, grind: bool) -> None:
         await staleness.refresh(app, pool)
         warm()
         tune_collector()
-        call = caller(app)
+        sys.setswitchinterval(0.001)  # as ``serve`` does (app/cli.py)
+        try:
+            yield caller(app)
+        finally:
+            await pool.close()
+    finally:
+        embedded.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def main(ops: int, concurrency: int, rounds: int, grind: bool) -> None:
+    async with app_in_process("fhirledger-create-cpu-") as call:
         await round_of(call, concurrency, 50, False)  # warm-up: statements prepared, caches filled
         gc.collect()
         figures: dict[str, list[float]] = {}
@@ -153,10 +169,6 @@ async def main(ops: int, concurrency: int, rounds: int, grind: bool) -> None:
                 figures.setdefault(name, []).append(value)
         for name, values in figures.items():
             print(f"{name:15} median {statistics.median(values):.3f} ms CPU per request")
-        await pool.close()
-    finally:
-        embedded.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

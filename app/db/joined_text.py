@@ -1,4 +1,4 @@
-"""A text column of many rows sent as ONE string, split by PostgreSQL (``string_to_array``).
+"""A column of many rows sent as ONE string, split (``string_to_array``) and cast by PostgreSQL.
 
 asyncpg encodes an array parameter element by element, and checks each element against the
 ``Iterable`` and ``Sized`` ABCs first (to find nested arrays): for the search rows of a transaction
