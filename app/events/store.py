@@ -13,9 +13,9 @@ from functools import cache
 
 import asyncpg
 
-from app.db.joined_text import array_sql, sent_columns
 from app.events.codec import decoded, encode
 from app.events.model import EventKind, StoredEvent, VersionEvent
+from app.joined_text import array_sql, sent_columns
 
 Conn = asyncpg.Connection | asyncpg.Pool
 
@@ -51,7 +51,7 @@ APPEND_TYPES = (
 def _append_sql(joined: bool) -> str:
     """The INSERT of several events, one array per column (:func:`event_values`' order), its
     text, integer and timestamp columns each one string when ``joined``
-    (:func:`app.db.joined_text.sent_columns`); ``RETURNING position``."""
+    (:func:`app.joined_text.sent_columns`); ``RETURNING position``."""
     arrays = ", ".join(array_sql(i, t, joined) for i, t in enumerate(APPEND_TYPES, 1))
     return f"INSERT INTO event_log ({APPEND_COLUMNS}) SELECT * FROM unnest({arrays}) RETURNING position"
 

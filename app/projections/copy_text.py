@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import cache
 from operator import itemgetter
 
-from app.db.joined_text import instant_text
+from app.joined_text import instant_text
 from app.native import copyrows
 
 _SPECIAL = re.compile(r"[\\\t\n\r]")

@@ -21,12 +21,12 @@ from functools import cache
 
 import asyncpg
 
-from app.db.joined_text import array_sql, sent_columns
 from app.events.by_position import resource_at
 from app.events.codec import decoded
 from app.events.latest import first_position_sql, first_positions
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.resource_types import resource_types, table_suffix
+from app.joined_text import array_sql, sent_columns
 
 COLUMNS = ("id", "version", "deleted", "last_updated", "position", "key")
 
@@ -84,7 +84,7 @@ _SENT = ("text", "int", "boolean", "timestamptz", "bigint", "bigint")
 @cache
 def _upsert_many_sql(resource_type: str, suffix: str = "", joined: bool = False) -> str:
     """The upsert of many rows (distinct ids) in one statement, from one array per column, each
-    one string when ``joined`` (:func:`app.db.joined_text.sent_columns`)."""
+    one string when ``joined`` (:func:`app.joined_text.sent_columns`)."""
     table = current_table(resource_type) + suffix
     arrays = ", ".join(array_sql(n, t, joined) for n, t in enumerate(_SENT, 1))
     values = f"u.i, u.v, u.d, u.t, u.p, {key_sql(resource_type, 'u.k', 'u.i', table)}"

@@ -36,9 +36,9 @@ from typing import NamedTuple
 import asyncpg
 import orjson
 
-from app.db.joined_text import JOINED_TYPES, array_sql, joined_as
 from app.events.model import EventKind, VersionEvent
 from app.events.store import APPEND_TYPES, append_many_sql, append_one_sql, event_values, no_later_version_sql
+from app.joined_text import JOINED_TYPES, array_sql, joined_as
 from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
 from app.projections.row_diff import changes
@@ -73,7 +73,7 @@ def _statement(
     version, ``deleted``, the cleared kinds' parameter arrays, then one array per search column of
     each kind but its ids (every row takes the key of the one resource; the ``param`` array stands
     in for them, so the column arrays unnest as the bulk paths' do); with ``joined``, each text,
-    bigint and timestamptz column comes as one string (:mod:`app.db.joined_text`: asyncpg
+    bigint and timestamptz column comes as one string (:mod:`app.joined_text`: asyncpg
     encodes arrays element by element, and that was the largest single Python cost of a create)."""
     key = (resource_type, kinds, cleared, by_param, joined)
     cached = _statements.get(key)
@@ -125,7 +125,7 @@ def _sent_types(kind: str) -> tuple[str, ...]:
 
 def _search_arrays(rows: Rows, kinds: tuple[str, ...], ids: bool = False) -> tuple[list, bool]:
     """The search columns as sent, and whether the text, bigint and timestamptz ones are joined
-    strings (:func:`app.db.joined_text.joined_as`; else every column is an array: a text
+    strings (:func:`app.joined_text.joined_as`; else every column is an array: a text
     value held a separator). With ``ids``, each row starts with its resource's id (a column more)."""
     out: list = []
     instants: dict[int, str] = {}

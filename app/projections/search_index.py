@@ -26,9 +26,9 @@ from functools import cache
 import asyncpg
 import orjson
 
-from app.db.joined_text import array_sql, sent_columns
 from app.events.model import EventKind, VersionEvent
 from app.fhirspec.search_parameters import params_for
+from app.joined_text import array_sql, sent_columns
 from app.projections.copy_text import encode_keyed
 from app.projections.current_state import current_table, keys_of
 from app.projections.text_load import KIND as TEXT_KIND
@@ -198,7 +198,7 @@ def _statement(
     version may have had values the new one lacks; only those of the parameters ``$2`` when
     ``by_code``) and inserting the rows of ``kinds``; data-modifying CTEs share one snapshot, so
     the DELETEs never see the INSERTed rows. With ``joined``, each text, integer and timestamp column
-    comes as one string (:mod:`app.db.joined_text`), the others as arrays."""
+    comes as one string (:mod:`app.joined_text`), the others as arrays."""
     parts: list[str] = []
     n = 2 if by_code else 1
     only = " AND param = ANY($2::text[])" if by_code else ""

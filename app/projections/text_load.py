@@ -16,7 +16,7 @@ from functools import cache
 
 import asyncpg
 
-from app.db.joined_text import NULL_MARK, SEPARATOR, split_sql
+from app.joined_text import NULL_MARK, SEPARATOR, split_sql
 from app.projections.copy_text import KeyedRows
 from app.search_types.text import document_sql
 

@@ -1,4 +1,4 @@
-"""The rows of a write travel with each column joined into one string (app/db/joined_text.py): the
+"""The rows of a write travel with each column joined into one string (app/joined_text.py): the
 search rows of a create and of a transaction, the events appended together and their current-state
 rows; whatever the values (NULLs, empty strings, the separator characters themselves, decimals with
 exponents, the extremes of the date ranges), the rows stored are the rows computed."""
@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 
 from app.commands.create import decide_create
-from app.db.joined_text import NULL_MARK, SEPARATOR, joined, joined_as, split_sql
 from app.events.model import RequestContext
 from app.events.store import append
 from app.fhirtime import now_millis
+from app.joined_text import NULL_MARK, SEPARATOR, joined, joined_as, split_sql
 from app.projections import custom_params
 from app.projections.current_state import CurrentStateProjector
 from app.projections.one_statement import append_and_project
