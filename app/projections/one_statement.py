@@ -38,7 +38,7 @@ import orjson
 
 from app.events.model import EventKind, VersionEvent
 from app.events.store import APPEND_TYPES, append_many_sql, append_one_sql, event_values, no_later_version_sql
-from app.joined_text import JOINED_TYPES, array_sql, joined_as
+from app.joined_text import array_sql, sent_columns
 from app.projections import custom_params
 from app.projections.current_state import current_table, key_sql, upsert_from_sql
 from app.projections.row_diff import changes
@@ -124,24 +124,20 @@ def _sent_types(kind: str) -> tuple[str, ...]:
 
 
 def _search_arrays(rows: Rows, kinds: tuple[str, ...], ids: bool = False) -> tuple[list, bool]:
-    """The search columns as sent, and whether the text, bigint and timestamptz ones are joined
-    strings (:func:`app.joined_text.joined_as`; else every column is an array: a text
-    value held a separator). With ``ids``, each row starts with its resource's id (a column more)."""
-    out: list = []
-    instants: dict[int, str] = {}
+    """The search columns as sent, and whether they are joined strings
+    (:func:`app.joined_text.sent_columns`; else every column is an array: a text value held a
+    separator). With ``ids``, each row starts with its resource's id (a column more)."""
+    types: list[str] = []
+    columns: list[tuple] = []
     for kind in kinds:
-        types, kind_rows = _sent_types(kind), rows[kind]
-        types = ("text", *types) if ids else types
-        if len(kind_rows[0]) != len(types):  # the rows' zip checks the others (a strict zip costs more)
-            raise ValueError(f"{kind} rows of {len(kind_rows[0])} columns, not {len(types)}")
-        for t, column in zip(types, zip(*kind_rows, strict=True)):  # noqa: B905 (checked above)
-            if t not in JOINED_TYPES:
-                out.append(list(column))
-            elif (text := joined_as(column, t, instants)) is not None:
-                out.append(text)
-            else:
-                return [list(c) for kind in kinds for c in zip(*rows[kind], strict=True)], False
-    return out, True
+        kind_types, kind_rows = _sent_types(kind), rows[kind]
+        kind_types = ("text", *kind_types) if ids else kind_types
+        if len(kind_rows[0]) != len(kind_types):  # the rows' zip checks the others
+            raise ValueError(f"{kind} rows of {len(kind_rows[0])} columns, not {len(kind_types)}")
+        types += kind_types
+        columns += zip(*kind_rows, strict=True)
+    sent = sent_columns(types, columns)
+    return (sent, True) if sent is not None else ([list(c) for c in columns], False)
 
 
 def _plan(event: VersionEvent, previous: bytes | None) -> _Plan:
