@@ -28,7 +28,7 @@ from app.events.feed import FeedCursor
 from app.events.latest import LatestRow, latest_before
 from app.events.model import EventKind
 from app.projections.copy_text import encode_typed
-from app.projections.current_state import CurrentStateProjector
+from app.projections.current_state import COLUMN_TYPES, CurrentStateProjector
 from app.projections.rebuild_state import LAST_POSITION, SHADOW, RebuildInterrupted, feed_state, save
 from app.projections.search_index import EncodedRows, SearchIndexProjector, encode
 from app.projections.text_load import as_rows
@@ -43,7 +43,6 @@ Encoded = tuple[bytes, EncodedRows]
 
 
 _DELETED = EventKind.DELETED.value  # the log's kind column as read
-_CURRENT_TYPES = ("text", "integer", "boolean", "timestamptz", "bigint", "bigint")  # current_state.COLUMNS
 
 
 def uncollected(function: Callable[P, T]) -> Callable[P, T]:
@@ -80,7 +79,7 @@ def encode_latest(resource_type: str, rows: list[LatestRow]) -> Encoded:
     resource of a replay's workers)."""
     current = [(i, v, k == _DELETED, at, position, first) for position, i, v, k, _, at, first in rows]
     live = ((first, orjson.loads(decode(r))) for _, _, _, k, r, _, first in rows if k != _DELETED and r is not None)
-    return encode_typed(current, _CURRENT_TYPES), encode(live)
+    return encode_typed(current, COLUMN_TYPES), encode(live)
 
 
 def _joined(parts: list[Encoded]) -> Encoded:

@@ -76,7 +76,7 @@ def _field_sql(sql_type: str, v: str) -> str:
     """The f-string expression of the value ``v`` (an expression) of ``sql_type`` as a field."""
     if sql_type == "text":
         return f"{{{v} if {v}.__class__ is str else mark if {v} is None else field({v})}}"
-    if sql_type in ("bigint", "integer", "numeric"):
+    if sql_type in ("bigint", "integer", "int", "numeric"):
         return f"{{mark if {v} is None else str({v})}}"
     if sql_type == "boolean":
         return f"{{mark if {v} is None else 't' if {v} else 'f'}}"
@@ -126,7 +126,7 @@ def _checked(text: str, rows: int, fields: int) -> bytes | None:
     return text.replace(_MARK, NULL).encode()
 
 
-_CODES = {"text": "t", "bigint": "i", "integer": "i", "numeric": "i", "boolean": "b", "timestamptz": "s"}
+_CODES = {"text": "t", "bigint": "i", "integer": "i", "int": "i", "numeric": "i", "boolean": "b", "timestamptz": "s"}
 
 
 @cache

@@ -77,7 +77,7 @@ def _upsert_sql(resource_type: str, suffix: str = "") -> str:
     return f"INSERT INTO {table} ({', '.join(COLUMNS)}) VALUES ({values})" + _on_conflict(table)
 
 
-_SENT = ("text", "int", "boolean", "timestamptz", "bigint", "bigint")
+COLUMN_TYPES = ("text", "int", "boolean", "timestamptz", "bigint", "bigint")
 """The SQL types of :data:`COLUMNS`."""
 
 
@@ -86,7 +86,7 @@ def _upsert_many_sql(resource_type: str, suffix: str = "", joined: bool = False)
     """The upsert of many rows (distinct ids) in one statement, from one array per column, each
     one string when ``joined`` (:func:`app.joined_text.sent_columns`)."""
     table = current_table(resource_type) + suffix
-    arrays = ", ".join(array_sql(n, t, joined) for n, t in enumerate(_SENT, 1))
+    arrays = ", ".join(array_sql(n, t, joined) for n, t in enumerate(COLUMN_TYPES, 1))
     values = f"u.i, u.v, u.d, u.t, u.p, {key_sql(resource_type, 'u.k', 'u.i', table)}"
     return (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) SELECT {values} FROM unnest({arrays}) AS u(i, v, d, t, p, k)"
@@ -153,7 +153,7 @@ class CurrentStateProjector:
                 await conn.execute(_upsert_sql(resource_type, self.suffix), *type_rows[0])
             else:  # one statement (``rows`` gives each id once), not one execution per row
                 columns = list(zip(*type_rows, strict=True))
-                args = sent_columns(_SENT, columns)
+                args = sent_columns(COLUMN_TYPES, columns)
                 sql = _upsert_many_sql(resource_type, self.suffix, args is not None)
                 await conn.execute(sql, *(args or [list(c) for c in columns]))
 

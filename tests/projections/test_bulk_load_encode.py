@@ -15,9 +15,9 @@ import pytest
 from app.events import codec
 from app.events.feed import REPLAY_CONTEXT
 from app.events.model import EventKind, VersionEvent
-from app.projections.bulk_load import _CURRENT_TYPES, encode_latest
+from app.projections.bulk_load import encode_latest
 from app.projections.copy_text import encode_keyed, encode_typed
-from app.projections.current_state import CurrentStateProjector
+from app.projections.current_state import COLUMN_TYPES, CurrentStateProjector
 from app.projections.search_index import _COPY_TYPES, TABLES, TEXT_KIND, SearchIndexProjector
 from app.projections.text_load import as_rows
 
@@ -57,7 +57,7 @@ def _projected(resource_type: str, rows: list[tuple]) -> tuple[bytes, dict[str, 
     ]
     keys = {row[1]: row[6] for row in rows}
     projected = CurrentStateProjector().rows(events, [row[0] for row in rows])[resource_type]
-    current = encode_typed([(*r[:5], keys[r[0]]) for r in projected], _CURRENT_TYPES)
+    current = encode_typed([(*r[:5], keys[r[0]]) for r in projected], COLUMN_TYPES)
     by_kind: dict[str, list] = {}
     for event, kinds in SearchIndexProjector().resource_rows(events):
         for kind, kind_rows in (kinds or {}).items():
