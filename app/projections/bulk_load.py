@@ -2,13 +2,17 @@
 events all come from transactions below a horizon (every transaction below it had finished when
 the rebuild started), straight into index-less shadow tables.
 
-Each resource is loaded once, so nothing is ever cleared or replaced: superseded versions are not
-read at all, the tables need no index while they fill (:mod:`app.projections.shadow_indexes`
-builds them afterwards) and the rows go in with plain COPY. The rows are the inline projectors'
-own (their pure ``rows``), computed and encoded as COPY data (:mod:`app.projections.copy_text`)
-in worker processes when there are any; the parent reads the log and forwards bytes. Events of
-transactions at or above the horizon are replayed afterwards by the gap-free reader, from the
-cursor ``(horizon - 1, LAST_POSITION)`` (:mod:`app.projections.rebuild`)."""
+Each resource is loaded once, so nothing is ever cleared or replaced: superseded versions are
+passed over as they are read (never decoded or projected), the tables need no index while they fill
+(:mod:`app.projections.shadow_indexes` builds them afterwards) and the rows go in with plain COPY.
+The rows are the inline projectors' own (their pure ``rows``), computed and encoded as COPY data
+(:mod:`app.projections.copy_text`) in worker processes when there are any; the parent reads the log
+and forwards bytes. It reads the log in position order
+(:func:`app.events.latest.latest_in_log_order`), so the tables fill in the order of their rows' keys
+(a resource's key is the position of its first event) and the sorts of the index builds afterwards
+find their input nearly sorted. Events of transactions at or above the horizon are replayed
+afterwards by the gap-free reader, from the cursor ``(horizon - 1, LAST_POSITION)``
+(:mod:`app.projections.rebuild`)."""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import orjson
 
 from app.events.codec import decode
 from app.events.feed import FeedCursor
-from app.events.latest import LatestRow, latest_before
+from app.events.latest import LatestRow, latest_in_log_order, updated_last_versions
 from app.events.model import EventKind
 from app.projections.copy_text import encode_typed
 from app.projections.current_state import COLUMN_TYPES, CurrentStateProjector
@@ -128,23 +132,28 @@ async def load_latest(
     """Load the shadow tables from ``state["load"]`` on, one transaction per batch with its state."""
     load, checkpoint, events, batches = dict(state["load"]), state["checkpoint"], 0, 0
     horizon = int(load["horizon"])
+    updated = await updated_last_versions(pool, resource_type, horizon)
 
-    async def fetch(below: str | None) -> tuple[list[LatestRow], asyncio.Future]:
-        rows = await latest_before(pool, resource_type, horizon, below, batch, decode=False)
-        return rows, _encoding(resource_type, rows, executor)
+    async def fetch(after: int | None) -> tuple[list[LatestRow], int | None, asyncio.Future]:
+        if after is None:
+            return [], None, _encoding(resource_type, [], None)
+        rows, following = await latest_in_log_order(pool, resource_type, horizon, after, batch, updated)
+        return rows, following, _encoding(resource_type, rows, executor)
 
-    upcoming = await fetch(load["below"])
+    upcoming = await fetch(load["after"])
     while True:
-        rows, encoding = upcoming
-        if not rows:
+        rows, following, encoding = upcoming
+        if not rows and following is None:
             cursor = FeedCursor(horizon - 1, LAST_POSITION)
             done = feed_state(state["versions"], cursor, checkpoint) | {"indexes": state.get("indexes", [])}
             async with pool.acquire() as conn:
                 await save(conn, resource_type, done, None)
             return Loaded(events, done)
-        upcoming = await fetch(rows[-1][1]) if len(rows) == batch else ([], _encoding(resource_type, [], None))
+        upcoming = await fetch(following)
         current, search = _joined(await encoding)
-        load["below"], checkpoint = rows[-1][1], max(checkpoint, max(r[0] for r in rows))
+        if not rows:
+            continue  # a batch of superseded events only: nothing to load
+        load["after"], checkpoint = following, max(checkpoint, max(r[0] for r in rows))
         async with pool.acquire() as conn, conn.transaction():
             # a crash may lose the last batches, never part of one: the rebuild resumes before them;
             # the rows counted as inserted go to the statistics at the commit, not up to a second
@@ -159,5 +168,5 @@ async def load_latest(
         if progress:
             progress(covered)
         if stop_after is not None and batches >= stop_after:
-            await upcoming[1]
+            await upcoming[2]
             raise RebuildInterrupted(checkpoint)

@@ -192,7 +192,9 @@ async def _prepare(conn: asyncpg.Connection, resource_type: str) -> dict:
     versions = versions_of(resource_type)
     state = await load_state(conn, resource_type)
     shadow_exists = await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", current_table(resource_type) + SHADOW)
-    if state and state.get("versions") == versions and shadow_exists and ("load" in state or "tx" in state):
+    # a load state of before its log-order reader (``below``, an id) starts again
+    resumable = state is not None and ("after" in state.get("load", {}) or "tx" in state)
+    if state and state.get("versions") == versions and shadow_exists and resumable:
         return state
     await conn.execute(";\n".join(f"DROP TABLE IF EXISTS {t}{SHADOW}" for t in live_tables(resource_type)))
     await conn.execute(table_ddl(resource_type, SHADOW))
@@ -201,7 +203,7 @@ async def _prepare(conn: asyncpg.Connection, resource_type: str) -> dict:
     indexes = await strip_indexes(conn, shadows)
     await conn.execute(";\n".join(f"ALTER TABLE {t} SET ({_WHILE_BUILT})" for t in shadows))
     horizon = await finished_horizon(conn)
-    state = {"versions": versions, "checkpoint": 0, "load": {"horizon": horizon, "below": None}, "indexes": indexes}
+    state = {"versions": versions, "checkpoint": 0, "load": {"horizon": horizon, "after": 0}, "indexes": indexes}
     # the status stays as it was: a ready projection keeps being served while its shadow is built
     await save(conn, resource_type, state, None)
     return state

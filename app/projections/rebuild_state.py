@@ -5,7 +5,7 @@ transaction as each batch it records, so a killed rebuild resumes where it was:
   changed meanwhile starts again);
 - ``checkpoint``: the highest log position replayed so far (shown by ``projections status``);
 - while the bulk load runs, ``load``: ``horizon`` (the transaction id below which it loads the last
-  event of each resource) and ``below`` (the resource id it goes on below; None: from the top);
+  event of each resource) and ``after`` (the log position it goes on after; None: it is done);
 - then the gap-free reader's cursor: ``tx`` and ``position`` (``checkpoint`` when absent);
 - ``indexes``: the shadow tables' indexes still to build (:mod:`app.projections.shadow_indexes`).
 """
