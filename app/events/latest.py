@@ -1,6 +1,7 @@
 """The last event of resources, read from the event log: the ids of a type's resources (ever
 written) in id order, the last event of given resources (custom-parameter reindex, projection
-audit), and of the resources of a type batch by batch (replay's bulk load, the reindex)."""
+audit), and of the resources of a type batch by batch: in id order (the reindex) or in log order
+(replay's bulk load)."""
 
 from __future__ import annotations
 
