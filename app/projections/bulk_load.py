@@ -150,9 +150,9 @@ async def load_latest(
                 await save(conn, resource_type, done, None)
             return Loaded(events, done)
         upcoming = await fetch(following)
-        current, search = _joined(await encoding)
         if not rows:
-            continue  # a batch of superseded events only: nothing to load
+            continue  # a batch of superseded events only: nothing to load (nor encoded)
+        current, search = _joined(await encoding)
         load["after"], checkpoint = following, max(checkpoint, max(r[0] for r in rows))
         async with pool.acquire() as conn, conn.transaction():
             # a crash may lose the last batches, never part of one: the rebuild resumes before them;

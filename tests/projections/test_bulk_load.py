@@ -64,17 +64,18 @@ async def _indexes(pool: asyncpg.Pool, tables: list[str]) -> list[tuple[str, str
     return sorted((r["tablename"], r["indexdef"]) for r in rows)
 
 
+async def _post_flags(client: httpx.AsyncClient, texts: list[str]) -> None:
+    """Create a Flag of each code text."""
+    for text in texts:
+        body = {"resourceType": "Flag", "status": "active", "code": {"text": text}}
+        body["subject"] = {"reference": "Patient/z"}
+        assert (await client.post("/fhir/Flag", json=body)).status_code == 201
+
+
 async def test_a_rebuild_interrupted_during_the_load_ends_with_every_index(
     client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
-    for i in range(12):
-        body = {
-            "resourceType": "Flag",
-            "status": "active",
-            "code": {"text": f"f{i}"},
-            "subject": {"reference": "Patient/z"},
-        }
-        assert (await client.post("/fhir/Flag", json=body)).status_code == 201
+    await _post_flags(client, [f"f{i}" for i in range(12)])
     tables = live_tables("Flag")
     indexes, before = await _indexes(pool, tables), await dump(pool, "Flag")
     assert any("gin" in d for _, d in indexes) and any("PRIMARY KEY" in d or "_pkey" in d for _, d in indexes)
@@ -164,14 +165,7 @@ async def test_a_load_left_by_the_id_order_reader_starts_again(client: httpx.Asy
     """A rebuild interrupted during its load by a version that read the log in id order (its state
     goes on below an id) is not resumed from that state by this one: the load starts again, and
     the tables come out as the inline projectors wrote them."""
-    for i in range(9):
-        body = {
-            "resourceType": "Flag",
-            "status": "active",
-            "code": {"text": f"old reader {i}"},
-            "subject": {"reference": "Patient/z"},
-        }
-        assert (await client.post("/fhir/Flag", json=body)).status_code == 201
+    await _post_flags(client, [f"old reader {i}" for i in range(9)])
     before = await dump(pool, "Flag")
     with pytest.raises(RebuildInterrupted):
         await rebuild_type(pool, "Flag", batch=3, stop_after_batches=1)
