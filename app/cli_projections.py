@@ -94,6 +94,10 @@ def _counted(progress: Progress, task: TaskID) -> Callable[[asyncio.Task], None]
     """Sets the task's total once the events to replay are counted (the replay does not wait)."""
 
     def done(counting: asyncio.Task) -> None:
+        # a done callback runs on the loop's next turn: after the type's final line when its rebuild
+        # ended in the same turn as the count (a type without events), which it must not overwrite
+        if _task(progress, task).fields.get("final"):
+            return
         if not counting.cancelled() and counting.exception() is None:
             total = max(counting.result(), 1, int(_task(progress, task).completed))
             progress.update(task, total=total, of=f"{total:,}")
@@ -132,7 +136,7 @@ async def rebuild(dsn: str, types: list[str], console: Console | None = None, ba
                 # the bar full (a type without events too: its bar's total is 1), the count as replayed
                 done = max(int(_task(progress, task).completed), 1)
                 replayed = f"{result.events:,}"
-                progress.update(task, total=done, completed=done, done=replayed, of=replayed)
+                progress.update(task, total=done, completed=done, done=replayed, of=replayed, final=True)
                 return result.events
 
             with executor:

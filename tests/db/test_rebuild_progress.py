@@ -63,3 +63,32 @@ async def test_a_type_without_events_shows_none_replayed(database_dsn: str) -> N
     assert total == 0
     assert re.search(r"VisionPrescription\s.*\b0/0\b", text), text[-400:]
     assert "1/0" not in text
+
+
+async def test_a_count_done_as_the_rebuild_ends_leaves_the_final_line(
+    database_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count of a type's events and its rebuild may end in one turn of the event loop (a type
+    without events): the count's callback, run on the next turn, leaves the type's final 0/0."""
+    counted = asyncio.Event()
+    rebuild_type = cli_projections.rebuild_type
+
+    async def count_when_rebuilt(pool: asyncpg.Pool, resource_type: str) -> int:
+        await counted.wait()
+        return 0
+
+    async def rebuild_then_count(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = await rebuild_type(*args, **kwargs)
+        counted.set()  # the count ends on the next turn, and so does this rebuild
+        await asyncio.sleep(0)
+        return result
+
+    monkeypatch.setattr(cli_projections, "pending_events", count_when_rebuilt)
+    monkeypatch.setattr(cli_projections, "rebuild_type", rebuild_then_count)
+    out = io.StringIO()
+    await cli_projections.rebuild(
+        database_dsn, ["VisionPrescription"], console=Console(file=out, force_terminal=True, width=200)
+    )
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
+    final = text.rsplit("VisionPrescription", 1)[1].splitlines()[0]
+    assert re.search(r"\b0/0\b", final), final
