@@ -1,8 +1,8 @@
 """History and read at many versions: two Patients, one with ``--few`` versions and one with
 ``--many`` (10,000 by default), written through the API (PUT after PUT); then, for each, over HTTP
 one at a time: read, vread of version 1, the first ``_history`` page (with its ``total``), and a
-page deep in the history reached by the ``next`` link's cursor. In the same run the baseline: raw
-asyncpg reading the same rows (the current row by primary key; the newest 50 versions of the
+page deep in the history reached by the ``next`` link's cursor, the two Patients measured in turns
+(:data:`ROUNDS`). In the same run the baseline: raw asyncpg reading the same rows (the current row by primary key; the newest 50 versions of the
 resource from the event log).
 
 Flat in versions means the ``--many`` figures stay near the ``--few`` ones (the ratio printed per
@@ -98,6 +98,28 @@ async def measure(base: str, pool: asyncpg.Pool, rid: str, repeat: int) -> dict[
     return out
 
 
+ROUNDS = 5
+"""The two resources are measured in turns, each turn ``repeat / ROUNDS`` runs of every operation:
+these machines' speed drifts by tens of percent within minutes, and one side measured wholly
+after the other read that drift as a ratio (a page-21 ratio of 1.56x in one run, 0.96x in the next)."""
+
+
+async def alternated(base: str, pool: asyncpg.Pool, repeat: int) -> dict[str, dict[str, Result]]:
+    """Per resource, per operation: the latencies of all the turns together."""
+    turns = max(1, min(ROUNDS, repeat))
+    results: dict[str, dict[str, Result]] = {"few": {}, "many": {}}
+    for turn in range(turns):
+        share = repeat // turns + (1 if turn < repeat % turns else 0)
+        for rid in ("few", "many"):
+            for name, r in (await measure(base, pool, rid, share)).items():
+                before = results[rid].get(name)
+                if before is not None:
+                    latencies = before.latencies_ms + r.latencies_ms
+                    r = Result(name, 1, before.ops + r.ops, before.seconds + r.seconds, latencies)
+                results[rid][name] = r
+    return results
+
+
 FLAT = 1.5
 """Flat in versions: an operation's p50 at ``--many`` versions at most this many times its p50 at
 ``--few`` (the target; these machines are noisy, so not 1.0)."""
@@ -114,7 +136,7 @@ async def main(few: int, many: int, repeat: int, concurrency: int) -> list[Figur
         await pool.execute("ANALYZE")
         for rid in ("few", "many"):  # a warm-up round of both first
             await measure(server.base, pool, rid, 20)
-        results = {rid: await measure(server.base, pool, rid, repeat) for rid in ("few", "many")}
+        results = await alternated(server.base, pool, repeat)
         await pool.close()
     print(f"\n{'p50 ms (p99)':<30} {f'{few} versions':>18} {f'{many} versions':>18} {'ratio':>7}")
     figures = []
