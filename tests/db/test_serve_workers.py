@@ -1,7 +1,7 @@
-"""`fhirledger serve` runs one worker process per core by default (half of them, rounded up, when
-the database runs on this machine: the embedded one's backends need the rest); each worker dies with the server
-process (tests/api/test_crash_safety.py kills a default, multi-worker server with SIGKILL and finds
-the request it was serving cut off)."""
+"""`fhirledger serve` runs one worker process per core by default (half of them, rounded up and
+two at least, when the database runs on this machine: the embedded one's backends need the rest);
+each worker dies with the server process (tests/api/test_crash_safety.py kills a default,
+multi-worker server with SIGKILL and finds the request it was serving cut off)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ def test_the_default_is_one_worker_per_core_with_a_database_elsewhere() -> None:
     assert default_workers("postgresql://fhir@db.example.org:5432/fhir") == len(os.sched_getaffinity(0))
 
 
-def test_a_database_on_this_machine_leaves_it_half_the_cores() -> None:
-    half = (len(os.sched_getaffinity(0)) + 1) // 2
+def test_a_database_on_this_machine_leaves_it_half_the_cores_two_at_least() -> None:
+    cores = len(os.sched_getaffinity(0))
+    half = max(min(2, cores), (cores + 1) // 2)
     assert default_workers() == half  # the embedded server
     assert default_workers("postgresql://postgres@/fhirledger?host=/srv/fhir/pgdata&port=5432") == half
     assert default_workers("postgresql://fhir@localhost:5432/fhir") == half
