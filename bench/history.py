@@ -2,8 +2,8 @@
 ``--many`` (10,000 by default), written through the API (PUT after PUT); then, for each, over HTTP
 one at a time: read, vread of version 1, the first ``_history`` page (with its ``total``), and a
 page deep in the history reached by the ``next`` link's cursor, the two Patients measured in turns
-(:data:`ROUNDS`). In the same run the baseline: raw asyncpg reading the same rows (the current row by primary key; the newest 50 versions of the
-resource from the event log).
+(:data:`ROUNDS`). In the same run the baseline: raw asyncpg reading the same rows (the current row
+by primary key; the newest 50 versions of the resource from the event log).
 
 Flat in versions means the ``--many`` figures stay near the ``--few`` ones (the ratio printed per
 operation); the history ``total`` is served without counting the versions.

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 
+from app import cli
 from app.cli import default_workers
 
 
@@ -17,12 +18,12 @@ def test_the_default_is_one_worker_per_core_with_a_database_elsewhere() -> None:
     assert default_workers("postgresql://fhir@db.example.org:5432/fhir") == len(os.sched_getaffinity(0))
 
 
-def test_a_database_on_this_machine_leaves_it_half_the_cores_two_at_least() -> None:
-    cores = len(os.sched_getaffinity(0))
-    half = max(min(2, cores), (cores + 1) // 2)
-    assert default_workers() == half  # the embedded server
-    assert default_workers("postgresql://postgres@/fhirledger?host=/srv/fhir/pgdata&port=5432") == half
-    assert default_workers("postgresql://fhir@localhost:5432/fhir") == half
+def test_a_database_on_this_machine_leaves_it_half_the_cores_two_at_least(monkeypatch) -> None:
+    local = (None, "postgresql://postgres@/fhirledger?host=/srv/fhir/pgdata&port=5432", "postgresql://fhir@localhost/f")
+    for cores, expected in ((1, 1), (2, 2), (3, 2), (4, 2), (8, 4), (16, 8)):
+        monkeypatch.setattr(cli, "cores_available", lambda cores=cores: cores)
+        assert [default_workers(url) for url in local] == [expected] * 3, cores
+        assert default_workers("postgresql://fhir@db.example.org:5432/fhir") == cores
 
 
 def test_a_worker_dies_when_its_parent_is_killed() -> None:
