@@ -114,24 +114,25 @@ def _start_embedded(settings: Settings) -> tuple[EmbeddedPostgres, Settings] | i
 
 
 def default_workers(database_url: str | None = None) -> int:
-    """HTTP worker processes by default: one per core available, or half of them (rounded up, two at
-    least) when the database runs on this machine (the embedded one, or a local host:
-    ``database_url`` None stands for the embedded one), whose backends need the other half.
+    """HTTP worker processes by default: one per core available, or half of them (rounded up)
+    when the database runs on this machine (the embedded one, or a local host: ``database_url``
+    None stands for the embedded one), whose backends need the other half. On 2 cores with the
+    embedded server (``bench/crud.py --workers 1`` against ``--workers 2``, c=16, medians of two
+    rounds each): create 2,281 against 1,964/s (0.65× against 0.49× the raw baseline), read 13,156
+    against 10,905/s, update 2,373 against 2,366/s, the CRUD mix at 64 clients 1,922-2,065
+    against 1,902-1,936 requests/s; two workers split the concurrent writes into smaller batches
+    (PostgreSQL 0.23 against 0.35 ms of CPU per create) and their two event loops each wake for
+    fewer requests (the server 0.25 against 0.36 ms). Synthea transaction ingest is the exception
+    (3,788 against 4,113 resources/s over 62,676 resources): ``--workers`` sets it.
 
-    Two at least: one worker's Python runs on one core at most (the GIL), and on 2 cores with the
-    embedded database it set the pace of Synthea transaction ingest with the other core partly idle
-    (``perf``: a fifth of the machine idle). Session 31, alternated on one machine: ingest 3,177
-    against 2,517 resources/s to 188,028 (``bench/scale.py build --copies 3 --workers N``), 2,721
-    and 3,568 against 2,279 and 2,873/s over 62,676; ``bench/crud.py`` at c=16, medians of 2-3
-    rounds: create 0.54, 0.60, 0.52, 0.58× against 0.51, 0.68, 0.58, 0.61× the raw baseline (two
-    workers split the concurrent creates into smaller shared statements: PostgreSQL 0.48-0.55
-    against 0.31-0.36 ms per create, :mod:`app.projections.write_batches`), update 0.84-1.00×
-    against 0.67-0.90×, read 0.83-0.99× against 0.74-1.10×, the CRUD mix at 64 clients 1,239 and
-    1,534 against 1,622 and 1,311 requests/s. (Session 26, another machine, had found create 0.49×
-    against 0.65× and ingest 4,113 against 3,788/s, and chose one.) ``--workers`` sets it."""
+    Session 31 measured it again on 2 cores, alternated: two workers ingest 3,177 against 2,517
+    resources/s to 188,028 and 2,927 against 2,712 from there to the million (two cores 95% busy
+    there either way), but create fell to 0.45-0.64× the raw baseline (six runs; PostgreSQL
+    0.48-0.55 against 0.31-0.36 ms per create) against 0.51-0.68× with one (five runs): one stays
+    the default, as a target met in every run is worth more than one missed either way."""
     cores = cores_available()
     if database_url is None or on_this_machine(database_url):
-        return max(min(2, cores), (cores + 1) // 2)
+        return (cores + 1) // 2
     return cores
 
 

@@ -1,5 +1,5 @@
-"""`fhirledger serve` runs one worker process per core by default (half of them, rounded up and
-two at least, when the database runs on this machine: the embedded one's backends need the rest);
+"""`fhirledger serve` runs one worker process per core by default (half of them, rounded up,
+when the database runs on this machine: the embedded one's backends need the rest);
 each worker dies with the server process (tests/api/test_crash_safety.py kills a default,
 multi-worker server with SIGKILL and finds the request it was serving cut off)."""
 
@@ -18,9 +18,9 @@ def test_the_default_is_one_worker_per_core_with_a_database_elsewhere() -> None:
     assert default_workers("postgresql://fhir@db.example.org:5432/fhir") == len(os.sched_getaffinity(0))
 
 
-def test_a_database_on_this_machine_leaves_it_half_the_cores_two_at_least(monkeypatch) -> None:
+def test_a_database_on_this_machine_leaves_it_half_the_cores(monkeypatch) -> None:
     local = (None, "postgresql://postgres@/fhirledger?host=/srv/fhir/pgdata&port=5432", "postgresql://fhir@localhost/f")
-    for cores, expected in ((1, 1), (2, 2), (3, 2), (4, 2), (8, 4), (16, 8)):
+    for cores, expected in ((1, 1), (2, 1), (3, 2), (4, 2), (8, 4), (16, 8)):
         monkeypatch.setattr(cli, "cores_available", lambda cores=cores: cores)
         assert [default_workers(url) for url in local] == [expected] * 3, cores
         assert default_workers("postgresql://fhir@db.example.org:5432/fhir") == cores
