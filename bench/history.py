@@ -66,10 +66,11 @@ async def deep_page(conn: RawConnection, prefix: str, rid: str, hops: int) -> st
     return path
 
 
-async def measure(base: str, pool: asyncpg.Pool, rid: str, repeat: int) -> dict[str, Result]:
+async def measure(base: str, pool: asyncpg.Pool, rid: str, repeat: int, deep: str | None = None) -> dict[str, Result]:
+    """Each operation ``repeat`` times; ``deep``: the path of page 21 (found here if not given)."""
     conn = RawConnection(base)
-    prefix = urlsplit(base).path
-    deep = await deep_page(conn, prefix, rid, 20)
+    if deep is None:
+        deep = await deep_page(conn, urlsplit(base).path, rid, 20)
     out: dict[str, Result] = {}
 
     def http(path: str, check: str | None = None) -> Callable[[int], Awaitable[None]]:
@@ -105,18 +106,22 @@ after the other read that drift as a ratio (a page-21 ratio of 1.56x in one run,
 
 
 async def alternated(base: str, pool: asyncpg.Pool, repeat: int) -> dict[str, dict[str, Result]]:
-    """Per resource, per operation: the latencies of all the turns together."""
+    """Per resource, per operation: the latencies of all the turns together (page 21's path found
+    once per resource)."""
+    conn = RawConnection(base)
+    deep = {rid: await deep_page(conn, urlsplit(base).path, rid, 20) for rid in ("few", "many")}
     turns = max(1, min(ROUNDS, repeat))
-    results: dict[str, dict[str, Result]] = {"few": {}, "many": {}}
+    latencies: dict[tuple[str, str], list[float]] = {}
+    seconds: dict[tuple[str, str], float] = {}
     for turn in range(turns):
         share = repeat // turns + (1 if turn < repeat % turns else 0)
         for rid in ("few", "many"):
-            for name, r in (await measure(base, pool, rid, share)).items():
-                before = results[rid].get(name)
-                if before is not None:
-                    latencies = before.latencies_ms + r.latencies_ms
-                    r = Result(name, 1, before.ops + r.ops, before.seconds + r.seconds, latencies)
-                results[rid][name] = r
+            for name, r in (await measure(base, pool, rid, share, deep[rid])).items():
+                latencies.setdefault((rid, name), []).extend(r.latencies_ms)
+                seconds[(rid, name)] = seconds.get((rid, name), 0.0) + r.seconds
+    results: dict[str, dict[str, Result]] = {"few": {}, "many": {}}
+    for (rid, name), values in latencies.items():
+        results[rid][name] = Result(name, 1, len(values), seconds[(rid, name)], values)
     return results
 
 
