@@ -6,10 +6,12 @@ the executor's start over a dozen tables and their indexes, the commit and its W
 create, ``bench/statement_cpu.py``: about 1.1 ms alone, 0.6 ms each in statements of four, 0.4 ms
 in statements of eight; an update changing a phone number 0.66, 0.50 and 0.29 ms). So a write
 waits for nobody: the first write of a type is written at once, alone (the leader); the writes
-that arrive meanwhile queue, and when the statement ends the first of them leads the next one with
-those queued behind it (up to :data:`MAX_BATCH`, each resource once), on its own connection. Under
-one client nothing ever queues; under many, the batches grow with the load. One statement in
-flight per type, kind (creates; updates) and process: ``bench/crud.py --concurrency 64`` (2
+that arrive meanwhile queue, and when the statement ends the first of them leads the next one: it
+takes those queued when its statement starts (up to :data:`MAX_BATCH`, each resource once) and
+writes them on its own connection. Under one client nothing ever queues; under many, the batches
+grow with the load. One statement in flight per type, kind (creates; updates) and process, or
+across the server's worker processes, whose leaders with writes queued behind them first take the
+type's gate (:mod:`app.projections.cross_process_gate`): ``bench/crud.py --concurrency 64`` (2
 workers) made 1,047 creates/s one statement each, 1,517/s so (PostgreSQL 0.93 → 0.40 ms per
 create), 1,352/s with two statements in flight (smaller batches: 0.53 ms); creates and updates in
 one lane made the CRUD mix slower (about 1,165 requests/s against 1,357 with creates alone
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from app.events.model import VersionEvent
+from app.projections import cross_process_gate
 from app.projections.one_statement import append_and_project, append_and_project_many, shareable
 
 MAX_BATCH = 32
@@ -59,9 +62,11 @@ class _Member:
     future: asyncio.Future | None  # None for the member that leads
 
 
-@dataclass
 class _Lead:
-    members: list[_Member]  # the leader first
+    """The outcome telling a queued member that it leads the next statement."""
+
+
+LEAD = _Lead()
 
 
 @dataclass
@@ -103,7 +108,6 @@ async def append_shared(conn: asyncpg.Connection, event: VersionEvent, previous:
         lane = _lanes[key] = _Lane(key)
     if not lane.busy:
         lane.busy = True
-        members = [_Member(event, previous, None)]
     else:
         me = _Member(event, previous, loop.create_future())
         lane.waiting.append(me)
@@ -112,10 +116,9 @@ async def append_shared(conn: asyncpg.Connection, event: VersionEvent, previous:
         except asyncio.CancelledError:
             _give_up_lead(lane, me)
             raise
-        if not isinstance(outcome, _Lead):
+        if outcome is not LEAD:
             return await _own(conn, event, previous, outcome)
-        members = outcome.members
-    task = asyncio.ensure_future(_write(conn, lane, members))
+    task = asyncio.ensure_future(_write(conn, lane, _Member(event, previous, None)))
     try:
         outcome = await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -141,27 +144,25 @@ async def _until_done(task: asyncio.Future) -> None:
 
 
 def _give_up_lead(lane: _Lane, me: _Member) -> None:
-    """A queued member cancelled: when the lead had just come to it, the batch goes to the next."""
+    """A queued member cancelled: when the lead had just come to it, it goes to the next."""
     future = me.future
     assert future is not None
-    if future.done() and not future.cancelled() and isinstance(future.result(), _Lead):
-        others = future.result().members[1:]
-        lane.waiting.extendleft(reversed(others))
+    if future.done() and not future.cancelled() and future.result() is LEAD:
         _hand_over(lane)
 
 
-async def _write(conn: asyncpg.Connection, lane: _Lane, members: list[_Member]) -> int | None | _Alone:
-    """Write the batch, hand the lane over, give each follower its outcome; the leader's own."""
-    outcomes: list[int | None | _Alone]
+async def _write(conn: asyncpg.Connection, lane: _Lane, leader: _Member) -> int | None | _Alone:
+    """Take the members queued now (after the gate, when shared), write them with the leader, hand
+    the lane over, give each follower its outcome; the leader's own."""
+    members = [leader]
     try:
-        if len(members) == 1:
-            outcomes = [await append_and_project(conn, members[0].event, members[0].previous)]
-        else:
-            try:
-                outcomes = list(await append_and_project_many(conn, [(m.event, m.previous) for m in members]))
-            except (asyncpg.PostgresError, ValueError, TypeError):  # the server's refusal, or an
-                # argument asyncpg could not encode: nothing was written, each member tries alone
-                outcomes = [ALONE] * len(members)
+        gated = bool(lane.waiting) and await cross_process_gate.enter(conn, lane.key[1:])
+        members += _take(lane, leader.event.resource_id)
+        try:
+            outcomes = await _statement(conn, members)
+        finally:
+            if gated:
+                await cross_process_gate.leave(conn)
     except BaseException as error:  # the connection failed, or the statement was cancelled
         _hand_over(lane)
         for member in members[1:]:
@@ -177,12 +178,23 @@ async def _write(conn: asyncpg.Connection, lane: _Lane, members: list[_Member]) 
     return outcomes[0]
 
 
-def _hand_over(lane: _Lane) -> None:
-    """The lane to the first queued member still waiting, with those behind it; else idle."""
+async def _statement(conn: asyncpg.Connection, members: list[_Member]) -> list[int | None | _Alone]:
+    if len(members) == 1:
+        return [await append_and_project(conn, members[0].event, members[0].previous)]
+    try:
+        return list(await append_and_project_many(conn, [(m.event, m.previous) for m in members]))
+    except (asyncpg.PostgresError, ValueError, TypeError):  # the server's refusal, or an argument
+        # asyncpg could not encode: nothing was written, each member tries alone
+        return [ALONE] * len(members)
+
+
+def _take(lane: _Lane, leader_id: str) -> list[_Member]:
+    """The queued members still waiting (each id once, the leader's not again), up to the batch's
+    size; the others stay queued, in order."""
     members: list[_Member] = []
-    taken: set[str] = set()
+    taken = {leader_id}
     skipped: list[_Member] = []
-    while lane.waiting and len(members) < MAX_BATCH:
+    while lane.waiting and len(members) < MAX_BATCH - 1:
         member = lane.waiting.popleft()
         if member.future is None or member.future.done():
             continue
@@ -192,11 +204,16 @@ def _hand_over(lane: _Lane) -> None:
         taken.add(member.event.resource_id)
         members.append(member)
     lane.waiting.extendleft(reversed(skipped))
-    if not members:
-        lane.busy = False
-        _lanes.pop(lane.key, None)
-        return
-    first = members[0]
-    lead = _Lead([_Member(first.event, first.previous, None), *members[1:]])
-    assert first.future is not None
-    first.future.set_result(lead)
+    return members
+
+
+def _hand_over(lane: _Lane) -> None:
+    """The lane to the first queued member still waiting (it takes those queued behind it when its
+    turn comes); else idle."""
+    while lane.waiting:
+        member = lane.waiting.popleft()
+        if member.future is not None and not member.future.done():
+            member.future.set_result(LEAD)
+            return
+    lane.busy = False
+    _lanes.pop(lane.key, None)

@@ -28,6 +28,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from app.api.app import create_app
 from app.api.workers.start_barrier import wait_for_peers
+from app.projections import cross_process_gate
 
 PR_SET_PDEATHSIG = 1
 log = logging.getLogger("uvicorn.error")  # the worker's configured logger: lines as uvicorn's own
@@ -79,6 +80,7 @@ def _exit_after_failed_start(exc: Exception) -> NoReturn:
 def create_worker_app() -> FastAPI:
     die_with_parent()
     sys.setswitchinterval(0.001)  # as ``serve`` does for a single process (app/cli.py)
+    cross_process_gate.share(True)  # the other workers write the same types
     app = create_app()
     app.router.lifespan_context = exit_on_startup_failure(app.router.lifespan_context)
     return app
