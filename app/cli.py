@@ -79,7 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
         if isinstance(started, int):
             return started
         embedded, settings = started
-    # worker threads (large bodies, extraction) hand the GIL back to the event loop every 1 ms, not 5
+    # worker threads (the search rows of large writes) hand the GIL back to the event loop every 1 ms, not 5
     sys.setswitchinterval(0.001)
     # SIGTERM behaves like Ctrl-C: uvicorn shuts down, then we stop the embedded server.
     signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))

@@ -41,8 +41,6 @@ class Settings(BaseSettings):
     """Comma list of IPs/CIDRs of proxies whose ``X-Forwarded-For`` names the client address."""
     allowed_hosts: str = ""
     """Comma list of host names (optionally ``host:port``) requests may name in ``Host``; empty: any."""
-    offload_body_bytes: int = 256 * 1024
-    """Bodies at least this large are parsed and prepared in a worker thread, off the event loop."""
     max_bundle_entries: int = 10000
     history_default_count: int = 50
     history_max_count: int = 1000

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
 
 import orjson
 from fastapi import Request
@@ -21,7 +18,6 @@ from app.errors import FhirError, Issue, invalid, operation_outcome
 from app.events.model import RequestContext
 from app.fhirtime import format_http_date
 
-T = TypeVar("T")
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -136,15 +132,6 @@ def parse_json(raw: bytes) -> object:
     """The parsed body; 400 when it is not JSON, or not FHIR JSON (repeated keys, control
     characters: every problem with its location, see ``json_body``)."""
     return parse_json_body(raw)
-
-
-async def off_loop(request: Request, size: int, work: Callable[[], T]) -> T:
-    """``work()`` (CPU-bound: parse, validate) run in a worker thread when the body is at least
-    ``FHIRLEDGER_OFFLOAD_BODY_BYTES``, so other clients' requests are served meanwhile (the thread
-    gives up the GIL every ``sys.getswitchinterval()``); small bodies stay on the loop."""
-    if size >= request.app.state.settings.offload_body_bytes:
-        return await asyncio.to_thread(work)
-    return work()
 
 
 def prefer(request: Request, key: str) -> str | None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from app.commands.bundle_entries import BundleEntry, entry_error
 from app.commands.conditional import strip_if_none_exist
+from app.commands.cooperative import Slices
 from app.commands.create import Create
 from app.commands.delete import Delete
 from app.commands.patch import Patch, patch_document
@@ -21,24 +22,41 @@ from app.errors import FhirError, Issue
 def prepare_entries(entries: list[BundleEntry], lenient: bool) -> None:
     """Validate every resource to be written before the transaction opens, and find the strings of
     each resource that name other entries (or a conditional reference) for the rewrite."""
+    full_urls = _remote_full_urls(entries)
+    for entry in entries:
+        _prepare(entry, full_urls, lenient)
+
+
+async def prepare_entries_in_slices(entries: list[BundleEntry], lenient: bool) -> None:
+    """:func:`prepare_entries` on the event loop, other tasks running between its slices (a
+    worker thread would contend with the loop for the GIL for as long: measured dearer)."""
+    full_urls = _remote_full_urls(entries)
+    slices = Slices()
+    for entry in entries:
+        _prepare(entry, full_urls, lenient)
+        await slices.pause()
+
+
+def _remote_full_urls(entries: list[BundleEntry]) -> set[str]:
     # a local fullUrl (urn:uuid:, urn:oid:) is a site as any "urn:" string is: only the others are
     # looked up (none in a Synthea Bundle: no string of its resources is then hashed for it)
-    full_urls = {e.full_url for e in entries if e.full_url and not e.full_url.startswith("urn:")}
-    for entry in entries:
-        if entry.method in ("POST", "PUT") and entry.resource is not None:
-            resource = entry.resource
-            if entry.method == "PUT" and entry.resource_id is not None:
-                body_id = resource.get("id")
-                if body_id is not None and body_id != entry.resource_id:
-                    raise entry_error(
-                        entry.index, f"the resource's id '{body_id}' does not match request.url '{entry.url}'"
-                    )
-            try:
-                entry.warnings = check_resource(resource, lenient=lenient)
-            except FhirError as exc:
-                raise at_entry(entry, exc) from None
-        if entry.resource is not None:
-            entry.sites = sites(entry.resource, full_urls)
+    return {e.full_url for e in entries if e.full_url and not e.full_url.startswith("urn:")}
+
+
+def _prepare(entry: BundleEntry, full_urls: set[str], lenient: bool) -> None:
+    if entry.method in ("POST", "PUT") and entry.resource is not None:
+        resource = entry.resource
+        if entry.method == "PUT" and entry.resource_id is not None:
+            body_id = resource.get("id")
+            if body_id is not None and body_id != entry.resource_id:
+                text = f"the resource's id '{body_id}' does not match request.url '{entry.url}'"
+                raise entry_error(entry.index, text)
+        try:
+            entry.warnings = check_resource(resource, lenient=lenient)
+        except FhirError as exc:
+            raise at_entry(entry, exc) from None
+    if entry.resource is not None:
+        entry.sites = sites(entry.resource, full_urls)
 
 
 def entry_criteria(entry: BundleEntry) -> str | None:

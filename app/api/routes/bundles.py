@@ -9,11 +9,12 @@ from fastapi.responses import Response
 
 from app.api.auth import authorize_entry
 from app.api.first_use import ready_to_write
-from app.api.http import base_url, fhir_response, lenient, off_loop, parse_json, prefer, read_body
+from app.api.http import base_url, fhir_response, lenient, parse_json, prefer, read_body
 from app.api.write_render import perform_entries, render_entry
 from app.auth import OPEN
-from app.commands.bundle_commands import prepare_entries
+from app.commands.bundle_commands import prepare_entries, prepare_entries_in_slices
 from app.commands.bundle_entries import BundleEntry, parse_entries
+from app.commands.cooperative import Slices
 from app.commands.transaction import EntryOutcome, EntrySearch
 from app.errors import FhirError
 from app.queries.bundle import bundle_bytes
@@ -67,12 +68,11 @@ async def process_bundle(request: Request) -> Response:
     raw = await read_body(request)
     handling = lenient(request)
 
-    bundle_type, parsed = await off_loop(
-        request, len(raw), lambda: parse_entries(parse_json(raw), settings.max_bundle_entries)
-    )
+    # on the loop: the parse holds the GIL from start to end (orjson), in a worker thread too
+    bundle_type, parsed = parse_entries(parse_json(raw), settings.max_bundle_entries)
     await ready_to_write(e.resource_type for e in parsed if isinstance(e, BundleEntry) and e.resource is not None)
     if bundle_type == "transaction":
-        await off_loop(request, len(raw), lambda: prepare_entries([_well_formed(item) for item in parsed], handling))
+        await prepare_entries_in_slices([_well_formed(item) for item in parsed], handling)
     representation = (prefer(request, "return") or "minimal").lower() == "representation"
     base = base_url(request)
     if bundle_type == "transaction":
@@ -85,6 +85,9 @@ async def process_bundle(request: Request) -> Response:
     answers = [await _answer_search(request, o) if isinstance(o, EntrySearch) else o for o in outcomes]
     warnings = [item.warnings if isinstance(item, BundleEntry) else [] for item in parsed]
     response_type = f"{bundle_type}-response"
-    rendered = (render_entry(base, a, representation, w) for a, w in zip(answers, warnings, strict=True))
-    body = await off_loop(request, len(raw), lambda: bundle_bytes(response_type, [], rendered))
+    rendered, slices = [], Slices()
+    for answer, entry_warnings in zip(answers, warnings, strict=True):
+        rendered.append(render_entry(base, answer, representation, entry_warnings))
+        await slices.pause()
+    body = bundle_bytes(response_type, [], rendered)
     return fhir_response(request, body)
