@@ -173,6 +173,12 @@ async def _m029_hash_statistics(conn: asyncpg.Connection) -> None:
     await upgrade_hash_statistics(conn)
 
 
+async def _m030_hash_statistics(conn: asyncpg.Connection) -> None:
+    # issue 12, ingest into a million resources: autovacuum's ANALYZE of the growing side tables
+    # samples 30,000 rows instead of 90,000 (app/search_types/protocol.py HASH_STATISTICS)
+    await upgrade_hash_statistics(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -207,6 +213,7 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (27, "narrower side rows: system hashes, UUID target ids", _m027_narrower_side_rows),
     (28, "event log: a write's head check by a plan-fixed function", _m028_log_head),
     (29, "search side tables: hash statistics over 90,000 sampled rows", _m029_hash_statistics),
+    (30, "search side tables: hash statistics over 30,000 sampled rows", _m030_hash_statistics),
 ]
 
 # steps over every side table commit type by type (one transaction for all of them can need more

@@ -157,7 +157,8 @@ async def load_latest(
         async with pool.acquire() as conn, conn.transaction():
             # a crash may lose the last batches, never part of one: the rebuild resumes before them;
             # the rows counted as inserted go to the statistics at the commit, not up to a second
-            # later, so that their reset after the ANALYZE is final (app/projections/shadow_statistics.py)
+            # later, so that the ANALYZE after the load counts them all (autovacuum then finds no
+            # rows changed since; app/projections/shadow_statistics.py)
             await conn.execute("SET LOCAL synchronous_commit = off; SELECT pg_stat_force_next_flush()")
             await CurrentStateProjector(SHADOW).load(conn, resource_type, current)
             await SearchIndexProjector(SHADOW).load(conn, resource_type, search)

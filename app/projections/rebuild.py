@@ -65,14 +65,7 @@ from app.projections.search_index import (
     search_table,
 )
 from app.projections.shadow_indexes import build_indexes, run_spread, strip_indexes
-from app.projections.shadow_statistics import (
-    analyze_statements,
-    analyzed_apart,
-    analyzed_whole,
-    may_reset_counters,
-    reset_statements,
-    vacuum_command,
-)
+from app.projections.shadow_statistics import analyze_statements, vacuum_command
 from app.projections.state import projection_name, record_rebuilt
 from app.search_types.protocol import stored_name
 from app.search_types.registry import TABLES
@@ -316,13 +309,7 @@ async def _analyze(pool: asyncpg.Pool, resource_type: str) -> None:
     autovacuum looks after the tables again from here on. See
     :mod:`app.projections.shadow_statistics`."""
     shadows = [t + SHADOW for t in live_tables(resource_type)]
-    whole = await analyzed_whole(pool, shadows)
-    apart = analyzed_apart(resource_type, whole)
-    resettable = await may_reset_counters(pool)
-    analyzed = whole if resettable else whole | set(apart)
-    await run_spread(pool, analyze_statements(resource_type, analyzed, await vacuum_command(pool)))
-    if resettable:
-        await pool.execute(";\n".join(reset_statements(apart)))
+    await run_spread(pool, analyze_statements(resource_type, await vacuum_command(pool)))
     await pool.execute(";\n".join(f"ALTER TABLE {t} RESET ({_BUILT_OPTIONS})" for t in shadows))
 
 

@@ -106,7 +106,7 @@ _HASH_TARGETS = (
 
 async def upgrade_hash_statistics(conn: asyncpg.Connection) -> list[str]:
     """Give the hash column of every live side table the current statistics target
-    (:data:`HASH_STATISTICS`; migration 29), a hundred tables per transaction (one lock each); the
+    (:data:`HASH_STATISTICS`; migrations 29 and 30), a hundred tables per transaction (one lock each); the
     statistics gathered before stay until the next ANALYZE. Returns the statements run."""
     found = await conn.fetch(_HASH_TARGETS)
     if found is None:  # the schema printer (app/cli_schema.py): a database this code creates is current

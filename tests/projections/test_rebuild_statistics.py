@@ -1,6 +1,5 @@
-"""A rebuild leaves the planner the statistics of every column of the side tables (the parameter
-hash over its larger sample, the other columns apart), the dependency statistics, and those of
-the string table's expression index."""
+"""A rebuild leaves the planner the statistics of every column of the side tables, the dependency
+statistics, and those of the string table's expression index, and autovacuum nothing to repeat."""
 
 from __future__ import annotations
 
@@ -10,15 +9,8 @@ import pytest
 
 from app.projections import rebuild
 from app.projections.rebuild import rebuild_type
-from app.projections.rebuild_state import SHADOW
 from app.projections.search_index import search_table
-from app.projections.shadow_statistics import (
-    VACUUM,
-    VACUUM_15,
-    analyze_statements,
-    analyzed_apart,
-    reset_statements,
-)
+from app.projections.shadow_statistics import VACUUM, VACUUM_15
 
 LOINC = "http://loinc.org"
 
@@ -56,8 +48,8 @@ async def test_rebuild_gathers_every_statistic(client: httpx.AsyncClient, pool: 
 
 
 async def test_rebuild_leaves_autovacuum_nothing_to_analyze(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
-    """The side tables analyzed by columns count no row as changed since their ANALYZE: autovacuum
-    does not analyze them again, whole, after the swap (it did, a repeat of the rebuild's work)."""
+    """The side tables count no row as changed since their ANALYZE: autovacuum does not analyze them
+    again after the swap (it did once, a repeat of the rebuild's work)."""
     for i in range(20):
         await _observation(client, {"system": LOINC, "code": f"{i % 4}-2"}, f"Patient/q{i}")
     await rebuild_type(pool, "Observation")
@@ -69,18 +61,6 @@ async def test_rebuild_leaves_autovacuum_nothing_to_analyze(client: httpx.AsyncC
     assert {r["relname"]: r["n_mod_since_analyze"] for r in counts} == {token: 0, reference: 0}
     stats = "SELECT count(*) FROM pg_stats WHERE tablename = $1 AND attname IN ('hash', 'code')"
     assert await pool.fetchval(stats, token) == 2
-
-
-def test_tables_analyzed_whole_where_counters_cannot_be_reset() -> None:
-    """A role that may not reset the counters gets one whole ANALYZE per table (so autovacuum has
-    nothing to repeat either), no ANALYZE of some columns."""
-    apart = analyzed_apart("Observation", set())
-    assert search_table("Observation", "token") + SHADOW in apart
-    whole = analyze_statements("Observation", set(apart))
-    assert all("(" not in statement.removeprefix(VACUUM) for statement in whole)
-    split = analyze_statements("Observation", set())
-    assert any(statement.startswith("ANALYZE ") for statement in split)
-    assert len(reset_statements(apart)) == len(apart)
 
 
 async def test_rebuild_vacuums_skip_the_database_statistics(

@@ -93,18 +93,18 @@ async def _hash_target(conn: asyncpg.Connection, table: str) -> int | None:
 
 
 async def test_hash_columns_of_the_old_statistics_target_get_the_current_one_once(pool: asyncpg.Pool) -> None:
-    """Migration 29: side tables whose hash column has the statistics target of before (1,000: every
-    ANALYZE sampled 300,000 rows) are given :data:`HASH_STATISTICS`; the others are left alone, and
-    a database this code created has nothing to change."""
+    """Migrations 29 and 30: side tables whose hash column has a statistics target of before (1,000:
+    every ANALYZE sampled 300,000 rows; 300: 90,000) are given :data:`HASH_STATISTICS` (30,000); the
+    others are left alone, and a database this code created has nothing to change."""
     others = ["sp_vision_prescription_reference", "sp_patient_token"]
     async with pool.acquire() as conn:
         assert await upgrade_hash_statistics(conn) == []
         async with conn.transaction():
             await conn.execute(f"ALTER TABLE {TABLE} ALTER COLUMN hash SET STATISTICS 1000")
-            await conn.execute(f"ALTER TABLE {others[0]} ALTER COLUMN hash SET STATISTICS 1000")
+            await conn.execute(f"ALTER TABLE {others[0]} ALTER COLUMN hash SET STATISTICS 300")
             applied = await upgrade_hash_statistics(conn)
             wanted = sorted([TABLE, others[0]])
-            assert sorted(applied) == [f"ALTER TABLE {t} ALTER COLUMN hash SET STATISTICS 300;" for t in wanted]
+            assert sorted(applied) == [f"ALTER TABLE {t} ALTER COLUMN hash SET STATISTICS 100;" for t in wanted]
             for table in (TABLE, *others):
-                assert await _hash_target(conn, table) == HASH_STATISTICS == 300
+                assert await _hash_target(conn, table) == HASH_STATISTICS == 100
         assert await upgrade_hash_statistics(conn) == []
