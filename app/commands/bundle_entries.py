@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from app.commands.cooperative import Slices
 from app.commands.preconditions import parse_etag
 from app.commands.references import Site
 from app.errors import FhirError, Issue, invalid
@@ -88,6 +89,25 @@ def parse_bundle(body: object, max_entries: int) -> tuple[str, list[BundleEntry]
 def parse_entries(body: object, max_entries: int) -> tuple[str, list[BundleEntry | FhirError]]:
     """The Bundle's type and its entries in order; a malformed entry is given as the error that
     describes it (a batch answers it on its own, http.html#brules; a transaction fails whole)."""
+    bundle_type, raw_entries = _typed_entries(body, max_entries)
+    parsed = _Entries(bundle_type)
+    for index, raw in enumerate(raw_entries):
+        parsed.add(index, raw)
+    return bundle_type, parsed.entries
+
+
+async def parse_entries_in_slices(body: object, max_entries: int) -> tuple[str, list[BundleEntry | FhirError]]:
+    """:func:`parse_entries` on the event loop, other tasks running between its slices."""
+    bundle_type, raw_entries = _typed_entries(body, max_entries)
+    parsed, slices = _Entries(bundle_type), Slices()
+    for index, raw in enumerate(raw_entries):
+        parsed.add(index, raw)
+        await slices.pause()
+    return bundle_type, parsed.entries
+
+
+def _typed_entries(body: object, max_entries: int) -> tuple[str, list]:
+    """The Bundle's type and its raw entries, both checked."""
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise invalid("POST to the FHIR base takes a Bundle of type transaction or batch")
     bundle_type = body.get("type")
@@ -105,24 +125,32 @@ def parse_entries(body: object, max_entries: int) -> tuple[str, list[BundleEntry
             "too-costly",
             f"The Bundle has {len(raw_entries)} entries; the limit is {max_entries} per Bundle",
         )
-    entries: list[BundleEntry | FhirError] = []
-    seen_full_urls: dict[str, int] = {}
-    for index, raw in enumerate(raw_entries):
+    return bundle_type, raw_entries
+
+
+class _Entries:
+    """The entries parsed so far, and the fullUrls they hold (each entry of a transaction needs its own)."""
+
+    def __init__(self, bundle_type: str) -> None:
+        self.bundle_type = bundle_type
+        self.entries: list[BundleEntry | FhirError] = []
+        self._full_urls: dict[str, int] = {}
+
+    def add(self, index: int, raw: object) -> None:
         try:
-            entry = _parse_entry(index, raw, bundle_type)
+            entry = _parse_entry(index, raw, self.bundle_type)
         except FhirError as exc:
-            entries.append(exc)
-            continue
-        entries.append(entry)
+            self.entries.append(exc)
+            return
+        self.entries.append(entry)
         if entry.full_url is not None:
-            if entry.full_url in seen_full_urls and bundle_type == "transaction":
-                entries[-1] = entry_error(
+            if entry.full_url in self._full_urls and self.bundle_type == "transaction":
+                self.entries[-1] = entry_error(
                     index,
                     f"fullUrl '{entry.full_url[:100]}' is also the fullUrl of entry "
-                    f"{seen_full_urls[entry.full_url]}; each entry needs its own",
+                    f"{self._full_urls[entry.full_url]}; each entry needs its own",
                 )
-            seen_full_urls[entry.full_url] = index
-    return bundle_type, entries
+            self._full_urls[entry.full_url] = index
 
 
 def _parse_entry(index: int, raw: object, bundle_type: str) -> BundleEntry:

@@ -9,8 +9,9 @@ import time
 YIELD_EVERY = 32
 """Entries between two pauses: a few milliseconds of work at most."""
 
-SLICE_SECONDS = 0.002
-"""The CPU work a :class:`Slices` loop does between two pauses."""
+SLICE_SECONDS = 0.001
+"""The CPU work a :class:`Slices` loop does between two pauses: the GIL switch interval `serve` sets
+(app/cli.py), so other tasks wait no longer than they did for a worker thread's share."""
 
 
 async def pause(done: int) -> None:

@@ -13,7 +13,7 @@ from app.api.http import base_url, fhir_response, lenient, parse_json, prefer, r
 from app.api.write_render import perform_entries, render_entry
 from app.auth import OPEN
 from app.commands.bundle_commands import prepare_entries, prepare_entries_in_slices
-from app.commands.bundle_entries import BundleEntry, parse_entries
+from app.commands.bundle_entries import BundleEntry, parse_entries_in_slices
 from app.commands.cooperative import Slices
 from app.commands.transaction import EntryOutcome, EntrySearch
 from app.errors import FhirError
@@ -68,8 +68,8 @@ async def process_bundle(request: Request) -> Response:
     raw = await read_body(request)
     handling = lenient(request)
 
-    # on the loop: the parse holds the GIL from start to end (orjson), in a worker thread too
-    bundle_type, parsed = parse_entries(parse_json(raw), settings.max_bundle_entries)
+    # on the loop: the JSON parse holds the GIL from start to end (orjson), in a worker thread too
+    bundle_type, parsed = await parse_entries_in_slices(parse_json(raw), settings.max_bundle_entries)
     await ready_to_write(e.resource_type for e in parsed if isinstance(e, BundleEntry) and e.resource is not None)
     if bundle_type == "transaction":
         await prepare_entries_in_slices([_well_formed(item) for item in parsed], handling)
