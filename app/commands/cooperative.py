@@ -10,7 +10,7 @@ YIELD_EVERY = 32
 """Entries between two pauses: a few milliseconds of work at most."""
 
 SLICE_SECONDS = 0.001
-"""The CPU work a :class:`Slices` loop does between two pauses: the GIL switch interval `serve` sets
+"""The CPU work a :class:`Slices` loop does between two pauses: the GIL switch interval ``serve`` sets
 (app/cli.py), so other tasks wait no longer than they did for a worker thread's share."""
 
 
