@@ -9,7 +9,7 @@ import asyncio
 
 import orjson
 
-from app.commands import bundle_commands
+from app.commands import bundle_commands, bundle_entries
 from tests.helpers import FHIR, new_id
 
 
@@ -73,3 +73,32 @@ async def test_other_tasks_run_while_a_large_transaction_is_validated(client, lo
     assert r.status_code == 200, r.text[:500]
     assert len(seen) == 3000 and await log_count() == before + 3000
     assert seen[-1] > seen[0], "the loop ran nothing else while 3,000 resources were validated"
+
+
+async def test_other_tasks_run_while_a_large_transaction_s_entries_are_read(client, log_count, monkeypatch) -> None:
+    """The same for the reading of the entries (their request, fullUrl and resource), before any
+    validation."""
+    ticks = 0
+    seen: list[int] = []
+    parse = bundle_entries._parse_entry
+
+    def counted(index: int, raw: object, bundle_type: str) -> bundle_entries.BundleEntry:
+        seen.append(ticks)
+        return parse(index, raw, bundle_type)
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    monkeypatch.setattr(bundle_entries, "_parse_entry", counted)
+    before = await log_count()
+    running = asyncio.create_task(ticker())
+    try:
+        r = await client.post("/fhir", content=_bundle(new_id("read"), 3000), headers=FHIR)
+    finally:
+        running.cancel()
+    assert r.status_code == 200, r.text[:500]
+    assert len(seen) == 3000 and await log_count() == before + 3000
+    assert seen[-1] > seen[0], "the loop ran nothing else while 3,000 entries were read"
