@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from app.cli_common import data_dir_environment
 from app.db.locality import cores_available, on_this_machine
-from app.settings import Settings
+from app.settings import Settings, retired_settings
 
 if TYPE_CHECKING:
     from app.db.embedded import EmbeddedPostgres
@@ -66,6 +66,8 @@ def _serve(args: argparse.Namespace) -> int:
     if refusal:
         print(f"fhirledger serve: {refusal}", file=sys.stderr)
         return 2
+    for warning in retired_settings(os.environ):
+        log.warning("%s", warning)
     if not settings.auth_issuer:
         log.warning(
             "authorization is off (FHIRLEDGER_AUTH_ISSUER unset): every client that reaches %s:%s may read and "

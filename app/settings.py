@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -109,6 +110,18 @@ class Settings(BaseSettings):
                 names = " and ".join(f"FHIRLEDGER_{name.upper()}" for name in missing)
                 raise ValueError(f"FHIRLEDGER_AUTH_ISSUER is set, so {names} must be set too")
         return self
+
+
+RETIRED = {
+    "FHIRLEDGER_OFFLOAD_BODY_BYTES": "a transaction Bundle's work runs on the event loop in slices of 1 ms, "
+    "other requests served between them, whatever its size",
+}
+"""Settings no longer read, and what took their place (``serve`` warns when one is set)."""
+
+
+def retired_settings(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each retired setting ``environ`` still sets."""
+    return [f"{name} is no longer read: {why}" for name, why in RETIRED.items() if name in environ]
 
 
 @lru_cache(maxsize=1)

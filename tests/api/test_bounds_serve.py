@@ -54,6 +54,7 @@ def test_a_loopback_server_without_auth_runs_and_says_once_that_it_is_open(datab
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FHIRLEDGER_AUTH_")}
     env["FHIRLEDGER_DATABASE_URL"] = database_dsn
+    env["FHIRLEDGER_OFFLOAD_BODY_BYTES"] = "262144"  # retired: said, not silently ignored
     env["PYTHONPATH"] = str(ROOT)
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
@@ -78,3 +79,4 @@ def test_a_loopback_server_without_auth_runs_and_says_once_that_it_is_open(datab
         proc.terminate()
         proc.wait(30)
     assert log.read_text().count("authorization is off") == 1
+    assert "FHIRLEDGER_OFFLOAD_BODY_BYTES is no longer read" in log.read_text()
