@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import orjson
 
 from app.commands import bundle_commands, bundle_entries
@@ -23,6 +24,25 @@ def _bundle(tag: str, entries: int, bad_at: int | None = None) -> bytes:
     return orjson.dumps(
         {"resourceType": "Bundle", "type": "transaction", "entry": [resource(i) for i in range(entries)]}
     )
+
+
+class _LoopTurns:
+    """Counts the event loop's turns, by a task that yields and counts, while a request runs."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def _turn(self) -> None:
+        while True:
+            await asyncio.sleep(0)
+            self.count += 1
+
+    async def post(self, client: httpx.AsyncClient, body: bytes) -> httpx.Response:
+        running = asyncio.create_task(self._turn())
+        try:
+            return await client.post("/fhir", content=body, headers=FHIR)
+        finally:
+            running.cancel()
 
 
 async def test_a_large_transaction_is_written_and_indexed(client, log_count) -> None:
@@ -46,30 +66,19 @@ async def test_a_bad_entry_in_a_large_transaction_fails_it_whole(client, log_cou
 
 
 async def test_other_tasks_run_while_a_large_transaction_is_validated(client, log_count, monkeypatch) -> None:
-    """A ticker task counts the event loop's turns; the count seen at each entry's validation must
+    """A task counts the event loop's turns; the count seen at each entry's validation must
     grow between the first entry and the last: the loop served others meanwhile."""
-    ticks = 0
+    loop_turns = _LoopTurns()
     seen: list[int] = []
     check = bundle_commands.check_resource
 
     def counted(resource: dict, lenient: bool) -> list:
-        seen.append(ticks)
+        seen.append(loop_turns.count)
         return check(resource, lenient=lenient)
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0)
-            ticks += 1
-
     monkeypatch.setattr(bundle_commands, "check_resource", counted)
-    tag = new_id("slices")
     before = await log_count()
-    running = asyncio.create_task(ticker())
-    try:
-        r = await client.post("/fhir", content=_bundle(tag, 3000), headers=FHIR)
-    finally:
-        running.cancel()
+    r = await loop_turns.post(client, _bundle(new_id("slices"), 3000))
     assert r.status_code == 200, r.text[:500]
     assert len(seen) == 3000 and await log_count() == before + 3000
     assert seen[-1] > seen[0], "the loop ran nothing else while 3,000 resources were validated"
@@ -78,27 +87,17 @@ async def test_other_tasks_run_while_a_large_transaction_is_validated(client, lo
 async def test_other_tasks_run_while_a_large_transaction_s_entries_are_read(client, log_count, monkeypatch) -> None:
     """The same for the reading of the entries (their request, fullUrl and resource), before any
     validation."""
-    ticks = 0
+    loop_turns = _LoopTurns()
     seen: list[int] = []
     parse = bundle_entries._parse_entry
 
     def counted(index: int, raw: object, bundle_type: str) -> bundle_entries.BundleEntry:
-        seen.append(ticks)
+        seen.append(loop_turns.count)
         return parse(index, raw, bundle_type)
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0)
-            ticks += 1
 
     monkeypatch.setattr(bundle_entries, "_parse_entry", counted)
     before = await log_count()
-    running = asyncio.create_task(ticker())
-    try:
-        r = await client.post("/fhir", content=_bundle(new_id("read"), 3000), headers=FHIR)
-    finally:
-        running.cancel()
+    r = await loop_turns.post(client, _bundle(new_id("read"), 3000))
     assert r.status_code == 200, r.text[:500]
     assert len(seen) == 3000 and await log_count() == before + 3000
     assert seen[-1] > seen[0], "the loop ran nothing else while 3,000 entries were read"
