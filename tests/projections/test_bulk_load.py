@@ -123,7 +123,7 @@ def test_batches_are_projected_with_the_collector_paused() -> None:
         project(True)
     assert seen == [False, False]
     assert gc.isenabled()
-    assert bulk_load.encode_latest.__wrapped__ is not None  # type: ignore[attr-defined]
+    assert bulk_load.encode_stored.__wrapped__ is not None  # type: ignore[attr-defined]
     assert rebuild._rows_for.__wrapped__ is not None  # type: ignore[attr-defined]
 
 
