@@ -5,9 +5,10 @@ the rebuild started), straight into index-less shadow tables.
 Each resource is loaded once, so nothing is ever cleared or replaced: superseded versions are
 passed over as they are read (never decoded or projected), the tables need no index while they fill
 (:mod:`app.projections.shadow_indexes` builds them afterwards) and the rows go in with plain COPY.
-The rows are the inline projectors' own (their pure ``rows``), computed and encoded as COPY data
-(:mod:`app.projections.copy_text`) in worker processes when there are any; the parent reads the log
-and forwards bytes. It reads the log in position order
+The rows are the inline projectors' own (their pure ``rows``), encoded as COPY data
+(:mod:`app.projections.copy_text`): the search rows in worker processes when there are any (they
+get each live resource's key and stored bytes), the current-state rows, the log's columns as they
+are, in the parent, which reads the log and forwards bytes. It reads the log in position order
 (:func:`app.events.latest.latest_in_log_order`), so the tables fill in the order of their rows' keys
 (a resource's key is the position of its first event) and the sorts of the index builds afterwards
 find their input nearly sorted. Events of transactions at or above the horizon are replayed
