@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli_common import data_dir_environment
-from app.db.locality import cores_available, on_this_machine
+from app.db.locality import cores_available
 from app.settings import Settings, retired_settings
 
 if TYPE_CHECKING:
@@ -115,27 +115,23 @@ def _start_embedded(settings: Settings) -> tuple[EmbeddedPostgres, Settings] | i
     return embedded, settings.model_copy(update={"database_url": dsn, "data_dir": data_dir})
 
 
-def default_workers(database_url: str | None = None) -> int:
-    """HTTP worker processes by default: one per core available, or half of them (rounded up)
-    when the database runs on this machine (the embedded one, or a local host: ``database_url``
-    None stands for the embedded one), whose backends need the other half. On 2 cores with the
-    embedded server (``bench/crud.py --workers 1`` against ``--workers 2``, c=16, medians of two
-    rounds each): create 2,281 against 1,964/s (0.65× against 0.49× the raw baseline), read 13,156
-    against 10,905/s, update 2,373 against 2,366/s, the CRUD mix at 64 clients 1,922-2,065
-    against 1,902-1,936 requests/s; two workers split the concurrent writes into smaller batches
-    (PostgreSQL 0.23 against 0.35 ms of CPU per create) and their two event loops each wake for
-    fewer requests (the server 0.25 against 0.36 ms). Synthea transaction ingest is the exception
-    (3,788 against 4,113 resources/s over 62,676 resources): ``--workers`` sets it.
+def default_workers() -> int:
+    """HTTP worker processes by default: one per core available, wherever the database runs. A
+    worker is one Python process with one event loop; a transaction Bundle's parse, validation and
+    search rows keep it busy while PostgreSQL's backends wait for its statements, so on 2 cores
+    with the embedded database one worker left a core idle: sampled every 5 ms during an ingest,
+    its process ran in 86% of the samples, with no backend and no client running in 31%.
 
-    Session 31 measured it again on 2 cores, alternated: two workers ingest 3,177 against 2,517
-    resources/s to 188,028 and 2,927 against 2,712 from there to the million (two cores 95% busy
-    there either way), but create fell to 0.45-0.64× the raw baseline (six runs; PostgreSQL
-    0.48-0.55 against 0.31-0.36 ms per create) against 0.51-0.68× with one (five runs): one stays
-    the default, as a target met in every run is worth more than one missed either way."""
-    cores = cores_available()
-    if database_url is None or on_this_machine(database_url):
-        return (cores + 1) // 2
-    return cores
+    Session 34, 2 cores, the embedded database, alternated: ingest (``python bench/scale.py build
+    --copies 3 --workers N``) 3,446, 3,512 and 3,755 resources/s with two workers against 2,669,
+    3,141 and 3,130 with one, and from 188,028 resources to the million 3,715 against 3,376;
+    create at c=16 (``python bench/crud.py --ops 2000 --rounds 2 --concurrency 16 --mix-ops 0
+    --workers N``) 0.54, 0.52, 0.62, 0.54 and 0.51× the raw baseline against 0.66, 0.61, 0.53 and
+    0.55×, read 0.83-1.05× against 0.81-0.98×, update 0.74-1.01× against 0.84-1.04×. Until then one
+    worker per two cores was the default with the database on this machine (session 31: two
+    workers split concurrent creates into smaller statements, create 0.45-0.64×); since session 32
+    the workers share one statement per type in flight (:mod:`app.projections.cross_process_gate`)."""
+    return cores_available()
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:
@@ -153,7 +149,7 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> int:
     from app.api.app import create_app
     from app.api.workers.supervisor import run_workers
 
-    workers = args.workers or default_workers(settings.database_url)
+    workers = args.workers or default_workers()
     common = {
         "host": settings.host,
         "port": settings.port,
