@@ -6,12 +6,16 @@ fails the whole transaction."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TypeVar
 
 import httpx
 import orjson
 
 from app.commands import bundle_commands, bundle_entries
 from tests.helpers import FHIR, new_id
+
+T = TypeVar("T")
 
 
 def _bundle(tag: str, entries: int, bad_at: int | None = None) -> bytes:
@@ -27,10 +31,19 @@ def _bundle(tag: str, entries: int, bad_at: int | None = None) -> bytes:
 
 
 class _LoopTurns:
-    """Counts the event loop's turns, by a task that yields and counts, while a request runs."""
+    """Counts the event loop's turns, by a task that yields and counts, while a request runs, and
+    records the count each call of a function it wraps (:meth:`counting`) sees."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.seen: list[int] = []
+
+    def counting(self, function: Callable[..., T]) -> Callable[..., T]:
+        def counted(*args: object, **kwargs: object) -> T:
+            self.seen.append(self.count)
+            return function(*args, **kwargs)
+
+        return counted
 
     async def _turn(self) -> None:
         while True:
@@ -43,6 +56,16 @@ class _LoopTurns:
             return await client.post("/fhir", content=body, headers=FHIR)
         finally:
             running.cancel()
+
+
+async def _loop_ran_between_calls(client: httpx.AsyncClient, log_count, loop_turns: _LoopTurns, what: str) -> None:
+    """A transaction of 3,000 entries is written whole, with the loop's count grown between the
+    first and the last call counted (``what``: the calls, for the message)."""
+    before = await log_count()
+    r = await loop_turns.post(client, _bundle(new_id("turns"), 3000))
+    assert r.status_code == 200, r.text[:500]
+    assert len(loop_turns.seen) == 3000 and await log_count() == before + 3000
+    assert loop_turns.seen[-1] > loop_turns.seen[0], f"the loop ran nothing else while 3,000 {what}"
 
 
 async def test_a_large_transaction_is_written_and_indexed(client, log_count) -> None:
@@ -69,35 +92,13 @@ async def test_other_tasks_run_while_a_large_transaction_is_validated(client, lo
     """A task counts the event loop's turns; the count seen at each entry's validation must
     grow between the first entry and the last: the loop served others meanwhile."""
     loop_turns = _LoopTurns()
-    seen: list[int] = []
-    check = bundle_commands.check_resource
-
-    def counted(resource: dict, lenient: bool) -> list:
-        seen.append(loop_turns.count)
-        return check(resource, lenient=lenient)
-
-    monkeypatch.setattr(bundle_commands, "check_resource", counted)
-    before = await log_count()
-    r = await loop_turns.post(client, _bundle(new_id("slices"), 3000))
-    assert r.status_code == 200, r.text[:500]
-    assert len(seen) == 3000 and await log_count() == before + 3000
-    assert seen[-1] > seen[0], "the loop ran nothing else while 3,000 resources were validated"
+    monkeypatch.setattr(bundle_commands, "check_resource", loop_turns.counting(bundle_commands.check_resource))
+    await _loop_ran_between_calls(client, log_count, loop_turns, "resources were validated")
 
 
 async def test_other_tasks_run_while_a_large_transaction_s_entries_are_read(client, log_count, monkeypatch) -> None:
     """The same for the reading of the entries (their request, fullUrl and resource), before any
     validation."""
     loop_turns = _LoopTurns()
-    seen: list[int] = []
-    parse = bundle_entries._parse_entry
-
-    def counted(index: int, raw: object, bundle_type: str) -> bundle_entries.BundleEntry:
-        seen.append(loop_turns.count)
-        return parse(index, raw, bundle_type)
-
-    monkeypatch.setattr(bundle_entries, "_parse_entry", counted)
-    before = await log_count()
-    r = await loop_turns.post(client, _bundle(new_id("read"), 3000))
-    assert r.status_code == 200, r.text[:500]
-    assert len(seen) == 3000 and await log_count() == before + 3000
-    assert seen[-1] > seen[0], "the loop ran nothing else while 3,000 entries were read"
+    monkeypatch.setattr(bundle_entries, "_parse_entry", loop_turns.counting(bundle_entries._parse_entry))
+    await _loop_ran_between_calls(client, log_count, loop_turns, "entries were read")
