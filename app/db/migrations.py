@@ -22,6 +22,7 @@ from app.projections.custom_params import SEARCH_PARAM_STATE_DDL, SEARCH_PARAM_V
 from app.projections.search_ddl import all_search_index_ddl
 from app.projections.search_layout import upgrade_hash_statistics, upgrade_search_layout, upgrade_text_indexes
 from app.projections.state import PROJECTION_STATE_DDL
+from app.search_types.text import documents_ddl
 
 log = logging.getLogger("fhirledger.migrations")
 
@@ -179,6 +180,14 @@ async def _m030_hash_statistics(conn: asyncpg.Connection) -> None:
     await upgrade_hash_statistics(conn)
 
 
+async def _m031_text_document_ids(conn: asyncpg.Connection) -> None:
+    # issue 12, replay and storage: the full-text rows hold their document's id and each distinct
+    # document is stored once, in text_document (app/search_types/text.py); the text side tables
+    # are made anew, empty (the layout version changes: rebuild)
+    await conn.execute(documents_ddl())
+    await upgrade_search_layout(conn)
+
+
 MIGRATIONS: list[tuple[int, str, Migration]] = [
     (1, "event log (append-only)", _m001_event_log),
     (2, "current-state projection tables", _m002_current_state),
@@ -214,12 +223,13 @@ MIGRATIONS: list[tuple[int, str, Migration]] = [
     (28, "event log: a write's head check by a plan-fixed function", _m028_log_head),
     (29, "search side tables: hash statistics over 90,000 sampled rows", _m029_hash_statistics),
     (30, "search side tables: hash statistics over 30,000 sampled rows", _m030_hash_statistics),
+    (31, "full-text rows: document ids, each document stored once in text_document", _m031_text_document_ids),
 ]
 
 # steps over every side table commit type by type (one transaction for all of them can need more
 # locks than the server grants: max_locks_per_transaction); each is idempotent, so a run stopped
 # midway is finished by the next start (the version is recorded only once the step has ended)
-_OWN_TRANSACTIONS = frozenset({13, 18, 24, 25, 27, 29})
+_OWN_TRANSACTIONS = frozenset({13, 18, 24, 25, 27, 29, 31})
 
 
 async def migrate(conn: asyncpg.Connection) -> list[int]:

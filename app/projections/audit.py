@@ -50,8 +50,11 @@ async def _search_drifted(conn: asyncpg.Connection, resource_type: str, row: asy
         if want and not TABLES[kind].copyable:  # stored as PostgreSQL computes it from what is sent
             types = ["text", "text", *TABLES[kind].sent_types()]
             sql = TABLES[kind].insert_select([f"${i}::{t}[]" for i, t in enumerate(types, 1)])
-            columns_sent = zip(*[(row["id"], *r) for r in want], strict=True)
-            want = [tuple(r)[1:] for r in await conn.fetch(sql, *(list(c) for c in columns_sent))]
+            sent = [list(c) for c in zip(*[(row["id"], *r) for r in want], strict=True)]
+            want = [tuple(r)[1:] for r in await conn.fetch(sql, *sent)]
+            missing = TABLES[kind].companion_missing([f"${i}::{t}[]" for i, t in enumerate(types[2:], 1)])
+            if missing is not None and await conn.fetchval(missing, *sent[2:]):
+                return True  # a full-text document the rows refer to is missing or was changed
         if _norm([tuple(r) for r in stored]) != _norm(want):
             return True
     return False

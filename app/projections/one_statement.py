@@ -106,6 +106,9 @@ def _statement(
         arrays.insert(0, arrays[0])  # the ids' place (see above)
         # the row the cur CTE upserted (none unless the event was appended) gives every row its key
         parts.append(f"i_{kind} AS ({keyed_insert(search_table(resource_type, kind), kind, arrays, 'cur', False)})")
+        companion = TABLES[kind].companion_insert(arrays[2:])
+        if companion is not None:  # the full-text documents: content-addressed, whether or not the event is appended
+            parts.append(f"c_{kind} AS ({companion})")
     sql = "WITH " + ",\n".join(parts) + "\nSELECT position FROM ev"
     _statements[key] = sql
     return sql
@@ -116,7 +119,7 @@ _SENT: dict[str, tuple[str, ...]] = {}
 
 def _sent_types(kind: str) -> tuple[str, ...]:
     """The types of the arrays a search kind's rows are sent as: ``param``, its columns (as the
-    kind's table takes them: the full-text table takes text and stores tsvectors)."""
+    kind's table takes them: the full-text table takes text and stores document ids)."""
     types = _SENT.get(kind)
     if types is None:
         types = _SENT[kind] = ("text", *TABLES[kind].sent_types())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.fhirspec.resource_types import resource_types
 from app.search_types.registry import TABLES, search_table
+from app.search_types.text import documents_ddl
 
 
 def search_index_ddl(resource_type: str, suffix: str = "", lookup_indexes: bool = True) -> str:
@@ -26,4 +27,5 @@ def lookup_index_ddl(resource_type: str, suffix: str = "") -> str:
 
 
 def all_search_index_ddl() -> str:
-    return "\n".join(search_index_ddl(t) for t in resource_types())
+    """Every type's side tables, and the full-text documents their text rows refer to."""
+    return "\n".join([documents_ddl(), *(search_index_ddl(t) for t in resource_types())])

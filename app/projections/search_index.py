@@ -165,7 +165,9 @@ def merge(parts: Sequence[SearchRows]) -> SearchRows:
 def _insert(table: str, kind: str, args: list[str]) -> str:
     """The INSERT of rows of ``kind`` into ``table`` from the column arrays ``args`` (``$n::type[]``;
     keys first)."""
-    return f"INSERT INTO {table} ({', '.join(_copy_columns(kind))}) {TABLES[kind].insert_select(args)}"
+    insert = f"INSERT INTO {table} ({', '.join(_copy_columns(kind))}) {TABLES[kind].insert_select(args)}"
+    companion = TABLES[kind].companion_insert(args[2:])
+    return insert if companion is None else f"WITH c AS ({companion}) {insert}"
 
 
 def keyed_insert(table: str, kind: str, args: list[str], keys: str, by_id: bool = True) -> str:
@@ -212,6 +214,9 @@ def _statement(
         n += len(args)
         insert = keyed_insert(search_table(resource_type, kind) + suffix, kind, args, cur)
         parts.append(f"i_{kind} AS ({insert})")
+        companion = TABLES[kind].companion_insert(args[2:])
+        if companion is not None:
+            parts.append(f"c_{kind} AS ({companion})")
     # unused parameters are still sent, so the statement must give them a type
     tail = "SELECT 1" if clear else "SELECT cardinality($1::text[])"
     if by_code and not clear:

@@ -88,8 +88,9 @@ class _Live:
 
 
 async def upgrade_text_indexes(conn: asyncpg.Connection) -> None:
-    """Give the live full-text indexes the current small GIN pending list (migration 20; tables
-    created since have it in their DDL)."""
+    """Give the live full-text indexes of the layout then (one per type's text table) the current
+    small GIN pending list (migration 20; the text tables lost them in migration 31, and the
+    documents' index is created with it)."""
     ddl = [
         f"ALTER INDEX IF EXISTS {search_table(t, 'text')}_doc SET (gin_pending_list_limit = {PENDING_LIST_KB});"
         for t in resource_types()

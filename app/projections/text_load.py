@@ -1,13 +1,13 @@
-"""Replay's bulk load of the full-text rows: the document of each distinct text computed once.
+"""Replay's bulk load of the full-text rows: each distinct text sent once.
 
-The ``text`` side table stores what PostgreSQL computes from the folded text (two ``to_tsvector``
-parses, :func:`app.search_types.text.document_sql`): row by row that was the largest single cost of
-a replay (about 28 us of PostgreSQL CPU per Observation, a third of the server's share). The texts
-repeat across resources (a code's display, a status, the same few words of ``_content``), so a
-batch's rows are grouped by text (:func:`grouped`, in the worker processes) and sent as one element
-per distinct text with the keys and parameters of its rows; PostgreSQL computes each document once
-and expands the rows. The rows stored are the same as row by row (same text, same function), in
-another physical order."""
+The ``text`` side table's rows hold the id of their text's document, and the documents are stored
+once (:mod:`app.search_types.text`). The texts repeat across resources (a code's display, a status,
+the same few words of ``_content``), so a batch's rows are grouped by text (:func:`grouped`, in the
+worker processes) and sent as one element per distinct text with the keys and parameters of its
+rows; PostgreSQL computes each text's id and document once (two ``to_tsvector`` parses; row by row,
+they were once the largest single cost of a replay, about 28 us of PostgreSQL CPU per Observation),
+stores the documents it does not have yet and expands the rows. The rows stored are the same as row
+by row (same text, same function), in another physical order."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import asyncpg
 
 from app.joined_text import NULL_MARK, SEPARATOR, split_sql
 from app.projections.copy_text import KeyedRows
-from app.search_types.text import document_sql
+from app.search_types.text import DOCUMENTS, doc_id_sql, document_sql
 
 KIND = "text"
 
@@ -67,12 +67,19 @@ def grouped(data: KeyedRows) -> TextGroups | None:
 
 @cache
 def _insert_sql(table: str) -> str:
-    # OFFSET 0 keeps the subquery a subquery: pulled up, its document would be computed per row
+    # each distinct text's document computed (once), and checked against the stored one: a document
+    # that differs (damaged, or altered by hand: the projection audit reports it) is replaced, so a
+    # rebuild repairs the documents its rows refer to as it does the rows; data-modifying CTEs share
+    # one snapshot, so the INSERT still sees a document the DELETE removes, and adds the right one;
+    # a text may come twice (in the groups of two workers), its document is stored once
     return (
-        f"INSERT INTO {table} (key, param, doc) SELECT r.k, r.p, d.doc FROM"
-        f" (SELECT {document_sql('v.x')} AS doc, v.ks, v.ps"
-        " FROM unnest($1::text[], $2::text[], $3::text[]) AS v(x, ks, ps) OFFSET 0) d,"
-        f" LATERAL unnest(string_to_array(d.ks, ' ')::bigint[], {split_sql('d.ps')}) AS r(k, p)"
+        f"WITH n AS MATERIALIZED (SELECT v.x, {doc_id_sql('v.x')} AS id, {document_sql('v.x')} AS doc, v.ks, v.ps"
+        " FROM unnest($1::text[], $2::text[], $3::text[]) AS v(x, ks, ps)),"
+        f" bad AS (DELETE FROM {DOCUMENTS} d USING n WHERE d.id = n.id AND d.doc <> n.doc),"
+        f" c AS (INSERT INTO {DOCUMENTS} (id, doc) SELECT DISTINCT ON (n.id) n.id, n.doc FROM n"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {DOCUMENTS} d WHERE d.id = n.id AND d.doc = n.doc))"
+        f" INSERT INTO {table} (key, param, doc_id) SELECT r.k, r.p, n.id FROM n,"
+        f" LATERAL unnest(string_to_array(n.ks, ' ')::bigint[], {split_sql('n.ps')}) AS r(k, p)"
     )
 
 

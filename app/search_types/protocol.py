@@ -145,6 +145,17 @@ class SideTable:
         param, columns) unnested."""
         return f"SELECT * FROM unnest({', '.join(args)})"
 
+    def companion_insert(self, columns: list[str]) -> str | None:
+        """An INSERT that must run with every INSERT of rows whose own columns come from the arrays
+        ``columns`` (after the ids or keys and ``param``): into another table the rows refer to (the
+        full-text documents), or None."""
+        return None
+
+    def companion_missing(self, columns: list[str]) -> str | None:
+        """A SELECT of the number of rows whose own columns come from the arrays ``columns`` and whose
+        companion rows (:meth:`companion_insert`) are missing or differ from what they give, or None."""
+        return None
+
     def lookup_ddl(self, table: str) -> list[str]:
         return [f"CREATE INDEX IF NOT EXISTS {table}_{name} ON {table} {body};" for name, body in self.indexes]
 

@@ -63,8 +63,8 @@ async def test_unknown_or_malformed_configuration_stops_the_start(pool: asyncpg.
         use_text_config("english'; DROP TABLE event_log; --")
 
 
-async def _found(client: httpx.AsyncClient, query: str) -> int:
-    r = await client.get(f"/fhir/Patient?{query}")
+async def _found(client: httpx.AsyncClient, query: str, resource_type: str = "Patient") -> int:
+    r = await client.get(f"/fhir/{resource_type}?{query}")
     assert r.status_code == 200, r.text
     return len(r.json().get("entry", []))
 
@@ -107,19 +107,44 @@ async def test_audit_checks_the_text_rows(client: httpx.AsyncClient, pool: async
     assert r.status_code == 201, r.text
     victim = r.json()["id"]
     assert (await audit_type(pool, "BodyStructure", sample=50))[1] == []
-    await pool.execute(
-        "UPDATE sp_body_structure_text SET doc = to_tsvector('simple', 'right knee')"
-        " WHERE key = (SELECT key FROM cur_body_structure WHERE id = $1)",
-        victim,
-    )
+    row = "(SELECT key FROM cur_body_structure WHERE id = $1)"
+    await pool.execute(f"UPDATE sp_body_structure_text SET doc_id = doc_id + 1 WHERE key = {row}", victim)
     assert (await audit_type(pool, "BodyStructure", sample=50))[1] == [victim]
     await rebuild_type(pool, "BodyStructure")
     assert (await audit_type(pool, "BodyStructure", sample=50))[1] == []
 
 
+async def test_audit_checks_the_documents_and_a_rebuild_repairs_them(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """A document the text rows refer to, altered in place (stored once for every row with its
+    text, :data:`app.search_types.text.DOCUMENTS`), is drift the audit reports, and a rebuild of a
+    type whose rows refer to it puts the right one back: the search finds the resource again."""
+    r = await client.post(
+        "/fhir/BodyStructure",
+        json={"resourceType": "BodyStructure", "patient": {"reference": "Patient/x"}, "description": "Kneecap"},
+    )
+    assert r.status_code == 201, r.text
+    victim = r.json()["id"]
+    assert await _found(client, "_content=kneecap", "BodyStructure") == 1
+    altered = await pool.execute(
+        "UPDATE text_document SET doc = to_tsvector('simple', 'tamperedelbow') WHERE id IN (SELECT doc_id FROM"
+        " sp_body_structure_text WHERE param = '_content' AND key = (SELECT key FROM cur_body_structure WHERE id = $1)"
+        ")",
+        victim,
+    )
+    assert altered == "UPDATE 1"
+    assert await _found(client, "_content=kneecap", "BodyStructure") == 0
+    assert victim in (await audit_type(pool, "BodyStructure", sample=50))[1]
+    await rebuild_type(pool, "BodyStructure")
+    assert (await audit_type(pool, "BodyStructure", sample=50))[1] == []
+    assert await _found(client, "_content=kneecap", "BodyStructure") == 1
+    assert await pool.fetchval("SELECT count(*) FROM text_document WHERE doc @@ 'tamperedelbow'::tsquery") == 0
+
+
 async def test_texts_repeated_in_one_write_each_get_their_rows(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
-    """A write computes each distinct text's document once (``TextTable.insert_select``); every
-    resource still gets its own rows, with its own text's document."""
+    """A write stores each distinct text's document once (``TextTable.companion_insert``); every
+    resource still gets its own rows, each referring to its own text's document."""
 
     def observation(display: str) -> dict:
         code = {"coding": [{"system": "http://loinc.org", "code": "8302-2", "display": display}]}
@@ -135,14 +160,16 @@ async def test_texts_repeated_in_one_write_each_get_their_rows(client: httpx.Asy
     assert r.status_code == 200, r.text
     ids = [e["response"]["location"].split("/")[1] for e in r.json()["entry"]]
     rows = await pool.fetch(
-        "SELECT c.id, t.param, t.doc::text AS doc FROM sp_observation_text t JOIN cur_observation c USING (key)"
+        "SELECT c.id, t.param, t.doc_id FROM sp_observation_text t JOIN cur_observation c USING (key)"
         " WHERE c.id = ANY($1::text[])",
         ids,
     )
     stored: dict[str, dict[str, str]] = {}
     for row in rows:
         assert row["param"] not in stored.get(row["id"], {}), "one row per resource and parameter"
-        stored.setdefault(row["id"], {})[row["param"]] = row["doc"]
+        documents = await pool.fetch("SELECT doc::text AS doc FROM text_document WHERE id = $1", row["doc_id"])
+        assert len(documents) == 1, "each document stored once"
+        stored.setdefault(row["id"], {})[row["param"]] = documents[0]["doc"]
     for rid in ids:  # each row's document is its own text's, computed alone
         resource = (await client.get(f"/fhir/Observation/{rid}")).json()
         expected = {}

@@ -28,8 +28,8 @@ def scope(client: httpx.AsyncClient) -> Scope:
 async def _in_content(pool: asyncpg.Pool, pid: str, word: str) -> bool:
     """Whether the stored ``_content`` document of Patient ``pid`` holds ``word`` (as written)."""
     return await pool.fetchval(
-        "SELECT s.doc @@ to_tsquery('simple', $2) FROM sp_patient_text s JOIN cur_patient c ON c.key = s.key"
-        " WHERE c.id = $1 AND s.param = '_content'",
+        "SELECT d.doc @@ to_tsquery('simple', $2) FROM sp_patient_text s JOIN cur_patient c ON c.key = s.key"
+        " JOIN text_document d ON d.id = s.doc_id WHERE c.id = $1 AND s.param = '_content'",
         pid,
         word,
     )

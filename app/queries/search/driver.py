@@ -21,10 +21,12 @@ parameter of that table, so it does not count as an ordered path. Otherwise the 
 expects fewest rows of drives.
 
 Full-text criteria (``_content``, ``_text``, ``:text``) are counted too, in a statement of their
-own: their GIN index answers only through a bitmap, so with bitmaps off their count walked the whole
-text table (every row's tsvector tested) exactly when the words were rare, the case where the text
+own: the documents' GIN index (:mod:`app.search_types.text`) answers only through a bitmap, so with
+bitmaps off their count walked every document (each one's tsvector tested; before the documents were
+stored once, the whole text table) exactly when the words were rare, the case where the text
 criterion should drive. Their count runs with sequential scans off instead, so it always reads the
-GIN index (:data:`COUNT_SETTINGS`)."""
+GIN index, and the rows that have the documents found through the index of their ids
+(:data:`COUNT_SETTINGS`)."""
 
 from __future__ import annotations
 
