@@ -11,12 +11,14 @@ per mode, so nothing collides). Figures:
   ``document_rows`` (the ``_content`` and ``_text`` documents; a parameter's ``:text`` row is
   built with its other rows), in this process;
 - **write**: one transaction per resource running the search-index projector's ``write`` of that
-  resource's rows (the statement a create runs; PostgreSQL computes the tsvectors in it), with and
+  resource's rows (the statement a create runs; PostgreSQL stores in it the documents of the texts
+  it has not stored before, :mod:`app.search_types.text`), with and
   without the text rows; the **baseline** is one transaction inserting the resource's JSON bytes
   into a two-column table (the floor of "write one row durably"); then the same with
   ``CHUNK`` resources per transaction (a transaction Bundle), where the commit weighs less;
-- **storage**: bytes per resource of the text tables with their GIN indexes, and of all other
-  search side tables, after the "with" run.
+- **storage**: bytes per resource of the text tables and the documents (``text_document``, each
+  stored once whatever the rows that have it) with their indexes, and of all other search side
+  tables, after the "with" run.
 
 Modes are interleaved in chunks of ``CHUNK`` resources (baseline, without, with) so that drift of a
 shared machine falls on all three alike; every figure is the sum over the chunks.
@@ -43,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.events.model import EventKind, RequestContext, VersionEvent
 from app.projections import search_index
 from app.projections.search_index import SearchIndexProjector
+from app.search_types.text import DOCUMENTS
 from app.search_types.text_config import text_config
 from bench.common import migrated_connection
 
@@ -141,14 +144,16 @@ async def writes(conn: asyncpg.Connection, resources: list[dict], timings: Timin
 
 
 async def storage(conn: asyncpg.Connection, resources: int) -> tuple[float, float]:
-    """Bytes per resource of the text tables and of the other side tables (with their indexes): the
-    text tables hold each resource twice (single and batched "with"), the others four times."""
+    """Bytes per resource of the text tables with the documents, and of the other side tables (with
+    their indexes): the text tables hold each resource twice (single and batched "with"), the others
+    four times; the documents are stored once."""
     rows = await conn.fetch(
         "SELECT relname, pg_total_relation_size(oid) AS bytes FROM pg_class"
-        " WHERE relkind = 'r' AND relname LIKE 'sp\\_%'"
+        " WHERE relkind = 'r' AND (relname LIKE 'sp\\_%' OR relname = $1)",
+        DOCUMENTS,
     )
-    text = sum(r["bytes"] for r in rows if r["relname"].endswith("_text"))
-    other = sum(r["bytes"] for r in rows if not r["relname"].endswith("_text"))
+    text = sum(r["bytes"] for r in rows if r["relname"].endswith("_text") or r["relname"] == DOCUMENTS)
+    other = sum(r["bytes"] for r in rows if r["relname"].startswith("sp_") and not r["relname"].endswith("_text"))
     return text / (2 * resources), other / (4 * resources)
 
 
