@@ -36,7 +36,7 @@ from app.projections.copy_text import encode_typed
 from app.projections.current_state import COLUMN_TYPES, CurrentStateProjector
 from app.projections.rebuild_state import LAST_POSITION, SHADOW, RebuildInterrupted, feed_state, save
 from app.projections.search_index import EncodedRows, SearchIndexProjector, encode
-from app.projections.text_load import as_rows
+from app.projections.text_load import CheckedTexts, as_rows
 
 BULK_MIN = 500  # batches at least this large go through the worker processes (spawned on first use)
 
@@ -162,6 +162,7 @@ async def load_latest(
     """Load the shadow tables from ``state["load"]`` on, one transaction per batch with its state."""
     load, checkpoint, events, batches = dict(state["load"]), state["checkpoint"], 0, 0
     horizon = int(load["horizon"])
+    checked = CheckedTexts()  # the texts whose full-text documents earlier batches checked
     updated = await updated_last_versions(pool, resource_type, horizon)
 
     async def fetch(after: int | None) -> tuple[list[LatestRow], int | None, asyncio.Future]:
@@ -191,7 +192,7 @@ async def load_latest(
             # rows changed since; app/projections/shadow_statistics.py)
             await conn.execute("SET LOCAL synchronous_commit = off; SELECT pg_stat_force_next_flush()")
             await CurrentStateProjector(SHADOW).load(conn, resource_type, current)
-            await SearchIndexProjector(SHADOW).load(conn, resource_type, search)
+            await SearchIndexProjector(SHADOW).load(conn, resource_type, search, checked)
             state = state | {"load": dict(load), "checkpoint": checkpoint}
             await save(conn, resource_type, state, None)
         covered = sum(r[2] for r in rows)

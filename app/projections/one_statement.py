@@ -44,7 +44,7 @@ from app.projections.current_state import current_table, key_sql, upsert_from_sq
 from app.projections.row_diff import changes
 from app.projections.search_content import revised_rows
 from app.projections.search_index import COLUMNS as SEARCH_COLUMNS
-from app.projections.search_index import event_rows, keyed_insert, search_table
+from app.projections.search_index import event_rows, insert_ctes, search_table
 from app.search_types.protocol import Rows
 from app.search_types.registry import TABLES
 
@@ -105,10 +105,8 @@ def _statement(
         n += len(types)
         arrays.insert(0, arrays[0])  # the ids' place (see above)
         # the row the cur CTE upserted (none unless the event was appended) gives every row its key
-        parts.append(f"i_{kind} AS ({keyed_insert(search_table(resource_type, kind), kind, arrays, 'cur', False)})")
-        companion = TABLES[kind].companion_insert(arrays[2:])
-        if companion is not None:  # the full-text documents: content-addressed, whether or not the event is appended
-            parts.append(f"c_{kind} AS ({companion})")
+        # (the full-text documents are content-addressed: stored whether or not the event is appended)
+        parts += insert_ctes(search_table(resource_type, kind), kind, arrays, "cur", False)
     sql = "WITH " + ",\n".join(parts) + "\nSELECT position FROM ev"
     _statements[key] = sql
     return sql
@@ -214,7 +212,7 @@ def _many_statement(resource_type: str, kinds: tuple[str, ...], cleared: tuple[s
         types = ("text", *_sent_types(kind))
         arrays_sql = [array_sql(n + i, t, joined) for i, t in enumerate(types, 1)]
         n += len(types)
-        parts.append(f"i_{kind} AS ({keyed_insert(search_table(resource_type, kind), kind, arrays_sql, 'cur')})")
+        parts += insert_ctes(search_table(resource_type, kind), kind, arrays_sql, "cur")
     sql = "WITH " + ",\n".join(parts) + "\nSELECT resource_id, position FROM ev"
     _many_statements[key] = sql
     return sql

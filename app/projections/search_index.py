@@ -32,7 +32,7 @@ from app.joined_text import array_sql, sent_columns
 from app.projections.copy_text import encode_keyed
 from app.projections.current_state import current_table, keys_of
 from app.projections.text_load import KIND as TEXT_KIND
-from app.projections.text_load import TextGroups, grouped, load_groups
+from app.projections.text_load import CheckedTexts, TextGroups, grouped, load_groups
 from app.search_types.extraction import extract_all, extract_values
 from app.search_types.param_aliases import aliases
 from app.search_types.protocol import Rows
@@ -181,6 +181,17 @@ def keyed_insert(table: str, kind: str, args: list[str], keys: str, by_id: bool 
     return f"INSERT INTO {table} ({', '.join(_copy_columns(kind))}) SELECT {select} FROM {source}"
 
 
+def insert_ctes(table: str, kind: str, args: list[str], keys: str, by_id: bool = True) -> list[str]:
+    """The CTEs (``i_<kind>``, then ``c_<kind>`` where the kind has one) of a statement that writes
+    rows of ``kind`` as :func:`keyed_insert` does, with their :meth:`SideTable.companion_insert`
+    (the full-text documents the rows refer to): every writer of a side table takes both from here."""
+    parts = [f"i_{kind} AS ({keyed_insert(table, kind, args, keys, by_id)})"]
+    companion = TABLES[kind].companion_insert(args[2:])
+    if companion is not None:
+        parts.append(f"c_{kind} AS ({companion})")
+    return parts
+
+
 def keys_in(cur_table: str, ids_sql: str) -> str:
     """The keys of the resources ``ids_sql`` (an SQL text array), as an SQL array."""
     return f"ARRAY(SELECT k.key FROM {cur_table} k WHERE k.id = ANY({ids_sql}))"
@@ -212,11 +223,7 @@ def _statement(
     for kind in kinds:
         args = [array_sql(n + i, t, joined) for i, t in enumerate(_sent_types((kind,)), 1)]
         n += len(args)
-        insert = keyed_insert(search_table(resource_type, kind) + suffix, kind, args, cur)
-        parts.append(f"i_{kind} AS ({insert})")
-        companion = TABLES[kind].companion_insert(args[2:])
-        if companion is not None:
-            parts.append(f"c_{kind} AS ({companion})")
+        parts += insert_ctes(search_table(resource_type, kind) + suffix, kind, args, cur)
     # unused parameters are still sent, so the statement must give them a type
     tail = "SELECT 1" if clear else "SELECT cardinality($1::text[])"
     if by_code and not clear:
@@ -361,14 +368,17 @@ class SearchIndexProjector:
                     into[kind] += [(rid, *row) for row in kind_rows]
         return out
 
-    async def load(self, conn: asyncpg.Connection, resource_type: str, encoded: EncodedRows) -> None:
-        """Add rows of resources that have none yet (replay's bulk load: no clearing)."""
+    async def load(
+        self, conn: asyncpg.Connection, resource_type: str, encoded: EncodedRows, checked: CheckedTexts | None = None
+    ) -> None:
+        """Add rows of resources that have none yet (replay's bulk load: no clearing); ``checked``:
+        the texts whose documents the load has checked in its earlier batches (None: none)."""
         for kind, data in encoded.items():
             table = search_table(resource_type, kind) + self.suffix
             if isinstance(data, bytes):
                 await conn.copy_to_table(table, source=memoryview(data), columns=_copy_columns(kind), format="text")
             elif isinstance(data, TextGroups):
-                await load_groups(conn, table, data)
+                await load_groups(conn, table, data, checked)
             else:
                 await _insert_rows(conn, table, kind, data)
 

@@ -6,12 +6,16 @@ layout is stale until ``fhirledger projections rebuild``."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import asyncpg
 import httpx
 import pytest
 
 from app.db.migrations import MIGRATIONS
 from app.projections.state import expected_version
+from app.projections.text_load import CheckedTexts
 from app.search_types import text as text_search
 from app.search_types.text import PENDING_LIST_KB
 from tests.helpers import side_rows_sql
@@ -92,3 +96,38 @@ def test_documents_of_the_earlier_layout_are_stale(monkeypatch: pytest.MonkeyPat
         monkeypatch.undo()
         expected_version.cache_clear()
     assert expected_version("search_index", "Observation") == current
+
+
+def test_a_rebuild_checks_each_text_once_within_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Later batches of a rebuild do not compute again the documents of texts an earlier one
+    checked; past the budget of remembered characters, every batch checks the rest itself."""
+    checked = CheckedTexts()
+    assert checked.unchecked(["blood pressure", "heart rate"]) == ["blood pressure", "heart rate"]
+    assert checked.unchecked(["heart rate", "body height"]) == ["body height"]
+    monkeypatch.setattr(CheckedTexts, "BUDGET", 10)
+    small = CheckedTexts()
+    assert small.unchecked(["short", "a much longer text"]) == ["short", "a much longer text"]
+    assert small.unchecked(["short", "a much longer text"]) == ["a much longer text"]  # never remembered
+
+
+async def test_writers_storing_one_new_text_at_once_neither_waits_nor_fails(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """The documents' ids are not unique: two writes that both bring a text never stored before may
+    both store its document, and searches still find each resource once."""
+    word = "concurrentword" + uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "ghijklmnop"))
+    body = {"resourceType": "Observation", "status": "final", "code": {"text": f"{word} panel"}}
+    created = await asyncio.gather(*(client.post("/fhir/Observation", json=body) for _ in range(4)))
+    assert [r.status_code for r in created] == [201] * 4, [r.text for r in created]
+    found = await client.get("/fhir/Observation", params={"_content": word, "_count": "50"})
+    assert found.status_code == 200, found.text
+    ids = [e["resource"]["id"] for e in found.json().get("entry", [])]
+    missing = await pool.fetchval(
+        side_rows_sql("sp_observation_text", "cur_observation", "count(*)", "c.id = ANY($1::text[])")
+        + " AND NOT EXISTS (SELECT 1 FROM text_document d WHERE d.id = s.doc_id)",
+        [r.json()["id"] for r in created],
+    )
+    assert missing == 0, "every text row's document is stored (concurrent creates share one statement)"
+    assert sorted(ids) == sorted(r.json()["id"] for r in created)
+    stored = await pool.fetchval("SELECT count(*) FROM text_document WHERE doc @@ to_tsquery('simple', $1)", word)
+    assert 1 <= stored <= 4 * 3  # one per text, or one per writer that met it unstored
