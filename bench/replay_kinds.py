@@ -31,11 +31,13 @@ def time_loads() -> None:
     """Record the backend CPU of each kind's bulk load (in :data:`LOADS`)."""
     load_search, load_current = SearchIndexProjector.load, current_state.CurrentStateProjector.load
 
-    async def search(self: SearchIndexProjector, conn: asyncpg.Connection, of_type: str, rows: EncodedRows) -> None:
+    async def search(
+        self: SearchIndexProjector, conn: asyncpg.Connection, of_type: str, rows: EncodedRows, *rest: object
+    ) -> None:
         pid = conn.get_server_pid()
         for kind, data in rows.items():
             before = backend_cpu(pid)
-            await load_search(self, conn, of_type, {kind: data})
+            await load_search(self, conn, of_type, {kind: data}, *rest)  # type: ignore[arg-type]
             LOADS[kind] += backend_cpu(pid) - before
 
     async def current(self: current_state.CurrentStateProjector, conn: asyncpg.Connection, *args: object) -> None:
