@@ -74,10 +74,10 @@ def _split_url(index: int, method: str, url: str) -> tuple[str, str | None, str 
     return resource_type, resource_id, version, query
 
 
-def parse_bundle(body: object, max_entries: int) -> tuple[str, list[BundleEntry]]:
+async def parse_bundle(body: object, max_entries: int) -> tuple[str, list[BundleEntry]]:
     """A Bundle whose entries must all be well-formed (a transaction): the first malformed entry
     rejects the whole Bundle."""
-    bundle_type, parsed = parse_entries(body, max_entries)
+    bundle_type, parsed = await parse_entries_in_slices(body, max_entries)
     entries: list[BundleEntry] = []
     for item in parsed:
         if isinstance(item, FhirError):
@@ -86,18 +86,10 @@ def parse_bundle(body: object, max_entries: int) -> tuple[str, list[BundleEntry]
     return bundle_type, entries
 
 
-def parse_entries(body: object, max_entries: int) -> tuple[str, list[BundleEntry | FhirError]]:
-    """The Bundle's type and its entries in order; a malformed entry is given as the error that
-    describes it (a batch answers it on its own, http.html#brules; a transaction fails whole)."""
-    bundle_type, raw_entries = _typed_entries(body, max_entries)
-    parsed = _Entries(bundle_type)
-    for index, raw in enumerate(raw_entries):
-        parsed.add(index, raw)
-    return bundle_type, parsed.entries
-
-
 async def parse_entries_in_slices(body: object, max_entries: int) -> tuple[str, list[BundleEntry | FhirError]]:
-    """:func:`parse_entries` on the event loop, other tasks running between its slices."""
+    """The Bundle's type and its entries in order; a malformed entry is given as the error that
+    describes it (a batch answers it on its own, http.html#brules; a transaction fails whole).
+    Parsed on the event loop, other tasks running between its slices."""
     bundle_type, raw_entries = _typed_entries(body, max_entries)
     parsed, slices = _Entries(bundle_type), Slices()
     for index, raw in enumerate(raw_entries):

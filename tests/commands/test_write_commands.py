@@ -112,7 +112,7 @@ async def test_transaction_retried_after_contention_keeps_references_right(pool:
             },
         ],
     }
-    _, entries = parse_bundle(bundle, 100)
+    _, entries = await parse_bundle(bundle, 100)
     attempts = 0
 
     async def work(tx):
@@ -144,7 +144,7 @@ async def test_transaction_entries_answer_the_write_results_of_their_commands(po
         {"resource": patient(), "request": {"method": "POST", "url": "Patient"}},
         {"request": {"method": "DELETE", "url": f"Patient?_id={new_id()}"}},
     ]
-    _, entries = parse_bundle({"resourceType": "Bundle", "type": "transaction", "entry": entries_json}, 10)
+    _, entries = await parse_bundle({"resourceType": "Bundle", "type": "transaction", "entry": entries_json}, 10)
     results = await run_write(pool, CTX, lambda tx: run_entries(tx, entries), match_ids)
     assert [r.status for r in results] == [WriteStatus.CREATED, WriteStatus.CREATED, WriteStatus.UNCHANGED]
     assert results[0].resource_id == pid and results[0].version == 1 and results[2].position is None
