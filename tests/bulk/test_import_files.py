@@ -44,7 +44,7 @@ async def _import(dsn: str, *paths: Path, batch: int = 2000):
 async def test_ndjson_and_gzip_import_keeps_ids_and_is_searchable(
     tmp_path: Path, database_dsn: str, client: httpx.AsyncClient
 ) -> None:
-    family = new_id("fam")
+    family = new_id("fam").replace("-", "").translate(str.maketrans("0123456789", "ghijklmnop"))  # one word
     p1, p2 = new_id(), new_id()
     (tmp_path / "Patient.ndjson").write_bytes(_ndjson([_patient(p1, family), _patient(p2, family)]))
     (tmp_path / "Observation.ndjson.gz").write_bytes(gzip.compress(_ndjson([_observation(new_id(), p1)])))
@@ -55,6 +55,8 @@ async def test_ndjson_and_gzip_import_keeps_ids_and_is_searchable(
     assert r.headers["ETag"] == 'W/"1"'
     found = (await client.get(f"/fhir/Patient?family={family}")).json()
     assert sorted(e["resource"]["id"] for e in found["entry"]) == sorted([p1, p2])
+    texts = (await client.get(f"/fhir/Patient?_content={family}")).json()  # the full-text rows and documents
+    assert sorted(e["resource"]["id"] for e in texts.get("entry", [])) == sorted([p1, p2])
     obs = (await client.get(f"/fhir/Observation?subject=Patient/{p1}&code=http://loinc.org|8302-2")).json()
     assert obs["total"] == 1
     history = (await client.get(f"/fhir/Patient/{p1}/_history")).json()
