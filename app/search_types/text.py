@@ -17,15 +17,16 @@ so stop words and prefixes of unstemmed words match too. Queries: :mod:`app.sear
 
 Texts repeat across resources: on the million Synthea resources, Observation's 1.94M text rows have
 315 distinct documents. Stored in every row, the tsvectors and their GIN index were a fifth of the
-database, PostgreSQL parsed each text twice for every write that sent it, and the GIN build was a
-replay's costliest index (1.6 s of 2.3 s for Observation's text rows against 0.6 s for a btree on
-the ids). :data:`DOCUMENTS` is a content-addressed store shared by every type: a document is a pure
-function of its text and the configuration (both in its id), written once when a write first sends
-its text (:func:`documents_insert`, checked against those already stored, so a write that
-sends known texts parses nothing) and never changed or deleted (a document no row has any more
-matches nothing: searches go from the matching documents to the rows). Two writers that send a
-new text at once may both store it: the id is not unique, so neither waits for the other, and a
-search's ``IN`` reads a duplicate once.
+database, PostgreSQL parsed each text twice for every write that sent it, and the GIN build over
+Observation's text rows was a replay's costliest index (1.6-2.3 s of CPU, against 0.5 s for the
+btree on their ids now). :data:`DOCUMENTS` is a content-addressed store shared by every type: a
+document is a pure function of its text and the configuration (both in its id), written when a write
+first sends its text (:func:`documents_insert`, checked against those already stored, so a write
+that sends known texts parses nothing), and kept: a document no row has any more matches nothing
+(searches go from the matching documents to the rows). A rebuild computes the documents of the texts
+it loads and replaces a stored one that differs (damaged, or altered by hand;
+:mod:`app.projections.text_load`). Two writers that send a new text at once may both store it: the
+id is not unique, so neither waits for the other, and a search's ``IN`` reads a duplicate once.
 
 The GIN index keeps a small pending list (:data:`PENDING_LIST_KB`): PostgreSQL's default of 4 MB
 per index left most of every text index's pages as free pending-list pages after ingest (about
