@@ -166,8 +166,8 @@ def _insert(table: str, kind: str, args: list[str]) -> str:
     """The INSERT of rows of ``kind`` into ``table`` from the column arrays ``args`` (``$n::type[]``;
     keys first)."""
     insert = f"INSERT INTO {table} ({', '.join(_copy_columns(kind))}) {TABLES[kind].insert_select(args)}"
-    companion = TABLES[kind].companion_insert(args[2:])
-    return insert if companion is None else f"WITH c AS ({companion}) {insert}"
+    companions = _companion_ctes(kind, args)
+    return f"WITH {', '.join(companions)} {insert}" if companions else insert
 
 
 def keyed_insert(table: str, kind: str, args: list[str], keys: str, by_id: bool = True) -> str:
@@ -185,11 +185,14 @@ def insert_ctes(table: str, kind: str, args: list[str], keys: str, by_id: bool =
     """The CTEs (``i_<kind>``, then ``c_<kind>`` where the kind has one) of a statement that writes
     rows of ``kind`` as :func:`keyed_insert` does, with their :meth:`SideTable.companion_insert`
     (the full-text documents the rows refer to): every writer of a side table takes both from here."""
-    parts = [f"i_{kind} AS ({keyed_insert(table, kind, args, keys, by_id)})"]
+    return [f"i_{kind} AS ({keyed_insert(table, kind, args, keys, by_id)})", *_companion_ctes(kind, args)]
+
+
+def _companion_ctes(kind: str, args: list[str]) -> list[str]:
+    """The ``c_<kind>`` CTE of the kind's :meth:`SideTable.companion_insert` for rows from ``args``
+    (ids or keys, ``param``, then the kind's own columns), or none."""
     companion = TABLES[kind].companion_insert(args[2:])
-    if companion is not None:
-        parts.append(f"c_{kind} AS ({companion})")
-    return parts
+    return [] if companion is None else [f"c_{kind} AS ({companion})"]
 
 
 def keys_in(cur_table: str, ids_sql: str) -> str:
