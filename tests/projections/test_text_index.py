@@ -15,7 +15,7 @@ import pytest
 from app.api import staleness
 from app.api.app import create_app
 from app.db.migrations import migrate
-from app.projections import search_index
+from app.projections import one_statement, search_index, text_load
 from app.projections.audit import audit_type
 from app.projections.rebuild import rebuild_type
 from app.projections.search_index import rows_of
@@ -29,9 +29,15 @@ XHTML = "http://www.w3.org/1999/xhtml"
 
 
 def _switch(name: str | None) -> None:
+    """Another configuration, with every statement built under the one before forgotten (the
+    writes' statements spell the configuration in: left built, they would write the next tests'
+    documents under it)."""
     use_text_config(name)
     expected_version.cache_clear()
     search_index._statement.cache_clear()
+    text_load._insert_sql.cache_clear()
+    one_statement._statements.clear()
+    one_statement._many_statements.clear()
 
 
 @pytest.fixture
